@@ -1,0 +1,139 @@
+// Autograd: the graph that differentiable ops record, and the engine that walks it backward.
+//
+// Every differentiable op that has an input requiring grad makes one Node and stores it as
+// its output's grad_fn. A Node has one output and one Edge per input: the Node that will
+// receive the gradient of that input (the input's grad_fn, or the AccumulateGrad node of a
+// leaf), or null where the input needs no gradient. Backward is the lecture's algorithm:
+//
+//   1. walk the graph from the outputs (iteratively) and count, for each node, the edges
+//      that point at it: its number of successors in the forward graph;
+//   2. seed the outputs' gradients (1 for a scalar loss);
+//   3. run a node once all its successors have contributed: its gradient is the SUM of their
+//      contributions (the multi-path chain rule), and its vector-Jacobian product turns that
+//      into gradients for its inputs, which flow along its edges.
+//
+// Each node's gradient is computed once and reused by all its predecessors, so backward costs
+// as much as forward. VJPs are written with the library's own ops (symbol-to-symbol): with
+// create_graph=true they run with grad mode on, so the gradients they return are graphs
+// themselves and can be differentiated again.
+//
+// Note [Iterative graph teardown]
+// A chain y = f(f(...f(x))) of a million ops is a linked list of a million Nodes. Freeing it
+// by plain shared_ptr destructors would recurse a million deep and overflow the stack. Node and
+// TensorImpl destructors therefore hand the Nodes they own to release_node(), which frees them
+// in a loop when it is not already inside one.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "bprop/tensor.h"
+
+namespace bprop {
+
+struct Edge {
+  std::shared_ptr<Node> node;  // null: this input needs no gradient
+};
+
+// What a node kept from forward for its VJP. Outputs are kept without their grad_fn (a node
+// holding its own output would be a reference cycle) and get it back, weakly, when unpacked.
+class SavedTensor {
+ public:
+  SavedTensor() = default;
+  SavedTensor(const Tensor& tensor, bool is_output);
+  // Throws if the tensor was modified in place since it was saved.
+  Tensor unpack(const char* op_name) const;
+  bool defined() const { return data_.defined(); }
+
+ private:
+  Tensor data_;
+  std::weak_ptr<Node> output_grad_fn_;
+  bool is_output_ = false;
+  bool requires_grad_ = false;
+  uint64_t saved_version_ = 0;
+};
+
+class Node : public std::enable_shared_from_this<Node> {
+ public:
+  Node() = default;
+  Node(const Node&) = delete;
+  Node& operator=(const Node&) = delete;
+  virtual ~Node();
+
+  // "AddBackward0", as PyTorch names grad_fns.
+  virtual std::string name() const = 0;
+  // The vector-Jacobian product: given the gradient of this node's output, the gradients of
+  // its inputs (one per edge; undefined where the edge is null or the gradient is zero).
+  virtual std::vector<Tensor> apply(const Tensor& grad_output) = 0;
+  // Frees what forward saved; a later apply() that needs it throws (retain_graph=false).
+  virtual void release_saved() {}
+
+  std::vector<Edge>& next_edges() { return next_edges_; }
+  const std::vector<Edge>& next_edges() const { return next_edges_; }
+  bool needs_input_grad(size_t i) const {
+    return i < next_edges_.size() && next_edges_[i].node != nullptr;
+  }
+
+ protected:
+  std::vector<Edge> next_edges_;
+};
+
+// The node at the bottom of the graph: adds the incoming gradient into a leaf's .grad.
+class AccumulateGrad final : public Node {
+ public:
+  explicit AccumulateGrad(std::shared_ptr<TensorImpl> variable) : variable_(std::move(variable)) {}
+  std::string name() const override { return "AccumulateGrad"; }
+  std::vector<Tensor> apply(const Tensor& grad_output) override;
+  const std::shared_ptr<TensorImpl>& variable() const { return variable_; }
+
+ private:
+  std::shared_ptr<TensorImpl> variable_;
+};
+
+// Hands a node to the iterative teardown: see Note [Iterative graph teardown].
+void release_node(std::shared_ptr<Node>&& node);
+
+// The edge a gradient for `tensor` flows into: its grad_fn, its leaf accumulator, or null.
+Edge gradient_edge(const Tensor& tensor);
+
+// Grad mode: when off, ops record no graph. Thread-local, like PyTorch's.
+bool is_grad_enabled();
+void set_grad_enabled(bool enabled);
+
+class GradModeGuard {
+ public:
+  explicit GradModeGuard(bool enabled) : previous_(is_grad_enabled()) {
+    set_grad_enabled(enabled);
+  }
+  ~GradModeGuard() { set_grad_enabled(previous_); }
+  GradModeGuard(const GradModeGuard&) = delete;
+  GradModeGuard& operator=(const GradModeGuard&) = delete;
+
+ private:
+  bool previous_;
+};
+
+struct NoGradGuard : GradModeGuard {
+  NoGradGuard() : GradModeGuard(false) {}
+};
+
+// Reverse-mode differentiation of `outputs`, seeded with `grad_outputs` (an undefined entry
+// means ones, allowed only for single-element outputs).
+//
+// With `inputs` empty, gradients are accumulated into the .grad of the leaves (backward()),
+// and an empty vector is returned. Otherwise the gradients of `outputs` with respect to
+// `inputs` are returned and no .grad is touched (grad()); an input the outputs do not depend
+// on gives an undefined Tensor if allow_unused, and an error otherwise.
+std::vector<Tensor> run_backward(const std::vector<Tensor>& outputs,
+                                 const std::vector<Tensor>& grad_outputs, bool retain_graph,
+                                 bool create_graph, const std::vector<Tensor>& inputs = {},
+                                 bool allow_unused = false);
+
+// torch.autograd.grad.
+std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<Tensor>& inputs,
+                         const std::vector<Tensor>& grad_outputs = {}, bool retain_graph = false,
+                         bool create_graph = false, bool allow_unused = false);
+
+}  // namespace bprop

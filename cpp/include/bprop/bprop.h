@@ -1,0 +1,65 @@
+// bprop: reverse-mode automatic differentiation in C++.
+//
+// Build a graph by calling ops on tensors that require grad, call backward() on a scalar,
+// read the gradients from the leaves, and update them. The lecture's one neuron:
+//
+//   #include <bprop/bprop.h>
+//   using namespace bprop;
+//
+//   Tensor x = from_vector<float>({1, 2, 3}, {1, 3});
+//   Tensor w = zeros({3, 1}).set_requires_grad(true);
+//   SGD opt({w}, 0.1);
+//   for (int step = 0; step < 100; ++step) {
+//     Tensor y_hat = matmul(x, w);                       // x^T w
+//     Tensor loss = sum(pow(y_hat - 2.0, Scalar(2.0)));  // (y_hat - y)^2
+//     opt.zero_grad();
+//     loss.backward();                                   // dL/dw_i = 2 (y_hat - y) x_i
+//     opt.step();                                        // w := w - lr dL/dw
+//   }
+//
+// Headers: tensor.h (Tensor, Storage), ops.h (operations), autograd.h (graph and engine),
+// optim.h (SGD). Errors are C++ exceptions: std::invalid_argument for bad values or shapes,
+// bprop::TypeError for bad dtypes, std::out_of_range for bad indices/dims,
+// std::runtime_error for misuse of autograd.
+#pragma once
+
+#include <initializer_list>
+#include <vector>
+
+#include "bprop/autograd.h"
+#include "bprop/dtype.h"
+#include "bprop/ops.h"
+#include "bprop/optim.h"
+#include "bprop/tensor.h"
+
+namespace bprop {
+
+// A tensor with a copy of `values`, laid out row-major in `shape`.
+template <typename T>
+Tensor from_vector(const std::vector<T>& values, const Shape& shape);
+
+template <>
+inline Tensor from_vector<float>(const std::vector<float>& values, const Shape& shape) {
+  if (static_cast<int64_t>(values.size()) != shape_numel(shape))
+    throw std::invalid_argument("[from_vector] " + std::to_string(values.size()) +
+                                " values do not fill shape " + shape_to_string(shape));
+  Shape strides = contiguous_strides(shape);
+  for (auto& s : strides) s *= sizeof(float);
+  return from_strided_data(values.data(), shape, strides, DType::Float32);
+}
+
+template <>
+inline Tensor from_vector<double>(const std::vector<double>& values, const Shape& shape) {
+  if (static_cast<int64_t>(values.size()) != shape_numel(shape))
+    throw std::invalid_argument("[from_vector] " + std::to_string(values.size()) +
+                                " values do not fill shape " + shape_to_string(shape));
+  Shape strides = contiguous_strides(shape);
+  for (auto& s : strides) s *= sizeof(double);
+  return from_strided_data(values.data(), shape, strides, DType::Float64);
+}
+
+// The values of a tensor, converted to T, in row-major order.
+template <typename T>
+std::vector<T> to_vector(const Tensor& tensor);
+
+}  // namespace bprop

@@ -1,0 +1,171 @@
+// Tensor: a cheap, copyable handle to an n-d view of a shared, refcounted storage.
+//
+//   Storage     one buffer of bytes, shared by all the views of it, with a version counter
+//               that every in-place write bumps (autograd checks it on saved tensors).
+//   TensorImpl  shape, strides (in elements, may be 0 for broadcast dims), offset, dtype, and
+//               the autograd metadata: requires_grad, grad, grad_fn.
+//   Tensor      a shared_ptr to a TensorImpl. Copying a Tensor copies the handle, not the data.
+//
+// Tensors that are results of differentiable ops carry their grad_fn (the Node that computes
+// the vector-Jacobian product); leaves that require grad own a lazily made AccumulateGrad node.
+// See autograd.h for the graph and ops.h for the operations.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "bprop/dtype.h"
+#include "bprop/small_vector.h"
+
+namespace bprop {
+
+using Shape = SmallVector<int64_t, 6>;
+
+// A Python-like number: bool, integer or float. Ops take it where PyTorch takes a Scalar.
+class Scalar {
+ public:
+  enum class Kind : uint8_t { Bool, Int, Float };
+  Scalar() : kind_(Kind::Int), i_(0) {}
+  Scalar(bool v) : kind_(Kind::Bool), i_(v) {}
+  Scalar(int v) : kind_(Kind::Int), i_(v) {}
+  Scalar(int64_t v) : kind_(Kind::Int), i_(v) {}
+  Scalar(double v) : kind_(Kind::Float), d_(v) {}
+  Kind kind() const { return kind_; }
+  bool is_floating() const { return kind_ == Kind::Float; }
+  double to_double() const { return kind_ == Kind::Float ? d_ : static_cast<double>(i_); }
+  int64_t to_int() const { return kind_ == Kind::Float ? static_cast<int64_t>(d_) : i_; }
+
+ private:
+  Kind kind_;
+  union {
+    int64_t i_;
+    double d_;
+  };
+};
+
+// Errors a Python user should see as TypeError (the others use the standard exceptions:
+// std::invalid_argument -> ValueError, std::out_of_range -> IndexError,
+// std::runtime_error -> RuntimeError).
+class TypeError : public std::invalid_argument {
+ public:
+  using std::invalid_argument::invalid_argument;
+};
+
+class Storage {
+ public:
+  // An owned, zero-initialised, 64-byte aligned buffer.
+  explicit Storage(size_t nbytes);
+  // A buffer owned by someone else (e.g. a numpy array), kept alive by `owner`.
+  Storage(void* data, size_t nbytes, std::shared_ptr<void> owner);
+  Storage(const Storage&) = delete;
+  Storage& operator=(const Storage&) = delete;
+  ~Storage();
+
+  void* data() const { return data_; }
+  size_t nbytes() const { return nbytes_; }
+  uint64_t version() const { return version_; }
+  void bump_version() { ++version_; }
+
+ private:
+  void* data_;
+  size_t nbytes_;
+  std::shared_ptr<void> owner_;  // null when we own data_
+  uint64_t version_ = 0;
+};
+
+class Node;
+class TensorImpl;
+
+class Tensor {
+ public:
+  Tensor() = default;
+  explicit Tensor(std::shared_ptr<TensorImpl> impl) : impl_(std::move(impl)) {}
+
+  // A new contiguous tensor with zeroed storage.
+  static Tensor empty(const Shape& shape, DType dtype);
+  // A view of `storage`: no copy.
+  static Tensor view_of(std::shared_ptr<Storage> storage, const Shape& shape,
+                        const Shape& strides, int64_t offset, DType dtype);
+  // A 0-d tensor holding a Python number; it takes part in type promotion like a Python
+  // scalar does in PyTorch (it never upcasts a tensor of the same kind).
+  static Tensor wrapped_scalar(Scalar value);
+
+  bool defined() const { return impl_ != nullptr; }
+  TensorImpl* impl() const { return impl_.get(); }
+  const std::shared_ptr<TensorImpl>& impl_ptr() const { return impl_; }
+  bool is_same(const Tensor& other) const { return impl_ == other.impl_; }
+
+  const Shape& shape() const;
+  const Shape& strides() const;
+  int64_t offset() const;
+  DType dtype() const;
+  int64_t ndim() const { return static_cast<int64_t>(shape().size()); }
+  int64_t numel() const;
+  int64_t size(int64_t dim) const;    // negative dims count from the end
+  int64_t stride(int64_t dim) const;  // in elements
+  bool is_contiguous() const;
+  bool is_wrapped_scalar() const;
+  const std::shared_ptr<Storage>& storage() const;
+  // Address of element 0 of this view.
+  void* data() const;
+  template <typename T>
+  T* data_as() const {
+    return static_cast<T*>(data());
+  }
+
+  // Autograd metadata.
+  bool requires_grad() const;
+  // Only float leaves may require grad; throws otherwise.
+  Tensor& set_requires_grad(bool requires_grad);
+  bool is_leaf() const;
+  const std::shared_ptr<Node>& grad_fn() const;
+  Tensor grad() const;
+  void set_grad(const Tensor& grad);
+  // Shares storage, cuts the graph.
+  Tensor detach() const;
+  // Runs reverse-mode accumulation into the .grad of every leaf this tensor depends on.
+  void backward(const Tensor& gradient = Tensor(), bool retain_graph = false,
+                bool create_graph = false) const;
+
+  // Values.
+  Scalar item() const;
+  Tensor contiguous() const;  // this tensor if already contiguous
+  Tensor clone() const;       // differentiable copy
+  Tensor to(DType dtype) const;
+  std::string shape_str() const;
+
+ private:
+  std::shared_ptr<TensorImpl> impl_;
+};
+
+class TensorImpl {
+ public:
+  TensorImpl(std::shared_ptr<Storage> storage, Shape shape, Shape strides, int64_t offset,
+             DType dtype);
+  TensorImpl(const TensorImpl&) = delete;
+  TensorImpl& operator=(const TensorImpl&) = delete;
+  // Releases grad_fn without recursion: see Note [Iterative graph teardown] in autograd.h.
+  ~TensorImpl();
+
+  std::shared_ptr<Storage> storage;
+  Shape shape;
+  Shape strides;
+  int64_t offset;
+  DType dtype;
+  bool requires_grad = false;
+  bool wrapped_scalar = false;
+  std::shared_ptr<Node> grad_fn;
+  std::weak_ptr<Node> grad_accumulator;  // leaves only; made on first use
+  Tensor grad;
+};
+
+// "(3, 4)" as Python prints shapes.
+std::string shape_to_string(const Shape& shape);
+int64_t shape_numel(const Shape& shape);
+Shape contiguous_strides(const Shape& shape);
+
+}  // namespace bprop

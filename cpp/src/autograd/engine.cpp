@@ -1,0 +1,196 @@
+// The backward engine: the lecture's bprop over the recorded graph. See autograd.h.
+#include <stdexcept>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "bprop/autograd.h"
+#include "bprop/ops.h"
+
+namespace bprop {
+namespace {
+
+struct GraphTask {
+  std::vector<Node*> nodes;                // indexed by position of discovery
+  std::unordered_map<Node*, size_t> index;
+  std::vector<int64_t> dependencies;       // edges pointing at each node still to deliver
+  std::vector<Tensor> buffers;             // summed incoming gradient per node
+  std::vector<char> needed;                // whether running the node can reach an input
+
+  size_t add(Node* node) {
+    auto [it, inserted] = index.emplace(node, nodes.size());
+    if (inserted) {
+      nodes.push_back(node);
+      dependencies.push_back(0);
+    }
+    return it->second;
+  }
+};
+
+// The gradients arriving over several paths are summed: the multi-path chain rule.
+void accumulate(Tensor& buffer, const Tensor& gradient) {
+  buffer = buffer.defined() ? add(buffer, gradient) : gradient;
+}
+
+// Iterative depth-first walk from the roots: counts each node's dependencies and returns the
+// nodes in post-order (every node after all the nodes it points to).
+std::vector<size_t> discover(GraphTask& task, const std::vector<Node*>& roots) {
+  std::vector<size_t> post_order;
+  std::vector<std::pair<Node*, size_t>> stack;  // node, next edge to visit
+  for (Node* root : roots) {
+    if (task.index.count(root)) continue;
+    task.add(root);
+    stack.emplace_back(root, 0);
+    while (!stack.empty()) {
+      auto& [node, next] = stack.back();
+      const auto& edges = node->next_edges();
+      if (next < edges.size()) {
+        Node* child = edges[next++].node.get();
+        if (!child) continue;
+        bool seen = task.index.count(child) != 0;
+        size_t child_index = task.add(child);
+        ++task.dependencies[child_index];
+        if (!seen) stack.emplace_back(child, 0);
+      } else {
+        post_order.push_back(task.index[node]);
+        stack.pop_back();
+      }
+    }
+  }
+  return post_order;
+}
+
+}  // namespace
+
+std::vector<Tensor> run_backward(const std::vector<Tensor>& outputs,
+                                 const std::vector<Tensor>& grad_outputs, bool retain_graph,
+                                 bool create_graph, const std::vector<Tensor>& inputs,
+                                 bool allow_unused) {
+  const bool accumulate_into_leaves = inputs.empty();
+  const std::string op = accumulate_into_leaves ? "[backward] " : "[grad] ";
+  if (outputs.empty()) throw std::invalid_argument(op + "no outputs to differentiate");
+  if (!grad_outputs.empty() && grad_outputs.size() != outputs.size())
+    throw std::invalid_argument(op + "got " + std::to_string(grad_outputs.size()) +
+                                " gradients for " + std::to_string(outputs.size()) + " outputs");
+
+  // Roots and their seed gradients.
+  std::vector<std::shared_ptr<Node>> roots;
+  std::vector<Tensor> seeds;
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    const Tensor& out = outputs[i];
+    if (!out.defined()) throw std::invalid_argument(op + "output " + std::to_string(i) + " is None");
+    if (!out.requires_grad())
+      throw std::runtime_error(op + "element " + std::to_string(i) +
+                               " of tensors does not require grad and does not have a grad_fn");
+    Tensor seed = i < grad_outputs.size() ? grad_outputs[i] : Tensor();
+    if (!seed.defined()) {
+      if (out.numel() != 1)
+        throw std::runtime_error(op +
+                                 "grad can be implicitly created only for scalar outputs; output " +
+                                 std::to_string(i) + " has shape " + out.shape_str() +
+                                 ", so pass gradient= (a tensor of that shape)");
+      seed = ones_like(out);
+    } else {
+      if (seed.shape() != out.shape())
+        throw std::invalid_argument(op + "Mismatch in shape: gradient " + std::to_string(i) +
+                                    " has a shape of " + seed.shape_str() + " and output " +
+                                    std::to_string(i) + " has a shape of " + out.shape_str());
+      if (!is_floating(seed.dtype()))
+        throw TypeError(op + "gradient " + std::to_string(i) + " has dtype " +
+                        dtype_name(seed.dtype()) + " but must be floating point");
+      if (seed.dtype() != out.dtype()) seed = to_dtype(seed, out.dtype());
+    }
+    roots.push_back(gradient_edge(out).node);
+    seeds.push_back(seed);
+  }
+
+  // The nodes whose incoming gradient grad() returns.
+  std::unordered_map<Node*, std::vector<size_t>> captures;
+  std::vector<std::shared_ptr<Node>> input_nodes;  // keeps fresh accumulators alive
+  for (size_t j = 0; j < inputs.size(); ++j) {
+    const Tensor& in = inputs[j];
+    if (!in.defined() || !in.requires_grad())
+      throw std::runtime_error(op + "input " + std::to_string(j) +
+                               " does not require grad, so it has no gradient");
+    input_nodes.push_back(gradient_edge(in).node);
+    captures[input_nodes.back().get()].push_back(j);
+  }
+
+  GraphTask task;
+  std::vector<Node*> root_ptrs;
+  for (auto& root : roots) root_ptrs.push_back(root.get());
+  std::vector<size_t> post_order = discover(task, root_ptrs);
+  task.buffers.resize(task.nodes.size());
+  task.needed.assign(task.nodes.size(), accumulate_into_leaves ? 1 : 0);
+  if (!accumulate_into_leaves) {
+    // Run only the nodes from which an input can be reached (children come first).
+    for (size_t i : post_order) {
+      Node* node = task.nodes[i];
+      bool needed = captures.count(node) != 0;
+      for (const Edge& edge : node->next_edges())
+        if (edge.node && task.needed[task.index[edge.node.get()]]) needed = true;
+      task.needed[i] = needed;
+    }
+  }
+
+  GradModeGuard grad_mode(create_graph);
+  std::vector<size_t> ready;
+  for (size_t i = 0; i < roots.size(); ++i) {
+    size_t index = task.index[roots[i].get()];
+    accumulate(task.buffers[index], seeds[i]);
+  }
+  for (auto& root : roots) {
+    size_t index = task.index[root.get()];
+    if (task.dependencies[index] == 0) {
+      task.dependencies[index] = -1;  // queued once even if it is several roots
+      ready.push_back(index);
+    }
+  }
+
+  std::vector<Tensor> captured(inputs.size());
+  while (!ready.empty()) {
+    size_t index = ready.back();
+    ready.pop_back();
+    Node* node = task.nodes[index];
+    Tensor gradient = std::move(task.buffers[index]);
+    auto capture = captures.find(node);
+    if (capture != captures.end())
+      for (size_t j : capture->second) captured[j] = gradient;
+
+    const bool run = task.needed[index] && gradient.defined() &&
+                     !(!accumulate_into_leaves && dynamic_cast<AccumulateGrad*>(node));
+    std::vector<Tensor> input_grads;
+    if (run) {
+      input_grads = node->apply(gradient);
+      if (!retain_graph) node->release_saved();
+    }
+    gradient = Tensor();
+    const auto& edges = node->next_edges();
+    for (size_t k = 0; k < edges.size(); ++k) {
+      Node* child = edges[k].node.get();
+      if (!child) continue;
+      size_t child_index = task.index[child];
+      if (k < input_grads.size() && input_grads[k].defined())
+        accumulate(task.buffers[child_index], input_grads[k]);
+      if (--task.dependencies[child_index] == 0) ready.push_back(child_index);
+    }
+  }
+
+  if (!accumulate_into_leaves && !allow_unused) {
+    for (size_t j = 0; j < captured.size(); ++j)
+      if (!captured[j].defined())
+        throw std::runtime_error(op + "input " + std::to_string(j) +
+                                 " appears to not have been used in the graph. Set "
+                                 "allow_unused=True if this is the desired behavior.");
+  }
+  return captured;
+}
+
+std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<Tensor>& inputs,
+                         const std::vector<Tensor>& grad_outputs, bool retain_graph,
+                         bool create_graph, bool allow_unused) {
+  if (inputs.empty()) throw std::invalid_argument("[grad] no inputs to differentiate with respect to");
+  return run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs, allow_unused);
+}
+
+}  // namespace bprop

@@ -1,0 +1,118 @@
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "bprop/autograd.h"
+#include "bprop/ops.h"
+
+namespace bprop {
+
+// ---- Note [Iterative graph teardown] ----
+
+namespace {
+thread_local std::vector<std::shared_ptr<Node>>* t_pending_release = nullptr;
+}  // namespace
+
+void release_node(std::shared_ptr<Node>&& node) {
+  if (!node) return;
+  if (node.use_count() > 1) {  // someone else still owns it: no teardown starts here
+    node.reset();
+    return;
+  }
+  if (t_pending_release) {  // inside a teardown loop already: queue it
+    t_pending_release->push_back(std::move(node));
+    return;
+  }
+  std::vector<std::shared_ptr<Node>> pending;
+  t_pending_release = &pending;
+  pending.push_back(std::move(node));
+  while (!pending.empty()) {
+    std::shared_ptr<Node> last = std::move(pending.back());
+    pending.pop_back();
+    last.reset();  // ~Node queues the nodes it owned instead of freeing them recursively
+  }
+  t_pending_release = nullptr;
+}
+
+Node::~Node() {
+  for (Edge& edge : next_edges_) release_node(std::move(edge.node));
+}
+
+// ---- SavedTensor ----
+
+SavedTensor::SavedTensor(const Tensor& tensor, bool is_output)
+    : is_output_(is_output),
+      requires_grad_(tensor.requires_grad()),
+      saved_version_(tensor.storage()->version()) {
+  if (is_output) {
+    data_ = tensor.detach();
+    output_grad_fn_ = tensor.grad_fn();
+  } else {
+    data_ = tensor;
+  }
+}
+
+Tensor SavedTensor::unpack(const char* op_name) const {
+  uint64_t version = data_.storage()->version();
+  if (version != saved_version_)
+    throw std::runtime_error(
+        std::string("[") + op_name +
+        "] one of the tensors needed for gradient computation has been modified by an inplace "
+        "operation: [" + dtype_name(data_.dtype()) + " " + data_.shape_str() + "] is at version " +
+        std::to_string(version) + "; expected version " + std::to_string(saved_version_) +
+        " instead. Hint: compute the loss again after an optimizer step, or .clone() the tensor "
+        "before modifying it.");
+  if (!is_output_) return data_;
+  Tensor alias = data_.detach();
+  if (auto grad_fn = output_grad_fn_.lock()) {
+    alias.impl()->grad_fn = std::move(grad_fn);
+    alias.impl()->requires_grad = requires_grad_;
+  }
+  return alias;
+}
+
+// ---- AccumulateGrad ----
+
+namespace {
+// A gradient the engine made and nobody else sees can become .grad without a copy.
+bool can_steal(const Tensor& grad) {
+  return grad.impl_ptr().use_count() == 1 && grad.storage().use_count() == 1 &&
+         grad.is_contiguous() && grad.offset() == 0 && !grad.requires_grad();
+}
+}  // namespace
+
+std::vector<Tensor> AccumulateGrad::apply(const Tensor& grad_output) {
+  if (grad_output.shape() != variable_->shape)
+    throw std::logic_error("[AccumulateGrad] internal error: gradient of shape " +
+                           grad_output.shape_str() + " for a leaf of shape " +
+                           shape_to_string(variable_->shape));
+  Tensor& grad = variable_->grad;
+  const bool create_graph = is_grad_enabled();
+  if (!grad.defined()) {
+    if (create_graph)
+      grad = grad_output;
+    else
+      grad = can_steal(grad_output) ? grad_output : grad_output.detach().clone();
+  } else if (create_graph || grad.requires_grad() || !grad.is_contiguous()) {
+    grad = add(grad, grad_output);
+  } else {
+    add_scaled_(grad, grad_output, 1.0);  // in place, as PyTorch accumulates
+  }
+  return {};
+}
+
+// ---- edges ----
+
+Edge gradient_edge(const Tensor& tensor) {
+  TensorImpl* impl = tensor.impl();
+  if (impl->grad_fn) return Edge{impl->grad_fn};
+  if (!impl->requires_grad) return Edge{};
+  std::shared_ptr<Node> accumulator = impl->grad_accumulator.lock();
+  if (!accumulator) {
+    accumulator = std::make_shared<AccumulateGrad>(tensor.impl_ptr());
+    impl->grad_accumulator = accumulator;
+  }
+  return Edge{std::move(accumulator)};
+}
+
+}  // namespace bprop

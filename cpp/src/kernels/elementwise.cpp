@@ -1,0 +1,252 @@
+#include <cmath>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+
+#include "kernels/kernels.h"
+#include "kernels/strided_loop.h"
+
+namespace bprop::kernels {
+namespace {
+
+// Calls f with a value of the C++ type for `dtype` (only its type matters).
+template <typename F>
+void dispatch_all(DType dtype, F&& f) {
+  switch (dtype) {
+    case DType::Bool:
+      return f(bool{});
+    case DType::Int64:
+      return f(int64_t{});
+    case DType::Float32:
+      return f(float{});
+    case DType::Float64:
+      return f(double{});
+  }
+}
+
+template <typename T>
+T& at(char* p, int64_t stride, int64_t i) {
+  return *reinterpret_cast<T*>(p + stride * i);
+}
+
+// One inner loop for any map out = f(in...), with a contiguous fast path the compiler can
+// vectorise.
+template <typename Out, typename In, typename F>
+void map1(char** p, const int64_t* s, int64_t n, F f) {
+  if (s[0] == sizeof(Out) && s[1] == sizeof(In)) {
+    Out* out = reinterpret_cast<Out*>(p[0]);
+    const In* in = reinterpret_cast<const In*>(p[1]);
+    for (int64_t i = 0; i < n; ++i) out[i] = f(in[i]);
+  } else {
+    for (int64_t i = 0; i < n; ++i) at<Out>(p[0], s[0], i) = f(at<In>(p[1], s[1], i));
+  }
+}
+
+template <typename Out, typename In, typename F>
+void map2(char** p, const int64_t* s, int64_t n, F f) {
+  if (s[0] == sizeof(Out) && s[1] == sizeof(In) && s[2] == sizeof(In)) {
+    Out* out = reinterpret_cast<Out*>(p[0]);
+    const In* a = reinterpret_cast<const In*>(p[1]);
+    const In* b = reinterpret_cast<const In*>(p[2]);
+    for (int64_t i = 0; i < n; ++i) out[i] = f(a[i], b[i]);
+  } else if (s[0] == sizeof(Out) && s[1] == sizeof(In) && s[2] == 0) {
+    Out* out = reinterpret_cast<Out*>(p[0]);
+    const In* a = reinterpret_cast<const In*>(p[1]);
+    const In b = *reinterpret_cast<const In*>(p[2]);
+    for (int64_t i = 0; i < n; ++i) out[i] = f(a[i], b);
+  } else {
+    for (int64_t i = 0; i < n; ++i)
+      at<Out>(p[0], s[0], i) = f(at<In>(p[1], s[1], i), at<In>(p[2], s[2], i));
+  }
+}
+
+template <typename T>
+T integer_pow(T base, T exponent) {
+  T result = 1;
+  while (exponent > 0) {
+    if (exponent & 1) result *= base;
+    base *= base;
+    exponent >>= 1;
+  }
+  return result;
+}
+
+[[noreturn]] void unsupported(const char* kernel, DType dtype) {
+  throw std::logic_error(std::string("kernel ") + kernel + " has no " + dtype_name(dtype) +
+                         " version");
+}
+
+}  // namespace
+
+void unary(UnaryOp op, int ndim, const int64_t* shape, const Operand& out, const Operand& in) {
+  const Operand* const ops[2] = {&out, &in};
+  dispatch_all(out.dtype, [&](auto tag) {
+    using T = decltype(tag);
+    if constexpr (std::is_same_v<T, bool>) {
+      unsupported("unary", out.dtype);
+    } else {
+      for_each_strided(ndim, shape, ops, [&](char** p, const int64_t* s, int64_t n) {
+        switch (op) {
+          case UnaryOp::Neg:
+            return map1<T, T>(p, s, n, [](T x) { return static_cast<T>(-x); });
+          case UnaryOp::Relu:
+            return map1<T, T>(p, s, n, [](T x) { return x > T(0) ? x : T(0); });
+          default:
+            break;
+        }
+        if constexpr (std::is_floating_point_v<T>) {
+          switch (op) {
+            case UnaryOp::Exp:
+              return map1<T, T>(p, s, n, [](T x) { return std::exp(x); });
+            case UnaryOp::Log:
+              return map1<T, T>(p, s, n, [](T x) { return std::log(x); });
+            case UnaryOp::Tanh:
+              return map1<T, T>(p, s, n, [](T x) { return std::tanh(x); });
+            case UnaryOp::Sigmoid:
+              // NOTE: written so that exp never overflows: for x < 0, e^x / (1 + e^x).
+              return map1<T, T>(p, s, n, [](T x) {
+                if (x >= T(0)) return T(1) / (T(1) + std::exp(-x));
+                T e = std::exp(x);
+                return e / (T(1) + e);
+              });
+            default:
+              break;
+          }
+        }
+        unsupported("unary", out.dtype);
+      });
+    }
+  });
+}
+
+void binary(BinaryOp op, int ndim, const int64_t* shape, const Operand& out, const Operand& a,
+            const Operand& b) {
+  const Operand* const ops[3] = {&out, &a, &b};
+  dispatch_all(out.dtype, [&](auto tag) {
+    using T = decltype(tag);
+    for_each_strided(ndim, shape, ops, [&](char** p, const int64_t* s, int64_t n) {
+      if constexpr (std::is_same_v<T, bool>) {
+        // bool + bool is logical or, bool * bool logical and (as in PyTorch).
+        switch (op) {
+          case BinaryOp::Add:
+            return map2<T, T>(p, s, n, [](T x, T y) { return x || y; });
+          case BinaryOp::Mul:
+            return map2<T, T>(p, s, n, [](T x, T y) { return x && y; });
+          default:
+            unsupported("binary", out.dtype);
+        }
+      } else {
+        switch (op) {
+          case BinaryOp::Add:
+            return map2<T, T>(p, s, n, [](T x, T y) { return x + y; });
+          case BinaryOp::Sub:
+            return map2<T, T>(p, s, n, [](T x, T y) { return x - y; });
+          case BinaryOp::Mul:
+            return map2<T, T>(p, s, n, [](T x, T y) { return x * y; });
+          case BinaryOp::Div:
+            return map2<T, T>(p, s, n, [](T x, T y) { return x / y; });
+          case BinaryOp::Pow:
+            if constexpr (std::is_floating_point_v<T>) {
+              return map2<T, T>(p, s, n, [](T x, T y) { return std::pow(x, y); });
+            } else {
+              return map2<T, T>(p, s, n, [](T x, T y) { return integer_pow(x, y); });
+            }
+        }
+      }
+    });
+  });
+}
+
+void compare(CompareOp op, int ndim, const int64_t* shape, const Operand& out, const Operand& a,
+             const Operand& b) {
+  const Operand* const ops[3] = {&out, &a, &b};
+  dispatch_all(a.dtype, [&](auto tag) {
+    using T = decltype(tag);
+    for_each_strided(ndim, shape, ops, [&](char** p, const int64_t* s, int64_t n) {
+      switch (op) {
+        case CompareOp::Eq:
+          return map2<bool, T>(p, s, n, [](T x, T y) { return x == y; });
+        case CompareOp::Ne:
+          return map2<bool, T>(p, s, n, [](T x, T y) { return x != y; });
+        case CompareOp::Lt:
+          return map2<bool, T>(p, s, n, [](T x, T y) { return x < y; });
+        case CompareOp::Le:
+          return map2<bool, T>(p, s, n, [](T x, T y) { return x <= y; });
+        case CompareOp::Gt:
+          return map2<bool, T>(p, s, n, [](T x, T y) { return x > y; });
+        case CompareOp::Ge:
+          return map2<bool, T>(p, s, n, [](T x, T y) { return x >= y; });
+      }
+    });
+  });
+}
+
+void where(int ndim, const int64_t* shape, const Operand& out, const Operand& cond,
+           const Operand& a, const Operand& b) {
+  const Operand* const ops[4] = {&out, &cond, &a, &b};
+  dispatch_all(out.dtype, [&](auto tag) {
+    using T = decltype(tag);
+    for_each_strided(ndim, shape, ops, [&](char** p, const int64_t* s, int64_t n) {
+      for (int64_t i = 0; i < n; ++i)
+        at<T>(p[0], s[0], i) = at<bool>(p[1], s[1], i) ? at<T>(p[2], s[2], i) : at<T>(p[3], s[3], i);
+    });
+  });
+}
+
+void copy(int ndim, const int64_t* shape, const Operand& out, const Operand& in) {
+  const Operand* const ops[2] = {&out, &in};
+  dispatch_all(out.dtype, [&](auto out_tag) {
+    using Out = decltype(out_tag);
+    dispatch_all(in.dtype, [&](auto in_tag) {
+      using In = decltype(in_tag);
+      for_each_strided(ndim, shape, ops, [&](char** p, const int64_t* s, int64_t n) {
+        if constexpr (std::is_same_v<Out, In>) {
+          if (s[0] == sizeof(Out) && s[1] == sizeof(In)) {
+            std::memcpy(p[0], p[1], static_cast<size_t>(n) * sizeof(Out));
+            return;
+          }
+        }
+        if constexpr (std::is_same_v<Out, bool>) {
+          map1<Out, In>(p, s, n, [](In x) { return x != In(0); });
+        } else {
+          map1<Out, In>(p, s, n, [](In x) { return static_cast<Out>(x); });
+        }
+      });
+    });
+  });
+}
+
+void fill(int ndim, const int64_t* shape, const Operand& out, double value) {
+  const Operand* const ops[1] = {&out};
+  dispatch_all(out.dtype, [&](auto tag) {
+    using T = decltype(tag);
+    const T v = static_cast<T>(value);
+    for_each_strided(ndim, shape, ops, [&](char** p, const int64_t* s, int64_t n) {
+      for (int64_t i = 0; i < n; ++i) at<T>(p[0], s[0], i) = v;
+    });
+  });
+}
+
+void add_scaled(int ndim, const int64_t* shape, const Operand& out, const Operand& in,
+                double alpha) {
+  const Operand* const ops[2] = {&out, &in};
+  dispatch_all(out.dtype, [&](auto tag) {
+    using T = decltype(tag);
+    if constexpr (std::is_floating_point_v<T>) {
+      const T scale = static_cast<T>(alpha);
+      for_each_strided(ndim, shape, ops, [&](char** p, const int64_t* s, int64_t n) {
+        if (s[0] == sizeof(T) && s[1] == sizeof(T)) {
+          T* o = reinterpret_cast<T*>(p[0]);
+          const T* x = reinterpret_cast<const T*>(p[1]);
+          for (int64_t i = 0; i < n; ++i) o[i] += scale * x[i];
+        } else {
+          for (int64_t i = 0; i < n; ++i) at<T>(p[0], s[0], i) += scale * at<T>(p[1], s[1], i);
+        }
+      });
+    } else {
+      unsupported("add_scaled", out.dtype);
+    }
+  });
+}
+
+}  // namespace bprop::kernels

@@ -1,0 +1,68 @@
+// The n-d iteration shared by the elementwise kernels: merge dimensions that are contiguous
+// for every operand, then run a 1-d inner loop per position of the outer dimensions.
+#pragma once
+
+#include <cstdint>
+
+#include "bprop/small_vector.h"
+#include "kernels/kernels.h"
+
+namespace bprop::kernels {
+
+template <int NumOperands, typename Inner>
+void for_each_strided(int ndim, const int64_t* shape, const Operand* const (&operands)[NumOperands],
+                      Inner inner) {
+  // Byte strides per operand, with size-1 dims dropped and mergeable dims merged.
+  SmallVector<int64_t, 8> sizes;
+  SmallVector<int64_t, 8> strides[NumOperands];
+  for (int d = 0; d < ndim; ++d) {
+    if (shape[d] == 0) return;
+    if (shape[d] == 1) continue;
+    bool merge = !sizes.empty();
+    for (int o = 0; o < NumOperands && merge; ++o) {
+      int64_t stride = operands[o]->strides[d] * static_cast<int64_t>(itemsize(operands[o]->dtype));
+      merge = strides[o].back() == stride * shape[d];
+    }
+    if (merge) {
+      sizes.back() *= shape[d];
+      for (int o = 0; o < NumOperands; ++o)
+        strides[o].back() =
+            operands[o]->strides[d] * static_cast<int64_t>(itemsize(operands[o]->dtype));
+    } else {
+      sizes.push_back(shape[d]);
+      for (int o = 0; o < NumOperands; ++o)
+        strides[o].push_back(operands[o]->strides[d] *
+                             static_cast<int64_t>(itemsize(operands[o]->dtype)));
+    }
+  }
+  char* base[NumOperands];
+  for (int o = 0; o < NumOperands; ++o) base[o] = static_cast<char*>(operands[o]->data);
+  if (sizes.empty()) {  // a single element
+    int64_t zero[NumOperands] = {};
+    inner(base, zero, int64_t{1});
+    return;
+  }
+  const int dims = static_cast<int>(sizes.size());
+  const int64_t inner_size = sizes[dims - 1];
+  int64_t inner_strides[NumOperands];
+  for (int o = 0; o < NumOperands; ++o) inner_strides[o] = strides[o][dims - 1];
+  SmallVector<int64_t, 8> counter(static_cast<size_t>(dims), 0);
+  char* ptrs[NumOperands];
+  for (int o = 0; o < NumOperands; ++o) ptrs[o] = base[o];
+  while (true) {
+    inner(ptrs, inner_strides, inner_size);
+    // Advance the outer counter (dims - 2 down to 0), odometer style.
+    int d = dims - 2;
+    for (; d >= 0; --d) {
+      if (++counter[d] < sizes[d]) {
+        for (int o = 0; o < NumOperands; ++o) ptrs[o] += strides[o][d];
+        break;
+      }
+      for (int o = 0; o < NumOperands; ++o) ptrs[o] -= strides[o][d] * (sizes[d] - 1);
+      counter[d] = 0;
+    }
+    if (d < 0) return;
+  }
+}
+
+}  // namespace bprop::kernels

@@ -1,0 +1,137 @@
+#include "ops/registry.h"
+
+#include <algorithm>
+#include <stdexcept>
+#include <string>
+
+#include "bprop/ops.h"
+#include "kernels/kernels.h"
+#include "ops/op_node.h"
+
+namespace bprop {
+namespace {
+
+struct Entry {
+  const char* name;
+  const char* grad_fn_name;
+  VjpFn vjp;
+};
+
+const Entry kOps[] = {
+#define BPROP_OP_DIFF(kind, name, grad_fn_name) {#name, grad_fn_name, &vjp_##name},
+#define BPROP_OP_NONDIFF(kind, name, grad_fn_name) {#name, grad_fn_name, nullptr},
+    BPROP_DIFFERENTIABLE_OPS(BPROP_OP_DIFF) BPROP_NONDIFFERENTIABLE_OPS(BPROP_OP_NONDIFF)
+#undef BPROP_OP_DIFF
+#undef BPROP_OP_NONDIFF
+};
+static_assert(sizeof(kOps) / sizeof(kOps[0]) == static_cast<size_t>(OpKind::Count),
+              "every op in the registry has a table entry");
+
+}  // namespace
+
+const char* op_name(OpKind kind) { return kOps[static_cast<size_t>(kind)].name; }
+const char* grad_fn_name(OpKind kind) { return kOps[static_cast<size_t>(kind)].grad_fn_name; }
+VjpFn op_vjp(OpKind kind) { return kOps[static_cast<size_t>(kind)].vjp; }
+
+std::vector<OpInfo> op_names() {
+  std::vector<OpInfo> infos;
+  for (const Entry& entry : kOps) infos.push_back({entry.name, entry.vjp != nullptr});
+  return infos;
+}
+
+// ---- OpNode ----
+
+std::shared_ptr<OpNode> record(OpKind kind, std::initializer_list<const Tensor*> inputs) {
+  if (!is_grad_enabled()) return nullptr;
+  bool any = false;
+  for (const Tensor* input : inputs) any = any || input->requires_grad();
+  if (!any) return nullptr;
+  auto node = std::make_shared<OpNode>(kind);
+  node->next_edges().reserve(inputs.size());
+  node->inputs_.reserve(inputs.size());
+  for (const Tensor* input : inputs) {
+    node->next_edges().push_back(gradient_edge(*input));
+    node->inputs_.push_back({input->shape(), input->dtype()});
+  }
+  return node;
+}
+
+void set_grad_fn(Tensor& output, std::shared_ptr<OpNode> node) {
+  output.impl()->requires_grad = true;
+  output.impl()->grad_fn = std::move(node);
+}
+
+Tensor OpNode::saved(size_t i) const {
+  if (released_)
+    throw std::runtime_error(
+        std::string("[") + name() +
+        "] Trying to backward through the graph a second time (or directly access saved "
+        "tensors after they have already been freed). Saved intermediate values of the graph "
+        "are freed when you call .backward() or autograd.grad(). Specify retain_graph=True if "
+        "you need to backward through the graph a second time.");
+  return saved_[i].unpack(op_name(kind_));
+}
+
+void OpNode::release_saved() {
+  saved_.clear();
+  saved_.shrink_to_fit();
+  released_ = true;
+}
+
+std::vector<Tensor> OpNode::apply(const Tensor& grad_output) {
+  std::vector<Tensor> grads = op_vjp(kind_)(*this, grad_output);
+  for (size_t i = 0; i < grads.size(); ++i) {
+    if (!grads[i].defined() || !needs_input_grad(i)) {
+      grads[i] = Tensor();
+      continue;
+    }
+    if (grads[i].shape() != inputs_[i].shape)
+      throw std::logic_error(std::string("[") + name() + "] internal error: VJP gave shape " +
+                             grads[i].shape_str() + " for input " + std::to_string(i) +
+                             " of shape " + shape_to_string(inputs_[i].shape));
+    if (grads[i].dtype() != inputs_[i].dtype) grads[i] = to_dtype(grads[i], inputs_[i].dtype);
+  }
+  return grads;
+}
+
+// ---- shared helpers ----
+
+Shape broadcast_strides(const Tensor& tensor, const Shape& shape) {
+  const size_t lead = shape.size() - tensor.shape().size();
+  Shape strides(shape.size(), 0);
+  for (size_t d = lead; d < shape.size(); ++d) {
+    size_t src = d - lead;
+    strides[d] = tensor.shape()[src] == 1 && shape[d] != 1 ? 0 : tensor.strides()[src];
+  }
+  return strides;
+}
+
+Tensor cast_for_kernel(const Tensor& tensor, DType dtype) {
+  if (tensor.dtype() == dtype) return tensor;
+  Tensor out = Tensor::empty(tensor.shape(), dtype);
+  kernels::copy(static_cast<int>(tensor.ndim()), tensor.shape().data(),
+                {out.data(), dtype, out.strides().data()},
+                {tensor.data(), tensor.dtype(), tensor.strides().data()});
+  return out;
+}
+
+Tensor contiguous_for_kernel(const Tensor& tensor) {
+  if (tensor.is_contiguous()) return tensor;
+  Tensor out = Tensor::empty(tensor.shape(), tensor.dtype());
+  kernels::copy(static_cast<int>(tensor.ndim()), tensor.shape().data(),
+                {out.data(), out.dtype(), out.strides().data()},
+                {tensor.data(), tensor.dtype(), tensor.strides().data()});
+  return out;
+}
+
+int64_t normalize_dim(int64_t dim, int64_t ndim, const char* op) {
+  int64_t bound = std::max<int64_t>(ndim, 1);  // a 0-d tensor accepts dim 0 and -1
+  if (dim < -bound || dim >= bound)
+    throw std::out_of_range(std::string("[") + op + "] dimension " + std::to_string(dim) +
+                            " is out of range for a tensor of " + std::to_string(ndim) +
+                            " dimensions (expected to be in range of [" +
+                            std::to_string(-bound) + ", " + std::to_string(bound - 1) + "])");
+  return dim < 0 ? dim + bound : dim;
+}
+
+}  // namespace bprop

@@ -1,0 +1,142 @@
+// Factory functions: zeros, ones, full, arange, linspace, eye, and copies of foreign data.
+#include <cmath>
+#include <algorithm>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+
+#include "bprop/ops.h"
+#include "kernels/kernels.h"
+
+namespace bprop {
+namespace {
+
+void fill_(const Tensor& t, double value) {
+  kernels::fill(static_cast<int>(t.ndim()), t.shape().data(),
+                {t.data(), t.dtype(), t.strides().data()}, value);
+}
+
+// Writes value i of a row-major 1-d buffer.
+template <typename F>
+Tensor generate_1d(int64_t n, DType dtype, F value_at) {
+  Tensor out = Tensor::empty({n}, dtype);
+  switch (dtype) {
+    case DType::Float32: {
+      float* p = out.data_as<float>();
+      for (int64_t i = 0; i < n; ++i) p[i] = static_cast<float>(value_at(i));
+      break;
+    }
+    case DType::Float64: {
+      double* p = out.data_as<double>();
+      for (int64_t i = 0; i < n; ++i) p[i] = value_at(i);
+      break;
+    }
+    case DType::Int64: {
+      int64_t* p = out.data_as<int64_t>();
+      for (int64_t i = 0; i < n; ++i) p[i] = static_cast<int64_t>(value_at(i));
+      break;
+    }
+    case DType::Bool: {
+      bool* p = out.data_as<bool>();
+      for (int64_t i = 0; i < n; ++i) p[i] = value_at(i) != 0;
+      break;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+void fill_(const Tensor& x, Scalar value) {
+  kernels::fill(static_cast<int>(x.ndim()), x.shape().data(),
+                {x.data(), x.dtype(), x.strides().data()}, value.to_double());
+  x.storage()->bump_version();
+}
+
+Tensor zeros(const Shape& shape, DType dtype) { return Tensor::empty(shape, dtype); }
+
+Tensor ones(const Shape& shape, DType dtype) { return full(shape, Scalar(1.0), dtype); }
+
+Tensor full(const Shape& shape, Scalar value, DType dtype) {
+  Tensor out = Tensor::empty(shape, dtype);
+  if (value.to_double() != 0.0) {
+    if (dtype == DType::Int64 && !value.is_floating()) {
+      int64_t* p = out.data_as<int64_t>();  // exact for integers beyond 2^53
+      for (int64_t i = 0; i < out.numel(); ++i) p[i] = value.to_int();
+    } else {
+      fill_(out, value.to_double());
+    }
+  }
+  return out;
+}
+
+Tensor zeros_like(const Tensor& like) { return zeros(like.shape(), like.dtype()); }
+Tensor ones_like(const Tensor& like) { return ones(like.shape(), like.dtype()); }
+Tensor full_like(const Tensor& like, Scalar value) {
+  return full(like.shape(), value, like.dtype());
+}
+
+Tensor arange(Scalar start, Scalar end, Scalar step, DType dtype) {
+  const double s = start.to_double(), e = end.to_double(), st = step.to_double();
+  if (st == 0.0) throw std::invalid_argument("[arange] step must be nonzero");
+  if (!std::isfinite(s) || !std::isfinite(e))
+    throw std::invalid_argument("[arange] unsupported range: " + std::to_string(s) + " -> " +
+                                std::to_string(e));
+  if ((st > 0 && e < s) || (st < 0 && e > s))
+    throw std::invalid_argument("[arange] upper bound and larger bound inconsistent with step "
+                                "sign (start " + std::to_string(s) + ", end " +
+                                std::to_string(e) + ", step " + std::to_string(st) + ")");
+  const int64_t n = static_cast<int64_t>(std::ceil((e - s) / st));
+  if (dtype == DType::Int64 && !start.is_floating() && !step.is_floating()) {
+    const int64_t s0 = start.to_int(), step0 = step.to_int();
+    Tensor out = Tensor::empty({n}, dtype);
+    int64_t* p = out.data_as<int64_t>();
+    for (int64_t i = 0; i < n; ++i) p[i] = s0 + i * step0;
+    return out;
+  }
+  return generate_1d(n, dtype, [&](int64_t i) { return s + static_cast<double>(i) * st; });
+}
+
+Tensor linspace(double start, double end, int64_t steps, DType dtype) {
+  if (steps < 0) throw std::invalid_argument("[linspace] number of steps must be non-negative, got " + std::to_string(steps));
+  if (steps == 1) return full({1}, Scalar(start), dtype);
+  const double step = steps > 1 ? (end - start) / static_cast<double>(steps - 1) : 0.0;
+  // Fill from both ends (as PyTorch does) so the last value is exactly `end`.
+  const int64_t half = steps / 2;
+  return generate_1d(steps, dtype, [&](int64_t i) {
+    return i < half ? start + step * static_cast<double>(i)
+                    : end - step * static_cast<double>(steps - 1 - i);
+  });
+}
+
+Tensor eye(int64_t n, int64_t m, DType dtype) {
+  if (n < 0 || m < 0)
+    throw std::invalid_argument("[eye] sizes must be non-negative, got " + std::to_string(n) +
+                                " and " + std::to_string(m));
+  Tensor out = Tensor::empty({n, m}, dtype);
+  // One diagonal view with stride m + 1, filled with ones.
+  int64_t diag = std::min(n, m);
+  Shape shape{diag}, strides{m + 1};
+  kernels::fill(1, shape.data(), {out.data(), dtype, strides.data()}, 1.0);
+  return out;
+}
+
+Tensor from_strided_data(const void* data, const Shape& shape, const Shape& byte_strides,
+                         DType dtype) {
+  const int64_t size = static_cast<int64_t>(itemsize(dtype));
+  Shape strides(shape.size());
+  for (size_t d = 0; d < shape.size(); ++d) {
+    if (byte_strides[d] % size != 0)
+      throw std::invalid_argument("[tensor] byte stride " + std::to_string(byte_strides[d]) +
+                                  " is not a multiple of the element size " +
+                                  std::to_string(size));
+    strides[d] = byte_strides[d] / size;
+  }
+  Tensor out = Tensor::empty(shape, dtype);
+  kernels::copy(static_cast<int>(shape.size()), shape.data(),
+                {out.data(), dtype, out.strides().data()},
+                {const_cast<void*>(data), dtype, strides.data()});
+  return out;
+}
+
+}  // namespace bprop

@@ -1,0 +1,245 @@
+#include "bprop/tensor.h"
+
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <sstream>
+
+#include "bprop/autograd.h"
+#include "bprop/bprop.h"
+#include "bprop/ops.h"
+#include "kernels/kernels.h"
+
+namespace bprop {
+
+namespace {
+std::atomic<DType> g_default_dtype{DType::Float32};
+}  // namespace
+
+DType default_dtype() { return g_default_dtype.load(std::memory_order_relaxed); }
+
+void set_default_dtype(DType dtype) {
+  if (!is_floating(dtype))
+    throw TypeError(std::string("[set_default_dtype] only floating point dtypes can be the "
+                                "default, not ") +
+                    dtype_name(dtype));
+  g_default_dtype.store(dtype, std::memory_order_relaxed);
+}
+
+// ---- Storage ----
+
+Storage::Storage(size_t nbytes) : nbytes_(nbytes) {
+  constexpr size_t kAlign = 64;
+  size_t padded = (std::max<size_t>(nbytes, 1) + kAlign - 1) / kAlign * kAlign;
+  data_ = std::aligned_alloc(kAlign, padded);
+  if (!data_) throw std::bad_alloc();
+  std::memset(data_, 0, padded);
+}
+
+Storage::Storage(void* data, size_t nbytes, std::shared_ptr<void> owner)
+    : data_(data), nbytes_(nbytes), owner_(std::move(owner)) {}
+
+Storage::~Storage() {
+  if (!owner_) std::free(data_);
+}
+
+// ---- TensorImpl ----
+
+TensorImpl::TensorImpl(std::shared_ptr<Storage> storage_, Shape shape_, Shape strides_,
+                       int64_t offset_, DType dtype_)
+    : storage(std::move(storage_)),
+      shape(std::move(shape_)),
+      strides(std::move(strides_)),
+      offset(offset_),
+      dtype(dtype_) {}
+
+TensorImpl::~TensorImpl() {
+  if (grad_fn) release_node(std::move(grad_fn));
+}
+
+// ---- shape helpers ----
+
+std::string shape_to_string(const Shape& shape) {
+  std::ostringstream out;
+  out << "(";
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (i) out << ", ";
+    out << shape[i];
+  }
+  if (shape.size() == 1) out << ",";
+  out << ")";
+  return out.str();
+}
+
+int64_t shape_numel(const Shape& shape) {
+  int64_t n = 1;
+  for (int64_t s : shape) n *= s;
+  return n;
+}
+
+Shape contiguous_strides(const Shape& shape) {
+  Shape strides(shape.size(), 1);
+  int64_t stride = 1;
+  for (size_t i = shape.size(); i-- > 0;) {
+    strides[i] = stride;
+    stride *= std::max<int64_t>(shape[i], 1);
+  }
+  return strides;
+}
+
+// ---- Tensor ----
+
+Tensor Tensor::empty(const Shape& shape, DType dtype) {
+  for (int64_t s : shape)
+    if (s < 0)
+      throw std::invalid_argument("[empty] negative dimension in shape " + shape_to_string(shape));
+  auto storage =
+      std::make_shared<Storage>(static_cast<size_t>(shape_numel(shape)) * itemsize(dtype));
+  return Tensor(std::make_shared<TensorImpl>(std::move(storage), shape, contiguous_strides(shape),
+                                             0, dtype));
+}
+
+Tensor Tensor::view_of(std::shared_ptr<Storage> storage, const Shape& shape, const Shape& strides,
+                       int64_t offset, DType dtype) {
+  return Tensor(std::make_shared<TensorImpl>(std::move(storage), shape, strides, offset, dtype));
+}
+
+Tensor Tensor::wrapped_scalar(Scalar value) {
+  Tensor t;
+  switch (value.kind()) {
+    case Scalar::Kind::Bool:
+      t = empty({}, DType::Bool);
+      *t.data_as<bool>() = value.to_int() != 0;
+      break;
+    case Scalar::Kind::Int:
+      t = empty({}, DType::Int64);
+      *t.data_as<int64_t>() = value.to_int();
+      break;
+    case Scalar::Kind::Float:
+      t = empty({}, DType::Float64);
+      *t.data_as<double>() = value.to_double();
+      break;
+  }
+  t.impl_->wrapped_scalar = true;
+  return t;
+}
+
+const Shape& Tensor::shape() const { return impl_->shape; }
+const Shape& Tensor::strides() const { return impl_->strides; }
+int64_t Tensor::offset() const { return impl_->offset; }
+DType Tensor::dtype() const { return impl_->dtype; }
+int64_t Tensor::numel() const { return shape_numel(impl_->shape); }
+bool Tensor::is_wrapped_scalar() const { return impl_->wrapped_scalar; }
+const std::shared_ptr<Storage>& Tensor::storage() const { return impl_->storage; }
+
+namespace {
+size_t checked_dim(const char* op, int64_t dim, int64_t ndim) {
+  int64_t d = dim < 0 ? dim + ndim : dim;
+  if (d < 0 || d >= ndim)
+    throw std::out_of_range(std::string("[") + op + "] dimension " + std::to_string(dim) +
+                            " is out of range for a tensor of " + std::to_string(ndim) +
+                            " dimensions");
+  return static_cast<size_t>(d);
+}
+}  // namespace
+
+int64_t Tensor::size(int64_t dim) const { return impl_->shape[checked_dim("size", dim, ndim())]; }
+int64_t Tensor::stride(int64_t dim) const {
+  return impl_->strides[checked_dim("stride", dim, ndim())];
+}
+
+bool Tensor::is_contiguous() const {
+  int64_t expected = 1;
+  for (size_t i = impl_->shape.size(); i-- > 0;) {
+    if (impl_->shape[i] == 1) continue;
+    if (impl_->strides[i] != expected) return false;
+    expected *= impl_->shape[i];
+  }
+  return true;
+}
+
+void* Tensor::data() const {
+  return static_cast<char*>(impl_->storage->data()) +
+         impl_->offset * static_cast<int64_t>(itemsize(impl_->dtype));
+}
+
+bool Tensor::requires_grad() const { return impl_->requires_grad; }
+
+Tensor& Tensor::set_requires_grad(bool requires_grad) {
+  if (!is_leaf())
+    throw std::runtime_error(
+        "[requires_grad_] you can only change requires_grad flags of leaf tensors; use "
+        ".detach() to get a leaf from a tensor computed by an op");
+  if (requires_grad && !is_floating(dtype()))
+    throw std::runtime_error(std::string("[requires_grad_] only tensors of floating point dtype "
+                                         "can require gradients, not ") +
+                             dtype_name(dtype()));
+  impl_->requires_grad = requires_grad;
+  return *this;
+}
+
+bool Tensor::is_leaf() const { return impl_->grad_fn == nullptr; }
+const std::shared_ptr<Node>& Tensor::grad_fn() const { return impl_->grad_fn; }
+Tensor Tensor::grad() const { return impl_->grad; }
+
+void Tensor::set_grad(const Tensor& grad) {
+  if (grad.defined()) {
+    if (grad.shape() != shape())
+      throw std::invalid_argument("[grad] assigned grad has shape " + grad.shape_str() +
+                                  " but the tensor has shape " + shape_str());
+    if (grad.dtype() != dtype())
+      throw TypeError(std::string("[grad] assigned grad has dtype ") + dtype_name(grad.dtype()) +
+                      " but the tensor has dtype " + dtype_name(dtype()));
+  }
+  impl_->grad = grad;
+}
+
+Tensor Tensor::detach() const {
+  return view_of(impl_->storage, impl_->shape, impl_->strides, impl_->offset, impl_->dtype);
+}
+
+void Tensor::backward(const Tensor& gradient, bool retain_graph, bool create_graph) const {
+  run_backward({*this}, {gradient}, retain_graph, create_graph);
+}
+
+Scalar Tensor::item() const {
+  if (numel() != 1)
+    throw std::invalid_argument("[item] a tensor with " + std::to_string(numel()) +
+                                " elements cannot be converted to a Python number");
+  switch (dtype()) {
+    case DType::Bool:
+      return Scalar(*data_as<bool>());
+    case DType::Int64:
+      return Scalar(*data_as<int64_t>());
+    case DType::Float32:
+      return Scalar(static_cast<double>(*data_as<float>()));
+    case DType::Float64:
+      return Scalar(*data_as<double>());
+  }
+  return Scalar(0.0);
+}
+
+Tensor Tensor::contiguous() const { return is_contiguous() ? *this : clone(); }
+Tensor Tensor::clone() const { return to_dtype(*this, dtype()); }
+Tensor Tensor::to(DType dtype) const { return dtype == this->dtype() ? *this : to_dtype(*this, dtype); }
+std::string Tensor::shape_str() const { return shape_to_string(shape()); }
+
+template <typename T>
+std::vector<T> to_vector(const Tensor& tensor) {
+  DType target = std::is_same_v<T, float>    ? DType::Float32
+                 : std::is_same_v<T, double> ? DType::Float64
+                 : std::is_same_v<T, bool>   ? DType::Bool
+                                             : DType::Int64;
+  std::vector<T> values(static_cast<size_t>(tensor.numel()));
+  Shape strides = contiguous_strides(tensor.shape());
+  kernels::copy(static_cast<int>(tensor.ndim()), tensor.shape().data(),
+                {values.data(), target, strides.data()},
+                {tensor.data(), tensor.dtype(), tensor.strides().data()});
+  return values;
+}
+template std::vector<float> to_vector<float>(const Tensor&);
+template std::vector<double> to_vector<double>(const Tensor&);
+template std::vector<int64_t> to_vector<int64_t>(const Tensor&);
+
+}  // namespace bprop

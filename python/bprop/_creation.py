@@ -1,0 +1,107 @@
+"""Factories with PyTorch's signatures (`zeros(2, 3)` or `zeros((2, 3))`, `dtype=`,
+`requires_grad=`); the C++ core does the work."""
+
+from __future__ import annotations
+
+from . import _core
+from ._tensor import _size_args
+
+__all__ = [
+    "zeros", "ones", "full", "empty", "zeros_like", "ones_like", "full_like",
+    "arange", "linspace", "eye", "rand", "randn", "randint", "manual_seed",
+]  # fmt: skip
+
+manual_seed = _core.manual_seed
+
+
+def _finish(result, requires_grad: bool):
+    if requires_grad:
+        result.requires_grad_(True)
+    return result
+
+
+def _default(dtype):
+    return _core.get_default_dtype() if dtype is None else dtype
+
+
+def _scalar_dtype(value):
+    if isinstance(value, bool):
+        return _core.dtype.bool
+    if isinstance(value, int):
+        return _core.dtype.int64
+    return _core.get_default_dtype()
+
+
+def zeros(*size, dtype=None, requires_grad=False):
+    return _finish(_core._zeros(_size_args("zeros", size), _default(dtype)), requires_grad)
+
+
+def ones(*size, dtype=None, requires_grad=False):
+    return _finish(_core._ones(_size_args("ones", size), _default(dtype)), requires_grad)
+
+
+def empty(*size, dtype=None, requires_grad=False):
+    """Like zeros: bprop's storage is always initialised."""
+    return _finish(_core._zeros(_size_args("empty", size), _default(dtype)), requires_grad)
+
+
+def full(size, fill_value, *, dtype=None, requires_grad=False):
+    dtype = _scalar_dtype(fill_value) if dtype is None else dtype
+    return _finish(_core._full(_size_args("full", (size,)), fill_value, dtype), requires_grad)
+
+
+def zeros_like(input, *, dtype=None, requires_grad=False):
+    dtype = input.dtype if dtype is None else dtype
+    return _finish(_core._zeros(input.shape, dtype), requires_grad)
+
+
+def ones_like(input, *, dtype=None, requires_grad=False):
+    dtype = input.dtype if dtype is None else dtype
+    return _finish(_core._ones(input.shape, dtype), requires_grad)
+
+
+def full_like(input, fill_value, *, dtype=None, requires_grad=False):
+    dtype = input.dtype if dtype is None else dtype
+    return _finish(_core._full(input.shape, fill_value, dtype), requires_grad)
+
+
+def arange(start, end=None, step=1, *, dtype=None, requires_grad=False):
+    """`arange(end)` or `arange(start, end, step)`; int64 unless an argument is a float."""
+    if end is None:
+        start, end = 0, start
+    if dtype is None:
+        is_float = any(isinstance(v, float) for v in (start, end, step))
+        dtype = _core.get_default_dtype() if is_float else _core.dtype.int64
+    return _finish(_core._arange(start, end, step, dtype), requires_grad)
+
+
+def linspace(start, end, steps, *, dtype=None, requires_grad=False):
+    return _finish(
+        _core._linspace(float(start), float(end), int(steps), _default(dtype)), requires_grad
+    )
+
+
+def eye(n, m=None, *, dtype=None, requires_grad=False):
+    return _finish(_core._eye(n, n if m is None else m, _default(dtype)), requires_grad)
+
+
+def rand(*size, dtype=None, requires_grad=False):
+    """Uniform on [0, 1)."""
+    return _finish(_core._rand(_size_args("rand", size), _default(dtype)), requires_grad)
+
+
+def randn(*size, dtype=None, requires_grad=False):
+    """Standard normal."""
+    return _finish(_core._randn(_size_args("randn", size), _default(dtype)), requires_grad)
+
+
+def randint(low, high=None, size=None, *, dtype=None):
+    """`randint(high, size)` or `randint(low, high, size)`: integers in [low, high)."""
+    if size is None:
+        if high is None or not isinstance(high, (tuple, list)):
+            raise TypeError("[randint] missing the size argument")
+        low, high, size = 0, low, high
+    elif high is None:
+        low, high = 0, low
+    dtype = _core.dtype.int64 if dtype is None else dtype
+    return _core._randint(int(low), int(high), _size_args("randint", (size,)), dtype)

@@ -1,0 +1,107 @@
+"""bprop.autograd: grad(), and the grad-mode switches (no_grad, enable_grad, set_grad_enabled)."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+
+from . import _core
+from ._core import Tensor, is_grad_enabled
+
+__all__ = ["grad", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled"]
+
+
+def _as_list(value, name: str) -> list:
+    if isinstance(value, Tensor):
+        return [value]
+    if isinstance(value, Sequence):
+        return list(value)
+    raise TypeError(f"[grad] {name} must be a Tensor or a sequence of Tensors, got {type(value)}")
+
+
+def grad(
+    outputs,
+    inputs,
+    grad_outputs=None,
+    retain_graph=None,
+    create_graph=False,
+    allow_unused=False,
+):
+    """The gradients of `outputs` with respect to `inputs`, as a tuple; .grad is not touched.
+
+    With create_graph=True the gradients are graphs themselves and can be differentiated
+    again (grad of grad, Hessian-vector products). An input the outputs do not depend on
+    raises unless allow_unused=True, in which case its gradient is None."""
+    outputs = _as_list(outputs, "outputs")
+    inputs = _as_list(inputs, "inputs")
+    if grad_outputs is None:
+        grad_outputs = [None] * len(outputs)
+    else:
+        grad_outputs = _as_list(grad_outputs, "grad_outputs")
+    if retain_graph is None:
+        retain_graph = create_graph
+    return tuple(
+        _core._grad(
+            outputs, inputs, grad_outputs, bool(retain_graph), bool(create_graph), allow_unused
+        )
+    )
+
+
+class set_grad_enabled:
+    """Turns graph recording on or off: a function call, a context manager or a decorator."""
+
+    def __init__(self, mode: bool):
+        self.previous = is_grad_enabled()
+        self.mode = bool(mode)
+        _core.set_grad_enabled(self.mode)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        _core.set_grad_enabled(self.previous)
+        return False
+
+    def __call__(self, fn):
+        mode = self.mode
+        _core.set_grad_enabled(self.previous)  # used as a decorator: don't change mode now
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with set_grad_enabled(mode):
+                return fn(*args, **kwargs)
+
+        return wrapper
+
+
+class _GradMode:
+    mode = True
+
+    def __enter__(self):
+        self.previous = is_grad_enabled()
+        _core.set_grad_enabled(self.mode)
+        return self
+
+    def __exit__(self, *exc):
+        _core.set_grad_enabled(self.previous)
+        return False
+
+    def __call__(self, fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with self.__class__():
+                return fn(*args, **kwargs)
+
+        return wrapper
+
+
+class no_grad(_GradMode):
+    """Inside it, ops record no graph (results do not require grad)."""
+
+    mode = False
+
+
+class enable_grad(_GradMode):
+    """Turns recording back on, e.g. inside no_grad."""
+
+    mode = True

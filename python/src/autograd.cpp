@@ -1,0 +1,25 @@
+// Grad mode and bprop.grad.
+#include "bindings.h"
+
+namespace bprop::python {
+
+void init_autograd(py::module_& m) {
+  m.def("is_grad_enabled", &is_grad_enabled);
+  m.def("set_grad_enabled", &set_grad_enabled, py::arg("mode"));
+  m.def(
+      "_grad",
+      [](const std::vector<Tensor>& outputs, const std::vector<Tensor>& inputs,
+         const std::vector<std::optional<Tensor>>& grad_outputs, bool retain_graph,
+         bool create_graph, bool allow_unused) {
+        std::vector<Tensor> seeds;
+        for (const auto& g : grad_outputs) seeds.push_back(g ? *g : Tensor());
+        std::vector<std::optional<Tensor>> result;
+        for (Tensor& g : grad(outputs, inputs, seeds, retain_graph, create_graph, allow_unused))
+          result.push_back(g.defined() ? std::optional<Tensor>(std::move(g)) : std::nullopt);
+        return result;
+      },
+      py::arg("outputs"), py::arg("inputs"), py::arg("grad_outputs"), py::arg("retain_graph"),
+      py::arg("create_graph"), py::arg("allow_unused"));
+}
+
+}  // namespace bprop::python

@@ -1,0 +1,107 @@
+// Shared conversions for the bindings: Python numbers <-> bprop::Scalar, sequences of ints
+// <-> bprop::Shape. Conversion only; no logic lives in the bindings.
+#pragma once
+
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include "bprop/bprop.h"
+
+namespace py = pybind11;
+
+namespace pybind11::detail {
+
+// bool, int, float, and numpy scalars; never a Tensor or an array (those pick other overloads).
+template <>
+struct type_caster<bprop::Scalar> {
+ public:
+  PYBIND11_TYPE_CASTER(bprop::Scalar, const_name("Number"));
+
+  bool load(handle src, bool) {
+    if (PyBool_Check(src.ptr())) {
+      value = bprop::Scalar(src.ptr() == Py_True);
+      return true;
+    }
+    if (PyLong_Check(src.ptr())) {
+      int overflow = 0;
+      long long v = PyLong_AsLongLongAndOverflow(src.ptr(), &overflow);
+      if (overflow) return false;
+      value = bprop::Scalar(static_cast<int64_t>(v));
+      return true;
+    }
+    if (PyFloat_Check(src.ptr())) {
+      value = bprop::Scalar(PyFloat_AsDouble(src.ptr()));
+      return true;
+    }
+    static PyObject* numpy_generic = [] {
+      return py::object(py::module_::import("numpy").attr("generic")).release().ptr();
+    }();
+    if (PyObject_IsInstance(src.ptr(), numpy_generic) == 1) {
+      object item = reinterpret_borrow<object>(src).attr("item")();
+      if (PyBool_Check(item.ptr()) || PyLong_Check(item.ptr()) || PyFloat_Check(item.ptr()))
+        return load(item, true);
+    }
+    return false;
+  }
+
+  static handle cast(const bprop::Scalar& scalar, return_value_policy, handle) {
+    switch (scalar.kind()) {
+      case bprop::Scalar::Kind::Bool:
+        return py::bool_(scalar.to_int() != 0).release();
+      case bprop::Scalar::Kind::Int:
+        return PyLong_FromLongLong(scalar.to_int());
+      case bprop::Scalar::Kind::Float:
+        return PyFloat_FromDouble(scalar.to_double());
+    }
+    return none().release();
+  }
+};
+
+// A tuple or list of ints (shapes, dims); cast back as a tuple.
+template <>
+struct type_caster<bprop::Shape> {
+ public:
+  PYBIND11_TYPE_CASTER(bprop::Shape, const_name("tuple[int, ...]"));
+
+  bool load(handle src, bool) {
+    if (!PyTuple_Check(src.ptr()) && !PyList_Check(src.ptr())) return false;
+    value.clear();
+    for (handle item : reinterpret_borrow<sequence>(src)) {
+      if (PyBool_Check(item.ptr())) return false;
+      PyObject* index = PyNumber_Index(item.ptr());
+      if (!index) {
+        PyErr_Clear();
+        return false;
+      }
+      long long v = PyLong_AsLongLong(index);
+      Py_DECREF(index);
+      if (v == -1 && PyErr_Occurred()) {
+        PyErr_Clear();
+        return false;
+      }
+      value.push_back(static_cast<int64_t>(v));
+    }
+    return true;
+  }
+
+  static handle cast(const bprop::Shape& shape, return_value_policy, handle) {
+    tuple out(shape.size());
+    for (size_t i = 0; i < shape.size(); ++i)
+      PyTuple_SET_ITEM(out.ptr(), static_cast<ssize_t>(i), PyLong_FromLongLong(shape[i]));
+    return out.release();
+  }
+};
+
+}  // namespace pybind11::detail
+
+namespace bprop::python {
+
+void init_dtype(py::module_& m);
+void init_tensor(py::module_& m);
+void init_creation(py::module_& m);
+void init_ops(py::module_& m);
+void init_autograd(py::module_& m);
+void init_optim(py::module_& m);
+
+}  // namespace bprop::python

@@ -1,0 +1,20 @@
+// bprop._core: the extension module. Each area binds itself in its own init_<area>.
+#include "bindings.h"
+
+PYBIND11_MODULE(_core, m) {
+  m.doc() = "bprop's C++ core: tensors, ops, autograd and optimizers";
+  // bprop::TypeError derives from std::invalid_argument (ValueError); it must become TypeError.
+  py::register_exception_translator([](std::exception_ptr error) {
+    try {
+      if (error) std::rethrow_exception(error);
+    } catch (const bprop::TypeError& e) {
+      PyErr_SetString(PyExc_TypeError, e.what());
+    }
+  });
+  bprop::python::init_dtype(m);
+  bprop::python::init_tensor(m);
+  bprop::python::init_creation(m);
+  bprop::python::init_ops(m);
+  bprop::python::init_autograd(m);
+  bprop::python::init_optim(m);
+}

@@ -1,0 +1,176 @@
+// Tensor: attributes, numpy interop, autograd entry points.
+#include <cstring>
+#include <string>
+
+#include "bindings.h"
+
+namespace bprop::python {
+namespace {
+
+py::dtype numpy_dtype(DType dtype) {
+  switch (dtype) {
+    case DType::Bool:
+      return py::dtype::of<bool>();
+    case DType::Int64:
+      return py::dtype::of<int64_t>();
+    case DType::Float32:
+      return py::dtype::of<float>();
+    case DType::Float64:
+      return py::dtype::of<double>();
+  }
+  throw std::logic_error("unknown dtype");
+}
+
+// The bprop dtype of a numpy array, or TypeError naming `op`.
+DType dtype_of(const py::array& array, const char* op) {
+  const char kind = array.dtype().kind();
+  const auto size = array.dtype().itemsize();
+  if (kind == 'b' && size == 1) return DType::Bool;
+  if (kind == 'i' && size == 8) return DType::Int64;
+  if (kind == 'f' && size == 4) return DType::Float32;
+  if (kind == 'f' && size == 8) return DType::Float64;
+  throw TypeError(std::string("[") + op + "] can't convert a numpy array of dtype " +
+                  py::str(array.dtype()).cast<std::string>() +
+                  "; supported: float32, float64, int64 and bool");
+}
+
+Shape shape_of(const py::array& array) {
+  return Shape(array.shape(), array.shape() + array.ndim());
+}
+Shape byte_strides_of(const py::array& array) {
+  return Shape(array.strides(), array.strides() + array.ndim());
+}
+
+// A copy of any numpy array of a supported dtype, whatever its strides and memory order.
+Tensor copy_from_numpy(const py::array& array) {
+  if (!array.dtype().attr("isnative").cast<bool>())
+    throw TypeError("[tensor] numpy arrays with non-native byte order are not supported");
+  return from_strided_data(array.data(), shape_of(array), byte_strides_of(array),
+                           dtype_of(array, "tensor"));
+}
+
+// A tensor sharing the array's memory; the array stays alive while the tensor does.
+Tensor share_numpy(const py::array& array) {
+  DType dtype = dtype_of(array, "from_numpy");
+  if (!array.dtype().attr("isnative").cast<bool>())
+    throw TypeError("[from_numpy] numpy arrays with non-native byte order are not supported");
+  const int64_t size = static_cast<int64_t>(itemsize(dtype));
+  Shape shape = shape_of(array), strides(shape.size());
+  // The storage starts at the lowest address the array touches (strides may be negative).
+  int64_t low = 0, high = 0;
+  for (size_t d = 0; d < shape.size(); ++d) {
+    const int64_t stride = array.strides()[d];
+    if (stride % size != 0)
+      throw std::invalid_argument("[from_numpy] stride " + std::to_string(stride) +
+                                  " is not a multiple of the element size " +
+                                  std::to_string(size));
+    strides[d] = stride / size;
+    if (shape[d] == 0) low = high = 0;
+    if (shape[d] > 1) (stride < 0 ? low : high) += stride * (shape[d] - 1);
+  }
+  if (shape_numel(shape) == 0) low = high = 0;
+  char* start = static_cast<char*>(const_cast<void*>(array.data())) + low;
+  auto owner = std::shared_ptr<void>(new py::object(array), [](void* object) {
+    py::gil_scoped_acquire gil;
+    delete static_cast<py::object*>(object);
+  });
+  auto storage = std::make_shared<Storage>(start, static_cast<size_t>(high - low + size), owner);
+  return Tensor::view_of(storage, shape, strides, -low / size, dtype);
+}
+
+// A numpy array viewing the tensor's memory; it keeps the storage alive.
+py::array to_numpy(const Tensor& tensor) {
+  if (tensor.requires_grad())
+    throw std::runtime_error(
+        "[numpy] can't call numpy() on a tensor that requires grad; use tensor.detach().numpy()");
+  const int64_t size = static_cast<int64_t>(itemsize(tensor.dtype()));
+  std::vector<py::ssize_t> shape(tensor.shape().begin(), tensor.shape().end());
+  std::vector<py::ssize_t> strides;
+  for (int64_t s : tensor.strides()) strides.push_back(s * size);
+  py::capsule owner(new Tensor(tensor.detach()),
+                    [](void* p) { delete static_cast<Tensor*>(p); });
+  return py::array(numpy_dtype(tensor.dtype()), shape, strides, tensor.data(), owner);
+}
+
+}  // namespace
+
+void init_dtype(py::module_& m) {
+  py::enum_<DType>(m, "dtype", "Element type of a tensor")
+      .value("bool", DType::Bool)
+      .value("int64", DType::Int64)
+      .value("float32", DType::Float32)
+      .value("float64", DType::Float64)
+      .def("__repr__", [](DType d) { return std::string("bprop.") + dtype_name(d); })
+      .def("__str__", [](DType d) { return std::string("bprop.") + dtype_name(d); })
+      .def_property_readonly("is_floating_point", [](DType d) { return is_floating(d); })
+      .def_property_readonly("itemsize", [](DType d) { return itemsize(d); });
+  m.def("get_default_dtype", &default_dtype);
+  m.def("set_default_dtype", &set_default_dtype, py::arg("dtype"));
+}
+
+void init_tensor(py::module_& m) {
+  py::class_<Node, std::shared_ptr<Node>>(m, "Node", "A node of the autograd graph (a grad_fn)")
+      .def("name", &Node::name)
+      .def_property_readonly("next_functions",
+                             [](const Node& node) {
+                               py::list out;
+                               for (const Edge& edge : node.next_edges())
+                                 out.append(py::make_tuple(
+                                     edge.node ? py::cast(edge.node) : py::none(), 0));
+                               return py::tuple(out);
+                             })
+      .def("__repr__", [](const Node& node) {
+        char address[32];
+        std::snprintf(address, sizeof(address), "%p", static_cast<const void*>(&node));
+        return "<" + node.name() + " object at " + address + ">";
+      });
+
+  py::class_<Tensor>(m, "Tensor", "An n-d array that can record operations for autograd")
+      .def_property_readonly("shape", &Tensor::shape)
+      .def_property_readonly("ndim", &Tensor::ndim)
+      .def_property_readonly("dtype", &Tensor::dtype)
+      .def("dim", &Tensor::ndim)
+      .def("numel", &Tensor::numel)
+      .def("size", [](const Tensor& t) { return t.shape(); })
+      .def("size", &Tensor::size, py::arg("dim"))
+      .def("stride", [](const Tensor& t) { return t.strides(); })
+      .def("stride", &Tensor::stride, py::arg("dim"))
+      .def("is_contiguous", &Tensor::is_contiguous)
+      .def("contiguous", &Tensor::contiguous)
+      .def("clone", &Tensor::clone)
+      .def("to", &Tensor::to, py::arg("dtype"))
+      .def("detach", &Tensor::detach)
+      .def_property_readonly("data", &Tensor::detach)
+      .def_property("requires_grad", &Tensor::requires_grad,
+                    [](Tensor& t, bool value) { t.set_requires_grad(value); })
+      .def("requires_grad_", &Tensor::set_requires_grad, py::arg("requires_grad") = true,
+           py::return_value_policy::reference_internal)
+      .def_property_readonly("is_leaf", &Tensor::is_leaf)
+      .def_property_readonly("grad_fn", &Tensor::grad_fn)
+      .def_property(
+          "grad",
+          [](const Tensor& t) -> py::object {
+            Tensor g = t.grad();
+            return g.defined() ? py::cast(g) : py::none();
+          },
+          [](Tensor& t, const std::optional<Tensor>& g) { t.set_grad(g ? *g : Tensor()); })
+      .def(
+          "backward",
+          [](const Tensor& t, const std::optional<Tensor>& gradient, bool retain_graph,
+             bool create_graph) {
+            t.backward(gradient ? *gradient : Tensor(), retain_graph, create_graph);
+          },
+          py::arg("gradient") = py::none(), py::arg("retain_graph") = false,
+          py::arg("create_graph") = false,
+           R"pbdoc(Accumulates the gradient of this tensor into the .grad of the leaves.)pbdoc")
+      .def("item", &Tensor::item)
+      .def("numpy", &to_numpy, "A numpy array sharing this tensor's memory")
+      .def("_is_same", &Tensor::is_same)
+      .def("_version", [](const Tensor& t) { return t.storage()->version(); });
+
+  m.def("_tensor_from_numpy", &copy_from_numpy, py::arg("array"));
+  m.def("from_numpy", &share_numpy, py::arg("array"),
+        "A tensor sharing memory with a numpy array (float32, float64, int64 or bool)");
+}
+
+}  // namespace bprop::python
