@@ -1,9 +1,9 @@
 """bprop: reverse-mode automatic differentiation with a C++ core.
 
-    import bprop as bp
-    w = bp.randn(3, 1, requires_grad=True)
-    loss = ((bp.tensor([[1.0, 2.0, 3.0]]) @ w - 2.0) ** 2).sum()
-    loss.backward()          # w.grad == 2 (y_hat - y) x
+import bprop as bp
+w = bp.randn(3, 1, requires_grad=True)
+loss = ((bp.tensor([[1.0, 2.0, 3.0]]) @ w - 2.0) ** 2).sum()
+loss.backward()          # w.grad == 2 (y_hat - y) x
 """
 
 from __future__ import annotations

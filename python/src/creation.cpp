@@ -14,8 +14,7 @@ void init_creation(py::module_& m) {
   m.def("_eye", &eye, py::arg("n"), py::arg("m"), py::arg("dtype"));
   m.def("_rand", &rand, py::arg("shape"), py::arg("dtype"));
   m.def("_randn", &randn, py::arg("shape"), py::arg("dtype"));
-  m.def("_randint", &randint, py::arg("low"), py::arg("high"), py::arg("shape"),
-        py::arg("dtype"));
+  m.def("_randint", &randint, py::arg("low"), py::arg("high"), py::arg("shape"), py::arg("dtype"));
   m.def("manual_seed", &manual_seed, py::arg("seed"),
         "Seeds the generator behind rand, randn and randint");
 }

@@ -11,14 +11,14 @@ void init_ops(py::module_& m) {
   auto tensor = py::reinterpret_borrow<py::class_<Tensor>>(m.attr("Tensor"));
 
   // Binary arithmetic: tensor op tensor, tensor op number, number op tensor.
-#define BPROP_BIND_BINARY(py_name, fn)                                                       \
-  m.def(#fn, [](const Tensor& a, const Tensor& b) { return fn(a, b); });                     \
-  m.def(#fn, [](const Tensor& a, Scalar b) { return fn(a, wrap(b)); });                      \
-  m.def(#fn, [](Scalar a, const Tensor& b) { return fn(wrap(a), b); });                      \
-  tensor.def(#fn, [](const Tensor& a, const Tensor& b) { return fn(a, b); });                \
-  tensor.def(#fn, [](const Tensor& a, Scalar b) { return fn(a, wrap(b)); });                 \
-  tensor.def("__" py_name "__", [](const Tensor& a, const Tensor& b) { return fn(a, b); });  \
-  tensor.def("__" py_name "__", [](const Tensor& a, Scalar b) { return fn(a, wrap(b)); });   \
+#define BPROP_BIND_BINARY(py_name, fn)                                                      \
+  m.def(#fn, [](const Tensor& a, const Tensor& b) { return fn(a, b); });                    \
+  m.def(#fn, [](const Tensor& a, Scalar b) { return fn(a, wrap(b)); });                     \
+  m.def(#fn, [](Scalar a, const Tensor& b) { return fn(wrap(a), b); });                     \
+  tensor.def(#fn, [](const Tensor& a, const Tensor& b) { return fn(a, b); });               \
+  tensor.def(#fn, [](const Tensor& a, Scalar b) { return fn(a, wrap(b)); });                \
+  tensor.def("__" py_name "__", [](const Tensor& a, const Tensor& b) { return fn(a, b); }); \
+  tensor.def("__" py_name "__", [](const Tensor& a, Scalar b) { return fn(a, wrap(b)); });  \
   tensor.def("__r" py_name "__", [](const Tensor& a, Scalar b) { return fn(wrap(b), a); });
 
   BPROP_BIND_BINARY("add", add)
@@ -42,12 +42,12 @@ void init_ops(py::module_& m) {
   m.def("matmul", &matmul);
 
   // Comparisons: bool results, not differentiable.
-#define BPROP_BIND_COMPARE(py_name, fn)                                                      \
-  m.def(#fn, [](const Tensor& a, const Tensor& b) { return fn(a, b); });                     \
-  m.def(#fn, [](const Tensor& a, Scalar b) { return fn(a, wrap(b)); });                      \
-  tensor.def(#fn, [](const Tensor& a, const Tensor& b) { return fn(a, b); });                \
-  tensor.def(#fn, [](const Tensor& a, Scalar b) { return fn(a, wrap(b)); });                 \
-  tensor.def("__" py_name "__", [](const Tensor& a, const Tensor& b) { return fn(a, b); });  \
+#define BPROP_BIND_COMPARE(py_name, fn)                                                     \
+  m.def(#fn, [](const Tensor& a, const Tensor& b) { return fn(a, b); });                    \
+  m.def(#fn, [](const Tensor& a, Scalar b) { return fn(a, wrap(b)); });                     \
+  tensor.def(#fn, [](const Tensor& a, const Tensor& b) { return fn(a, b); });               \
+  tensor.def(#fn, [](const Tensor& a, Scalar b) { return fn(a, wrap(b)); });                \
+  tensor.def("__" py_name "__", [](const Tensor& a, const Tensor& b) { return fn(a, b); }); \
   tensor.def("__" py_name "__", [](const Tensor& a, Scalar b) { return fn(a, wrap(b)); });
 
   BPROP_BIND_COMPARE("eq", eq)
@@ -59,7 +59,7 @@ void init_ops(py::module_& m) {
 #undef BPROP_BIND_COMPARE
 
   // Unary functions.
-#define BPROP_BIND_UNARY(fn)                                      \
+#define BPROP_BIND_UNARY(fn)                                           \
   m.def(#fn, [](const Tensor& x) { return fn(x); }, py::arg("input")); \
   tensor.def(#fn, [](const Tensor& x) { return fn(x); });
 
@@ -87,11 +87,15 @@ void init_ops(py::module_& m) {
   tensor.def("transpose", &transpose, py::arg("dim0"), py::arg("dim1"));
   m.def("_to_dtype", &to_dtype, py::arg("input"), py::arg("dtype"));
 
-  m.def("op_names", [] {
-    py::list out;
-    for (const OpInfo& info : op_names()) out.append(py::make_tuple(info.name, info.differentiable));
-    return out;
-  }, "Every op in the C++ registry as (name, differentiable)");
+  m.def(
+      "op_names",
+      [] {
+        py::list out;
+        for (const OpInfo& info : op_names())
+          out.append(py::make_tuple(info.name, info.differentiable));
+        return out;
+      },
+      "Every op in the C++ registry as (name, differentiable)");
 }
 
 }  // namespace bprop::python

@@ -62,8 +62,7 @@ Tensor share_numpy(const py::array& array) {
     const int64_t stride = array.strides()[d];
     if (stride % size != 0)
       throw std::invalid_argument("[from_numpy] stride " + std::to_string(stride) +
-                                  " is not a multiple of the element size " +
-                                  std::to_string(size));
+                                  " is not a multiple of the element size " + std::to_string(size));
     strides[d] = stride / size;
     if (shape[d] == 0) low = high = 0;
     if (shape[d] > 1) (stride < 0 ? low : high) += stride * (shape[d] - 1);
@@ -87,8 +86,7 @@ py::array to_numpy(const Tensor& tensor) {
   std::vector<py::ssize_t> shape(tensor.shape().begin(), tensor.shape().end());
   std::vector<py::ssize_t> strides;
   for (int64_t s : tensor.strides()) strides.push_back(s * size);
-  py::capsule owner(new Tensor(tensor.detach()),
-                    [](void* p) { delete static_cast<Tensor*>(p); });
+  py::capsule owner(new Tensor(tensor.detach()), [](void* p) { delete static_cast<Tensor*>(p); });
   return py::array(numpy_dtype(tensor.dtype()), shape, strides, tensor.data(), owner);
 }
 
@@ -111,14 +109,14 @@ void init_dtype(py::module_& m) {
 void init_tensor(py::module_& m) {
   py::class_<Node, std::shared_ptr<Node>>(m, "Node", "A node of the autograd graph (a grad_fn)")
       .def("name", &Node::name)
-      .def_property_readonly("next_functions",
-                             [](const Node& node) {
-                               py::list out;
-                               for (const Edge& edge : node.next_edges())
-                                 out.append(py::make_tuple(
-                                     edge.node ? py::cast(edge.node) : py::none(), 0));
-                               return py::tuple(out);
-                             })
+      .def_property_readonly(
+          "next_functions",
+          [](const Node& node) {
+            py::list out;
+            for (const Edge& edge : node.next_edges())
+              out.append(py::make_tuple(edge.node ? py::cast(edge.node) : py::none(), 0));
+            return py::tuple(out);
+          })
       .def("__repr__", [](const Node& node) {
         char address[32];
         std::snprintf(address, sizeof(address), "%p", static_cast<const void*>(&node));
@@ -162,7 +160,7 @@ void init_tensor(py::module_& m) {
           },
           py::arg("gradient") = py::none(), py::arg("retain_graph") = false,
           py::arg("create_graph") = false,
-           R"pbdoc(Accumulates the gradient of this tensor into the .grad of the leaves.)pbdoc")
+          R"pbdoc(Accumulates the gradient of this tensor into the .grad of the leaves.)pbdoc")
       .def("item", &Tensor::item)
       .def("numpy", &to_numpy, "A numpy array sharing this tensor's memory")
       .def("_is_same", &Tensor::is_same)

@@ -104,9 +104,7 @@ void set_grad_enabled(bool enabled);
 
 class GradModeGuard {
  public:
-  explicit GradModeGuard(bool enabled) : previous_(is_grad_enabled()) {
-    set_grad_enabled(enabled);
-  }
+  explicit GradModeGuard(bool enabled) : previous_(is_grad_enabled()) { set_grad_enabled(enabled); }
   ~GradModeGuard() { set_grad_enabled(previous_); }
   GradModeGuard(const GradModeGuard&) = delete;
   GradModeGuard& operator=(const GradModeGuard&) = delete;

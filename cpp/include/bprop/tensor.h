@@ -88,8 +88,8 @@ class Tensor {
   // A new contiguous tensor with zeroed storage.
   static Tensor empty(const Shape& shape, DType dtype);
   // A view of `storage`: no copy.
-  static Tensor view_of(std::shared_ptr<Storage> storage, const Shape& shape,
-                        const Shape& strides, int64_t offset, DType dtype);
+  static Tensor view_of(std::shared_ptr<Storage> storage, const Shape& shape, const Shape& strides,
+                        int64_t offset, DType dtype);
   // A 0-d tensor holding a Python number; it takes part in type promotion like a Python
   // scalar does in PyTorch (it never upcasts a tensor of the same kind).
   static Tensor wrapped_scalar(Scalar value);

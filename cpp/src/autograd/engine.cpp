@@ -11,11 +11,11 @@ namespace bprop {
 namespace {
 
 struct GraphTask {
-  std::vector<Node*> nodes;                // indexed by position of discovery
+  std::vector<Node*> nodes;  // indexed by position of discovery
   std::unordered_map<Node*, size_t> index;
-  std::vector<int64_t> dependencies;       // edges pointing at each node still to deliver
-  std::vector<Tensor> buffers;             // summed incoming gradient per node
-  std::vector<char> needed;                // whether running the node can reach an input
+  std::vector<int64_t> dependencies;  // edges pointing at each node still to deliver
+  std::vector<Tensor> buffers;        // summed incoming gradient per node
+  std::vector<char> needed;           // whether running the node can reach an input
 
   size_t add(Node* node) {
     auto [it, inserted] = index.emplace(node, nodes.size());
@@ -78,7 +78,8 @@ std::vector<Tensor> run_backward(const std::vector<Tensor>& outputs,
   std::vector<Tensor> seeds;
   for (size_t i = 0; i < outputs.size(); ++i) {
     const Tensor& out = outputs[i];
-    if (!out.defined()) throw std::invalid_argument(op + "output " + std::to_string(i) + " is None");
+    if (!out.defined())
+      throw std::invalid_argument(op + "output " + std::to_string(i) + " is None");
     if (!out.requires_grad())
       throw std::runtime_error(op + "element " + std::to_string(i) +
                                " of tensors does not require grad and does not have a grad_fn");
@@ -189,7 +190,8 @@ std::vector<Tensor> run_backward(const std::vector<Tensor>& outputs,
 std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<Tensor>& inputs,
                          const std::vector<Tensor>& grad_outputs, bool retain_graph,
                          bool create_graph, bool allow_unused) {
-  if (inputs.empty()) throw std::invalid_argument("[grad] no inputs to differentiate with respect to");
+  if (inputs.empty())
+    throw std::invalid_argument("[grad] no inputs to differentiate with respect to");
   return run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs, allow_unused);
 }
 

@@ -58,7 +58,8 @@ Tensor SavedTensor::unpack(const char* op_name) const {
     throw std::runtime_error(
         std::string("[") + op_name +
         "] one of the tensors needed for gradient computation has been modified by an inplace "
-        "operation: [" + dtype_name(data_.dtype()) + " " + data_.shape_str() + "] is at version " +
+        "operation: [" +
+        dtype_name(data_.dtype()) + " " + data_.shape_str() + "] is at version " +
         std::to_string(version) + "; expected version " + std::to_string(saved_version_) +
         " instead. Hint: compute the loss again after an optimizer step, or .clone() the tensor "
         "before modifying it.");

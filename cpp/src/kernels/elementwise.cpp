@@ -188,7 +188,8 @@ void where(int ndim, const int64_t* shape, const Operand& out, const Operand& co
     using T = decltype(tag);
     for_each_strided(ndim, shape, ops, [&](char** p, const int64_t* s, int64_t n) {
       for (int64_t i = 0; i < n; ++i)
-        at<T>(p[0], s[0], i) = at<bool>(p[1], s[1], i) ? at<T>(p[2], s[2], i) : at<T>(p[3], s[3], i);
+        at<T>(p[0], s[0], i) =
+            at<bool>(p[1], s[1], i) ? at<T>(p[2], s[2], i) : at<T>(p[3], s[3], i);
     });
   });
 }

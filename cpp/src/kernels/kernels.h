@@ -12,7 +12,7 @@
 namespace bprop::kernels {
 
 struct Operand {
-  void* data;              // address of element 0
+  void* data;  // address of element 0
   DType dtype;
   const int64_t* strides;  // in elements, one per iteration dimension
 };
@@ -43,7 +43,7 @@ void add_scaled(int ndim, const int64_t* shape, const Operand& out, const Operan
 // iteration shape). Floats accumulate in double, integers and bools in int64.
 void sum(int ndim, const int64_t* shape, const Operand& out, const Operand& in);
 // C[M, N] = A[M, K] @ B[K, N], all row-major with leading dimensions lda, ldb, ldc.
-void gemm(DType dtype, int64_t m, int64_t n, int64_t k, const void* a, int64_t lda,
-          const void* b, int64_t ldb, void* c, int64_t ldc);
+void gemm(DType dtype, int64_t m, int64_t n, int64_t k, const void* a, int64_t lda, const void* b,
+          int64_t ldb, void* c, int64_t ldc);
 
 }  // namespace bprop::kernels

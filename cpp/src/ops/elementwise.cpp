@@ -18,10 +18,9 @@ Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op) {
     int64_t db = i < n - b.size() ? 1 : b[i - (n - b.size())];
     if (da != db && da != 1 && db != 1)
       throw std::invalid_argument(std::string("[") + op + "] shapes " + shape_to_string(a) +
-                                  " and " + shape_to_string(b) +
-                                  " cannot be broadcast: size " + std::to_string(da) +
-                                  " != " + std::to_string(db) + " at dimension " +
-                                  std::to_string(i));
+                                  " and " + shape_to_string(b) + " cannot be broadcast: size " +
+                                  std::to_string(da) + " != " + std::to_string(db) +
+                                  " at dimension " + std::to_string(i));
     out[i] = da == 1 ? db : da;
   }
   return out;
@@ -61,8 +60,8 @@ kernels::Operand operand(const Tensor& t, const Shape& strides) {
 }
 kernels::Operand operand(const Tensor& t) { return {t.data(), t.dtype(), t.strides().data()}; }
 
-Tensor binary_forward(const char* op, kernels::BinaryOp kernel_op, const Tensor& a,
-                      const Tensor& b, DType dtype) {
+Tensor binary_forward(const char* op, kernels::BinaryOp kernel_op, const Tensor& a, const Tensor& b,
+                      DType dtype) {
   Shape shape = broadcast_shapes(a.shape(), b.shape(), op);
   Tensor ac = cast_for_kernel(a, dtype), bc = cast_for_kernel(b, dtype);
   Tensor out = Tensor::empty(shape, dtype);
@@ -81,7 +80,9 @@ Tensor unary_forward(kernels::UnaryOp kernel_op, const Tensor& x, DType dtype) {
 }
 
 // Floating ops (exp, log, ...) compute integer inputs in the default dtype, as PyTorch does.
-DType floating_dtype(const Tensor& x) { return is_floating(x.dtype()) ? x.dtype() : default_dtype(); }
+DType floating_dtype(const Tensor& x) {
+  return is_floating(x.dtype()) ? x.dtype() : default_dtype();
+}
 
 Tensor scalar(double value) { return Tensor::wrapped_scalar(Scalar(value)); }
 
@@ -191,7 +192,8 @@ void check_integer_exponent(const char* op, const Tensor& exponent) {
     if (p[i] < 0)
       throw std::invalid_argument(std::string("[") + op +
                                   "] integers to negative integer powers are not allowed (got "
-                                  "exponent " + std::to_string(p[i]) + ")");
+                                  "exponent " +
+                                  std::to_string(p[i]) + ")");
 }
 }  // namespace
 
@@ -329,15 +331,15 @@ Tensor where(const Tensor& condition, const Tensor& a, const Tensor& b) {
   if (condition.dtype() != DType::Bool)
     throw TypeError(std::string("[where] condition must be a bool tensor, got ") +
                     dtype_name(condition.dtype()));
-  Shape shape = broadcast_shapes(broadcast_shapes(condition.shape(), a.shape(), "where"),
-                                 b.shape(), "where");
+  Shape shape =
+      broadcast_shapes(broadcast_shapes(condition.shape(), a.shape(), "where"), b.shape(), "where");
   DType dtype = result_type(a, b);
   Tensor ac = cast_for_kernel(a, dtype), bc = cast_for_kernel(b, dtype);
   Tensor out = Tensor::empty(shape, dtype);
   Shape sc = broadcast_strides(condition, shape), sa = broadcast_strides(ac, shape),
         sb = broadcast_strides(bc, shape);
-  kernels::where(static_cast<int>(shape.size()), shape.data(), operand(out),
-                 operand(condition, sc), operand(ac, sa), operand(bc, sb));
+  kernels::where(static_cast<int>(shape.size()), shape.data(), operand(out), operand(condition, sc),
+                 operand(ac, sa), operand(bc, sb));
   if (auto node = record(OpKind::Where, {&condition, &a, &b})) {
     node->save(condition);
     set_grad_fn(out, std::move(node));
@@ -348,10 +350,8 @@ Tensor where(const Tensor& condition, const Tensor& a, const Tensor& b) {
 std::vector<Tensor> vjp_where(OpNode& node, const Tensor& g) {
   Tensor condition = node.saved(0);
   Tensor ga, gb;
-  if (node.needs_input_grad(1))
-    ga = sum_to(where(condition, g, scalar(0.0)), node.input(1).shape);
-  if (node.needs_input_grad(2))
-    gb = sum_to(where(condition, scalar(0.0), g), node.input(2).shape);
+  if (node.needs_input_grad(1)) ga = sum_to(where(condition, g, scalar(0.0)), node.input(1).shape);
+  if (node.needs_input_grad(2)) gb = sum_to(where(condition, scalar(0.0), g), node.input(2).shape);
   return grads(Tensor(), ga, gb);
 }
 

@@ -21,8 +21,7 @@ Tensor mm(const Tensor& a, const Tensor& b) {
   const int64_t m = a.shape()[0], k = a.shape()[1], n = b.shape()[1];
   Tensor ac = contiguous_for_kernel(a), bc = contiguous_for_kernel(b);
   Tensor out = Tensor::empty({m, n}, a.dtype());
-  if (m > 0 && n > 0)
-    kernels::gemm(a.dtype(), m, n, k, ac.data(), k, bc.data(), n, out.data(), n);
+  if (m > 0 && n > 0) kernels::gemm(a.dtype(), m, n, k, ac.data(), k, bc.data(), n, out.data(), n);
   if (auto node = record(OpKind::Mm, {&a, &b})) {
     node->save(a);
     node->save(b);

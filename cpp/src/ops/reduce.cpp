@@ -60,8 +60,7 @@ Tensor sum(const Tensor& x, const Dims& dims_in, bool keepdim) {
   Shape out_strides = out.strides();
   for (int64_t d : dims) out_strides[static_cast<size_t>(d)] = 0;
   kernels::sum(static_cast<int>(x.ndim()), x.shape().data(),
-               {out.data(), dtype, out_strides.data()},
-               {x.data(), x.dtype(), x.strides().data()});
+               {out.data(), dtype, out_strides.data()}, {x.data(), x.dtype(), x.strides().data()});
   if (!keepdim) {
     Shape shape = reduced_shape(x.shape(), dims);
     out = Tensor::view_of(out.storage(), shape, contiguous_strides(shape), 0, dtype);
@@ -102,7 +101,8 @@ Tensor sum_to(const Tensor& x, const Shape& shape) {
   const size_t lead = x.shape().size() - shape.size();
   Dims dims;
   for (size_t d = 0; d < x.shape().size(); ++d)
-    if (d < lead || (shape[d - lead] == 1 && x.shape()[d] != 1)) dims.push_back(static_cast<int64_t>(d));
+    if (d < lead || (shape[d - lead] == 1 && x.shape()[d] != 1))
+      dims.push_back(static_cast<int64_t>(d));
   Tensor summed = dims.empty() ? x : sum(x, dims, /*keepdim=*/true);
   return reshape(summed, shape);
 }

@@ -129,8 +129,8 @@ int64_t normalize_dim(int64_t dim, int64_t ndim, const char* op) {
   if (dim < -bound || dim >= bound)
     throw std::out_of_range(std::string("[") + op + "] dimension " + std::to_string(dim) +
                             " is out of range for a tensor of " + std::to_string(ndim) +
-                            " dimensions (expected to be in range of [" +
-                            std::to_string(-bound) + ", " + std::to_string(bound - 1) + "])");
+                            " dimensions (expected to be in range of [" + std::to_string(-bound) +
+                            ", " + std::to_string(bound - 1) + "])");
   return dim < 0 ? dim + bound : dim;
 }
 

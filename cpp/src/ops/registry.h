@@ -14,25 +14,25 @@
 namespace bprop {
 
 //            kind       name        grad_fn name
-#define BPROP_DIFFERENTIABLE_OPS(X)            \
-  X(Add, add, "AddBackward0")                  \
-  X(Sub, sub, "SubBackward0")                  \
-  X(Mul, mul, "MulBackward0")                  \
-  X(Div, div, "DivBackward0")                  \
-  X(Neg, neg, "NegBackward0")                  \
-  X(PowScalar, pow_scalar, "PowBackward0")     \
-  X(Pow, pow, "PowBackward1")                  \
-  X(Exp, exp, "ExpBackward0")                  \
-  X(Log, log, "LogBackward0")                  \
-  X(Tanh, tanh, "TanhBackward0")               \
-  X(Sigmoid, sigmoid, "SigmoidBackward0")      \
-  X(Relu, relu, "ReluBackward0")               \
-  X(Where, where, "WhereBackward0")            \
-  X(ToCopy, to_dtype, "ToCopyBackward0")       \
-  X(Sum, sum, "SumBackward0")                  \
-  X(Mm, mm, "MmBackward0")                     \
-  X(Reshape, reshape, "ReshapeBackward0")      \
-  X(Permute, permute, "PermuteBackward0")      \
+#define BPROP_DIFFERENTIABLE_OPS(X)        \
+  X(Add, add, "AddBackward0")              \
+  X(Sub, sub, "SubBackward0")              \
+  X(Mul, mul, "MulBackward0")              \
+  X(Div, div, "DivBackward0")              \
+  X(Neg, neg, "NegBackward0")              \
+  X(PowScalar, pow_scalar, "PowBackward0") \
+  X(Pow, pow, "PowBackward1")              \
+  X(Exp, exp, "ExpBackward0")              \
+  X(Log, log, "LogBackward0")              \
+  X(Tanh, tanh, "TanhBackward0")           \
+  X(Sigmoid, sigmoid, "SigmoidBackward0")  \
+  X(Relu, relu, "ReluBackward0")           \
+  X(Where, where, "WhereBackward0")        \
+  X(ToCopy, to_dtype, "ToCopyBackward0")   \
+  X(Sum, sum, "SumBackward0")              \
+  X(Mm, mm, "MmBackward0")                 \
+  X(Reshape, reshape, "ReshapeBackward0")  \
+  X(Permute, permute, "PermuteBackward0")  \
   X(Expand, expand, "ExpandBackward0")
 
 #define BPROP_NONDIFFERENTIABLE_OPS(X) \

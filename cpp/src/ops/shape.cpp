@@ -92,7 +92,8 @@ Tensor permute(const Tensor& x, const Dims& dims) {
 
 std::vector<Tensor> vjp_permute(OpNode& node, const Tensor& g) {
   Dims inverse(node.dims.size());
-  for (size_t i = 0; i < node.dims.size(); ++i) inverse[static_cast<size_t>(node.dims[i])] = static_cast<int64_t>(i);
+  for (size_t i = 0; i < node.dims.size(); ++i)
+    inverse[static_cast<size_t>(node.dims[i])] = static_cast<int64_t>(i);
   return {permute(g, inverse)};
 }
 
@@ -114,27 +115,29 @@ Tensor expand(const Tensor& x, const Shape& requested) {
   if (n < x.shape().size())
     throw std::invalid_argument("[expand] the number of sizes provided (" + std::to_string(n) +
                                 ") must be greater or equal to the number of dimensions in the "
-                                "tensor (" + std::to_string(x.ndim()) + ")");
+                                "tensor (" +
+                                std::to_string(x.ndim()) + ")");
   const size_t lead = n - x.shape().size();
   Shape shape(n), strides(n, 0);
   for (size_t d = 0; d < n; ++d) {
     int64_t want = requested[d];
     if (d < lead) {
       if (want < 0)
-        throw std::invalid_argument("[expand] the expanded size -1 is not allowed in a leading, "
-                                    "non-existing dimension (target " +
-                                    shape_to_string(requested) + ")");
+        throw std::invalid_argument(
+            "[expand] the expanded size -1 is not allowed in a leading, "
+            "non-existing dimension (target " +
+            shape_to_string(requested) + ")");
       shape[d] = want;
       continue;
     }
     int64_t have = x.shape()[d - lead];
     if (want == -1) want = have;
     if (want != have && have != 1)
-      throw std::invalid_argument("[expand] the expanded size of the tensor (" +
-                                  std::to_string(want) + ") must match the existing size (" +
-                                  std::to_string(have) + ") at non-singleton dimension " +
-                                  std::to_string(d) + ". Target sizes: " +
-                                  shape_to_string(requested) + ". Tensor sizes: " + x.shape_str());
+      throw std::invalid_argument(
+          "[expand] the expanded size of the tensor (" + std::to_string(want) +
+          ") must match the existing size (" + std::to_string(have) +
+          ") at non-singleton dimension " + std::to_string(d) +
+          ". Target sizes: " + shape_to_string(requested) + ". Tensor sizes: " + x.shape_str());
     if (want < 0)
       throw std::invalid_argument("[expand] invalid size " + std::to_string(want) + " in " +
                                   shape_to_string(requested));

@@ -18,7 +18,8 @@ SGD::SGD(std::vector<Tensor> params, double lr) : params_(std::move(params)), lr
   if (params_.empty()) throw std::invalid_argument("[SGD] got an empty parameter list");
   for (size_t i = 0; i < params_.size(); ++i) {
     const Tensor& p = params_[i];
-    if (!p.defined()) throw std::invalid_argument("[SGD] parameter " + std::to_string(i) + " is None");
+    if (!p.defined())
+      throw std::invalid_argument("[SGD] parameter " + std::to_string(i) + " is None");
     if (!is_floating(p.dtype()))
       throw TypeError("[SGD] parameter " + std::to_string(i) + " has dtype " +
                       dtype_name(p.dtype()) + "; only floating point tensors can be optimized");

@@ -1,6 +1,6 @@
 // Factory functions: zeros, ones, full, arange, linspace, eye, and copies of foreign data.
-#include <cmath>
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <stdexcept>
 #include <string>
@@ -83,9 +83,10 @@ Tensor arange(Scalar start, Scalar end, Scalar step, DType dtype) {
     throw std::invalid_argument("[arange] unsupported range: " + std::to_string(s) + " -> " +
                                 std::to_string(e));
   if ((st > 0 && e < s) || (st < 0 && e > s))
-    throw std::invalid_argument("[arange] upper bound and larger bound inconsistent with step "
-                                "sign (start " + std::to_string(s) + ", end " +
-                                std::to_string(e) + ", step " + std::to_string(st) + ")");
+    throw std::invalid_argument(
+        "[arange] upper bound and larger bound inconsistent with step "
+        "sign (start " +
+        std::to_string(s) + ", end " + std::to_string(e) + ", step " + std::to_string(st) + ")");
   const int64_t n = static_cast<int64_t>(std::ceil((e - s) / st));
   if (dtype == DType::Int64 && !start.is_floating() && !step.is_floating()) {
     const int64_t s0 = start.to_int(), step0 = step.to_int();
@@ -98,7 +99,9 @@ Tensor arange(Scalar start, Scalar end, Scalar step, DType dtype) {
 }
 
 Tensor linspace(double start, double end, int64_t steps, DType dtype) {
-  if (steps < 0) throw std::invalid_argument("[linspace] number of steps must be non-negative, got " + std::to_string(steps));
+  if (steps < 0)
+    throw std::invalid_argument("[linspace] number of steps must be non-negative, got " +
+                                std::to_string(steps));
   if (steps == 1) return full({1}, Scalar(start), dtype);
   const double step = steps > 1 ? (end - start) / static_cast<double>(steps - 1) : 0.0;
   // Fill from both ends (as PyTorch does) so the last value is exactly `end`.
@@ -128,8 +131,7 @@ Tensor from_strided_data(const void* data, const Shape& shape, const Shape& byte
   for (size_t d = 0; d < shape.size(); ++d) {
     if (byte_strides[d] % size != 0)
       throw std::invalid_argument("[tensor] byte stride " + std::to_string(byte_strides[d]) +
-                                  " is not a multiple of the element size " +
-                                  std::to_string(size));
+                                  " is not a multiple of the element size " + std::to_string(size));
     strides[d] = byte_strides[d] / size;
   }
   Tensor out = Tensor::empty(shape, dtype);

@@ -96,8 +96,8 @@ Tensor Tensor::empty(const Shape& shape, DType dtype) {
       throw std::invalid_argument("[empty] negative dimension in shape " + shape_to_string(shape));
   auto storage =
       std::make_shared<Storage>(static_cast<size_t>(shape_numel(shape)) * itemsize(dtype));
-  return Tensor(std::make_shared<TensorImpl>(std::move(storage), shape, contiguous_strides(shape),
-                                             0, dtype));
+  return Tensor(
+      std::make_shared<TensorImpl>(std::move(storage), shape, contiguous_strides(shape), 0, dtype));
 }
 
 Tensor Tensor::view_of(std::shared_ptr<Storage> storage, const Shape& shape, const Shape& strides,
@@ -222,7 +222,9 @@ Scalar Tensor::item() const {
 
 Tensor Tensor::contiguous() const { return is_contiguous() ? *this : clone(); }
 Tensor Tensor::clone() const { return to_dtype(*this, dtype()); }
-Tensor Tensor::to(DType dtype) const { return dtype == this->dtype() ? *this : to_dtype(*this, dtype); }
+Tensor Tensor::to(DType dtype) const {
+  return dtype == this->dtype() ? *this : to_dtype(*this, dtype);
+}
 std::string Tensor::shape_str() const { return shape_to_string(shape()); }
 
 template <typename T>

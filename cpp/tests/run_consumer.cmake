@@ -1,0 +1,86 @@
+# Installs the bprop build tree into a fresh prefix, then configures, builds and runs the
+# consumer project against that prefix. Any failure is fatal (the CTest test fails).
+#
+#   cmake -DBPROP_BUILD_DIR=... -DCONSUMER_SOURCE_DIR=... -DWORK_DIR=... [-DCONFIG=Release]
+#         [-DGENERATOR=Ninja] [-DMAKE_PROGRAM=...] [-DCXX_COMPILER=...] [-DBPROP_SOURCE_DIR=...]
+#         -P run_consumer.cmake
+cmake_minimum_required(VERSION 3.18)
+
+foreach(var BPROP_BUILD_DIR CONSUMER_SOURCE_DIR WORK_DIR)
+  if(NOT ${var})
+    message(FATAL_ERROR "run_consumer.cmake: -D${var}=... is required")
+  endif()
+endforeach()
+if(NOT CONFIG)
+  set(CONFIG Release)
+endif()
+
+set(prefix "${WORK_DIR}/prefix")
+set(build "${WORK_DIR}/build")
+file(REMOVE_RECURSE "${WORK_DIR}")
+file(MAKE_DIRECTORY "${WORK_DIR}")
+
+function(run step)
+  message(STATUS "[consumer] ${step}: ${ARGN}")
+  execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "[consumer] ${step} failed (${rc}): ${ARGN}")
+  endif()
+endfunction()
+
+# 1. Install the library as a user would.
+run(install "${CMAKE_COMMAND}" --install "${BPROP_BUILD_DIR}" --prefix "${prefix}" --config "${CONFIG}")
+
+file(GLOB_RECURSE config_files "${prefix}/*/bpropConfig.cmake")
+if(NOT config_files)
+  message(FATAL_ERROR "[consumer] no bpropConfig.cmake under ${prefix}")
+endif()
+if(NOT EXISTS "${prefix}/include/bprop/bprop.h")
+  message(FATAL_ERROR "[consumer] the headers were not installed to ${prefix}/include/bprop")
+endif()
+# The installed package must not point back into the source or build tree.
+file(GLOB_RECURSE package_files "${prefix}/*.cmake")
+foreach(file IN LISTS package_files)
+  file(READ "${file}" text)
+  foreach(tree BPROP_SOURCE_DIR BPROP_BUILD_DIR)
+    if(${tree})
+      string(FIND "${text}" "${${tree}}" at)
+      if(NOT at EQUAL -1)
+        message(FATAL_ERROR "[consumer] installed ${file} refers to ${${tree}}")
+      endif()
+    endif()
+  endforeach()
+endforeach()
+
+# 2. Configure the consumer against the installed prefix only.
+set(configure_args -S "${CONSUMER_SOURCE_DIR}" -B "${build}" "-DCMAKE_PREFIX_PATH=${prefix}"
+    "-DCMAKE_BUILD_TYPE=${CONFIG}" -DCMAKE_FIND_USE_PACKAGE_REGISTRY=OFF)
+if(GENERATOR)
+  list(APPEND configure_args -G "${GENERATOR}")
+endif()
+if(MAKE_PROGRAM)
+  list(APPEND configure_args "-DCMAKE_MAKE_PROGRAM=${MAKE_PROGRAM}")
+endif()
+if(CXX_COMPILER)
+  list(APPEND configure_args "-DCMAKE_CXX_COMPILER=${CXX_COMPILER}")
+endif()
+run(configure "${CMAKE_COMMAND}" ${configure_args})
+
+# It must have found the installed package, not some other bprop.
+file(STRINGS "${build}/CMakeCache.txt" found_dir REGEX "^bprop_DIR:")
+string(REGEX REPLACE "^bprop_DIR:[A-Z]+=" "" found_dir "${found_dir}")
+get_filename_component(found_dir "${found_dir}" REALPATH)
+get_filename_component(real_prefix "${prefix}" REALPATH)
+string(FIND "${found_dir}" "${real_prefix}/" at)
+if(NOT at EQUAL 0)
+  message(FATAL_ERROR "[consumer] found bprop in ${found_dir}, not in ${real_prefix}")
+endif()
+
+# 3. Build and run it.
+run(build "${CMAKE_COMMAND}" --build "${build}" --config "${CONFIG}")
+file(GLOB_RECURSE exes "${build}/bprop_consumer" "${build}/bprop_consumer.exe")
+if(NOT exes)
+  message(FATAL_ERROR "[consumer] no bprop_consumer executable under ${build}")
+endif()
+list(GET exes 0 exe)
+run(run "${exe}")
