@@ -73,7 +73,10 @@ def tensor(data, dtype=None, requires_grad: bool = False) -> Tensor:
     else:
         from_python = not isinstance(data, np.ndarray)
         array = _numpy_for(data, "tensor")
-        if from_python and array.dtype.kind == "f":
+        if dtype is not None and array.dtype.kind in "biuf":
+            # Straight to the requested dtype: float64 values must not pass through float32.
+            array = array.astype(_to_numpy_dtype(dtype), copy=False)
+        elif from_python and array.dtype.kind == "f":
             array = array.astype(_to_numpy_dtype(_core.get_default_dtype()), copy=False)
         result = _core._tensor_from_numpy(array)
     if dtype is not None and result.dtype != dtype:

@@ -52,6 +52,10 @@ Tensor copy_from_numpy(const py::array& array) {
 // A tensor sharing the array's memory; the array stays alive while the tensor does.
 Tensor share_numpy(const py::array& array) {
   DType dtype = dtype_of(array, "from_numpy");
+  // Sharing read-only memory would let an in-place update (an optimizer step) write to it.
+  if (!array.writeable())
+    throw std::invalid_argument(
+        "[from_numpy] the numpy array is read-only; use bprop.tensor(array) for a copy");
   if (!array.dtype().attr("isnative").cast<bool>())
     throw TypeError("[from_numpy] numpy arrays with non-native byte order are not supported");
   const int64_t size = static_cast<int64_t>(itemsize(dtype));
