@@ -13,8 +13,13 @@ def to_np(t) -> np.ndarray:
     return np.array(t.detach().numpy(), copy=True)
 
 
-def leaf(values, dtype=None):
-    return bp.tensor(values, dtype=dtype or bp.float64, requires_grad=True)
+def f64(values, requires_grad=False):
+    """A float64 tensor built from a numpy array (so no value passes through float32)."""
+    return bp.tensor(np.asarray(values, dtype=np.float64), requires_grad=requires_grad)
+
+
+def leaf(values):
+    return f64(values, requires_grad=True)
 
 
 def node_name(entry):
@@ -181,8 +186,8 @@ def test_shared_subgraph_across_two_losses():
 def test_backward_with_gradient_for_vector_output():
     x = leaf([1.0, 2.0, 3.0])
     y = x * x
-    y.backward(gradient=bp.tensor([1.0, 0.1, 0.01], dtype=bp.float64))
-    np.testing.assert_allclose(to_np(x.grad), [2.0, 0.4, 0.06], rtol=1e-15)
+    y.backward(gradient=f64([1.0, 0.1, 0.01]))
+    np.testing.assert_allclose(to_np(x.grad), [2.0, 0.2 * 2.0, 0.01 * 6.0], rtol=1e-15)
 
 
 def test_backward_with_gradient_for_matrix_output():
@@ -583,10 +588,22 @@ def test_grad_of_grad():
 def test_backward_create_graph_makes_dot_grad_differentiable():
     x_np = np.array([0.3, 0.9])
     x = leaf(x_np)
-    (x.tanh().sum()).backward(create_graph=True)
+    (x.tanh().sum()).backward(create_graph=True, retain_graph=True)
     g = x.grad
     assert g.requires_grad
     (g2,) = bp.grad(g.sum(), x)
+    t = np.tanh(x_np)
+    np.testing.assert_allclose(to_np(g2), -2 * t * (1 - t**2), rtol=1e-13)
+
+
+@pytest.mark.filterwarnings("ignore:Using backward\\(\\) with create_graph=True")
+def test_backward_create_graph_retains_graph_by_default():
+    """PyTorch: retain_graph defaults to create_graph, so .grad can be differentiated again
+    (the gradient graph uses the forward graph's saved tensors)."""
+    x_np = np.array([0.3, 0.9])
+    x = leaf(x_np)
+    (x.tanh().sum()).backward(create_graph=True)
+    (g2,) = bp.grad(x.grad.sum(), x)
     t = np.tanh(x_np)
     np.testing.assert_allclose(to_np(g2), -2 * t * (1 - t**2), rtol=1e-13)
 
@@ -728,7 +745,7 @@ def test_long_chain_with_create_graph():
     """A 2,000-deep chain of tanh differentiated twice (the second graph is as deep), against
     forward-mode recursions for the first and second derivative."""
     c, depth, x0 = 1.0, 2_000, 0.9
-    x = bp.tensor([x0], dtype=bp.float64, requires_grad=True)
+    x = leaf([x0])
     y = x
     for _ in range(depth):
         y = (y * c).tanh()

@@ -88,14 +88,13 @@ std::vector<Tensor> AccumulateGrad::apply(const Tensor& grad_output) {
                            grad_output.shape_str() + " for a leaf of shape " +
                            shape_to_string(variable_->shape));
   Tensor& grad = variable_->grad;
-  const bool create_graph = is_grad_enabled();
   if (!grad.defined()) {
-    if (create_graph)
+    if (grad_output.requires_grad())  // a graph made under create_graph: keep it as it is
       grad = grad_output;
-    else
+    else  // never alias a tensor someone else holds: .grad is accumulated in place later
       grad = can_steal(grad_output) ? grad_output : grad_output.detach().clone();
-  } else if (create_graph || grad.requires_grad() || !grad.is_contiguous()) {
-    grad = add(grad, grad_output);
+  } else if (grad.requires_grad() || grad_output.requires_grad() || !grad.is_contiguous()) {
+    grad = add(grad, grad_output);  // out of place; records a graph under create_graph
   } else {
     add_scaled_(grad, grad_output, 1.0);  // in place, as PyTorch accumulates
   }
