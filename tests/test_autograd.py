@@ -316,6 +316,42 @@ def test_set_grad_enabled():
         bp.set_grad_enabled(True)
 
 
+def test_set_grad_enabled_as_context_manager():
+    x = leaf([1.0])
+    with bp.set_grad_enabled(False):
+        assert not bp.is_grad_enabled()
+        y = x * 2.0
+        with bp.set_grad_enabled(True):
+            z = x * 2.0
+    assert bp.is_grad_enabled()
+    assert not y.requires_grad
+    assert z.requires_grad
+
+
+def test_no_grad_bare_decorator():
+    """PyTorch (>= 2.1) accepts @torch.no_grad without parentheses."""
+
+    @bp.no_grad
+    def double(t):
+        return t * 2.0
+
+    assert not double(leaf([1.0])).requires_grad
+    assert bp.is_grad_enabled()
+
+
+def test_no_grad_decorator_on_generator_function():
+    """As in PyTorch, a decorated generator runs its body (each resumption) with grad off."""
+    x = leaf([1.0])
+
+    @bp.no_grad()
+    def gen():
+        for _ in range(2):
+            yield bp.is_grad_enabled(), (x * 2.0).requires_grad
+
+    assert list(gen()) == [(False, False), (False, False)]
+    assert bp.is_grad_enabled()
+
+
 def test_backward_works_inside_no_grad_for_graph_built_outside():
     x = leaf([2.0])
     y = (x * x).sum()

@@ -88,7 +88,7 @@ def test_failed_matmul_changes_nothing():
     # The inputs still work, and gradients keep accumulating from where they were.
     (a @ c).sum().backward()
     assert_array_equal(arr(a.grad), np.full((3, 4), 4.0))
-    assert_array_equal(arr(c.grad), np.full((4, 2), 60.0))
+    assert_array_equal(arr(c.grad), 2 * np.array([[3.0] * 2, [6.0] * 2, [9.0] * 2, [12.0] * 2]))
 
 
 # ---------------------------------------------------------------- broadcasting
@@ -208,6 +208,30 @@ def test_failed_second_backward_keeps_first_grad():
     assert_same(before, snapshot(x))
     expected = 1 - np.tanh(np.array([1.0, 2.0, 3.0])) ** 2
     assert_allclose(arr(x.grad), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_failed_second_backward_does_not_accumulate_partially():
+    # The add's gradient could reach x before the mul finds its saved tensors freed.
+    x = bp.tensor([1.0, 2.0], requires_grad=True)
+    y = (x + x * x).sum()
+    y.backward()
+    before = snapshot(x)
+    with pytest.raises(RuntimeError, match=re.escape("retain_graph=True")):
+        y.backward()
+    assert_same(before, snapshot(x))
+    assert_array_equal(arr(x.grad), [3.0, 5.0])
+
+
+def test_backward_gradient_shape_mismatch():
+    x = bp.tensor([1.0, 2.0], requires_grad=True)
+    y = x * 2
+    with pytest.raises((ValueError, RuntimeError), match=contains("(3,)", "(2,)")):
+        y.backward(bp.ones(3))
+    assert x.grad is None
+    y.backward(bp.ones(2))  # the graph survived the failed call
+    assert_array_equal(arr(x.grad), [2.0, 2.0])
+    with pytest.raises((ValueError, RuntimeError), match=contains("(5,)", "(2,)")):
+        bp.grad(x * 3, x, grad_outputs=bp.ones(5))
 
 
 def test_retain_graph_allows_second_backward():
@@ -331,6 +355,54 @@ def test_failed_shape_ops_change_nothing():
     assert_array_equal(arr(x.grad), np.full((2, 3), 2.0))
 
 
+def test_permute_bad_dims():
+    t = bp.ones(2, 3)
+    with pytest.raises((ValueError, RuntimeError, IndexError), match=re.escape("[permute]")):
+        t.permute(0, 0)
+    with pytest.raises((ValueError, RuntimeError, IndexError), match=re.escape("[permute]")):
+        t.permute(0)
+    with pytest.raises(IndexError):
+        t.permute(0, 2)
+
+
+@pytest.mark.parametrize(
+    "call, name",
+    [
+        (lambda: bp.zeros(-1), None),
+        (lambda: bp.ones(2, -3), None),
+        (lambda: bp.arange(0, 5, 0), "arange"),
+        (lambda: bp.randint(5, 5, (3,)), "randint"),
+        (lambda: bp.linspace(0, 1, -1), "linspace"),
+    ],
+    ids=["zeros", "ones", "arange", "randint", "linspace"],
+)
+def test_bad_creation_arguments(call, name):
+    with pytest.raises((ValueError, RuntimeError)) as info:
+        call()
+    if name is not None:
+        assert f"[{name}]" in str(info.value)
+
+
+def test_assign_grad_of_wrong_shape_or_dtype():
+    x = bp.tensor([1.0, 2.0], requires_grad=True)
+    x.grad = bp.tensor([0.5, 0.5])
+    before = snapshot(x)
+    with pytest.raises((ValueError, RuntimeError), match=contains("(3,)", "(2,)")):
+        x.grad = bp.ones(3)
+    with pytest.raises((TypeError, RuntimeError)):
+        x.grad = bp.ones(2, dtype=bp.float64)
+    with pytest.raises((TypeError, RuntimeError)):
+        x.grad = bp.tensor([1, 2])
+    assert_same(before, snapshot(x))
+
+
+def test_requires_grad_false_on_non_leaf():
+    y = bp.tensor([1.0], requires_grad=True) * 2
+    with pytest.raises(RuntimeError, match="leaf"):
+        y.requires_grad = False
+    assert y.requires_grad and y.grad_fn is not None
+
+
 # ---------------------------------------------------------------- bp.grad allow_unused
 
 
@@ -375,6 +447,19 @@ def test_inplace_modification_of_saved_tensor():
         loss.backward()
     assert_array_equal(arr(w), w_before)
     assert_array_equal(arr(w.grad), grad_before)
+
+
+def test_failed_inplace_check_does_not_accumulate_partially():
+    # v's gradient path has no saved tensors; w's does, and w was changed by step().
+    w = bp.tensor([1.0, 2.0], requires_grad=True)
+    v = bp.tensor([1.0, 1.0], requires_grad=True)
+    loss = (v * 2).sum() + (w * w).sum()
+    loss.backward(retain_graph=True)
+    bp.optim.SGD([w], lr=0.1).step()
+    before = snapshot(w, v)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        loss.backward()
+    assert_same(before, snapshot(w, v))
 
 
 # ---------------------------------------------------------------- conversions

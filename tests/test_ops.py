@@ -593,10 +593,9 @@ def test_op_vs_torch(case, dtype):
     helper_test_op(case, dtype, "torch")
 
 
-@pytest.mark.parametrize("case", OP_PARAMS)
+# Cases whose forward rounds through float32 (to_dtype) can't be checked by float64 differences.
+@pytest.mark.parametrize("case", [c for c in OP_PARAMS if c.values[0].fd])
 def test_gradcheck(case):
-    if not case.fd:
-        pytest.skip("forward rounds through float32")
     arrays, v, _ = case_data(case)
     gradcheck(case, arrays, v)
 

@@ -263,6 +263,28 @@ def test_from_numpy_shares_memory_both_ways():
     assert np.shares_memory(a, t.numpy())
 
 
+@pytest.mark.parametrize(
+    "view",
+    [
+        lambda a: a[:, ::2],
+        lambda a: a.T,
+        lambda a: np.asfortranarray(a),
+        lambda a: a[1:, 1:],
+    ],
+    ids=["step", "transposed", "fortran", "offset"],
+)
+def test_from_numpy_strided_shares_memory(view):
+    a = view(np.arange(12, dtype=np.float64).reshape(3, 4))
+    t = bp.from_numpy(a)
+    assert t.shape == a.shape
+    assert_array_equal(arr(t), a)
+    a[0, 1] = -100.0
+    assert arr(t)[0, 1] == -100.0
+    t.numpy()[1, 0] = 55.0
+    assert a[1, 0] == 55.0
+    assert t.stride() == tuple(s // a.itemsize for s in a.strides)
+
+
 def test_from_numpy_float64_shares_memory():
     a = np.arange(4, dtype=np.float64)
     t = bp.from_numpy(a)
@@ -757,6 +779,28 @@ REPR_CASES = [
         "float64_requires_grad",
         lambda m: m.tensor([0.5, 2.0], dtype=m.float64, requires_grad=True),
         "tensor([0.5000, 2.0000], dtype=bprop.float64, requires_grad=True)",
+    ),
+    ("empty_float", lambda m: m.tensor([]), "tensor([])"),
+    ("empty_int", lambda m: m.zeros(0, dtype=m.int64), "tensor([], dtype=bprop.int64)"),
+    ("empty_bool", lambda m: m.zeros(0, dtype=m.bool), "tensor([], dtype=bprop.bool)"),
+    (
+        "empty_2d_int",
+        lambda m: m.zeros(2, 0, dtype=m.int64),
+        "tensor([], size=(2, 0), dtype=bprop.int64)",
+    ),
+    ("inf_and_int_valued", lambda m: m.tensor([float("inf"), 2.0]), "tensor([inf, 2.])"),
+    (
+        "nonfinite_mixed",
+        lambda m: m.tensor([float("nan"), float("inf"), -float("inf"), 1.0]),
+        "tensor([nan, inf, -inf, 1.])",
+    ),
+    ("nan_and_frac", lambda m: m.tensor([float("nan"), 1.5]), "tensor([   nan, 1.5000])"),
+    ("signed_zeros", lambda m: m.tensor([-0.0, 0.0]), "tensor([-0., 0.])"),
+    ("large_range_sci", lambda m: m.tensor([1e10, 1.0]), "tensor([1.0000e+10, 1.0000e+00])"),
+    (
+        "summarized",
+        lambda m: m.arange(2000),
+        "tensor([   0,    1,    2,  ..., 1997, 1998, 1999])",
     ),
     (
         "transposed",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import inspect
 from collections.abc import Sequence
 
 from . import _core
@@ -47,6 +48,43 @@ def grad(
     )
 
 
+def _decorate(fn, make_context):
+    """Runs fn (or, for a generator function, each step of its generator) inside a fresh
+    context from make_context(), as PyTorch's grad-mode decorators do."""
+    if inspect.isgeneratorfunction(fn):
+
+        @functools.wraps(fn)
+        def generator_wrapper(*args, **kwargs):
+            generator = fn(*args, **kwargs)
+            try:
+                with make_context():
+                    response = generator.send(None)
+                while True:
+                    try:
+                        request = yield response
+                    except GeneratorExit:
+                        with make_context():
+                            generator.close()
+                        raise
+                    except BaseException as error:  # forwarded into the generator
+                        with make_context():
+                            response = generator.throw(error)
+                    else:
+                        with make_context():
+                            response = generator.send(request)
+            except StopIteration as stop:
+                return stop.value
+
+        return generator_wrapper
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with make_context():
+            return fn(*args, **kwargs)
+
+    return wrapper
+
+
 class set_grad_enabled:
     """Turns graph recording on or off: a function call, a context manager or a decorator."""
 
@@ -65,17 +103,20 @@ class set_grad_enabled:
     def __call__(self, fn):
         mode = self.mode
         _core.set_grad_enabled(self.previous)  # used as a decorator: don't change mode now
-
-        @functools.wraps(fn)
-        def wrapper(*args, **kwargs):
-            with set_grad_enabled(mode):
-                return fn(*args, **kwargs)
-
-        return wrapper
+        return _decorate(fn, lambda: set_grad_enabled(mode))
 
 
 class _GradMode:
+    """A context manager and decorator, usable as `@no_grad()` or bare `@no_grad`."""
+
     mode = True
+
+    def __new__(cls, fn=None):
+        if fn is None:
+            return super().__new__(cls)
+        if not callable(fn):
+            raise TypeError(f"{cls.__name__}() takes no arguments, got {fn!r}")
+        return _decorate(fn, cls)
 
     def __enter__(self):
         self.previous = is_grad_enabled()
@@ -87,12 +128,7 @@ class _GradMode:
         return False
 
     def __call__(self, fn):
-        @functools.wraps(fn)
-        def wrapper(*args, **kwargs):
-            with self.__class__():
-                return fn(*args, **kwargs)
-
-        return wrapper
+        return _decorate(fn, self.__class__)
 
 
 class no_grad(_GradMode):

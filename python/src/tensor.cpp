@@ -158,11 +158,13 @@ void init_tensor(py::module_& m) {
           [](Tensor& t, const std::optional<Tensor>& g) { t.set_grad(g ? *g : Tensor()); })
       .def(
           "backward",
-          [](const Tensor& t, const std::optional<Tensor>& gradient, bool retain_graph,
-             bool create_graph) {
-            t.backward(gradient ? *gradient : Tensor(), retain_graph, create_graph);
+          [](const Tensor& t, const std::optional<Tensor>& gradient,
+             std::optional<bool> retain_graph, bool create_graph) {
+            // As in PyTorch, retain_graph defaults to create_graph.
+            t.backward(gradient ? *gradient : Tensor(), retain_graph.value_or(create_graph),
+                       create_graph);
           },
-          py::arg("gradient") = py::none(), py::arg("retain_graph") = false,
+          py::arg("gradient") = py::none(), py::arg("retain_graph") = py::none(),
           py::arg("create_graph") = false,
           R"pbdoc(Accumulates the gradient of this tensor into the .grad of the leaves.)pbdoc")
       .def("item", &Tensor::item)
