@@ -211,7 +211,7 @@ def test_rejects_non_leaf():
     "make", [lambda: bp.tensor([1, 2]), lambda: bp.tensor([True]), lambda: bp.arange(3)]
 )
 def test_rejects_non_float(make):
-    with pytest.raises(ValueError):
+    with pytest.raises(TypeError, match=r"\[SGD\].*floating point"):
         bp.optim.SGD([make()], lr=0.1)
 
 

@@ -23,9 +23,11 @@ class _Formatter:
         self.sci = False
         self.int_mode = True
         flat = values.ravel()
+        nonzero_values = flat
         if self.kind == "f":
             finite = flat[np.isfinite(flat)]
-            nonzero = np.abs(finite[finite != 0]).astype(np.float64)
+            nonzero_values = finite[finite != 0]
+            nonzero = np.abs(nonzero_values).astype(np.float64)
             self.int_mode = bool(np.all(finite == np.ceil(finite)))
             if nonzero.size:
                 lo, hi = float(nonzero.min()), float(nonzero.max())
@@ -33,7 +35,10 @@ class _Formatter:
                     self.sci = hi / lo > 1000.0 or hi > 1.0e8
                 else:
                     self.sci = hi / lo > 1000.0 or hi > 1.0e8 or lo < 1.0e-4
-        self.width = max((len(self.plain(v)) for v in flat), default=1)
+        # As PyTorch: float columns are as wide as the widest nonzero finite value; nan, inf
+        # and zeros don't widen them.
+        shown = nonzero_values if self.kind == "f" else flat
+        self.width = max((len(self.plain(v)) for v in shown), default=1)
 
     def plain(self, value) -> str:
         if self.kind == "b":
@@ -109,7 +114,9 @@ def tensor_repr(t) -> str:
             body = fmt.plain(values.item())
         else:
             body = _format_nd(values, fmt, len(prefix), summarize)
-    if t.dtype not in default_dtypes:
+    # Empty tensors name any dtype but the default float one (PyTorch does the same).
+    shown_without_dtype = (_core.get_default_dtype(),) if values.size == 0 else default_dtypes
+    if t.dtype not in shown_without_dtype:
         suffixes.append(f"dtype={t.dtype!r}")
     if t.grad_fn is not None:
         suffixes.append(f"grad_fn=<{t.grad_fn.name()}>")

@@ -122,8 +122,6 @@ def _expand(self, *sizes):
 
 
 def _T(self):
-    if self.ndim < 2:
-        return self
     return _core._permute(self, tuple(range(self.ndim - 1, -1, -1)))
 
 

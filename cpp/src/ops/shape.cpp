@@ -101,10 +101,9 @@ Tensor transpose(const Tensor& x, int64_t dim0, int64_t dim1) {
   const int64_t ndim = x.ndim();
   int64_t d0 = normalize_dim(dim0, ndim, "transpose");
   int64_t d1 = normalize_dim(dim1, ndim, "transpose");
-  if (ndim < 2) return x;  // PyTorch: transposing a 0-d or 1-d tensor returns it
   Dims perm;
   for (int64_t d = 0; d < ndim; ++d) perm.push_back(d);
-  std::swap(perm[static_cast<size_t>(d0)], perm[static_cast<size_t>(d1)]);
+  if (ndim > 0) std::swap(perm[static_cast<size_t>(d0)], perm[static_cast<size_t>(d1)]);
   return permute(x, perm);
 }
 
