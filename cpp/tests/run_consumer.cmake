@@ -2,7 +2,8 @@
 # consumer project against that prefix. Any failure is fatal (the CTest test fails).
 #
 #   cmake -DBPROP_BUILD_DIR=... -DCONSUMER_SOURCE_DIR=... -DWORK_DIR=... [-DCONFIG=Release]
-#         [-DGENERATOR=Ninja] [-DMAKE_PROGRAM=...] [-DCXX_COMPILER=...] [-DBPROP_SOURCE_DIR=...]
+#         [-DGENERATOR=Ninja] [-DMAKE_PROGRAM=...] [-DCXX_COMPILER=...] [-DCXX_FLAGS=...]
+#         [-DEXE_LINKER_FLAGS=...] [-DBPROP_SOURCE_DIR=...]
 #         -P run_consumer.cmake
 cmake_minimum_required(VERSION 3.18)
 
@@ -21,10 +22,11 @@ file(REMOVE_RECURSE "${WORK_DIR}")
 file(MAKE_DIRECTORY "${WORK_DIR}")
 
 function(run step)
-  message(STATUS "[consumer] ${step}: ${ARGN}")
+  list(JOIN ARGN " " command_line)
+  message(STATUS "[consumer] ${step}: ${command_line}")
   execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc)
   if(NOT rc EQUAL 0)
-    message(FATAL_ERROR "[consumer] ${step} failed (${rc}): ${ARGN}")
+    message(FATAL_ERROR "[consumer] ${step} failed (${rc}): ${command_line}")
   endif()
 endfunction()
 
@@ -63,6 +65,13 @@ if(MAKE_PROGRAM)
 endif()
 if(CXX_COMPILER)
   list(APPEND configure_args "-DCMAKE_CXX_COMPILER=${CXX_COMPILER}")
+endif()
+# The library's own flags (e.g. sanitizers) must reach the consumer's link too.
+if(CXX_FLAGS)
+  list(APPEND configure_args "-DCMAKE_CXX_FLAGS=${CXX_FLAGS}")
+endif()
+if(EXE_LINKER_FLAGS)
+  list(APPEND configure_args "-DCMAKE_EXE_LINKER_FLAGS=${EXE_LINKER_FLAGS}")
 endif()
 run(configure "${CMAKE_COMMAND}" ${configure_args})
 

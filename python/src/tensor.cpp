@@ -160,9 +160,7 @@ void init_tensor(py::module_& m) {
           "backward",
           [](const Tensor& t, const std::optional<Tensor>& gradient,
              std::optional<bool> retain_graph, bool create_graph) {
-            // As in PyTorch, retain_graph defaults to create_graph.
-            t.backward(gradient ? *gradient : Tensor(), retain_graph.value_or(create_graph),
-                       create_graph);
+            t.backward(gradient ? *gradient : Tensor(), retain_graph, create_graph);
           },
           py::arg("gradient") = py::none(), py::arg("retain_graph") = py::none(),
           py::arg("create_graph") = false,

@@ -26,6 +26,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -129,9 +130,10 @@ std::vector<Tensor> run_backward(const std::vector<Tensor>& outputs,
                                  bool create_graph, const std::vector<Tensor>& inputs = {},
                                  bool allow_unused = false);
 
-// torch.autograd.grad.
+// torch.autograd.grad; retain_graph defaults to create_graph.
 std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<Tensor>& inputs,
-                         const std::vector<Tensor>& grad_outputs = {}, bool retain_graph = false,
-                         bool create_graph = false, bool allow_unused = false);
+                         const std::vector<Tensor>& grad_outputs = {},
+                         std::optional<bool> retain_graph = std::nullopt, bool create_graph = false,
+                         bool allow_unused = false);
 
 }  // namespace bprop

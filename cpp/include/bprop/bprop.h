@@ -58,7 +58,7 @@ inline Tensor from_vector<double>(const std::vector<double>& values, const Shape
   return from_strided_data(values.data(), shape, strides, DType::Float64);
 }
 
-// The values of a tensor, converted to T, in row-major order.
+// The values of a tensor, converted to T (float, double or int64_t), in row-major order.
 template <typename T>
 std::vector<T> to_vector(const Tensor& tensor);
 

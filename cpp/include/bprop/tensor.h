@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -128,7 +129,8 @@ class Tensor {
   // Shares storage, cuts the graph.
   Tensor detach() const;
   // Runs reverse-mode accumulation into the .grad of every leaf this tensor depends on.
-  void backward(const Tensor& gradient = Tensor(), bool retain_graph = false,
+  // retain_graph defaults to create_graph, as in PyTorch.
+  void backward(const Tensor& gradient = Tensor(), std::optional<bool> retain_graph = std::nullopt,
                 bool create_graph = false) const;
 
   // Values.

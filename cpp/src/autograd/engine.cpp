@@ -188,11 +188,12 @@ std::vector<Tensor> run_backward(const std::vector<Tensor>& outputs,
 }
 
 std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<Tensor>& inputs,
-                         const std::vector<Tensor>& grad_outputs, bool retain_graph,
+                         const std::vector<Tensor>& grad_outputs, std::optional<bool> retain_graph,
                          bool create_graph, bool allow_unused) {
   if (inputs.empty())
     throw std::invalid_argument("[grad] no inputs to differentiate with respect to");
-  return run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs, allow_unused);
+  return run_backward(outputs, grad_outputs, retain_graph.value_or(create_graph), create_graph,
+                      inputs, allow_unused);
 }
 
 }  // namespace bprop

@@ -199,8 +199,9 @@ Tensor Tensor::detach() const {
   return view_of(impl_->storage, impl_->shape, impl_->strides, impl_->offset, impl_->dtype);
 }
 
-void Tensor::backward(const Tensor& gradient, bool retain_graph, bool create_graph) const {
-  run_backward({*this}, {gradient}, retain_graph, create_graph);
+void Tensor::backward(const Tensor& gradient, std::optional<bool> retain_graph,
+                      bool create_graph) const {
+  run_backward({*this}, {gradient}, retain_graph.value_or(create_graph), create_graph);
 }
 
 Scalar Tensor::item() const {
