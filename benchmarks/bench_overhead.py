@@ -74,7 +74,6 @@ def main() -> None:
     if torch is not None:
         torch.set_num_threads(1)
 
-    rows = []
     results = {}
     for name, lib in libs:
         results[name] = [
@@ -97,7 +96,6 @@ def main() -> None:
         if torch is not None:
             t = results["torch"][i]
             line += f" {t * 1e6:8.2f}us {results['bprop'][i] / t:12.2f}"
-        rows.append(line)
         print(line)
 
 

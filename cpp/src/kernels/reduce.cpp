@@ -7,7 +7,7 @@
 namespace bprop::kernels {
 namespace {
 
-// Odometer over `sizes` calling f(offset_in, offset_out) with element offsets.
+// A group of dimensions walked together, with the input's and output's strides (elements).
 struct Odometer {
   SmallVector<int64_t, 8> sizes, in_strides, out_strides;
 };

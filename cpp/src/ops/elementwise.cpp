@@ -90,13 +90,6 @@ Tensor scalar(double value) { return Tensor::wrapped_scalar(Scalar(value)); }
   throw TypeError(std::string("[") + op + "] is not supported for bool tensors" + hint);
 }
 
-std::vector<Tensor> grads(Tensor a, Tensor b = Tensor(), Tensor c = Tensor()) {
-  std::vector<Tensor> out{std::move(a)};
-  if (b.defined() || c.defined()) out.push_back(std::move(b));
-  if (c.defined()) out.push_back(std::move(c));
-  return out;
-}
-
 }  // namespace
 
 DType result_type(const Tensor& a, const Tensor& b) {
@@ -115,8 +108,8 @@ Tensor add(const Tensor& a, const Tensor& b) {
 }
 
 std::vector<Tensor> vjp_add(OpNode& node, const Tensor& g) {
-  return grads(node.needs_input_grad(0) ? sum_to(g, node.input(0).shape) : Tensor(),
-               node.needs_input_grad(1) ? sum_to(g, node.input(1).shape) : Tensor());
+  return {node.needs_input_grad(0) ? sum_to(g, node.input(0).shape) : Tensor(),
+          node.needs_input_grad(1) ? sum_to(g, node.input(1).shape) : Tensor()};
 }
 
 Tensor sub(const Tensor& a, const Tensor& b) {
@@ -129,8 +122,8 @@ Tensor sub(const Tensor& a, const Tensor& b) {
 }
 
 std::vector<Tensor> vjp_sub(OpNode& node, const Tensor& g) {
-  return grads(node.needs_input_grad(0) ? sum_to(g, node.input(0).shape) : Tensor(),
-               node.needs_input_grad(1) ? sum_to(neg(g), node.input(1).shape) : Tensor());
+  return {node.needs_input_grad(0) ? sum_to(g, node.input(0).shape) : Tensor(),
+          node.needs_input_grad(1) ? sum_to(neg(g), node.input(1).shape) : Tensor()};
 }
 
 // ---- mul, div ----
@@ -147,8 +140,8 @@ Tensor mul(const Tensor& a, const Tensor& b) {
 
 std::vector<Tensor> vjp_mul(OpNode& node, const Tensor& g) {
   Tensor a = node.saved(0), b = node.saved(1);
-  return grads(node.needs_input_grad(0) ? sum_to(mul(g, b), node.input(0).shape) : Tensor(),
-               node.needs_input_grad(1) ? sum_to(mul(g, a), node.input(1).shape) : Tensor());
+  return {node.needs_input_grad(0) ? sum_to(mul(g, b), node.input(0).shape) : Tensor(),
+          node.needs_input_grad(1) ? sum_to(mul(g, a), node.input(1).shape) : Tensor()};
 }
 
 Tensor div(const Tensor& a, const Tensor& b) {
@@ -168,7 +161,7 @@ std::vector<Tensor> vjp_div(OpNode& node, const Tensor& g) {
   Tensor ga, gb;
   if (node.needs_input_grad(0)) ga = sum_to(div(g, b), node.input(0).shape);
   if (node.needs_input_grad(1)) gb = sum_to(div(neg(mul(g, a)), mul(b, b)), node.input(1).shape);
-  return grads(ga, gb);
+  return {ga, gb};
 }
 
 // ---- neg ----
@@ -180,7 +173,7 @@ Tensor neg(const Tensor& x) {
   return out;
 }
 
-std::vector<Tensor> vjp_neg(OpNode& node, const Tensor& g) { return grads(neg(g)); }
+std::vector<Tensor> vjp_neg(OpNode& node, const Tensor& g) { return {neg(g)}; }
 
 // ---- pow ----
 
@@ -215,9 +208,9 @@ Tensor pow(const Tensor& base, Scalar exponent) {
 // d/dx x^e = e x^(e-1); 0 where e == 0, so that 0^0 has gradient 0 rather than 0 * inf.
 std::vector<Tensor> vjp_pow_scalar(OpNode& node, const Tensor& g) {
   const double e = node.scalar;
-  if (e == 0.0) return grads(zeros_like(g));
+  if (e == 0.0) return {zeros_like(g)};
   Tensor x = node.saved(0);
-  return grads(mul(g, mul(pow(x, Scalar(e - 1.0)), Scalar(e))));
+  return {mul(g, mul(pow(x, Scalar(e - 1.0)), Scalar(e)))};
 }
 
 Tensor pow(const Tensor& base, const Tensor& exponent) {
@@ -239,7 +232,7 @@ std::vector<Tensor> vjp_pow(OpNode& node, const Tensor& g) {
   Tensor a = node.saved(0), b = node.saved(1), out = node.saved(2);
   Tensor ga, gb;
   if (node.needs_input_grad(0)) {
-    Tensor d = mul(b, pow(a, sub(b, Tensor::wrapped_scalar(Scalar(1.0)))));
+    Tensor d = mul(b, pow(a, sub(b, scalar(1.0))));
     ga = sum_to(mul(g, where(eq(b, scalar(0.0)), scalar(0.0), d)), node.input(0).shape);
   }
   if (node.needs_input_grad(1)) {
@@ -247,7 +240,7 @@ std::vector<Tensor> vjp_pow(OpNode& node, const Tensor& g) {
     Tensor d = where(mask, scalar(0.0), mul(out, log(a)));
     gb = sum_to(mul(g, d), node.input(1).shape);
   }
-  return grads(ga, gb);
+  return {ga, gb};
 }
 
 Tensor add(const Tensor& a, Scalar b) { return add(a, Tensor::wrapped_scalar(b)); }
@@ -266,7 +259,7 @@ Tensor exp(const Tensor& x) {
   return out;
 }
 
-std::vector<Tensor> vjp_exp(OpNode& node, const Tensor& g) { return grads(mul(g, node.saved(0))); }
+std::vector<Tensor> vjp_exp(OpNode& node, const Tensor& g) { return {mul(g, node.saved(0))}; }
 
 Tensor log(const Tensor& x) {
   Tensor out = unary_forward(kernels::UnaryOp::Log, x, floating_dtype(x));
@@ -277,7 +270,7 @@ Tensor log(const Tensor& x) {
   return out;
 }
 
-std::vector<Tensor> vjp_log(OpNode& node, const Tensor& g) { return grads(div(g, node.saved(0))); }
+std::vector<Tensor> vjp_log(OpNode& node, const Tensor& g) { return {div(g, node.saved(0))}; }
 
 Tensor tanh(const Tensor& x) {
   Tensor out = unary_forward(kernels::UnaryOp::Tanh, x, floating_dtype(x));
@@ -291,7 +284,7 @@ Tensor tanh(const Tensor& x) {
 // d tanh = 1 - tanh^2, from the saved output.
 std::vector<Tensor> vjp_tanh(OpNode& node, const Tensor& g) {
   Tensor y = node.saved(0);
-  return grads(mul(g, sub(Tensor::wrapped_scalar(Scalar(1.0)), mul(y, y))));
+  return {mul(g, sub(scalar(1.0), mul(y, y)))};
 }
 
 Tensor sigmoid(const Tensor& x) {
@@ -306,7 +299,7 @@ Tensor sigmoid(const Tensor& x) {
 // d sigmoid = s (1 - s), from the saved output.
 std::vector<Tensor> vjp_sigmoid(OpNode& node, const Tensor& g) {
   Tensor y = node.saved(0);
-  return grads(mul(g, mul(y, sub(Tensor::wrapped_scalar(Scalar(1.0)), y))));
+  return {mul(g, mul(y, sub(scalar(1.0), y)))};
 }
 
 Tensor relu(const Tensor& x) {
@@ -322,7 +315,7 @@ Tensor relu(const Tensor& x) {
 // Gradient 1 where the output is positive, else 0 (0 at x == 0, as PyTorch).
 std::vector<Tensor> vjp_relu(OpNode& node, const Tensor& g) {
   Tensor y = node.saved(0);
-  return grads(where(gt(y, scalar(0.0)), g, scalar(0.0)));
+  return {where(gt(y, scalar(0.0)), g, scalar(0.0))};
 }
 
 // ---- where ----
@@ -352,7 +345,7 @@ std::vector<Tensor> vjp_where(OpNode& node, const Tensor& g) {
   Tensor ga, gb;
   if (node.needs_input_grad(1)) ga = sum_to(where(condition, g, scalar(0.0)), node.input(1).shape);
   if (node.needs_input_grad(2)) gb = sum_to(where(condition, scalar(0.0), g), node.input(2).shape);
-  return grads(Tensor(), ga, gb);
+  return {Tensor(), ga, gb};
 }
 
 // ---- comparisons (not differentiable) ----
@@ -389,7 +382,7 @@ Tensor to_dtype(const Tensor& x, DType dtype) {
 }
 
 // OpNode::apply converts the gradient back to the input's dtype.
-std::vector<Tensor> vjp_to_dtype(OpNode& node, const Tensor& g) { return grads(g); }
+std::vector<Tensor> vjp_to_dtype(OpNode& node, const Tensor& g) { return {g}; }
 
 // ---- in place, outside autograd ----
 
