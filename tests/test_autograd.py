@@ -796,3 +796,26 @@ def test_long_chain_with_create_graph():
     np.testing.assert_allclose(to_np(y), [v], rtol=1e-12)
     np.testing.assert_allclose(to_np(g), [d1], rtol=1e-9)
     np.testing.assert_allclose(to_np(g2), [d2], rtol=1e-9)
+
+
+def test_backward_seed_that_requires_grad_is_not_aliased_by_grad():
+    # Before: .grad became the user's seed tensor, and zero_grad then wiped it.
+    x = bp.ones(3, requires_grad=True)
+    seed = bp.full((3,), 5.0, requires_grad=True)
+    (x + 0).backward(seed)
+    assert not x.grad._is_same(seed)
+    assert not x.grad.requires_grad
+    bp.optim.SGD([x], lr=0.1).zero_grad(set_to_none=False)
+    np.testing.assert_array_equal(seed.detach().numpy(), [5.0, 5.0, 5.0])
+
+
+def test_grad_wrt_non_leaf_does_not_run_or_free_its_grad_fn():
+    # The gradient for a non-leaf input is what reaches its node; the node itself is not run,
+    # so its saved tensors survive for a later backward (as in PyTorch).
+    x = bp.tensor([1.0, 2.0], requires_grad=True)
+    h = x * x
+    loss = (h * 3).sum()
+    (g,) = bp.grad(loss, h)
+    np.testing.assert_array_equal(g.numpy(), [3.0, 3.0])
+    h.sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [2.0, 4.0])

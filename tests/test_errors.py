@@ -560,3 +560,20 @@ def test_set_default_dtype_rejects_non_float():
         bp.set_default_dtype(bp.int64)
     assert bp.get_default_dtype() == before
     assert bp.tensor(1.5).dtype == before
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: bp.ones(2**62),
+        lambda: bp.zeros(2**40, 2**40),
+        lambda: bp.eye(2**32),
+        lambda: bp.linspace(0, 1, 2**62),
+        lambda: bp.zeros(0).reshape(2**32, 2**32),
+    ],
+    ids=["ones", "zeros_2d", "eye", "linspace", "reshape_empty"],
+)
+def test_element_count_overflow_raises_instead_of_crashing(make):
+    # Before: the byte count wrapped around to a tiny buffer under a huge shape (segfault).
+    with pytest.raises((ValueError, MemoryError)):
+        make()

@@ -832,3 +832,25 @@ def test_grad_fn_names():
     y = x * 2
     nxt = y.grad_fn.next_functions
     assert len(nxt) >= 1
+
+
+def test_numpy_scalars_keep_their_dtype():
+    t = bp.tensor(np.float64(0.1))
+    assert t.dtype == bp.float64
+    assert t.item() == 0.1
+
+
+def test_numpy_arrays_with_odd_strides_or_byte_order_are_copied():
+    record = np.zeros(3, dtype=[("a", "<f4"), ("b", "u1")])
+    record["a"] = [1.5, 2.5, 3.5]
+    np.testing.assert_array_equal(bp.tensor(record["a"]).numpy(), [1.5, 2.5, 3.5])
+    swapped = np.arange(3, dtype=">f8")
+    t = bp.tensor(swapped)
+    assert t.dtype == bp.float64
+    np.testing.assert_array_equal(t.numpy(), [0.0, 1.0, 2.0])
+
+
+def test_uint64_values_beyond_int64_raise():
+    with pytest.raises(ValueError, match="does not fit in int64"):
+        bp.tensor(np.array([2**64 - 1], np.uint64))
+    np.testing.assert_array_equal(bp.tensor(np.array([7], np.uint64)).numpy(), [7])

@@ -8,13 +8,17 @@ loss.backward()          # w.grad == 2 (y_hat - y) x
 
 from __future__ import annotations
 
-from . import autograd, optim
+from . import _core, autograd, nn, optim, testing
+from . import _tensor as _t
 from ._core import (
     Tensor,
+    abs,
     add,
+    cos,
     div,
     dtype,
     eq,
+    erf,
     exp,
     ge,
     get_default_dtype,
@@ -22,16 +26,23 @@ from ._core import (
     is_grad_enabled,
     le,
     log,
+    log1p,
     lt,
     matmul,
+    maximum,
+    minimum,
     mul,
     ne,
     neg,
+    nonzero,
     pow,
     relu,
     result_type,
     set_default_dtype,
     sigmoid,
+    sign,
+    sin,
+    sqrt,
     sub,
     tanh,
     transpose,
@@ -54,7 +65,7 @@ from ._creation import (
     zeros_like,
 )
 from ._tensor import _expand, _mean, _permute, _reshape, _sum, from_numpy, tensor
-from .autograd import enable_grad, grad, no_grad, set_grad_enabled
+from .autograd import detect_anomaly, enable_grad, grad, no_grad, set_grad_enabled
 
 float32 = dtype.float32
 float64 = dtype.float64
@@ -91,6 +102,98 @@ def broadcast_to(input, size):
     return _expand(input, size)
 
 
+def clamp(input, min=None, max=None):  # noqa: A002
+    return _t._clamp(input, min, max)
+
+
+clip = clamp
+
+
+def prod(input, dim=None, keepdim=False, *, axis=None, keepdims=None):
+    return _t._prod(input, dim, keepdim, axis=axis, keepdims=keepdims)
+
+
+def max(input, dim=None, keepdim=False, *, axis=None, keepdims=None):  # noqa: A001
+    """max(input) -> 0-d tensor; max(input, dim) -> (values, indices); max(a, b) -> maximum."""
+    return Tensor.max(input, dim, keepdim, axis=axis, keepdims=keepdims)
+
+
+def min(input, dim=None, keepdim=False, *, axis=None, keepdims=None):  # noqa: A001
+    """min(input) -> 0-d tensor; min(input, dim) -> (values, indices); min(a, b) -> minimum."""
+    return Tensor.min(input, dim, keepdim, axis=axis, keepdims=keepdims)
+
+
+def amax(input, dim=(), keepdim=False):
+    return _t._amax(input, dim, keepdim)
+
+
+def amin(input, dim=(), keepdim=False):
+    return _t._amin(input, dim, keepdim)
+
+
+def argmax(input, dim=None, keepdim=False):
+    return _t._argmax(input, dim, keepdim)
+
+
+def argmin(input, dim=None, keepdim=False):
+    return _t._argmin(input, dim, keepdim)
+
+
+def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    return Tensor.var(input, dim, unbiased, keepdim, correction=correction)
+
+
+def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    return Tensor.std(input, dim, unbiased, keepdim, correction=correction)
+
+
+def logsumexp(input, dim, keepdim=False):
+    return _t._logsumexp(input, dim, keepdim)
+
+
+def flatten(input, start_dim=0, end_dim=-1):
+    return _t._flatten(input, start_dim, end_dim)
+
+
+def squeeze(input, dim=None):
+    return _t._squeeze(input, dim)
+
+
+def unsqueeze(input, dim):
+    return _t._unsqueeze(input, dim)
+
+
+def cat(tensors, dim=0):
+    return _core._cat(list(tensors), int(dim))
+
+
+concat = concatenate = cat
+
+
+def stack(tensors, dim=0):
+    return _core._stack(list(tensors), int(dim))
+
+
+def gather(input, dim, index):
+    return _core._gather(input, int(dim), index)
+
+
+def scatter_add(input, dim, index, src):
+    return _core._scatter_add(input, int(dim), index, src)
+
+
+def index_select(input, dim, index):
+    return _core._index_select(input, int(dim), index)
+
+
+def mm(input, mat2):
+    return _core._mm(input, mat2)
+
+
+def bmm(input, mat2):
+    return _core._bmm(input, mat2)
+
+
 __version__ = "0.1.0"
 
 __all__ = [
@@ -102,5 +205,9 @@ __all__ = [
     "where", "eq", "ne", "lt", "le", "gt", "ge", "matmul", "transpose", "permute", "reshape",
     "broadcast_to", "sum", "mean", "true_divide", "divide", "multiply", "subtract", "negative",
     "grad", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled",
-    "autograd", "optim",
+    "autograd", "optim", "nn", "testing", "detect_anomaly",
+    "abs", "sign", "sqrt", "sin", "cos", "log1p", "erf", "maximum", "minimum", "clamp", "clip",
+    "prod", "max", "min", "amax", "amin", "argmax", "argmin", "var", "std", "logsumexp",
+    "flatten", "squeeze", "unsqueeze", "cat", "concat", "concatenate", "stack", "gather",
+    "scatter_add", "index_select", "nonzero", "mm", "bmm",
 ]  # fmt: skip

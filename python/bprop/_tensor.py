@@ -3,6 +3,8 @@ keepdim/keepdims aliases), numpy conversion, and repr. All computation happens i
 
 from __future__ import annotations
 
+import collections
+
 import numpy as np
 
 from . import _core
@@ -52,8 +54,16 @@ def _numpy_for(data, op: str) -> np.ndarray:
     if array.dtype == object:
         raise ValueError(f"[{op}] ragged nested sequence or unsupported element types: {data!r}")
     kind = array.dtype.kind
+    if kind in "biuf" and (
+        not array.dtype.isnative or any(s % array.dtype.itemsize for s in array.strides)
+    ):
+        # Byte-swapped, or a field of a structured array: copy into a plain native layout.
+        array = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("="))
     if kind == "b":
         return array
+    if kind == "u" and array.dtype.itemsize == 8 and array.size:
+        if int(array.max()) > np.iinfo(np.int64).max:
+            raise ValueError(f"[{op}] uint64 value {int(array.max())} does not fit in int64")
     if kind in "iu":
         return array.astype(np.int64, copy=False)
     if kind == "f":
@@ -71,7 +81,8 @@ def tensor(data, dtype=None, requires_grad: bool = False) -> Tensor:
     if isinstance(data, Tensor):
         result = data.detach().clone()
     else:
-        from_python = not isinstance(data, np.ndarray)
+        # numpy arrays and numpy scalars keep their dtype; Python floats take the default.
+        from_python = not isinstance(data, (np.ndarray, np.generic))
         array = _numpy_for(data, "tensor")
         if dtype is not None and array.dtype.kind in "biuf":
             # Straight to the requested dtype: float64 values must not pass through float32.
@@ -159,6 +170,164 @@ def _bool(self):
     return bool(self.item())
 
 
+# ---- issue 3: reductions, shape, indexing, in-place ----
+
+_MaxResult = collections.namedtuple("max", ["values", "indices"])
+_MinResult = collections.namedtuple("min", ["values", "indices"])
+
+
+def _as_operand(value):
+    """A Python number as the 0-d tensor PyTorch would make of it; tensors pass through."""
+    return value if isinstance(value, Tensor) else _core._wrap_scalar(value)
+
+
+def _prod(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
+    keepdim = keepdim if keepdims is None else keepdims
+    return _core._prod(self, _dims("prod", dim, axis), bool(keepdim))
+
+
+def _extreme(op, all_fn, dim_fn, result_type, pairwise):
+    def method(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
+        if isinstance(dim, Tensor):  # max(a, b): elementwise, as torch.max(input, other)
+            return pairwise(self, dim)
+        keepdim = keepdim if keepdims is None else keepdims
+        dim = dim if axis is None else axis
+        if dim is None:
+            return all_fn(self)
+        if isinstance(dim, (tuple, list)):
+            raise TypeError(f"[{op}] dim must be an int (use amax/amin for several dims)")
+        return result_type(*dim_fn(self, int(dim), bool(keepdim)))
+
+    method.__name__ = op
+    return method
+
+
+def _amax(self, dim=(), keepdim=False, *, axis=None, keepdims=None):
+    keepdim = keepdim if keepdims is None else keepdims
+    return _core._amax(self, _dims("amax", dim, axis), bool(keepdim))
+
+
+def _amin(self, dim=(), keepdim=False, *, axis=None, keepdims=None):
+    keepdim = keepdim if keepdims is None else keepdims
+    return _core._amin(self, _dims("amin", dim, axis), bool(keepdim))
+
+
+def _argmax(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
+    keepdim = keepdim if keepdims is None else keepdims
+    dim = dim if axis is None else axis
+    return _core._argmax(self, None if dim is None else int(dim), bool(keepdim))
+
+
+def _argmin(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
+    keepdim = keepdim if keepdims is None else keepdims
+    dim = dim if axis is None else axis
+    return _core._argmin(self, None if dim is None else int(dim), bool(keepdim))
+
+
+def _variance(op, fn):
+    def method(
+        self, dim=None, unbiased=None, keepdim=False, *, correction=None, axis=None, keepdims=None
+    ):
+        if isinstance(dim, bool):  # var(unbiased), the legacy form
+            dim, unbiased = None, dim
+        keepdim = keepdim if keepdims is None else keepdims
+        if correction is not None and unbiased is not None:
+            raise TypeError(f"[{op}] give either correction or unbiased, not both")
+        if correction is None:
+            correction = 1 if unbiased is None or unbiased else 0
+        return fn(self, _dims(op, dim, axis), float(correction), bool(keepdim))
+
+    method.__name__ = op
+    return method
+
+
+def _logsumexp(self, dim, keepdim=False):
+    return _core._logsumexp(self, _dims("logsumexp", dim, None), bool(keepdim))
+
+
+def _view(self, *shape):
+    return _core._view(self, _size_args("view", shape))
+
+
+def _flatten(self, start_dim=0, end_dim=-1):
+    return _core._flatten(self, int(start_dim), int(end_dim))
+
+
+def _squeeze(self, dim=None):
+    if dim is None:
+        return _core._squeeze(self, None)
+    return _core._squeeze(self, tuple(dim) if isinstance(dim, (tuple, list)) else (dim,))
+
+
+def _unsqueeze(self, dim):
+    return _core._unsqueeze(self, int(dim))
+
+
+def _index_key(key) -> tuple:
+    """A tuple of what `_core._index` takes: ints, slices, None, Ellipsis and tensors."""
+    if not isinstance(key, tuple):
+        key = (key,)
+    parts = []
+    for part in key:
+        if isinstance(part, bool) or isinstance(part, np.bool_):
+            parts.append(tensor(bool(part)))
+        elif isinstance(part, (list, np.ndarray)):
+            parts.append(tensor(part))
+        elif isinstance(part, np.integer):
+            parts.append(int(part))
+        elif isinstance(part, Tensor) and part.dtype not in (_core.dtype.int64, _core.dtype.bool):
+            raise IndexError(
+                f"[index] tensors used as indices must be int64 or bool, got {part.dtype!r}"
+            )
+        else:
+            parts.append(part)
+    return tuple(parts)
+
+
+def _getitem(self, key):
+    return _core._index(self, _index_key(key))
+
+
+def _setitem(self, key, value):
+    key = _index_key(key)
+    if len(key) == 1 and isinstance(key[0], Tensor) and key[0].dtype == _core.dtype.bool:
+        if tuple(key[0].shape) == tuple(self.shape):  # x[mask] = v, the common advanced form
+            self.copy_(_core.where(key[0], _as_operand(value), self))
+            return
+    if any(isinstance(part, Tensor) for part in key):
+        raise IndexError(
+            "[index] assignment through integer-tensor indices or partial masks is not "
+            "supported; use index_add or where"
+        )
+    _core._copy_(_core._index(self, key), _as_operand(value))
+
+
+def _inplace(core_fn, with_alpha=False):
+    if with_alpha:
+
+        def method(self, other, alpha=1):
+            return core_fn(self, _as_operand(other), alpha)
+
+    else:
+
+        def method(self, other):
+            return core_fn(self, _as_operand(other))
+
+    return method
+
+
+def _clamp(self, min=None, max=None):
+    return _core._clamp(self, _optional_operand(min), _optional_operand(max))
+
+
+def _clamp_(self, min=None, max=None):
+    return _core._clamp_(self, _optional_operand(min), _optional_operand(max))
+
+
+def _optional_operand(value):
+    return None if value is None else _as_operand(value)
+
+
 def _install_methods() -> None:
     # pybind11's enum sets its own __repr__ after the class body, so it is replaced here.
     _core.dtype.__repr__ = lambda self: f"bprop.{self.name}"
@@ -182,6 +351,45 @@ def _install_methods() -> None:
     Tensor.double = lambda self: self.to(_core.dtype.float64)
     Tensor.long = lambda self: self.to(_core.dtype.int64)
     Tensor.bool = lambda self: self.to(_core.dtype.bool)
+    Tensor.prod = _prod
+    Tensor.max = _extreme("max", _core._max_all, _core._max_dim, _MaxResult, _core.maximum)
+    Tensor.min = _extreme("min", _core._min_all, _core._min_dim, _MinResult, _core.minimum)
+    Tensor.amax = _amax
+    Tensor.amin = _amin
+    Tensor.argmax = _argmax
+    Tensor.argmin = _argmin
+    Tensor.var = _variance("var", _core._var)
+    Tensor.std = _variance("std", _core._std)
+    Tensor.logsumexp = _logsumexp
+    Tensor.view = _view
+    Tensor.flatten = _flatten
+    Tensor.squeeze = _squeeze
+    Tensor.unsqueeze = _unsqueeze
+    Tensor.expand_as = lambda self, other: _core._expand(self, other.shape)
+    Tensor.view_as = lambda self, other: _core._view(self, other.shape)
+    Tensor.reshape_as = lambda self, other: _core._reshape(self, other.shape)
+    Tensor.gather = lambda self, dim, index: _core._gather(self, int(dim), index)
+    Tensor.scatter_add = lambda self, dim, index, src: _core._scatter_add(self, dim, index, src)
+    Tensor.index_select = lambda self, dim, index: _core._index_select(self, int(dim), index)
+    Tensor.index_add = lambda self, dim, index, source: _core._index_add(self, dim, index, source)
+    Tensor.nonzero = lambda self: _core.nonzero(self)
+    Tensor.__getitem__ = _getitem
+    Tensor.__setitem__ = _setitem
+    Tensor.clamp = _clamp
+    Tensor.clip = _clamp
+    Tensor.clamp_ = _clamp_
+    Tensor.add_ = _inplace(_core._add_, with_alpha=True)
+    Tensor.sub_ = _inplace(_core._sub_, with_alpha=True)
+    Tensor.mul_ = _inplace(_core._mul_)
+    Tensor.div_ = _inplace(_core._div_)
+    Tensor.fill_ = lambda self, value: _core._fill_(self, value)
+    Tensor.zero_ = lambda self: _core._zero_(self)
+    Tensor.copy_ = lambda self, src: _core._copy_(self, _as_operand(src))
+    Tensor.__iadd__ = lambda self, other: _core._add_(self, _as_operand(other), 1)
+    Tensor.__isub__ = lambda self, other: _core._sub_(self, _as_operand(other), 1)
+    Tensor.__imul__ = lambda self, other: _core._mul_(self, _as_operand(other))
+    Tensor.__itruediv__ = lambda self, other: _core._div_(self, _as_operand(other))
+    Tensor.__iter__ = lambda self: (self[i] for i in range(len(self)))
 
 
 _install_methods()

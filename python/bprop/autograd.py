@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import functools
 import inspect
+import traceback
 from collections.abc import Sequence
 
 from . import _core
 from ._core import Tensor, is_grad_enabled
 
-__all__ = ["grad", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled"]
+__all__ = [
+    "grad", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "detect_anomaly",
+]  # fmt: skip
 
 
 def _as_list(value, name: str) -> list:
@@ -141,3 +144,33 @@ class enable_grad(_GradMode):
     """Turns recording back on, e.g. inside no_grad."""
 
     mode = True
+
+
+def _python_stack() -> str:
+    """Where the current op was called from, for anomaly mode (this frame left out)."""
+    return "".join(traceback.format_stack()[:-1])
+
+
+class detect_anomaly:
+    """Inside it, backward raises at the first op whose gradient holds NaN, naming the op and
+    showing the Python traceback of its forward call. Slow: for debugging only."""
+
+    _provider_installed = False
+
+    def __init__(self, check_nan: bool = True):
+        self.check_nan = bool(check_nan)
+
+    def __enter__(self):
+        if not detect_anomaly._provider_installed:
+            _core._set_forward_trace_provider(_python_stack)
+            detect_anomaly._provider_installed = True
+        self.previous = _core.is_anomaly_enabled()
+        _core._set_anomaly_enabled(self.check_nan)
+        return self
+
+    def __exit__(self, *exc):
+        _core._set_anomaly_enabled(self.previous)
+        return False
+
+    def __call__(self, fn):
+        return _decorate(fn, lambda: detect_anomaly(self.check_nan))

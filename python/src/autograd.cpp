@@ -6,6 +6,17 @@ namespace bprop::python {
 void init_autograd(py::module_& m) {
   m.def("is_grad_enabled", &is_grad_enabled);
   m.def("set_grad_enabled", &set_grad_enabled, py::arg("mode"));
+  m.def("is_anomaly_enabled", &is_anomaly_enabled);
+  m.def("_set_anomaly_enabled", &set_anomaly_enabled, py::arg("mode"));
+  m.def("_set_forward_trace_provider", [](py::function provider) {
+    // Kept for the life of the process: a py::function destroyed after the interpreter
+    // finalises (a C++ static) would crash at exit.
+    PyObject* raw = provider.release().ptr();
+    set_forward_trace_provider([raw]() {
+      py::gil_scoped_acquire gil;
+      return py::reinterpret_borrow<py::function>(raw)().cast<std::string>();
+    });
+  });
   m.def(
       "_grad",
       [](const std::vector<Tensor>& outputs, const std::vector<Tensor>& inputs,

@@ -103,5 +103,6 @@ void init_creation(py::module_& m);
 void init_ops(py::module_& m);
 void init_autograd(py::module_& m);
 void init_optim(py::module_& m);
+void init_nn(py::module_& m);
 
 }  // namespace bprop::python

@@ -17,4 +17,5 @@ PYBIND11_MODULE(_core, m) {
   bprop::python::init_ops(m);
   bprop::python::init_autograd(m);
   bprop::python::init_optim(m);
+  bprop::python::init_nn(m);
 }

@@ -69,7 +69,29 @@ void init_ops(py::module_& m) {
   BPROP_BIND_UNARY(tanh)
   BPROP_BIND_UNARY(sigmoid)
   BPROP_BIND_UNARY(relu)
+  BPROP_BIND_UNARY(abs)
+  BPROP_BIND_UNARY(sign)
+  BPROP_BIND_UNARY(sqrt)
+  BPROP_BIND_UNARY(sin)
+  BPROP_BIND_UNARY(cos)
+  BPROP_BIND_UNARY(log1p)
+  BPROP_BIND_UNARY(erf)
 #undef BPROP_BIND_UNARY
+
+  m.def("maximum", &maximum);
+  m.def("minimum", &minimum);
+  tensor.def("maximum", &maximum);
+  tensor.def("minimum", &minimum);
+  // clamp: bounds are tensors or numbers (the Python layer wraps numbers); None is absent.
+  m.def("_clamp",
+        [](const Tensor& x, const std::optional<Tensor>& lo, const std::optional<Tensor>& hi) {
+          return clamp(x, lo ? *lo : Tensor(), hi ? *hi : Tensor());
+        });
+  m.def("_clamp_",
+        [](const Tensor& x, const std::optional<Tensor>& lo, const std::optional<Tensor>& hi) {
+          return clamp_(x, lo ? *lo : Tensor(), hi ? *hi : Tensor());
+        });
+  m.def("_wrap_scalar", &wrap, "A 0-d tensor for a Python number, typed as PyTorch types them");
 
   m.def("where", [](const Tensor& c, const Tensor& a, const Tensor& b) { return where(c, a, b); });
   m.def("where", [](const Tensor& c, const Tensor& a, Scalar b) { return where(c, a, wrap(b)); });
@@ -86,6 +108,76 @@ void init_ops(py::module_& m) {
   m.def("transpose", &transpose, py::arg("input"), py::arg("dim0"), py::arg("dim1"));
   tensor.def("transpose", &transpose, py::arg("dim0"), py::arg("dim1"));
   m.def("_to_dtype", &to_dtype, py::arg("input"), py::arg("dtype"));
+  m.def("_prod", &prod);
+  m.def("_amax", &amax);
+  m.def("_amin", &amin);
+  m.def("_max_all", py::overload_cast<const Tensor&>(&max));
+  m.def("_min_all", py::overload_cast<const Tensor&>(&min));
+  m.def("_max_dim", py::overload_cast<const Tensor&, int64_t, bool>(&max));
+  m.def("_min_dim", py::overload_cast<const Tensor&, int64_t, bool>(&min));
+  m.def("_argmax", &argmax);
+  m.def("_argmin", &argmin);
+  m.def("_var", &var);
+  m.def("_std", &stddev);
+  m.def("_logsumexp", &logsumexp);
+  m.def("_view", &view);
+  m.def("_flatten", &flatten);
+  m.def("_squeeze", &squeeze);
+  m.def("_unsqueeze", &unsqueeze);
+  m.def("_cat", &cat);
+  m.def("_stack", &stack);
+  m.def("_gather", &gather);
+  m.def("_scatter_add", &scatter_add);
+  m.def("_index_select", &index_select);
+  m.def("_index_add", &index_add);
+  m.def("nonzero", &nonzero, py::arg("input"));
+  m.def("_mm", &mm);
+  m.def("_bmm", &bmm);
+
+  // In place; numbers arrive wrapped as 0-d tensors.
+  m.def("_add_", &add_);
+  m.def("_sub_", &sub_);
+  m.def("_mul_", &mul_);
+  m.def("_div_", &div_);
+  m.def("_fill_", &fill_);
+  m.def("_zero_", &zero_);
+  m.def("_copy_", &copy_);
+
+  // x[...]: the Python layer turns lists and arrays into tensors; this converts the rest.
+  m.def("_index", [](const Tensor& x, const py::tuple& key) {
+    std::vector<IndexItem> items;
+    for (py::handle part : key) {
+      IndexItem item;
+      if (part.is_none()) {
+        item.kind = IndexItem::Kind::None;
+      } else if (part.ptr() == Py_Ellipsis) {
+        item.kind = IndexItem::Kind::Ellipsis;
+      } else if (PySlice_Check(part.ptr())) {
+        auto optional_int = [](py::object value) -> std::optional<int64_t> {
+          if (value.is_none()) return std::nullopt;
+          return value.cast<int64_t>();
+        };
+        item.kind = IndexItem::Kind::Slice;
+        item.start = optional_int(part.attr("start"));
+        item.stop = optional_int(part.attr("stop"));
+        std::optional<int64_t> step = optional_int(part.attr("step"));
+        item.step = step ? *step : 1;
+      } else if (py::isinstance<Tensor>(part)) {
+        item.kind = IndexItem::Kind::Tensor;
+        item.tensor = part.cast<Tensor>();
+      } else if (PyLong_Check(part.ptr()) && !PyBool_Check(part.ptr())) {
+        item.kind = IndexItem::Kind::Int;
+        item.index = part.cast<int64_t>();
+      } else {
+        throw py::type_error(
+            "[index] only integers, slices, None, Ellipsis, bools, integer or "
+            "bool tensors, lists and arrays are valid indices, got " +
+            py::repr(part).cast<std::string>());
+      }
+      items.push_back(std::move(item));
+    }
+    return index(x, items);
+  });
 
   m.def(
       "op_names",

@@ -25,6 +25,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -71,6 +72,10 @@ class Node : public std::enable_shared_from_this<Node> {
   // Frees what forward saved; a later apply() that needs it throws (retain_graph=false).
   virtual void release_saved() {}
 
+  // Where the forward op was called from; recorded in anomaly mode only.
+  const std::string& forward_trace() const { return forward_trace_; }
+  void set_forward_trace(std::string trace) { forward_trace_ = std::move(trace); }
+
   std::vector<Edge>& next_edges() { return next_edges_; }
   const std::vector<Edge>& next_edges() const { return next_edges_; }
   bool needs_input_grad(size_t i) const {
@@ -79,6 +84,7 @@ class Node : public std::enable_shared_from_this<Node> {
 
  protected:
   std::vector<Edge> next_edges_;
+  std::string forward_trace_;
 };
 
 // The node at the bottom of the graph: adds the incoming gradient into a leaf's .grad.
@@ -117,6 +123,15 @@ class GradModeGuard {
 struct NoGradGuard : GradModeGuard {
   NoGradGuard() : GradModeGuard(false) {}
 };
+
+// Anomaly mode: nodes record where their forward ran (from the trace provider), and backward
+// raises at the first node whose VJP returns NaN, naming the node and that place.
+bool is_anomaly_enabled();
+void set_anomaly_enabled(bool enabled);
+// Returns a description of the caller's location (the Python package installs one that gives
+// the Python traceback); empty by default.
+void set_forward_trace_provider(std::function<std::string()> provider);
+std::string current_forward_trace();
 
 // Reverse-mode differentiation of `outputs`, seeded with `grad_outputs` (an undefined entry
 // means ones, allowed only for single-element outputs).

@@ -8,10 +8,13 @@
 // Every op lives in the registry (src/ops/registry.h); op_names() lists it.
 #pragma once
 
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "bprop/tensor.h"
+#include "bprop/window.h"
 
 namespace bprop {
 
@@ -53,6 +56,19 @@ Tensor log(const Tensor& x);
 Tensor tanh(const Tensor& x);
 Tensor sigmoid(const Tensor& x);
 Tensor relu(const Tensor& x);
+Tensor abs(const Tensor& x);
+Tensor sign(const Tensor& x);  // -1, 0 or 1 (NaN stays NaN); gradient 0
+Tensor sqrt(const Tensor& x);
+Tensor sin(const Tensor& x);
+Tensor cos(const Tensor& x);
+Tensor log1p(const Tensor& x);
+Tensor erf(const Tensor& x);
+// NaN propagates; at ties the gradient is split in half between a and b (PyTorch's rule).
+Tensor maximum(const Tensor& a, const Tensor& b);
+Tensor minimum(const Tensor& a, const Tensor& b);
+// An undefined bound is absent; at least one must be given.
+Tensor clamp(const Tensor& x, const Tensor& min, const Tensor& max);
+Tensor clamp(const Tensor& x, std::optional<Scalar> min, std::optional<Scalar> max);
 Tensor where(const Tensor& condition, const Tensor& a, const Tensor& b);
 // Comparisons give bool tensors and are not differentiable.
 Tensor eq(const Tensor& a, const Tensor& b);
@@ -73,23 +89,128 @@ Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op);
 // `dims` empty: reduce over all dimensions.
 Tensor sum(const Tensor& x, const Dims& dims = {}, bool keepdim = false);
 Tensor mean(const Tensor& x, const Dims& dims = {}, bool keepdim = false);
+Tensor prod(const Tensor& x, const Dims& dims = {}, bool keepdim = false);
+// Gradients of amax/amin (and max/min over all elements) are split evenly among ties.
+Tensor amax(const Tensor& x, const Dims& dims = {}, bool keepdim = false);
+Tensor amin(const Tensor& x, const Dims& dims = {}, bool keepdim = false);
+Tensor max(const Tensor& x);
+Tensor min(const Tensor& x);
+// (values, indices) along dim; the index is the first occurrence, and the gradient goes to it.
+std::pair<Tensor, Tensor> max(const Tensor& x, int64_t dim, bool keepdim = false);
+std::pair<Tensor, Tensor> min(const Tensor& x, int64_t dim, bool keepdim = false);
+// Over all elements (flattened) when dim is absent.
+Tensor argmax(const Tensor& x, std::optional<int64_t> dim = std::nullopt, bool keepdim = false);
+Tensor argmin(const Tensor& x, std::optional<int64_t> dim = std::nullopt, bool keepdim = false);
+// Divides by max(0, N - correction); correction=1 is the unbiased estimate.
+Tensor var(const Tensor& x, const Dims& dims = {}, double correction = 1.0, bool keepdim = false);
+Tensor stddev(const Tensor& x, const Dims& dims = {}, double correction = 1.0,
+              bool keepdim = false);
+Tensor logsumexp(const Tensor& x, const Dims& dims, bool keepdim = false);
 // Sums a broadcast gradient back down to `shape` (the inverse of expand).
 Tensor sum_to(const Tensor& x, const Shape& shape);
 
 // ---- linear algebra (ops/linalg.cpp) ----
-Tensor matmul(const Tensor& a, const Tensor& b);  // 2-D @ 2-D
+// torch.matmul: vector.vector, matrix.vector, vector.matrix, matrix.matrix, and batches with
+// broadcast batch dimensions.
+Tensor matmul(const Tensor& a, const Tensor& b);
+Tensor mm(const Tensor& a, const Tensor& b);   // (n, k) @ (k, m)
+Tensor bmm(const Tensor& a, const Tensor& b);  // (B, n, k) @ (B, k, m)
 
 // ---- shape (ops/shape.cpp); results are views where the layout allows ----
 Tensor reshape(const Tensor& x, const Shape& shape);  // one -1 allowed
 Tensor transpose(const Tensor& x, int64_t dim0, int64_t dim1);
 Tensor permute(const Tensor& x, const Dims& dims);
 Tensor expand(const Tensor& x, const Shape& shape);  // numpy broadcast_to; -1 keeps a size
+// Like reshape, but never copies: throws when x's strides don't allow the view.
+Tensor view(const Tensor& x, const Shape& shape);
+Tensor flatten(const Tensor& x, int64_t start_dim = 0, int64_t end_dim = -1);
+// Drops the given size-1 dims (all size-1 dims when absent); other dims are left alone.
+Tensor squeeze(const Tensor& x, std::optional<Dims> dims = std::nullopt);
+Tensor unsqueeze(const Tensor& x, int64_t dim);
+// Elements start, start + step, ... (size of them) along dim, as a view.
+Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t step, int64_t size);
+// The adjoint of slice: zeros of `shape` with g at the sliced positions.
+Tensor slice_backward(const Tensor& g, const Shape& shape, int64_t dim, int64_t start,
+                      int64_t step);
+// x[..., index, ...] along dim (a view); negative indices count from the end.
+Tensor select(const Tensor& x, int64_t dim, int64_t index);
+Tensor cat(const std::vector<Tensor>& tensors, int64_t dim = 0);
+Tensor stack(const std::vector<Tensor>& tensors, int64_t dim = 0);
+
+// ---- indexing (ops/index.cpp) ----
+// out[i][j] = x[index[i][j]][j] for dim 0, and so on (PyTorch's gather).
+Tensor gather(const Tensor& x, int64_t dim, const Tensor& index);
+// base + src added at `index` along dim (the adjoint of gather); repeated indices accumulate.
+Tensor scatter_add(const Tensor& base, int64_t dim, const Tensor& index, const Tensor& src);
+// The slices of x at the positions in a 1-d int64 index, along dim.
+Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index);
+// base + src slices added at `index` along dim (the adjoint of index_select).
+Tensor index_add(const Tensor& base, int64_t dim, const Tensor& index, const Tensor& src);
+// The (n, ndim) int64 coordinates of the nonzero (true) elements, in row-major order.
+Tensor nonzero(const Tensor& x);
+
+// One item of x[...]: what Python writes between the brackets.
+struct IndexItem {
+  enum class Kind { Int, Slice, None, Ellipsis, Tensor };
+  Kind kind = Kind::Slice;
+  int64_t index = 0;                   // Int
+  std::optional<int64_t> start, stop;  // Slice
+  int64_t step = 1;                    // Slice
+  Tensor tensor;                       // Tensor: int64 indices or a bool mask
+};
+// x[items], with numpy's and PyTorch's rules: ints, slices, None and Ellipsis give views;
+// integer tensors and bool masks select (advanced indexing) and copy.
+Tensor index(const Tensor& x, const std::vector<IndexItem>& items);
+
+// ---- neural-network functions (ops/nn.cpp), as torch.nn.functional ----
+enum class Reduction { None, Mean, Sum };
+// im2col: (N, C, H, W) -> (N, C * kh * kw, OH * OW); padding reads as pad_value.
+Tensor unfold2d(const Tensor& x, const Window2d& window, double pad_value = 0.0);
+// col2im, the adjoint of unfold2d (overlapping windows accumulate).
+Tensor fold2d(const Tensor& cols, const Shape& output_shape, const Window2d& window);
+// The window's kernel size comes from weight; bias may be undefined.
+Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, Window2d window,
+              int64_t groups = 1);
+Tensor max_pool2d(const Tensor& input, Window2d window);
+Tensor avg_pool2d(const Tensor& input, Window2d window);  // padding counts in the mean
+Tensor softmax(const Tensor& x, int64_t dim);
+Tensor log_softmax(const Tensor& x, int64_t dim);
+// Targets: int64 class indices; weight (C,) may be undefined.
+Tensor nll_loss(const Tensor& log_probs, const Tensor& target, const Tensor& weight = Tensor(),
+                Reduction reduction = Reduction::Mean, int64_t ignore_index = -100);
+// Targets: int64 class indices, or class probabilities of the input's shape.
+Tensor cross_entropy(const Tensor& input, const Tensor& target, const Tensor& weight = Tensor(),
+                     Reduction reduction = Reduction::Mean, int64_t ignore_index = -100,
+                     double label_smoothing = 0.0);
+Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::Mean);
+Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& target,
+                                        const Tensor& weight = Tensor(),
+                                        Reduction reduction = Reduction::Mean,
+                                        const Tensor& pos_weight = Tensor());
+Tensor linear(const Tensor& input, const Tensor& weight, const Tensor& bias = Tensor());
+Tensor leaky_relu(const Tensor& x, double negative_slope = 0.01);
+Tensor gelu(const Tensor& x, bool tanh_approximation = false);
+Tensor softplus(const Tensor& x, double beta = 1.0, double threshold = 20.0);
+// Zeroes elements with probability p (from the rand generator) and scales the rest by
+// 1 / (1 - p); the identity when not training.
+Tensor dropout(const Tensor& x, double p = 0.5, bool training = true);
 
 // ---- in place, outside autograd (used by optimizers) ----
 // x += alpha * y on x's storage; bumps x's version. y must broadcast to x.
 void add_scaled_(const Tensor& x, const Tensor& y, double alpha);
-// Every element of x := value; bumps x's version.
-void fill_(const Tensor& x, Scalar value);
+
+// ---- in place, with autograd (ops/inplace.cpp) ----
+// Each writes its result into self's storage, bumps its version and returns self. As in
+// PyTorch: refused on a leaf that requires grad while grad mode is on; on a non-leaf, self's
+// history is rebased onto the op (see Note [In-place ops and autograd] in inplace.cpp).
+Tensor add_(const Tensor& self, const Tensor& other, Scalar alpha = Scalar(int64_t{1}));
+Tensor sub_(const Tensor& self, const Tensor& other, Scalar alpha = Scalar(int64_t{1}));
+Tensor mul_(const Tensor& self, const Tensor& other);
+Tensor div_(const Tensor& self, const Tensor& other);
+Tensor clamp_(const Tensor& self, const Tensor& min, const Tensor& max);
+Tensor fill_(const Tensor& self, Scalar value);
+Tensor zero_(const Tensor& self);
+Tensor copy_(const Tensor& self, const Tensor& src);  // src broadcast to self's shape
 
 // ---- the registry ----
 struct OpInfo {

@@ -160,6 +160,9 @@ class TensorImpl {
   DType dtype;
   bool requires_grad = false;
   bool wrapped_scalar = false;
+  // Made by a differentiable view op (reshape, permute, expand, slicing, ...): it shares its
+  // base's storage, so recording an in-place op on it is refused (its base would not see it).
+  bool is_view = false;
   std::shared_ptr<Node> grad_fn;
   std::weak_ptr<Node> grad_accumulator;  // leaves only; made on first use
   Tensor grad;

@@ -60,6 +60,21 @@ std::vector<size_t> discover(GraphTask& task, const std::vector<Node*>& roots) {
   return post_order;
 }
 
+// Anomaly mode: the first VJP that returns NaN stops backward, naming where its forward ran.
+void check_for_nan(const Node& node, const std::vector<Tensor>& grads) {
+  NoGradGuard no_grad;
+  for (size_t i = 0; i < grads.size(); ++i) {
+    const Tensor& g = grads[i];
+    if (!g.defined() || !is_floating(g.dtype()) || g.numel() == 0) continue;
+    if (sum(ne(g, g)).item().to_int() == 0) continue;
+    std::string message = "[detect_anomaly] Function '" + node.name() +
+                          "' returned nan values in its " + std::to_string(i) + "th output.";
+    if (!node.forward_trace().empty())
+      message += "\nThe forward call that created it was:\n" + node.forward_trace();
+    throw std::runtime_error(message);
+  }
+}
+
 }  // namespace
 
 std::vector<Tensor> run_backward(const std::vector<Tensor>& outputs,
@@ -124,13 +139,16 @@ std::vector<Tensor> run_backward(const std::vector<Tensor>& outputs,
   task.buffers.resize(task.nodes.size());
   task.needed.assign(task.nodes.size(), accumulate_into_leaves ? 1 : 0);
   if (!accumulate_into_leaves) {
-    // Run only the nodes from which an input can be reached (children come first).
+    // Run only the nodes whose VJP leads to an input's node (children come first). An
+    // input's own node is not run for it: its incoming gradient is the answer.
+    std::vector<char> reaches(task.nodes.size(), 0);  // the node is, or leads to, an input's
     for (size_t i : post_order) {
       Node* node = task.nodes[i];
-      bool needed = captures.count(node) != 0;
+      bool needed = false;
       for (const Edge& edge : node->next_edges())
-        if (edge.node && task.needed[task.index[edge.node.get()]]) needed = true;
+        if (edge.node && reaches[task.index[edge.node.get()]]) needed = true;
       task.needed[i] = needed;
+      reaches[i] = needed || captures.count(node) != 0;
     }
   }
 
@@ -164,6 +182,7 @@ std::vector<Tensor> run_backward(const std::vector<Tensor>& outputs,
     if (run) {
       input_grads = node->apply(gradient);
       if (!retain_graph) node->release_saved();
+      if (is_anomaly_enabled()) check_for_nan(*node, input_grads);
     }
     gradient = Tensor();
     const auto& edges = node->next_edges();

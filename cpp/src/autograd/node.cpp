@@ -88,13 +88,18 @@ std::vector<Tensor> AccumulateGrad::apply(const Tensor& grad_output) {
                            grad_output.shape_str() + " for a leaf of shape " +
                            shape_to_string(variable_->shape));
   Tensor& grad = variable_->grad;
+  const bool create_graph = is_grad_enabled();  // the engine sets grad mode to create_graph
   if (!grad.defined()) {
-    if (grad_output.requires_grad())  // a graph made under create_graph: keep it as it is
+    if (create_graph && grad_output.grad_fn())  // a graph the engine just built: keep it
       grad = grad_output;
+    else if (create_graph && grad_output.requires_grad())  // the user's seed: a graph of it
+      grad = grad_output.clone();
     else  // never alias a tensor someone else holds: .grad is accumulated in place later
       grad = can_steal(grad_output) ? grad_output : grad_output.detach().clone();
-  } else if (grad.requires_grad() || grad_output.requires_grad() || !grad.is_contiguous()) {
-    grad = add(grad, grad_output);  // out of place; records a graph under create_graph
+  } else if (create_graph && (grad.requires_grad() || grad_output.requires_grad())) {
+    grad = add(grad, grad_output);  // records the sum: the gradient stays differentiable
+  } else if (grad.requires_grad() || !grad.is_contiguous()) {
+    grad = add(grad, grad_output);  // out of place: .grad is a graph, or a view we can't write
   } else {
     add_scaled_(grad, grad_output, 1.0);  // in place, as PyTorch accumulates
   }

@@ -89,8 +89,12 @@ void unary(UnaryOp op, int ndim, const int64_t* shape, const Operand& out, const
         switch (op) {
           case UnaryOp::Neg:
             return map1<T, T>(p, s, n, [](T x) { return static_cast<T>(-x); });
-          case UnaryOp::Relu:
-            return map1<T, T>(p, s, n, [](T x) { return x > T(0) ? x : T(0); });
+          case UnaryOp::Relu:  // NaN < 0 is false: relu(NaN) stays NaN
+            return map1<T, T>(p, s, n, [](T x) { return x < T(0) ? T(0) : x; });
+          case UnaryOp::Sign:  // -1, 0 or 1; NaN stays NaN
+            return map1<T, T>(p, s, n, [](T x) { return x > T(0) ? T(1) : x < T(0) ? T(-1) : x; });
+          case UnaryOp::Abs:
+            return map1<T, T>(p, s, n, [](T x) { return x < T(0) ? static_cast<T>(-x) : x; });
           default:
             break;
         }
@@ -102,6 +106,16 @@ void unary(UnaryOp op, int ndim, const int64_t* shape, const Operand& out, const
               return map1<T, T>(p, s, n, [](T x) { return std::log(x); });
             case UnaryOp::Tanh:
               return map1<T, T>(p, s, n, [](T x) { return std::tanh(x); });
+            case UnaryOp::Sqrt:
+              return map1<T, T>(p, s, n, [](T x) { return std::sqrt(x); });
+            case UnaryOp::Sin:
+              return map1<T, T>(p, s, n, [](T x) { return std::sin(x); });
+            case UnaryOp::Cos:
+              return map1<T, T>(p, s, n, [](T x) { return std::cos(x); });
+            case UnaryOp::Log1p:
+              return map1<T, T>(p, s, n, [](T x) { return std::log1p(x); });
+            case UnaryOp::Erf:
+              return map1<T, T>(p, s, n, [](T x) { return std::erf(x); });
             case UnaryOp::Sigmoid:
               // NOTE: written so that exp never overflows: for x < 0, e^x / (1 + e^x).
               return map1<T, T>(p, s, n, [](T x) {
@@ -131,7 +145,10 @@ void binary(BinaryOp op, int ndim, const int64_t* shape, const Operand& out, con
           case BinaryOp::Add:
             return map2<T, T>(p, s, n, [](T x, T y) { return x || y; });
           case BinaryOp::Mul:
+          case BinaryOp::Minimum:
             return map2<T, T>(p, s, n, [](T x, T y) { return x && y; });
+          case BinaryOp::Maximum:
+            return map2<T, T>(p, s, n, [](T x, T y) { return x || y; });
           default:
             unsupported("binary", out.dtype);
         }
@@ -145,6 +162,10 @@ void binary(BinaryOp op, int ndim, const int64_t* shape, const Operand& out, con
             return map2<T, T>(p, s, n, [](T x, T y) { return x * y; });
           case BinaryOp::Div:
             return map2<T, T>(p, s, n, [](T x, T y) { return x / y; });
+          case BinaryOp::Maximum:
+            return map2<T, T>(p, s, n, [](T x, T y) { return x != x || x > y ? x : y; });
+          case BinaryOp::Minimum:
+            return map2<T, T>(p, s, n, [](T x, T y) { return x != x || x < y ? x : y; });
           case BinaryOp::Pow:
             if constexpr (std::is_floating_point_v<T>) {
               return map2<T, T>(p, s, n, [](T x, T y) { return std::pow(x, y); });

@@ -8,6 +8,7 @@
 #include <cstdint>
 
 #include "bprop/dtype.h"
+#include "bprop/window.h"
 
 namespace bprop::kernels {
 
@@ -17,8 +18,10 @@ struct Operand {
   const int64_t* strides;  // in elements, one per iteration dimension
 };
 
-enum class UnaryOp { Neg, Exp, Log, Tanh, Sigmoid, Relu };
-enum class BinaryOp { Add, Sub, Mul, Div, Pow };
+enum class UnaryOp { Neg, Exp, Log, Tanh, Sigmoid, Relu, Abs, Sign, Sqrt, Sin, Cos, Log1p, Erf };
+// Maximum and Minimum propagate NaN, as PyTorch's maximum/minimum do.
+enum class BinaryOp { Add, Sub, Mul, Div, Pow, Maximum, Minimum };
+enum class ReduceOp { Sum, Prod, Max, Min };
 enum class CompareOp { Eq, Ne, Lt, Le, Gt, Ge };
 
 // out = op(in); out and in have the same dtype.
@@ -39,9 +42,30 @@ void fill(int ndim, const int64_t* shape, const Operand& out, double value);
 // out += alpha * in, in place; same dtype (floating point).
 void add_scaled(int ndim, const int64_t* shape, const Operand& out, const Operand& in,
                 double alpha);
-// out = sum of in over the dimensions where out's stride is 0 (out is pre-broadcast to the
-// iteration shape). Floats accumulate in double, integers and bools in int64.
-void sum(int ndim, const int64_t* shape, const Operand& out, const Operand& in);
+// out = the reduction of in over the dimensions where out's stride is 0 (out is pre-broadcast
+// to the iteration shape). Sum and Prod accumulate floats in double and integers and bools in
+// int64 (out is int64 then); Max and Min keep the dtype and propagate NaN. An empty Max/Min
+// is the caller's error to report.
+void reduce(ReduceOp op, int ndim, const int64_t* shape, const Operand& out, const Operand& in);
+// Along `dim` of in: the max (or min) value and the index of its first occurrence, written to
+// values and indices (int64), which have in's shape with stride 0 along dim. NaN counts as the
+// extreme (PyTorch's rule). in.shape[dim] must be > 0.
+void arg_reduce(bool is_max, int ndim, const int64_t* shape, int dim, const Operand& values,
+                const Operand& indices, const Operand& in);
+// out[.., i, ..] = in[.., index[.., i, ..], ..] along dim; out and index share out_shape,
+// in has in_dim_size along dim. Indices were checked by the caller.
+void gather(int ndim, const int64_t* out_shape, int dim, const Operand& out, const Operand& in,
+            const Operand& index);
+// out[.., index[.., i, ..], ..] += src[.., i, ..] along dim; src and index share src_shape.
+void scatter_add(int ndim, const int64_t* src_shape, int dim, const Operand& out,
+                 const Operand& src, const Operand& index);
+// im2col for 2-d convolution and pooling: in is (N, C, H, W) contiguous, out is
+// (N, C * kh * kw, OH * OW) contiguous; padding reads as pad_value.
+void unfold2d(DType dtype, int64_t n, int64_t c, int64_t h, int64_t w, const Window2d& window,
+              const void* in, void* out, double pad_value);
+// col2im, the adjoint of unfold2d: out (N, C, H, W) contiguous and zeroed, accumulates.
+void fold2d(DType dtype, int64_t n, int64_t c, int64_t h, int64_t w, const Window2d& window,
+            const void* in, void* out);
 // C[M, N] = A[M, K] @ B[K, N], all row-major with leading dimensions lda, ldb, ldc.
 void gemm(DType dtype, int64_t m, int64_t n, int64_t k, const void* a, int64_t lda, const void* b,
           int64_t ldb, void* c, int64_t ldc);

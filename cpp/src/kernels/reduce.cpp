@@ -1,4 +1,4 @@
-#include <cstring>
+#include <cmath>
 #include <type_traits>
 
 #include "bprop/small_vector.h"
@@ -12,9 +12,36 @@ struct Odometer {
   SmallVector<int64_t, 8> sizes, in_strides, out_strides;
 };
 
-template <typename In, typename Acc, typename Out>
-void sum_typed(const Odometer& kept, const Odometer& reduced, const Operand& out,
-               const Operand& in) {
+template <ReduceOp Op, typename Acc>
+struct Combine;
+template <typename Acc>
+struct Combine<ReduceOp::Sum, Acc> {
+  static Acc init() { return Acc(0); }
+  static Acc apply(Acc acc, Acc v) { return acc + v; }
+};
+template <typename Acc>
+struct Combine<ReduceOp::Prod, Acc> {
+  static Acc init() { return Acc(1); }
+  static Acc apply(Acc acc, Acc v) { return acc * v; }
+};
+// NaN wins: once acc is NaN it stays NaN (NaN compares false both ways).
+template <typename Acc>
+struct Combine<ReduceOp::Max, Acc> {
+  static Acc apply(Acc acc, Acc v) {
+    return acc != acc || v != v ? (acc != acc ? acc : v) : (v > acc ? v : acc);
+  }
+};
+template <typename Acc>
+struct Combine<ReduceOp::Min, Acc> {
+  static Acc apply(Acc acc, Acc v) {
+    return acc != acc || v != v ? (acc != acc ? acc : v) : (v < acc ? v : acc);
+  }
+};
+
+template <ReduceOp Op, typename In, typename Acc, typename Out>
+void reduce_typed(const Odometer& kept, const Odometer& reduced, const Operand& out,
+                  const Operand& in) {
+  constexpr bool kHasInit = Op == ReduceOp::Sum || Op == ReduceOp::Prod;
   const In* in_base = static_cast<const In*>(in.data);
   Out* out_base = static_cast<Out*>(out.data);
   const size_t nk = kept.sizes.size();
@@ -22,7 +49,12 @@ void sum_typed(const Odometer& kept, const Odometer& reduced, const Operand& out
   SmallVector<int64_t, 8> kc(nk, 0);
   int64_t in_off = 0, out_off = 0;
   while (true) {
-    Acc acc = 0;
+    Acc acc;
+    if constexpr (kHasInit) {
+      acc = Combine<Op, Acc>::init();
+    } else {
+      acc = static_cast<Acc>(in_base[in_off]);  // max/min start from the first element
+    }
     if (nr == 0) {
       acc = static_cast<Acc>(in_base[in_off]);
     } else {
@@ -34,9 +66,11 @@ void sum_typed(const Odometer& kept, const Odometer& reduced, const Operand& out
       while (true) {
         const In* p = in_base + r_off;
         if (inner_s == 1) {
-          for (int64_t i = 0; i < inner_n; ++i) acc += static_cast<Acc>(p[i]);
+          for (int64_t i = 0; i < inner_n; ++i)
+            acc = Combine<Op, Acc>::apply(acc, static_cast<Acc>(p[i]));
         } else {
-          for (int64_t i = 0; i < inner_n; ++i) acc += static_cast<Acc>(p[i * inner_s]);
+          for (int64_t i = 0; i < inner_n; ++i)
+            acc = Combine<Op, Acc>::apply(acc, static_cast<Acc>(p[i * inner_s]));
         }
         int d = static_cast<int>(nr) - 2;
         for (; d >= 0; --d) {
@@ -66,17 +100,39 @@ void sum_typed(const Odometer& kept, const Odometer& reduced, const Operand& out
   }
 }
 
+template <ReduceOp Op>
+void reduce_dispatch(const Odometer& kept, const Odometer& reduced, const Operand& out,
+                     const Operand& in) {
+  constexpr bool kAccumulates = Op == ReduceOp::Sum || Op == ReduceOp::Prod;
+  switch (in.dtype) {
+    case DType::Float32:
+      if constexpr (kAccumulates)
+        return reduce_typed<Op, float, double, float>(kept, reduced, out, in);
+      else
+        return reduce_typed<Op, float, float, float>(kept, reduced, out, in);
+    case DType::Float64:
+      return reduce_typed<Op, double, double, double>(kept, reduced, out, in);
+    case DType::Int64:
+      return reduce_typed<Op, int64_t, int64_t, int64_t>(kept, reduced, out, in);
+    case DType::Bool:
+      if constexpr (kAccumulates)
+        return reduce_typed<Op, bool, int64_t, int64_t>(kept, reduced, out, in);
+      else
+        return reduce_typed<Op, bool, bool, bool>(kept, reduced, out, in);
+  }
+}
+
 }  // namespace
 
-void sum(int ndim, const int64_t* shape, const Operand& out, const Operand& in) {
-  Odometer kept, reduced;
+void reduce(ReduceOp op, int ndim, const int64_t* shape, const Operand& out, const Operand& in) {
   for (int d = 0; d < ndim; ++d) {
     if (shape[d] == 0) {
-      // An empty reduction: the sum is 0 wherever out has elements.
-      fill(ndim, shape, out, 0.0);
+      // An empty reduction: the identity wherever out has elements.
+      fill(ndim, shape, out, op == ReduceOp::Prod ? 1.0 : 0.0);
       return;
     }
   }
+  Odometer kept, reduced;
   for (int d = 0; d < ndim; ++d) {
     if (shape[d] == 1) continue;
     Odometer& target = out.strides[d] == 0 ? reduced : kept;
@@ -84,16 +140,150 @@ void sum(int ndim, const int64_t* shape, const Operand& out, const Operand& in) 
     target.in_strides.push_back(in.strides[d]);
     target.out_strides.push_back(out.strides[d]);
   }
-  switch (in.dtype) {
-    case DType::Float32:
-      return sum_typed<float, double, float>(kept, reduced, out, in);
-    case DType::Float64:
-      return sum_typed<double, double, double>(kept, reduced, out, in);
-    case DType::Int64:
-      return sum_typed<int64_t, int64_t, int64_t>(kept, reduced, out, in);
-    case DType::Bool:
-      return sum_typed<bool, int64_t, int64_t>(kept, reduced, out, in);
+  switch (op) {
+    case ReduceOp::Sum:
+      return reduce_dispatch<ReduceOp::Sum>(kept, reduced, out, in);
+    case ReduceOp::Prod:
+      return reduce_dispatch<ReduceOp::Prod>(kept, reduced, out, in);
+    case ReduceOp::Max:
+      return reduce_dispatch<ReduceOp::Max>(kept, reduced, out, in);
+    case ReduceOp::Min:
+      return reduce_dispatch<ReduceOp::Min>(kept, reduced, out, in);
   }
+}
+
+namespace {
+
+// Visits every position of `shape` except along `dim`, with element offsets of each operand.
+template <int N, typename F>
+void for_each_line(int ndim, const int64_t* shape, int dim, const int64_t* const (&strides)[N],
+                   F f) {
+  SmallVector<int64_t, 8> counter(static_cast<size_t>(ndim), 0);
+  int64_t offsets[N] = {};
+  for (int d = 0; d < ndim; ++d)
+    if (shape[d] == 0) return;
+  while (true) {
+    f(offsets);
+    int d = ndim - 1;
+    for (; d >= 0; --d) {
+      if (d == dim) continue;
+      if (++counter[d] < shape[d]) {
+        for (int o = 0; o < N; ++o) offsets[o] += strides[o][d];
+        break;
+      }
+      for (int o = 0; o < N; ++o) offsets[o] -= strides[o][d] * (shape[d] - 1);
+      counter[d] = 0;
+    }
+    if (d < 0) return;
+  }
+}
+
+template <typename T>
+void arg_reduce_typed(bool is_max, int ndim, const int64_t* shape, int dim, const Operand& values,
+                      const Operand& indices, const Operand& in) {
+  const int64_t* strides[3] = {in.strides, values.strides, indices.strides};
+  const T* in_base = static_cast<const T*>(in.data);
+  T* values_base = static_cast<T*>(values.data);
+  int64_t* indices_base = static_cast<int64_t*>(indices.data);
+  const int64_t n = shape[dim], step = in.strides[dim];
+  for_each_line<3>(ndim, shape, dim, strides, [&](const int64_t* off) {
+    const T* p = in_base + off[0];
+    T best = p[0];
+    int64_t best_i = 0;
+    for (int64_t i = 1; i < n && best == best; ++i) {
+      const T v = p[i * step];
+      if (v != v || (is_max ? v > best : v < best)) {
+        best = v;
+        best_i = i;
+      }
+    }
+    values_base[off[1]] = best;
+    indices_base[off[2]] = best_i;
+  });
+}
+
+template <typename T>
+void gather_typed(int ndim, const int64_t* shape, int dim, const Operand& out, const Operand& in,
+                  const Operand& index) {
+  const int64_t* strides[3] = {out.strides, in.strides, index.strides};
+  T* out_base = static_cast<T*>(out.data);
+  const T* in_base = static_cast<const T*>(in.data);
+  const int64_t* index_base = static_cast<const int64_t*>(index.data);
+  const int64_t n = shape[dim];
+  for_each_line<3>(ndim, shape, dim, strides, [&](const int64_t* off) {
+    for (int64_t i = 0; i < n; ++i) {
+      const int64_t j = index_base[off[2] + i * index.strides[dim]];
+      out_base[off[0] + i * out.strides[dim]] = in_base[off[1] + j * in.strides[dim]];
+    }
+  });
+}
+
+template <typename T>
+void scatter_add_typed(int ndim, const int64_t* shape, int dim, const Operand& out,
+                       const Operand& src, const Operand& index) {
+  const int64_t* strides[3] = {out.strides, src.strides, index.strides};
+  T* out_base = static_cast<T*>(out.data);
+  const T* src_base = static_cast<const T*>(src.data);
+  const int64_t* index_base = static_cast<const int64_t*>(index.data);
+  const int64_t n = shape[dim];
+  for_each_line<3>(ndim, shape, dim, strides, [&](const int64_t* off) {
+    for (int64_t i = 0; i < n; ++i) {
+      const int64_t j = index_base[off[2] + i * index.strides[dim]];
+      out_base[off[0] + j * out.strides[dim]] += src_base[off[1] + i * src.strides[dim]];
+    }
+  });
+}
+
+template <typename F>
+void dispatch_numeric(DType dtype, F&& f) {
+  switch (dtype) {
+    case DType::Float32:
+      return f(float{});
+    case DType::Float64:
+      return f(double{});
+    case DType::Int64:
+      return f(int64_t{});
+    case DType::Bool:
+      return f(bool{});
+  }
+}
+
+}  // namespace
+
+void arg_reduce(bool is_max, int ndim, const int64_t* shape, int dim, const Operand& values,
+                const Operand& indices, const Operand& in) {
+  dispatch_numeric(in.dtype, [&](auto tag) {
+    arg_reduce_typed<decltype(tag)>(is_max, ndim, shape, dim, values, indices, in);
+  });
+}
+
+void gather(int ndim, const int64_t* out_shape, int dim, const Operand& out, const Operand& in,
+            const Operand& index) {
+  dispatch_numeric(out.dtype, [&](auto tag) {
+    gather_typed<decltype(tag)>(ndim, out_shape, dim, out, in, index);
+  });
+}
+
+void scatter_add(int ndim, const int64_t* src_shape, int dim, const Operand& out,
+                 const Operand& src, const Operand& index) {
+  dispatch_numeric(out.dtype, [&](auto tag) {
+    using T = decltype(tag);
+    if constexpr (std::is_same_v<T, bool>) {
+      const int64_t* strides[3] = {out.strides, src.strides, index.strides};
+      bool* out_base = static_cast<bool*>(out.data);
+      const bool* src_base = static_cast<const bool*>(src.data);
+      const int64_t* index_base = static_cast<const int64_t*>(index.data);
+      for_each_line<3>(ndim, src_shape, dim, strides, [&](const int64_t* off) {
+        for (int64_t i = 0; i < src_shape[dim]; ++i) {
+          const int64_t j = index_base[off[2] + i * index.strides[dim]];
+          bool& target = out_base[off[0] + j * out.strides[dim]];
+          target = target || src_base[off[1] + i * src.strides[dim]];
+        }
+      });
+    } else {
+      scatter_add_typed<T>(ndim, src_shape, dim, out, src, index);
+    }
+  });
 }
 
 }  // namespace bprop::kernels

@@ -250,52 +250,52 @@ Tensor div(const Tensor& a, Scalar b) { return div(a, Tensor::wrapped_scalar(b))
 
 // ---- unary functions ----
 
-Tensor exp(const Tensor& x) {
-  Tensor out = unary_forward(kernels::UnaryOp::Exp, x, floating_dtype(x));
-  if (auto node = record(OpKind::Exp, {&x})) {
+namespace {
+enum class Save { Input, Output };
+
+// The common shape of a unary op: compute, then record a node that keeps x or the output.
+Tensor unary_op(OpKind kind, kernels::UnaryOp kernel_op, const Tensor& x, DType dtype, Save save) {
+  Tensor out = unary_forward(kernel_op, x, dtype);
+  if (auto node = record(kind, {&x})) {
     set_grad_fn(out, node);
-    node->save_output(out);
+    if (save == Save::Input)
+      node->save(x);
+    else
+      node->save_output(out);
   }
   return out;
 }
+}  // namespace
 
+Tensor exp(const Tensor& x) {
+  return unary_op(OpKind::Exp, kernels::UnaryOp::Exp, x, floating_dtype(x), Save::Output);
+}
 std::vector<Tensor> vjp_exp(OpNode& node, const Tensor& g) { return {mul(g, node.saved(0))}; }
 
 Tensor log(const Tensor& x) {
-  Tensor out = unary_forward(kernels::UnaryOp::Log, x, floating_dtype(x));
-  if (auto node = record(OpKind::Log, {&x})) {
-    node->save(x);
-    set_grad_fn(out, std::move(node));
-  }
-  return out;
+  return unary_op(OpKind::Log, kernels::UnaryOp::Log, x, floating_dtype(x), Save::Input);
 }
-
 std::vector<Tensor> vjp_log(OpNode& node, const Tensor& g) { return {div(g, node.saved(0))}; }
 
-Tensor tanh(const Tensor& x) {
-  Tensor out = unary_forward(kernels::UnaryOp::Tanh, x, floating_dtype(x));
-  if (auto node = record(OpKind::Tanh, {&x})) {
-    set_grad_fn(out, node);
-    node->save_output(out);
-  }
-  return out;
+Tensor log1p(const Tensor& x) {
+  return unary_op(OpKind::Log1p, kernels::UnaryOp::Log1p, x, floating_dtype(x), Save::Input);
+}
+std::vector<Tensor> vjp_log1p(OpNode& node, const Tensor& g) {
+  return {div(g, add(node.saved(0), scalar(1.0)))};
 }
 
-// d tanh = 1 - tanh^2, from the saved output.
+Tensor tanh(const Tensor& x) {
+  return unary_op(OpKind::Tanh, kernels::UnaryOp::Tanh, x, floating_dtype(x), Save::Output);
+}
+// d tanh = 1 - tanh^2, from the saved output (0, not NaN, where tanh saturates).
 std::vector<Tensor> vjp_tanh(OpNode& node, const Tensor& g) {
   Tensor y = node.saved(0);
   return {mul(g, sub(scalar(1.0), mul(y, y)))};
 }
 
 Tensor sigmoid(const Tensor& x) {
-  Tensor out = unary_forward(kernels::UnaryOp::Sigmoid, x, floating_dtype(x));
-  if (auto node = record(OpKind::Sigmoid, {&x})) {
-    set_grad_fn(out, node);
-    node->save_output(out);
-  }
-  return out;
+  return unary_op(OpKind::Sigmoid, kernels::UnaryOp::Sigmoid, x, floating_dtype(x), Save::Output);
 }
-
 // d sigmoid = s (1 - s), from the saved output.
 std::vector<Tensor> vjp_sigmoid(OpNode& node, const Tensor& g) {
   Tensor y = node.saved(0);
@@ -304,18 +304,123 @@ std::vector<Tensor> vjp_sigmoid(OpNode& node, const Tensor& g) {
 
 Tensor relu(const Tensor& x) {
   if (x.dtype() == DType::Bool) bool_not_supported("relu", "");
-  Tensor out = unary_forward(kernels::UnaryOp::Relu, x, x.dtype());
-  if (auto node = record(OpKind::Relu, {&x})) {
-    set_grad_fn(out, node);
-    node->save_output(out);
+  return unary_op(OpKind::Relu, kernels::UnaryOp::Relu, x, x.dtype(), Save::Output);
+}
+// Gradient 1 where the output is positive, else 0 (0 at x == 0, as PyTorch). The zero branch
+// is written as y * 0 (y is 0 there) so that, as in PyTorch, the gradient stays a function of
+// y: under create_graph it requires grad, and its own derivative is 0.
+std::vector<Tensor> vjp_relu(OpNode& node, const Tensor& g) {
+  Tensor y = node.saved(0);
+  return {where(le(y, scalar(0.0)), mul(y, scalar(0.0)), g)};
+}
+
+Tensor abs(const Tensor& x) {
+  if (x.dtype() == DType::Bool) bool_not_supported("abs", "");
+  return unary_op(OpKind::Abs, kernels::UnaryOp::Abs, x, x.dtype(), Save::Input);
+}
+// g * sign(x): gradient 0 at x == 0, as PyTorch.
+std::vector<Tensor> vjp_abs(OpNode& node, const Tensor& g) { return {mul(g, sign(node.saved(0)))}; }
+
+Tensor sign(const Tensor& x) {
+  if (x.dtype() == DType::Bool) return x.clone();
+  Tensor out = unary_forward(kernels::UnaryOp::Sign, x, x.dtype());
+  if (auto node = record(OpKind::Sign, {&x})) set_grad_fn(out, std::move(node));
+  return out;
+}
+// Piecewise constant: the gradient is 0 (a node all the same, so that abs's gradient, which
+// uses sign, is differentiable again, as in PyTorch).
+std::vector<Tensor> vjp_sign(OpNode& node, const Tensor& g) { return {zeros_like(g)}; }
+
+Tensor sqrt(const Tensor& x) {
+  return unary_op(OpKind::Sqrt, kernels::UnaryOp::Sqrt, x, floating_dtype(x), Save::Output);
+}
+std::vector<Tensor> vjp_sqrt(OpNode& node, const Tensor& g) {
+  return {div(g, mul(node.saved(0), scalar(2.0)))};
+}
+
+Tensor sin(const Tensor& x) {
+  return unary_op(OpKind::Sin, kernels::UnaryOp::Sin, x, floating_dtype(x), Save::Input);
+}
+std::vector<Tensor> vjp_sin(OpNode& node, const Tensor& g) { return {mul(g, cos(node.saved(0)))}; }
+
+Tensor cos(const Tensor& x) {
+  return unary_op(OpKind::Cos, kernels::UnaryOp::Cos, x, floating_dtype(x), Save::Input);
+}
+std::vector<Tensor> vjp_cos(OpNode& node, const Tensor& g) {
+  return {mul(g, neg(sin(node.saved(0))))};
+}
+
+Tensor erf(const Tensor& x) {
+  return unary_op(OpKind::Erf, kernels::UnaryOp::Erf, x, floating_dtype(x), Save::Input);
+}
+// d erf = 2 / sqrt(pi) exp(-x^2)
+std::vector<Tensor> vjp_erf(OpNode& node, const Tensor& g) {
+  Tensor x = node.saved(0);
+  return {mul(g, mul(exp(neg(mul(x, x))), scalar(1.1283791670955126)))};
+}
+
+// ---- maximum, minimum, clamp ----
+
+Tensor maximum(const Tensor& a, const Tensor& b) {
+  Tensor out = binary_forward("maximum", kernels::BinaryOp::Maximum, a, b, result_type(a, b));
+  if (auto node = record(OpKind::Maximum, {&a, &b})) {
+    node->save(a);
+    node->save(b);
+    set_grad_fn(out, std::move(node));
   }
   return out;
 }
 
-// Gradient 1 where the output is positive, else 0 (0 at x == 0, as PyTorch).
-std::vector<Tensor> vjp_relu(OpNode& node, const Tensor& g) {
-  Tensor y = node.saved(0);
-  return {where(gt(y, scalar(0.0)), g, scalar(0.0))};
+Tensor minimum(const Tensor& a, const Tensor& b) {
+  Tensor out = binary_forward("minimum", kernels::BinaryOp::Minimum, a, b, result_type(a, b));
+  if (auto node = record(OpKind::Minimum, {&a, &b})) {
+    node->save(a);
+    node->save(b);
+    set_grad_fn(out, std::move(node));
+  }
+  return out;
+}
+
+namespace {
+// PyTorch's rule for maximum/minimum: the gradient goes to the selected input, split in half
+// where the two are equal (and to a NaN input, which is the one selected).
+std::vector<Tensor> select_vjp(OpNode& node, const Tensor& g, bool is_max) {
+  Tensor a = node.saved(0), b = node.saved(1);
+  Tensor half = mul(g, scalar(0.5));
+  Tensor ties = eq(a, b);
+  Tensor ga, gb;
+  if (node.needs_input_grad(0)) {
+    Tensor loses = is_max ? lt(a, b) : gt(a, b);
+    ga = sum_to(where(loses, scalar(0.0), where(ties, half, g)), node.input(0).shape);
+  }
+  if (node.needs_input_grad(1)) {
+    Tensor loses = is_max ? lt(b, a) : gt(b, a);
+    gb = sum_to(where(loses, scalar(0.0), where(ties, half, g)), node.input(1).shape);
+  }
+  return {ga, gb};
+}
+}  // namespace
+
+std::vector<Tensor> vjp_maximum(OpNode& node, const Tensor& g) { return select_vjp(node, g, true); }
+std::vector<Tensor> vjp_minimum(OpNode& node, const Tensor& g) {
+  return select_vjp(node, g, false);
+}
+
+// clamp composes where(): the gradient reaches x where min <= x <= max (bounds included, as
+// in PyTorch), and a tensor bound where it was selected. NaN in x stays NaN.
+Tensor clamp(const Tensor& x, const Tensor& min, const Tensor& max) {
+  if (!min.defined() && !max.defined())
+    throw std::invalid_argument("[clamp] at least one of 'min' or 'max' must not be None");
+  if (x.dtype() == DType::Bool) bool_not_supported("clamp", "");
+  Tensor out = x;
+  if (min.defined()) out = where(lt(out, min), min, out);
+  if (max.defined()) out = where(gt(out, max), max, out);
+  return out;
+}
+
+Tensor clamp(const Tensor& x, std::optional<Scalar> min, std::optional<Scalar> max) {
+  return clamp(x, min ? Tensor::wrapped_scalar(*min) : Tensor(),
+               max ? Tensor::wrapped_scalar(*max) : Tensor());
 }
 
 // ---- where ----

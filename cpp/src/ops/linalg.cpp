@@ -7,9 +7,11 @@
 #include "ops/op_node.h"
 
 namespace bprop {
-namespace {
 
 Tensor mm(const Tensor& a, const Tensor& b) {
+  if (a.ndim() != 2 || b.ndim() != 2)
+    throw std::invalid_argument("[mm] expects 2-D tensors, got shapes " + a.shape_str() + " and " +
+                                b.shape_str());
   if (a.shape()[1] != b.shape()[0])
     throw std::invalid_argument("[matmul] shapes " + a.shape_str() + " and " + b.shape_str() +
                                 " are not aligned: " + std::to_string(a.shape()[1]) +
@@ -30,8 +32,6 @@ Tensor mm(const Tensor& a, const Tensor& b) {
   return out;
 }
 
-}  // namespace
-
 // dA = G B^T, dB = A^T G: the lecture's "flowing backward" in matrix form.
 std::vector<Tensor> vjp_mm(OpNode& node, const Tensor& g) {
   Tensor a = node.saved(0), b = node.saved(1);
@@ -41,23 +41,81 @@ std::vector<Tensor> vjp_mm(OpNode& node, const Tensor& g) {
   return {ga, gb};
 }
 
+// ---- bmm: a batch of matrix products, (B, n, k) @ (B, k, m) ----
+
+Tensor bmm(const Tensor& a, const Tensor& b) {
+  if (a.ndim() != 3 || b.ndim() != 3 || a.shape()[0] != b.shape()[0] ||
+      a.shape()[2] != b.shape()[1])
+    throw std::invalid_argument("[bmm] shapes " + a.shape_str() + " and " + b.shape_str() +
+                                " are not (B, n, k) and (B, k, m)");
+  if (a.dtype() != b.dtype())
+    throw TypeError(std::string("[matmul] expected both operands to have the same dtype, got ") +
+                    dtype_name(a.dtype()) + " and " + dtype_name(b.dtype()));
+  if (a.dtype() == DType::Bool) throw TypeError("[matmul] is not supported for bool tensors");
+  const int64_t batch = a.shape()[0], m = a.shape()[1], k = a.shape()[2], n = b.shape()[2];
+  Tensor ac = contiguous_for_kernel(a), bc = contiguous_for_kernel(b);
+  Tensor out = Tensor::empty({batch, m, n}, a.dtype());
+  const size_t size = itemsize(a.dtype());
+  if (m > 0 && n > 0)
+    for (int64_t i = 0; i < batch; ++i)
+      kernels::gemm(a.dtype(), m, n, k, static_cast<const char*>(ac.data()) + i * m * k * size, k,
+                    static_cast<const char*>(bc.data()) + i * k * n * size, n,
+                    static_cast<char*>(out.data()) + i * m * n * size, n);
+  if (auto node = record(OpKind::Bmm, {&a, &b})) {
+    node->save(a);
+    node->save(b);
+    set_grad_fn(out, std::move(node));
+  }
+  return out;
+}
+
+std::vector<Tensor> vjp_bmm(OpNode& node, const Tensor& g) {
+  Tensor a = node.saved(0), b = node.saved(1);
+  Tensor ga, gb;
+  if (node.needs_input_grad(0)) ga = bmm(g, transpose(b, 1, 2));
+  if (node.needs_input_grad(1)) gb = bmm(transpose(a, 1, 2), g);
+  return {ga, gb};
+}
+
+// ---- matmul: every rank torch.matmul accepts ----
+
 Tensor matmul(const Tensor& a, const Tensor& b) {
   const int64_t na = a.ndim(), nb = b.ndim();
-  if (na == 0 || nb == 0 || na > 2 || nb > 2)
-    throw std::invalid_argument("[matmul] supports 1-D and 2-D operands, got shapes " +
+  if (na == 0 || nb == 0)
+    throw std::invalid_argument("[matmul] both arguments need at least 1 dimension, got shapes " +
                                 a.shape_str() + " and " + b.shape_str());
-  if (na == 2 && nb == 2) return mm(a, b);
-  // Vectors become a row (left) or a column (right), and that dimension is dropped again.
+  // Vectors become a row (left) or a column (right); that dimension is dropped at the end.
   Tensor a2 = na == 1 ? reshape(a, {1, a.shape()[0]}) : a;
   Tensor b2 = nb == 1 ? reshape(b, {b.shape()[0], 1}) : b;
-  if (a2.shape()[1] != b2.shape()[0])
+  const int64_t k = a2.shape()[a2.shape().size() - 1];
+  if (k != b2.shape()[b2.shape().size() - 2])
     throw std::invalid_argument("[matmul] shapes " + a.shape_str() + " and " + b.shape_str() +
-                                " are not aligned: " + std::to_string(a2.shape()[1]) +
-                                " != " + std::to_string(b2.shape()[0]));
-  Tensor product = mm(a2, b2);
-  Shape shape;
-  if (na == 2) shape.push_back(a.shape()[0]);
-  if (nb == 2) shape.push_back(b.shape()[1]);
+                                " are not aligned: " + std::to_string(k) +
+                                " != " + std::to_string(b2.shape()[b2.shape().size() - 2]));
+  const int64_t n = a2.shape()[a2.shape().size() - 2], m = b2.shape()[b2.shape().size() - 1];
+  Shape batch_a(a2.shape().begin(), a2.shape().end() - 2);
+  Shape batch_b(b2.shape().begin(), b2.shape().end() - 2);
+  Tensor product;
+  Shape batch;
+  if (batch_b.empty()) {
+    // (..., n, k) @ (k, m): fold the batch into the rows, one matrix product.
+    batch = batch_a;
+    Tensor rows = reshape(a2, {shape_numel(batch_a) * n, k});
+    product = mm(rows, b2);
+  } else {
+    batch = broadcast_shapes(batch_a, batch_b, "matmul");
+    Shape shape_a = batch, shape_b = batch;
+    shape_a.push_back(n);
+    shape_a.push_back(k);
+    shape_b.push_back(k);
+    shape_b.push_back(m);
+    const int64_t count = shape_numel(batch);
+    product = bmm(reshape(expand(a2, shape_a), {count, n, k}),
+                  reshape(expand(b2, shape_b), {count, k, m}));
+  }
+  Shape shape = batch;
+  if (na > 1) shape.push_back(n);
+  if (nb > 1) shape.push_back(m);
   return reshape(product, shape);
 }
 

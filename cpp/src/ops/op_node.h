@@ -39,13 +39,15 @@ class OpNode final : public Node {
   // The i-th saved tensor; throws if backward already freed it (retain_graph=false).
   Tensor saved(size_t i) const;
 
-  // Op-specific attributes.
+  // Op-specific attributes; each op's definition says which it uses.
   Dims dims;
+  Dims ints;
+  Shape shape;
   bool keepdim = false;
   double scalar = 0.0;
 
  private:
-  friend std::shared_ptr<OpNode> record(OpKind, std::initializer_list<const Tensor*>);
+  friend std::shared_ptr<OpNode> record(OpKind, const Tensor* const*, size_t);
   OpKind kind_;
   bool released_ = false;
   std::vector<InputMeta> inputs_;
@@ -54,7 +56,10 @@ class OpNode final : public Node {
 
 // The node for an op on `inputs`, or null when no gradient is needed (grad mode off, or no
 // input requires grad).
-std::shared_ptr<OpNode> record(OpKind kind, std::initializer_list<const Tensor*> inputs);
+std::shared_ptr<OpNode> record(OpKind kind, const Tensor* const* inputs, size_t count);
+inline std::shared_ptr<OpNode> record(OpKind kind, std::initializer_list<const Tensor*> inputs) {
+  return record(kind, inputs.begin(), inputs.size());
+}
 void set_grad_fn(Tensor& output, std::shared_ptr<OpNode> node);
 
 // Helpers shared by op families.
@@ -64,6 +69,9 @@ Shape broadcast_strides(const Tensor& tensor, const Shape& shape);
 Tensor cast_for_kernel(const Tensor& tensor, DType dtype);
 // `tensor` if contiguous, else a contiguous copy; outside autograd either way.
 Tensor contiguous_for_kernel(const Tensor& tensor);
+// dst = src (broadcast to dst's shape, converted to its dtype), outside autograd; no version
+// bump (callers writing to a user's tensor bump it).
+void copy_values(const Tensor& dst, const Tensor& src);
 // A dimension index in [0, ndim), or std::out_of_range naming the op.
 int64_t normalize_dim(int64_t dim, int64_t ndim, const char* op);
 

@@ -1,4 +1,5 @@
-// Reductions: sum (a registry op) and the ops derived from it (mean, sum_to).
+// Reductions: sum, prod, amax/amin, max/min along a dim (registry ops), and those composed
+// from them (mean, var, std, logsumexp, argmax/argmin, sum_to).
 #include <algorithm>
 #include <limits>
 #include <stdexcept>
@@ -50,21 +51,47 @@ Shape reduced_shape(const Shape& shape, const Dims& dims) {
   return out;
 }
 
-}  // namespace
-
-Tensor sum(const Tensor& x, const Dims& dims_in, bool keepdim) {
-  Dims dims = normalize_dims(dims_in, x.ndim(), "sum");
-  DType dtype = is_floating(x.dtype()) ? x.dtype() : DType::Int64;
+// The reduction of x over normalised dims into a fresh tensor of `dtype`.
+Tensor reduce_forward(kernels::ReduceOp op, const Tensor& x, const Dims& dims, bool keepdim,
+                      DType dtype) {
   Shape kept = keepdim_shape(x.shape(), dims);
   Tensor out = Tensor::empty(kept, dtype);
   Shape out_strides = out.strides();
   for (int64_t d : dims) out_strides[static_cast<size_t>(d)] = 0;
-  kernels::sum(static_cast<int>(x.ndim()), x.shape().data(),
-               {out.data(), dtype, out_strides.data()}, {x.data(), x.dtype(), x.strides().data()});
-  if (!keepdim) {
-    Shape shape = reduced_shape(x.shape(), dims);
-    out = Tensor::view_of(out.storage(), shape, contiguous_strides(shape), 0, dtype);
-  }
+  kernels::reduce(op, static_cast<int>(x.ndim()), x.shape().data(),
+                  {out.data(), dtype, out_strides.data()},
+                  {x.data(), x.dtype(), x.strides().data()});
+  if (keepdim) return out;
+  Shape shape = reduced_shape(x.shape(), dims);
+  return Tensor::view_of(out.storage(), shape, contiguous_strides(shape), 0, dtype);
+}
+
+// A gradient (or output) of a reduction, with the reduced dims restored as size 1.
+Tensor restore_dims(const Tensor& t, const OpNode& node) {
+  return node.keepdim ? t : reshape(t, keepdim_shape(node.input(0).shape, node.dims));
+}
+
+void require_nonempty(const char* op, const Tensor& x, const Dims& dims) {
+  for (int64_t d : dims)
+    if (x.shape()[static_cast<size_t>(d)] == 0)
+      throw std::invalid_argument(
+          std::string("[") + op + "] cannot reduce over a zero-size dimension (input shape " +
+          x.shape_str() + ", dim " + std::to_string(d) + "): the result has no identity");
+  if (dims.empty() && x.numel() == 0)
+    throw std::invalid_argument(std::string("[") + op + "] of an empty tensor (shape " +
+                                x.shape_str() + ") has no value");
+}
+
+Tensor safe_scalar(double v) { return Tensor::wrapped_scalar(Scalar(v)); }
+
+}  // namespace
+
+// ---- sum ----
+
+Tensor sum(const Tensor& x, const Dims& dims_in, bool keepdim) {
+  Dims dims = normalize_dims(dims_in, x.ndim(), "sum");
+  DType dtype = is_floating(x.dtype()) ? x.dtype() : DType::Int64;
+  Tensor out = reduce_forward(kernels::ReduceOp::Sum, x, dims, keepdim, dtype);
   if (auto node = record(OpKind::Sum, {&x})) {
     node->dims = dims;
     node->keepdim = keepdim;
@@ -75,9 +102,191 @@ Tensor sum(const Tensor& x, const Dims& dims_in, bool keepdim) {
 
 // Every input element receives the gradient of the sum it went into.
 std::vector<Tensor> vjp_sum(OpNode& node, const Tensor& g) {
+  return {expand(restore_dims(g, node), node.input(0).shape)};
+}
+
+// ---- prod ----
+
+Tensor prod(const Tensor& x, const Dims& dims_in, bool keepdim) {
+  Dims dims = normalize_dims(dims_in, x.ndim(), "prod");
+  DType dtype = is_floating(x.dtype()) ? x.dtype() : DType::Int64;
+  Tensor out = reduce_forward(kernels::ReduceOp::Prod, x, dims, keepdim, dtype);
+  if (auto node = record(OpKind::Prod, {&x})) {
+    node->dims = dims;
+    node->keepdim = keepdim;
+    node->save(x);
+    set_grad_fn(out, node);
+    node->save_output(out);
+  }
+  return out;
+}
+
+// d prod / d x_i is the product of the other elements: prod / x_i without zeros; with exactly
+// one zero, the product of the nonzeros at the zero and 0 elsewhere; with more, 0. Divisions
+// use 1 in place of zeros so that no NaN reaches a second derivative.
+std::vector<Tensor> vjp_prod(OpNode& node, const Tensor& g) {
+  Tensor x = node.saved(0), y = restore_dims(node.saved(1), node);
+  Tensor is_zero = eq(x, safe_scalar(0.0));
+  Tensor zeros_count = sum(is_zero, node.dims, /*keepdim=*/true);
+  Tensor x_or_one = where(is_zero, safe_scalar(1.0), x);
+  Tensor others_no_zero = div(y, x_or_one);
+  Tensor nonzero_product = prod(x_or_one, node.dims, /*keepdim=*/true);
+  Tensor single_zero_here = mul(is_zero, eq(zeros_count, safe_scalar(int64_t{1})));
+  Tensor others = where(eq(zeros_count, safe_scalar(int64_t{0})), others_no_zero,
+                        where(single_zero_here, nonzero_product, safe_scalar(0.0)));
+  return {mul(expand(restore_dims(g, node), node.input(0).shape), others)};
+}
+
+// ---- amax, amin, max, min ----
+
+namespace {
+Tensor extreme(OpKind kind, const char* op, const Tensor& x, const Dims& dims_in, bool keepdim) {
+  Dims dims = normalize_dims(dims_in, x.ndim(), op);
+  require_nonempty(op, x, dims);
+  auto reduce_op = kind == OpKind::Amax ? kernels::ReduceOp::Max : kernels::ReduceOp::Min;
+  Tensor out = reduce_forward(reduce_op, x, dims, keepdim, x.dtype());
+  if (auto node = record(kind, {&x})) {
+    node->dims = dims;
+    node->keepdim = keepdim;
+    node->save(x);
+    set_grad_fn(out, node);
+    node->save_output(out);
+  }
+  return out;
+}
+
+// The gradient is split evenly among the elements equal to the extreme (PyTorch's amax rule).
+std::vector<Tensor> extreme_vjp(OpNode& node, const Tensor& g) {
+  Tensor x = node.saved(0), y = restore_dims(node.saved(1), node);
+  Tensor selected = eq(x, y);
+  Tensor count = sum(selected, node.dims, /*keepdim=*/true);
+  Tensor share = div(restore_dims(g, node), count);
+  return {where(selected, share, safe_scalar(0.0))};
+}
+}  // namespace
+
+Tensor amax(const Tensor& x, const Dims& dims, bool keepdim) {
+  return extreme(OpKind::Amax, "amax", x, dims, keepdim);
+}
+Tensor amin(const Tensor& x, const Dims& dims, bool keepdim) {
+  return extreme(OpKind::Amin, "amin", x, dims, keepdim);
+}
+std::vector<Tensor> vjp_amax(OpNode& node, const Tensor& g) { return extreme_vjp(node, g); }
+std::vector<Tensor> vjp_amin(OpNode& node, const Tensor& g) { return extreme_vjp(node, g); }
+
+Tensor max(const Tensor& x) { return extreme(OpKind::Amax, "max", x, {}, false); }
+Tensor min(const Tensor& x) { return extreme(OpKind::Amin, "min", x, {}, false); }
+
+namespace {
+std::pair<Tensor, Tensor> extreme_along(OpKind kind, const char* op, const Tensor& x,
+                                        int64_t dim_in, bool keepdim) {
+  const int64_t dim = normalize_dim(dim_in, x.ndim(), op);
+  Dims dims;
+  if (x.ndim() > 0) dims.push_back(dim);
+  require_nonempty(op, x, dims);
+  Shape kept = keepdim_shape(x.shape(), dims);
+  Tensor values = Tensor::empty(kept, x.dtype());
+  Tensor indices = Tensor::empty(kept, DType::Int64);
+  Shape value_strides = values.strides(), index_strides = indices.strides();
+  if (x.ndim() > 0) {
+    value_strides[static_cast<size_t>(dim)] = 0;
+    index_strides[static_cast<size_t>(dim)] = 0;
+    kernels::arg_reduce(kind == OpKind::MaxDim, static_cast<int>(x.ndim()), x.shape().data(),
+                        static_cast<int>(dim), {values.data(), x.dtype(), value_strides.data()},
+                        {indices.data(), DType::Int64, index_strides.data()},
+                        {x.data(), x.dtype(), x.strides().data()});
+  } else {  // a 0-d tensor is its own extreme, at index 0
+    values = cast_for_kernel(x, x.dtype()).detach().clone();
+  }
+  Tensor indices_kept = indices;
+  if (!keepdim && x.ndim() > 0) {
+    Shape shape = reduced_shape(x.shape(), dims);
+    values = Tensor::view_of(values.storage(), shape, contiguous_strides(shape), 0, x.dtype());
+    indices = Tensor::view_of(indices.storage(), shape, contiguous_strides(shape), 0, DType::Int64);
+  }
+  if (auto node = record(kind, {&x})) {
+    node->dims = dims;
+    node->keepdim = keepdim;
+    node->save(indices_kept);
+    set_grad_fn(values, std::move(node));
+  }
+  return {values, indices};
+}
+
+// The gradient goes to the element the forward selected (its index).
+std::vector<Tensor> extreme_along_vjp(OpNode& node, const Tensor& g) {
   const Shape& input_shape = node.input(0).shape;
-  Tensor g_kept = node.keepdim ? g : reshape(g, keepdim_shape(input_shape, node.dims));
-  return {expand(g_kept, input_shape)};
+  if (node.dims.empty()) return {g};
+  return {scatter_add(zeros(input_shape, g.dtype()), node.dims[0], node.saved(0),
+                      restore_dims(g, node))};
+}
+}  // namespace
+
+std::pair<Tensor, Tensor> max(const Tensor& x, int64_t dim, bool keepdim) {
+  return extreme_along(OpKind::MaxDim, "max", x, dim, keepdim);
+}
+std::pair<Tensor, Tensor> min(const Tensor& x, int64_t dim, bool keepdim) {
+  return extreme_along(OpKind::MinDim, "min", x, dim, keepdim);
+}
+std::vector<Tensor> vjp_max_dim(OpNode& node, const Tensor& g) {
+  return extreme_along_vjp(node, g);
+}
+std::vector<Tensor> vjp_min_dim(OpNode& node, const Tensor& g) {
+  return extreme_along_vjp(node, g);
+}
+
+namespace {
+Tensor arg_extreme(bool is_max, const char* op, const Tensor& x, std::optional<int64_t> dim,
+                   bool keepdim) {
+  NoGradGuard no_grad;
+  if (!dim) {  // over all elements, as if flattened
+    Tensor flat = reshape(x, {x.numel()});
+    Tensor index = (is_max ? max(flat, 0, false) : min(flat, 0, false)).second;
+    if (!keepdim) return index;
+    return reshape(index, Shape(static_cast<size_t>(x.ndim()), 1));
+  }
+  return (is_max ? max(x, *dim, keepdim) : min(x, *dim, keepdim)).second;
+}
+}  // namespace
+
+Tensor argmax(const Tensor& x, std::optional<int64_t> dim, bool keepdim) {
+  return arg_extreme(true, "argmax", x, dim, keepdim);
+}
+Tensor argmin(const Tensor& x, std::optional<int64_t> dim, bool keepdim) {
+  return arg_extreme(false, "argmin", x, dim, keepdim);
+}
+
+// ---- var, std, logsumexp (composed: their gradients come from the primitives) ----
+
+Tensor var(const Tensor& x, const Dims& dims_in, double correction, bool keepdim) {
+  if (!is_floating(x.dtype()))
+    throw TypeError(std::string("[var] needs a floating point input, got ") +
+                    dtype_name(x.dtype()));
+  Dims dims = normalize_dims(dims_in, x.ndim(), "var");
+  int64_t count = 1;
+  for (int64_t d : dims) count *= x.shape()[static_cast<size_t>(d)];
+  Tensor centered = sub(x, mean(x, dims, /*keepdim=*/true));
+  Tensor squares = sum(mul(centered, centered), dims, keepdim);
+  // NOTE: PyTorch divides by max(0, N - correction): 0 gives inf or nan, not an error.
+  const double divisor = std::max(0.0, static_cast<double>(count) - correction);
+  return div(squares, safe_scalar(divisor));
+}
+
+Tensor stddev(const Tensor& x, const Dims& dims, double correction, bool keepdim) {
+  return sqrt(var(x, dims, correction, keepdim));
+}
+
+// log(sum(exp(x))) computed as m + log(sum(exp(x - m))) with m = max(x) held constant, so that
+// large inputs neither overflow nor lose the gradient (softmax).
+Tensor logsumexp(const Tensor& x, const Dims& dims_in, bool keepdim) {
+  Tensor xf = is_floating(x.dtype()) ? x : to_dtype(x, default_dtype());
+  Dims dims = normalize_dims(dims_in, x.ndim(), "logsumexp");
+  if (xf.numel() == 0) return log(sum(exp(xf), dims, keepdim));
+  Tensor m = amax(xf.detach(), dims, /*keepdim=*/true);
+  // An all -inf (or +inf) slice would give inf - inf = nan; shift by 0 there instead.
+  m = where(eq(abs(m), safe_scalar(std::numeric_limits<double>::infinity())), safe_scalar(0.0), m);
+  Tensor out = add(log(sum(exp(sub(xf, m)), dims, /*keepdim=*/true)), m);
+  return keepdim ? out : reshape(out, reduced_shape(x.shape(), dims));
 }
 
 Tensor mean(const Tensor& x, const Dims& dims_in, bool keepdim) {

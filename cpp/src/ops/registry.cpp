@@ -41,15 +41,17 @@ std::vector<OpInfo> op_names() {
 
 // ---- OpNode ----
 
-std::shared_ptr<OpNode> record(OpKind kind, std::initializer_list<const Tensor*> inputs) {
+std::shared_ptr<OpNode> record(OpKind kind, const Tensor* const* inputs, size_t count) {
   if (!is_grad_enabled()) return nullptr;
   bool any = false;
-  for (const Tensor* input : inputs) any = any || input->requires_grad();
+  for (size_t i = 0; i < count; ++i) any = any || inputs[i]->requires_grad();
   if (!any) return nullptr;
   auto node = std::make_shared<OpNode>(kind);
-  node->next_edges().reserve(inputs.size());
-  node->inputs_.reserve(inputs.size());
-  for (const Tensor* input : inputs) {
+  node->next_edges().reserve(count);
+  node->inputs_.reserve(count);
+  if (is_anomaly_enabled()) node->set_forward_trace(current_forward_trace());
+  for (size_t i = 0; i < count; ++i) {
+    const Tensor* input = inputs[i];
     node->next_edges().push_back(gradient_edge(*input));
     node->inputs_.push_back({input->shape(), input->dtype()});
   }
@@ -122,6 +124,13 @@ Tensor contiguous_for_kernel(const Tensor& tensor) {
                 {out.data(), out.dtype(), out.strides().data()},
                 {tensor.data(), tensor.dtype(), tensor.strides().data()});
   return out;
+}
+
+void copy_values(const Tensor& dst, const Tensor& src) {
+  Shape strides = broadcast_strides(src, dst.shape());
+  kernels::copy(static_cast<int>(dst.ndim()), dst.shape().data(),
+                {dst.data(), dst.dtype(), dst.strides().data()},
+                {src.data(), src.dtype(), strides.data()});
 }
 
 int64_t normalize_dim(int64_t dim, int64_t ndim, const char* op) {

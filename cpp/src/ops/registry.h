@@ -13,35 +13,68 @@
 
 namespace bprop {
 
-//            kind       name        grad_fn name
-#define BPROP_DIFFERENTIABLE_OPS(X)        \
-  X(Add, add, "AddBackward0")              \
-  X(Sub, sub, "SubBackward0")              \
-  X(Mul, mul, "MulBackward0")              \
-  X(Div, div, "DivBackward0")              \
-  X(Neg, neg, "NegBackward0")              \
-  X(PowScalar, pow_scalar, "PowBackward0") \
-  X(Pow, pow, "PowBackward1")              \
-  X(Exp, exp, "ExpBackward0")              \
-  X(Log, log, "LogBackward0")              \
-  X(Tanh, tanh, "TanhBackward0")           \
-  X(Sigmoid, sigmoid, "SigmoidBackward0")  \
-  X(Relu, relu, "ReluBackward0")           \
-  X(Where, where, "WhereBackward0")        \
-  X(ToCopy, to_dtype, "ToCopyBackward0")   \
-  X(Sum, sum, "SumBackward0")              \
-  X(Mm, mm, "MmBackward0")                 \
-  X(Reshape, reshape, "ReshapeBackward0")  \
-  X(Permute, permute, "PermuteBackward0")  \
-  X(Expand, expand, "ExpandBackward0")
+// clang-format off
+//  kind           name            grad_fn name
+#define BPROP_DIFFERENTIABLE_OPS(X)                     \
+  /* elementwise: ops/elementwise.cpp */                \
+  X(Add,           add,            "AddBackward0")      \
+  X(Sub,           sub,            "SubBackward0")      \
+  X(Mul,           mul,            "MulBackward0")      \
+  X(Div,           div,            "DivBackward0")      \
+  X(Neg,           neg,            "NegBackward0")      \
+  X(PowScalar,     pow_scalar,     "PowBackward0")      \
+  X(Pow,           pow,            "PowBackward1")      \
+  X(Exp,           exp,            "ExpBackward0")      \
+  X(Log,           log,            "LogBackward0")      \
+  X(Log1p,         log1p,          "Log1PBackward0")    \
+  X(Tanh,          tanh,           "TanhBackward0")     \
+  X(Sigmoid,       sigmoid,        "SigmoidBackward0")  \
+  X(Relu,          relu,           "ReluBackward0")     \
+  X(Abs,           abs,            "AbsBackward0")      \
+  X(Sign,          sign,           "SignBackward0")     \
+  X(Sqrt,          sqrt,           "SqrtBackward0")     \
+  X(Sin,           sin,            "SinBackward0")      \
+  X(Cos,           cos,            "CosBackward0")      \
+  X(Erf,           erf,            "ErfBackward0")      \
+  X(Maximum,       maximum,        "MaximumBackward0")  \
+  X(Minimum,       minimum,        "MinimumBackward0")  \
+  X(Where,         where,          "WhereBackward0")    \
+  X(ToCopy,        to_dtype,       "ToCopyBackward0")   \
+  /* reductions: ops/reduce.cpp */                      \
+  X(Sum,           sum,            "SumBackward0")      \
+  X(Prod,          prod,           "ProdBackward0")     \
+  X(Amax,          amax,           "AmaxBackward0")     \
+  X(Amin,          amin,           "AminBackward0")     \
+  X(MaxDim,        max_dim,        "MaxBackward0")      \
+  X(MinDim,        min_dim,        "MinBackward0")      \
+  /* linear algebra: ops/linalg.cpp */                  \
+  X(Mm,            mm,             "MmBackward0")       \
+  X(Bmm,           bmm,            "BmmBackward0")      \
+  /* shape and indexing: ops/shape.cpp, ops/index.cpp */\
+  X(Reshape,       reshape,        "ViewBackward0")     \
+  X(Permute,       permute,        "PermuteBackward0")  \
+  X(Expand,        expand,         "ExpandBackward0")   \
+  X(Slice,         slice,          "SliceBackward0")    \
+  X(SliceBackward, slice_backward, "SliceBackwardBackward0") \
+  X(Cat,           cat,            "CatBackward0")      \
+  X(Gather,        gather,         "GatherBackward0")   \
+  X(ScatterAdd,    scatter_add,    "ScatterAddBackward0") \
+  X(IndexSelect,   index_select,   "IndexSelectBackward0") \
+  X(IndexAdd,      index_add,      "IndexAddBackward0") \
+  /* convolution and pooling: ops/nn.cpp */             \
+  X(Unfold2d,      unfold2d,       "Im2ColBackward0")   \
+  X(Fold2d,        fold2d,         "Col2ImBackward0")
 
 #define BPROP_NONDIFFERENTIABLE_OPS(X) \
-  X(Eq, eq, "")                        \
-  X(Ne, ne, "")                        \
-  X(Lt, lt, "")                        \
-  X(Le, le, "")                        \
-  X(Gt, gt, "")                        \
-  X(Ge, ge, "")
+  X(Eq,     eq,     "")                \
+  X(Ne,     ne,     "")                \
+  X(Lt,     lt,     "")                \
+  X(Le,     le,     "")                \
+  X(Gt,     gt,     "")                \
+  X(Ge,     ge,     "")                \
+  X(ArgMax, argmax, "")                \
+  X(ArgMin, argmin, "")
+// clang-format on
 
 enum class OpKind : uint8_t {
 #define BPROP_OP_ENUM(kind, name, grad_fn_name) kind,

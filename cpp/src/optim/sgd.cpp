@@ -50,7 +50,7 @@ void SGD::zero_grad(bool set_to_none) {
     if (set_to_none) {
       p.impl()->grad = Tensor();
     } else {
-      fill_(g, Scalar(0.0));
+      zero_(g);
     }
   }
 }

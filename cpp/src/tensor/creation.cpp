@@ -11,7 +11,7 @@
 namespace bprop {
 namespace {
 
-void fill_(const Tensor& t, double value) {
+void fill_values(const Tensor& t, double value) {
   kernels::fill(static_cast<int>(t.ndim()), t.shape().data(),
                 {t.data(), t.dtype(), t.strides().data()}, value);
 }
@@ -47,12 +47,6 @@ Tensor generate_1d(int64_t n, DType dtype, F value_at) {
 
 }  // namespace
 
-void fill_(const Tensor& x, Scalar value) {
-  kernels::fill(static_cast<int>(x.ndim()), x.shape().data(),
-                {x.data(), x.dtype(), x.strides().data()}, value.to_double());
-  x.storage()->bump_version();
-}
-
 Tensor zeros(const Shape& shape, DType dtype) { return Tensor::empty(shape, dtype); }
 
 Tensor ones(const Shape& shape, DType dtype) { return full(shape, Scalar(1.0), dtype); }
@@ -64,7 +58,7 @@ Tensor full(const Shape& shape, Scalar value, DType dtype) {
       int64_t* p = out.data_as<int64_t>();  // exact for integers beyond 2^53
       for (int64_t i = 0; i < out.numel(); ++i) p[i] = value.to_int();
     } else {
-      fill_(out, value.to_double());
+      fill_values(out, value.to_double());
     }
   }
   return out;

@@ -74,7 +74,10 @@ std::string shape_to_string(const Shape& shape) {
 
 int64_t shape_numel(const Shape& shape) {
   int64_t n = 1;
-  for (int64_t s : shape) n *= s;
+  for (int64_t s : shape)
+    if (__builtin_mul_overflow(n, s, &n))
+      throw std::invalid_argument("shape " + shape_to_string(shape) +
+                                  " has more elements than a 64-bit count can hold");
   return n;
 }
 
@@ -94,8 +97,12 @@ Tensor Tensor::empty(const Shape& shape, DType dtype) {
   for (int64_t s : shape)
     if (s < 0)
       throw std::invalid_argument("[empty] negative dimension in shape " + shape_to_string(shape));
-  auto storage =
-      std::make_shared<Storage>(static_cast<size_t>(shape_numel(shape)) * itemsize(dtype));
+  const int64_t numel = shape_numel(shape);
+  int64_t nbytes = 0;
+  if (__builtin_mul_overflow(numel, static_cast<int64_t>(itemsize(dtype)), &nbytes))
+    throw std::invalid_argument("[empty] shape " + shape_to_string(shape) + " of " +
+                                dtype_name(dtype) + " needs more bytes than memory can address");
+  auto storage = std::make_shared<Storage>(static_cast<size_t>(nbytes));
   return Tensor(
       std::make_shared<TensorImpl>(std::move(storage), shape, contiguous_strides(shape), 0, dtype));
 }

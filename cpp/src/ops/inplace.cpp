@@ -1,0 +1,106 @@
+// In-place ops: add_ sub_ mul_ div_ clamp_ fill_ zero_ copy_.
+//
+// Note [In-place ops and autograd]
+// An in-place op computes its result out of place with the differentiable ops, then writes it
+// into self's storage and bumps the storage's version. Tensors saved for backward remember the
+// version they were saved at, so a later backward through them raises instead of using the
+// overwritten values. When the op must be recorded (grad mode on, and self or other requires
+// grad), it runs on a differentiable clone of self, so that its own saved tensors are not the
+// ones being overwritten, and self's grad_fn is rebased onto the result's: gradients reaching
+// self then flow through the op into self's previous history. Recording is refused on a leaf
+// that requires grad (PyTorch's rule: its .grad would lose the update) and on a view (its base
+// would not learn of the new history); both work under no_grad.
+#include <functional>
+#include <stdexcept>
+#include <string>
+
+#include "bprop/ops.h"
+#include "kernels/kernels.h"
+#include "ops/op_node.h"
+
+namespace bprop {
+namespace {
+
+int category(DType dtype) { return dtype == DType::Bool ? 0 : dtype == DType::Int64 ? 1 : 2; }
+
+Tensor apply_inplace(const char* op, const Tensor& self, const Tensor& other,
+                     const std::function<Tensor(const Tensor&)>& compute) {
+  const bool grad_mode = is_grad_enabled();
+  if (grad_mode && self.is_leaf() && self.requires_grad())
+    throw std::runtime_error(std::string("[") + op +
+                             "] a leaf tensor that requires grad is being used in an in-place "
+                             "operation; update it inside bprop.no_grad() (as optimizers do), "
+                             "or use an out-of-place op");
+  const bool recording =
+      grad_mode && (self.requires_grad() || (other.defined() && other.requires_grad()));
+  if (recording && self.impl()->is_view)
+    throw std::runtime_error(std::string("[") + op +
+                             "] an in-place operation on a view of another tensor cannot be "
+                             "recorded for autograd; use .clone() first, or an out-of-place op");
+  Tensor result;
+  {
+    GradModeGuard mode(recording);
+    result = compute(recording ? self.clone() : self);
+  }
+  if (category(result.dtype()) > category(self.dtype()))
+    throw TypeError(std::string("[") + op + "] result type " + dtype_name(result.dtype()) +
+                    " can't be cast to the desired output type " + dtype_name(self.dtype()));
+  if (result.shape() != self.shape())
+    throw std::invalid_argument(std::string("[") + op + "] output with shape " + self.shape_str() +
+                                " doesn't match the broadcast shape " + result.shape_str());
+  copy_values(self, result);
+  self.storage()->bump_version();
+  if (recording) {
+    self.impl()->grad_fn = result.grad_fn();
+    self.impl()->requires_grad = result.requires_grad();
+  }
+  return self;
+}
+
+}  // namespace
+
+Tensor add_(const Tensor& self, const Tensor& other, Scalar alpha) {
+  return apply_inplace("add_", self, other, [&](const Tensor& s) {
+    return alpha.to_double() == 1.0 ? add(s, other) : add(s, mul(other, alpha));
+  });
+}
+
+Tensor sub_(const Tensor& self, const Tensor& other, Scalar alpha) {
+  return apply_inplace("sub_", self, other, [&](const Tensor& s) {
+    return alpha.to_double() == 1.0 ? sub(s, other) : sub(s, mul(other, alpha));
+  });
+}
+
+Tensor mul_(const Tensor& self, const Tensor& other) {
+  return apply_inplace("mul_", self, other, [&](const Tensor& s) { return mul(s, other); });
+}
+
+Tensor div_(const Tensor& self, const Tensor& other) {
+  return apply_inplace("div_", self, other, [&](const Tensor& s) { return div(s, other); });
+}
+
+Tensor clamp_(const Tensor& self, const Tensor& min, const Tensor& max) {
+  Tensor bound = min.defined() && min.requires_grad() ? min : max;
+  return apply_inplace("clamp_", self, bound, [&](const Tensor& s) { return clamp(s, min, max); });
+}
+
+// Recorded as where(true, value, self): the value, with a zero gradient for the old self.
+Tensor fill_(const Tensor& self, Scalar value) {
+  return apply_inplace("fill_", self, Tensor(), [&](const Tensor& s) {
+    return where(full(s.shape(), Scalar(true), DType::Bool), Tensor::wrapped_scalar(value), s);
+  });
+}
+
+Tensor zero_(const Tensor& self) { return fill_(self, Scalar(int64_t{0})); }
+
+Tensor copy_(const Tensor& self, const Tensor& src) {
+  return apply_inplace("copy_", self, src, [&](const Tensor& s) {
+    Shape shape = broadcast_shapes(s.shape(), src.shape(), "copy_");
+    if (shape != s.shape())
+      throw std::invalid_argument("[copy_] source of shape " + src.shape_str() +
+                                  " cannot be broadcast to " + s.shape_str());
+    return to_dtype(expand(src, s.shape()), s.dtype());
+  });
+}
+
+}  // namespace bprop

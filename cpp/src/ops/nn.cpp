@@ -1,0 +1,395 @@
+// Neural-network functions: unfold2d / fold2d (registry ops, each the other's VJP), and what
+// composes from the primitives: convolution, pooling, softmax, losses, activations, dropout.
+#include <cmath>
+#include <limits>
+#include <stdexcept>
+#include <string>
+
+#include "bprop/ops.h"
+#include "kernels/kernels.h"
+#include "ops/op_node.h"
+
+namespace bprop {
+namespace {
+
+Tensor number(double v) { return Tensor::wrapped_scalar(Scalar(v)); }
+
+std::string window_str(const Window2d& w) {
+  return "kernel (" + std::to_string(w.kernel_h) + ", " + std::to_string(w.kernel_w) +
+         "), stride (" + std::to_string(w.stride_h) + ", " + std::to_string(w.stride_w) +
+         "), padding (" + std::to_string(w.padding_h) + ", " + std::to_string(w.padding_w) +
+         "), dilation (" + std::to_string(w.dilation_h) + ", " + std::to_string(w.dilation_w) + ")";
+}
+
+void check_window(const char* op, const Window2d& w, const Shape& input) {
+  if (w.kernel_h <= 0 || w.kernel_w <= 0 || w.stride_h <= 0 || w.stride_w <= 0 || w.padding_h < 0 ||
+      w.padding_w < 0 || w.dilation_h <= 0 || w.dilation_w <= 0)
+    throw std::invalid_argument(std::string("[") + op + "] invalid window: " + window_str(w));
+  if (w.out_h(input[2]) <= 0 || w.out_w(input[3]) <= 0)
+    throw std::invalid_argument(std::string("[") + op + "] input of shape " +
+                                shape_to_string(input) + " is too small for " + window_str(w));
+}
+
+Dims window_attrs(const Window2d& w) {
+  return {w.kernel_h,  w.kernel_w,  w.stride_h,   w.stride_w,
+          w.padding_h, w.padding_w, w.dilation_h, w.dilation_w};
+}
+Window2d window_of(const Dims& a) { return {a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7]}; }
+
+void require_floating(const char* op, const Tensor& x) {
+  if (!is_floating(x.dtype()))
+    throw TypeError(std::string("[") + op + "] needs a floating point input, got " +
+                    dtype_name(x.dtype()));
+}
+
+}  // namespace
+
+// ---- unfold2d, fold2d ----
+
+Tensor unfold2d(const Tensor& x, const Window2d& window, double pad_value) {
+  if (x.ndim() != 4)
+    throw std::invalid_argument("[unfold2d] expects a (N, C, H, W) input, got shape " +
+                                x.shape_str());
+  require_floating("unfold2d", x);
+  check_window("unfold2d", window, x.shape());
+  const int64_t n = x.shape()[0], c = x.shape()[1], h = x.shape()[2], w = x.shape()[3];
+  const int64_t positions = window.out_h(h) * window.out_w(w);
+  Tensor out = Tensor::empty({n, c * window.kernel_h * window.kernel_w, positions}, x.dtype());
+  Tensor xc = contiguous_for_kernel(x);
+  if (out.numel() > 0)
+    kernels::unfold2d(x.dtype(), n, c, h, w, window, xc.data(), out.data(), pad_value);
+  if (auto node = record(OpKind::Unfold2d, {&x})) {
+    node->ints = window_attrs(window);
+    set_grad_fn(out, std::move(node));
+  }
+  return out;
+}
+
+// Each input element gets the sum of the gradients of the columns it was copied into.
+std::vector<Tensor> vjp_unfold2d(OpNode& node, const Tensor& g) {
+  return {fold2d(g, node.input(0).shape, window_of(node.ints))};
+}
+
+Tensor fold2d(const Tensor& cols, const Shape& output_shape, const Window2d& window) {
+  if (output_shape.size() != 4)
+    throw std::invalid_argument("[fold2d] output shape must be (N, C, H, W), got " +
+                                shape_to_string(output_shape));
+  require_floating("fold2d", cols);
+  check_window("fold2d", window, output_shape);
+  const int64_t n = output_shape[0], c = output_shape[1], h = output_shape[2], w = output_shape[3];
+  Shape expected{n, c * window.kernel_h * window.kernel_w, window.out_h(h) * window.out_w(w)};
+  if (cols.shape() != expected)
+    throw std::invalid_argument("[fold2d] columns of shape " + cols.shape_str() + " must be " +
+                                shape_to_string(expected) + " for output " +
+                                shape_to_string(output_shape));
+  Tensor out = Tensor::empty(output_shape, cols.dtype());
+  Tensor cc = contiguous_for_kernel(cols);
+  if (cols.numel() > 0) kernels::fold2d(cols.dtype(), n, c, h, w, window, cc.data(), out.data());
+  if (auto node = record(OpKind::Fold2d, {&cols})) {
+    node->ints = window_attrs(window);
+    set_grad_fn(out, std::move(node));
+  }
+  return out;
+}
+
+std::vector<Tensor> vjp_fold2d(OpNode& node, const Tensor& g) {
+  return {unfold2d(g, window_of(node.ints), 0.0)};
+}
+
+// ---- convolution and pooling ----
+
+namespace {
+// (C, H, W) inputs are treated as a batch of one.
+Tensor batched(const char* op, const Tensor& x) {
+  if (x.ndim() == 3) return unsqueeze(x, 0);
+  if (x.ndim() == 4) return x;
+  throw std::invalid_argument(std::string("[") + op +
+                              "] expects a (N, C, H, W) or (C, H, W) input, got shape " +
+                              x.shape_str());
+}
+Tensor unbatched(const Tensor& original, const Tensor& out) {
+  return original.ndim() == 3 ? squeeze(out, Dims{0}) : out;
+}
+}  // namespace
+
+Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, Window2d window,
+              int64_t groups) {
+  Tensor x = batched("conv2d", input);
+  if (weight.ndim() != 4)
+    throw std::invalid_argument(
+        "[conv2d] weight must be (out_channels, in_channels / groups, "
+        "kh, kw), got shape " +
+        weight.shape_str());
+  const int64_t n = x.shape()[0], c = x.shape()[1], h = x.shape()[2], w = x.shape()[3];
+  const int64_t out_channels = weight.shape()[0];
+  if (groups <= 0 || c % groups != 0 || out_channels % groups != 0 ||
+      weight.shape()[1] * groups != c)
+    throw std::invalid_argument("[conv2d] input shape " + input.shape_str() + ", weight shape " +
+                                weight.shape_str() + " and groups=" + std::to_string(groups) +
+                                " don't fit: input channels must equal weight.shape[1] * groups "
+                                "and both channel counts must divide by groups");
+  if (x.dtype() != weight.dtype() || (bias.defined() && bias.dtype() != x.dtype()))
+    throw TypeError("[conv2d] input, weight and bias must have the same dtype");
+  if (bias.defined() && (bias.ndim() != 1 || bias.shape()[0] != out_channels))
+    throw std::invalid_argument("[conv2d] bias must have shape (" + std::to_string(out_channels) +
+                                ",), got " + bias.shape_str());
+  window.kernel_h = weight.shape()[2];
+  window.kernel_w = weight.shape()[3];
+  Tensor cols = unfold2d(x, window, 0.0);  // (N, C*kh*kw, L)
+  const int64_t oh = window.out_h(h), ow = window.out_w(w);
+  const int64_t per_group = c / groups * window.kernel_h * window.kernel_w;
+  // (G, O/G, K) @ (N, G, K, L) -> (N, G, O/G, L): one batched product per group.
+  Tensor filters = reshape(weight, {groups, out_channels / groups, per_group});
+  Tensor out = matmul(filters, reshape(cols, {n, groups, per_group, oh * ow}));
+  out = reshape(out, {n, out_channels, oh, ow});
+  if (bias.defined()) out = add(out, reshape(bias, {1, out_channels, 1, 1}));
+  return unbatched(input, out);
+}
+
+Tensor max_pool2d(const Tensor& input, Window2d window) {
+  Tensor x = batched("max_pool2d", input);
+  if (2 * window.padding_h > window.kernel_h || 2 * window.padding_w > window.kernel_w)
+    throw std::invalid_argument(
+        "[max_pool2d] padding should be at most half of the kernel size, "
+        "got " +
+        window_str(window));
+  const int64_t n = x.shape()[0], c = x.shape()[1];
+  // Padding never wins a max: it reads as -inf.
+  Tensor cols = unfold2d(x, window, -std::numeric_limits<double>::infinity());
+  const int64_t oh = window.out_h(x.shape()[2]), ow = window.out_w(x.shape()[3]);
+  Tensor windows = reshape(cols, {n, c, window.kernel_h * window.kernel_w, oh * ow});
+  Tensor out = reshape(max(windows, 2, false).first, {n, c, oh, ow});
+  return unbatched(input, out);
+}
+
+Tensor avg_pool2d(const Tensor& input, Window2d window) {
+  Tensor x = batched("avg_pool2d", input);
+  if (2 * window.padding_h > window.kernel_h || 2 * window.padding_w > window.kernel_w)
+    throw std::invalid_argument(
+        "[avg_pool2d] padding should be at most half of the kernel size, "
+        "got " +
+        window_str(window));
+  const int64_t n = x.shape()[0], c = x.shape()[1];
+  Tensor cols = unfold2d(x, window, 0.0);  // zero padding counts in the mean (PyTorch's default)
+  const int64_t oh = window.out_h(x.shape()[2]), ow = window.out_w(x.shape()[3]);
+  Tensor windows = reshape(cols, {n, c, window.kernel_h * window.kernel_w, oh * ow});
+  Tensor out = reshape(mean(windows, {2}, false), {n, c, oh, ow});
+  return unbatched(input, out);
+}
+
+// ---- softmax and losses ----
+
+Tensor softmax(const Tensor& x, int64_t dim) {
+  Tensor xf = is_floating(x.dtype()) ? x : to_dtype(x, default_dtype());
+  Dims dims;
+  if (x.ndim() > 0) dims.push_back(normalize_dim(dim, x.ndim(), "softmax"));
+  Tensor m = amax(xf.detach(), dims, /*keepdim=*/true);
+  m = where(eq(abs(m), number(std::numeric_limits<double>::infinity())), number(0.0), m);
+  Tensor e = exp(sub(xf, m));
+  return div(e, sum(e, dims, /*keepdim=*/true));
+}
+
+Tensor log_softmax(const Tensor& x, int64_t dim) {
+  Tensor xf = is_floating(x.dtype()) ? x : to_dtype(x, default_dtype());
+  Dims dims;
+  if (x.ndim() > 0) dims.push_back(normalize_dim(dim, x.ndim(), "log_softmax"));
+  return sub(xf, logsumexp(xf, dims, /*keepdim=*/true));
+}
+
+namespace {
+
+Tensor reduce_loss(const Tensor& loss, Reduction reduction) {
+  switch (reduction) {
+    case Reduction::None:
+      return loss;
+    case Reduction::Sum:
+      return sum(loss);
+    case Reduction::Mean:
+      return mean(loss);
+  }
+  return loss;
+}
+
+// The class dimension of (N, C, ...) inputs is 1; of a (C,) input, 0.
+int64_t class_dim(const Tensor& input) { return input.ndim() == 1 ? 0 : 1; }
+
+struct Targets {
+  Tensor valid;   // bool: target != ignore_index
+  Tensor safe;    // int64: the target, 0 where ignored (so it can index)
+  Tensor weight;  // per element: weight[target] (1 without weights), 0 where ignored
+};
+
+Targets check_targets(const char* op, const Tensor& input, const Tensor& target,
+                      const Tensor& weight, int64_t ignore_index) {
+  if (target.dtype() != DType::Int64)
+    throw TypeError(std::string("[") + op + "] class targets must be int64, got " +
+                    dtype_name(target.dtype()));
+  if (input.ndim() < 1)
+    throw std::invalid_argument(std::string("[") + op + "] input must have a class dimension");
+  const int64_t cdim = class_dim(input);
+  const int64_t classes = input.shape()[static_cast<size_t>(cdim)];
+  Shape expected = input.shape();
+  expected.erase(static_cast<size_t>(cdim));
+  if (target.shape() != expected)
+    throw std::invalid_argument(std::string("[") + op + "] target shape " + target.shape_str() +
+                                " does not match input shape " + input.shape_str() + " (expected " +
+                                shape_to_string(expected) + ")");
+  if (weight.defined() && (weight.ndim() != 1 || weight.shape()[0] != classes))
+    throw std::invalid_argument(std::string("[") + op + "] weight must have shape (" +
+                                std::to_string(classes) + ",), got " + weight.shape_str());
+  NoGradGuard no_grad;
+  Targets t;
+  t.valid = ne(target, Tensor::wrapped_scalar(Scalar(ignore_index)));
+  t.safe = where(t.valid, target, Tensor::wrapped_scalar(Scalar(int64_t{0})));
+  Tensor flat = contiguous_for_kernel(t.safe);
+  const int64_t* p = flat.data_as<int64_t>();
+  for (int64_t i = 0; i < flat.numel(); ++i)
+    if (p[i] < 0 || p[i] >= classes)
+      throw std::out_of_range(std::string("[") + op + "] target " + std::to_string(p[i]) +
+                              " is out of bounds for " + std::to_string(classes) + " classes");
+  return t;
+}
+
+// Per-element weights weight[target] (zero where ignored), as a graph on `weight`.
+Tensor target_weights(const Targets& t, const Tensor& weight, DType dtype) {
+  Tensor valid = to_dtype(t.valid, dtype);
+  if (!weight.defined()) return valid;
+  Tensor picked =
+      reshape(index_select(weight, 0, reshape(t.safe, {t.safe.numel()})), t.safe.shape());
+  return mul(picked, valid);
+}
+
+}  // namespace
+
+Tensor nll_loss(const Tensor& log_probs, const Tensor& target, const Tensor& weight,
+                Reduction reduction, int64_t ignore_index) {
+  require_floating("nll_loss", log_probs);
+  Targets t = check_targets("nll_loss", log_probs, target, weight, ignore_index);
+  const int64_t cdim = class_dim(log_probs);
+  Tensor picked = squeeze(gather(log_probs, cdim, unsqueeze(t.safe, cdim)), Dims{cdim});
+  Tensor w = target_weights(t, weight, log_probs.dtype());
+  Tensor loss = neg(mul(picked, w));
+  if (reduction == Reduction::Mean) return div(sum(loss), sum(w));  // PyTorch's weighted mean
+  return reduce_loss(loss, reduction);
+}
+
+Tensor cross_entropy(const Tensor& input, const Tensor& target, const Tensor& weight,
+                     Reduction reduction, int64_t ignore_index, double label_smoothing) {
+  require_floating("cross_entropy", input);
+  if (label_smoothing < 0.0 || label_smoothing > 1.0)
+    throw std::invalid_argument(
+        "[cross_entropy] label_smoothing must be between 0.0 and 1.0, "
+        "got " +
+        std::to_string(label_smoothing));
+  const int64_t cdim = class_dim(input);
+  const int64_t classes = input.ndim() > 0 ? input.shape()[static_cast<size_t>(cdim)] : 0;
+  Tensor log_probs = log_softmax(input, cdim);
+  if (is_floating(target.dtype())) {
+    // Class probabilities: -sum(weight * p * log q) over classes, mean over the rest.
+    if (target.shape() != input.shape())
+      throw std::invalid_argument(
+          "[cross_entropy] probability targets must have the input's "
+          "shape " +
+          input.shape_str() + ", got " + target.shape_str());
+    Tensor p = label_smoothing > 0 ? add(mul(target, number(1.0 - label_smoothing)),
+                                         number(label_smoothing / static_cast<double>(classes)))
+                                   : target;
+    Tensor terms = mul(log_probs, p);
+    if (weight.defined()) {
+      Shape shape(static_cast<size_t>(input.ndim()), 1);
+      shape[static_cast<size_t>(cdim)] = classes;
+      terms = mul(terms, reshape(weight, shape));
+    }
+    Tensor loss = neg(sum(terms, {cdim}));
+    if (reduction == Reduction::Mean)
+      return div(sum(loss),
+                 number(static_cast<double>(input.numel() / std::max<int64_t>(classes, 1))));
+    return reduce_loss(loss, reduction);
+  }
+  Tensor nll = nll_loss(log_probs, target, weight, reduction, ignore_index);
+  if (label_smoothing == 0.0) return nll;
+  // PyTorch's label smoothing: (1 - e) nll + e / C * (the loss against a uniform target).
+  Targets t = check_targets("cross_entropy", input, target, weight, ignore_index);
+  Tensor terms = log_probs;
+  if (weight.defined()) {
+    Shape shape(static_cast<size_t>(input.ndim()), 1);
+    shape[static_cast<size_t>(cdim)] = classes;
+    terms = mul(terms, reshape(weight, shape));
+  }
+  Tensor smooth = mul(neg(sum(terms, {cdim})), to_dtype(t.valid, input.dtype()));
+  Tensor smooth_loss;
+  if (reduction == Reduction::Mean)
+    smooth_loss = div(sum(smooth), sum(target_weights(t, weight, input.dtype())));
+  else
+    smooth_loss = reduce_loss(smooth, reduction);
+  return add(mul(nll, number(1.0 - label_smoothing)),
+             mul(smooth_loss, number(label_smoothing / static_cast<double>(classes))));
+}
+
+Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction) {
+  Tensor d = sub(input, target);
+  return reduce_loss(mul(d, d), reduction);
+}
+
+// max(x, 0) - x y + log(1 + exp(-|x|)): finite for any logit (PyTorch's formulation).
+Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& target,
+                                        const Tensor& weight, Reduction reduction,
+                                        const Tensor& pos_weight) {
+  require_floating("binary_cross_entropy_with_logits", input);
+  if (target.shape() != input.shape())
+    throw std::invalid_argument("[binary_cross_entropy_with_logits] target shape " +
+                                target.shape_str() + " must match input shape " +
+                                input.shape_str());
+  Tensor softplus_neg = add(log1p(exp(neg(abs(input)))), relu(neg(input)));
+  Tensor loss;
+  if (pos_weight.defined()) {
+    Tensor log_weight = add(mul(sub(pos_weight, number(1.0)), target), number(1.0));
+    loss = add(mul(sub(number(1.0), target), input), mul(log_weight, softplus_neg));
+  } else {
+    loss = add(mul(sub(number(1.0), target), input), softplus_neg);
+  }
+  if (weight.defined()) loss = mul(loss, weight);
+  return reduce_loss(loss, reduction);
+}
+
+// ---- layers and activations ----
+
+Tensor linear(const Tensor& input, const Tensor& weight, const Tensor& bias) {
+  Tensor out = matmul(input, transpose(weight, 0, weight.ndim() > 1 ? 1 : 0));
+  return bias.defined() ? add(out, bias) : out;
+}
+
+Tensor leaky_relu(const Tensor& x, double negative_slope) {
+  return where(gt(x, number(0.0)), x, mul(x, number(negative_slope)));
+}
+
+Tensor gelu(const Tensor& x, bool tanh_approximation) {
+  if (tanh_approximation) {
+    // 0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3)))
+    Tensor inner =
+        mul(add(x, mul(mul(mul(x, x), x), number(0.044715))), number(0.7978845608028654));
+    return mul(mul(x, number(0.5)), add(tanh(inner), number(1.0)));
+  }
+  return mul(mul(x, number(0.5)), add(erf(mul(x, number(0.7071067811865476))), number(1.0)));
+}
+
+// log(1 + exp(beta x)) / beta, linear above the threshold; written as
+// relu(bx) + log1p(exp(-|bx|)) so that neither branch overflows (no NaN gradients).
+Tensor softplus(const Tensor& x, double beta, double threshold) {
+  Tensor bx = mul(x, number(beta));
+  Tensor smooth = div(add(relu(bx), log1p(exp(neg(abs(bx))))), number(beta));
+  return where(gt(bx, number(threshold)), x, smooth);
+}
+
+Tensor dropout(const Tensor& x, double p, bool training) {
+  if (p < 0.0 || p > 1.0)
+    throw std::invalid_argument("[dropout] probability has to be between 0 and 1, but got " +
+                                std::to_string(p));
+  if (!training || p == 0.0) return x;
+  if (p == 1.0) return mul(x, number(0.0));
+  Tensor keep =
+      ge(rand(x.shape(), is_floating(x.dtype()) ? x.dtype() : default_dtype()), number(p));
+  return mul(x, where(keep, number(1.0 / (1.0 - p)), number(0.0)));
+}
+
+}  // namespace bprop
