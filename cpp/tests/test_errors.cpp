@@ -37,7 +37,8 @@ TEST_SUITE("errors") {
     CHECK_THROWS_AS(matmul(zeros({3}), zeros({4})), std::invalid_argument);
     CHECK_THROWS_AS(matmul(zeros({2, 3}), zeros({2})), std::invalid_argument);
     CHECK_THROWS_AS(matmul(zeros({2}), zeros({3, 2})), std::invalid_argument);
-    CHECK_THROWS_AS(matmul(zeros({2, 2, 2}), zeros({2, 2})), std::invalid_argument);
+    CHECK_THROWS_AS(matmul(zeros({2, 2, 3}), zeros({2, 2})), std::invalid_argument);
+    CHECK_THROWS_AS(matmul(zeros({2, 2, 3}), zeros({4, 3, 2})), std::invalid_argument);
     CHECK_THROWS_AS(matmul(zeros({}), zeros({2})), std::invalid_argument);
   }
 

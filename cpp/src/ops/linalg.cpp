@@ -84,6 +84,7 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   if (na == 0 || nb == 0)
     throw std::invalid_argument("[matmul] both arguments need at least 1 dimension, got shapes " +
                                 a.shape_str() + " and " + b.shape_str());
+  if (na == 2 && nb == 2) return mm(a, b);
   // Vectors become a row (left) or a column (right); that dimension is dropped at the end.
   Tensor a2 = na == 1 ? reshape(a, {1, a.shape()[0]}) : a;
   Tensor b2 = nb == 1 ? reshape(b, {b.shape()[0], 1}) : b;
@@ -100,7 +101,7 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   if (batch_b.empty()) {
     // (..., n, k) @ (k, m): fold the batch into the rows, one matrix product.
     batch = batch_a;
-    Tensor rows = reshape(a2, {shape_numel(batch_a) * n, k});
+    Tensor rows = batch_a.empty() ? a2 : reshape(a2, {shape_numel(batch_a) * n, k});
     product = mm(rows, b2);
   } else {
     batch = broadcast_shapes(batch_a, batch_b, "matmul");
