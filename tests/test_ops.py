@@ -18,11 +18,13 @@ bp._core.op_names() must map to at least one row.
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import zlib
 from typing import Any, Callable
 
 import bprop as bp
 import numpy as np
+import oracles
 import pytest
 
 # ---------------------------------------------------------------------------------------------
@@ -78,6 +80,65 @@ MASK_34 = np.array(
     [[True, False, True, True], [False, False, True, False], [True, True, False, True]]
 )
 MASK_31 = np.array([[True], [False], [True]])
+GATHER_IDX_232 = np.array([[[3, 0], [1, 1], [2, 3]], [[0, 0], [3, 2], [1, 0]]])
+TARGET_4 = np.array([1, 0, 4, 1])
+PROB_34 = np.array([[0.0, 0.3, 1.0, 0.5], [0.9, 0.1, 0.0, 1.0], [0.25, 0.75, 0.6, 0.2]])
+
+
+def F(m):
+    """bprop.nn.functional or torch.nn.functional."""
+    return importlib.import_module(f"{m.__name__}.nn.functional")
+
+
+# In-place writes through views of non-leaves (PyTorch's CopySlices): the base's history is
+# rebased, so gradients reach both the base's inputs and the written operand.
+def _view_mul_(m, a, b):
+    y = a * 1.0
+    y[1:, ::2].mul_(b)
+    return y
+
+
+def _view_mul_ref(a, b):
+    y = a.copy()
+    y[1:, ::2] *= b
+    return y
+
+
+def _view_add_(m, a, b):
+    y = a.sin()  # sin saves its input, not y: writing into y is allowed
+    y.T[0].add_(b)
+    return y
+
+
+def _view_add_ref(a, b):
+    y = np.sin(a)
+    y[:, 0] += b
+    return y
+
+
+def _view_copy_(m, a, b):
+    y = a * 2.0
+    y[:, 1].copy_(b**2)
+    return y * y
+
+
+def _view_copy_ref(a, b):
+    y = a * 2.0
+    y[:, 1] = b**2
+    return y * y
+
+
+def _view_clamp_(m, a):
+    y = a * 1.0
+    y[0].clamp_(-0.5, 0.5)
+    return y * y
+
+
+def _view_clamp_ref(a):
+    y = a.copy()
+    y[0] = np.clip(y[0], -0.5, 0.5)
+    return y * y
+
 
 C = OpCase
 OPS = [
@@ -347,6 +408,591 @@ OPS = [
     # ---- copies ----
     C("clone", lambda m, a: a.T.clone() * 2.0, lambda a: a.T * 2.0, ((3, 4),)),
     C("contiguous", lambda m, a: a.T.contiguous() * 2.0, lambda a: a.T * 2.0, ((3, 4),)),
+    # =========================================================================================
+    # issue 3: the full op set
+    # =========================================================================================
+    # ---- elementwise unary ----
+    C("abs", lambda m, a: a.abs(), np.abs, ((3, 4),)),
+    C("abs_fn", lambda m, a: m.abs(a), np.abs, ((7,),)),
+    C("abs_0d", lambda m, a: m.abs(a), np.abs, ((),)),
+    C("sqrt", lambda m, a: a.sqrt(), np.sqrt, ((3, 4),), ("pos",)),
+    C("sqrt_fn", lambda m, a: m.sqrt(a), np.sqrt, ((2, 3, 5),), ("pos",)),
+    C("sin", lambda m, a: a.sin(), np.sin, ((3, 4),)),
+    C("sin_fn", lambda m, a: m.sin(a), np.sin, ((5, 7),)),
+    C("cos", lambda m, a: a.cos(), np.cos, ((3, 4),)),
+    C("cos_fn", lambda m, a: m.cos(a), np.cos, ((5, 7),)),
+    C("cos_0d", lambda m, a: a.cos(), np.cos, ((),)),
+    # ---- clamp (bounds away from the inputs' values; ties have measure zero) ----
+    C("clamp", lambda m, a: a.clamp(-0.5, 0.8), lambda a: np.clip(a, -0.5, 0.8), ((4, 5),)),
+    C("clamp_min", lambda m, a: a.clamp(min=0.3), lambda a: np.maximum(a, 0.3), ((4, 5),)),
+    C("clamp_max", lambda m, a: a.clamp(max=-0.3), lambda a: np.minimum(a, -0.3), ((4, 5),)),
+    C("clamp_fn", lambda m, a: m.clamp(a, -0.5, 0.5), lambda a: np.clip(a, -0.5, 0.5), ((3, 7),)),
+    C(
+        "clamp_tensor_bounds",
+        lambda m, a, lo, hi: m.clamp(a, min=lo, max=hi),
+        lambda a, lo, hi: np.minimum(np.maximum(a, lo), hi),
+        ((3, 4), (3, 4), (4,)),
+    ),
+    # ---- maximum / minimum ----
+    C("maximum", lambda m, a, b: m.maximum(a, b), np.maximum, ((3, 4), (3, 4))),
+    C("maximum_bcast", lambda m, a, b: m.maximum(a, b), np.maximum, ((3, 1), (1, 4))),
+    C("maximum_method", lambda m, a, b: a.maximum(b), np.maximum, ((2, 3, 4), (4,))),
+    C("minimum", lambda m, a, b: m.minimum(a, b), np.minimum, ((3, 4), (3, 4))),
+    C("minimum_bcast", lambda m, a, b: m.minimum(a, b), np.minimum, ((2, 3, 4), (3, 1))),
+    C("minimum_method", lambda m, a, b: a.minimum(b), np.minimum, ((5,), ())),
+    C(
+        "where_scalar_other",
+        lambda m, a: m.where(m.tensor(MASK_34), a, 0.0),
+        lambda a: np.where(MASK_34, a, 0.0),
+        ((3, 4),),
+    ),
+    C(
+        "where_scalar_self",
+        lambda m, a: m.where(m.tensor(MASK_34), 2.0, a),
+        lambda a: np.where(MASK_34, 2.0, a),
+        ((3, 4),),
+    ),
+    C(
+        "where_bcast_cond_3d",
+        lambda m, a, b: m.where(m.tensor(MASK_31), a, b),
+        lambda a, b: np.where(MASK_31, a, b),
+        ((2, 1, 4), (3, 1)),
+    ),
+    # ---- broadcast pairs, odd and prime sizes ----
+    C("mul_bcast_big", lambda m, a, b: a * b, lambda a, b: a * b, ((5, 3, 14, 16), (5, 1, 14, 1))),
+    C("add_bcast_odd", lambda m, a, b: a + b, lambda a, b: a + b, ((3, 1, 5, 7), (3, 5, 1))),
+    C("sub_bcast_prime", lambda m, a, b: a - b, lambda a, b: a - b, ((7, 1, 11), (13, 1))),
+    C("div_bcast_4d", lambda m, a, b: a / b, lambda a, b: a / b, ((3, 2, 5, 7), (3, 1, 5, 1))),
+    C(
+        "maximum_bcast_4d",
+        lambda m, a, b: m.maximum(a, b),
+        np.maximum,
+        ((2, 3, 5, 7), (2, 1, 5, 1)),
+    ),
+    # ---- zero-size dimensions ----
+    C("add_zero_size", lambda m, a, b: a + b, lambda a, b: a + b, ((0, 3), (3,))),
+    C("mul_zero_size_bcast", lambda m, a, b: a * b, lambda a, b: a * b, ((2, 0, 3), (2, 1, 3))),
+    C("exp_zero_size", lambda m, a: a.exp(), np.exp, ((2, 0),)),
+    C("sum_zero_size_dim", lambda m, a: a.sum(dim=0), lambda a: a.sum(axis=0), ((0, 3),)),
+    C("sum_zero_size_all", lambda m, a: a.sum(), lambda a: a.sum(), ((0, 3),)),
+    C("matmul_zero_inner", lambda m, a, b: a @ b, lambda a, b: a @ b, ((3, 0), (0, 4))),
+    C("matmul_zero_outer", lambda m, a, b: a @ b, lambda a, b: a @ b, ((0, 3), (3, 4))),
+    C(
+        "reshape_zero_size",
+        lambda m, a: a.reshape(3, 0, 2),
+        lambda a: a.reshape(3, 0, 2),
+        ((0, 6),),
+    ),
+    C(
+        "cat_zero_size",
+        lambda m, a, b: m.cat([a, b], dim=0),
+        lambda a, b: np.concatenate([a, b], axis=0),
+        ((0, 3), (2, 3)),
+    ),
+    # ---- non-contiguous inputs: transposed, stepped slices, expanded ----
+    C("exp_stepped", lambda m, a: a[::2, 1::3].exp(), lambda a: np.exp(a[::2, 1::3]), ((5, 7),)),
+    C(
+        "add_expanded",
+        lambda m, a, b: a.expand(3, 4) + b,
+        lambda a, b: np.broadcast_to(a, (3, 4)) + b,
+        ((4,), (3, 4)),
+    ),
+    C(
+        "mul_transposed_stepped",
+        lambda m, a, b: a.T[::2] * b,
+        lambda a, b: a.T[::2] * b,
+        ((4, 6), (3, 4)),
+    ),
+    C("sum_stepped", lambda m, a: a[:, ::2].sum(dim=0), lambda a: a[:, ::2].sum(axis=0), ((3, 7),)),
+    C(
+        "matmul_noncontig_both",
+        lambda m, a, b: a[::2].T @ b[:, 1::2],
+        lambda a, b: a[::2].T @ b[:, 1::2],
+        ((6, 3), (3, 8)),
+    ),
+    C(
+        "sqrt_expanded",
+        lambda m, a: a.expand(2, 3, 4).sqrt(),
+        lambda a: np.sqrt(np.broadcast_to(a, (2, 3, 4))),
+        ((3, 1),),
+        ("pos",),
+    ),
+    # ---- prod ----
+    C("prod_all", lambda m, a: a.prod(), lambda a: a.prod(), ((3, 4),)),
+    C("prod_dim", lambda m, a: a.prod(dim=1), lambda a: a.prod(axis=1), ((3, 5),)),
+    C(
+        "prod_dim_neg_keepdim",
+        lambda m, a: a.prod(-1, keepdim=True),
+        lambda a: a.prod(axis=-1, keepdims=True),
+        ((2, 3, 4),),
+    ),
+    C("prod_fn", lambda m, a: m.prod(a, 0), lambda a: a.prod(axis=0), ((3, 4),)),
+    C("prod_0d", lambda m, a: a.prod(), lambda a: a.prod(), ((),)),
+    # ---- var / std ----
+    C("var_all", lambda m, a: a.var(), lambda a: a.var(ddof=1), ((3, 4),)),
+    C("var_dim", lambda m, a: a.var(dim=1), lambda a: a.var(axis=1, ddof=1), ((3, 5),)),
+    C(
+        "var_dim_tuple_keepdim",
+        lambda m, a: a.var(dim=(0, 2), keepdim=True),
+        lambda a: a.var(axis=(0, 2), ddof=1, keepdims=True),
+        ((2, 3, 4),),
+    ),
+    C(
+        "var_correction0",
+        lambda m, a: a.var(dim=0, correction=0),
+        lambda a: a.var(axis=0),
+        ((3, 4),),
+    ),
+    C(
+        "var_unbiased_false",
+        lambda m, a: a.var(1, unbiased=False),
+        lambda a: a.var(axis=1),
+        ((3, 4),),
+    ),
+    C("var_fn", lambda m, a: m.var(a, dim=-1), lambda a: a.var(axis=-1, ddof=1), ((2, 3, 4),)),
+    C("std_all", lambda m, a: a.std(), lambda a: a.std(ddof=1), ((3, 4),)),
+    C("std_dim", lambda m, a: a.std(dim=0), lambda a: a.std(axis=0, ddof=1), ((5, 3),)),
+    C(
+        "std_keepdim",
+        lambda m, a: a.std(dim=-1, keepdim=True),
+        lambda a: a.std(axis=-1, ddof=1, keepdims=True),
+        ((2, 3, 4),),
+    ),
+    C(
+        "std_correction0",
+        lambda m, a: a.std(dim=(0, 1), correction=0),
+        lambda a: a.std(axis=(0, 1)),
+        ((2, 3, 4),),
+    ),
+    C("std_fn", lambda m, a: m.std(a, dim=1), lambda a: a.std(axis=1, ddof=1), ((3, 7),)),
+    # ---- max / min (random inputs: no ties; ties are tested on their own) ----
+    C("max_all", lambda m, a: a.max(), lambda a: a.max(), ((3, 4),)),
+    C("max_all_fn", lambda m, a: m.max(a), lambda a: a.max(), ((2, 3, 4),)),
+    C("max_dim", lambda m, a: a.max(dim=1).values, lambda a: a.max(axis=1), ((3, 5),)),
+    C(
+        "max_dim_keepdim",
+        lambda m, a: a.max(dim=-1, keepdim=True)[0],
+        lambda a: a.max(axis=-1, keepdims=True),
+        ((2, 3, 4),),
+    ),
+    C("max_dim_fn", lambda m, a: m.max(a, 0)[0], lambda a: a.max(axis=0), ((4, 3),)),
+    C("max_0d", lambda m, a: a.max(), lambda a: a.max(), ((),)),
+    C("min_all", lambda m, a: a.min(), lambda a: a.min(), ((3, 4),)),
+    C("min_dim", lambda m, a: a.min(1).values, lambda a: a.min(axis=1), ((3, 5),)),
+    C(
+        "min_dim_keepdim",
+        lambda m, a: a.min(0, keepdim=True).values,
+        lambda a: a.min(axis=0, keepdims=True),
+        ((3, 4),),
+    ),
+    C("min_dim_fn", lambda m, a: m.min(a, dim=-1)[0], lambda a: a.min(axis=-1), ((2, 3, 4),)),
+    # ---- amax / amin ----
+    C("amax_dim", lambda m, a: a.amax(dim=1), lambda a: a.max(axis=1), ((3, 5),)),
+    C("amax_tuple", lambda m, a: a.amax(dim=(0, 2)), lambda a: a.max(axis=(0, 2)), ((2, 3, 4),)),
+    C("amax_all", lambda m, a: a.amax(), lambda a: a.max(), ((3, 4),)),
+    C(
+        "amax_keepdim",
+        lambda m, a: m.amax(a, -1, keepdim=True),
+        lambda a: a.max(axis=-1, keepdims=True),
+        ((2, 3, 4),),
+    ),
+    C("amin_dim", lambda m, a: a.amin(dim=0), lambda a: a.min(axis=0), ((3, 5),)),
+    C("amin_all", lambda m, a: a.amin(), lambda a: a.min(), ((3, 4),)),
+    C("amin_fn", lambda m, a: m.amin(a, dim=(0, 1)), lambda a: a.min(axis=(0, 1)), ((2, 3, 4),)),
+    # ---- logsumexp ----
+    C(
+        "logsumexp_dim",
+        lambda m, a: a.logsumexp(dim=1),
+        lambda a: oracles.logsumexp(a, axis=1),
+        ((3, 5),),
+    ),
+    C(
+        "logsumexp_tuple",
+        lambda m, a: m.logsumexp(a, dim=(0, 2)),
+        lambda a: oracles.logsumexp(a, axis=(0, 2)),
+        ((2, 3, 4),),
+    ),
+    C(
+        "logsumexp_keepdim",
+        lambda m, a: a.logsumexp(-1, keepdim=True),
+        lambda a: oracles.logsumexp(a, axis=-1, keepdims=True),
+        ((2, 3, 4),),
+    ),
+    C("mean_prime", lambda m, a: a.mean(dim=1), lambda a: a.mean(axis=1), ((7, 13),)),
+    # ---- view / flatten / squeeze / unsqueeze / expand ----
+    C("view", lambda m, a: a.view(6, 4), lambda a: a.reshape(6, 4), ((2, 3, 4),)),
+    C("view_infer", lambda m, a: a.view(-1, 2), lambda a: a.reshape(-1, 2), ((2, 3, 4),)),
+    C("view_tuple", lambda m, a: a.view((4, 6)), lambda a: a.reshape(4, 6), ((2, 3, 4),)),
+    C("view_of_slice", lambda m, a: a[1:].view(-1), lambda a: a[1:].reshape(-1), ((3, 4),)),
+    C("flatten", lambda m, a: a.flatten(), lambda a: a.reshape(-1), ((2, 3, 4),)),
+    C("flatten_start", lambda m, a: a.flatten(1), lambda a: a.reshape(2, 12), ((2, 3, 4),)),
+    C("flatten_range", lambda m, a: a.flatten(0, 1), lambda a: a.reshape(6, 4), ((2, 3, 4),)),
+    C("flatten_0d", lambda m, a: a.flatten(), lambda a: a.reshape(1), ((),)),
+    C("flatten_noncontig", lambda m, a: a.T.flatten(), lambda a: a.T.reshape(-1), ((3, 4),)),
+    C("squeeze", lambda m, a: a.squeeze(), lambda a: a.squeeze(), ((3, 1, 4, 1),)),
+    C("squeeze_dim", lambda m, a: a.squeeze(1), lambda a: a.squeeze(1), ((3, 1, 4, 1),)),
+    C("squeeze_dim_neg", lambda m, a: a.squeeze(-1), lambda a: a.squeeze(-1), ((3, 1, 4, 1),)),
+    C(
+        "squeeze_tuple",
+        lambda m, a: a.squeeze((1, 3)),
+        lambda a: a.squeeze((1, 3)),
+        ((3, 1, 4, 1),),
+    ),
+    C("squeeze_noop", lambda m, a: a.squeeze(0), lambda a: a, ((3, 1, 4),)),
+    C("unsqueeze", lambda m, a: a.unsqueeze(0), lambda a: a[None], ((3, 4),)),
+    C("unsqueeze_neg", lambda m, a: a.unsqueeze(-1), lambda a: a[..., None], ((3, 4),)),
+    C("unsqueeze_mid", lambda m, a: a.unsqueeze(1), lambda a: a[:, None], ((3, 4),)),
+    C("unsqueeze_0d", lambda m, a: a.unsqueeze(0), lambda a: a.reshape(1), ((),)),
+    C(
+        "expand_minus1",
+        lambda m, a: a.expand(2, -1, 4),
+        lambda a: np.broadcast_to(a, (2, 3, 4)),
+        ((3, 1),),
+    ),
+    C("expand_0d", lambda m, a: a.expand(3, 4), lambda a: np.broadcast_to(a, (3, 4)), ((),)),
+    C(
+        "expand_tuple",
+        lambda m, a: a.expand((2, 3)),
+        lambda a: np.broadcast_to(a, (2, 3)),
+        ((3,),),
+    ),
+    C(
+        "permute_4d",
+        lambda m, a: a.permute(3, 1, 0, 2),
+        lambda a: np.transpose(a, (3, 1, 0, 2)),
+        ((2, 3, 4, 5),),
+    ),
+    # ---- indexing (gradients scatter back; repeated indices accumulate) ----
+    C("index_int", lambda m, a: a[1], lambda a: a[1], ((3, 4),)),
+    C("index_neg", lambda m, a: a[-1, -2], lambda a: a[-1, -2], ((3, 4),)),
+    C("index_slice", lambda m, a: a[1:3], lambda a: a[1:3], ((4, 3),)),
+    C("index_slice_step", lambda m, a: a[::2, 1::2], lambda a: a[::2, 1::2], ((5, 6),)),
+    C("index_slice_neg", lambda m, a: a[-3:-1, :-1], lambda a: a[-3:-1, :-1], ((4, 5),)),
+    C("index_slice_clipped", lambda m, a: a[1:100], lambda a: a[1:100], ((4, 3),)),
+    C("index_ellipsis", lambda m, a: a[..., 1], lambda a: a[..., 1], ((2, 3, 4),)),
+    C("index_none", lambda m, a: a[None, :, None], lambda a: a[None, :, None], ((3, 4),)),
+    C(
+        "index_mixed_basic",
+        lambda m, a: a[1, ..., None, ::2],
+        lambda a: a[1, ..., None, ::2],
+        ((3, 4, 5),),
+    ),
+    C("index_0d_result", lambda m, a: a[1, 2], lambda a: a[1, 2], ((3, 4),)),
+    C(
+        "index_int_tensor",
+        lambda m, a: a[m.tensor(np.array([2, 0, 2]))],
+        lambda a: a[np.array([2, 0, 2])],
+        ((4, 3),),
+    ),
+    C("index_list", lambda m, a: a[[0, 2, 0]], lambda a: a[[0, 2, 0]], ((3, 4),)),
+    C("index_list_dim1", lambda m, a: a[:, [3, 0, 3, 1]], lambda a: a[:, [3, 0, 3, 1]], ((3, 4),)),
+    C(
+        "index_int_tensor_2d",
+        lambda m, a: a[m.tensor(np.array([[0, 1], [2, 2]]))],
+        lambda a: a[np.array([[0, 1], [2, 2]])],
+        ((3, 4),),
+    ),
+    C(
+        "index_two_adv",
+        lambda m, a: a[[0, 2, 2], [1, 0, 1]],
+        lambda a: a[[0, 2, 2], [1, 0, 1]],
+        ((3, 4),),
+    ),
+    C(
+        "index_adv_separated",
+        lambda m, a: a[[0, 1], :, [2, 0]],
+        lambda a: a[[0, 1], :, [2, 0]],
+        ((2, 3, 4),),
+    ),
+    C(
+        "index_adv_adjacent",
+        lambda m, a: a[:, [0, 2], [1, 1]],
+        lambda a: a[:, [0, 2], [1, 1]],
+        ((2, 3, 4),),
+    ),
+    C(
+        "index_adv_bcast",
+        lambda m, a: a[m.tensor(np.array([[0], [2]])), m.tensor(np.array([1, 3]))],
+        lambda a: a[np.array([[0], [2]]), np.array([1, 3])],
+        ((3, 4),),
+    ),
+    C("index_mask", lambda m, a: a[m.tensor(MASK_34)], lambda a: a[MASK_34], ((3, 4),)),
+    C(
+        "index_mask_rows",
+        lambda m, a: a[m.tensor(np.array([True, False, True]))],
+        lambda a: a[np.array([True, False, True])],
+        ((3, 4),),
+    ),
+    C("index_mask_compare", lambda m, a: a[a > 0], lambda a: a[a > 0], ((4, 5),)),
+    C(
+        "index_noncontig_adv",
+        lambda m, a: a.T[1:, [0, 2]],
+        lambda a: a.T[1:, [0, 2]],
+        ((4, 3),),
+    ),
+    C(
+        "index_ellipsis_adv",
+        lambda m, a: a[..., [0, 0, 2]],
+        lambda a: a[..., [0, 0, 2]],
+        ((2, 3, 4),),
+    ),
+    # Squared after indexing, so that the gradient depends on the input and second order runs
+    # through the adjoint ops (slice_backward, index_add, scatter_add).
+    C(
+        "index_slice_square",
+        lambda m, a: a[1:3, ::2] ** 2,
+        lambda a: a[1:3, ::2] ** 2,
+        ((4, 5),),
+    ),
+    C(
+        "index_list_square",
+        lambda m, a: a[[2, 0, 2]] ** 2,
+        lambda a: a[[2, 0, 2]] ** 2,
+        ((3, 4),),
+    ),
+    C(
+        "index_mask_square",
+        lambda m, a: a[m.tensor(MASK_34)] ** 2,
+        lambda a: a[MASK_34] ** 2,
+        ((3, 4),),
+    ),
+    # ---- gather ----
+    C(
+        "gather_dim1",
+        lambda m, a: m.gather(a, 1, m.tensor(np.array([[0, 0], [1, 0], [3, 2]]))),
+        lambda a: np.take_along_axis(a, np.array([[0, 0], [1, 0], [3, 2]]), axis=1),
+        ((3, 4),),
+    ),
+    C(
+        "gather_dim0_method",
+        lambda m, a: a.gather(0, m.tensor(np.array([[2, 0, 2, 1], [2, 2, 0, 0]]))),
+        lambda a: np.take_along_axis(a, np.array([[2, 0, 2, 1], [2, 2, 0, 0]]), axis=0),
+        ((3, 4),),
+    ),
+    C(
+        "gather_neg_dim",
+        lambda m, a: a.gather(-1, m.tensor(GATHER_IDX_232)),
+        lambda a: np.take_along_axis(a, GATHER_IDX_232, axis=-1),
+        ((2, 3, 4),),
+    ),
+    C(
+        "gather_smaller_index",
+        lambda m, a: a.gather(1, m.tensor(np.array([[3, 3], [0, 1]]))),
+        lambda a: np.take_along_axis(a[:2], np.array([[3, 3], [0, 1]]), axis=1),
+        ((3, 4),),
+    ),
+    C(
+        "gather_square",
+        lambda m, a: a.gather(1, m.tensor(np.array([[0, 0], [1, 0], [3, 2]]))) ** 2,
+        lambda a: np.take_along_axis(a, np.array([[0, 0], [1, 0], [3, 2]]), axis=1) ** 2,
+        ((3, 4),),
+    ),
+    # ---- cat / stack ----
+    C(
+        "cat_dim0",
+        lambda m, a, b: m.cat([a, b]),
+        lambda a, b: np.concatenate([a, b]),
+        ((2, 3), (4, 3)),
+    ),
+    C(
+        "cat_dim1_three",
+        lambda m, a, b, c: m.cat([a, b, c], dim=1),
+        lambda a, b, c: np.concatenate([a, b, c], axis=1),
+        ((2, 1), (2, 3), (2, 2)),
+    ),
+    C(
+        "cat_neg_dim",
+        lambda m, a, b: m.cat([a, b], dim=-1),
+        lambda a, b: np.concatenate([a, b], axis=-1),
+        ((2, 3, 2), (2, 3, 1)),
+    ),
+    C(
+        "cat_same_tensor",
+        lambda m, a: m.cat((a, a * 2.0), 0),
+        lambda a: np.concatenate((a, a * 2.0), 0),
+        ((3,),),
+    ),
+    C(
+        "cat_noncontig",
+        lambda m, a, b: m.cat([a.T, b], 0),
+        lambda a, b: np.concatenate([a.T, b], 0),
+        ((3, 2), (1, 3)),
+    ),
+    C("stack", lambda m, a, b: m.stack([a, b]), lambda a, b: np.stack([a, b]), ((3, 4), (3, 4))),
+    C(
+        "stack_dim1_three",
+        lambda m, a, b, c: m.stack([a, b, c], dim=1),
+        lambda a, b, c: np.stack([a, b, c], axis=1),
+        ((2, 3), (2, 3), (2, 3)),
+    ),
+    C(
+        "stack_neg_dim",
+        lambda m, a, b: m.stack((a, b), dim=-1),
+        lambda a, b: np.stack((a, b), axis=-1),
+        ((2, 3), (2, 3)),
+    ),
+    C("stack_0d", lambda m, a, b: m.stack([a, b]), lambda a, b: np.stack([a, b]), ((), ())),
+    # ---- matmul, every rank ----
+    C("matmul_vv", lambda m, a, b: a @ b, np.matmul, ((4,), (4,))),
+    C("matmul_mv", lambda m, a, b: a @ b, np.matmul, ((3, 4), (4,))),
+    C("matmul_vm", lambda m, a, b: a @ b, np.matmul, ((4,), (4, 5))),
+    C("matmul_batched", lambda m, a, b: a @ b, np.matmul, ((2, 3, 4), (2, 4, 5))),
+    C("matmul_bcast_batch", lambda m, a, b: m.matmul(a, b), np.matmul, ((2, 1, 3, 4), (3, 4, 5))),
+    C("matmul_bcast_batch_both", lambda m, a, b: a @ b, np.matmul, ((3, 1, 2, 4), (1, 5, 4, 3))),
+    C("matmul_3d_2d", lambda m, a, b: a @ b, np.matmul, ((2, 3, 4), (4, 5))),
+    C("matmul_2d_3d", lambda m, a, b: a.matmul(b), np.matmul, ((3, 4), (2, 4, 5))),
+    C("matmul_1d_3d", lambda m, a, b: a @ b, np.matmul, ((4,), (2, 4, 5))),
+    C("matmul_3d_1d", lambda m, a, b: a @ b, np.matmul, ((2, 3, 4), (4,))),
+    C("matmul_prime", lambda m, a, b: a @ b, np.matmul, ((7, 13), (13, 5))),
+    C(
+        "matmul_batched_transposed",
+        lambda m, a, b: a.transpose(1, 2) @ b,
+        lambda a, b: np.swapaxes(a, 1, 2) @ b,
+        ((2, 4, 3), (2, 4, 5)),
+    ),
+    # ---- bprop.nn.functional (more options in test_functional.py) ----
+    C("F_relu", lambda m, a: F(m).relu(a), lambda a: np.maximum(a, 0.0), ((3, 4),)),
+    C("F_tanh", lambda m, a: F(m).tanh(a), np.tanh, ((3, 4),)),
+    C("F_sigmoid", lambda m, a: F(m).sigmoid(a), _sigmoid, ((3, 4),)),
+    C("leaky_relu", lambda m, a: F(m).leaky_relu(a), oracles.leaky_relu, ((3, 4),)),
+    C(
+        "leaky_relu_slope",
+        lambda m, a: F(m).leaky_relu(a, negative_slope=0.2),
+        lambda a: oracles.leaky_relu(a, 0.2),
+        ((3, 4),),
+    ),
+    C("gelu", lambda m, a: F(m).gelu(a), oracles.gelu, ((3, 5),)),
+    C(
+        "gelu_tanh",
+        lambda m, a: F(m).gelu(a, approximate="tanh"),
+        lambda a: oracles.gelu(a, "tanh"),
+        ((3, 5),),
+    ),
+    C("softplus", lambda m, a: F(m).softplus(a), oracles.softplus, ((3, 5),)),
+    C(
+        "softplus_beta",
+        lambda m, a: F(m).softplus(a * 10.0, beta=2.0, threshold=15.0),
+        lambda a: oracles.softplus(a * 10.0, 2.0, 15.0),
+        ((3, 5),),
+    ),
+    C(
+        "softmax",
+        lambda m, a: F(m).softmax(a, dim=1),
+        lambda a: oracles.softmax(a, 1),
+        ((3, 5),),
+    ),
+    C(
+        "softmax_neg_dim",
+        lambda m, a: F(m).softmax(a, dim=-1),
+        lambda a: oracles.softmax(a, -1),
+        ((2, 3, 4),),
+    ),
+    C(
+        "softmax_dim0",
+        lambda m, a: F(m).softmax(a, dim=0),
+        lambda a: oracles.softmax(a, 0),
+        ((4, 3),),
+    ),
+    C(
+        "log_softmax",
+        lambda m, a: F(m).log_softmax(a, dim=1),
+        lambda a: oracles.log_softmax(a, 1),
+        ((3, 5),),
+    ),
+    C(
+        "log_softmax_neg_dim",
+        lambda m, a: F(m).log_softmax(a, dim=-1),
+        lambda a: oracles.log_softmax(a, -1),
+        ((2, 3, 4),),
+    ),
+    C(
+        "cross_entropy",
+        lambda m, a: F(m).cross_entropy(a, m.tensor(TARGET_4)),
+        lambda a: oracles.cross_entropy(a, TARGET_4),
+        ((4, 5),),
+    ),
+    C(
+        "cross_entropy_smooth_sum",
+        lambda m, a: F(m).cross_entropy(
+            a, m.tensor(TARGET_4), reduction="sum", label_smoothing=0.1
+        ),
+        lambda a: oracles.cross_entropy(a, TARGET_4, reduction="sum", label_smoothing=0.1),
+        ((4, 5),),
+    ),
+    C(
+        "nll_loss",
+        lambda m, a: F(m).nll_loss(a, m.tensor(TARGET_4)),
+        lambda a: oracles.nll_loss(a, TARGET_4),
+        ((4, 5),),
+    ),
+    C(
+        "nll_loss_none",
+        lambda m, a: F(m).nll_loss(a, m.tensor(TARGET_4), reduction="none"),
+        lambda a: oracles.nll_loss(a, TARGET_4, reduction="none"),
+        ((4, 5),),
+    ),
+    C("mse_loss", lambda m, a, b: F(m).mse_loss(a, b), oracles.mse_loss, ((3, 4), (3, 4))),
+    C(
+        "bce_with_logits",
+        lambda m, a: F(m).binary_cross_entropy_with_logits(a, m.tensor(PROB_34).to(a.dtype)),
+        lambda a: oracles.binary_cross_entropy_with_logits(a, PROB_34),
+        ((3, 4),),
+    ),
+    C("linear", lambda m, x, w, b: F(m).linear(x, w, b), oracles.linear, ((4, 3), (5, 3), (5,))),
+    C(
+        "linear_nobias_3d",
+        lambda m, x, w: F(m).linear(x, w),
+        oracles.linear,
+        ((2, 3, 3), (4, 3)),
+    ),
+    C(
+        "conv2d",
+        lambda m, x, w, b: F(m).conv2d(x, w, b),
+        oracles.conv2d,
+        ((2, 3, 7, 6), (4, 3, 3, 2), (4,)),
+    ),
+    C(
+        "conv2d_stride_pad_dil",
+        lambda m, x, w: F(m).conv2d(x, w, stride=2, padding=1, dilation=2),
+        lambda x, w: oracles.conv2d(x, w, stride=2, padding=1, dilation=2),
+        ((1, 2, 7, 8), (3, 2, 3, 3)),
+    ),
+    C(
+        "max_pool2d",
+        lambda m, x: F(m).max_pool2d(x, 2),
+        lambda x: oracles.max_pool2d(x, 2),
+        ((2, 2, 5, 6),),
+    ),
+    C(
+        "max_pool2d_stride_pad",
+        lambda m, x: F(m).max_pool2d(x, 3, stride=2, padding=1),
+        lambda x: oracles.max_pool2d(x, 3, 2, 1),
+        ((1, 2, 7, 6),),
+    ),
+    C(
+        "avg_pool2d",
+        lambda m, x: F(m).avg_pool2d(x, 2),
+        lambda x: oracles.avg_pool2d(x, 2),
+        ((2, 2, 5, 6),),
+    ),
+    C(
+        "avg_pool2d_stride_pad",
+        lambda m, x: F(m).avg_pool2d(x, 3, stride=2, padding=1),
+        lambda x: oracles.avg_pool2d(x, 3, 2, 1),
+        ((1, 2, 7, 6),),
+    ),
+    C(
+        "dropout_eval",
+        lambda m, a: F(m).dropout(a, 0.5, training=False),
+        lambda a: a,
+        ((3, 4),),
+    ),
+    C("dropout_p0", lambda m, a: F(m).dropout(a, p=0.0), lambda a: a, ((3, 4),)),
+    # ---- in-place through views of non-leaves ----
+    C("view_mul_", _view_mul_, _view_mul_ref, ((3, 4), (2, 2))),
+    C("view_add_", _view_add_, _view_add_ref, ((3, 4), (3,))),
+    C("view_copy_", _view_copy_, _view_copy_ref, ((3, 4), (3,))),
+    C("view_clamp_", _view_clamp_, _view_clamp_ref, ((3, 4),)),
     # ---- a small composite: a tanh layer with a broadcast bias, and a loss ----
     C(
         "layer",
@@ -407,15 +1053,81 @@ REGISTRY_TO_CASES = {
     "tanh": ["tanh", "tanh_fn", "tanh_0d"],
     "sigmoid": ["sigmoid", "sigmoid_fn"],
     "relu": ["relu", "relu_fn"],
-    "where": ["where", "where_bcast", "where_bcast_both", "where_compare"],
+    "where": [
+        "where",
+        "where_bcast",
+        "where_bcast_both",
+        "where_compare",
+        "where_scalar_other",
+        "where_scalar_self",
+        "where_bcast_cond_3d",
+    ],
     "to_dtype": ["to_float64", "double", "float"],
     "sum": ["sum_all", "sum_dim0", "sum_dim_neg", "sum_dim_tuple", "sum_keepdim", "mean_all"],
     "mm": ["matmul", "matmul_outer", "matmul_transposed", "matmul_transposed_rhs"],
     "reshape": ["reshape", "reshape_flat", "reshape_infer", "reshape_noncontig"],
     "permute": ["permute", "permute_neg", "permute_2d", "transpose", "transpose_3d", "T"],
     "expand": ["expand", "expand_keep", "sum_dim_tuple", "mean_keepdim_tuple"],
+    # issue 3
+    "abs": ["abs", "abs_fn", "abs_0d"],
+    "sign": ["abs", "abs_fn"],  # abs's VJP; its own VJP is zero (second order of abs)
+    "sqrt": ["sqrt", "sqrt_fn", "sqrt_expanded"],
+    "sin": ["sin", "sin_fn"],
+    "cos": ["cos", "cos_fn", "cos_0d"],
+    "erf": ["gelu"],
+    "log1p": ["softplus", "softplus_beta", "bce_with_logits"],
+    "maximum": ["maximum", "maximum_bcast", "maximum_method", "maximum_bcast_4d", "clamp"],
+    "minimum": ["minimum", "minimum_bcast", "minimum_method", "clamp_tensor_bounds"],
+    "clamp": ["clamp", "clamp_min", "clamp_max", "clamp_fn", "clamp_tensor_bounds"],
+    "prod": ["prod_all", "prod_dim", "prod_dim_neg_keepdim", "prod_fn", "prod_0d"],
+    "var": ["var_all", "var_dim", "var_dim_tuple_keepdim", "var_correction0", "var_fn"],
+    "std": ["std_all", "std_dim", "std_keepdim", "std_correction0", "std_fn"],
+    "amax": ["amax_dim", "amax_tuple", "amax_all", "amax_keepdim", "max_all", "max_all_fn"],
+    "amin": ["amin_dim", "amin_all", "amin_fn", "min_all"],
+    "max_dim": ["max_dim", "max_dim_keepdim", "max_dim_fn"],
+    "min_dim": ["min_dim", "min_dim_keepdim", "min_dim_fn"],
+    "logsumexp": ["logsumexp_dim", "logsumexp_tuple", "logsumexp_keepdim"],
+    "bmm": [
+        "matmul_batched",
+        "matmul_bcast_batch",
+        "matmul_bcast_batch_both",
+        "matmul_3d_2d",
+        "matmul_2d_3d",
+        "matmul_batched_transposed",
+    ],
+    "slice": [
+        "index_int",
+        "index_slice",
+        "index_slice_step",
+        "index_slice_neg",
+        "exp_stepped",
+        "index_slice_square",
+    ],
+    "slice_backward": ["index_slice_square"],
+    "as_strided": ["view_mul_", "view_add_", "view_copy_", "view_clamp_"],
+    "as_strided_scatter": ["view_mul_", "view_add_", "view_copy_", "view_clamp_"],
+    "cat": ["cat_dim0", "cat_dim1_three", "cat_neg_dim", "cat_same_tensor", "stack"],
+    "stack": ["stack", "stack_dim1_three", "stack_neg_dim", "stack_0d"],
+    "gather": ["gather_dim1", "gather_dim0_method", "gather_neg_dim", "gather_smaller_index"],
+    "scatter_add": ["gather_square"],
+    "index_select": ["index_list", "index_int_tensor", "index_mask", "index_list_square"],
+    "index_add": ["index_list_square", "index_mask_square"],
+    "index": ["index_two_adv", "index_adv_separated", "index_adv_bcast", "index_mask"],
+    "softmax": ["softmax", "softmax_neg_dim", "softmax_dim0"],
+    "log_softmax": ["log_softmax", "log_softmax_neg_dim", "cross_entropy"],
+    "cross_entropy": ["cross_entropy", "cross_entropy_smooth_sum"],
+    "nll_loss": ["nll_loss", "nll_loss_none"],
+    "gelu": ["gelu", "gelu_tanh"],
+    "softplus": ["softplus", "softplus_beta"],
+    "leaky_relu": ["leaky_relu", "leaky_relu_slope"],
+    "conv2d": ["conv2d", "conv2d_stride_pad_dil"],
+    "unfold2d": ["conv2d", "conv2d_stride_pad_dil", "avg_pool2d_stride_pad"],
+    "fold2d": ["conv2d", "conv2d_stride_pad_dil"],
+    "max_pool2d": ["max_pool2d", "max_pool2d_stride_pad"],
+    "avg_pool2d": ["avg_pool2d", "avg_pool2d_stride_pad"],
+    "dropout": ["dropout_p0"],
 }
-NONDIFFERENTIABLE_OPS = {"eq", "ne", "lt", "le", "gt", "ge"}
+NONDIFFERENTIABLE_OPS = {"eq", "ne", "lt", "le", "gt", "ge", "argmax", "argmin"}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -434,6 +1146,8 @@ def _grad(m, outputs, inputs, **kwargs):
 
 
 def to_np(t) -> np.ndarray:
+    if getattr(t, "_is_zerotensor", lambda: False)():
+        return np.zeros(tuple(t.shape))  # torch's symbolic zeros (e.g. abs's second derivative)
     return np.array(t.detach().numpy(), copy=True)
 
 
@@ -938,3 +1652,459 @@ def test_bad_dim_and_reshape_errors():
         bp.zeros(2, 3).mean(dim=-3)
     with pytest.raises(ValueError, match=r"\[reshape\]"):
         bp.zeros(2, 3).reshape(4, 2)
+
+
+# ---------------------------------------------------------------------------------------------
+# issue 3: what the table can't show (ties, kinks, zeros in prod, NaN/Inf, argmax, errors)
+# ---------------------------------------------------------------------------------------------
+
+
+def _value_and_grad(m, fn, arrays, v=None):
+    xs = leaves(m, arrays, "float64")
+    out = fn(m, *xs)
+    v = np.ones(tuple(out.shape)) if v is None else v
+    gs = _grad(m, out, xs, grad_outputs=m.tensor(v), allow_unused=True)
+    return to_np(out), [np.zeros(a.shape) if g is None else to_np(g) for a, g in zip(arrays, gs)]
+
+
+# Inputs where an op is at a tie or a kink: the documented subgradient, as PyTorch picks it.
+SPECIAL = [
+    pytest.param(lambda m, a: a.max(), [[1.0, 3.0, 3.0, 2.0]], id="max_ties_split"),
+    pytest.param(lambda m, a: a.min(), [[2.0, -1.0, 5.0, -1.0]], id="min_ties_split"),
+    pytest.param(lambda m, a: a.amax(), [[3.0, 3.0, 3.0]], id="amax_all_tied"),
+    pytest.param(
+        lambda m, a: a.amax(dim=1), [[[1.0, 4.0, 4.0], [2.0, 2.0, 0.0]]], id="amax_dim_ties"
+    ),
+    pytest.param(
+        lambda m, a: a.amin(dim=0, keepdim=True),
+        [[[1.0, 0.0], [1.0, 2.0], [5.0, 0.0]]],
+        id="amin_dim_ties",
+    ),
+    pytest.param(
+        lambda m, a: a.max(dim=1).values, [[[1.0, 4.0, 4.0], [2.0, 2.0, 0.0]]], id="max_dim_first"
+    ),
+    pytest.param(
+        lambda m, a: a.min(dim=0).values,
+        [[[1.0, 0.0], [1.0, 2.0], [5.0, 0.0]]],
+        id="min_dim_first",
+    ),
+    pytest.param(
+        lambda m, a, b: m.maximum(a, b), [[1.0, 2.0, 3.0], [1.0, 3.0, 3.0]], id="maximum_tie"
+    ),
+    pytest.param(
+        lambda m, a, b: m.minimum(a, b), [[1.0, 2.0, 3.0], [1.0, 3.0, 3.0]], id="minimum_tie"
+    ),
+    pytest.param(lambda m, a: a.clamp(-1.0, 1.0), [[-1.0, 0.0, 1.0, 2.0]], id="clamp_at_bounds"),
+    pytest.param(lambda m, a: a.abs(), [[0.0, -0.0, 1.0]], id="abs_at_zero"),
+    pytest.param(lambda m, a: a.relu(), [[0.0, 1.0, -1.0]], id="relu_at_zero"),
+    pytest.param(lambda m, a: a.sqrt(), [[0.0, 4.0]], id="sqrt_at_zero"),
+    pytest.param(lambda m, a: a.prod(), [[2.0, 0.0, 3.0]], id="prod_one_zero"),
+    pytest.param(lambda m, a: a.prod(), [[2.0, 0.0, 3.0, 0.0]], id="prod_two_zeros"),
+    pytest.param(
+        lambda m, a: a.prod(dim=1),
+        [[[2.0, 0.0, 3.0], [1.0, 2.0, 3.0], [0.0, 0.0, 1.0]]],
+        id="prod_dim_zeros",
+    ),
+    pytest.param(lambda m, a: a.std(), [[1.0, 2.0, 4.0]], id="std_plain"),
+    pytest.param(lambda m, a: a.var(dim=0), [[[1.0, 2.0], [1.0, 5.0]]], id="var_repeated"),
+    pytest.param(lambda m, a: a.logsumexp(dim=0), [[-np.inf, 0.0]], id="logsumexp_minus_inf"),
+    pytest.param(lambda m, a: F(m).softplus(a), [[0.0, -0.0]], id="softplus_at_zero"),
+    pytest.param(
+        lambda m, a: F(m).binary_cross_entropy_with_logits(
+            a, m.tensor([1.0, 0.0, 0.5], dtype=a.dtype), reduction="none"
+        ),
+        [[0.0, 0.0, 0.0]],
+        id="bce_with_logits_at_zero",
+    ),
+    pytest.param(lambda m, a: F(m).leaky_relu(a, 0.1), [[0.0, -0.0]], id="leaky_relu_at_zero"),
+    pytest.param(
+        lambda m, a: F(m).max_pool2d(a, 2),
+        [np.array([[[[1.0, 1.0], [0.0, 1.0]]]])],
+        id="max_pool_ties",
+    ),
+]
+
+
+@pytest.mark.parametrize("fn, arrays", SPECIAL)
+def test_ties_and_kinks_vs_torch(fn, arrays):
+    torch = pytest.importorskip("torch")
+    arrays = [np.asarray(a, dtype=np.float64) for a in arrays]
+    got, got_g = _value_and_grad(bp, fn, arrays)
+    want, want_g = _value_and_grad(torch, fn, arrays)
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=0)
+    for g, w in zip(got_g, want_g):
+        np.testing.assert_allclose(g, w, rtol=1e-12, atol=0)
+
+
+def test_ties_closed_form():
+    """The contract's tie rules, independent of torch."""
+    x = bp.tensor([1.0, 3.0, 3.0, 2.0], requires_grad=True)
+    x.max().backward()
+    np.testing.assert_array_equal(to_np(x.grad), [0.0, 0.5, 0.5, 0.0])
+    x = bp.tensor([[1.0, 3.0, 3.0, 2.0]], requires_grad=True)
+    values, indices = x.max(dim=1)
+    assert indices.tolist() == [1]
+    values.sum().backward()
+    np.testing.assert_array_equal(to_np(x.grad), [[0.0, 1.0, 0.0, 0.0]])
+    a = bp.tensor([2.0], requires_grad=True)
+    b = bp.tensor([2.0], requires_grad=True)
+    bp.maximum(a, b).backward()
+    assert to_np(a.grad)[0] == 0.5 and to_np(b.grad)[0] == 0.5
+
+
+def test_max_dim_returns_values_and_indices():
+    a = np.array([[1.0, 5.0, 5.0, -2.0], [7.0, 0.0, 7.0, 7.0], [-1.0, -3.0, -3.0, -1.0]])
+    t = bp.tensor(a)
+    for name, np_val, np_arg in (("max", np.max, np.argmax), ("min", np.min, np.argmin)):
+        for dim in (0, 1, -1):
+            res = getattr(t, name)(dim=dim)
+            values, indices = res  # a namedtuple unpacks
+            assert res.values is not None and res.indices is not None
+            assert indices.dtype == bp.int64
+            np.testing.assert_array_equal(to_np(values), np_val(a, axis=dim))
+            np.testing.assert_array_equal(to_np(indices), np_arg(a, axis=dim))  # first one
+            np.testing.assert_array_equal(to_np(res[0]), to_np(res.values))
+        kept = getattr(bp, name)(t, 1, keepdim=True)
+        assert tuple(kept.values.shape) == (3, 1) and tuple(kept.indices.shape) == (3, 1)
+
+
+@pytest.mark.parametrize("name", ["argmax", "argmin"])
+def test_argmax_argmin(name):
+    a = np.array([[1.0, 5.0, 5.0, -2.0], [7.0, 0.0, 7.0, -7.0], [-1.0, -3.0, -3.0, -1.0]])
+    np_fn = getattr(np, name)
+    t = bp.tensor(a, requires_grad=True)
+    for got, want in [
+        (getattr(t, name)(), np_fn(a)),
+        (getattr(bp, name)(t), np_fn(a)),
+        (getattr(t, name)(dim=0), np_fn(a, axis=0)),
+        (getattr(t, name)(1), np_fn(a, axis=1)),
+        (getattr(t, name)(dim=-1, keepdim=True), np_fn(a, axis=-1)[:, None]),
+        (getattr(bp, name)(t, dim=1), np_fn(a, axis=1)),
+    ]:
+        assert got.dtype == bp.int64
+        assert not got.requires_grad
+        assert tuple(got.shape) == np.shape(want)
+        np.testing.assert_array_equal(to_np(got), want)
+    i = bp.tensor(np.array([[3, 1], [1, 3]]))
+    np.testing.assert_array_equal(to_np(getattr(i, name)(dim=1)), np_fn([[3, 1], [1, 3]], axis=1))
+
+
+def test_reductions_of_0d_and_keepdim_shapes():
+    s = bp.tensor(2.5, requires_grad=True)
+    for got in (s.sum(), s.mean(), s.prod(), s.amax(), s.max(), s.logsumexp(0)):
+        assert tuple(got.shape) == ()
+    t = bp.zeros(2, 3, 4)
+    assert t.var(dim=(0, 2), keepdim=True).shape == (1, 3, 1)
+    assert t.std(dim=1, keepdim=True).shape == (2, 1, 4)
+    assert t.amin(dim=(-1, -3), keepdim=True).shape == (1, 3, 1)
+    assert t.logsumexp(dim=(0, 1)).shape == (4,)
+    assert t.prod(dim=-1, keepdim=True).shape == (2, 3, 1)
+    assert t.var(axis=1, keepdims=True).shape == (2, 1, 4)  # numpy-style aliases
+    assert t.amax(axis=(0, 1)).shape == (4,)
+
+
+def test_var_std_correction_and_unbiased_agree():
+    a = np.array([[1.0, 2.0, 4.0, 7.0], [0.5, -1.0, 2.5, 3.0], [2.0, 0.0, -1.0, 1.5]])
+    t = bp.tensor(a)
+    for dim in (None, 0, 1):
+        for corr in (0, 1, 2):
+            np.testing.assert_allclose(
+                to_np(t.var(dim=dim, correction=corr)), np.var(a, axis=dim, ddof=corr)
+            )
+            np.testing.assert_allclose(
+                to_np(t.std(dim=dim, correction=corr)), np.std(a, axis=dim, ddof=corr)
+            )
+    np.testing.assert_allclose(to_np(t.var(1, unbiased=False)), np.var(a, axis=1))
+    np.testing.assert_allclose(to_np(t.std(unbiased=True)), np.std(a, ddof=1))
+
+
+# NaN and Inf go through as IEEE says (and as PyTorch computes them).
+NAN_INF = np.array([np.nan, np.inf, -np.inf, 0.0, -1.5, 2.0])
+IEEE = [
+    pytest.param(lambda m, a: a.relu(), id="relu"),
+    pytest.param(lambda m, a: a.abs(), id="abs"),
+    pytest.param(lambda m, a: a.sqrt(), id="sqrt"),
+    pytest.param(lambda m, a: a.exp(), id="exp"),
+    pytest.param(lambda m, a: a.log(), id="log"),
+    pytest.param(lambda m, a: a.tanh(), id="tanh"),
+    pytest.param(lambda m, a: a.sigmoid(), id="sigmoid"),
+    pytest.param(lambda m, a: a.sin(), id="sin"),
+    pytest.param(lambda m, a: a.clamp(-1.0, 1.0), id="clamp"),
+    pytest.param(lambda m, a: m.maximum(a, m.tensor(1.0, dtype=a.dtype)), id="maximum"),
+    pytest.param(lambda m, a: m.minimum(m.tensor(1.0, dtype=a.dtype), a), id="minimum"),
+    pytest.param(lambda m, a: 1.0 / a, id="reciprocal"),
+    pytest.param(lambda m, a: a * 0.0, id="times_zero"),
+    pytest.param(lambda m, a: a.sum(), id="sum"),
+    pytest.param(lambda m, a: a.max(), id="max"),
+    pytest.param(lambda m, a: a.amin(), id="amin"),
+    pytest.param(lambda m, a: a.prod(), id="prod"),
+    pytest.param(lambda m, a: a[1:].max(), id="max_inf"),
+    pytest.param(lambda m, a: a[1:].logsumexp(0), id="logsumexp_inf"),
+    pytest.param(lambda m, a: a[3:].logsumexp(0), id="logsumexp_finite"),
+]
+
+
+@pytest.mark.parametrize("fn", IEEE)
+def test_nan_and_inf_propagate_vs_torch(fn):
+    torch = pytest.importorskip("torch")
+    got = to_np(fn(bp, bp.tensor(NAN_INF)))
+    want = fn(torch, torch.tensor(NAN_INF)).numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-15, atol=0)  # NaN where NaN, Inf where Inf
+
+
+def test_nan_propagation_contract_examples():
+    assert np.isnan(to_np(bp.tensor([np.nan]).relu())[0])
+    assert np.isnan(to_np(bp.maximum(bp.tensor([np.nan]), bp.tensor([1.0])))[0])
+    assert np.isnan(to_np(bp.minimum(bp.tensor([1.0]), bp.tensor([np.nan])))[0])
+    assert np.isnan(to_np(bp.tensor([np.nan]).clamp(0.0, 1.0))[0])
+    assert np.isnan(to_np(bp.tensor([1.0, np.nan, 3.0]).max()))
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        pytest.param(lambda t: t.prod(dim=2), id="prod"),
+        pytest.param(lambda t: t.var(dim=-3), id="var"),
+        pytest.param(lambda t: t.std(dim=(0, 2)), id="std"),
+        pytest.param(lambda t: t.amax(dim=2), id="amax"),
+        pytest.param(lambda t: t.amin(dim=(0, -3)), id="amin"),
+        pytest.param(lambda t: t.max(dim=2), id="max"),
+        pytest.param(lambda t: t.min(dim=-3), id="min"),
+        pytest.param(lambda t: t.logsumexp(dim=2), id="logsumexp"),
+        pytest.param(lambda t: t.argmax(dim=2), id="argmax"),
+        pytest.param(lambda t: t.argmin(dim=-3), id="argmin"),
+        pytest.param(lambda t: t.squeeze(2), id="squeeze"),
+        pytest.param(lambda t: t.unsqueeze(3), id="unsqueeze"),
+        pytest.param(lambda t: t.unsqueeze(-4), id="unsqueeze_neg"),
+        pytest.param(lambda t: t.flatten(0, 2), id="flatten"),
+        pytest.param(lambda t: t.transpose(0, 2), id="transpose"),
+        pytest.param(lambda t: t.permute(0, 2), id="permute_dim"),
+        pytest.param(lambda t: bp.cat([t, t], dim=2), id="cat"),
+        pytest.param(lambda t: bp.stack([t, t], dim=3), id="stack"),
+        pytest.param(lambda t: t.gather(2, bp.zeros(2, 3, dtype=bp.int64)), id="gather"),
+    ],
+)
+def test_bad_dim_raises_index_error(call):
+    with pytest.raises(IndexError):
+        call(bp.zeros(2, 3))
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        pytest.param(lambda t: t.reshape(4, 2), id="reshape_numel"),
+        pytest.param(lambda t: t.reshape(-1, -1), id="reshape_two_minus_one"),
+        pytest.param(lambda t: t.reshape(5, -1), id="reshape_infer_fails"),
+        pytest.param(lambda t: t.view(4, 2), id="view_numel"),
+        pytest.param(lambda t: t.view(-1, 4), id="view_infer_fails"),
+        pytest.param(lambda t: t.expand(2, 4), id="expand_incompatible"),
+        pytest.param(lambda t: t.expand(3), id="expand_fewer_dims"),
+        pytest.param(lambda t: t.permute(0, 0), id="permute_repeated"),
+        pytest.param(lambda t: t.flatten(1, 0), id="flatten_start_after_end"),
+    ],
+)
+def test_bad_shapes_raise(call):
+    with pytest.raises((ValueError, RuntimeError, IndexError)):
+        call(bp.zeros(2, 3))
+
+
+def test_view_on_incompatible_strides_says_use_reshape():
+    t = bp.zeros(3, 4).T
+    with pytest.raises((RuntimeError, ValueError), match=r"view size.*not compatible.*reshape"):
+        t.view(12)
+    assert t.reshape(12).shape == (12,)  # reshape copies instead
+    assert bp.zeros(3, 4)[:, 1:3].view(3, 2).shape == (3, 2)  # strides allow it: fine
+    v = bp.zeros(4, 6)[::2].view(2, 2, 3)  # a stepped slice whose rows stay contiguous
+    assert v.shape == (2, 2, 3)
+
+
+def test_view_shares_storage_and_reshape_of_contiguous_too():
+    a = np.arange(12.0)
+    t = bp.from_numpy(a)
+    v = t.view(3, 4)
+    r = t.reshape(2, 6)
+    a[0] = 100.0
+    assert to_np(v)[0, 0] == 100.0 and to_np(r)[0, 0] == 100.0
+    for u in (t.view(-1), t.flatten(), t.unsqueeze(0), t.view(3, 4).T, t.expand(2, 12)):
+        assert np.shares_memory(u.numpy(), a)
+
+
+@pytest.mark.parametrize(
+    "a_shape, b_shape",
+    [
+        ((3, 4), (5,)),
+        ((4,), (5,)),
+        ((5,), (4, 3)),
+        ((2, 3, 4), (3, 4, 5)),
+        ((2, 3, 4), (2, 5, 6)),
+    ],
+)
+def test_matmul_rank_mismatches(a_shape, b_shape):
+    with pytest.raises(ValueError, match=r"\[(matmul|mm|bmm)\]"):
+        bp.zeros(*a_shape) @ bp.zeros(*b_shape)
+
+
+def test_matmul_0d_rejected():
+    with pytest.raises((ValueError, RuntimeError)):
+        bp.tensor(2.0) @ bp.zeros(3)
+
+
+def test_reductions_over_empty_dims():
+    e = bp.zeros(0, 3)
+    np.testing.assert_array_equal(to_np(e.sum(0)), np.zeros(3))
+    np.testing.assert_array_equal(to_np(e.prod(0)), np.ones(3))
+    assert tuple(e.amax(dim=1).shape) == (0,)
+    with pytest.raises((IndexError, ValueError, RuntimeError)):
+        e.amax(dim=0)  # no identity for max
+    with pytest.raises((IndexError, ValueError, RuntimeError)):
+        e.max()
+    with pytest.raises((IndexError, ValueError, RuntimeError)):
+        e.argmax(dim=0)
+
+
+ISSUE3_PROMOTION = [
+    pytest.param(
+        lambda m: m.maximum(m.tensor([1.0]), m.tensor([2.0], dtype=m.float64)),
+        "float64",
+        id="maximum_f32_f64",
+    ),
+    pytest.param(
+        lambda m: m.minimum(m.tensor([1, 5]), m.tensor([2.5, 2.5])), "float32", id="minimum_i_f32"
+    ),
+    pytest.param(lambda m: m.maximum(m.tensor([1]), m.tensor([2])), "int64", id="maximum_int"),
+    pytest.param(lambda m: m.tensor([4, 9]).sqrt(), "float32", id="sqrt_int"),
+    pytest.param(lambda m: m.tensor([-4, 9]).abs(), "int64", id="abs_int"),
+    pytest.param(lambda m: m.tensor([4, 9]).sin(), "float32", id="sin_int"),
+    pytest.param(lambda m: m.tensor([2, 3]).prod(), "int64", id="prod_int"),
+    pytest.param(lambda m: m.tensor([2, 3]).amax(), "int64", id="amax_int"),
+    pytest.param(lambda m: m.tensor([[2, 3]]).max(dim=1).values, "int64", id="max_dim_int"),
+    pytest.param(lambda m: m.tensor([True, False]).sum(), "int64", id="sum_bool"),
+    pytest.param(lambda m: m.tensor([1.0, 2.0]).argmax(), "int64", id="argmax"),
+    pytest.param(lambda m: m.tensor([1, 2]).clamp(0, 1), "int64", id="clamp_int"),
+    pytest.param(
+        lambda m: m.cat([m.tensor([1.0]), m.tensor([2.0], dtype=m.float64)]),
+        "float64",
+        id="cat_f32_f64",
+    ),
+    pytest.param(lambda m: m.stack([m.tensor([1]), m.tensor([2.0])]), "float32", id="stack_i_f"),
+    pytest.param(lambda m: m.tensor([[1, 2]]) @ m.tensor([[3], [4]]), "int64", id="matmul_int"),
+    pytest.param(lambda m: m.tensor([3.0, 4.0]).var(), "float32", id="var_f32"),
+]
+
+
+@pytest.mark.parametrize("expr, want", ISSUE3_PROMOTION)
+def test_issue3_dtypes_vs_torch(expr, want):
+    torch = pytest.importorskip("torch")
+    assert dtype_name(expr(torch)) == want
+    assert dtype_name(expr(bp)) == want
+
+
+def test_issue3_api_surface():
+    """Every op of the issue under PyTorch's name: bp.*, Tensor methods, bp.nn.functional."""
+    functions = (
+        "abs sqrt exp log sin cos tanh sigmoid relu clamp maximum minimum where sum mean prod "
+        "var std max min amax amin logsumexp argmax argmin reshape flatten squeeze unsqueeze "
+        "transpose permute gather cat stack matmul detect_anomaly"
+    ).split()
+    methods = (
+        "abs sqrt exp log sin cos tanh sigmoid relu clamp maximum minimum sum mean prod var std "
+        "max min amax amin logsumexp argmax argmin reshape view flatten squeeze unsqueeze "
+        "transpose permute expand contiguous clone gather matmul add_ sub_ mul_ div_ zero_ fill_ "
+        "copy_ clamp_ __iadd__ __isub__ __imul__ __itruediv__ __getitem__"
+    ).split()
+    nnf = (
+        "relu leaky_relu gelu softplus tanh sigmoid softmax log_softmax cross_entropy nll_loss "
+        "mse_loss binary_cross_entropy_with_logits linear conv2d max_pool2d avg_pool2d dropout"
+    ).split()
+    f = importlib.import_module("bprop.nn.functional")
+    missing = [f"bp.{n}" for n in functions if not hasattr(bp, n)]
+    missing += [f"Tensor.{n}" for n in methods if not hasattr(bp.Tensor, n)]
+    missing += [f"F.{n}" for n in nnf if not hasattr(f, n)]
+    missing += [
+        f"bp.testing.{n}"
+        for n in ("gradcheck", "gradgradcheck", "GradcheckError")
+        if not hasattr(importlib.import_module("bprop.testing"), n)
+    ]
+    assert not missing, missing
+
+
+@pytest.mark.parametrize(
+    "expr",
+    [
+        pytest.param(lambda a, b: a < b, id="lt_bcast"),
+        pytest.param(lambda a, b: a >= b, id="ge_bcast"),
+        pytest.param(lambda a, b: a == b, id="eq_bcast"),
+        pytest.param(lambda a, b: a != b, id="ne_bcast"),
+        pytest.param(lambda a, b: 0.5 < a, id="scalar_lt_reflected"),
+        pytest.param(lambda a, b: 0.5 >= b, id="scalar_ge_reflected"),
+        pytest.param(lambda a, b: a == 1.0, id="eq_scalar"),
+        pytest.param(lambda a, b: a.T[::2] > b.T, id="noncontig"),
+    ],
+)
+def test_comparisons_broadcast_and_reflected(expr):
+    a_np = np.array([[1.0, 0.5, -2.0, 1.0], [0.0, 3.0, 0.5, 1.0], [1.0, 1.0, 2.0, -1.0]])
+    b_np = np.array([[1.0], [0.5], [3.0]])
+    a, b = bp.tensor(a_np, requires_grad=True), bp.tensor(b_np)
+    got = expr(a, b)
+    want = expr(a_np, b_np)
+    assert got.dtype == bp.bool and not got.requires_grad
+    np.testing.assert_array_equal(to_np(got), want)
+
+
+# Sizes past any threading / vectorisation threshold (forward and gradients vs PyTorch only:
+# finite differences would be too slow here). Non-contiguous and broadcast variants included.
+LARGE = [
+    pytest.param(lambda m, a, b: (a * b).sum(), [(300, 257), (257,)], id="mul_bcast_sum"),
+    pytest.param(
+        lambda m, a, b: m.maximum(a, b.T).amax(dim=0), [(257, 300), (300, 257)], id="max_T"
+    ),
+    pytest.param(lambda m, a: a.logsumexp(dim=1), [(129, 1031)], id="logsumexp"),
+    pytest.param(lambda m, a: a.T.logsumexp(dim=0), [(1031, 129)], id="logsumexp_T"),
+    pytest.param(lambda m, a: a.var(dim=0), [(1031, 67)], id="var_dim0"),
+    pytest.param(lambda m, a: a.prod(dim=1), [(5000, 7)], id="prod"),
+    pytest.param(lambda m, a: a[::3, 1::2].sqrt(), [(601, 400)], id="sqrt_stepped"),
+    pytest.param(lambda m, a: a.max(dim=1).values, [(513, 517)], id="max_dim"),
+    pytest.param(lambda m, a: a.amin(dim=(0, 2)), [(33, 65, 67)], id="amin_tuple"),
+    pytest.param(lambda m, a, b: a @ b, [(130, 257), (257, 129)], id="mm"),
+    pytest.param(lambda m, a, b: a @ b, [(7, 65, 33), (7, 33, 66)], id="bmm"),
+    pytest.param(lambda m, a, b: a.T @ b.transpose(1, 2), [(129, 65), (3, 33, 129)], id="bmm_T"),
+    pytest.param(lambda m, a: F(m).softmax(a, dim=1), [(257, 513)], id="softmax"),
+    pytest.param(lambda m, a: F(m).log_softmax(a.T, dim=1), [(513, 257)], id="log_softmax_T"),
+    pytest.param(
+        lambda m, a: F(m).cross_entropy(a, m.tensor(np.arange(1000) % 37)),
+        [(1000, 37)],
+        id="cross_entropy",
+    ),
+    pytest.param(
+        lambda m, x, w, b: F(m).conv2d(x, w, b, stride=1, padding=1),
+        [(4, 8, 33, 31), (16, 8, 3, 3), (16,)],
+        id="conv2d",
+    ),
+    pytest.param(lambda m, x: F(m).max_pool2d(x, 3, 2, 1), [(4, 8, 33, 31)], id="max_pool2d"),
+    pytest.param(lambda m, x: F(m).avg_pool2d(x, 2), [(4, 8, 33, 31)], id="avg_pool2d"),
+    pytest.param(
+        lambda m, a: a.gather(1, m.tensor(np.arange(300 * 100).reshape(300, 100) % 257)),
+        [(300, 257)],
+        id="gather",
+    ),
+    pytest.param(lambda m, a: a[m.tensor(np.arange(5000) % 97)], [(97, 301)], id="index_repeated"),
+    pytest.param(lambda m, a, b: m.cat([a, b.T], dim=1), [(300, 257), (129, 300)], id="cat_T"),
+]
+
+
+@pytest.mark.parametrize("fn, shapes", LARGE)
+def test_large_inputs_vs_torch(fn, shapes):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(99)
+    arrays = [rng.uniform(0.5, 1.5, size=s) for s in shapes]
+    outs, grads = [], []
+    for m in (bp, torch):
+        xs = leaves(m, arrays, "float64")
+        out = fn(m, *xs)
+        v = np.random.default_rng(5).standard_normal(tuple(out.shape))
+        gs = _grad(m, out, xs, grad_outputs=m.tensor(v))
+        outs.append(to_np(out))
+        grads.append([to_np(g) for g in gs])
+    np.testing.assert_allclose(outs[0], outs[1], rtol=1e-10, atol=1e-12)
+    for g, w in zip(*grads):
+        np.testing.assert_allclose(g, w, rtol=1e-10, atol=1e-12)

@@ -33,7 +33,7 @@ def _size_args(op: str, size: tuple) -> tuple:
 
 def _dims(op: str, dim, axis) -> tuple:
     if axis is not None:
-        if dim is not None:
+        if dim not in (None, ()):
             raise TypeError(f"[{op}] got both dim and axis")
         dim = axis
     if dim is None:
@@ -302,16 +302,19 @@ def _setitem(self, key, value):
     _core._copy_(_core._index(self, key), _as_operand(value))
 
 
+# In-place methods return self itself (`x.add_(y) is x`), as PyTorch's do.
 def _inplace(core_fn, with_alpha=False):
     if with_alpha:
 
         def method(self, other, alpha=1):
-            return core_fn(self, _as_operand(other), alpha)
+            core_fn(self, _as_operand(other), alpha)
+            return self
 
     else:
 
         def method(self, other):
-            return core_fn(self, _as_operand(other))
+            core_fn(self, _as_operand(other))
+            return self
 
     return method
 
@@ -321,7 +324,23 @@ def _clamp(self, min=None, max=None):
 
 
 def _clamp_(self, min=None, max=None):
-    return _core._clamp_(self, _optional_operand(min), _optional_operand(max))
+    _core._clamp_(self, _optional_operand(min), _optional_operand(max))
+    return self
+
+
+def _fill_(self, value):
+    _core._fill_(self, value)
+    return self
+
+
+def _zero_(self):
+    _core._zero_(self)
+    return self
+
+
+def _copy_(self, src):
+    _core._copy_(self, _as_operand(src))
+    return self
 
 
 def _optional_operand(value):
@@ -382,13 +401,13 @@ def _install_methods() -> None:
     Tensor.sub_ = _inplace(_core._sub_, with_alpha=True)
     Tensor.mul_ = _inplace(_core._mul_)
     Tensor.div_ = _inplace(_core._div_)
-    Tensor.fill_ = lambda self, value: _core._fill_(self, value)
-    Tensor.zero_ = lambda self: _core._zero_(self)
-    Tensor.copy_ = lambda self, src: _core._copy_(self, _as_operand(src))
-    Tensor.__iadd__ = lambda self, other: _core._add_(self, _as_operand(other), 1)
-    Tensor.__isub__ = lambda self, other: _core._sub_(self, _as_operand(other), 1)
-    Tensor.__imul__ = lambda self, other: _core._mul_(self, _as_operand(other))
-    Tensor.__itruediv__ = lambda self, other: _core._div_(self, _as_operand(other))
+    Tensor.fill_ = _fill_
+    Tensor.zero_ = _zero_
+    Tensor.copy_ = _copy_
+    Tensor.__iadd__ = Tensor.add_
+    Tensor.__isub__ = Tensor.sub_
+    Tensor.__imul__ = Tensor.mul_
+    Tensor.__itruediv__ = Tensor.div_
     Tensor.__iter__ = lambda self: (self[i] for i in range(len(self)))
 
 

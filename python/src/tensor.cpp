@@ -168,7 +168,7 @@ void init_tensor(py::module_& m) {
       .def("item", &Tensor::item)
       .def("numpy", &to_numpy, "A numpy array sharing this tensor's memory")
       .def("_is_same", &Tensor::is_same)
-      .def("_version", [](const Tensor& t) { return t.storage()->version(); });
+      .def_property_readonly("_version", [](const Tensor& t) { return t.storage()->version(); });
 
   m.def("_tensor_from_numpy", &copy_from_numpy, py::arg("array"));
   m.def("from_numpy", &share_numpy, py::arg("array"),

@@ -134,6 +134,11 @@ Tensor slice_backward(const Tensor& g, const Shape& shape, int64_t dim, int64_t 
                       int64_t step);
 // x[..., index, ...] along dim (a view); negative indices count from the end.
 Tensor select(const Tensor& x, int64_t dim, int64_t index);
+// The view of x's row-major layout with these strides and offset (elements), and its adjoint:
+// base with src written into that view's positions. Views must not overlap themselves.
+Tensor as_strided(const Tensor& x, const Shape& shape, const Shape& strides, int64_t offset);
+Tensor as_strided_scatter(const Tensor& base, const Tensor& src, const Shape& strides,
+                          int64_t offset);
 Tensor cat(const std::vector<Tensor>& tensors, int64_t dim = 0);
 Tensor stack(const std::vector<Tensor>& tensors, int64_t dim = 0);
 

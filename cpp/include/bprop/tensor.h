@@ -160,9 +160,10 @@ class TensorImpl {
   DType dtype;
   bool requires_grad = false;
   bool wrapped_scalar = false;
-  // Made by a differentiable view op (reshape, permute, expand, slicing, ...): it shares its
-  // base's storage, so recording an in-place op on it is refused (its base would not see it).
-  bool is_view = false;
+  // Set on results of view ops (reshape, permute, expand, slicing, ...): the tensor whose
+  // storage they share, always a non-view. An in-place op on a view rewrites the base's
+  // history too (see Note [In-place ops and autograd] in ops/inplace.cpp).
+  std::shared_ptr<TensorImpl> view_base;
   std::shared_ptr<Node> grad_fn;
   std::weak_ptr<Node> grad_accumulator;  // leaves only; made on first use
   Tensor grad;

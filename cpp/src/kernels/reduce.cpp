@@ -127,8 +127,12 @@ void reduce_dispatch(const Odometer& kept, const Odometer& reduced, const Operan
 void reduce(ReduceOp op, int ndim, const int64_t* shape, const Operand& out, const Operand& in) {
   for (int d = 0; d < ndim; ++d) {
     if (shape[d] == 0) {
-      // An empty reduction: the identity wherever out has elements.
-      fill(ndim, shape, out, op == ReduceOp::Prod ? 1.0 : 0.0);
+      // An empty reduction: the identity wherever out has elements (out's own shape is 1
+      // along the reduced dims, where its stride is 0).
+      SmallVector<int64_t, 8> out_shape(shape, shape + ndim);
+      for (int k = 0; k < ndim; ++k)
+        if (out.strides[k] == 0) out_shape[k] = 1;
+      fill(ndim, out_shape.data(), out, op == ReduceOp::Prod ? 1.0 : 0.0);
       return;
     }
   }

@@ -328,8 +328,16 @@ Tensor index(const Tensor& x, const std::vector<IndexItem>& items) {
   // Advanced indexing: broadcast the index tensors, move their dims to the front, flatten
   // them into one, and select with one linear index.
   Shape index_shape = advanced[0].index.shape();
-  for (const Advanced& a : advanced)
-    index_shape = broadcast_shapes(index_shape, a.index.shape(), "index");
+  for (const Advanced& a : advanced) {
+    try {
+      index_shape = broadcast_shapes(index_shape, a.index.shape(), "index");
+    } catch (const std::invalid_argument&) {
+      throw std::out_of_range(
+          "[index] shape mismatch: indexing tensors could not be broadcast "
+          "together with shapes " +
+          shape_to_string(index_shape) + " and " + a.index.shape_str());
+    }
+  }
   bool adjacent = true;
   for (size_t k = 1; k < advanced.size(); ++k)
     adjacent = adjacent && advanced[k].dim == advanced[k - 1].dim + 1;

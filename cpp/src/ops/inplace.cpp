@@ -7,9 +7,17 @@
 // overwritten values. When the op must be recorded (grad mode on, and self or other requires
 // grad), it runs on a differentiable clone of self, so that its own saved tensors are not the
 // ones being overwritten, and self's grad_fn is rebased onto the result's: gradients reaching
-// self then flow through the op into self's previous history. Recording is refused on a leaf
-// that requires grad (PyTorch's rule: its .grad would lose the update) and on a view (its base
-// would not learn of the new history); both work under no_grad.
+// self then flow through the op into self's previous history.
+//
+// When self is a view, its base changed too. The base's history is rebased onto
+// as_strided_scatter(base, result) -- the old base with the result written into the view's
+// positions -- and the view's onto as_strided of that, so gradients reaching either flow
+// correctly. (Other views of the same base keep their old history, as their values do not
+// depend on the write only where they don't overlap it; PyTorch regenerates them instead.)
+//
+// Refused, as in PyTorch: recording on a leaf that requires grad or on a view of one (its .grad
+// would lose the update; use no_grad, as optimizers do), and writing to a tensor whose elements
+// overlap in memory (an expanded tensor).
 #include <functional>
 #include <stdexcept>
 #include <string>
@@ -23,20 +31,41 @@ namespace {
 
 int category(DType dtype) { return dtype == DType::Bool ? 0 : dtype == DType::Int64 ? 1 : 2; }
 
+bool overlaps_itself(const Tensor& t) {
+  for (size_t d = 0; d < t.shape().size(); ++d)
+    if (t.strides()[d] == 0 && t.shape()[d] > 1) return true;
+  return false;
+}
+
 Tensor apply_inplace(const char* op, const Tensor& self, const Tensor& other,
                      const std::function<Tensor(const Tensor&)>& compute) {
   const bool grad_mode = is_grad_enabled();
-  if (grad_mode && self.is_leaf() && self.requires_grad())
+  const std::shared_ptr<TensorImpl>& base_impl = self.impl()->view_base;
+  if (grad_mode && self.is_leaf() && self.requires_grad() && !base_impl)
     throw std::runtime_error(std::string("[") + op +
                              "] a leaf tensor that requires grad is being used in an in-place "
                              "operation; update it inside bprop.no_grad() (as optimizers do), "
                              "or use an out-of-place op");
-  const bool recording =
-      grad_mode && (self.requires_grad() || (other.defined() && other.requires_grad()));
-  if (recording && self.impl()->is_view)
+  if (overlaps_itself(self))
     throw std::runtime_error(std::string("[") + op +
-                             "] an in-place operation on a view of another tensor cannot be "
-                             "recorded for autograd; use .clone() first, or an out-of-place op");
+                             "] unsupported operation: more than one element of the written-to "
+                             "tensor (shape " +
+                             self.shape_str() + ", strides " + shape_to_string(self.strides()) +
+                             ") refers to a single memory location; clone() it first");
+  Tensor base = base_impl ? Tensor(base_impl) : Tensor();
+  const bool recording =
+      grad_mode && (self.requires_grad() || (other.defined() && other.requires_grad()) ||
+                    (base.defined() && base.requires_grad()));
+  if (recording && base.defined()) {
+    if (base.is_leaf() && base.requires_grad())
+      throw std::runtime_error(std::string("[") + op +
+                               "] a view of a leaf tensor that requires grad is being used in "
+                               "an in-place operation; update it inside bprop.no_grad()");
+    if (!base.is_contiguous() || base.offset() != 0)
+      throw std::runtime_error(std::string("[") + op +
+                               "] an in-place operation on a view of a non-contiguous tensor "
+                               "cannot be recorded for autograd; use .clone() first");
+  }
   Tensor result;
   {
     GradModeGuard mode(recording);
@@ -48,9 +77,22 @@ Tensor apply_inplace(const char* op, const Tensor& self, const Tensor& other,
   if (result.shape() != self.shape())
     throw std::invalid_argument(std::string("[") + op + "] output with shape " + self.shape_str() +
                                 " doesn't match the broadcast shape " + result.shape_str());
+  Tensor new_base;
+  if (recording && base.defined()) {
+    GradModeGuard mode(true);
+    new_base =
+        as_strided_scatter(base, to_dtype(result, self.dtype()), self.strides(), self.offset());
+  }
   copy_values(self, result);
   self.storage()->bump_version();
-  if (recording) {
+  if (recording && base.defined()) {
+    base.impl()->grad_fn = new_base.grad_fn();
+    base.impl()->requires_grad = true;
+    GradModeGuard mode(true);
+    Tensor view = as_strided(new_base, self.shape(), self.strides(), self.offset());
+    self.impl()->grad_fn = view.grad_fn();
+    self.impl()->requires_grad = true;
+  } else if (recording) {
     self.impl()->grad_fn = result.grad_fn();
     self.impl()->requires_grad = result.requires_grad();
   }
@@ -99,7 +141,9 @@ Tensor copy_(const Tensor& self, const Tensor& src) {
     if (shape != s.shape())
       throw std::invalid_argument("[copy_] source of shape " + src.shape_str() +
                                   " cannot be broadcast to " + s.shape_str());
-    return to_dtype(expand(src, s.shape()), s.dtype());
+    // where(true, src, self): self's old history gets a zero gradient but stays connected,
+    // so self still requires grad (as in PyTorch) even when src doesn't.
+    return where(full(s.shape(), Scalar(true), DType::Bool), expand(src, s.shape()), s);
   });
 }
 

@@ -36,6 +36,16 @@ Dims window_attrs(const Window2d& w) {
 }
 Window2d window_of(const Dims& a) { return {a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7]}; }
 
+// log(1 + exp(z)) as max(z, 0) + log1p(exp(-|z|)): finite for any z. The max and |z| are
+// where()s on the same condition so that their one-sided slopes at 0 add up to the true
+// derivative there, sigmoid(0) = 1/2 (relu and abs would each give 0 at 0).
+Tensor stable_softplus(const Tensor& z) {
+  Tensor positive = gt(z, number(0.0));
+  Tensor relu_z = where(positive, z, number(0.0));
+  Tensor abs_z = where(positive, z, neg(z));
+  return add(relu_z, log1p(exp(neg(abs_z))));
+}
+
 void require_floating(const char* op, const Tensor& x) {
   if (!is_floating(x.dtype()))
     throw TypeError(std::string("[") + op + "] needs a floating point input, got " +
@@ -135,6 +145,7 @@ Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, Win
                                 ",), got " + bias.shape_str());
   window.kernel_h = weight.shape()[2];
   window.kernel_w = weight.shape()[3];
+  check_window("conv2d", window, x.shape());
   Tensor cols = unfold2d(x, window, 0.0);  // (N, C*kh*kw, L)
   const int64_t oh = window.out_h(h), ow = window.out_w(w);
   const int64_t per_group = c / groups * window.kernel_h * window.kernel_w;
@@ -148,6 +159,7 @@ Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, Win
 
 Tensor max_pool2d(const Tensor& input, Window2d window) {
   Tensor x = batched("max_pool2d", input);
+  check_window("max_pool2d", window, x.shape());
   if (2 * window.padding_h > window.kernel_h || 2 * window.padding_w > window.kernel_w)
     throw std::invalid_argument(
         "[max_pool2d] padding should be at most half of the kernel size, "
@@ -164,6 +176,7 @@ Tensor max_pool2d(const Tensor& input, Window2d window) {
 
 Tensor avg_pool2d(const Tensor& input, Window2d window) {
   Tensor x = batched("avg_pool2d", input);
+  check_window("avg_pool2d", window, x.shape());
   if (2 * window.padding_h > window.kernel_h || 2 * window.padding_w > window.kernel_w)
     throw std::invalid_argument(
         "[avg_pool2d] padding should be at most half of the kernel size, "
@@ -189,11 +202,16 @@ Tensor softmax(const Tensor& x, int64_t dim) {
   return div(e, sum(e, dims, /*keepdim=*/true));
 }
 
+// (x - m) - log(sum(exp(x - m))) with m = max(x) held constant: subtracting m first keeps
+// float32 precision for large logits (x - logsumexp(x) would lose it in the rounding of m).
 Tensor log_softmax(const Tensor& x, int64_t dim) {
   Tensor xf = is_floating(x.dtype()) ? x : to_dtype(x, default_dtype());
   Dims dims;
   if (x.ndim() > 0) dims.push_back(normalize_dim(dim, x.ndim(), "log_softmax"));
-  return sub(xf, logsumexp(xf, dims, /*keepdim=*/true));
+  Tensor m = amax(xf.detach(), dims, /*keepdim=*/true);
+  m = where(eq(abs(m), number(std::numeric_limits<double>::infinity())), number(0.0), m);
+  Tensor shifted = sub(xf, m);
+  return sub(shifted, log(sum(exp(shifted), dims, /*keepdim=*/true)));
 }
 
 namespace {
@@ -331,7 +349,7 @@ Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction) 
   return reduce_loss(mul(d, d), reduction);
 }
 
-// max(x, 0) - x y + log(1 + exp(-|x|)): finite for any logit (PyTorch's formulation).
+// (1 - y) x + softplus(-x), i.e. max(x, 0) - x y + log(1 + exp(-|x|)): finite for any logit.
 Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& target,
                                         const Tensor& weight, Reduction reduction,
                                         const Tensor& pos_weight) {
@@ -340,7 +358,7 @@ Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& targe
     throw std::invalid_argument("[binary_cross_entropy_with_logits] target shape " +
                                 target.shape_str() + " must match input shape " +
                                 input.shape_str());
-  Tensor softplus_neg = add(log1p(exp(neg(abs(input)))), relu(neg(input)));
+  Tensor softplus_neg = stable_softplus(neg(input));
   Tensor loss;
   if (pos_weight.defined()) {
     Tensor log_weight = add(mul(sub(pos_weight, number(1.0)), target), number(1.0));
@@ -373,11 +391,11 @@ Tensor gelu(const Tensor& x, bool tanh_approximation) {
   return mul(mul(x, number(0.5)), add(erf(mul(x, number(0.7071067811865476))), number(1.0)));
 }
 
-// log(1 + exp(beta x)) / beta, linear above the threshold; written as
-// relu(bx) + log1p(exp(-|bx|)) so that neither branch overflows (no NaN gradients).
+// log(1 + exp(beta x)) / beta, linear above the threshold; neither branch overflows, so no
+// NaN reaches the gradient.
 Tensor softplus(const Tensor& x, double beta, double threshold) {
   Tensor bx = mul(x, number(beta));
-  Tensor smooth = div(add(relu(bx), log1p(exp(neg(abs(bx))))), number(beta));
+  Tensor smooth = div(stable_softplus(bx), number(beta));
   return where(gt(bx, number(threshold)), x, smooth);
 }
 

@@ -71,7 +71,7 @@ Tensor OpNode::saved(size_t i) const {
         "tensors after they have already been freed). Saved intermediate values of the graph "
         "are freed when you call .backward() or autograd.grad(). Specify retain_graph=True if "
         "you need to backward through the graph a second time.");
-  return saved_[i].unpack(op_name(kind_));
+  return saved_[i].unpack(name().c_str());
 }
 
 void OpNode::release_saved() {

@@ -57,6 +57,8 @@ namespace bprop {
   X(Slice,         slice,          "SliceBackward0")    \
   X(SliceBackward, slice_backward, "SliceBackwardBackward0") \
   X(Cat,           cat,            "CatBackward0")      \
+  X(AsStrided,     as_strided,     "AsStridedBackward0") \
+  X(AsStridedScatter, as_strided_scatter, "AsStridedScatterBackward0") \
   X(Gather,        gather,         "GatherBackward0")   \
   X(ScatterAdd,    scatter_add,    "ScatterAddBackward0") \
   X(IndexSelect,   index_select,   "IndexSelectBackward0") \

@@ -11,7 +11,7 @@ namespace {
 
 Tensor alias(const Tensor& x, const Shape& shape, const Shape& strides, int64_t offset) {
   Tensor view = Tensor::view_of(x.storage(), shape, strides, offset, x.dtype());
-  view.impl()->is_view = true;
+  view.impl()->view_base = x.impl()->view_base ? x.impl()->view_base : x.impl_ptr();
   return view;
 }
 
@@ -397,6 +397,61 @@ Tensor stack(const std::vector<Tensor>& tensors, int64_t dim_in) {
   std::vector<Tensor> expanded;
   for (const Tensor& t : tensors) expanded.push_back(unsqueeze(t, dim));
   return cat(expanded, dim);
+}
+
+// ---- as_strided, as_strided_scatter: how in-place ops on views rewrite their base ----
+
+namespace {
+Dims geometry_attrs(const Shape& strides, int64_t offset) {
+  Dims attrs(strides.begin(), strides.end());
+  attrs.push_back(offset);
+  return attrs;
+}
+// The geometry (strides, then offset) of a view relative to a contiguous base.
+Shape strides_of(const Dims& attrs) { return Shape(attrs.begin(), attrs.end() - 1); }
+int64_t offset_of(const Dims& attrs) { return attrs.back(); }
+}  // namespace
+
+Tensor as_strided(const Tensor& x, const Shape& shape, const Shape& strides, int64_t offset) {
+  Tensor source = contiguous_for_kernel(x);  // the geometry is relative to x's row-major layout
+  Tensor out = alias(source, shape, strides, source.offset() + offset);
+  if (auto node = record(OpKind::AsStrided, {&x})) {
+    node->shape = shape;
+    node->ints = geometry_attrs(strides, offset);
+    set_grad_fn(out, std::move(node));
+  }
+  return out;
+}
+
+std::vector<Tensor> vjp_as_strided(OpNode& node, const Tensor& g) {
+  const Shape& input_shape = node.input(0).shape;
+  return {as_strided_scatter(zeros(input_shape, g.dtype()), g, strides_of(node.ints),
+                             offset_of(node.ints))};
+}
+
+Tensor as_strided_scatter(const Tensor& base, const Tensor& src, const Shape& strides,
+                          int64_t offset) {
+  Tensor out = Tensor::empty(base.shape(), promote_types(base.dtype(), src.dtype()));
+  copy_values(out, base);
+  Tensor region = Tensor::view_of(out.storage(), src.shape(), strides, offset, out.dtype());
+  copy_values(region, src);
+  if (auto node = record(OpKind::AsStridedScatter, {&base, &src})) {
+    node->shape = src.shape();
+    node->ints = geometry_attrs(strides, offset);
+    set_grad_fn(out, std::move(node));
+  }
+  return out;
+}
+
+// The written region's gradient goes to src; the rest to base.
+std::vector<Tensor> vjp_as_strided_scatter(OpNode& node, const Tensor& g) {
+  const Shape strides = strides_of(node.ints);
+  const int64_t offset = offset_of(node.ints);
+  Tensor g_base, g_src;
+  if (node.needs_input_grad(0))
+    g_base = as_strided_scatter(g, zeros(node.shape, g.dtype()), strides, offset);
+  if (node.needs_input_grad(1)) g_src = as_strided(g, node.shape, strides, offset);
+  return {g_base, g_src};
 }
 
 }  // namespace bprop
