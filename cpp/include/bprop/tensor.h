@@ -58,8 +58,9 @@ class TypeError : public std::invalid_argument {
 
 class Storage {
  public:
-  // An owned, zero-initialised, 64-byte aligned buffer.
-  explicit Storage(size_t nbytes);
+  // An owned, 64-byte aligned buffer; zero-filled when asked (kernels that write every
+  // element don't pay for it).
+  explicit Storage(size_t nbytes, bool zeroed = false);
   // A buffer owned by someone else (e.g. a numpy array), kept alive by `owner`.
   Storage(void* data, size_t nbytes, std::shared_ptr<void> owner);
   Storage(const Storage&) = delete;
@@ -86,8 +87,10 @@ class Tensor {
   Tensor() = default;
   explicit Tensor(std::shared_ptr<TensorImpl> impl) : impl_(std::move(impl)) {}
 
-  // A new contiguous tensor with zeroed storage.
+  // A new contiguous tensor whose values are unspecified until written.
   static Tensor empty(const Shape& shape, DType dtype);
+  // A new contiguous tensor of zeros.
+  static Tensor zeros(const Shape& shape, DType dtype);
   // A view of `storage`: no copy.
   static Tensor view_of(std::shared_ptr<Storage> storage, const Shape& shape, const Shape& strides,
                         int64_t offset, DType dtype);
@@ -141,6 +144,7 @@ class Tensor {
   std::string shape_str() const;
 
  private:
+  static Tensor allocate(const Shape& shape, DType dtype, bool zeroed);
   std::shared_ptr<TensorImpl> impl_;
 };
 

@@ -92,7 +92,7 @@ Tensor fold2d(const Tensor& cols, const Shape& output_shape, const Window2d& win
     throw std::invalid_argument("[fold2d] columns of shape " + cols.shape_str() + " must be " +
                                 shape_to_string(expected) + " for output " +
                                 shape_to_string(output_shape));
-  Tensor out = Tensor::empty(output_shape, cols.dtype());
+  Tensor out = Tensor::zeros(output_shape, cols.dtype());  // fold2d accumulates into it
   Tensor cc = contiguous_for_kernel(cols);
   if (cols.numel() > 0) kernels::fold2d(cols.dtype(), n, c, h, w, window, cc.data(), out.data());
   if (auto node = record(OpKind::Fold2d, {&cols})) {

@@ -47,13 +47,13 @@ Tensor generate_1d(int64_t n, DType dtype, F value_at) {
 
 }  // namespace
 
-Tensor zeros(const Shape& shape, DType dtype) { return Tensor::empty(shape, dtype); }
+Tensor zeros(const Shape& shape, DType dtype) { return Tensor::zeros(shape, dtype); }
 
 Tensor ones(const Shape& shape, DType dtype) { return full(shape, Scalar(1.0), dtype); }
 
 Tensor full(const Shape& shape, Scalar value, DType dtype) {
   Tensor out = Tensor::empty(shape, dtype);
-  if (value.to_double() != 0.0) {
+  {
     if (dtype == DType::Int64 && !value.is_floating()) {
       int64_t* p = out.data_as<int64_t>();  // exact for integers beyond 2^53
       for (int64_t i = 0; i < out.numel(); ++i) p[i] = value.to_int();
@@ -110,7 +110,7 @@ Tensor eye(int64_t n, int64_t m, DType dtype) {
   if (n < 0 || m < 0)
     throw std::invalid_argument("[eye] sizes must be non-negative, got " + std::to_string(n) +
                                 " and " + std::to_string(m));
-  Tensor out = Tensor::empty({n, m}, dtype);
+  Tensor out = Tensor::zeros({n, m}, dtype);
   // One diagonal view with stride m + 1, filled with ones.
   int64_t diag = std::min(n, m);
   Shape shape{diag}, strides{m + 1};

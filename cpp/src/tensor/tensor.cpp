@@ -29,12 +29,12 @@ void set_default_dtype(DType dtype) {
 
 // ---- Storage ----
 
-Storage::Storage(size_t nbytes) : nbytes_(nbytes) {
+Storage::Storage(size_t nbytes, bool zeroed) : nbytes_(nbytes) {
   constexpr size_t kAlign = 64;
   size_t padded = (std::max<size_t>(nbytes, 1) + kAlign - 1) / kAlign * kAlign;
   data_ = std::aligned_alloc(kAlign, padded);
   if (!data_) throw std::bad_alloc();
-  std::memset(data_, 0, padded);
+  if (zeroed) std::memset(data_, 0, padded);
 }
 
 Storage::Storage(void* data, size_t nbytes, std::shared_ptr<void> owner)
@@ -93,7 +93,10 @@ Shape contiguous_strides(const Shape& shape) {
 
 // ---- Tensor ----
 
-Tensor Tensor::empty(const Shape& shape, DType dtype) {
+Tensor Tensor::empty(const Shape& shape, DType dtype) { return allocate(shape, dtype, false); }
+Tensor Tensor::zeros(const Shape& shape, DType dtype) { return allocate(shape, dtype, true); }
+
+Tensor Tensor::allocate(const Shape& shape, DType dtype, bool zeroed) {
   for (int64_t s : shape)
     if (s < 0)
       throw std::invalid_argument("[empty] negative dimension in shape " + shape_to_string(shape));
@@ -102,7 +105,7 @@ Tensor Tensor::empty(const Shape& shape, DType dtype) {
   if (__builtin_mul_overflow(numel, static_cast<int64_t>(itemsize(dtype)), &nbytes))
     throw std::invalid_argument("[empty] shape " + shape_to_string(shape) + " of " +
                                 dtype_name(dtype) + " needs more bytes than memory can address");
-  auto storage = std::make_shared<Storage>(static_cast<size_t>(nbytes));
+  auto storage = std::make_shared<Storage>(static_cast<size_t>(nbytes), zeroed);
   return Tensor(
       std::make_shared<TensorImpl>(std::move(storage), shape, contiguous_strides(shape), 0, dtype));
 }
