@@ -31,6 +31,7 @@
 #include "bprop/ops.h"
 #include "bprop/optim.h"
 #include "bprop/tensor.h"
+#include "bprop/threads.h"
 
 namespace bprop {
 

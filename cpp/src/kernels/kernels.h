@@ -66,8 +66,10 @@ void unfold2d(DType dtype, int64_t n, int64_t c, int64_t h, int64_t w, const Win
 // col2im, the adjoint of unfold2d: out (N, C, H, W) contiguous and zeroed, accumulates.
 void fold2d(DType dtype, int64_t n, int64_t c, int64_t h, int64_t w, const Window2d& window,
             const void* in, void* out);
-// C[M, N] = A[M, K] @ B[K, N], all row-major with leading dimensions lda, ldb, ldc.
-void gemm(DType dtype, int64_t m, int64_t n, int64_t k, const void* a, int64_t lda, const void* b,
-          int64_t ldb, void* c, int64_t ldc);
+// C[M, N] = A[M, K] @ B[K, N]. A and B have any element strides (row stride, column stride),
+// so transposed operands need no copy; C is row-major with leading dimension ldc. Threaded;
+// each element of C is summed in the same order whatever the thread count.
+void gemm(DType dtype, int64_t m, int64_t n, int64_t k, const void* a, int64_t rsa, int64_t csa,
+          const void* b, int64_t rsb, int64_t csb, void* c, int64_t ldc);
 
 }  // namespace bprop::kernels

@@ -4,6 +4,7 @@
 
 #include "bprop/ops.h"
 #include "kernels/kernels.h"
+#include "kernels/parallel.h"
 #include "ops/op_node.h"
 
 namespace bprop {
@@ -21,9 +22,10 @@ Tensor mm(const Tensor& a, const Tensor& b) {
                     dtype_name(a.dtype()) + " and " + dtype_name(b.dtype()));
   if (a.dtype() == DType::Bool) throw TypeError("[matmul] is not supported for bool tensors");
   const int64_t m = a.shape()[0], k = a.shape()[1], n = b.shape()[1];
-  Tensor ac = contiguous_for_kernel(a), bc = contiguous_for_kernel(b);
   Tensor out = Tensor::empty({m, n}, a.dtype());
-  if (m > 0 && n > 0) kernels::gemm(a.dtype(), m, n, k, ac.data(), k, bc.data(), n, out.data(), n);
+  // Strided operands go to the kernel as they are: a transposed view costs no copy.
+  kernels::gemm(a.dtype(), m, n, k, a.data(), a.strides()[0], a.strides()[1], b.data(),
+                b.strides()[0], b.strides()[1], out.data(), n);
   if (auto node = record(OpKind::Mm, {&a, &b})) {
     node->save(a);
     node->save(b);
@@ -53,14 +55,18 @@ Tensor bmm(const Tensor& a, const Tensor& b) {
                     dtype_name(a.dtype()) + " and " + dtype_name(b.dtype()));
   if (a.dtype() == DType::Bool) throw TypeError("[matmul] is not supported for bool tensors");
   const int64_t batch = a.shape()[0], m = a.shape()[1], k = a.shape()[2], n = b.shape()[2];
-  Tensor ac = contiguous_for_kernel(a), bc = contiguous_for_kernel(b);
   Tensor out = Tensor::empty({batch, m, n}, a.dtype());
   const size_t size = itemsize(a.dtype());
-  if (m > 0 && n > 0)
-    for (int64_t i = 0; i < batch; ++i)
-      kernels::gemm(a.dtype(), m, n, k, static_cast<const char*>(ac.data()) + i * m * k * size, k,
-                    static_cast<const char*>(bc.data()) + i * k * n * size, n,
-                    static_cast<char*>(out.data()) + i * m * n * size, n);
+  const char* a_data = static_cast<const char*>(a.data());
+  const char* b_data = static_cast<const char*>(b.data());
+  char* out_data = static_cast<char*>(out.data());
+  // Many small products run one per thread; a large one uses the threads itself.
+  kernels::parallel_for(batch, m * n * k > (1 << 18) ? batch : 1, [&](int64_t first, int64_t last) {
+    for (int64_t i = first; i < last; ++i)
+      kernels::gemm(a.dtype(), m, n, k, a_data + i * a.strides()[0] * size, a.strides()[1],
+                    a.strides()[2], b_data + i * b.strides()[0] * size, b.strides()[1],
+                    b.strides()[2], out_data + i * m * n * size, n);
+  });
   if (auto node = record(OpKind::Bmm, {&a, &b})) {
     node->save(a);
     node->save(b);

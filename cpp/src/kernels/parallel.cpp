@@ -1,0 +1,196 @@
+#include "kernels/parallel.h"
+
+#include <pthread.h>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <cstdlib>
+#include <exception>
+#include <memory>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "bprop/threads.h"
+
+namespace bprop {
+namespace kernels {
+namespace {
+
+thread_local bool t_inside_parallel_region = false;
+
+// Workers sleep on a condition variable between jobs, after spinning briefly so that the
+// back-to-back kernels of a training step don't pay a wake-up each.
+class ThreadPool {
+ public:
+  explicit ThreadPool(int threads) : threads_(threads) {
+    for (int id = 1; id < threads; ++id) workers_.emplace_back([this, id] { work(id); });
+  }
+
+  ~ThreadPool() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stop_ = true;
+      generation_.fetch_add(1);
+    }
+    wake_.notify_all();
+    for (std::thread& worker : workers_) worker.join();
+  }
+
+  int threads() const { return threads_; }
+  std::mutex& run_mutex() { return run_mutex_; }
+
+  // Runs body over `parts` ranges of [0, n); the caller holds run_mutex().
+  void run(int64_t n, int parts, const std::function<void(int64_t, int64_t)>& body) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      body_ = &body;
+      n_ = n;
+      parts_ = parts;
+      pending_.store(parts - 1);
+      error_ = nullptr;
+      generation_.fetch_add(1);
+    }
+    wake_.notify_all();
+    run_part(0);
+    // The other parts usually finish within microseconds of ours: spin before sleeping.
+    for (int spin = 0; spin < 200000 && pending_.load(std::memory_order_acquire) != 0; ++spin)
+      __builtin_ia32_pause();
+    while (pending_.load(std::memory_order_acquire) != 0) {
+      std::unique_lock<std::mutex> lock(mutex_);
+      done_.wait(lock, [this] { return pending_.load() == 0; });
+    }
+    if (error_) std::rethrow_exception(error_);
+  }
+
+ private:
+  void run_part(int part) {
+    const int64_t begin = n_ * part / parts_, end = n_ * (part + 1) / parts_;
+    t_inside_parallel_region = true;
+    try {
+      if (begin < end) (*body_)(begin, end);
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (!error_) error_ = std::current_exception();
+    }
+    t_inside_parallel_region = false;
+  }
+
+  void work(int id) {
+    uint64_t seen = 0;
+    while (true) {
+      // Spin for a while, then sleep until the next job.
+      for (int spin = 0; spin < 20000 && generation_.load(std::memory_order_acquire) == seen;
+           ++spin)
+        __builtin_ia32_pause();
+      {
+        std::unique_lock<std::mutex> lock(mutex_);
+        wake_.wait(lock, [&] { return generation_.load() != seen; });
+        seen = generation_.load();
+        if (stop_) return;
+      }
+      if (id < parts_) {
+        run_part(id);
+        if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+          std::lock_guard<std::mutex> lock(mutex_);
+          done_.notify_all();
+        }
+      }
+    }
+  }
+
+  const int threads_;
+  std::vector<std::thread> workers_;
+  std::mutex mutex_, run_mutex_;
+  std::condition_variable wake_, done_;
+  std::atomic<uint64_t> generation_{0};
+  std::atomic<int> pending_{0};
+  const std::function<void(int64_t, int64_t)>* body_ = nullptr;
+  int64_t n_ = 0;
+  int parts_ = 1;
+  bool stop_ = false;
+  std::exception_ptr error_;
+};
+
+int default_threads() {
+  if (const char* env = std::getenv("BPROP_NUM_THREADS")) {
+    const int n = std::atoi(env);
+    if (n > 0) return n;
+  }
+  const unsigned hardware = std::thread::hardware_concurrency();
+  return hardware > 0 ? static_cast<int>(hardware) : 1;
+}
+
+std::mutex g_pool_mutex;  // guards g_pool and g_threads
+std::shared_ptr<ThreadPool> g_pool;
+int g_threads = 0;  // 0: not decided yet
+
+// Note [Fork safety]: a child process has only the forking thread; the pool's workers are gone
+// and its mutexes may be held. The child abandons that pool (destroying it would join threads
+// that don't exist) and makes a fresh one on first use. Before forking we wait for a running
+// job, so none is cut in half.
+void before_fork() {
+  g_pool_mutex.lock();
+  if (g_pool) g_pool->run_mutex().lock();
+}
+void after_fork_in_parent() {
+  if (g_pool) g_pool->run_mutex().unlock();
+  g_pool_mutex.unlock();
+}
+void after_fork_in_child() {
+  new (&g_pool) std::shared_ptr<ThreadPool>();  // leaks the parent's pool on purpose
+  new (&g_pool_mutex) std::mutex();
+}
+
+std::shared_ptr<ThreadPool> pool() {
+  static const bool registered = [] {
+    pthread_atfork(before_fork, after_fork_in_parent, after_fork_in_child);
+    return true;
+  }();
+  (void)registered;
+  std::lock_guard<std::mutex> lock(g_pool_mutex);
+  if (g_threads == 0) g_threads = default_threads();
+  if (!g_pool && g_threads > 1) g_pool = std::make_shared<ThreadPool>(g_threads);
+  return g_pool;
+}
+
+}  // namespace
+
+int num_threads() {
+  pool();
+  std::lock_guard<std::mutex> lock(g_pool_mutex);
+  return g_threads;
+}
+
+void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& body) {
+  if (n <= 0) return;
+  const int64_t max_parts = grain > 0 ? n / grain : n;
+  std::shared_ptr<ThreadPool> p;
+  if (max_parts >= 2 && !t_inside_parallel_region) p = pool();
+  if (!p) return body(0, n);
+  std::unique_lock<std::mutex> lock(p->run_mutex(), std::try_to_lock);
+  if (!lock.owns_lock()) return body(0, n);  // another thread is using the pool
+  const int parts = static_cast<int>(std::min<int64_t>(p->threads(), max_parts));
+  p->run(n, parts, body);
+}
+
+}  // namespace kernels
+
+void set_num_threads(int threads) {
+  if (threads < 1)
+    throw std::invalid_argument(
+        "[set_num_threads] the number of threads must be at least 1, "
+        "got " +
+        std::to_string(threads));
+  kernels::pool();
+  std::lock_guard<std::mutex> lock(kernels::g_pool_mutex);
+  kernels::g_threads = threads;
+  kernels::g_pool.reset();  // the old pool goes when its last running job ends
+}
+
+int get_num_threads() { return kernels::num_threads(); }
+
+}  // namespace bprop

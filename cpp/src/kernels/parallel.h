@@ -1,0 +1,22 @@
+// The kernels' threads: one persistent pool, fork-safe, sized by set_num_threads() or the
+// BPROP_NUM_THREADS environment variable (default: the machine's hardware threads).
+//
+// parallel_for splits [0, n) into contiguous ranges, one per thread, and runs them with the
+// calling thread taking the first. Work smaller than `grain` items per thread stays on the
+// calling thread. A nested call, or a call while another thread is using the pool, runs
+// inline, so the pool can't deadlock.
+//
+// Results must not depend on the thread count (training is reproducible bit for bit): kernels
+// only split work whose results are independent of the split, such as rows of an output, and
+// reductions use fixed-size blocks whose partial results are combined in a fixed order.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+
+namespace bprop::kernels {
+
+void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& body);
+int num_threads();
+
+}  // namespace bprop::kernels
