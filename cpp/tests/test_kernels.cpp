@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <random>
 #include <vector>
@@ -71,9 +72,81 @@ void check_product(int64_t m, int64_t n, int64_t k, int layout_a, int layout_b, 
                                        << "," << layout_b << " worst relative error " << worst);
 }
 
+// Distance in units in the last place between two floats (0 for two NaNs).
+int64_t ulp_distance(float a, float b) {
+  if (std::isnan(a) || std::isnan(b)) return std::isnan(a) && std::isnan(b) ? 0 : INT32_MAX;
+  if (a == b) return 0;
+  int32_t ia, ib;
+  std::memcpy(&ia, &a, 4);
+  std::memcpy(&ib, &b, 4);
+  if (ia < 0) ia = INT32_MIN - ia;  // order the bit patterns like the values
+  if (ib < 0) ib = INT32_MIN - ib;
+  return std::llabs(static_cast<int64_t>(ia) - ib);
+}
+
 }  // namespace
 
 TEST_SUITE("kernels") {
+  TEST_CASE("float32 exp, log, tanh, sigmoid are within 4 ULP over the whole float range") {
+    // Every 257th bit pattern (16.7 million floats: all signs, exponents and subnormals),
+    // plus the edges: infinities, NaN, zeros, the overflow and underflow thresholds.
+    std::vector<float> inputs;
+    for (uint64_t bits = 0; bits < (uint64_t{1} << 32); bits += 257) {
+      const uint32_t u = static_cast<uint32_t>(bits);
+      float f;
+      std::memcpy(&f, &u, 4);
+      inputs.push_back(f);
+    }
+    for (float f : {INFINITY, -INFINITY, NAN, 0.0f, -0.0f, 88.7228394f, 88.72284f, -87.33655f,
+                    -103.972084f, -103.97209f, 1e-45f, -1e-45f, 1.17549435e-38f, 9.1f, 0.625f})
+      inputs.push_back(f);
+    Tensor x = from_vector<float>(inputs, {static_cast<int64_t>(inputs.size())});
+    struct Case {
+      const char* name;
+      Tensor (*op)(const Tensor&);
+      double (*reference)(double);
+    };
+    const Case cases[] = {
+        {"exp", &bprop::exp, [](double v) { return std::exp(v); }},
+        {"log", &bprop::log, [](double v) { return std::log(v); }},
+        {"tanh", &bprop::tanh, [](double v) { return std::tanh(v); }},
+        {"sigmoid", &bprop::sigmoid, [](double v) { return 1.0 / (1.0 + std::exp(-v)); }},
+    };
+    for (const Case& c : cases) {
+      std::vector<float> got = to_vector<float>(c.op(x));
+      int64_t worst = 0;
+      float worst_at = 0.0f;
+      for (size_t i = 0; i < inputs.size(); ++i) {
+        const float expected = static_cast<float>(c.reference(static_cast<double>(inputs[i])));
+        const int64_t distance = ulp_distance(got[i], expected);
+        if (distance > worst) {
+          worst = distance;
+          worst_at = inputs[i];
+        }
+      }
+      CHECK_MESSAGE(worst <= 4, c.name << " is " << worst << " ULP off at " << worst_at);
+    }
+  }
+
+  TEST_CASE("float32 sums of 10 million values stay close to the float64 sum") {
+    std::mt19937_64 rng(3);
+    std::uniform_real_distribution<double> uniform(0.0, 1.0);
+    std::vector<float> values(10'000'000);
+    double exact = 0.0;
+    for (float& v : values) {
+      v = static_cast<float>(uniform(rng));
+      exact += v;
+    }
+    Tensor x = from_vector<float>(values, {static_cast<int64_t>(values.size())});
+    const double got = sum(x).item().to_double();
+    CHECK(std::fabs(got - exact) / exact < 1e-6);
+    Tensor rows = reshape(x, {1000, 10000});  // the per-row path
+    std::vector<double> row_sums = to_vector<double>(sum(rows, {1}));
+    double row_total = 0.0;
+    for (double r : row_sums) row_total += r;
+    CHECK(std::fabs(row_total - exact) / exact < 1e-6);
+  }
+
   TEST_CASE("gemm matches a float64 reference: sizes 1..300, primes, every layout") {
     std::mt19937_64 rng(7);
     const int64_t sizes[] = {1,  2,  3,  5,  7,   13,  16,  31,  32,

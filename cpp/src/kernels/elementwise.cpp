@@ -5,6 +5,7 @@
 
 #include "kernels/kernels.h"
 #include "kernels/strided_loop.h"
+#include "kernels/vector_kernels.h"
 
 namespace bprop::kernels {
 namespace {
@@ -78,14 +79,71 @@ T integer_pow(T base, T exponent) {
 
 }  // namespace
 
+namespace {
+bool vector_unary(UnaryOp op, VecUnary* out) {
+  switch (op) {
+    case UnaryOp::Neg:
+      return *out = VecUnary::Neg, true;
+    case UnaryOp::Abs:
+      return *out = VecUnary::Abs, true;
+    case UnaryOp::Relu:
+      return *out = VecUnary::Relu, true;
+    case UnaryOp::Sqrt:
+      return *out = VecUnary::Sqrt, true;
+    case UnaryOp::Exp:
+      return *out = VecUnary::Exp, true;
+    case UnaryOp::Log:
+      return *out = VecUnary::Log, true;
+    case UnaryOp::Tanh:
+      return *out = VecUnary::Tanh, true;
+    case UnaryOp::Sigmoid:
+      return *out = VecUnary::Sigmoid, true;
+    default:
+      return false;
+  }
+}
+
+bool vector_binary(BinaryOp op, VecBinary* out) {
+  switch (op) {
+    case BinaryOp::Add:
+      return *out = VecBinary::Add, true;
+    case BinaryOp::Sub:
+      return *out = VecBinary::Sub, true;
+    case BinaryOp::Mul:
+      return *out = VecBinary::Mul, true;
+    case BinaryOp::Div:
+      return *out = VecBinary::Div, true;
+    case BinaryOp::Maximum:
+      return *out = VecBinary::Maximum, true;
+    case BinaryOp::Minimum:
+      return *out = VecBinary::Minimum, true;
+    default:
+      return false;
+  }
+}
+}  // namespace
+
 void unary(UnaryOp op, int ndim, const int64_t* shape, const Operand& out, const Operand& in) {
   const Operand* const ops[2] = {&out, &in};
+  VecUnary vec_op;
+  const bool vectorised = vector_unary(op, &vec_op);
   dispatch_all(out.dtype, [&](auto tag) {
     using T = decltype(tag);
     if constexpr (std::is_same_v<T, bool>) {
       unsupported("unary", out.dtype);
     } else {
       for_each_strided(ndim, shape, ops, [&](char** p, const int64_t* s, int64_t n) {
+        if constexpr (std::is_floating_point_v<T>) {
+          if (vectorised && s[0] == sizeof(T) && s[1] == sizeof(T)) {
+            const VectorKernels& vk = vector_kernels();
+            const bool done = std::is_same_v<T, float>
+                                  ? vk.unary_f32(vec_op, reinterpret_cast<float*>(p[0]),
+                                                 reinterpret_cast<const float*>(p[1]), n)
+                                  : vk.unary_f64(vec_op, reinterpret_cast<double*>(p[0]),
+                                                 reinterpret_cast<const double*>(p[1]), n);
+            if (done) return;
+          }
+        }
         switch (op) {
           case UnaryOp::Neg:
             return map1<T, T>(p, s, n, [](T x) { return static_cast<T>(-x); });
@@ -136,9 +194,28 @@ void unary(UnaryOp op, int ndim, const int64_t* shape, const Operand& out, const
 void binary(BinaryOp op, int ndim, const int64_t* shape, const Operand& out, const Operand& a,
             const Operand& b) {
   const Operand* const ops[3] = {&out, &a, &b};
+  VecBinary vec_op;
+  const bool vectorised = vector_binary(op, &vec_op);
   dispatch_all(out.dtype, [&](auto tag) {
     using T = decltype(tag);
     for_each_strided(ndim, shape, ops, [&](char** p, const int64_t* s, int64_t n) {
+      if constexpr (std::is_floating_point_v<T>) {
+        if (vectorised && s[0] == sizeof(T) && s[1] == sizeof(T) &&
+            (s[2] == sizeof(T) || s[2] == 0)) {
+          const VectorKernels& vk = vector_kernels();
+          if constexpr (std::is_same_v<T, float>) {
+            if (vk.binary_f32(vec_op, reinterpret_cast<float*>(p[0]),
+                              reinterpret_cast<const float*>(p[1]),
+                              reinterpret_cast<const float*>(p[2]), n, s[2] == 0))
+              return;
+          } else {
+            if (vk.binary_f64(vec_op, reinterpret_cast<double*>(p[0]),
+                              reinterpret_cast<const double*>(p[1]),
+                              reinterpret_cast<const double*>(p[2]), n, s[2] == 0))
+              return;
+          }
+        }
+      }
       if constexpr (std::is_same_v<T, bool>) {
         // bool + bool is logical or, bool * bool logical and (as in PyTorch).
         switch (op) {

@@ -1,8 +1,12 @@
+#include <algorithm>
 #include <cmath>
 #include <type_traits>
+#include <vector>
 
 #include "bprop/small_vector.h"
 #include "kernels/kernels.h"
+#include "kernels/parallel.h"
+#include "kernels/vector_kernels.h"
 
 namespace bprop::kernels {
 namespace {
@@ -65,10 +69,17 @@ void reduce_typed(const Odometer& kept, const Odometer& reduced, const Operand& 
       int64_t r_off = in_off;
       while (true) {
         const In* p = in_base + r_off;
-        if (inner_s == 1) {
-          for (int64_t i = 0; i < inner_n; ++i)
-            acc = Combine<Op, Acc>::apply(acc, static_cast<Acc>(p[i]));
-        } else {
+        bool done = false;
+        if constexpr (Op == ReduceOp::Sum && std::is_floating_point_v<In>) {
+          if (inner_s == 1) {  // the vectorised sum (see vector_kernels.h)
+            if constexpr (std::is_same_v<In, float>)
+              acc += static_cast<Acc>(vector_kernels().sum_f32(p, inner_n));
+            else
+              acc += static_cast<Acc>(vector_kernels().sum_f64(p, inner_n));
+            done = true;
+          }
+        }
+        if (!done) {
           for (int64_t i = 0; i < inner_n; ++i)
             acc = Combine<Op, Acc>::apply(acc, static_cast<Acc>(p[i * inner_s]));
         }
@@ -140,9 +151,41 @@ void reduce(ReduceOp op, int ndim, const int64_t* shape, const Operand& out, con
   for (int d = 0; d < ndim; ++d) {
     if (shape[d] == 1) continue;
     Odometer& target = out.strides[d] == 0 ? reduced : kept;
+    // Adjacent reduced dims that are contiguous in the input merge into one.
+    if (&target == &reduced && !reduced.sizes.empty() && d > 0 && out.strides[d - 1] == 0 &&
+        reduced.in_strides.back() == in.strides[d] * shape[d]) {
+      reduced.sizes.back() *= shape[d];
+      reduced.in_strides.back() = in.strides[d];
+      continue;
+    }
     target.sizes.push_back(shape[d]);
     target.in_strides.push_back(in.strides[d]);
     target.out_strides.push_back(out.strides[d]);
+  }
+  // A large sum of contiguous floats: fixed blocks summed on the threads, then added in
+  // order, so the result doesn't depend on the thread count.
+  if (op == ReduceOp::Sum && kept.sizes.empty() && reduced.sizes.size() == 1 &&
+      reduced.in_strides[0] == 1 && reduced.sizes[0] >= (1 << 20) &&
+      (in.dtype == DType::Float32 || in.dtype == DType::Float64)) {
+    constexpr int64_t kBlock = 1 << 18;
+    const int64_t n = reduced.sizes[0], blocks = (n + kBlock - 1) / kBlock;
+    std::vector<double> partial(static_cast<size_t>(blocks));
+    parallel_for(blocks, 1, [&](int64_t first, int64_t last) {
+      for (int64_t b = first; b < last; ++b) {
+        const int64_t start = b * kBlock, count = std::min(kBlock, n - start);
+        partial[static_cast<size_t>(b)] =
+            in.dtype == DType::Float32
+                ? vector_kernels().sum_f32(static_cast<const float*>(in.data) + start, count)
+                : vector_kernels().sum_f64(static_cast<const double*>(in.data) + start, count);
+      }
+    });
+    double total = 0.0;
+    for (double v : partial) total += v;
+    if (out.dtype == DType::Float32)
+      *static_cast<float*>(out.data) = static_cast<float>(total);
+    else
+      *static_cast<double*>(out.data) = total;
+    return;
   }
   switch (op) {
     case ReduceOp::Sum:

@@ -1,13 +1,19 @@
 // The n-d iteration shared by the elementwise kernels: merge dimensions that are contiguous
-// for every operand, then run a 1-d inner loop per position of the outer dimensions.
+// for every operand, then run a 1-d inner loop per position of the outer dimensions. Large
+// iterations are split over threads along their outermost dimension; each element is computed
+// the same way whatever the split.
 #pragma once
 
 #include <cstdint>
 
 #include "bprop/small_vector.h"
 #include "kernels/kernels.h"
+#include "kernels/parallel.h"
 
 namespace bprop::kernels {
+
+// Elements below which an elementwise loop stays on the calling thread.
+constexpr int64_t kParallelElements = 1 << 16;
 
 template <int NumOperands, typename Inner>
 void for_each_strided(int ndim, const int64_t* shape, const Operand* const (&operands)[NumOperands],
@@ -43,26 +49,44 @@ void for_each_strided(int ndim, const int64_t* shape, const Operand* const (&ope
     return;
   }
   const int dims = static_cast<int>(sizes.size());
-  const int64_t inner_size = sizes[dims - 1];
-  int64_t inner_strides[NumOperands];
-  for (int o = 0; o < NumOperands; ++o) inner_strides[o] = strides[o][dims - 1];
-  SmallVector<int64_t, 8> counter(static_cast<size_t>(dims), 0);
-  char* ptrs[NumOperands];
-  for (int o = 0; o < NumOperands; ++o) ptrs[o] = base[o];
-  while (true) {
-    inner(ptrs, inner_strides, inner_size);
-    // Advance the outer counter (dims - 2 down to 0), odometer style.
-    int d = dims - 2;
-    for (; d >= 0; --d) {
-      if (++counter[d] < sizes[d]) {
-        for (int o = 0; o < NumOperands; ++o) ptrs[o] += strides[o][d];
-        break;
-      }
-      for (int o = 0; o < NumOperands; ++o) ptrs[o] -= strides[o][d] * (sizes[d] - 1);
-      counter[d] = 0;
+  int64_t total = 1;
+  for (int d = 0; d < dims; ++d) total *= sizes[d];
+
+  // Runs positions [first, last) of dimension 0 (of a 1-d iteration: elements).
+  auto run = [&](int64_t first, int64_t last) {
+    char* ptrs[NumOperands];
+    int64_t inner_strides[NumOperands];
+    for (int o = 0; o < NumOperands; ++o) {
+      ptrs[o] = base[o] + first * strides[o][0];
+      inner_strides[o] = strides[o][dims - 1];
     }
-    if (d < 0) return;
-  }
+    if (dims == 1) {
+      inner(ptrs, inner_strides, last - first);
+      return;
+    }
+    const int64_t inner_size = sizes[dims - 1];
+    SmallVector<int64_t, 8> counter(static_cast<size_t>(dims), 0);
+    counter[0] = first;
+    while (true) {
+      inner(ptrs, inner_strides, inner_size);
+      // Advance the outer counter (dims - 2 down to 0), odometer style.
+      int d = dims - 2;
+      for (; d >= 0; --d) {
+        const int64_t limit = d == 0 ? last : sizes[d];
+        if (++counter[d] < limit) {
+          for (int o = 0; o < NumOperands; ++o) ptrs[o] += strides[o][d];
+          break;
+        }
+        if (d == 0) return;
+        for (int o = 0; o < NumOperands; ++o) ptrs[o] -= strides[o][d] * (sizes[d] - 1);
+        counter[d] = 0;
+      }
+      if (d < 0) return;
+    }
+  };
+  if (total < kParallelElements) return run(0, sizes[0]);
+  const int64_t per_position = total / sizes[0];
+  parallel_for(sizes[0], (kParallelElements / 2 + per_position - 1) / per_position, run);
 }
 
 }  // namespace bprop::kernels

@@ -1,0 +1,36 @@
+// Contiguous elementwise loops and sums, one set per instruction set (see isa.h), used by the
+// strided kernels for their contiguous inner runs. float32 exp, log, tanh and sigmoid are our
+// own vectorised approximations, within 4 ULP of the correctly rounded result over the whole
+// float range, with IEEE handling of infinities, NaN, overflow and subnormals; float64 uses
+// the C library.
+#pragma once
+
+#include <cstdint>
+
+namespace bprop::kernels {
+
+enum class VecUnary { Neg, Abs, Relu, Sqrt, Exp, Log, Tanh, Sigmoid };
+enum class VecBinary { Add, Sub, Mul, Div, Maximum, Minimum };
+
+struct VectorKernels {
+  // out[i] = op(in[i]) for i < n; false if the op has no vector version here.
+  bool (*unary_f32)(VecUnary op, float* out, const float* in, int64_t n);
+  bool (*unary_f64)(VecUnary op, double* out, const double* in, int64_t n);
+  // out[i] = a[i] op b[i], or a[i] op b[0] when b_is_scalar.
+  bool (*binary_f32)(VecBinary op, float* out, const float* a, const float* b, int64_t n,
+                     bool b_is_scalar);
+  bool (*binary_f64)(VecBinary op, double* out, const double* a, const double* b, int64_t n,
+                     bool b_is_scalar);
+  // The sum of n contiguous values: float32 in blocks of float vector accumulators whose
+  // results are added in double, float64 in several double accumulators.
+  double (*sum_f32)(const float* in, int64_t n);
+  double (*sum_f64)(const double* in, int64_t n);
+};
+
+const VectorKernels& vector_kernels();  // for the active instruction set
+
+VectorKernels vector_kernels_scalar();
+VectorKernels vector_kernels_avx2();
+VectorKernels vector_kernels_avx512();
+
+}  // namespace bprop::kernels
