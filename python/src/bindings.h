@@ -104,5 +104,6 @@ void init_ops(py::module_& m);
 void init_autograd(py::module_& m);
 void init_optim(py::module_& m);
 void init_nn(py::module_& m);
+void init_runtime(py::module_& m);
 
 }  // namespace bprop::python

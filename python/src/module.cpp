@@ -18,4 +18,5 @@ PYBIND11_MODULE(_core, m) {
   bprop::python::init_autograd(m);
   bprop::python::init_optim(m);
   bprop::python::init_nn(m);
+  bprop::python::init_runtime(m);
 }

@@ -37,9 +37,11 @@ void init_ops(py::module_& m) {
   tensor.def("__pow__", [](const Tensor& a, Scalar b) { return pow(a, b); });
   tensor.def("__rpow__", [](const Tensor& a, Scalar b) { return pow(wrap(b), a); });
   tensor.def("__neg__", [](const Tensor& x) { return neg(x); });
-  tensor.def("__matmul__", &matmul);
-  tensor.def("matmul", &matmul);
-  m.def("matmul", &matmul);
+  // Matrix products release the GIL: other Python threads run while the kernel does.
+  const auto no_gil = py::call_guard<py::gil_scoped_release>();
+  tensor.def("__matmul__", &matmul, no_gil);
+  tensor.def("matmul", &matmul, no_gil);
+  m.def("matmul", &matmul, no_gil);
 
   // Comparisons: bool results, not differentiable.
 #define BPROP_BIND_COMPARE(py_name, fn)                                                     \
@@ -131,8 +133,8 @@ void init_ops(py::module_& m) {
   m.def("_index_select", &index_select);
   m.def("_index_add", &index_add);
   m.def("nonzero", &nonzero, py::arg("input"));
-  m.def("_mm", &mm);
-  m.def("_bmm", &bmm);
+  m.def("_mm", &mm, no_gil);
+  m.def("_bmm", &bmm, no_gil);
 
   // In place; numbers arrive wrapped as 0-d tensors.
   m.def("_add_", &add_);

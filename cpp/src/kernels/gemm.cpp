@@ -112,76 +112,106 @@ void gemm_small(int64_t m, int64_t n, int64_t k, const T* a, int64_t rsa, int64_
   }
 }
 
+// Packing buffers, one pair per thread, grown as needed and kept for the next call.
 template <typename T>
-void gemm_blocked(int64_t m, int64_t n, int64_t k, const T* a, int64_t rsa, int64_t csa, const T* b,
-                  int64_t rsb, int64_t csb, T* c, int64_t ldc) {
+T* scratch(int which, int64_t count) {
+  struct Buffer {
+    std::unique_ptr<T, AlignedFree> data;
+    int64_t capacity = 0;
+  };
+  thread_local Buffer buffers[2];
+  Buffer& b = buffers[which];
+  if (b.capacity < count) {
+    b.data = aligned_buffer<T>(count);
+    b.capacity = count;
+  }
+  return b.data.get();
+}
+
+// One thread's share: C[0:m, 0:n] of a product, in the BLIS loop order.
+template <typename T>
+void gemm_serial(int64_t m, int64_t n, int64_t k, const T* a, int64_t rsa, int64_t csa,
+                 const T* b, int64_t rsb, int64_t csb, T* c, int64_t ldc) {
   const MicroKernel<T>& kernel = micro_kernel<T>();
   const int mr = kernel.mr, nr = kernel.nr;
   if (k == 0) {
     for (int64_t i = 0; i < m; ++i) std::fill(c + i * ldc, c + i * ldc + n, T(0));
     return;
   }
-  const int64_t nc_max = std::min<int64_t>(kBlockN, (n + nr - 1) / nr * nr);
   const int64_t kc_max = std::min<int64_t>(kBlockK, k);
-  auto packed_b = aligned_buffer<T>(kc_max * nc_max);
+  T* packed_b = scratch<T>(0, kc_max * std::min<int64_t>(kBlockN, (n + nr - 1) / nr * nr));
+  T* packed_a = scratch<T>(1, kc_max * std::min<int64_t>(kBlockM, (m + mr - 1) / mr * mr));
+  alignas(64) T tile[16 * 64];
   for (int64_t jc = 0; jc < n; jc += kBlockN) {
     const int64_t nc = std::min<int64_t>(kBlockN, n - jc);
     const int64_t panels = (nc + nr - 1) / nr;
     for (int64_t pc = 0; pc < k; pc += kBlockK) {
       const int64_t kc = std::min<int64_t>(kBlockK, k - pc);
       const bool accumulate = pc > 0;
-      T* bp = packed_b.get();
-      parallel_for(panels, 8, [&](int64_t first, int64_t last) {
-        for (int64_t q = first; q < last; ++q)
-          pack_b_panel(kc, std::min<int64_t>(nr, nc - q * nr), b + pc * rsb + (jc + q * nr) * csb,
-                       rsb, csb, nr, bp + q * kc * nr);
-      });
-      // Tasks: blocks of MC rows, and within them groups of column panels when there are
-      // fewer row blocks than threads (e.g. a batch of 64 rows).
-      const int64_t row_blocks = (m + kBlockM - 1) / kBlockM;
-      const int64_t threads = num_threads();
-      const int64_t groups = row_blocks >= threads ? 1 : std::min<int64_t>(panels, threads);
-      const int64_t flops_per_task = 2 * std::min(m, kBlockM) * kc * nc / groups;
-      // A task below ~2 MFLOP is not worth waking another thread for.
-      parallel_for(row_blocks * groups, flops_per_task > 2000000 ? 1 : 1 << 20,
-                   [&](int64_t first, int64_t last) {
-                     auto packed_a =
-                         aligned_buffer<T>(std::min<int64_t>(kBlockM, (m + mr - 1) / mr * mr) * kc);
-                     alignas(64) T tile[16 * 64];
-                     for (int64_t task = first; task < last; ++task) {
-                       const int64_t ic = task / groups * kBlockM, group = task % groups;
-                       const int64_t mc = std::min<int64_t>(kBlockM, m - ic);
-                       const int64_t q_first = panels * group / groups,
-                                     q_last = panels * (group + 1) / groups;
-                       pack_a(mc, kc, a + ic * rsa + pc * csa, rsa, csa, mr, packed_a.get());
-                       for (int64_t q = q_first; q < q_last; ++q) {
-                         const int64_t cols = std::min<int64_t>(nr, nc - q * nr);
-                         for (int64_t r = 0; r < mc; r += mr) {
-                           const int64_t rows = std::min<int64_t>(mr, mc - r);
-                           T* c_tile = c + (ic + r) * ldc + jc + q * nr;
-                           const T* ap = packed_a.get() + r * kc;
-                           const T* bpq = bp + q * kc * nr;
-                           if (rows == mr && cols == nr) {
-                             kernel.run(kc, ap, bpq, c_tile, ldc, accumulate);
-                           } else {  // an edge tile: compute whole, keep the part inside C
-                             kernel.run(kc, ap, bpq, tile, nr, false);
-                             for (int64_t i = 0; i < rows; ++i)
-                               for (int64_t j = 0; j < cols; ++j)
-                                 c_tile[i * ldc + j] = accumulate
-                                                           ? c_tile[i * ldc + j] + tile[i * nr + j]
-                                                           : tile[i * nr + j];
-                           }
-                         }
-                       }
-                     }
-                   });
+      for (int64_t q = 0; q < panels; ++q)
+        pack_b_panel(kc, std::min<int64_t>(nr, nc - q * nr), b + pc * rsb + (jc + q * nr) * csb,
+                     rsb, csb, nr, packed_b + q * kc * nr);
+      for (int64_t ic = 0; ic < m; ic += kBlockM) {
+        const int64_t mc = std::min<int64_t>(kBlockM, m - ic);
+        pack_a(mc, kc, a + ic * rsa + pc * csa, rsa, csa, mr, packed_a);
+        for (int64_t q = 0; q < panels; ++q) {
+          const int64_t cols = std::min<int64_t>(nr, nc - q * nr);
+          const T* bp = packed_b + q * kc * nr;
+          for (int64_t r = 0; r < mc; r += mr) {
+            const int64_t rows = std::min<int64_t>(mr, mc - r);
+            T* c_tile = c + (ic + r) * ldc + jc + q * nr;
+            const T* ap = packed_a + r * kc;
+            if (rows == mr && cols == nr) {
+              kernel.run(kc, ap, bp, c_tile, ldc, accumulate);
+            } else {  // an edge tile: compute whole, keep the part inside C
+              kernel.run(kc, ap, bp, tile, nr, false);
+              for (int64_t i = 0; i < rows; ++i)
+                for (int64_t j = 0; j < cols; ++j)
+                  c_tile[i * ldc + j] =
+                      accumulate ? c_tile[i * ldc + j] + tile[i * nr + j] : tile[i * nr + j];
+            }
+          }
+        }
+      }
     }
   }
 }
 
+// Threads take whole sub-rectangles of C (rows when C is tall, column panels when wide), each
+// running the serial loops: one hand-off per product, and per-element sums unchanged.
 template <typename T>
-void gemm_typed(int64_t m, int64_t n, int64_t k, const T* a, int64_t rsa, int64_t csa, const T* b,
-                int64_t rsb, int64_t csb, T* c, int64_t ldc) {
+void gemm_blocked(int64_t m, int64_t n, int64_t k, const T* a, int64_t rsa, int64_t csa,
+                  const T* b, int64_t rsb, int64_t csb, T* c, int64_t ldc) {
+  const MicroKernel<T>& kernel = micro_kernel<T>();
+  const int64_t threads = num_threads();
+  const double flops = 2.0 * static_cast<double>(m) * static_cast<double>(n) * k;
+  if (threads == 1 || flops < 4e6) return gemm_serial(m, n, k, a, rsa, csa, b, rsb, csb, c, ldc);
+  if (m >= n) {
+    const int64_t units = (m + kernel.mr - 1) / kernel.mr;
+    parallel_for(std::min(units, threads), 1, [&](int64_t first, int64_t last) {
+      for (int64_t part = first; part < last; ++part) {
+        const int64_t parts = std::min(units, threads);
+        const int64_t r0 = units * part / parts * kernel.mr;
+        const int64_t r1 = std::min(m, units * (part + 1) / parts * kernel.mr);
+        gemm_serial(r1 - r0, n, k, a + r0 * rsa, rsa, csa, b, rsb, csb, c + r0 * ldc, ldc);
+      }
+    });
+  } else {
+    const int64_t units = (n + kernel.nr - 1) / kernel.nr;
+    parallel_for(std::min(units, threads), 1, [&](int64_t first, int64_t last) {
+      for (int64_t part = first; part < last; ++part) {
+        const int64_t parts = std::min(units, threads);
+        const int64_t c0 = units * part / parts * kernel.nr;
+        const int64_t c1 = std::min(n, units * (part + 1) / parts * kernel.nr);
+        gemm_serial(m, c1 - c0, k, a, rsa, csa, b + c0 * csb, rsb, csb, c + c0, ldc);
+      }
+    });
+  }
+}
+
+template <typename T>
+void gemm_typed(int64_t m, int64_t n, int64_t k, const T* a, int64_t rsa, int64_t csa,
+                const T* b, int64_t rsb, int64_t csb, T* c, int64_t ldc) {
   if (m == 0 || n == 0) return;
   if (m * n * k <= 16 * 16 * 16)
     gemm_small(m, n, k, a, rsa, csa, b, rsb, csb, c, ldc);

@@ -1,0 +1,184 @@
+"""Kernel benchmark: bprop beside numpy (and PyTorch when installed), in one process.
+
+    python benchmarks/bench_kernels.py [--quick] [--json benchmarks/results/kernels.json]
+
+For each case every library runs the same operation on the same data; rounds alternate
+between libraries, each round preceded by a short sleep so that the previous library's
+spinning worker threads have gone quiet. Reports the median time, the rate (GFLOP/s or GB/s)
+and bprop's time ratio to numpy (below 1: bprop faster), and writes everything as JSON.
+Not a test: nothing here asserts a timing."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import time
+
+# Idle OpenMP workers (PyTorch's) sleep at once instead of spinning on the 2 cores.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import numpy as np  # noqa: E402
+
+import bprop as bp  # noqa: E402
+
+try:
+    import torch
+except ImportError:
+    torch = None
+
+QUIESCE_S = 0.1  # long enough for OpenBLAS's spinning workers to go to sleep
+
+
+def measure(fn, min_time: float = 0.02) -> tuple[int, float]:
+    """Calls per round so that a round lasts about min_time, and the time of one call."""
+    fn()
+    number, elapsed = 1, 0.0
+    while True:
+        start = time.perf_counter()
+        for _ in range(number):
+            fn()
+        elapsed = time.perf_counter() - start
+        if elapsed >= min_time or number >= 1 << 20:
+            return number, elapsed / number
+        number *= 2
+
+
+def compare(runners: dict, rounds: int) -> dict:
+    """Median seconds per call for each library, rounds alternating between libraries."""
+    numbers = {}
+    for name, fn in runners.items():
+        time.sleep(QUIESCE_S)
+        numbers[name], _ = measure(fn)
+    samples = {name: [] for name in runners}
+    for _ in range(rounds):
+        for name, fn in runners.items():
+            time.sleep(QUIESCE_S)
+            start = time.perf_counter()
+            for _ in range(numbers[name]):
+                fn()
+            samples[name].append((time.perf_counter() - start) / numbers[name])
+    return {name: statistics.median(values) for name, values in samples.items()}
+
+
+def gemm_case(label, m, k, n, transpose_a=False, transpose_b=False, dtype=np.float32):
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((k, m) if transpose_a else (m, k)).astype(dtype)
+    b = rng.standard_normal((n, k) if transpose_b else (k, n)).astype(dtype)
+    a_np = a.T if transpose_a else a
+    b_np = b.T if transpose_b else b
+    ta, tb = bp.tensor(a), bp.tensor(b)
+    ta, tb = (ta.T if transpose_a else ta), (tb.T if transpose_b else tb)
+    runners = {"bprop": lambda: ta @ tb, "numpy": lambda: a_np @ b_np}
+    if torch is not None:
+        xa, xb = torch.from_numpy(a), torch.from_numpy(b)
+        xa, xb = (xa.T if transpose_a else xa), (xb.T if transpose_b else xb)
+        runners["torch"] = lambda: xa @ xb
+    return label, runners, 2.0 * m * n * k, "GFLOP/s"
+
+
+def unary_case(label, n, np_fn, bp_fn, torch_fn):
+    x = np.random.default_rng(1).standard_normal(n).astype(np.float32)
+    tx = bp.tensor(x)
+    runners = {"bprop": lambda: bp_fn(tx), "numpy": lambda: np_fn(x)}
+    if torch is not None:
+        xt = torch.from_numpy(x)
+        runners["torch"] = lambda: torch_fn(xt)
+    return label, runners, 8.0 * n, "GB/s"  # one read and one write of float32
+
+
+def add_case(n):
+    rng = np.random.default_rng(2)
+    x, y = rng.standard_normal(n).astype(np.float32), rng.standard_normal(n).astype(np.float32)
+    tx, ty = bp.tensor(x), bp.tensor(y)
+    runners = {"bprop": lambda: tx + ty, "numpy": lambda: x + y}
+    if torch is not None:
+        xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+        runners["torch"] = lambda: xt + yt
+    return f"add, {n:,} float32", runners, 12.0 * n, "GB/s"
+
+
+def sum_case(n):
+    x = np.random.default_rng(3).random(n).astype(np.float32)
+    tx = bp.tensor(x)
+    runners = {"bprop": lambda: tx.sum(), "numpy": lambda: x.sum()}
+    if torch is not None:
+        xt = torch.from_numpy(x)
+        runners["torch"] = lambda: xt.sum()
+    return f"sum, {n:,} float32", runners, 4.0 * n, "GB/s"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer rounds and sizes")
+    parser.add_argument("--rounds", type=int, default=None)
+    parser.add_argument("--json", default=os.path.join("benchmarks", "results", "kernels.json"))
+    args = parser.parse_args()
+    rounds = args.rounds or (3 if args.quick else 7)
+
+    sizes = [32, 64, 128, 256, 512, 1024] + ([] if args.quick else [2048])
+    cases = [gemm_case(f"sgemm n={n}", n, n, n) for n in sizes]
+    cases += [
+        gemm_case("MLP fwd (64x784)(784x128)", 64, 784, 128),
+        gemm_case("MLP dW (784x64)(64x128), A^T", 784, 64, 128, transpose_a=True),
+        gemm_case("MLP dX (64x128)(128x784), B^T", 64, 128, 784, transpose_b=True),
+        gemm_case("MLP fwd (256x784)(784x512)", 256, 784, 512),
+        gemm_case("MLP dW (784x256)(256x512), A^T", 784, 256, 512, transpose_a=True),
+        gemm_case("MLP dX (256x512)(512x784), B^T", 256, 512, 784, transpose_b=True),
+        add_case(1_000_000),
+        unary_case("exp, 1,000,000 float32", 1_000_000, np.exp, bp.exp,
+                   torch.exp if torch else None),
+        unary_case("tanh, 1,000,000 float32", 1_000_000, np.tanh, bp.tanh,
+                   torch.tanh if torch else None),
+        sum_case(10_000_000),
+    ]  # fmt: skip
+
+    results = []
+    header = f"{'case':34s} {'bprop':>16s} {'numpy':>16s}"
+    header += f" {'torch':>16s}" if torch is not None else ""
+    header += f" {'bprop/numpy':>12s}"
+    print(f"bprop {bp.__version__} on {bp._core._isa()}, {bp.get_num_threads()} threads; "
+          f"numpy {np.__version__}" + (f"; torch {torch.__version__}" if torch else ""))
+    print(header)
+    for label, runners, work, unit in cases:
+        times = compare(runners, rounds)
+        scale = 1e9
+        row = {"case": label, "unit": unit, "seconds": times,
+               "rate": {k: work / v / scale for k, v in times.items()},
+               "ratio_vs_numpy": times["bprop"] / times["numpy"]}
+        results.append(row)
+        cells = " ".join(
+            f"{times[k] * 1e6:8.1f}us {row['rate'][k]:6.1f}" for k in runners
+        )
+        print(f"{label:34s} {cells} {row['ratio_vs_numpy']:12.2f}")
+
+    # Thread scaling of bprop's GEMM at n = 1024.
+    a, b = bp.randn(1024, 1024), bp.randn(1024, 1024)
+    threads_before = bp.get_num_threads()
+    per_threads = {}
+    for threads in (1, 2):
+        bp.set_num_threads(threads)
+        per_threads[threads] = compare({"bprop": lambda: a @ b}, rounds)["bprop"]
+    bp.set_num_threads(threads_before)
+    speedup = per_threads[1] / per_threads[2]
+    print(f"sgemm n=1024, 1 -> 2 threads speed-up: {speedup:.2f}x "
+          f"({per_threads[1] * 1e3:.2f} ms -> {per_threads[2] * 1e3:.2f} ms)")
+
+    report = {
+        "machine": {"platform": platform.platform(), "processor": platform.processor(),
+                    "cpus": os.cpu_count(), "isa": bp._core._isa()},
+        "versions": {"bprop": bp.__version__, "numpy": np.__version__,
+                     "torch": torch.__version__ if torch else None},
+        "cases": results,
+        "thread_speedup_sgemm_1024": speedup,
+    }  # fmt: skip
+    os.makedirs(os.path.dirname(args.json) or ".", exist_ok=True)
+    with open(args.json, "w") as f:
+        json.dump(report, f, indent=2)
+    print(f"wrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()
