@@ -20,9 +20,8 @@ import time
 # Idle OpenMP workers (PyTorch's) sleep at once instead of spinning on the 2 cores.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-import numpy as np  # noqa: E402
-
 import bprop as bp  # noqa: E402
+import numpy as np  # noqa: E402
 
 try:
     import torch
@@ -139,19 +138,23 @@ def main() -> None:
     header = f"{'case':34s} {'bprop':>16s} {'numpy':>16s}"
     header += f" {'torch':>16s}" if torch is not None else ""
     header += f" {'bprop/numpy':>12s}"
-    print(f"bprop {bp.__version__} on {bp._core._isa()}, {bp.get_num_threads()} threads; "
-          f"numpy {np.__version__}" + (f"; torch {torch.__version__}" if torch else ""))
+    print(
+        f"bprop {bp.__version__} on {bp._core._isa()}, {bp.get_num_threads()} threads; "
+        f"numpy {np.__version__}" + (f"; torch {torch.__version__}" if torch else "")
+    )
     print(header)
     for label, runners, work, unit in cases:
         times = compare(runners, rounds)
         scale = 1e9
-        row = {"case": label, "unit": unit, "seconds": times,
-               "rate": {k: work / v / scale for k, v in times.items()},
-               "ratio_vs_numpy": times["bprop"] / times["numpy"]}
+        row = {
+            "case": label,
+            "unit": unit,
+            "seconds": times,
+            "rate": {k: work / v / scale for k, v in times.items()},
+            "ratio_vs_numpy": times["bprop"] / times["numpy"],
+        }
         results.append(row)
-        cells = " ".join(
-            f"{times[k] * 1e6:8.1f}us {row['rate'][k]:6.1f}" for k in runners
-        )
+        cells = " ".join(f"{times[k] * 1e6:8.1f}us {row['rate'][k]:6.1f}" for k in runners)
         print(f"{label:34s} {cells} {row['ratio_vs_numpy']:12.2f}")
 
     # Thread scaling of bprop's GEMM at n = 1024.
@@ -163,8 +166,10 @@ def main() -> None:
         per_threads[threads] = compare({"bprop": lambda: a @ b}, rounds)["bprop"]
     bp.set_num_threads(threads_before)
     speedup = per_threads[1] / per_threads[2]
-    print(f"sgemm n=1024, 1 -> 2 threads speed-up: {speedup:.2f}x "
-          f"({per_threads[1] * 1e3:.2f} ms -> {per_threads[2] * 1e3:.2f} ms)")
+    print(
+        f"sgemm n=1024, 1 -> 2 threads speed-up: {speedup:.2f}x "
+        f"({per_threads[1] * 1e3:.2f} ms -> {per_threads[2] * 1e3:.2f} ms)"
+    )
 
     report = {
         "machine": {"platform": platform.platform(), "processor": platform.processor(),

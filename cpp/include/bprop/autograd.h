@@ -17,6 +17,12 @@
 // create_graph=true they run with grad mode on, so the gradients they return are graphs
 // themselves and can be differentiated again.
 //
+// Note [Fused backward]
+// With create_graph=false the engine runs VJPs with grad mode off, and a VJP may then use a
+// fused kernel (tanh's g * (1 - y*y) in one pass) instead of composing ops. The fused kernel
+// computes the same formula in the same rounding order, so both paths agree bit for bit
+// (tested); with create_graph=true the composed, differentiable form always runs.
+//
 // Note [Iterative graph teardown]
 // A chain y = f(f(...f(x))) of a million ops is a linked list of a million Nodes. Freeing it
 // by plain shared_ptr destructors would recurse a million deep and overflow the stack. Node and

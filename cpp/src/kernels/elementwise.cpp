@@ -315,6 +315,42 @@ void copy(int ndim, const int64_t* shape, const Operand& out, const Operand& in)
   });
 }
 
+namespace {
+template <typename F>
+void fused_backward(int ndim, const int64_t* shape, const Operand& out, const Operand& g,
+                    const Operand& y, F formula) {
+  const Operand* const ops[3] = {&out, &g, &y};
+  dispatch_all(out.dtype, [&](auto tag) {
+    using T = decltype(tag);
+    if constexpr (std::is_floating_point_v<T>) {
+      for_each_strided(ndim, shape, ops, [&](char** p, const int64_t* s, int64_t n) {
+        map2<T, T>(p, s, n, [&](T gv, T yv) { return formula(gv, yv); });
+      });
+    } else {
+      unsupported("fused backward", out.dtype);
+    }
+  });
+}
+}  // namespace
+
+// NOTE: this file is compiled for baseline x86-64 (no FMA), so these round exactly like the
+// composed ops they replace.
+void tanh_backward(int ndim, const int64_t* shape, const Operand& out, const Operand& g,
+                   const Operand& y) {
+  fused_backward(ndim, shape, out, g, y, [](auto gv, auto yv) {
+    using T = decltype(gv);
+    return gv * (T(1) - yv * yv);
+  });
+}
+
+void sigmoid_backward(int ndim, const int64_t* shape, const Operand& out, const Operand& g,
+                      const Operand& y) {
+  fused_backward(ndim, shape, out, g, y, [](auto gv, auto yv) {
+    using T = decltype(gv);
+    return gv * (yv * (T(1) - yv));
+  });
+}
+
 void fill(int ndim, const int64_t* shape, const Operand& out, double value) {
   const Operand* const ops[1] = {&out};
   dispatch_all(out.dtype, [&](auto tag) {

@@ -130,8 +130,8 @@ T* scratch(int which, int64_t count) {
 
 // One thread's share: C[0:m, 0:n] of a product, in the BLIS loop order.
 template <typename T>
-void gemm_serial(int64_t m, int64_t n, int64_t k, const T* a, int64_t rsa, int64_t csa,
-                 const T* b, int64_t rsb, int64_t csb, T* c, int64_t ldc) {
+void gemm_serial(int64_t m, int64_t n, int64_t k, const T* a, int64_t rsa, int64_t csa, const T* b,
+                 int64_t rsb, int64_t csb, T* c, int64_t ldc) {
   const MicroKernel<T>& kernel = micro_kernel<T>();
   const int mr = kernel.mr, nr = kernel.nr;
   if (k == 0) {
@@ -180,8 +180,8 @@ void gemm_serial(int64_t m, int64_t n, int64_t k, const T* a, int64_t rsa, int64
 // Threads take whole sub-rectangles of C (rows when C is tall, column panels when wide), each
 // running the serial loops: one hand-off per product, and per-element sums unchanged.
 template <typename T>
-void gemm_blocked(int64_t m, int64_t n, int64_t k, const T* a, int64_t rsa, int64_t csa,
-                  const T* b, int64_t rsb, int64_t csb, T* c, int64_t ldc) {
+void gemm_blocked(int64_t m, int64_t n, int64_t k, const T* a, int64_t rsa, int64_t csa, const T* b,
+                  int64_t rsb, int64_t csb, T* c, int64_t ldc) {
   const MicroKernel<T>& kernel = micro_kernel<T>();
   const int64_t threads = num_threads();
   const double flops = 2.0 * static_cast<double>(m) * static_cast<double>(n) * k;
@@ -210,8 +210,8 @@ void gemm_blocked(int64_t m, int64_t n, int64_t k, const T* a, int64_t rsa, int6
 }
 
 template <typename T>
-void gemm_typed(int64_t m, int64_t n, int64_t k, const T* a, int64_t rsa, int64_t csa,
-                const T* b, int64_t rsb, int64_t csb, T* c, int64_t ldc) {
+void gemm_typed(int64_t m, int64_t n, int64_t k, const T* a, int64_t rsa, int64_t csa, const T* b,
+                int64_t rsb, int64_t csb, T* c, int64_t ldc) {
   if (m == 0 || n == 0) return;
   if (m * n * k <= 16 * 16 * 16)
     gemm_small(m, n, k, a, rsa, csa, b, rsb, csb, c, ldc);

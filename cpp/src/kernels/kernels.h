@@ -37,6 +37,12 @@ void where(int ndim, const int64_t* shape, const Operand& out, const Operand& co
            const Operand& a, const Operand& b);
 // out = in, converting between any two dtypes.
 void copy(int ndim, const int64_t* shape, const Operand& out, const Operand& in);
+// Fused backward of tanh and sigmoid from the saved output y, in one pass and in the same
+// rounding order as the composed VJPs: g * (1 - y * y) and g * (y * (1 - y)).
+void tanh_backward(int ndim, const int64_t* shape, const Operand& out, const Operand& g,
+                   const Operand& y);
+void sigmoid_backward(int ndim, const int64_t* shape, const Operand& out, const Operand& g,
+                      const Operand& y);
 // out = value for every element.
 void fill(int ndim, const int64_t* shape, const Operand& out, double value);
 // out += alpha * in, in place; same dtype (floating point).

@@ -287,9 +287,26 @@ std::vector<Tensor> vjp_log1p(OpNode& node, const Tensor& g) {
 Tensor tanh(const Tensor& x) {
   return unary_op(OpKind::Tanh, kernels::UnaryOp::Tanh, x, floating_dtype(x), Save::Output);
 }
+namespace {
+// Plain backward (no create_graph) of a float op whose gradient and output agree in shape
+// and dtype can run a fused kernel: Note [Fused backward] in autograd.h.
+bool can_fuse(const Tensor& g, const Tensor& y) {
+  return !is_grad_enabled() && g.shape() == y.shape() && g.dtype() == y.dtype() &&
+         is_floating(g.dtype());
+}
+
+template <typename Kernel>
+Tensor fused(Kernel kernel, const Tensor& g, const Tensor& y) {
+  Tensor out = Tensor::empty(g.shape(), g.dtype());
+  kernel(static_cast<int>(g.ndim()), g.shape().data(), operand(out), operand(g), operand(y));
+  return out;
+}
+}  // namespace
+
 // d tanh = 1 - tanh^2, from the saved output (0, not NaN, where tanh saturates).
 std::vector<Tensor> vjp_tanh(OpNode& node, const Tensor& g) {
   Tensor y = node.saved(0);
+  if (can_fuse(g, y)) return {fused(kernels::tanh_backward, g, y)};
   return {mul(g, sub(scalar(1.0), mul(y, y)))};
 }
 
@@ -299,6 +316,7 @@ Tensor sigmoid(const Tensor& x) {
 // d sigmoid = s (1 - s), from the saved output.
 std::vector<Tensor> vjp_sigmoid(OpNode& node, const Tensor& g) {
   Tensor y = node.saved(0);
+  if (can_fuse(g, y)) return {fused(kernels::sigmoid_backward, g, y)};
   return {mul(g, mul(y, sub(scalar(1.0), y)))};
 }
 

@@ -1,0 +1,133 @@
+"""The kernels seen from Python: threads (count, invariance, fork), instruction-set paths,
+fused backward agreeing with the composed VJP, and float32 fast math at its edges. The
+exhaustive GEMM and ULP sweeps are C++ tests (cpp/tests/test_kernels.cpp)."""
+
+import os
+import subprocess
+import sys
+
+import bprop as bp
+import numpy as np
+import pytest
+
+
+@pytest.fixture
+def restore_threads():
+    before = bp.get_num_threads()
+    yield
+    bp.set_num_threads(before)
+
+
+def test_set_and_get_num_threads(restore_threads):
+    bp.set_num_threads(1)
+    assert bp.get_num_threads() == 1
+    bp.set_num_threads(2)
+    assert bp.get_num_threads() == 2
+    with pytest.raises(ValueError, match="set_num_threads"):
+        bp.set_num_threads(0)
+
+
+def test_results_are_bitwise_independent_of_thread_count(restore_threads):
+    bp.manual_seed(5)
+    a, b = bp.randn(300, 257), bp.randn(257, 301)
+    x = bp.randn(3_000_000)
+    outputs = {}
+    for threads in (1, 2):
+        bp.set_num_threads(threads)
+        outputs[threads] = [(a @ b).numpy(), x.sum().numpy(), x.exp().numpy(), (x * 2.5).numpy()]
+    for one, two in zip(outputs[1], outputs[2]):
+        assert np.array_equal(one, two)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_threads_work_in_a_forked_child(restore_threads):
+    bp.set_num_threads(2)
+    a = bp.ones(256, 256)
+    (a @ a).sum()  # the pool is running before the fork
+    pid = os.fork()
+    if pid == 0:  # the child: a threaded product must finish and be right
+        ok = float((a @ a)[0, 0]) == 256.0
+        os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+
+
+SCRIPT = """
+import bprop as bp, numpy as np
+bp.manual_seed(1)
+a, b = bp.randn(97, 131), bp.randn(131, 61)
+x = bp.linspace(-100, 100, 10001)
+print(bp._core._isa())
+np.save("{path}", np.concatenate([(a @ b).numpy().ravel(), x.exp().numpy(), x.tanh().numpy()]))
+"""
+
+
+@pytest.mark.parametrize("isa", ["scalar", "avx2"])
+def test_forced_instruction_set_paths_agree(isa, tmp_path):
+    results = {}
+    for which in (isa, None):
+        path = tmp_path / f"{which}.npy"
+        env = dict(os.environ)
+        env.pop("BPROP_ISA", None)
+        if which:
+            env["BPROP_ISA"] = which
+        run = subprocess.run(
+            [sys.executable, "-c", SCRIPT.format(path=path)],
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        if run.returncode != 0 and "lacks it" in run.stderr:
+            pytest.skip(f"this CPU has no {which} path")
+        assert run.returncode == 0, run.stderr
+        if which:
+            assert run.stdout.strip() == which
+        results[which] = np.load(path)
+    # Different vector widths and FMA change roundings, not results.
+    np.testing.assert_allclose(results[isa], results[None], rtol=1e-5, atol=1e-5)
+
+
+def test_unknown_instruction_set_is_an_error():
+    env = dict(os.environ, BPROP_ISA="sse9")
+    run = subprocess.run(
+        [sys.executable, "-c", "import bprop as bp; (bp.ones(64, 64) @ bp.ones(64, 64))"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode != 0
+    assert "BPROP_ISA=sse9" in run.stderr
+
+
+@pytest.mark.parametrize("dtype", [bp.float32, bp.float64])
+@pytest.mark.parametrize("fn", ["tanh", "sigmoid"])
+def test_fused_backward_agrees_bitwise_with_composed_vjp(fn, dtype):
+    bp.manual_seed(2)
+    x = bp.randn(10_000, dtype=dtype, requires_grad=True)
+    g = bp.randn(10_000, dtype=dtype)
+    y = getattr(x, fn)()
+    y.backward(g, retain_graph=True)  # plain backward: the fused kernel
+    fused = x.grad.numpy().copy()
+    x.grad = None
+    y.backward(g, create_graph=True)  # create_graph: the composed ops
+    assert np.array_equal(fused, x.grad.detach().numpy())
+
+
+def test_float32_fast_math_edges():
+    special = np.array([np.inf, -np.inf, np.nan, 0.0, -0.0, 88.8, -104.0, 1e-45], np.float32)
+    x = bp.tensor(special)
+    with np.errstate(all="ignore"):
+        np.testing.assert_array_equal(x.exp().numpy(), np.exp(special))
+        np.testing.assert_array_equal(x.tanh().numpy(), np.tanh(special))
+        np.testing.assert_array_equal(x.log().numpy()[[0, 2, 3, 4]], np.log(special)[[0, 2, 3, 4]])
+    assert np.isnan(x.log().numpy()[1])  # log(-inf)
+    sig = x.sigmoid().numpy()
+    np.testing.assert_array_equal(sig[[0, 1, 3, 4]], [1.0, 0.0, 0.5, 0.5])
+    assert np.isnan(sig[2])
+
+
+def test_float32_sum_of_ten_million_is_accurate():
+    values = np.random.default_rng(4).random(10_000_000).astype(np.float32)
+    got = float(bp.tensor(values).sum())
+    exact = values.astype(np.float64).sum()
+    assert abs(got - exact) / exact < 1e-6
