@@ -8,12 +8,27 @@ __all__ = ["SGD"]
 
 
 class SGD(_core.SGD):
-    """Stochastic gradient descent, the lecture's update rule `w := w - lr * dL/dw`.
+    """Stochastic gradient descent with PyTorch's update math (the lecture's
+    `w := w - lr * dL/dw`, plus optional momentum, dampening, Nesterov and weight decay).
+    The whole step runs in C++. `params` is an iterable of leaf tensors that require grad."""
 
-    `params` is an iterable of leaf tensors that require grad."""
-
-    def __init__(self, params, lr: float = 1e-3):
-        super().__init__(list(params), float(lr))
+    def __init__(
+        self,
+        params,
+        lr: float = 1e-3,
+        momentum: float = 0.0,
+        dampening: float = 0.0,
+        weight_decay: float = 0.0,
+        nesterov: bool = False,
+    ):
+        super().__init__(
+            list(params),
+            float(lr),
+            float(momentum),
+            float(dampening),
+            float(weight_decay),
+            bool(nesterov),
+        )
 
     def __repr__(self) -> str:
         return f"SGD(lr={self.lr}, params={len(self.params)})"

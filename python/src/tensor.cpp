@@ -128,6 +128,8 @@ void init_tensor(py::module_& m) {
       });
 
   py::class_<Tensor>(m, "Tensor", "An n-d array that can record operations for autograd")
+      .def(py::init([](const Tensor& data) { return data.detach(); }), py::arg("data"),
+           "A leaf sharing data's storage (subclasses such as nn.Parameter start here)")
       .def_property_readonly("shape", &Tensor::shape)
       .def_property_readonly("ndim", &Tensor::ndim)
       .def_property_readonly("dtype", &Tensor::dtype)

@@ -7,14 +7,37 @@
 
 namespace bprop {
 namespace {
-void check_lr(double lr) {
-  if (!(lr >= 0.0))
-    throw std::invalid_argument("[SGD] invalid learning rate: " + std::to_string(lr));
+
+void check_nonnegative(const char* what, double value) {
+  if (!(value >= 0.0))
+    throw std::invalid_argument(std::string("[SGD] invalid ") + what + ": " +
+                                std::to_string(value));
 }
+
+// The update of one contiguous parameter in a single pass over its elements.
+template <typename T>
+void sgd_update(T* w, const T* g, T* buffer, int64_t n, const SGDOptions& o, bool first_step) {
+  const T lr = static_cast<T>(o.lr), wd = static_cast<T>(o.weight_decay);
+  const T momentum = static_cast<T>(o.momentum), keep = static_cast<T>(1.0 - o.dampening);
+  for (int64_t i = 0; i < n; ++i) {
+    T d = o.weight_decay != 0.0 ? g[i] + wd * w[i] : g[i];
+    if (buffer) {
+      buffer[i] = first_step ? d : momentum * buffer[i] + keep * d;
+      d = o.nesterov ? d + momentum * buffer[i] : buffer[i];
+    }
+    w[i] -= lr * d;
+  }
+}
+
 }  // namespace
 
-SGD::SGD(std::vector<Tensor> params, double lr) : params_(std::move(params)), lr_(lr) {
-  check_lr(lr);
+SGD::SGD(std::vector<Tensor> params, SGDOptions options)
+    : params_(std::move(params)), options_(options) {
+  check_nonnegative("learning rate", options.lr);
+  check_nonnegative("momentum value", options.momentum);
+  check_nonnegative("weight_decay value", options.weight_decay);
+  if (options.nesterov && (options.momentum <= 0.0 || options.dampening != 0.0))
+    throw std::invalid_argument("[SGD] Nesterov momentum requires a momentum and zero dampening");
   if (params_.empty()) throw std::invalid_argument("[SGD] got an empty parameter list");
   for (size_t i = 0; i < params_.size(); ++i) {
     const Tensor& p = params_[i];
@@ -27,19 +50,44 @@ SGD::SGD(std::vector<Tensor> params, double lr) : params_(std::move(params)), lr
       throw std::invalid_argument("[SGD] can't optimize a non-leaf tensor (parameter " +
                                   std::to_string(i) + ", shape " + p.shape_str() + ")");
   }
+  buffers_.resize(params_.size());
 }
 
 void SGD::set_lr(double lr) {
-  check_lr(lr);
-  lr_ = lr;
+  check_nonnegative("learning rate", lr);
+  options_.lr = lr;
 }
 
 void SGD::step() {
   NoGradGuard no_grad;
-  for (const Tensor& p : params_) {
+  const bool use_momentum = options_.momentum != 0.0;
+  for (size_t i = 0; i < params_.size(); ++i) {
+    const Tensor& p = params_[i];
     Tensor g = p.grad();
     if (!g.defined()) continue;
-    add_scaled_(p, g, -lr_);  // w := w - lr * dL/dw
+    const bool first_step = use_momentum && !buffers_[i].defined();
+    if (first_step) buffers_[i] = zeros(p.shape(), p.dtype());
+    if (p.is_contiguous() && g.is_contiguous() && g.dtype() == p.dtype()) {
+      if (p.dtype() == DType::Float32)
+        sgd_update(p.data_as<float>(), g.data_as<float>(),
+                   use_momentum ? buffers_[i].data_as<float>() : nullptr, p.numel(), options_,
+                   first_step);
+      else
+        sgd_update(p.data_as<double>(), g.data_as<double>(),
+                   use_momentum ? buffers_[i].data_as<double>() : nullptr, p.numel(), options_,
+                   first_step);
+    } else {  // strided parameters: the same math with tensor ops
+      Tensor d = options_.weight_decay != 0.0 ? add(g, mul(p, options_.weight_decay)) : g;
+      if (use_momentum) {
+        Tensor& b = buffers_[i];
+        b = first_step ? d.clone()
+                       : add(mul(b, options_.momentum), mul(d, 1.0 - options_.dampening));
+        d = options_.nesterov ? add(d, mul(b, options_.momentum)) : b;
+      }
+      add_scaled_(p, d, -options_.lr);
+      continue;
+    }
+    p.storage()->bump_version();
   }
 }
 
@@ -47,11 +95,10 @@ void SGD::zero_grad(bool set_to_none) {
   for (const Tensor& p : params_) {
     Tensor g = p.grad();
     if (!g.defined()) continue;
-    if (set_to_none) {
+    if (set_to_none)
       p.impl()->grad = Tensor();
-    } else {
+    else
       zero_(g);
-    }
   }
 }
 
