@@ -12,10 +12,9 @@ import time
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-import numpy as np  # noqa: E402
-
 import bprop as bp  # noqa: E402
 import bprop.nn.functional as F  # noqa: E402
+import numpy as np  # noqa: E402
 
 try:
     import torch

@@ -37,6 +37,7 @@
 #include <string>
 #include <vector>
 
+#include "bprop/small_vector.h"
 #include "bprop/tensor.h"
 
 namespace bprop {
@@ -82,14 +83,15 @@ class Node : public std::enable_shared_from_this<Node> {
   const std::string& forward_trace() const { return forward_trace_; }
   void set_forward_trace(std::string trace) { forward_trace_ = std::move(trace); }
 
-  std::vector<Edge>& next_edges() { return next_edges_; }
-  const std::vector<Edge>& next_edges() const { return next_edges_; }
+  using Edges = InlineVector<Edge, 2>;
+  Edges& next_edges() { return next_edges_; }
+  const Edges& next_edges() const { return next_edges_; }
   bool needs_input_grad(size_t i) const {
     return i < next_edges_.size() && next_edges_[i].node != nullptr;
   }
 
  protected:
-  std::vector<Edge> next_edges_;
+  Edges next_edges_;
   std::string forward_trace_;
 };
 

@@ -11,6 +11,7 @@
 #include <initializer_list>
 #include <new>
 #include <type_traits>
+#include <utility>
 
 namespace bprop {
 
@@ -125,6 +126,60 @@ class SmallVector {
 
   alignas(T) unsigned char inline_[N * sizeof(T)];
   T* heap_ = nullptr;
+  size_t size_ = 0;
+  size_t capacity_ = N;
+};
+
+// InlineVector: up to N elements of any type stored in place, more on the heap. For the
+// per-node containers (edges, saved tensors) that almost always hold one or two elements:
+// a node then costs one allocation instead of four. Not copyable or movable.
+template <typename T, size_t N>
+class InlineVector {
+ public:
+  InlineVector() = default;
+  InlineVector(const InlineVector&) = delete;
+  InlineVector& operator=(const InlineVector&) = delete;
+  ~InlineVector() {
+    clear();
+    if (data_ != inline_data()) ::operator delete(data_);
+  }
+
+  size_t size() const { return size_; }
+  bool empty() const { return size_ == 0; }
+  T& operator[](size_t i) { return data_[i]; }
+  const T& operator[](size_t i) const { return data_[i]; }
+  T* begin() { return data_; }
+  T* end() { return data_ + size_; }
+  const T* begin() const { return data_; }
+  const T* end() const { return data_ + size_; }
+  T& back() { return data_[size_ - 1]; }
+
+  void reserve(size_t capacity) {
+    if (capacity <= capacity_) return;
+    T* fresh = static_cast<T*>(::operator new(capacity * sizeof(T)));
+    for (size_t i = 0; i < size_; ++i) {
+      new (fresh + i) T(std::move(data_[i]));
+      data_[i].~T();
+    }
+    if (data_ != inline_data()) ::operator delete(data_);
+    data_ = fresh;
+    capacity_ = capacity;
+  }
+  template <typename... Args>
+  T& emplace_back(Args&&... args) {
+    if (size_ == capacity_) reserve(capacity_ * 2);
+    return *new (data_ + size_++) T(std::forward<Args>(args)...);
+  }
+  void push_back(T value) { emplace_back(std::move(value)); }
+  void clear() {
+    for (size_t i = 0; i < size_; ++i) data_[i].~T();
+    size_ = 0;
+  }
+
+ private:
+  T* inline_data() { return reinterpret_cast<T*>(storage_); }
+  alignas(T) unsigned char storage_[N * sizeof(T)];
+  T* data_ = reinterpret_cast<T*>(storage_);
   size_t size_ = 0;
   size_t capacity_ = N;
 };

@@ -77,6 +77,10 @@ class Storage {
   size_t nbytes_;
   std::shared_ptr<void> owner_;  // null when we own data_
   uint64_t version_ = 0;
+  // Tiny tensors (scalars, the 4-element tensors of small models) live inside the Storage
+  // object itself: one allocation fewer on the per-op path.
+  static constexpr size_t kInlineBytes = 32;
+  alignas(32) unsigned char inline_[kInlineBytes];
 };
 
 class Node;

@@ -1,4 +1,5 @@
 // The backward engine: the lecture's bprop over the recorded graph. See autograd.h.
+#include <cstdint>
 #include <stdexcept>
 #include <string>
 #include <unordered_map>
@@ -10,21 +11,73 @@
 namespace bprop {
 namespace {
 
+// Node -> position of discovery: open addressing on the pointer, much cheaper per lookup than
+// std::unordered_map on the engine's hot path (two lookups per edge).
+class NodeIndex {
+ public:
+  static constexpr size_t kMissing = ~size_t{0};
+
+  size_t find(const Node* node) const {
+    if (slots_.empty()) return kMissing;
+    for (size_t i = hash(node);; i = (i + 1) & mask_) {
+      if (slots_[i].node == node) return slots_[i].index;
+      if (!slots_[i].node) return kMissing;
+    }
+  }
+  // The index of node, inserting `next` if it is new; `inserted` says which.
+  size_t insert(const Node* node, size_t next, bool* inserted) {
+    if (2 * (count_ + 1) > slots_.size()) grow();
+    for (size_t i = hash(node);; i = (i + 1) & mask_) {
+      if (slots_[i].node == node) {
+        *inserted = false;
+        return slots_[i].index;
+      }
+      if (!slots_[i].node) {
+        slots_[i] = {node, next};
+        ++count_;
+        *inserted = true;
+        return next;
+      }
+    }
+  }
+
+ private:
+  struct Slot {
+    const Node* node = nullptr;
+    size_t index = 0;
+  };
+  size_t hash(const Node* node) const {
+    return (reinterpret_cast<uintptr_t>(node) >> 4) * 0x9E3779B97F4A7C15ULL >> 20 & mask_;
+  }
+  void grow() {
+    std::vector<Slot> old = std::move(slots_);
+    slots_.assign(old.empty() ? 64 : old.size() * 2, Slot{});
+    mask_ = slots_.size() - 1;
+    count_ = 0;
+    bool inserted;
+    for (const Slot& slot : old)
+      if (slot.node) insert(slot.node, slot.index, &inserted);
+  }
+  std::vector<Slot> slots_;
+  size_t mask_ = 0, count_ = 0;
+};
+
 struct GraphTask {
   std::vector<Node*> nodes;  // indexed by position of discovery
-  std::unordered_map<Node*, size_t> index;
+  NodeIndex index;
   std::vector<int64_t> dependencies;  // edges pointing at each node still to deliver
   std::vector<Tensor> buffers;        // summed incoming gradient per node
   std::vector<char> needed;           // whether running the node can reach an input
 
-  size_t add(Node* node) {
-    auto [it, inserted] = index.emplace(node, nodes.size());
-    if (inserted) {
+  size_t add(Node* node, bool* inserted) {
+    size_t i = index.insert(node, nodes.size(), inserted);
+    if (*inserted) {
       nodes.push_back(node);
       dependencies.push_back(0);
     }
-    return it->second;
+    return i;
   }
+  size_t at(const Node* node) const { return index.find(node); }
 };
 
 // The gradients arriving over several paths are summed: the multi-path chain rule.
@@ -38,8 +91,9 @@ std::vector<size_t> discover(GraphTask& task, const std::vector<Node*>& roots) {
   std::vector<size_t> post_order;
   std::vector<std::pair<Node*, size_t>> stack;  // node, next edge to visit
   for (Node* root : roots) {
-    if (task.index.count(root)) continue;
-    task.add(root);
+    bool inserted;
+    task.add(root, &inserted);
+    if (!inserted) continue;
     stack.emplace_back(root, 0);
     while (!stack.empty()) {
       auto& [node, next] = stack.back();
@@ -47,12 +101,11 @@ std::vector<size_t> discover(GraphTask& task, const std::vector<Node*>& roots) {
       if (next < edges.size()) {
         Node* child = edges[next++].node.get();
         if (!child) continue;
-        bool seen = task.index.count(child) != 0;
-        size_t child_index = task.add(child);
+        size_t child_index = task.add(child, &inserted);
         ++task.dependencies[child_index];
-        if (!seen) stack.emplace_back(child, 0);
+        if (inserted) stack.emplace_back(child, 0);
       } else {
-        post_order.push_back(task.index[node]);
+        post_order.push_back(task.at(node));
         stack.pop_back();
       }
     }
@@ -146,7 +199,7 @@ std::vector<Tensor> run_backward(const std::vector<Tensor>& outputs,
       Node* node = task.nodes[i];
       bool needed = false;
       for (const Edge& edge : node->next_edges())
-        if (edge.node && reaches[task.index[edge.node.get()]]) needed = true;
+        if (edge.node && reaches[task.at(edge.node.get())]) needed = true;
       task.needed[i] = needed;
       reaches[i] = needed || captures.count(node) != 0;
     }
@@ -155,11 +208,11 @@ std::vector<Tensor> run_backward(const std::vector<Tensor>& outputs,
   GradModeGuard grad_mode(create_graph);
   std::vector<size_t> ready;
   for (size_t i = 0; i < roots.size(); ++i) {
-    size_t index = task.index[roots[i].get()];
+    size_t index = task.at(roots[i].get());
     accumulate(task.buffers[index], seeds[i]);
   }
   for (auto& root : roots) {
-    size_t index = task.index[root.get()];
+    size_t index = task.at(root.get());
     if (task.dependencies[index] == 0) {
       task.dependencies[index] = -1;  // queued once even if it is several roots
       ready.push_back(index);
@@ -189,7 +242,7 @@ std::vector<Tensor> run_backward(const std::vector<Tensor>& outputs,
     for (size_t k = 0; k < edges.size(); ++k) {
       Node* child = edges[k].node.get();
       if (!child) continue;
-      size_t child_index = task.index[child];
+      size_t child_index = task.at(child);
       if (k < input_grads.size() && input_grads[k].defined())
         accumulate(task.buffers[child_index], input_grads[k]);
       if (--task.dependencies[child_index] == 0) ready.push_back(child_index);

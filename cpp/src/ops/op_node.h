@@ -50,8 +50,8 @@ class OpNode final : public Node {
   friend std::shared_ptr<OpNode> record(OpKind, const Tensor* const*, size_t);
   OpKind kind_;
   bool released_ = false;
-  std::vector<InputMeta> inputs_;
-  std::vector<SavedTensor> saved_;
+  InlineVector<InputMeta, 2> inputs_;
+  InlineVector<SavedTensor, 3> saved_;
 };
 
 // The node for an op on `inputs`, or null when no gradient is needed (grad mode off, or no

@@ -76,7 +76,6 @@ Tensor OpNode::saved(size_t i) const {
 
 void OpNode::release_saved() {
   saved_.clear();
-  saved_.shrink_to_fit();
   released_ = true;
 }
 

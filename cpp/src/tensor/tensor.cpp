@@ -30,6 +30,11 @@ void set_default_dtype(DType dtype) {
 // ---- Storage ----
 
 Storage::Storage(size_t nbytes, bool zeroed) : nbytes_(nbytes) {
+  if (nbytes <= kInlineBytes) {
+    data_ = inline_;
+    if (zeroed) std::memset(inline_, 0, kInlineBytes);
+    return;
+  }
   constexpr size_t kAlign = 64;
   size_t padded = (std::max<size_t>(nbytes, 1) + kAlign - 1) / kAlign * kAlign;
   data_ = std::aligned_alloc(kAlign, padded);
@@ -41,7 +46,7 @@ Storage::Storage(void* data, size_t nbytes, std::shared_ptr<void> owner)
     : data_(data), nbytes_(nbytes), owner_(std::move(owner)) {}
 
 Storage::~Storage() {
-  if (!owner_) std::free(data_);
+  if (!owner_ && data_ != inline_) std::free(data_);
 }
 
 // ---- TensorImpl ----
