@@ -26,17 +26,23 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # idle OpenMP workers sleep
 import bprop as bp  # noqa: E402
 import numpy as np  # noqa: E402
 
-try:
-    import torch
-except ImportError:
-    torch = None
-try:
-    import jax
-    import jax.numpy as jnp
+# The memory runs import only the library they measure (BPROP_SUITE_ONLY), so that one
+# library's peak RSS doesn't include another's.
+ONLY = os.environ.get("BPROP_SUITE_ONLY")
+torch = jax = None
+if ONLY in (None, "torch"):
+    try:
+        import torch
+    except ImportError:
+        pass
+if ONLY in (None, "jax"):
+    try:
+        import jax
+        import jax.numpy as jnp
 
-    jax.config.update("jax_platforms", "cpu")
-except ImportError:
-    jax = None
+        jax.config.update("jax_platforms", "cpu")
+    except ImportError:
+        pass
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 QUIESCE_S = 0.1
@@ -176,7 +182,7 @@ def mlp_step(sizes, batch):
 # ---- memory and import time, each in a fresh process ----
 
 MEMORY_SCRIPT = """
-import os, resource, sys
+import os, sys
 sys.path.insert(0, {here!r})
 os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
 import suite
@@ -189,12 +195,16 @@ for i in range(1000):
     step()
     if i == 99:
         early = rss()
-print(early, rss(), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+def peak():  # this process's high-water mark (ru_maxrss would include the parent's, via fork)
+    with open("/proc/self/status") as f:
+        return next(int(l.split()[1]) * 1024 for l in f if l.startswith("VmHWM:"))
+print(early, rss(), peak())
 """
 
 
 def memory(lib: str):
-    env = dict(os.environ, PYTHONPATH=HERE + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env = dict(os.environ, PYTHONPATH=HERE + os.pathsep + os.environ.get("PYTHONPATH", ""),
+               BPROP_SUITE_ONLY=lib)  # fmt: skip
     run = subprocess.run([sys.executable, "-c", MEMORY_SCRIPT.format(here=HERE, lib=lib)],
                          capture_output=True, text=True, env=env)  # fmt: skip
     if run.returncode != 0:
