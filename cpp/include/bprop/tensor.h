@@ -79,8 +79,9 @@ class Storage {
   uint64_t version_ = 0;
   // Tiny tensors (scalars, the 4-element tensors of small models) live inside the Storage
   // object itself: one allocation fewer on the per-op path.
+  // (16-byte alignment, not more: an over-aligned Storage would need aligned operator new.)
   static constexpr size_t kInlineBytes = 32;
-  alignas(32) unsigned char inline_[kInlineBytes];
+  alignas(16) unsigned char inline_[kInlineBytes];
 };
 
 class Node;

@@ -23,7 +23,8 @@ void release_node(std::shared_ptr<Node>&& node) {
     t_pending_release->push_back(std::move(node));
     return;
   }
-  std::vector<std::shared_ptr<Node>> pending;
+  // The queue keeps its capacity between teardowns: no allocation per released graph.
+  thread_local std::vector<std::shared_ptr<Node>> pending;
   t_pending_release = &pending;
   pending.push_back(std::move(node));
   while (!pending.empty()) {

@@ -62,6 +62,14 @@ kernels::Operand operand(const Tensor& t) { return {t.data(), t.dtype(), t.strid
 
 Tensor binary_forward(const char* op, kernels::BinaryOp kernel_op, const Tensor& a, const Tensor& b,
                       DType dtype) {
+  // The common case first: same shape, same dtype, contiguous; nothing to broadcast or cast.
+  if (a.shape() == b.shape() && a.dtype() == dtype && b.dtype() == dtype && a.is_contiguous() &&
+      b.is_contiguous()) {
+    Tensor out = Tensor::empty(a.shape(), dtype);
+    kernels::binary(kernel_op, static_cast<int>(a.ndim()), a.shape().data(), operand(out),
+                    operand(a, out.strides()), operand(b, out.strides()));
+    return out;
+  }
   Shape shape = broadcast_shapes(a.shape(), b.shape(), op);
   Tensor ac = cast_for_kernel(a, dtype), bc = cast_for_kernel(b, dtype);
   Tensor out = Tensor::empty(shape, dtype);
