@@ -128,3 +128,105 @@ def test_mlp_trains_with_momentum():
         opt.step()
         losses.append(loss.item())
     assert losses[-1] < 0.2 * losses[0]
+
+
+def test_layers_match_pytorch_with_the_same_weights():
+    torch = pytest.importorskip("torch")
+    bp.manual_seed(1)
+    ours = nn.Sequential(
+        nn.Conv2d(2, 4, 3, stride=1, padding=1), nn.GELU(), nn.MaxPool2d(2),
+        nn.Conv2d(4, 4, 3, padding=1, groups=2), nn.LeakyReLU(0.2), nn.AvgPool2d(2),
+        nn.Flatten(), nn.Linear(16, 5), nn.Softmax(dim=1),
+    )  # fmt: skip
+    theirs = torch.nn.Sequential(
+        torch.nn.Conv2d(2, 4, 3, stride=1, padding=1), torch.nn.GELU(), torch.nn.MaxPool2d(2),
+        torch.nn.Conv2d(4, 4, 3, padding=1, groups=2), torch.nn.LeakyReLU(0.2),
+        torch.nn.AvgPool2d(2), torch.nn.Flatten(), torch.nn.Linear(16, 5), torch.nn.Softmax(dim=1),
+    )  # fmt: skip
+    assert [p.shape for p in ours.parameters()] == [tuple(p.shape) for p in theirs.parameters()]
+    with torch.no_grad():
+        for p, q in zip(ours.parameters(), theirs.parameters()):
+            q.copy_(torch.from_numpy(p.detach().numpy()))
+    x = np.random.default_rng(0).standard_normal((3, 2, 8, 8)).astype(np.float32)
+    np.testing.assert_allclose(
+        ours(bp.tensor(x)).detach().numpy(), theirs(torch.from_numpy(x)).detach().numpy(),
+        rtol=1e-5, atol=1e-6,
+    )  # fmt: skip
+
+
+def test_default_initialisation_bounds_match_pytorch():
+    bp.manual_seed(2)
+    conv = nn.Conv2d(3, 8, 5)
+    bound = 1 / np.sqrt(3 * 5 * 5)
+    for p in (conv.weight, conv.bias):
+        v = p.detach().numpy()
+        assert np.all(np.abs(v) <= bound) and np.abs(v).max() > 0.5 * bound
+
+
+def test_dropout_module_follows_train_and_eval():
+    bp.manual_seed(3)
+    layer = nn.Dropout(0.5)
+    x = bp.ones(10_000)
+    y = layer(x).numpy()
+    assert 0.45 < (y == 0).mean() < 0.55 and set(np.unique(y)) <= {0.0, 2.0}
+    layer.eval()
+    np.testing.assert_array_equal(layer(x).numpy(), x.numpy())
+    with pytest.raises(ValueError, match="Dropout"):
+        nn.Dropout(1.5)
+
+
+def test_init_functions_have_the_right_spread():
+    bp.manual_seed(4)
+    w = bp.empty(200, 300)
+    nn.init.xavier_uniform_(w)
+    assert np.abs(w.numpy()).max() <= np.sqrt(6 / 500) + 1e-7
+    nn.init.kaiming_normal_(w, nonlinearity="relu")
+    assert abs(w.numpy().std() - np.sqrt(2 / 300)) < 0.01 * np.sqrt(2 / 300) * 10
+    nn.init.constant_(w, 0.25)
+    assert np.all(w.numpy() == 0.25)
+    nn.init.normal_(w, 1.0, 0.5)
+    assert abs(w.numpy().mean() - 1.0) < 0.01 and abs(w.numpy().std() - 0.5) < 0.01
+    assert nn.init.calculate_gain("tanh") == pytest.approx(5 / 3)
+    with pytest.raises(ValueError, match="fan"):
+        nn.init.xavier_uniform_(bp.empty(3))
+
+
+def test_init_works_on_parameters_that_require_grad():
+    layer = nn.Linear(4, 3)
+    nn.init.zeros_(layer.weight)
+    assert np.all(layer.weight.detach().numpy() == 0) and layer.weight.requires_grad
+
+
+def test_clip_grad_norm_matches_pytorch():
+    torch = pytest.importorskip("torch")
+    g = np.random.default_rng(5).standard_normal((2, 6)) * 10
+    for norm_type in (2.0, 1.0, float("inf")):
+        ours = [bp.zeros(6, dtype=bp.float64, requires_grad=True) for _ in range(2)]
+        theirs = [torch.zeros(6, dtype=torch.float64, requires_grad=True) for _ in range(2)]
+        for p, q, row in zip(ours, theirs, g):
+            p.grad = bp.tensor(row)
+            q.grad = torch.from_numpy(row.copy())
+        total = nn.utils.clip_grad_norm_(ours, 3.0, norm_type)
+        expected = torch.nn.utils.clip_grad_norm_(theirs, 3.0, norm_type)
+        assert float(total) == pytest.approx(float(expected))
+        for p, q in zip(ours, theirs):
+            np.testing.assert_allclose(p.grad.numpy(), q.grad.numpy(), rtol=1e-12)
+
+
+def test_state_dict_round_trip_and_failed_load_changes_nothing():
+    a, b = mlp(), mlp()
+    b.load_state_dict(a.state_dict())
+    for p, q in zip(a.parameters(), b.parameters()):
+        np.testing.assert_array_equal(p.detach().numpy(), q.detach().numpy())
+    before = [p.detach().numpy().copy() for p in b.parameters()]
+    broken = dict(a.state_dict())
+    broken["4.weight"] = bp.zeros(7, 7)  # wrong shape, after good entries
+    with pytest.raises(ValueError, match="size mismatch for 4.weight"):
+        b.load_state_dict(broken)
+    for p, old in zip(b.parameters(), before):
+        np.testing.assert_array_equal(p.detach().numpy(), old)
+    partial = {k: v for k, v in a.state_dict().items() if k != "0.bias"}
+    with pytest.raises(KeyError, match="0.bias"):
+        b.load_state_dict(partial)
+    missing, unexpected = b.load_state_dict(partial, strict=False)
+    assert missing == ["0.bias"] and unexpected == []

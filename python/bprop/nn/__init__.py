@@ -1,7 +1,27 @@
 """bprop.nn: neural-network building blocks, as torch.nn. `bprop.nn.functional` holds the
-functions; the modules wrap them with their parameters."""
+functions; the modules wrap them with their parameters; `bprop.nn.init` initialises them."""
 
-from . import functional
-from .modules import Linear, Module, Parameter, ReLU, Sequential, Sigmoid, Tanh
+from . import functional, init, utils
+from .modules import (
+    GELU,
+    AvgPool2d,
+    Conv2d,
+    Dropout,
+    Flatten,
+    LeakyReLU,
+    Linear,
+    MaxPool2d,
+    Module,
+    Parameter,
+    ReLU,
+    Sequential,
+    Sigmoid,
+    Softmax,
+    Tanh,
+)
 
-__all__ = ["functional", "Module", "Parameter", "Linear", "Sequential", "ReLU", "Tanh", "Sigmoid"]
+__all__ = [
+    "functional", "init", "utils", "Module", "Parameter", "Linear", "Sequential", "ReLU",
+    "Tanh", "Sigmoid", "GELU", "LeakyReLU", "Softmax", "Dropout", "Flatten", "Conv2d",
+    "MaxPool2d", "AvgPool2d",
+]  # fmt: skip

@@ -11,9 +11,13 @@ from collections.abc import Iterator
 
 from .. import _core
 from .._core import Tensor
+from ..autograd import no_grad as _no_grad
 from . import functional as F
 
-__all__ = ["Parameter", "Module", "Linear", "Sequential", "ReLU", "Tanh", "Sigmoid"]
+__all__ = [
+    "Parameter", "Module", "Linear", "Sequential", "ReLU", "Tanh", "Sigmoid", "GELU",
+    "LeakyReLU", "Softmax", "Dropout", "Flatten", "Conv2d", "MaxPool2d", "AvgPool2d",
+]  # fmt: skip
 
 
 class Parameter(Tensor):
@@ -98,6 +102,32 @@ class Module:
             else:
                 p.grad.zero_()
 
+    def state_dict(self) -> OrderedDict:
+        """Every parameter by its dotted name (the tensors themselves, detached)."""
+        return OrderedDict((name, p.detach()) for name, p in self.named_parameters())
+
+    def load_state_dict(self, state_dict, strict: bool = True):
+        """Copies values into the parameters. Every check runs before the first copy, so a
+        failed load changes nothing. Returns (missing_keys, unexpected_keys)."""
+        own = dict(self.named_parameters())
+        missing = [k for k in own if k not in state_dict]
+        unexpected = [k for k in state_dict if k not in own]
+        if strict and (missing or unexpected):
+            raise KeyError(
+                f"[load_state_dict] missing keys {missing}, unexpected keys {unexpected}"
+            )
+        for name, value in state_dict.items():
+            if name in own and tuple(value.shape) != tuple(own[name].shape):
+                raise ValueError(
+                    f"[load_state_dict] size mismatch for {name}: checkpoint "
+                    f"{tuple(value.shape)}, model {tuple(own[name].shape)}"
+                )
+        with _no_grad():
+            for name, value in state_dict.items():
+                if name in own:
+                    own[name].copy_(value)
+        return missing, unexpected
+
     def extra_repr(self) -> str:
         return ""
 
@@ -109,6 +139,12 @@ class Module:
                 lines.append(f"  ({name}): {child_repr}")
             return "\n".join(lines) + "\n)"
         return lines[0] + ")"
+
+
+def _uniform(shape, bound, dtype):
+    """U(-bound, bound): PyTorch's default for Linear and Conv2d (kaiming_uniform_ with
+    a = sqrt(5) works out to bound = 1 / sqrt(fan_in), and the same for the bias)."""
+    return _core._rand(tuple(shape), dtype) * (2 * bound) - bound
 
 
 class Linear(Module):
@@ -123,12 +159,8 @@ class Linear(Module):
         self.in_features, self.out_features = in_features, out_features
         dtype = _core.get_default_dtype() if dtype is None else dtype
         bound = 1.0 / math.sqrt(in_features) if in_features > 0 else 0.0
-
-        def uniform(*shape):
-            return _core._rand(shape, dtype) * (2 * bound) - bound
-
-        self.weight = Parameter(uniform(out_features, in_features))
-        self.bias = Parameter(uniform(out_features)) if bias else None
+        self.weight = Parameter(_uniform((out_features, in_features), bound, dtype))
+        self.bias = Parameter(_uniform((out_features,), bound, dtype)) if bias else None
 
     def forward(self, input: Tensor) -> Tensor:
         return F.linear(input, self.weight, self.bias)
@@ -175,3 +207,120 @@ class Tanh(Module):
 class Sigmoid(Module):
     def forward(self, input: Tensor) -> Tensor:
         return _core.sigmoid(input)
+
+
+class GELU(Module):
+    def __init__(self, approximate: str = "none"):
+        super().__init__()
+        self.approximate = approximate
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.gelu(input, self.approximate)
+
+
+class LeakyReLU(Module):
+    def __init__(self, negative_slope: float = 0.01):
+        super().__init__()
+        self.negative_slope = negative_slope
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.leaky_relu(input, self.negative_slope)
+
+    def extra_repr(self) -> str:
+        return f"negative_slope={self.negative_slope}"
+
+
+class Softmax(Module):
+    def __init__(self, dim: int):
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.softmax(input, self.dim)
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}"
+
+
+class Dropout(Module):
+    """Zeroes elements with probability p while training; the identity in eval()."""
+
+    def __init__(self, p: float = 0.5):
+        super().__init__()
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"[Dropout] probability has to be between 0 and 1, but got {p}")
+        self.p = p
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.dropout(input, self.p, self.training)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+
+class Flatten(Module):
+    def __init__(self, start_dim: int = 1, end_dim: int = -1):
+        super().__init__()
+        self.start_dim, self.end_dim = start_dim, end_dim
+
+    def forward(self, input: Tensor) -> Tensor:
+        return input.flatten(self.start_dim, self.end_dim)
+
+
+def _pair(value) -> tuple:
+    return tuple(value) if isinstance(value, (tuple, list)) else (value, value)
+
+
+class Conv2d(Module):
+    """2-d convolution with PyTorch's arguments and default initialisation."""
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
+                 groups=1, bias=True, dtype=None):  # fmt: skip
+        super().__init__()
+        if in_channels % groups or out_channels % groups:
+            raise ValueError(
+                f"[Conv2d] in_channels ({in_channels}) and out_channels ({out_channels}) "
+                f"must be divisible by groups ({groups})"
+            )
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.kernel_size, self.stride = _pair(kernel_size), _pair(stride)
+        self.padding, self.dilation, self.groups = _pair(padding), _pair(dilation), groups
+        dtype = _core.get_default_dtype() if dtype is None else dtype
+        fan_in = in_channels // groups * self.kernel_size[0] * self.kernel_size[1]
+        bound = 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
+        shape = (out_channels, in_channels // groups, *self.kernel_size)
+        self.weight = Parameter(_uniform(shape, bound, dtype))
+        self.bias = Parameter(_uniform((out_channels,), bound, dtype)) if bias else None
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.conv2d(input, self.weight, self.bias, self.stride, self.padding,
+                        self.dilation, self.groups)  # fmt: skip
+
+    def extra_repr(self) -> str:
+        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+                f"stride={self.stride}, padding={self.padding}")  # fmt: skip
+
+
+class MaxPool2d(Module):
+    def __init__(self, kernel_size, stride=None, padding=0, dilation=1):
+        super().__init__()
+        self.kernel_size, self.stride = kernel_size, stride
+        self.padding, self.dilation = padding, dilation
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.max_pool2d(input, self.kernel_size, self.stride, self.padding, self.dilation)
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class AvgPool2d(Module):
+    def __init__(self, kernel_size, stride=None, padding=0):
+        super().__init__()
+        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.avg_pool2d(input, self.kernel_size, self.stride, self.padding)
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
