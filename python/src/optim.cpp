@@ -4,6 +4,25 @@
 namespace bprop::python {
 
 void init_optim(py::module_& m) {
+  py::class_<Adam>(m, "Adam", "Adam and AdamW with PyTorch's update math")
+      .def(py::init([](std::vector<Tensor> params, double lr, double beta1, double beta2,
+                       double eps, double weight_decay, bool decoupled) {
+             return Adam(std::move(params),
+                         AdamOptions{lr, beta1, beta2, eps, weight_decay, decoupled});
+           }),
+           py::arg("params"), py::arg("lr"), py::arg("beta1"), py::arg("beta2"), py::arg("eps"),
+           py::arg("weight_decay"), py::arg("decoupled_weight_decay"))
+      .def("step", &Adam::step)
+      .def("zero_grad", &Adam::zero_grad, py::arg("set_to_none") = true)
+      .def_property("lr", &Adam::lr, &Adam::set_lr)
+      .def_property_readonly("params", &Adam::params)
+      .def("_state_entry",
+           [](const Adam& a, size_t i) -> py::object {
+             if (!a.exp_avg(i).defined()) return py::none();
+             return py::make_tuple(a.step_count(i), a.exp_avg(i), a.exp_avg_sq(i));
+           })
+      .def("_set_state", &Adam::set_state);
+
   py::class_<SGD>(m, "SGD", "Stochastic gradient descent: w := w - lr * dL/dw")
       .def(py::init([](std::vector<Tensor> params, double lr, double momentum, double dampening,
                        double weight_decay, bool nesterov) {
@@ -20,6 +39,8 @@ void init_optim(py::module_& m) {
       .def("step", &SGD::step)
       .def("zero_grad", &SGD::zero_grad, py::arg("set_to_none") = true)
       .def_property("lr", &SGD::lr, &SGD::set_lr)
+      .def("_set_momentum_buffer",
+           [](SGD& s, size_t i, const Tensor& b) { s.set_momentum_buffer(i, b); })
       .def_property_readonly("params", &SGD::params);
 }
 

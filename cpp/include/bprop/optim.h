@@ -39,11 +39,55 @@ class SGD {
   void set_lr(double lr);
   // The momentum buffer of parameter i (undefined before its first step with momentum).
   const Tensor& momentum_buffer(size_t i) const { return buffers_.at(i); }
+  // Replaces parameter i's momentum buffer (shape checked; nothing changes on error).
+  void set_momentum_buffer(size_t i, const Tensor& buffer);
 
  private:
   std::vector<Tensor> params_;
   std::vector<Tensor> buffers_;
   SGDOptions options_;
+};
+
+struct AdamOptions {
+  double lr = 1e-3;
+  double beta1 = 0.9;
+  double beta2 = 0.999;
+  double eps = 1e-8;
+  double weight_decay = 0.0;
+  // AdamW: weight decay applied to the parameter (w -= lr * wd * w) instead of the gradient.
+  bool decoupled_weight_decay = false;
+};
+
+// PyTorch's Adam and AdamW (amsgrad off), update math in PyTorch's order:
+//   g = grad (+ weight_decay * w for Adam; AdamW instead scales w by 1 - lr * weight_decay)
+//   m = m + (1 - beta1) (g - m);  v = beta2 v + (1 - beta2) g^2;  t = t + 1
+//   w = w - lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
+class Adam {
+ public:
+  // Throws std::invalid_argument for a negative lr, eps or weight decay, betas outside
+  // [0, 1), or a non-leaf or non-float parameter.
+  Adam(std::vector<Tensor> params, AdamOptions options);
+
+  void step();  // every parameter with a gradient, in one call
+  void zero_grad(bool set_to_none = true);
+
+  const std::vector<Tensor>& params() const { return params_; }
+  const AdamOptions& options() const { return options_; }
+  double lr() const { return options_.lr; }
+  void set_lr(double lr);
+
+  // Per-parameter state: steps taken, first and second moments (undefined before a step).
+  int64_t step_count(size_t i) const { return steps_.at(i); }
+  const Tensor& exp_avg(size_t i) const { return exp_avg_.at(i); }
+  const Tensor& exp_avg_sq(size_t i) const { return exp_avg_sq_.at(i); }
+  // Replaces parameter i's state (shapes and dtypes checked first; nothing changes on error).
+  void set_state(size_t i, int64_t steps, const Tensor& exp_avg, const Tensor& exp_avg_sq);
+
+ private:
+  std::vector<Tensor> params_;
+  std::vector<int64_t> steps_;
+  std::vector<Tensor> exp_avg_, exp_avg_sq_;
+  AdamOptions options_;
 };
 
 }  // namespace bprop

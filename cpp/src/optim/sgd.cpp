@@ -91,6 +91,14 @@ void SGD::step() {
   }
 }
 
+void SGD::set_momentum_buffer(size_t i, const Tensor& buffer) {
+  const Tensor& p = params_.at(i);
+  if (!buffer.defined() || buffer.shape() != p.shape())
+    throw std::invalid_argument("[SGD] momentum buffer for parameter " + std::to_string(i) +
+                                " must have its shape " + p.shape_str());
+  buffers_[i] = buffer.to(p.dtype()).contiguous().clone();
+}
+
 void SGD::zero_grad(bool set_to_none) {
   for (const Tensor& p : params_) {
     Tensor g = p.grad();
