@@ -105,6 +105,7 @@ void init_autograd(py::module_& m);
 void init_optim(py::module_& m);
 void init_nn(py::module_& m);
 void init_runtime(py::module_& m);
+void init_io(py::module_& m);
 void init_fast_ops(py::module_& m);  // after init_ops: it overrides operator slots
 
 }  // namespace bprop::python

@@ -19,5 +19,6 @@ PYBIND11_MODULE(_core, m) {
   bprop::python::init_optim(m);
   bprop::python::init_nn(m);
   bprop::python::init_runtime(m);
+  bprop::python::init_io(m);
   bprop::python::init_fast_ops(m);
 }

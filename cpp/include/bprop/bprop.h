@@ -28,6 +28,7 @@
 
 #include "bprop/autograd.h"
 #include "bprop/dtype.h"
+#include "bprop/io.h"
 #include "bprop/ops.h"
 #include "bprop/optim.h"
 #include "bprop/tensor.h"

@@ -1,0 +1,480 @@
+// safetensors reading and writing, with a strict JSON subset parser for the header.
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+#include "bprop/io.h"
+#include "bprop/ops.h"
+
+namespace bprop {
+namespace {
+
+constexpr uint64_t kMaxHeaderBytes = 100'000'000;  // the safetensors limit
+
+[[noreturn]] void fail(const std::string& what, const std::string& problem) {
+  throw std::invalid_argument("[load] " + what + ": " + problem);
+}
+
+// ---- the header's JSON: objects, arrays, strings, non-negative integers ----
+
+struct Json {
+  enum class Kind { Object, Array, String, Integer };
+  Kind kind = Kind::Object;
+  std::vector<std::pair<std::string, Json>> members;  // Object, in order
+  std::vector<Json> items;                            // Array
+  std::string text;                                   // String
+  uint64_t integer = 0;                               // Integer
+
+  const Json* find(const std::string& key) const {
+    for (const auto& [k, v] : members)
+      if (k == key) return &v;
+    return nullptr;
+  }
+};
+
+class Parser {
+ public:
+  Parser(const std::string& text, const std::string& what) : s_(text), what_(what) {}
+
+  Json document() {
+    Json value = parse_value(0);
+    skip_space();
+    if (pos_ != s_.size()) error("unexpected text after the JSON header");
+    return value;
+  }
+
+ private:
+  [[noreturn]] void error(const std::string& problem) {
+    fail(what_, "header is not valid JSON: " + problem + " at byte " + std::to_string(pos_));
+  }
+  void skip_space() {
+    while (pos_ < s_.size() &&
+           (s_[pos_] == ' ' || s_[pos_] == '\n' || s_[pos_] == '\r' || s_[pos_] == '\t'))
+      ++pos_;
+  }
+  char peek() {
+    skip_space();
+    if (pos_ >= s_.size()) error("unexpected end");
+    return s_[pos_];
+  }
+  void expect(char c) {
+    if (peek() != c) error(std::string("expected '") + c + "'");
+    ++pos_;
+  }
+  Json parse_value(int depth) {
+    if (depth > 8) error("nested too deeply");
+    const char c = peek();
+    if (c == '{') return parse_object(depth);
+    if (c == '[') return parse_array(depth);
+    if (c == '"') {
+      Json out;
+      out.kind = Json::Kind::String;
+      out.text = parse_string();
+      return out;
+    }
+    if (c >= '0' && c <= '9') return parse_integer();
+    error("unsupported JSON value (only objects, arrays, strings and non-negative integers)");
+  }
+  Json parse_object(int depth) {
+    Json out;
+    out.kind = Json::Kind::Object;
+    expect('{');
+    if (peek() == '}') {
+      ++pos_;
+      return out;
+    }
+    while (true) {
+      if (peek() != '"') error("expected a string key");
+      std::string key = parse_string();
+      if (out.find(key)) fail(what_, "duplicate name \"" + key + "\" in the header");
+      expect(':');
+      out.members.emplace_back(std::move(key), parse_value(depth + 1));
+      const char c = peek();
+      ++pos_;
+      if (c == '}') return out;
+      if (c != ',') error("expected ',' or '}'");
+    }
+  }
+  Json parse_array(int depth) {
+    Json out;
+    out.kind = Json::Kind::Array;
+    expect('[');
+    if (peek() == ']') {
+      ++pos_;
+      return out;
+    }
+    while (true) {
+      out.items.push_back(parse_value(depth + 1));
+      const char c = peek();
+      ++pos_;
+      if (c == ']') return out;
+      if (c != ',') error("expected ',' or ']'");
+    }
+  }
+  Json parse_integer() {
+    Json out;
+    out.kind = Json::Kind::Integer;
+    const size_t start = pos_;
+    while (pos_ < s_.size() && s_[pos_] >= '0' && s_[pos_] <= '9') {
+      const uint64_t digit = static_cast<uint64_t>(s_[pos_] - '0');
+      if (out.integer > (UINT64_MAX - digit) / 10) error("integer too large");
+      out.integer = out.integer * 10 + digit;
+      ++pos_;
+    }
+    if (pos_ - start > 1 && s_[start] == '0') error("leading zero");
+    if (pos_ < s_.size() && (s_[pos_] == '.' || s_[pos_] == 'e' || s_[pos_] == 'E'))
+      error("only integers are allowed");
+    return out;
+  }
+  std::string parse_string() {
+    expect('"');
+    std::string out;
+    while (true) {
+      if (pos_ >= s_.size()) error("unterminated string");
+      const unsigned char c = static_cast<unsigned char>(s_[pos_++]);
+      if (c == '"') return out;
+      if (c < 0x20) error("control character in a string");
+      if (c != '\\') {
+        out.push_back(static_cast<char>(c));
+        continue;
+      }
+      if (pos_ >= s_.size()) error("unterminated escape");
+      const char e = s_[pos_++];
+      switch (e) {
+        case '"':
+        case '\\':
+        case '/':
+          out.push_back(e);
+          break;
+        case 'b':
+          out.push_back('\b');
+          break;
+        case 'f':
+          out.push_back('\f');
+          break;
+        case 'n':
+          out.push_back('\n');
+          break;
+        case 'r':
+          out.push_back('\r');
+          break;
+        case 't':
+          out.push_back('\t');
+          break;
+        case 'u':
+          append_utf8(parse_code_point(), out);
+          break;
+        default:
+          error("bad escape");
+      }
+    }
+  }
+  uint32_t hex4() {
+    if (pos_ + 4 > s_.size()) error("short \\u escape");
+    uint32_t v = 0;
+    for (int i = 0; i < 4; ++i) {
+      const char h = s_[pos_++];
+      v <<= 4;
+      if (h >= '0' && h <= '9')
+        v |= static_cast<uint32_t>(h - '0');
+      else if (h >= 'a' && h <= 'f')
+        v |= static_cast<uint32_t>(h - 'a' + 10);
+      else if (h >= 'A' && h <= 'F')
+        v |= static_cast<uint32_t>(h - 'A' + 10);
+      else
+        error("bad hex digit in \\u escape");
+    }
+    return v;
+  }
+  uint32_t parse_code_point() {
+    uint32_t v = hex4();
+    if (v >= 0xD800 && v <= 0xDBFF) {  // a surrogate pair
+      if (pos_ + 2 > s_.size() || s_[pos_] != '\\' || s_[pos_ + 1] != 'u')
+        error("unpaired surrogate");
+      pos_ += 2;
+      const uint32_t low = hex4();
+      if (low < 0xDC00 || low > 0xDFFF) error("unpaired surrogate");
+      v = 0x10000 + ((v - 0xD800) << 10) + (low - 0xDC00);
+    } else if (v >= 0xDC00 && v <= 0xDFFF) {
+      error("unpaired surrogate");
+    }
+    return v;
+  }
+  static void append_utf8(uint32_t v, std::string& out) {
+    if (v < 0x80) {
+      out.push_back(static_cast<char>(v));
+    } else if (v < 0x800) {
+      out.push_back(static_cast<char>(0xC0 | (v >> 6)));
+      out.push_back(static_cast<char>(0x80 | (v & 0x3F)));
+    } else if (v < 0x10000) {
+      out.push_back(static_cast<char>(0xE0 | (v >> 12)));
+      out.push_back(static_cast<char>(0x80 | ((v >> 6) & 0x3F)));
+      out.push_back(static_cast<char>(0x80 | (v & 0x3F)));
+    } else {
+      out.push_back(static_cast<char>(0xF0 | (v >> 18)));
+      out.push_back(static_cast<char>(0x80 | ((v >> 12) & 0x3F)));
+      out.push_back(static_cast<char>(0x80 | ((v >> 6) & 0x3F)));
+      out.push_back(static_cast<char>(0x80 | (v & 0x3F)));
+    }
+  }
+
+  const std::string& s_;
+  const std::string& what_;
+  size_t pos_ = 0;
+};
+
+// Strict UTF-8: no overlong forms, no surrogates, nothing above U+10FFFF.
+bool valid_utf8(const std::string& s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    size_t extra;
+    uint32_t v;
+    if (c < 0x80) {
+      ++i;
+      continue;
+    } else if ((c & 0xE0) == 0xC0) {
+      extra = 1;
+      v = c & 0x1F;
+    } else if ((c & 0xF0) == 0xE0) {
+      extra = 2;
+      v = c & 0x0F;
+    } else if ((c & 0xF8) == 0xF0) {
+      extra = 3;
+      v = c & 0x07;
+    } else {
+      return false;
+    }
+    for (size_t k = 1; k <= extra; ++k) {
+      if (i + k >= s.size()) return false;
+      const unsigned char d = static_cast<unsigned char>(s[i + k]);
+      if ((d & 0xC0) != 0x80) return false;
+      v = (v << 6) | (d & 0x3F);
+    }
+    if ((extra == 1 && v < 0x80) || (extra == 2 && v < 0x800) || (extra == 3 && v < 0x10000) ||
+        v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF))
+      return false;
+    i += extra + 1;
+  }
+  return true;
+}
+
+const char* dtype_code(DType dtype) {
+  switch (dtype) {
+    case DType::Bool:
+      return "BOOL";
+    case DType::Int64:
+      return "I64";
+    case DType::Float32:
+      return "F32";
+    case DType::Float64:
+      return "F64";
+  }
+  return "?";
+}
+
+bool dtype_from_code(const std::string& code, DType* out) {
+  for (DType d : {DType::Bool, DType::Int64, DType::Float32, DType::Float64}) {
+    if (code == dtype_code(d)) {
+      *out = d;
+      return true;
+    }
+  }
+  return false;
+}
+
+std::string json_string(const std::string& s) {
+  std::string out = "\"";
+  for (unsigned char c : s) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (c < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof(buf), "\\u%04x", c);
+      out += buf;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out + "\"";
+}
+
+}  // namespace
+
+void save_safetensors(const std::string& path, const NamedTensors& tensors,
+                      const std::map<std::string, std::string>& metadata) {
+  std::string header = "{";
+  std::vector<Tensor> contiguous;
+  std::vector<std::string> names;
+  uint64_t offset = 0;
+  for (const auto& [name, tensor] : tensors) {
+    if (name == "__metadata__")
+      throw std::invalid_argument("[save] \"__metadata__\" is reserved and can't name a tensor");
+    if (std::find(names.begin(), names.end(), name) != names.end())
+      throw std::invalid_argument("[save] the name \"" + name + "\" is used twice");
+    if (!tensor.defined()) throw std::invalid_argument("[save] tensor \"" + name + "\" is None");
+    Tensor t = tensor.detach().contiguous();
+    const uint64_t bytes = static_cast<uint64_t>(t.numel()) * itemsize(t.dtype());
+    header += (names.empty() ? "" : ",") + json_string(name) + ":{\"dtype\":\"" +
+              dtype_code(t.dtype()) + "\",\"shape\":[";
+    for (size_t d = 0; d < t.shape().size(); ++d)
+      header += (d ? "," : "") + std::to_string(t.shape()[d]);
+    header += "],\"data_offsets\":[" + std::to_string(offset) + "," +
+              std::to_string(offset + bytes) + "]}";
+    offset += bytes;
+    contiguous.push_back(t);
+    names.push_back(name);
+  }
+  if (!metadata.empty()) {
+    header += std::string(names.empty() ? "" : ",") + "\"__metadata__\":{";
+    bool first = true;
+    for (const auto& [k, v] : metadata) {
+      header += (first ? "" : ",") + json_string(k) + ":" + json_string(v);
+      first = false;
+    }
+    header += "}";
+  }
+  header += "}";
+  while (header.size() % 8 != 0) header += ' ';  // the data starts 8-byte aligned
+  const std::string temporary = path + ".tmp";
+  {
+    std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
+    if (!out) throw std::runtime_error("[save] can't open " + temporary + " for writing");
+    const uint64_t length = header.size();
+    unsigned char length_bytes[8];
+    for (int i = 0; i < 8; ++i) length_bytes[i] = static_cast<unsigned char>(length >> (8 * i));
+    out.write(reinterpret_cast<const char*>(length_bytes), 8);
+    out.write(header.data(), static_cast<std::streamsize>(header.size()));
+    for (const Tensor& t : contiguous)
+      out.write(
+          static_cast<const char*>(t.data()),
+          static_cast<std::streamsize>(static_cast<uint64_t>(t.numel()) * itemsize(t.dtype())));
+    out.flush();
+    if (!out) {
+      out.close();
+      std::remove(temporary.c_str());
+      throw std::runtime_error("[save] writing " + temporary + " failed");
+    }
+  }
+  if (std::rename(temporary.c_str(), path.c_str()) != 0) {
+    std::remove(temporary.c_str());
+    throw std::runtime_error("[save] can't move " + temporary + " to " + path);
+  }
+}
+
+SafetensorsFile parse_safetensors(const std::string& bytes, const std::string& what) {
+  if (bytes.size() < 8)
+    fail(what, "file of " + std::to_string(bytes.size()) + " bytes is too short");
+  uint64_t header_length = 0;
+  for (int i = 7; i >= 0; --i)
+    header_length =
+        (header_length << 8) | static_cast<unsigned char>(bytes[static_cast<size_t>(i)]);
+  if (header_length > kMaxHeaderBytes || header_length > bytes.size() - 8)
+    fail(what, "header length " + std::to_string(header_length) + " exceeds the file (" +
+                   std::to_string(bytes.size()) + " bytes)");
+  const std::string header = bytes.substr(8, static_cast<size_t>(header_length));
+  if (!valid_utf8(header)) fail(what, "header is not valid UTF-8");
+  const Json root = Parser(header, what).document();
+  if (root.kind != Json::Kind::Object) fail(what, "header is not a JSON object");
+  const uint64_t data_size = bytes.size() - 8 - header_length;
+  const char* data = bytes.data() + 8 + header_length;
+
+  struct Entry {
+    std::string name;
+    DType dtype;
+    Shape shape;
+    uint64_t begin, end;
+  };
+  std::vector<Entry> entries;
+  SafetensorsFile file;
+  for (const auto& [name, entry] : root.members) {
+    if (name == "__metadata__") {
+      if (entry.kind != Json::Kind::Object) fail(what, "__metadata__ is not an object");
+      for (const auto& [k, v] : entry.members) {
+        if (v.kind != Json::Kind::String) fail(what, "__metadata__ values must be strings");
+        file.metadata[k] = v.text;
+      }
+      continue;
+    }
+    const std::string where = "tensor \"" + name + "\"";
+    if (entry.kind != Json::Kind::Object) fail(what, where + " is not an object");
+    const Json* dtype = entry.find("dtype");
+    const Json* shape = entry.find("shape");
+    const Json* offsets = entry.find("data_offsets");
+    if (!dtype || !shape || !offsets || entry.members.size() != 3)
+      fail(what, where + " must have exactly dtype, shape and data_offsets");
+    DType dt;
+    if (dtype->kind != Json::Kind::String || !dtype_from_code(dtype->text, &dt))
+      fail(what, where + " has dtype " +
+                     (dtype->kind == Json::Kind::String ? dtype->text : std::string("?")) +
+                     "; allowed: F32, F64, I64, BOOL");
+    if (shape->kind != Json::Kind::Array) fail(what, where + " shape is not an array");
+    Shape dims;
+    uint64_t count = 1;
+    for (const Json& d : shape->items) {
+      if (d.kind != Json::Kind::Integer || d.integer > static_cast<uint64_t>(INT64_MAX))
+        fail(what, where + " shape holds a non-integer or huge size");
+      if (__builtin_mul_overflow(count, d.integer, &count))
+        fail(what, where + " shape has more elements than 64 bits can count");
+      dims.push_back(static_cast<int64_t>(d.integer));
+    }
+    uint64_t nbytes;
+    if (__builtin_mul_overflow(count, static_cast<uint64_t>(itemsize(dt)), &nbytes))
+      fail(what, where + " needs more bytes than 64 bits can count");
+    if (offsets->kind != Json::Kind::Array || offsets->items.size() != 2 ||
+        offsets->items[0].kind != Json::Kind::Integer ||
+        offsets->items[1].kind != Json::Kind::Integer)
+      fail(what, where + " data_offsets must be two integers");
+    const uint64_t begin = offsets->items[0].integer, end = offsets->items[1].integer;
+    if (begin > end || end > data_size)
+      fail(what, where + " data_offsets [" + std::to_string(begin) + ", " + std::to_string(end) +
+                     "] fall outside the " + std::to_string(data_size) + " data bytes");
+    if (end - begin != nbytes)
+      fail(what, where + " spans " + std::to_string(end - begin) + " bytes but its shape needs " +
+                     std::to_string(nbytes));
+    entries.push_back({name, dt, dims, begin, end});
+  }
+  // The byte ranges must tile the data exactly: no gaps, no overlaps, nothing left over.
+  std::vector<const Entry*> sorted;
+  for (const Entry& e : entries) sorted.push_back(&e);
+  std::sort(sorted.begin(), sorted.end(), [](const Entry* a, const Entry* b) {
+    return a->begin != b->begin ? a->begin < b->begin : a->end < b->end;
+  });
+  uint64_t expected = 0;
+  for (const Entry* e : sorted) {
+    if (e->begin != expected)
+      fail(what, "tensor \"" + e->name + "\" starts at byte " + std::to_string(e->begin) +
+                     (e->begin < expected ? " inside the previous tensor (overlap)"
+                                          : " after a gap of unused bytes") +
+                     "; expected " + std::to_string(expected));
+    expected = e->end;
+  }
+  if (expected != data_size)
+    fail(what, std::to_string(data_size - expected) + " data bytes are not covered by any tensor");
+  for (const Entry& e : entries) {
+    if (e.dtype == DType::Bool) {  // a byte other than 0 or 1 is not a bool
+      const unsigned char* p = reinterpret_cast<const unsigned char*>(data + e.begin);
+      for (uint64_t k = 0; k < e.end - e.begin; ++k)
+        if (p[k] > 1) fail(what, "tensor \"" + e.name + "\" holds a bool byte other than 0 or 1");
+    }
+    Shape byte_strides = contiguous_strides(e.shape);
+    for (auto& s : byte_strides) s *= static_cast<int64_t>(itemsize(e.dtype));
+    file.tensors.emplace_back(e.name,
+                              from_strided_data(data + e.begin, e.shape, byte_strides, e.dtype));
+  }
+  return file;
+}
+
+SafetensorsFile load_safetensors(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::runtime_error("[load] can't open " + path);
+  std::ostringstream buffer;
+  buffer << in.rdbuf();
+  return parse_safetensors(buffer.str(), path);
+}
+
+}  // namespace bprop
