@@ -68,6 +68,7 @@ from ._creation import (
 )
 from ._tensor import _expand, _mean, _permute, _reshape, _sum, from_numpy, tensor
 from .autograd import detect_anomaly, enable_grad, grad, no_grad, set_grad_enabled
+from .compile import compile
 from .serialization import load, save
 
 float32 = dtype.float32
@@ -213,5 +214,5 @@ __all__ = [
     "abs", "sign", "sqrt", "sin", "cos", "log1p", "erf", "maximum", "minimum", "clamp", "clip",
     "prod", "max", "min", "amax", "amin", "argmax", "argmin", "var", "std", "logsumexp",
     "flatten", "squeeze", "unsqueeze", "cat", "concat", "concatenate", "stack", "gather",
-    "scatter_add", "index_select", "nonzero", "mm", "bmm", "save", "load",
+    "scatter_add", "index_select", "nonzero", "mm", "bmm", "save", "load", "compile",
 ]  # fmt: skip

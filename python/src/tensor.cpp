@@ -83,6 +83,7 @@ Tensor share_numpy(const py::array& array) {
 
 // A numpy array viewing the tensor's memory; it keeps the storage alive.
 py::array to_numpy(const Tensor& tensor) {
+  check_not_capturing("reading a tensor's values in Python (numpy(), tolist(), printing)");
   if (tensor.requires_grad())
     throw std::runtime_error(
         "[numpy] can't call numpy() on a tensor that requires grad; use tensor.detach().numpy()");

@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "bprop/autograd.h"
+#include "bprop/capture.h"
 #include "bprop/dtype.h"
 #include "bprop/io.h"
 #include "bprop/ops.h"

@@ -200,7 +200,9 @@ Tensor softplus(const Tensor& x, double beta = 1.0, double threshold = 20.0);
 // 1 / (1 - p); the identity when not training.
 Tensor dropout(const Tensor& x, double p = 0.5, bool training = true);
 
-// ---- in place, outside autograd (used by optimizers) ----
+// ---- in place, outside autograd (used by optimizers and captured steps) ----
+// dst's values := src's (same shape; dtype converted); bumps dst's version.
+void assign_(const Tensor& dst, const Tensor& src);
 // x += alpha * y on x's storage; bumps x's version. y must broadcast to x.
 void add_scaled_(const Tensor& x, const Tensor& y, double alpha);
 

@@ -14,6 +14,7 @@
 #include "kernels/gemm_micro.h"
 #include "kernels/isa.h"
 #include "kernels/kernels.h"
+#include "kernels/launch_tape.h"
 #include "kernels/parallel.h"
 
 namespace bprop::kernels {
@@ -223,6 +224,8 @@ void gemm_typed(int64_t m, int64_t n, int64_t k, const T* a, int64_t rsa, int64_
 
 void gemm(DType dtype, int64_t m, int64_t n, int64_t k, const void* a, int64_t rsa, int64_t csa,
           const void* b, int64_t rsb, int64_t csb, void* c, int64_t ldc) {
+  if (Recording rec; rec) rec.push([=] { gemm(dtype, m, n, k, a, rsa, csa, b, rsb, csb, c, ldc); });
+  Recording nested;
   switch (dtype) {
     case DType::Float32:
       return gemm_typed(m, n, k, static_cast<const float*>(a), rsa, csa,
@@ -238,6 +241,31 @@ void gemm(DType dtype, int64_t m, int64_t n, int64_t k, const void* a, int64_t r
     case DType::Bool:
       throw std::logic_error("kernel gemm has no bool version");
   }
+}
+
+}  // namespace bprop::kernels
+
+namespace bprop::kernels {
+
+void gemm_batched(DType dtype, int64_t batch, int64_t m, int64_t n, int64_t k, const void* a,
+                  int64_t batch_stride_a, int64_t rsa, int64_t csa, const void* b,
+                  int64_t batch_stride_b, int64_t rsb, int64_t csb, void* c) {
+  if (Recording rec; rec)
+    rec.push([=] {
+      gemm_batched(dtype, batch, m, n, k, a, batch_stride_a, rsa, csa, b, batch_stride_b, rsb, csb,
+                   c);
+    });
+  Recording nested;
+  const int64_t size = static_cast<int64_t>(itemsize(dtype));
+  const char* a_data = static_cast<const char*>(a);
+  const char* b_data = static_cast<const char*>(b);
+  char* c_data = static_cast<char*>(c);
+  // Many small products run one per thread; a large one uses the threads itself.
+  parallel_for(batch, m * n * k > (1 << 18) ? batch : 1, [&](int64_t first, int64_t last) {
+    for (int64_t i = first; i < last; ++i)
+      gemm(dtype, m, n, k, a_data + i * batch_stride_a * size, rsa, csa,
+           b_data + i * batch_stride_b * size, rsb, csb, c_data + i * m * n * size, n);
+  });
 }
 
 }  // namespace bprop::kernels

@@ -65,6 +65,10 @@ void gather(int ndim, const int64_t* out_shape, int dim, const Operand& out, con
 // out[.., index[.., i, ..], ..] += src[.., i, ..] along dim; src and index share src_shape.
 void scatter_add(int ndim, const int64_t* src_shape, int dim, const Operand& out,
                  const Operand& src, const Operand& index);
+// batch products C[i] = A[i] @ B[i] (C contiguous (batch, m, n)); batch strides in elements.
+void gemm_batched(DType dtype, int64_t batch, int64_t m, int64_t n, int64_t k, const void* a,
+                  int64_t batch_stride_a, int64_t rsa, int64_t csa, const void* b,
+                  int64_t batch_stride_b, int64_t rsb, int64_t csb, void* c);
 // im2col for 2-d convolution and pooling: in is (N, C, H, W) contiguous, out is
 // (N, C * kh * kw, OH * OW) contiguous; padding reads as pad_value.
 void unfold2d(DType dtype, int64_t n, int64_t c, int64_t h, int64_t w, const Window2d& window,

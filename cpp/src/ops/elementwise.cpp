@@ -517,6 +517,14 @@ std::vector<Tensor> vjp_to_dtype(OpNode& node, const Tensor& g) { return {g}; }
 
 // ---- in place, outside autograd ----
 
+void assign_(const Tensor& dst, const Tensor& src) {
+  if (dst.shape() != src.shape())
+    throw std::invalid_argument("[assign_] shapes " + dst.shape_str() + " and " + src.shape_str() +
+                                " differ");
+  copy_values(dst, src);
+  dst.storage()->bump_version();
+}
+
 void add_scaled_(const Tensor& x, const Tensor& y, double alpha) {
   if (!is_floating(x.dtype()))
     throw TypeError(std::string("[add_] in-place update needs a floating point tensor, got ") +

@@ -3,8 +3,10 @@
 #include <stdexcept>
 #include <string>
 
+#include "bprop/capture.h"
 #include "bprop/ops.h"
 #include "kernels/kernels.h"
+#include "kernels/launch_tape.h"
 #include "ops/op_node.h"
 
 namespace bprop {
@@ -18,15 +20,22 @@ void require_int64(const char* op, const Tensor& index) {
                     dtype_name(index.dtype()));
 }
 
-// Every index in [0, size), or IndexError naming the op.
-void check_range(const char* op, const Tensor& index, int64_t size, int64_t dim) {
-  Tensor values = contiguous_for_kernel(index);
+void check_values_in_range(const char* op, const Tensor& values, int64_t size, int64_t dim) {
   const int64_t* p = values.data_as<int64_t>();
   for (int64_t i = 0; i < values.numel(); ++i)
     if (p[i] < 0 || p[i] >= size)
       throw std::out_of_range(std::string("[") + op + "] index " + std::to_string(p[i]) +
                               " is out of bounds for dimension " + std::to_string(dim) +
                               " with size " + std::to_string(size));
+}
+
+// Every index in [0, size), or IndexError naming the op. A captured step checks again on
+// every replay: the indices are data.
+void check_range(const char* op, const Tensor& index, int64_t size, int64_t dim) {
+  Tensor values = contiguous_for_kernel(index);
+  if (kernels::Recording rec; rec)
+    rec.push([op, values, size, dim] { check_values_in_range(op, values, size, dim); });
+  check_values_in_range(op, values, size, dim);
 }
 
 // gather's and scatter_add's shape rule: same ndim, and index no larger than x off `dim`.
@@ -207,6 +216,7 @@ std::vector<Tensor> vjp_index_add(OpNode& node, const Tensor& g) {
 // ---- nonzero ----
 
 Tensor nonzero(const Tensor& x) {
+  check_not_capturing("a boolean mask index or nonzero() (its result's shape depends on data)");
   Tensor mask = contiguous_for_kernel(cast_for_kernel(x, DType::Bool));
   const bool* p = mask.data_as<bool>();
   const int64_t n = mask.numel(), ndim = x.ndim();

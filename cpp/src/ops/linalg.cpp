@@ -56,17 +56,9 @@ Tensor bmm(const Tensor& a, const Tensor& b) {
   if (a.dtype() == DType::Bool) throw TypeError("[matmul] is not supported for bool tensors");
   const int64_t batch = a.shape()[0], m = a.shape()[1], k = a.shape()[2], n = b.shape()[2];
   Tensor out = Tensor::empty({batch, m, n}, a.dtype());
-  const size_t size = itemsize(a.dtype());
-  const char* a_data = static_cast<const char*>(a.data());
-  const char* b_data = static_cast<const char*>(b.data());
-  char* out_data = static_cast<char*>(out.data());
-  // Many small products run one per thread; a large one uses the threads itself.
-  kernels::parallel_for(batch, m * n * k > (1 << 18) ? batch : 1, [&](int64_t first, int64_t last) {
-    for (int64_t i = first; i < last; ++i)
-      kernels::gemm(a.dtype(), m, n, k, a_data + i * a.strides()[0] * size, a.strides()[1],
-                    a.strides()[2], b_data + i * b.strides()[0] * size, b.strides()[1],
-                    b.strides()[2], out_data + i * m * n * size, n);
-  });
+  kernels::gemm_batched(a.dtype(), batch, m, n, k, a.data(), a.strides()[0], a.strides()[1],
+                        a.strides()[2], b.data(), b.strides()[0], b.strides()[1], b.strides()[2],
+                        out.data());
   if (auto node = record(OpKind::Bmm, {&a, &b})) {
     node->save(a);
     node->save(b);

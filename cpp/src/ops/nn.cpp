@@ -7,6 +7,7 @@
 
 #include "bprop/ops.h"
 #include "kernels/kernels.h"
+#include "kernels/launch_tape.h"
 #include "ops/op_node.h"
 
 namespace bprop {
@@ -260,11 +261,15 @@ Targets check_targets(const char* op, const Tensor& input, const Tensor& target,
   t.valid = ne(target, Tensor::wrapped_scalar(Scalar(ignore_index)));
   t.safe = where(t.valid, target, Tensor::wrapped_scalar(Scalar(int64_t{0})));
   Tensor flat = contiguous_for_kernel(t.safe);
-  const int64_t* p = flat.data_as<int64_t>();
-  for (int64_t i = 0; i < flat.numel(); ++i)
-    if (p[i] < 0 || p[i] >= classes)
-      throw std::out_of_range(std::string("[") + op + "] target " + std::to_string(p[i]) +
-                              " is out of bounds for " + std::to_string(classes) + " classes");
+  auto check = [op, flat, classes] {
+    const int64_t* p = flat.data_as<int64_t>();
+    for (int64_t i = 0; i < flat.numel(); ++i)
+      if (p[i] < 0 || p[i] >= classes)
+        throw std::out_of_range(std::string("[") + op + "] target " + std::to_string(p[i]) +
+                                " is out of bounds for " + std::to_string(classes) + " classes");
+  };
+  if (kernels::Recording rec; rec) rec.push(check);  // targets are data: check every replay
+  check();
   return t;
 }
 

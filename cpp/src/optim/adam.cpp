@@ -5,6 +5,7 @@
 #include "bprop/autograd.h"
 #include "bprop/ops.h"
 #include "bprop/optim.h"
+#include "kernels/launch_tape.h"
 
 namespace bprop {
 namespace {
@@ -72,6 +73,9 @@ void Adam::set_lr(double lr) {
 }
 
 void Adam::step() {
+  // A captured step replays the whole update, with the state it has then.
+  if (kernels::Recording rec; rec) rec.push([this] { step(); });
+  kernels::Recording nested;
   NoGradGuard no_grad;
   for (size_t i = 0; i < params_.size(); ++i) {
     const Tensor& p = params_[i];

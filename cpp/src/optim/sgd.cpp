@@ -4,6 +4,7 @@
 #include "bprop/autograd.h"
 #include "bprop/ops.h"
 #include "bprop/optim.h"
+#include "kernels/launch_tape.h"
 
 namespace bprop {
 namespace {
@@ -59,6 +60,9 @@ void SGD::set_lr(double lr) {
 }
 
 void SGD::step() {
+  // A captured step replays the whole update, with the state it has then.
+  if (kernels::Recording rec; rec) rec.push([this] { step(); });
+  kernels::Recording nested;
   NoGradGuard no_grad;
   const bool use_momentum = options_.momentum != 0.0;
   for (size_t i = 0; i < params_.size(); ++i) {

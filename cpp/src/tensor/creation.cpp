@@ -5,8 +5,10 @@
 #include <stdexcept>
 #include <string>
 
+#include "bprop/capture.h"
 #include "bprop/ops.h"
 #include "kernels/kernels.h"
+#include "kernels/launch_tape.h"
 
 namespace bprop {
 namespace {
@@ -16,10 +18,23 @@ void fill_values(const Tensor& t, double value) {
                 {t.data(), t.dtype(), t.strides().data()}, value);
 }
 
+template <typename F>
+void write_1d(const Tensor& out, int64_t n, DType dtype, F value_at);
+
 // Writes value i of a row-major 1-d buffer.
 template <typename F>
 Tensor generate_1d(int64_t n, DType dtype, F value_at) {
   Tensor out = Tensor::empty({n}, dtype);
+  if (kernels::Recording rec; rec) {  // replay writes the same values again
+    Tensor keep = out;
+    rec.push([keep, n, dtype, value_at] { write_1d(keep, n, dtype, value_at); });
+  }
+  write_1d(out, n, dtype, value_at);
+  return out;
+}
+
+template <typename F>
+void write_1d(const Tensor& out, int64_t n, DType dtype, F value_at) {
   switch (dtype) {
     case DType::Float32: {
       float* p = out.data_as<float>();
@@ -42,7 +57,6 @@ Tensor generate_1d(int64_t n, DType dtype, F value_at) {
       break;
     }
   }
-  return out;
 }
 
 }  // namespace
@@ -55,8 +69,12 @@ Tensor full(const Shape& shape, Scalar value, DType dtype) {
   Tensor out = Tensor::empty(shape, dtype);
   {
     if (dtype == DType::Int64 && !value.is_floating()) {
-      int64_t* p = out.data_as<int64_t>();  // exact for integers beyond 2^53
-      for (int64_t i = 0; i < out.numel(); ++i) p[i] = value.to_int();
+      auto write = [out, v = value.to_int()] {
+        int64_t* p = out.data_as<int64_t>();  // exact for integers beyond 2^53
+        for (int64_t i = 0; i < out.numel(); ++i) p[i] = v;
+      };
+      if (kernels::Recording rec; rec) rec.push(write);
+      write();
     } else {
       fill_values(out, value.to_double());
     }
@@ -85,8 +103,12 @@ Tensor arange(Scalar start, Scalar end, Scalar step, DType dtype) {
   if (dtype == DType::Int64 && !start.is_floating() && !step.is_floating()) {
     const int64_t s0 = start.to_int(), step0 = step.to_int();
     Tensor out = Tensor::empty({n}, dtype);
-    int64_t* p = out.data_as<int64_t>();
-    for (int64_t i = 0; i < n; ++i) p[i] = s0 + i * step0;
+    auto write = [out, n, s0, step0] {
+      int64_t* p = out.data_as<int64_t>();
+      for (int64_t i = 0; i < n; ++i) p[i] = s0 + i * step0;
+    };
+    if (kernels::Recording rec; rec) rec.push(write);
+    write();
     return out;
   }
   return generate_1d(n, dtype, [&](int64_t i) { return s + static_cast<double>(i) * st; });
@@ -120,6 +142,7 @@ Tensor eye(int64_t n, int64_t m, DType dtype) {
 
 Tensor from_strided_data(const void* data, const Shape& shape, const Shape& byte_strides,
                          DType dtype) {
+  check_not_capturing("making a tensor from Python or numpy data");
   const int64_t size = static_cast<int64_t>(itemsize(dtype));
   Shape strides(shape.size());
   for (size_t d = 0; d < shape.size(); ++d) {

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "bprop/ops.h"
+#include "kernels/launch_tape.h"
 
 namespace bprop {
 namespace {
@@ -61,8 +62,19 @@ void require_floating(const char* op, DType dtype) {
 }
 
 template <typename F>
+void draw_into(const Tensor& out, DType dtype, F draw);
+
+// A capture redraws on every replay, from the same generator: as running the step again would.
+template <typename F>
 Tensor fill_random(const Shape& shape, DType dtype, F draw) {
   Tensor out = Tensor::empty(shape, dtype);
+  if (kernels::Recording rec; rec) rec.push([out, dtype, draw] { draw_into(out, dtype, draw); });
+  draw_into(out, dtype, draw);
+  return out;
+}
+
+template <typename F>
+void draw_into(const Tensor& out, DType dtype, F draw) {
   const int64_t n = out.numel();
   std::lock_guard<std::mutex> lock(generator_mutex());
   Generator& gen = generator();
@@ -88,7 +100,6 @@ Tensor fill_random(const Shape& shape, DType dtype, F draw) {
       break;
     }
   }
-  return out;
 }
 
 }  // namespace

@@ -8,8 +8,10 @@
 
 #include "bprop/autograd.h"
 #include "bprop/bprop.h"
+#include "bprop/capture.h"
 #include "bprop/ops.h"
 #include "kernels/kernels.h"
+#include "kernels/launch_tape.h"
 
 namespace bprop {
 
@@ -111,6 +113,17 @@ Tensor Tensor::allocate(const Shape& shape, DType dtype, bool zeroed) {
     throw std::invalid_argument("[empty] shape " + shape_to_string(shape) + " of " +
                                 dtype_name(dtype) + " needs more bytes than memory can address");
   auto storage = std::make_shared<Storage>(static_cast<size_t>(nbytes), zeroed);
+  if (kernels::LaunchTape* tape = kernels::active_tape()) {
+    // A capture keeps every buffer its step allocates, and zeroes again what began as zeros
+    // (unless the allocation is part of a recorded launch, like an optimizer creating its
+    // state, which replays as a whole).
+    tape->keep(storage);
+    kernels::Recording rec;
+    if (zeroed && nbytes > 0 && rec) {
+      void* data = storage->data();
+      rec.push([data, nbytes] { std::memset(data, 0, static_cast<size_t>(nbytes)); });
+    }
+  }
   return Tensor(
       std::make_shared<TensorImpl>(std::move(storage), shape, contiguous_strides(shape), 0, dtype));
 }
@@ -137,6 +150,11 @@ Tensor Tensor::wrapped_scalar(Scalar value) {
       break;
   }
   t.impl_->wrapped_scalar = true;
+  if (kernels::Recording rec; rec) {  // rewrite the value on replay (it may be written over)
+    std::string bytes(static_cast<const char*>(t.data()), itemsize(t.dtype()));
+    void* data = t.data();
+    rec.push([data, bytes] { std::memcpy(data, bytes.data(), bytes.size()); });
+  }
   return t;
 }
 
@@ -220,6 +238,7 @@ void Tensor::backward(const Tensor& gradient, std::optional<bool> retain_graph,
 }
 
 Scalar Tensor::item() const {
+  check_not_capturing(".item() (or float(), int(), bool() of a tensor)");
   if (numel() != 1)
     throw std::invalid_argument("[item] a tensor with " + std::to_string(numel()) +
                                 " elements cannot be converted to a Python number");

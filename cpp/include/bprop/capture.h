@@ -1,0 +1,45 @@
+// Captured replay: run a training step once while recording every kernel launch it makes (and
+// the optimizer updates), then replay that recording with new input values, with no Python
+// and no graph building per op. Replay runs exactly the same launches on the same buffers, so
+// its results are bit for bit those of running the step again eagerly.
+//
+// What can't be captured: a step whose work depends on tensor values (Python control flow on
+// .item(), masks turned into indices, printing tensors) or that makes tensors from Python or
+// numpy data; each raises std::runtime_error naming the cause during recording. Indices and
+// class targets read by gather, indexing and cross-entropy are re-validated on every replay.
+// The buffers the step used before recording (parameters, optimizer state) must stay alive
+// and in place while the capture is replayed.
+#pragma once
+
+#include <functional>
+#include <memory>
+
+namespace bprop {
+
+namespace kernels {
+class LaunchTape;
+}
+
+class Capture {
+ public:
+  Capture();
+  ~Capture();
+  Capture(const Capture&) = delete;
+  Capture& operator=(const Capture&) = delete;
+
+  // Runs step with recording on (it does its work for real) and keeps what it recorded.
+  void record(const std::function<void()>& step);
+  // Runs the recorded launches again.
+  void replay() const;
+  size_t launches() const;
+
+ private:
+  std::unique_ptr<kernels::LaunchTape> tape_;
+};
+
+bool is_capturing();
+// Throws std::runtime_error when a capture is recording on this thread: `what` reads tensor
+// values or does something else a replay could not repeat.
+void check_not_capturing(const char* what);
+
+}  // namespace bprop
