@@ -70,6 +70,7 @@ from ._tensor import _expand, _mean, _permute, _reshape, _sum, from_numpy, tenso
 from .autograd import detect_anomaly, enable_grad, grad, no_grad, set_grad_enabled
 from .compile import compile
 from .serialization import load, save
+from .trainer import History, Trainer
 
 float32 = dtype.float32
 float64 = dtype.float64
@@ -215,4 +216,5 @@ __all__ = [
     "prod", "max", "min", "amax", "amin", "argmax", "argmin", "var", "std", "logsumexp",
     "flatten", "squeeze", "unsqueeze", "cat", "concat", "concatenate", "stack", "gather",
     "scatter_add", "index_select", "nonzero", "mm", "bmm", "save", "load", "compile",
+    "Trainer", "History",
 ]  # fmt: skip

@@ -4,6 +4,7 @@
 
 #include "bprop/autograd.h"
 #include "bprop/ops.h"
+#include "kernels/launch_tape.h"
 
 namespace bprop {
 
@@ -83,7 +84,20 @@ bool can_steal(const Tensor& grad) {
 }
 }  // namespace
 
+namespace {
+// A capture replays which tensor is each leaf's .grad, since several captures (and eager
+// steps between them) may each have bound their own: Note on .grad in bprop/capture.h.
+void record_grad_binding(const std::shared_ptr<TensorImpl>& variable) {
+  if (kernels::Recording rec; rec)
+    rec.push([variable, grad = variable->grad] { variable->grad = grad; });
+}
+}  // namespace
+
 std::vector<Tensor> AccumulateGrad::apply(const Tensor& grad_output) {
+  struct Rebind {
+    const std::shared_ptr<TensorImpl>& variable;
+    ~Rebind() { record_grad_binding(variable); }
+  } rebind{variable_};
   if (grad_output.shape() != variable_->shape)
     throw std::logic_error("[AccumulateGrad] internal error: gradient of shape " +
                            grad_output.shape_str() + " for a leaf of shape " +

@@ -108,7 +108,7 @@ void SGD::zero_grad(bool set_to_none) {
     Tensor g = p.grad();
     if (!g.defined()) continue;
     if (set_to_none)
-      p.impl()->grad = Tensor();
+      Tensor(p).set_grad(Tensor());  // (a capture records it)
     else
       zero_(g);
   }

@@ -226,6 +226,8 @@ void Tensor::set_grad(const Tensor& grad) {
                       " but the tensor has dtype " + dtype_name(dtype()));
   }
   impl_->grad = grad;
+  if (kernels::Recording rec; rec)  // a capture replays .grad assignments (see capture.h)
+    rec.push([impl = impl_, grad] { impl->grad = grad; });
 }
 
 Tensor Tensor::detach() const {

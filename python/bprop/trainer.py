@@ -1,0 +1,216 @@
+"""bp.Trainer: the SGD training loop, with epochs run in C++ on a captured step.
+
+    trainer = bp.Trainer(model, F.cross_entropy, bp.optim.SGD(model.parameters(), lr=0.1))
+    history = trainer.fit(X, y, epochs=10, batch_size=64, validation_data=(X_val, y_val))
+    history.plot("loss.png")
+
+The step (zero_grad, forward, loss, backward, optimizer step) is captured once per batch
+shape (see bprop.compile); every later batch of an epoch is copied into the captured buffers
+and replayed from C++ with the GIL released. Results are those of the same loop run eagerly.
+Ctrl-C stops after the current batch: the model is intact and fit() returns the history so
+far, with history.interrupted set."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from . import _core
+from ._core import Tensor
+from .autograd import no_grad
+from .compile import CompiledStep
+
+__all__ = ["Trainer", "History"]
+
+
+class History:
+    """Per-epoch metrics: loss, accuracy, val_loss, val_accuracy (None where not measured)."""
+
+    def __init__(self):
+        self.epochs: list[dict] = []
+        self.interrupted = False
+
+    def __getattr__(self, name):
+        if name.startswith("_") or name in ("epochs", "interrupted"):
+            raise AttributeError(name)
+        return [epoch.get(name) for epoch in self.epochs]
+
+    def plot(self, path) -> None:
+        """Loss (and accuracy, when measured) per epoch, as a PNG (needs matplotlib)."""
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        has_accuracy = any(e.get("accuracy") is not None for e in self.epochs)
+        fig, axes = plt.subplots(
+            1, 2 if has_accuracy else 1, figsize=(10 if has_accuracy else 5, 3.5)
+        )
+        axes = np.atleast_1d(axes)
+        x = range(1, len(self.epochs) + 1)
+        for ax, metric in zip(axes, ["loss", "accuracy"]):
+            ax.plot(x, getattr(self, metric), label="train")
+            if any(e.get(f"val_{metric}") is not None for e in self.epochs):
+                ax.plot(x, getattr(self, f"val_{metric}"), label="validation")
+            ax.set_xlabel("epoch")
+            ax.set_ylabel(metric)
+            ax.legend()
+        fig.tight_layout()
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+
+
+def _as_tensor(data) -> Tensor:
+    return data if isinstance(data, Tensor) else _core._tensor_from_numpy(np.asarray(data))
+
+
+class Trainer:
+    """Trains `model` with `loss_fn(output, target)` and `optimizer` (bprop.optim)."""
+
+    def __init__(self, model, loss_fn, optimizer):
+        self.model, self.loss_fn, self.optimizer = model, loss_fn, optimizer
+        self._compiled = CompiledStep(self._step)
+
+    def _step(self, x, y):
+        self.optimizer.zero_grad()
+        output = self.model(x)
+        loss = self.loss_fn(output, y)
+        loss.backward()
+        self.optimizer.step()
+        return loss, output
+
+    def fit(self, X, y, epochs: int = 1, batch_size: int = 32, shuffle: bool = True,
+            seed: int = 0, validation_data=None, callbacks=(),
+            progress: bool = True) -> History:  # fmt: skip
+        """Trains for `epochs`; returns the History. Callbacks are called as
+        callback(epoch, logs) after each epoch; one returning False stops training."""
+        X, y = _as_tensor(X), _as_tensor(y)
+        n = X.shape[0]
+        if y.shape[0] != n:
+            raise ValueError(f"[Trainer.fit] X has {n} rows but y has {y.shape[0]}")
+        if batch_size < 1 or n < 1:
+            raise ValueError(f"[Trainer.fit] need batch_size >= 1 and data, got {batch_size}, {n}")
+        batch_size = min(batch_size, n)
+        classify = y.dtype == _core.dtype.int64
+        rng = np.random.default_rng(seed)
+        history = History()
+        bar = _progress_bar(progress, epochs * (n // batch_size))
+        self.model.train()
+        try:
+            for epoch in range(epochs):
+                started = time.perf_counter()
+                order = rng.permutation(n) if shuffle else np.arange(n)
+                losses, correct, rows, stopped = self._epoch(X, y, order, batch_size, classify, bar)
+                logs = {"epoch": epoch + 1, "loss": losses,
+                        "accuracy": correct / rows if classify and rows else None,
+                        "seconds": time.perf_counter() - started}  # fmt: skip
+                if validation_data is not None:
+                    val = self.evaluate(*validation_data, batch_size=max(batch_size, 256))
+                    logs["val_loss"], logs["val_accuracy"] = val["loss"], val["accuracy"]
+                    self.model.train()
+                history.epochs.append(logs)
+                if bar is not None:
+                    bar.set_postfix(loss=f"{losses:.4f}")
+                if stopped or any(cb(epoch + 1, logs) is False for cb in callbacks):
+                    break
+        except KeyboardInterrupt:
+            history.interrupted = True
+        finally:
+            if bar is not None:
+                bar.close()
+        return history
+
+    def _epoch(self, X, y, order, batch_size, classify, bar):
+        full = len(order) // batch_size * batch_size
+        order_t = _core._tensor_from_numpy(order.astype(np.int64))
+        total, correct, rows, done = 0.0, 0, 0, 0
+        key = ((batch_size,) + tuple(X.shape[1:]), X.dtype)
+        if full and (key, ((batch_size,) + tuple(y.shape[1:]), y.dtype)) not in self._keys():
+            # The first batch records the step (and trains on it, as any batch does).
+            first = order_t[:batch_size]
+            loss, output = self._compiled(X.index_select(0, first), y.index_select(0, first))
+            total += loss.item()
+            correct += self._correct(output, y.index_select(0, first)) if classify else 0
+            rows, done = batch_size, 1
+            if bar is not None:
+                bar.update(1)
+        if full > rows:
+            capture, (x_buf, y_buf), (loss, output) = self._recording(batch_size, X, y)
+
+            def on_batch(count, running):
+                if bar is not None:
+                    bar.update(1)
+                    if count % 10 == 0:
+                        bar.set_postfix(loss=f"{running:.4f}")
+                return True
+
+            mean, ok, counted, stopped = _core._run_epoch(
+                capture, x_buf, y_buf, X, y, order_t[rows:full], batch_size, loss,
+                output if classify else None, on_batch,
+            )  # fmt: skip
+            batches = counted // batch_size
+            total += mean * batches
+            correct += ok
+            rows += counted
+            done += batches
+            if stopped:
+                return total / max(done, 1), correct, rows, True
+        if full < len(order):  # the remainder: a smaller batch, recorded once
+            rest = order_t[full:]
+            loss, output = self._compiled(X.index_select(0, rest), y.index_select(0, rest))
+            count = len(order) - full
+            total += loss.item() * count / batch_size
+            correct += self._correct(output, y.index_select(0, rest)) if classify else 0
+            rows += count
+            done += count / batch_size
+        return total / max(done, 1e-12), correct, rows, False
+
+    def _keys(self):
+        return {tuple((shape, dtype) for shape, dtype in key) for key in self._compiled._recordings}
+
+    def _recording(self, batch_size, X, y):
+        key = (((batch_size,) + tuple(X.shape[1:]), X.dtype),
+               ((batch_size,) + tuple(y.shape[1:]), y.dtype))  # fmt: skip
+        capture, placeholders, result = self._compiled._recordings[key]
+        return capture, placeholders, result
+
+    @staticmethod
+    def _correct(output, target) -> int:
+        with no_grad():
+            return int((output.argmax(dim=-1) == target).sum().item())
+
+    def evaluate(self, X, y, batch_size: int = 256) -> dict:
+        """Mean loss and (for integer targets) accuracy, in eval mode, without gradients."""
+        X, y = _as_tensor(X), _as_tensor(y)
+        self.model.eval()
+        total, correct, n = 0.0, 0, X.shape[0]
+        with no_grad():
+            for start in range(0, n, batch_size):
+                xb, yb = X[start : start + batch_size], y[start : start + batch_size]
+                output = self.model(xb)
+                total += self.loss_fn(output, yb).item() * xb.shape[0]
+                if y.dtype == _core.dtype.int64:
+                    correct += self._correct(output, yb)
+        return {
+            "loss": total / n,
+            "accuracy": correct / n if y.dtype == _core.dtype.int64 else None,
+        }
+
+    def predict(self, X, batch_size: int = 256) -> Tensor:
+        """The model's outputs for X, in eval mode, without gradients."""
+        X = _as_tensor(X)
+        self.model.eval()
+        with no_grad():
+            outputs = [self.model(X[s : s + batch_size]) for s in range(0, X.shape[0], batch_size)]
+        return _core._cat(outputs, 0)
+
+
+def _progress_bar(enabled: bool, total: int):
+    if not enabled:
+        return None
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return None
+    return tqdm(total=total, unit="batch", leave=False)
