@@ -131,10 +131,10 @@ def mlp_step(sizes, batch):
                 layers.append(nn.Tanh() if i == 0 else nn.ReLU())
         model = nn.Sequential(*layers)
         opt = optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-        xs, ys = lib.tensor(x), lib.tensor(y)
+        xs_default, ys_default = lib.tensor(x), lib.tensor(y)
         loss_fn = functional.cross_entropy if classes else functional.mse_loss
 
-        def step():
+        def step(xs=xs_default, ys=ys_default):
             opt.zero_grad()
             loss = loss_fn(model(xs), ys)
             loss.backward()
@@ -143,6 +143,10 @@ def mlp_step(sizes, batch):
         return step
 
     runners["bprop"] = torch_like(bp, bp.nn, bp.nn.functional, bp.optim)
+    # The same step captured once and replayed from C++ (bp.compile).
+    captured_step = bp.compile(torch_like(bp, bp.nn, bp.nn.functional, bp.optim))
+    xs_c, ys_c = bp.tensor(x), bp.tensor(y)
+    runners["bprop-captured"] = lambda: captured_step(xs_c, ys_c)
     if torch is not None:
         runners["torch"] = torch_like(torch, torch.nn, torch.nn.functional, torch.optim)
     if jax is not None:
@@ -251,18 +255,18 @@ def chart(rows: list, path: str) -> bool:
         return False
     labels = [r["workload"] for r in rows if "torch" in r["median"]]
     fig, ax = plt.subplots(figsize=(9, 0.45 * len(labels) + 1.5))
-    libs = ["bprop", "jax"]
+    libs = ["bprop", "bprop-captured", "jax"]
     for offset, lib in enumerate(libs):
         values = [r["median"].get(lib, float("nan")) / r["median"]["torch"]
                   for r in rows if "torch" in r["median"]]  # fmt: skip
-        ax.barh([i + 0.4 * offset for i in range(len(labels))], values, height=0.4, label=lib)
+        ax.barh([i + 0.27 * offset for i in range(len(labels))], values, height=0.27, label=lib)
     ax.axvline(1.0, color="black", linewidth=0.8)
-    ax.set_yticks([i + 0.2 for i in range(len(labels))])
+    ax.set_yticks([i + 0.27 for i in range(len(labels))])
     ax.set_yticklabels(labels)
     ax.invert_yaxis()
     ax.set_xlabel("time / PyTorch's time (lower is faster)")
     ax.legend()
-    ax.set_title("bprop and JAX (jit) against PyTorch, median times")
+    ax.set_title("bprop (eager and captured) and JAX (jit) against PyTorch, median times")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     return True
@@ -295,7 +299,7 @@ def main() -> None:
     workloads += [(f"MLP {name} batch {batch} SGD step", lambda s=sizes, b=batch: mlp_step(s, b))
                   for name, sizes, batch in MLPS]  # fmt: skip
     rows = []
-    print(f"{'workload':42s} {'lib':6s} {'min':>10s} {'median':>10s} {'/torch':>7s}")
+    print(f"{'workload':42s} {'lib':14s} {'min':>10s} {'median':>10s} {'/torch':>7s}")
     for label, make in workloads:
         runners, units = make()
         row = {"workload": label, "min": {}, "median": {}}
@@ -307,7 +311,7 @@ def main() -> None:
                 row["median"][lib] / row["median"]["torch"] if "torch" in row["median"] else None
             )
             print(
-                f"{label:42s} {lib:6s} {row['min'][lib] * 1e6:8.2f}us "
+                f"{label:42s} {lib:14s} {row['min'][lib] * 1e6:8.2f}us "
                 f"{row['median'][lib] * 1e6:8.2f}us " + (f"{ratio:7.2f}" if ratio else "")
             )
         rows.append(row)
