@@ -91,3 +91,18 @@ def test_fit_rejects_mismatched_data():
     trainer = bp.Trainer(model, F.cross_entropy, opt)
     with pytest.raises(ValueError, match="rows"):
         trainer.fit(np.zeros((10, 6), np.float32), np.zeros(9, np.int64), progress=False)
+
+
+def test_ctrl_c_stops_cleanly_with_the_model_intact():
+    x, y = data(64)
+    model, opt = make()
+    trainer = bp.Trainer(model, F.cross_entropy, opt)
+
+    def interrupt(epoch, logs):
+        if epoch == 2:
+            raise KeyboardInterrupt
+
+    history = trainer.fit(x, y, epochs=5, batch_size=16, callbacks=[interrupt], progress=False)
+    assert history.interrupted and len(history.epochs) == 2
+    assert all(np.isfinite(p.detach().numpy()).all() for p in model.parameters())
+    assert trainer.evaluate(x, y)["accuracy"] >= 0.0  # the model still works
