@@ -1,0 +1,40 @@
+# Small CTest drivers, run with cmake -P:
+#   -DMODE=subdirectory -DBPROP_SOURCE_DIR=... -DCONSUMER_SOURCE_DIR=... -DWORK_DIR=...
+#       builds and runs the add_subdirectory consumer;
+#   -DMODE=no_python -DLIBRARY=... -DNM=...
+#       fails if the core library references any Python symbol.
+cmake_minimum_required(VERSION 3.18)
+
+if(MODE STREQUAL "subdirectory")
+  file(REMOVE_RECURSE "${WORK_DIR}")
+  set(args -S "${CONSUMER_SOURCE_DIR}" -B "${WORK_DIR}" "-DBPROP_SOURCE_DIR=${BPROP_SOURCE_DIR}"
+      -DCMAKE_BUILD_TYPE=Release)
+  if(GENERATOR)
+    list(APPEND args -G "${GENERATOR}")
+  endif()
+  foreach(step configure build run)
+    if(step STREQUAL "configure")
+      set(command "${CMAKE_COMMAND}" ${args})
+    elseif(step STREQUAL "build")
+      set(command "${CMAKE_COMMAND}" --build "${WORK_DIR}")
+    else()
+      set(command "${WORK_DIR}/bprop_consumer")
+    endif()
+    execute_process(COMMAND ${command} RESULT_VARIABLE rc)
+    if(NOT rc EQUAL 0)
+      message(FATAL_ERROR "[subdirectory consumer] ${step} failed (${rc})")
+    endif()
+  endforeach()
+elseif(MODE STREQUAL "no_python")
+  execute_process(COMMAND "${NM}" -C "${LIBRARY}" OUTPUT_VARIABLE symbols RESULT_VARIABLE rc)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "nm failed on ${LIBRARY}")
+  endif()
+  string(REGEX MATCHALL "[^\n]* (Py|_Py)[A-Za-z_]+[^\n]*" python_symbols "${symbols}")
+  if(python_symbols)
+    message(FATAL_ERROR "the core references Python: ${python_symbols}")
+  endif()
+  message(STATUS "no Python symbols in ${LIBRARY}")
+else()
+  message(FATAL_ERROR "run_checked.cmake: unknown MODE=${MODE}")
+endif()
