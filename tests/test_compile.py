@@ -115,3 +115,62 @@ def test_two_recordings_of_one_model_stay_bitwise_equal_to_eager():
     assert first == second
     for p, q in zip(net1.parameters(), net2.parameters()):
         assert np.array_equal(p.detach().numpy(), q.detach().numpy())
+
+
+def test_constants_made_inside_the_step_replay_their_values():
+    # linspace/arange captured their arguments by reference once: replays read dead memory.
+    w = bp.zeros(5, requires_grad=True)
+    opt = bp.optim.SGD([w], lr=0.1)
+
+    def step(x):
+        opt.zero_grad()
+        a, b = bp.linspace(0.0, 1.0, 5), bp.arange(0.0, 2.5, 0.5)
+        ((w * x - a - b) ** 2).sum().backward()
+        opt.step()
+        return a, b
+
+    compiled = bp.compile(step)
+    compiled(bp.ones(5))
+    a, b = compiled(bp.ones(5))
+    np.testing.assert_allclose(a.numpy(), [0, 0.25, 0.5, 0.75, 1.0])
+    np.testing.assert_allclose(b.numpy(), [0, 0.5, 1.0, 1.5, 2.0])
+
+
+def test_tensors_from_outside_the_step_are_kept_alive():
+    import gc
+
+    holder = {"c": bp.full((6,), 2.0)}
+    compiled = bp.compile(lambda x: (x * holder["c"]).sum())
+    first = compiled(bp.ones(6)).item()
+    holder["c"] = bp.full((6,), 100.0)  # the recorded one is no longer referenced from Python
+    gc.collect()
+    _ = [bp.randn(6) for _ in range(100)]
+    assert compiled(bp.ones(6)).item() == first == 12.0
+
+
+def test_optimizer_dropped_after_recording_stays_alive_for_replay():
+    import gc
+
+    p = bp.ones(3, requires_grad=True)
+    holder = {"opt": bp.optim.Adam([p], lr=0.1)}
+
+    def step(x):
+        holder["opt"].zero_grad()
+        (p * x).sum().backward()
+        holder["opt"].step()
+        return p
+
+    compiled = bp.compile(step)
+    compiled(bp.ones(3))
+    holder["opt"] = None
+    gc.collect()
+    np.testing.assert_allclose(compiled(bp.ones(3)).detach().numpy(), [0.8, 0.8, 0.8], rtol=1e-6)
+
+
+def test_zero_d_bool_index_and_nested_replay_are_refused():
+    with pytest.raises(RuntimeError, match="0-d bool"):
+        bp.compile(lambda x: x[x.sum() > 0])(bp.ones(3))
+    inner = bp.compile(lambda x: x * 2)
+    inner(bp.ones(2))
+    with pytest.raises(RuntimeError, match="another capture"):
+        bp.compile(lambda x: inner(x) + 1)(bp.ones(2))

@@ -140,3 +140,41 @@ def test_schedulers_match_pytorch(which):
         sb.step()
         st.step()
         assert sb.get_last_lr()[0] == pytest.approx(st.get_last_lr()[0], rel=1e-12, abs=1e-15)
+
+
+def test_optimizers_are_freed():
+    import gc
+    import weakref
+
+    p = bp.ones(3, requires_grad=True)
+    for cls in (bp.optim.SGD, bp.optim.Adam):
+        ref = weakref.ref(cls([p], lr=0.1))
+        gc.collect()
+        assert ref() is None
+
+
+def test_hyper_parameters_set_through_param_groups_and_state_dicts_take_effect():
+    torch = pytest.importorskip("torch")
+    w0 = np.linspace(-1, 1, 4)
+    ours, theirs = bp.tensor(w0, requires_grad=True), torch.tensor(w0, requires_grad=True)
+    ob, ot = bp.optim.SGD([ours], lr=0.1), torch.optim.SGD([theirs], lr=0.1, momentum=0.9)
+    ob.param_groups[0]["momentum"] = 0.9
+    for w, opt in ((ours, ob), (theirs, ot)):
+        for _ in range(4):
+            opt.zero_grad()
+            loss_of(w).backward()
+            opt.step()
+    np.testing.assert_allclose(ours.detach().numpy(), theirs.detach().numpy(), rtol=1e-12)
+    with pytest.raises(ValueError, match="momentum"):
+        ob.param_groups[0]["momentum"] = -1.0
+
+
+def test_loading_a_fresh_state_resets_the_optimizer():
+    w = bp.ones(3, requires_grad=True)
+    opt = bp.optim.Adam([w], lr=0.1)
+    w.grad = bp.ones(3)
+    opt.step()
+    fresh = bp.optim.Adam([bp.ones(3, requires_grad=True)], lr=0.2, betas=(0.5, 0.6))
+    opt.load_state_dict(fresh.state_dict())
+    assert opt.state_dict()["state"] == {}
+    assert opt.lr == 0.2 and opt.param_groups[0]["betas"] == (0.5, 0.6)

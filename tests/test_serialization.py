@@ -204,3 +204,16 @@ def test_load_of_a_malformed_file_on_disk_names_the_file(tmp_path):
     path.write_bytes(GOOD[:20])
     with pytest.raises(ValueError, match="broken.safetensors"):
         bp.load(path)
+
+
+@pytest.mark.parametrize(
+    "structure",
+    ["[]", '"x"', "null", '{"tensor": ["a"]}', '{"dict": [1]}', '{"dict": 5}', '{"list": 3}',
+     "[" * 5000 + "]" * 5000],
+    ids=["list", "string", "null", "tensor_list", "dict_items", "dict_int", "list_int", "deep"],
+)  # fmt: skip
+def test_malformed_structure_metadata_raises_value_error(tmp_path, structure):
+    path = tmp_path / "m.safetensors"
+    _core._save_safetensors(str(path), [("a", bp.ones(2))], {"bprop.structure": structure})
+    with pytest.raises(ValueError, match="bprop.structure"):
+        bp.load(path)

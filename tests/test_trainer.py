@@ -106,3 +106,17 @@ def test_ctrl_c_stops_cleanly_with_the_model_intact():
     assert history.interrupted and len(history.epochs) == 2
     assert all(np.isfinite(p.detach().numpy()).all() for p in model.parameters())
     assert trainer.evaluate(x, y)["accuracy"] >= 0.0  # the model still works
+
+
+def test_a_new_optimizer_is_used_and_empty_evaluation_is_refused():
+    x, y = data(64)
+    model, opt = make()
+    trainer = bp.Trainer(model, F.cross_entropy, opt)
+    trainer.fit(x, y, epochs=1, batch_size=16, progress=False)
+    trainer.optimizer = bp.optim.SGD(model.parameters(), lr=0.0)
+    before = [p.detach().numpy().copy() for p in model.parameters()]
+    trainer.fit(x, y, epochs=1, batch_size=16, progress=False)
+    for p, old in zip(model.parameters(), before):
+        np.testing.assert_array_equal(p.detach().numpy(), old)
+    with pytest.raises(ValueError, match="non-empty"):
+        trainer.evaluate(np.zeros((0, 6), np.float32), np.zeros(0, np.int64))

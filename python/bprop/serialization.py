@@ -41,20 +41,38 @@ def _flatten(obj, prefix: str, tensors: list, where: str):
                     "lists, tuples, numbers, strings, bools and None")  # fmt: skip
 
 
-def _rebuild(spec, tensors: dict, path: str):
+def _rebuild(spec, tensors: dict, path: str, depth: int = 0):
+    """The object `spec` describes; any malformed part raises ValueError naming the file."""
+
+    def bad(what):
+        return ValueError(f"[load] {path}: malformed {_STRUCTURE_KEY} metadata: {what}")
+
+    if depth > 100:
+        raise bad("nested too deeply")
+    if not isinstance(spec, dict) or len(spec) != 1:
+        raise bad(f"expected a one-key object, got {type(spec).__name__}")
     ((kind, value),) = spec.items()
     if kind == "tensor":
-        if value not in tensors:
-            raise ValueError(f"[load] {path}: metadata names a missing tensor {value!r}")
+        if not isinstance(value, str) or value not in tensors:
+            raise bad(f"names a missing tensor {value!r}")
         return tensors[value]
     if kind == "dict":
-        return {key: _rebuild(item, tensors, path) for key, item in value}
+        if not isinstance(value, list) or not all(
+            isinstance(item, list) and len(item) == 2 and isinstance(item[0], (str, int))
+            for item in value
+        ):
+            raise bad("a dict must be a list of [key, value] pairs")
+        return {key: _rebuild(item, tensors, path, depth + 1) for key, item in value}
     if kind in ("list", "tuple"):
-        items = [_rebuild(item, tensors, path) for item in value]
+        if not isinstance(value, list):
+            raise bad(f"a {kind} must be a list")
+        items = [_rebuild(item, tensors, path, depth + 1) for item in value]
         return tuple(items) if kind == "tuple" else items
     if kind == "value":
+        if value is not None and not isinstance(value, (bool, int, float, str)):
+            raise bad(f"unsupported value {value!r}")
         return value
-    raise ValueError(f"[load] {path}: unknown structure entry {kind!r}")
+    raise bad(f"unknown entry {kind!r}")
 
 
 def save(obj, path) -> None:
@@ -79,6 +97,6 @@ def load(path):
         return tensors
     try:
         structure = json.loads(metadata[_STRUCTURE_KEY])
-    except json.JSONDecodeError as error:
+    except (json.JSONDecodeError, RecursionError) as error:
         raise ValueError(f"[load] {path}: bad {_STRUCTURE_KEY} metadata: {error}") from None
     return _rebuild(structure, tensors, path)

@@ -70,7 +70,12 @@ class Trainer:
 
     def __init__(self, model, loss_fn, optimizer):
         self.model, self.loss_fn, self.optimizer = model, loss_fn, optimizer
-        self._compiled = CompiledStep(self._step)
+
+    def __setattr__(self, name, value):
+        # A new model, loss or optimizer invalidates the recorded steps.
+        object.__setattr__(self, name, value)
+        if name in ("model", "loss_fn", "optimizer"):
+            object.__setattr__(self, "_compiled", CompiledStep(self._step))
 
     def _step(self, x, y):
         self.optimizer.zero_grad()
@@ -183,6 +188,11 @@ class Trainer:
     def evaluate(self, X, y, batch_size: int = 256) -> dict:
         """Mean loss and (for integer targets) accuracy, in eval mode, without gradients."""
         X, y = _as_tensor(X), _as_tensor(y)
+        if X.shape[0] == 0 or y.shape[0] != X.shape[0]:
+            raise ValueError(
+                f"[Trainer.evaluate] needs matching, non-empty data, got {X.shape[0]} and "
+                f"{y.shape[0]} rows"
+            )
         self.model.eval()
         total, correct, n = 0.0, 0, X.shape[0]
         with no_grad():

@@ -1,6 +1,7 @@
 // Optimizers. SGD is the lecture's update rule: w := w - lr * dL/dw.
 #pragma once
 
+#include <memory>
 #include <vector>
 
 #include "bprop/tensor.h"
@@ -20,7 +21,7 @@ struct SGDOptions {
 //   b = g (first step), else momentum * b + (1 - dampening) * g     (with momentum)
 //   g = g + momentum * b (nesterov), else b
 //   w = w - lr * g
-class SGD {
+class SGD : public std::enable_shared_from_this<SGD> {
  public:
   // Every parameter must be a float leaf; lr, momentum and weight_decay must be >= 0, and
   // nesterov needs momentum > 0 and zero dampening. Throws std::invalid_argument otherwise.
@@ -28,13 +29,18 @@ class SGD {
   SGD(std::vector<Tensor> params, double lr) : SGD(std::move(params), SGDOptions{lr}) {}
 
   // One update of every parameter that has a gradient, in place and outside autograd; the
-  // whole step is one C++ call.
+  // whole step is one C++ call. A capture recording the step keeps the optimizer alive when a
+  // shared_ptr owns it (the Python objects are); otherwise the caller must.
   void step();
   // Drops the gradients (set_to_none, PyTorch's default) or zeroes them in place.
   void zero_grad(bool set_to_none = true);
 
   const std::vector<Tensor>& params() const { return params_; }
   const SGDOptions& options() const { return options_; }
+  // New hyper-parameters (checked as the constructor checks them), kept state.
+  void set_options(SGDOptions options);
+  // Forgets the momentum buffers.
+  void reset_state();
   double lr() const { return options_.lr; }
   void set_lr(double lr);
   // The momentum buffer of parameter i (undefined before its first step with momentum).
@@ -62,7 +68,7 @@ struct AdamOptions {
 //   g = grad (+ weight_decay * w for Adam; AdamW instead scales w by 1 - lr * weight_decay)
 //   m = m + (1 - beta1) (g - m);  v = beta2 v + (1 - beta2) g^2;  t = t + 1
 //   w = w - lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
-class Adam {
+class Adam : public std::enable_shared_from_this<Adam> {
  public:
   // Throws std::invalid_argument for a negative lr, eps or weight decay, betas outside
   // [0, 1), or a non-leaf or non-float parameter.
@@ -73,6 +79,10 @@ class Adam {
 
   const std::vector<Tensor>& params() const { return params_; }
   const AdamOptions& options() const { return options_; }
+  // New hyper-parameters (checked as the constructor checks them), kept state.
+  void set_options(AdamOptions options);
+  // Forgets the moments and step counts.
+  void reset_state();
   double lr() const { return options_.lr; }
   void set_lr(double lr);
 

@@ -37,7 +37,14 @@ void Capture::record(const std::function<void()>& step) {
   *tape_ = std::move(fresh);
 }
 
-void Capture::replay() const { tape_->replay(); }
+void Capture::replay() const {
+  // Its random draws, zero-fills and checks would run once instead of being recorded.
+  if (kernels::active_tape())
+    throw std::runtime_error(
+        "[capture] a captured step can't be replayed while another capture "
+        "is recording; call the step function itself instead");
+  tape_->replay();
+}
 size_t Capture::launches() const { return tape_->size(); }
 
 EpochResult run_epoch(const Capture& capture, const Tensor& input_buffer,

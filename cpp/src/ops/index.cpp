@@ -305,6 +305,7 @@ Tensor index(const Tensor& x, const std::vector<IndexItem>& items) {
                                       " does not match the shape of the indexed tensor " +
                                       y.shape_str() + " at index " + std::to_string(dim + k));
           if (t.ndim() == 0) {  // x[True] adds a dim of size 1, x[False] one of size 0
+            check_not_capturing("indexing with a 0-d bool tensor (its value decides the shape)");
             const bool value = *contiguous_for_kernel(t).data_as<bool>();
             y = unsqueeze(y, dim);
             advanced.push_back(

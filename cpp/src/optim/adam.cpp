@@ -41,8 +41,8 @@ void adam_update(T* w, const T* g, T* m, T* v, int64_t n, const AdamOptions& o, 
 
 }  // namespace
 
-Adam::Adam(std::vector<Tensor> params, AdamOptions options)
-    : params_(std::move(params)), options_(options) {
+namespace {
+void check_options(const AdamOptions& options) {
   check(options.lr >= 0.0, "learning rate: " + std::to_string(options.lr));
   check(options.eps >= 0.0, "epsilon value: " + std::to_string(options.eps));
   check(options.beta1 >= 0.0 && options.beta1 < 1.0,
@@ -50,6 +50,25 @@ Adam::Adam(std::vector<Tensor> params, AdamOptions options)
   check(options.beta2 >= 0.0 && options.beta2 < 1.0,
         "beta parameter at index 1: " + std::to_string(options.beta2));
   check(options.weight_decay >= 0.0, "weight_decay value: " + std::to_string(options.weight_decay));
+}
+}  // namespace
+
+void Adam::set_options(AdamOptions options) {
+  check_options(options);
+  options_ = options;
+}
+
+void Adam::reset_state() {
+  for (size_t i = 0; i < params_.size(); ++i) {
+    steps_[i] = 0;
+    exp_avg_[i] = Tensor();
+    exp_avg_sq_[i] = Tensor();
+  }
+}
+
+Adam::Adam(std::vector<Tensor> params, AdamOptions options)
+    : params_(std::move(params)), options_(options) {
+  check_options(options);
   if (params_.empty()) throw std::invalid_argument("[Adam] got an empty parameter list");
   for (size_t i = 0; i < params_.size(); ++i) {
     const Tensor& p = params_[i];
@@ -74,7 +93,12 @@ void Adam::set_lr(double lr) {
 
 void Adam::step() {
   // A captured step replays the whole update, with the state it has then.
-  if (kernels::Recording rec; rec) rec.push([this] { step(); });
+  if (kernels::Recording rec; rec) {
+    if (std::shared_ptr<Adam> owned = weak_from_this().lock())
+      rec.push([owned] { owned->step(); });
+    else
+      rec.push([this] { step(); });
+  }
   kernels::Recording nested;
   NoGradGuard no_grad;
   for (size_t i = 0; i < params_.size(); ++i) {

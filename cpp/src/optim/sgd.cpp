@@ -32,13 +32,28 @@ void sgd_update(T* w, const T* g, T* buffer, int64_t n, const SGDOptions& o, boo
 
 }  // namespace
 
-SGD::SGD(std::vector<Tensor> params, SGDOptions options)
-    : params_(std::move(params)), options_(options) {
+namespace {
+void check_options(const SGDOptions& options) {
   check_nonnegative("learning rate", options.lr);
   check_nonnegative("momentum value", options.momentum);
   check_nonnegative("weight_decay value", options.weight_decay);
   if (options.nesterov && (options.momentum <= 0.0 || options.dampening != 0.0))
     throw std::invalid_argument("[SGD] Nesterov momentum requires a momentum and zero dampening");
+}
+}  // namespace
+
+void SGD::set_options(SGDOptions options) {
+  check_options(options);
+  options_ = options;
+}
+
+void SGD::reset_state() {
+  for (Tensor& b : buffers_) b = Tensor();
+}
+
+SGD::SGD(std::vector<Tensor> params, SGDOptions options)
+    : params_(std::move(params)), options_(options) {
+  check_options(options);
   if (params_.empty()) throw std::invalid_argument("[SGD] got an empty parameter list");
   for (size_t i = 0; i < params_.size(); ++i) {
     const Tensor& p = params_[i];
@@ -61,7 +76,12 @@ void SGD::set_lr(double lr) {
 
 void SGD::step() {
   // A captured step replays the whole update, with the state it has then.
-  if (kernels::Recording rec; rec) rec.push([this] { step(); });
+  if (kernels::Recording rec; rec) {
+    if (std::shared_ptr<SGD> owned = weak_from_this().lock())
+      rec.push([owned] { owned->step(); });
+    else
+      rec.push([this] { step(); });
+  }
   kernels::Recording nested;
   NoGradGuard no_grad;
   const bool use_momentum = options_.momentum != 0.0;

@@ -111,7 +111,7 @@ Tensor arange(Scalar start, Scalar end, Scalar step, DType dtype) {
     write();
     return out;
   }
-  return generate_1d(n, dtype, [&](int64_t i) { return s + static_cast<double>(i) * st; });
+  return generate_1d(n, dtype, [=](int64_t i) { return s + static_cast<double>(i) * st; });
 }
 
 Tensor linspace(double start, double end, int64_t steps, DType dtype) {
@@ -122,7 +122,7 @@ Tensor linspace(double start, double end, int64_t steps, DType dtype) {
   const double step = steps > 1 ? (end - start) / static_cast<double>(steps - 1) : 0.0;
   // Fill from both ends (as PyTorch does) so the last value is exactly `end`.
   const int64_t half = steps / 2;
-  return generate_1d(steps, dtype, [&](int64_t i) {
+  return generate_1d(steps, dtype, [=](int64_t i) {
     return i < half ? start + step * static_cast<double>(i)
                     : end - step * static_cast<double>(steps - 1 - i);
   });

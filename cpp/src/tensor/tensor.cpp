@@ -193,6 +193,8 @@ bool Tensor::is_contiguous() const {
 }
 
 void* Tensor::data() const {
+  // A capture keeps every buffer its step touches, made before it or not: replays read them.
+  if (kernels::LaunchTape* tape = kernels::active_tape()) tape->keep(impl_->storage);
   return static_cast<char*>(impl_->storage->data()) +
          impl_->offset * static_cast<int64_t>(itemsize(impl_->dtype));
 }

@@ -3,26 +3,32 @@ bprop.optim.lr_scheduler."""
 
 from __future__ import annotations
 
+import weakref
+
 from .. import _core
 
 __all__ = ["SGD", "Adam", "AdamW", "lr_scheduler"]
 
 
 class _ParamGroup(dict):
-    """PyTorch's param_groups entry: writing 'lr' reaches the C++ optimizer."""
+    """PyTorch's param_groups entry: writing a hyper-parameter reaches the C++ optimizer.
+    (It refers to its optimizer weakly: a cycle would keep every optimizer alive.)"""
 
     def __init__(self, optimizer, values: dict):
         super().__init__(values)
-        self._optimizer = optimizer
+        self._optimizer = weakref.ref(optimizer)
 
     def __getitem__(self, key):
         if key == "lr":
-            return self._optimizer.lr
+            return self._optimizer().lr
         return super().__getitem__(key)
 
     def __setitem__(self, key, value):
-        if key == "lr":
-            self._optimizer.lr = float(value)
+        optimizer = self._optimizer()
+        if optimizer is not None and key in optimizer._hyper_keys:
+            updated = {k: v for k, v in self.items() if k in optimizer._hyper_keys}
+            updated[key] = value
+            optimizer._apply_hyper(updated)  # checked in C++ before anything changes
         super().__setitem__(key, value)
 
 
@@ -52,11 +58,15 @@ class _Optimizer:
         state = state_dict.get("state", {})
         for index, entry in state.items():
             self._check_entry(int(index), entry)
+        hyper = {k: v for k, v in groups[0].items() if k in self._hyper_keys}
+        merged = {k: v for k, v in self.param_groups[0].items() if k in self._hyper_keys}
+        merged.update(hyper)
+        self._apply_hyper(merged)  # may raise: nothing has changed yet
+        self._reset_state()  # the loaded state replaces the old one, as in PyTorch
         for index, entry in state.items():
             self._load_entry(int(index), entry)
-        self.lr = float(groups[0]["lr"])
         for key, value in groups[0].items():
-            if key not in ("params", "lr"):
+            if key != "params":
                 dict.__setitem__(self.param_groups[0], key, value)
 
 
@@ -71,6 +81,12 @@ class SGD(_core.SGD, _Optimizer):
                          float(weight_decay), bool(nesterov))  # fmt: skip
         self._init_group({"lr": lr, "momentum": momentum, "dampening": dampening,
                           "weight_decay": weight_decay, "nesterov": nesterov})  # fmt: skip
+
+    _hyper_keys = ("lr", "momentum", "dampening", "weight_decay", "nesterov")
+
+    def _apply_hyper(self, h: dict) -> None:
+        self._set_options(float(h["lr"]), float(h["momentum"]), float(h["dampening"]),
+                          float(h["weight_decay"]), bool(h["nesterov"]))  # fmt: skip
 
     def _state(self) -> dict:
         state = {}
@@ -111,6 +127,13 @@ class Adam(_core.Adam, _Optimizer):
                          float(weight_decay), self._decoupled)  # fmt: skip
         self._init_group({"lr": lr, "betas": tuple(betas), "eps": eps,
                           "weight_decay": weight_decay, "amsgrad": False})  # fmt: skip
+
+    _hyper_keys = ("lr", "betas", "eps", "weight_decay")
+
+    def _apply_hyper(self, h: dict) -> None:
+        beta1, beta2 = h["betas"]
+        self._set_options(float(h["lr"]), float(beta1), float(beta2), float(h["eps"]),
+                          float(h["weight_decay"]))  # fmt: skip
 
     def _state(self) -> dict:
         state = {}
