@@ -66,6 +66,7 @@ from ._creation import (
     zeros,
     zeros_like,
 )
+from ._native import cmake_dir, include_dir
 from ._tensor import _expand, _mean, _permute, _reshape, _sum, from_numpy, tensor
 from .autograd import detect_anomaly, enable_grad, grad, no_grad, set_grad_enabled
 from .compile import compile
@@ -202,6 +203,7 @@ def bmm(input, mat2):
 __version__ = "0.1.0"
 
 __all__ = [
+    "cmake_dir", "include_dir",
     "Tensor", "dtype", "float32", "float64", "int64", "bool", "float", "double", "long",
     "tensor", "from_numpy", "zeros", "ones", "full", "empty", "zeros_like", "ones_like",
     "full_like", "arange", "linspace", "eye", "rand", "randn", "randint", "manual_seed",

@@ -1,0 +1,36 @@
+"""python -m bprop --cmake-dir | --include-dir | --version: facts for native builds."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from . import __version__, _native
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m bprop", description="Where this bprop keeps its C++ core."
+    )
+    group = parser.add_mutually_exclusive_group(required=True)
+    group.add_argument(
+        "--cmake-dir", action="store_true", help="the directory of bpropConfig.cmake (bprop_DIR)"
+    )
+    group.add_argument("--include-dir", action="store_true", help="the C++ include directory")
+    group.add_argument("--version", action="store_true", help="the bprop version")
+    args = parser.parse_args(argv)
+    try:
+        if args.cmake_dir:
+            print(_native.cmake_dir())
+        elif args.include_dir:
+            print(_native.include_dir())
+        else:
+            print(__version__)
+    except FileNotFoundError as error:
+        print(f"python -m bprop: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
