@@ -15,7 +15,12 @@ import bprop as bp
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-CONSUMER = REPO / "cpp" / "tests" / "consumer"
+# Native projects that must build against the pip package and run: (source, executable, a
+# line their output must contain).
+PROJECTS = {
+    "consumer": (REPO / "cpp" / "tests" / "consumer", "bprop_consumer", "bprop consumer: loss"),
+    "example_xor": (REPO / "examples" / "cpp" / "xor", "xor", "4/4 correct"),
+}
 
 
 def _run(args, **kwargs):
@@ -71,15 +76,17 @@ def test_installed_static_library_has_no_python_symbols():
     assert library.stat().st_size > 100_000  # the real core, not an empty archive
 
 
-def test_consumer_project_builds_and_runs_against_the_pip_package(tmp_path):
+@pytest.mark.parametrize("project", sorted(PROJECTS))
+def test_native_project_builds_and_runs_against_the_pip_package(project, tmp_path):
     cmake = shutil.which("cmake")
     if cmake is None:
         pytest.skip("cmake is not installed")
+    source, executable, expected = PROJECTS[project]
     build = tmp_path / "build"
     _run(
         [
             cmake,
-            "-S", str(CONSUMER),
+            "-S", str(source),
             "-B", str(build),
             f"-Dbprop_DIR={bp.cmake_dir()}",
             "-DCMAKE_BUILD_TYPE=Release",
@@ -90,8 +97,12 @@ def test_consumer_project_builds_and_runs_against_the_pip_package(tmp_path):
     found = re.search(r"^bprop_DIR:[A-Z]+=(.*)$", cache, re.M).group(1)
     assert os.path.realpath(found) == os.path.realpath(bp.cmake_dir())
     _run([cmake, "--build", str(build), "--parallel", "2"])
-    out = _run([str(build / "bprop_consumer")])
-    match = re.search(r"bprop consumer: loss (\S+) -> (\S+), w = \[(.*)\]", out)
-    assert match, out
-    first_loss, last_loss = float(match.group(1)), float(match.group(2))
-    assert last_loss < 1e-6 < first_loss
+    out = _run([str(build / executable)])
+    assert expected in out, out
+    if project == "consumer":
+        match = re.search(r"bprop consumer: loss (\S+) -> (\S+), w = ", out)
+        first_loss, last_loss = float(match.group(1)), float(match.group(2))
+        assert last_loss < 1e-6 < first_loss
+    else:
+        losses = [float(v) for v in re.findall(r"^step +\d+ +loss (\S+)$", out, re.M)]
+        assert len(losses) == 6 and losses[-1] < 1e-3 < losses[0], out

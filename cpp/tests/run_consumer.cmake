@@ -3,7 +3,7 @@
 #
 #   cmake -DBPROP_BUILD_DIR=... -DCONSUMER_SOURCE_DIR=... -DWORK_DIR=... [-DCONFIG=Release]
 #         [-DGENERATOR=Ninja] [-DMAKE_PROGRAM=...] [-DCXX_COMPILER=...] [-DCXX_FLAGS=...]
-#         [-DEXE_LINKER_FLAGS=...] [-DBPROP_SOURCE_DIR=...]
+#         [-DEXE_LINKER_FLAGS=...] [-DBPROP_SOURCE_DIR=...] [-DEXECUTABLE=bprop_consumer]
 #         -P run_consumer.cmake
 cmake_minimum_required(VERSION 3.18)
 
@@ -14,6 +14,9 @@ foreach(var BPROP_BUILD_DIR CONSUMER_SOURCE_DIR WORK_DIR)
 endforeach()
 if(NOT CONFIG)
   set(CONFIG Release)
+endif()
+if(NOT EXECUTABLE)
+  set(EXECUTABLE bprop_consumer)
 endif()
 
 set(prefix "${WORK_DIR}/prefix")
@@ -87,9 +90,9 @@ endif()
 
 # 3. Build and run it.
 run(build "${CMAKE_COMMAND}" --build "${build}" --config "${CONFIG}")
-file(GLOB_RECURSE exes "${build}/bprop_consumer" "${build}/bprop_consumer.exe")
+file(GLOB_RECURSE exes "${build}/${EXECUTABLE}" "${build}/${EXECUTABLE}.exe")
 if(NOT exes)
-  message(FATAL_ERROR "[consumer] no bprop_consumer executable under ${build}")
+  message(FATAL_ERROR "[consumer] no ${EXECUTABLE} executable under ${build}")
 endif()
 list(GET exes 0 exe)
 run(run "${exe}")
