@@ -18,9 +18,10 @@
 //   }
 //
 // Headers: tensor.h (Tensor, Storage), ops.h (operations), autograd.h (graph and engine),
-// optim.h (SGD). Errors are C++ exceptions: std::invalid_argument for bad values or shapes,
-// bprop::TypeError for bad dtypes, std::out_of_range for bad indices/dims,
-// std::runtime_error for misuse of autograd.
+// optim.h (SGD, Adam; also as bprop::optim::), nn.h (nn::Linear, nn::Sequential and activations),
+// io.h (safetensors checkpoints), capture.h (captured replay). Errors are C++ exceptions:
+// std::invalid_argument for bad values or shapes, bprop::TypeError for bad dtypes,
+// std::out_of_range for bad indices/dims, std::runtime_error for misuse of autograd.
 #pragma once
 
 #include <initializer_list>
@@ -30,6 +31,7 @@
 #include "bprop/capture.h"
 #include "bprop/dtype.h"
 #include "bprop/io.h"
+#include "bprop/nn.h"
 #include "bprop/ops.h"
 #include "bprop/optim.h"
 #include "bprop/tensor.h"

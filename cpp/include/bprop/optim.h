@@ -100,4 +100,12 @@ class Adam : public std::enable_shared_from_this<Adam> {
   AdamOptions options_;
 };
 
+// The optimizers under the names torch.optim and bprop.optim use.
+namespace optim {
+using bprop::Adam;
+using bprop::AdamOptions;
+using bprop::SGD;
+using bprop::SGDOptions;
+}  // namespace optim
+
 }  // namespace bprop
