@@ -20,6 +20,11 @@ REPO = Path(__file__).resolve().parents[1]
 PROJECTS = {
     "consumer": (REPO / "cpp" / "tests" / "consumer", "bprop_consumer", "bprop consumer: loss"),
     "example_xor": (REPO / "examples" / "cpp" / "xor", "xor", "4/4 correct"),
+    "example_mlp_classifier": (
+        REPO / "examples" / "cpp" / "mlp_classifier",
+        "mlp_classifier",
+        "held-out accuracy",
+    ),
 }
 
 
@@ -103,6 +108,10 @@ def test_native_project_builds_and_runs_against_the_pip_package(project, tmp_pat
         match = re.search(r"bprop consumer: loss (\S+) -> (\S+), w = ", out)
         first_loss, last_loss = float(match.group(1)), float(match.group(2))
         assert last_loss < 1e-6 < first_loss
-    else:
+    elif project == "example_xor":
         losses = [float(v) for v in re.findall(r"^step +\d+ +loss (\S+)$", out, re.M)]
         assert len(losses) == 6 and losses[-1] < 1e-3 < losses[0], out
+    else:
+        losses = [float(v) for v in re.findall(r"^epoch +\d+ +loss (\S+) ", out, re.M)]
+        assert len(losses) == 8 and losses[-1] < losses[0] / 2, out
+        assert float(re.search(r"held-out accuracy (\S+)", out).group(1)) > 0.9

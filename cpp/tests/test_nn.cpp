@@ -63,6 +63,14 @@ TEST_SUITE("nn") {
     CHECK(value < 1.0f);
     net.push_back(nn::ReLU());
     CHECK(net.size() == 5);
+
+    nn::Sequential copy(net);  // a copy, not a Sequential wrapping it; parameters shared
+    CHECK(copy.size() == 5);
+    CHECK(copy.parameters()[0].is_same(first.weight()));
+    nn::Sequential outer;
+    outer.push_back(net);  // nesting is explicit
+    CHECK(outer.size() == 1);
+    CHECK(outer.parameters().size() == 4);
   }
 
   TEST_CASE("bprop::optim::SGD trains a Sequential on XOR") {
@@ -83,5 +91,87 @@ TEST_SUITE("nn") {
     CHECK(last < 1e-3);
     optim::Adam adam(net.parameters(), optim::AdamOptions{});
     CHECK_NOTHROW(adam.zero_grad());
+  }
+}
+
+TEST_SUITE("trainer") {
+  // Three separable classes in 4 dimensions; 50 rows, so batches of 16 leave a remainder.
+  void blobs(Tensor * x, Tensor * y) {
+    std::vector<float> xs;
+    std::vector<int64_t> ys;
+    for (int i = 0; i < 50; ++i) {
+      for (int f = 0; f < 4; ++f)
+        xs.push_back(static_cast<float>((i * 7 + f * 3) % 11) / 11.0f + (f == i % 3 ? 2.0f : 0.0f));
+      ys.push_back(i % 3);
+    }
+    *x = from_vector<float>(xs, {50, 4});
+    *y = from_vector<int64_t>(ys, {50});
+  }
+
+  TEST_CASE("fit gives bit for bit the parameters of the same loop written by hand") {
+    Tensor x, y;
+    blobs(&x, &y);
+    auto loss_fn = [](const Tensor& out, const Tensor& t) { return cross_entropy(out, t); };
+    manual_seed(5);
+    nn::Sequential a(nn::Linear(4, 6), nn::Tanh(), nn::Linear(6, 3));
+    manual_seed(5);
+    nn::Sequential b(nn::Linear(4, 6), nn::Tanh(), nn::Linear(6, 3));
+    optim::SGD opt_a(a.parameters(), optim::SGDOptions{0.1, 0.9});
+    optim::SGD opt_b(b.parameters(), optim::SGDOptions{0.1, 0.9});
+
+    Trainer trainer(a, loss_fn, opt_a);
+    FitOptions options;
+    options.batch_size = 16;
+    options.shuffle = false;
+    const std::vector<EpochLog> history = trainer.fit(x, y, 3, options);
+
+    std::vector<double> hand_losses;
+    for (int epoch = 0; epoch < 3; ++epoch) {
+      double loss_sum = 0;
+      for (int64_t start = 0; start < 50; start += 16) {
+        const int64_t end = std::min<int64_t>(start + 16, 50);
+        std::vector<int64_t> rows;
+        for (int64_t r = start; r < end; ++r) rows.push_back(r);
+        const Tensor index = from_vector<int64_t>(rows, {end - start});
+        opt_b.zero_grad();
+        Tensor loss = loss_fn(b(index_select(x, 0, index)), index_select(y, 0, index));
+        loss.backward();
+        opt_b.step();
+        loss_sum += loss.item().to_double() * static_cast<double>(end - start);
+      }
+      hand_losses.push_back(loss_sum / 50.0);
+    }
+    REQUIRE(history.size() == 3);
+    for (int e = 0; e < 3; ++e) {
+      CHECK(history[e].epoch == e + 1);
+      CHECK(history[e].loss == doctest::Approx(hand_losses[e]).epsilon(1e-12));
+    }
+    CHECK(history[2].loss < history[0].loss);
+    CHECK(history[2].accuracy > 0.9);
+    for (size_t i = 0; i < a.parameters().size(); ++i)
+      CHECK(to_vector<float>(a.parameters()[i]) == to_vector<float>(b.parameters()[i]));
+  }
+
+  TEST_CASE("fit: regression targets give NaN accuracy, on_epoch can stop, bad data throws") {
+    Tensor x, labels;
+    blobs(&x, &labels);
+    const Tensor y = zeros({50, 1});
+    manual_seed(1);
+    nn::Linear layer(4, 1);
+    optim::Adam adam(layer.parameters(), optim::AdamOptions{});
+    Trainer trainer(layer, [](const Tensor& o, const Tensor& t) { return mse_loss(o, t); }, adam);
+    int calls = 0;
+    const auto history =
+        trainer.fit(x, y, 10, FitOptions{}, [&](const EpochLog&) { return ++calls < 2; });
+    CHECK(history.size() == 2);
+    CHECK(std::isnan(history[0].accuracy));
+
+    CHECK_THROWS_WITH_AS(trainer.fit(x, zeros({49, 1}), 1), doctest::Contains("(49, 1)"),
+                         std::invalid_argument);
+    FitOptions zero_batch;
+    zero_batch.batch_size = 0;
+    CHECK_THROWS_WITH_AS(trainer.fit(x, y, 1, zero_batch), doctest::Contains("batch_size"),
+                         std::invalid_argument);
+    CHECK_THROWS_AS(trainer.fit(x, y, -1), std::invalid_argument);
   }
 }

@@ -19,8 +19,8 @@
 //
 // Headers: tensor.h (Tensor, Storage), ops.h (operations), autograd.h (graph and engine),
 // optim.h (SGD, Adam; also as bprop::optim::), nn.h (nn::Linear, nn::Sequential and activations),
-// io.h (safetensors checkpoints), capture.h (captured replay). Errors are C++ exceptions:
-// std::invalid_argument for bad values or shapes, bprop::TypeError for bad dtypes,
+// io.h (safetensors checkpoints), capture.h (captured replay), trainer.h (Trainer). Errors are C++
+// exceptions: std::invalid_argument for bad values or shapes, bprop::TypeError for bad dtypes,
 // std::out_of_range for bad indices/dims, std::runtime_error for misuse of autograd.
 #pragma once
 
@@ -36,6 +36,7 @@
 #include "bprop/optim.h"
 #include "bprop/tensor.h"
 #include "bprop/threads.h"
+#include "bprop/trainer.h"
 
 namespace bprop {
 
@@ -61,6 +62,16 @@ inline Tensor from_vector<double>(const std::vector<double>& values, const Shape
   Shape strides = contiguous_strides(shape);
   for (auto& s : strides) s *= sizeof(double);
   return from_strided_data(values.data(), shape, strides, DType::Float64);
+}
+
+template <>
+inline Tensor from_vector<int64_t>(const std::vector<int64_t>& values, const Shape& shape) {
+  if (static_cast<int64_t>(values.size()) != shape_numel(shape))
+    throw std::invalid_argument("[from_vector] " + std::to_string(values.size()) +
+                                " values do not fill shape " + shape_to_string(shape));
+  Shape strides = contiguous_strides(shape);
+  for (auto& s : strides) s *= sizeof(int64_t);
+  return from_strided_data(values.data(), shape, strides, DType::Int64);
 }
 
 // The values of a tensor, converted to T (float, double or int64_t), in row-major order.

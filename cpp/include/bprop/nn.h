@@ -76,8 +76,11 @@ class Sigmoid : public Module {
 class Sequential : public Module {
  public:
   Sequential() = default;
-  template <typename... Modules,
-            typename = std::enable_if_t<(std::is_base_of_v<Module, std::decay_t<Modules>> && ...)>>
+  // (One Sequential argument copies it, as a copy constructor must; push_back nests one.)
+  template <typename... Modules, typename = std::enable_if_t<
+                                     (std::is_base_of_v<Module, std::decay_t<Modules>> && ...) &&
+                                     !(sizeof...(Modules) == 1 &&
+                                       (std::is_same_v<std::decay_t<Modules>, Sequential> && ...))>>
   explicit Sequential(Modules&&... modules) {
     (push_back(std::forward<Modules>(modules)), ...);
   }
