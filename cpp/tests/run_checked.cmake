@@ -1,11 +1,15 @@
 # Small CTest drivers, run with cmake -P:
 #   -DMODE=subdirectory -DBPROP_SOURCE_DIR=... -DCONSUMER_SOURCE_DIR=... -DWORK_DIR=...
-#       builds and runs the add_subdirectory consumer;
+#       [-DEXECUTABLE=bprop_consumer]
+#       builds and runs a project that takes bprop in with add_subdirectory;
 #   -DMODE=no_python -DLIBRARY=... -DNM=...
 #       fails if the core library references any Python symbol.
 cmake_minimum_required(VERSION 3.18)
 
 if(MODE STREQUAL "subdirectory")
+  if(NOT EXECUTABLE)
+    set(EXECUTABLE bprop_consumer)
+  endif()
   file(REMOVE_RECURSE "${WORK_DIR}")
   set(args -S "${CONSUMER_SOURCE_DIR}" -B "${WORK_DIR}" "-DBPROP_SOURCE_DIR=${BPROP_SOURCE_DIR}"
       -DCMAKE_BUILD_TYPE=Release)
@@ -18,7 +22,7 @@ if(MODE STREQUAL "subdirectory")
     elseif(step STREQUAL "build")
       set(command "${CMAKE_COMMAND}" --build "${WORK_DIR}")
     else()
-      set(command "${WORK_DIR}/bprop_consumer")
+      set(command "${WORK_DIR}/${EXECUTABLE}")
     endif()
     execute_process(COMMAND ${command} RESULT_VARIABLE rc)
     if(NOT rc EQUAL 0)
