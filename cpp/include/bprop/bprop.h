@@ -1,21 +1,29 @@
 // bprop: reverse-mode automatic differentiation in C++.
 //
 // Build a graph by calling ops on tensors that require grad, call backward() on a scalar,
-// read the gradients from the leaves, and update them. The lecture's one neuron:
+// read the gradients from the leaves, and update them. The lecture's small tanh network,
+// trained by SGD to compute XOR (examples/cpp/xor is this, complete):
 //
 //   #include <bprop/bprop.h>
 //   using namespace bprop;
 //
-//   Tensor x = from_vector<float>({1, 2, 3}, {1, 3});
-//   Tensor w = zeros({3, 1}).set_requires_grad(true);
-//   SGD opt({w}, 0.1);
-//   for (int step = 0; step < 100; ++step) {
-//     Tensor y_hat = matmul(x, w);                       // x^T w
-//     Tensor loss = sum(pow(y_hat - 2.0, Scalar(2.0)));  // (y_hat - y)^2
+//   Tensor x = from_vector<float>({0, 0, 0, 1, 1, 0, 1, 1}, {4, 2});
+//   Tensor y = from_vector<float>({0, 1, 1, 0}, {4, 1});
+//   Tensor w1 = (randn({2, 8}) * 0.7).set_requires_grad(true);
+//   Tensor b1 = zeros({8}).set_requires_grad(true);
+//   Tensor w2 = (randn({8, 1}) * 0.5).set_requires_grad(true);
+//   Tensor b2 = zeros({1}).set_requires_grad(true);
+//   optim::SGD opt({w1, b1, w2, b2}, optim::SGDOptions{0.1, /*momentum=*/0.9});
+//   for (int step = 0; step < 500; ++step) {
+//     Tensor h = tanh(matmul(x, w1) + b1);               // forward, in topological order
+//     Tensor loss = mse_loss(matmul(h, w2) + b2, y);
 //     opt.zero_grad();
-//     loss.backward();                                   // dL/dw_i = 2 (y_hat - y) x_i
-//     opt.step();                                        // w := w - lr dL/dw
+//     loss.backward();   // reverse order; each op adds its vector-Jacobian product to its inputs
+//     opt.step();        // w := w - lr dL/dw (with momentum)
 //   }
+//
+// The same network from layers: nn::Sequential net(nn::Linear(2, 8), nn::Tanh(),
+// nn::Linear(8, 1)), trained with optim::SGD(net.parameters(), ...) or a Trainer.
 //
 // Headers: tensor.h (Tensor, Storage), ops.h (operations), autograd.h (graph and engine),
 // optim.h (SGD, Adam; also as bprop::optim::), nn.h (nn::Linear, nn::Sequential and activations),
