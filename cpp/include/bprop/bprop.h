@@ -33,6 +33,7 @@
 #pragma once
 
 #include <initializer_list>
+#include <type_traits>
 #include <vector>
 
 #include "bprop/autograd.h"
@@ -48,38 +49,21 @@
 
 namespace bprop {
 
-// A tensor with a copy of `values`, laid out row-major in `shape`.
+// A tensor with a copy of `values` (float, double or int64_t), laid out row-major in `shape`.
+// Throws std::invalid_argument when the values do not fill the shape.
 template <typename T>
-Tensor from_vector(const std::vector<T>& values, const Shape& shape);
-
-template <>
-inline Tensor from_vector<float>(const std::vector<float>& values, const Shape& shape) {
+Tensor from_vector(const std::vector<T>& values, const Shape& shape) {
+  static_assert(std::is_same_v<T, float> || std::is_same_v<T, double> || std::is_same_v<T, int64_t>,
+                "from_vector takes float, double or int64_t values");
+  constexpr DType dtype = std::is_same_v<T, float>    ? DType::Float32
+                          : std::is_same_v<T, double> ? DType::Float64
+                                                      : DType::Int64;
   if (static_cast<int64_t>(values.size()) != shape_numel(shape))
     throw std::invalid_argument("[from_vector] " + std::to_string(values.size()) +
                                 " values do not fill shape " + shape_to_string(shape));
   Shape strides = contiguous_strides(shape);
-  for (auto& s : strides) s *= sizeof(float);
-  return from_strided_data(values.data(), shape, strides, DType::Float32);
-}
-
-template <>
-inline Tensor from_vector<double>(const std::vector<double>& values, const Shape& shape) {
-  if (static_cast<int64_t>(values.size()) != shape_numel(shape))
-    throw std::invalid_argument("[from_vector] " + std::to_string(values.size()) +
-                                " values do not fill shape " + shape_to_string(shape));
-  Shape strides = contiguous_strides(shape);
-  for (auto& s : strides) s *= sizeof(double);
-  return from_strided_data(values.data(), shape, strides, DType::Float64);
-}
-
-template <>
-inline Tensor from_vector<int64_t>(const std::vector<int64_t>& values, const Shape& shape) {
-  if (static_cast<int64_t>(values.size()) != shape_numel(shape))
-    throw std::invalid_argument("[from_vector] " + std::to_string(values.size()) +
-                                " values do not fill shape " + shape_to_string(shape));
-  Shape strides = contiguous_strides(shape);
-  for (auto& s : strides) s *= sizeof(int64_t);
-  return from_strided_data(values.data(), shape, strides, DType::Int64);
+  for (auto& s : strides) s *= sizeof(T);
+  return from_strided_data(values.data(), shape, strides, dtype);
 }
 
 // The values of a tensor, converted to T (float, double or int64_t), in row-major order.

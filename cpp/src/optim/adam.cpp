@@ -6,6 +6,7 @@
 #include "bprop/ops.h"
 #include "bprop/optim.h"
 #include "kernels/launch_tape.h"
+#include "optim/params.h"
 
 namespace bprop {
 namespace {
@@ -69,18 +70,7 @@ void Adam::reset_state() {
 Adam::Adam(std::vector<Tensor> params, AdamOptions options)
     : params_(std::move(params)), options_(options) {
   check_options(options);
-  if (params_.empty()) throw std::invalid_argument("[Adam] got an empty parameter list");
-  for (size_t i = 0; i < params_.size(); ++i) {
-    const Tensor& p = params_[i];
-    if (!p.defined())
-      throw std::invalid_argument("[Adam] parameter " + std::to_string(i) + " is None");
-    if (!is_floating(p.dtype()))
-      throw TypeError("[Adam] parameter " + std::to_string(i) + " has dtype " +
-                      dtype_name(p.dtype()) + "; only floating point tensors can be optimized");
-    if (!p.is_leaf())
-      throw std::invalid_argument("[Adam] can't optimize a non-leaf tensor (parameter " +
-                                  std::to_string(i) + ", shape " + p.shape_str() + ")");
-  }
+  optim_detail::check_parameters("Adam", params_);
   steps_.assign(params_.size(), 0);
   exp_avg_.resize(params_.size());
   exp_avg_sq_.resize(params_.size());
@@ -124,16 +114,7 @@ void Adam::step() {
   }
 }
 
-void Adam::zero_grad(bool set_to_none) {
-  for (const Tensor& p : params_) {
-    Tensor g = p.grad();
-    if (!g.defined()) continue;
-    if (set_to_none)
-      Tensor(p).set_grad(Tensor());  // (a capture records it)
-    else
-      zero_(g);
-  }
-}
+void Adam::zero_grad(bool set_to_none) { optim_detail::zero_grads(params_, set_to_none); }
 
 void Adam::set_state(size_t i, int64_t steps, const Tensor& exp_avg, const Tensor& exp_avg_sq) {
   const Tensor& p = params_.at(i);

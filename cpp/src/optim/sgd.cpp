@@ -5,6 +5,7 @@
 #include "bprop/ops.h"
 #include "bprop/optim.h"
 #include "kernels/launch_tape.h"
+#include "optim/params.h"
 
 namespace bprop {
 namespace {
@@ -54,18 +55,7 @@ void SGD::reset_state() {
 SGD::SGD(std::vector<Tensor> params, SGDOptions options)
     : params_(std::move(params)), options_(options) {
   check_options(options);
-  if (params_.empty()) throw std::invalid_argument("[SGD] got an empty parameter list");
-  for (size_t i = 0; i < params_.size(); ++i) {
-    const Tensor& p = params_[i];
-    if (!p.defined())
-      throw std::invalid_argument("[SGD] parameter " + std::to_string(i) + " is None");
-    if (!is_floating(p.dtype()))
-      throw TypeError("[SGD] parameter " + std::to_string(i) + " has dtype " +
-                      dtype_name(p.dtype()) + "; only floating point tensors can be optimized");
-    if (!p.is_leaf())
-      throw std::invalid_argument("[SGD] can't optimize a non-leaf tensor (parameter " +
-                                  std::to_string(i) + ", shape " + p.shape_str() + ")");
-  }
+  optim_detail::check_parameters("SGD", params_);
   buffers_.resize(params_.size());
 }
 
@@ -123,15 +113,6 @@ void SGD::set_momentum_buffer(size_t i, const Tensor& buffer) {
   buffers_[i] = buffer.to(p.dtype()).contiguous().clone();
 }
 
-void SGD::zero_grad(bool set_to_none) {
-  for (const Tensor& p : params_) {
-    Tensor g = p.grad();
-    if (!g.defined()) continue;
-    if (set_to_none)
-      Tensor(p).set_grad(Tensor());  // (a capture records it)
-    else
-      zero_(g);
-  }
-}
+void SGD::zero_grad(bool set_to_none) { optim_detail::zero_grads(params_, set_to_none); }
 
 }  // namespace bprop
