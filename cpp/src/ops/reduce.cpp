@@ -197,6 +197,7 @@ std::pair<Tensor, Tensor> extreme_along(OpKind kind, const char* op, const Tenso
                         {x.data(), x.dtype(), x.strides().data()});
   } else {  // a 0-d tensor is its own extreme, at index 0
     values = cast_for_kernel(x, x.dtype()).detach().clone();
+    indices = Tensor::zeros(kept, DType::Int64);  // Tensor::empty leaves it uninitialised
   }
   Tensor indices_kept = indices;
   if (!keepdim && x.ndim() > 0) {
@@ -239,6 +240,10 @@ namespace {
 Tensor arg_extreme(bool is_max, const char* op, const Tensor& x, std::optional<int64_t> dim,
                    bool keepdim) {
   NoGradGuard no_grad;
+  // Checked here so that the error names argmax/argmin, not the max/min doing the work.
+  Dims dims;
+  if (dim && x.ndim() > 0) dims.push_back(normalize_dim(*dim, x.ndim(), op));
+  require_nonempty(op, x, dims);
   if (!dim) {  // over all elements, as if flattened
     Tensor flat = reshape(x, {x.numel()});
     Tensor index = (is_max ? max(flat, 0, false) : min(flat, 0, false)).second;
@@ -272,8 +277,13 @@ Tensor var(const Tensor& x, const Dims& dims_in, double correction, bool keepdim
   return div(squares, safe_scalar(divisor));
 }
 
+// NOTE: where var == 0 (all inputs equal their mean) var's VJP is 0 and sqrt's is inf, so a plain
+// sqrt(var) backpropagates 0 * inf = NaN. PyTorch defines std's gradient there as 0; the double
+// `where` sends no gradient through sqrt at var == 0. Values are unchanged (NaN and inf pass).
 Tensor stddev(const Tensor& x, const Dims& dims, double correction, bool keepdim) {
-  return sqrt(var(x, dims, correction, keepdim));
+  Tensor v = var(x, dims, correction, keepdim);
+  Tensor nonzero = ne(v, safe_scalar(0.0));
+  return where(nonzero, sqrt(where(nonzero, v, safe_scalar(1.0))), safe_scalar(0.0));
 }
 
 // log(sum(exp(x))) computed as m + log(sum(exp(x - m))) with m = max(x) held constant, so that

@@ -1,0 +1,26 @@
+"""Shared pytest configuration.
+
+Hypothesis profiles: "ci" (the default) is deterministic — a fixed seed per test
+(derandomize), a fixed number of examples, no example database — so every run checks the same
+cases and a failure reproduces anywhere; `print_blob` prints the @reproduce_failure line.
+`HYPOTHESIS_PROFILE=thorough pytest tests/test_properties.py` explores many more random
+examples locally.
+"""
+
+import os
+
+from hypothesis import settings
+
+settings.register_profile(
+    "ci", derandomize=True, max_examples=25, deadline=None, print_blob=True, database=None
+)
+settings.register_profile("thorough", max_examples=500, deadline=None, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+def pytest_configure(config):
+    # To report a failing example, hypothesis imports libcst, whose import warns through
+    # mypy_extensions; under filterwarnings=error that hides the failure behind an INTERNALERROR.
+    config.addinivalue_line(
+        "filterwarnings", "ignore:mypy_extensions.TypedDict is deprecated:DeprecationWarning"
+    )
