@@ -47,15 +47,13 @@ class ThreadPool {
   void run(int64_t n, int parts, const std::function<void(int64_t, int64_t)>& body) {
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      body_ = &body;
-      n_ = n;
-      parts_ = parts;
+      job_ = {&body, n, parts};
       pending_.store(parts - 1);
       error_ = nullptr;
       generation_.fetch_add(1);
     }
     wake_.notify_all();
-    run_part(0);
+    run_part(job_, 0);
     // The other parts usually finish within microseconds of ours: spin before sleeping.
     for (int spin = 0; spin < 200000 && pending_.load(std::memory_order_acquire) != 0; ++spin)
       __builtin_ia32_pause();
@@ -67,11 +65,17 @@ class ThreadPool {
   }
 
  private:
-  void run_part(int part) {
-    const int64_t begin = n_ * part / parts_, end = n_ * (part + 1) / parts_;
+  struct Job {
+    const std::function<void(int64_t, int64_t)>* body = nullptr;
+    int64_t n = 0;
+    int parts = 1;
+  };
+
+  void run_part(const Job& job, int part) {
+    const int64_t begin = job.n * part / job.parts, end = job.n * (part + 1) / job.parts;
     t_inside_parallel_region = true;
     try {
-      if (begin < end) (*body_)(begin, end);
+      if (begin < end) (*job.body)(begin, end);
     } catch (...) {
       std::lock_guard<std::mutex> lock(mutex_);
       if (!error_) error_ = std::current_exception();
@@ -86,14 +90,19 @@ class ThreadPool {
       for (int spin = 0; spin < 20000 && generation_.load(std::memory_order_acquire) == seen;
            ++spin)
         __builtin_ia32_pause();
+      // The job is read under the lock: a worker that a job did not need may wake only after
+      // that job has ended and the next one has been set up, and must then see the new one
+      // whole (reading parts_ alone, unlocked, raced with run() and could run a part twice).
+      Job job;
       {
         std::unique_lock<std::mutex> lock(mutex_);
         wake_.wait(lock, [&] { return generation_.load() != seen; });
         seen = generation_.load();
         if (stop_) return;
+        job = job_;
       }
-      if (id < parts_) {
-        run_part(id);
+      if (id < job.parts) {
+        run_part(job, id);
         if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
           std::lock_guard<std::mutex> lock(mutex_);
           done_.notify_all();
@@ -108,9 +117,7 @@ class ThreadPool {
   std::condition_variable wake_, done_;
   std::atomic<uint64_t> generation_{0};
   std::atomic<int> pending_{0};
-  const std::function<void(int64_t, int64_t)>* body_ = nullptr;
-  int64_t n_ = 0;
-  int parts_ = 1;
+  Job job_;  // guarded by mutex_
   bool stop_ = false;
   std::exception_ptr error_;
 };
