@@ -23,6 +23,21 @@
 // computes the same formula in the same rounding order, so both paths agree bit for bit
 // (tested); with create_graph=true the composed, differentiable form always runs.
 //
+// Note [Threads]
+// Separate graphs may be built and backpropagated on separate threads at once; grad mode is
+// per thread, like PyTorch's. Graphs may share leaves: each thread's backward adds into the
+// shared .grad under a lock (the order of the additions, and so the last bits of a sum of
+// three or more, then depends on timing). Graphs may share nodes too, as when two threads
+// call backward on outputs of one forward pass: the engine runs each node under its
+// execution_mutex(), so both get the right gradients if both pass retain_graph=true; without
+// it the first to run a node frees what the node saved, and the other raises the usual
+// "backward through the graph a second time" error there (partial gradients may already be
+// in .grad, as after any failed backward). Building new ops on a graph's tensors while
+// another thread backpropagates through it is fine. What is not: writing a tensor (in-place
+// ops, requires_grad_(), optimizer steps) while another thread reads or writes it. That is a
+// data race on the values, as in any library; a graph that saved the tensor usually notices
+// the write (its version changed) and raises, but reading it at the same moment is undefined.
+//
 // Note [Iterative graph teardown]
 // A chain y = f(f(...f(x))) of a million ops is a linked list of a million Nodes. Freeing it
 // by plain shared_ptr destructors would recurse a million deep and overflow the stack. Node and
@@ -33,6 +48,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -90,9 +106,16 @@ class Node : public std::enable_shared_from_this<Node> {
     return i < next_edges_.size() && next_edges_[i].node != nullptr;
   }
 
+  // Held by the engine while it runs this node (apply, then release_saved): two threads
+  // backpropagating through one graph take turns at each node. See Note [Threads].
+  std::mutex& execution_mutex() { return execution_mutex_; }
+
  protected:
   Edges next_edges_;
   std::string forward_trace_;
+
+ private:
+  std::mutex execution_mutex_;
 };
 
 // The node at the bottom of the graph: adds the incoming gradient into a leaf's .grad.

@@ -11,6 +11,7 @@
 // See autograd.h for the graph and ops.h for the operations.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -69,14 +70,15 @@ class Storage {
 
   void* data() const { return data_; }
   size_t nbytes() const { return nbytes_; }
-  uint64_t version() const { return version_; }
-  void bump_version() { ++version_; }
+  // Atomic: a thread may write a tensor in place while another checks a saved copy of it.
+  uint64_t version() const { return version_.load(std::memory_order_relaxed); }
+  void bump_version() { version_.fetch_add(1, std::memory_order_relaxed); }
 
  private:
   void* data_;
   size_t nbytes_;
   std::shared_ptr<void> owner_;  // null when we own data_
-  uint64_t version_ = 0;
+  std::atomic<uint64_t> version_{0};
   // Tiny tensors (scalars, the 4-element tensors of small models) live inside the Storage
   // object itself: one allocation fewer on the per-op path.
   // (16-byte alignment, not more: an over-aligned Storage would need aligned operator new.)

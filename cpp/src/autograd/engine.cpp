@@ -1,5 +1,6 @@
 // The backward engine: the lecture's bprop over the recorded graph. See autograd.h.
 #include <cstdint>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <unordered_map>
@@ -233,8 +234,11 @@ std::vector<Tensor> run_backward(const std::vector<Tensor>& outputs,
                      !(!accumulate_into_leaves && dynamic_cast<AccumulateGrad*>(node));
     std::vector<Tensor> input_grads;
     if (run) {
-      input_grads = node->apply(gradient);
-      if (!retain_graph) node->release_saved();
+      {
+        std::lock_guard<std::mutex> lock(node->execution_mutex());  // Note [Threads]
+        input_grads = node->apply(gradient);
+        if (!retain_graph) node->release_saved();
+      }
       if (is_anomaly_enabled()) check_for_nan(*node, input_grads);
     }
     gradient = Tensor();

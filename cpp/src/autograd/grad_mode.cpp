@@ -1,4 +1,8 @@
 #include <atomic>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <utility>
 
 #include "bprop/autograd.h"
 
@@ -10,19 +14,27 @@ thread_local bool t_grad_enabled = true;
 bool is_grad_enabled() { return t_grad_enabled; }
 void set_grad_enabled(bool enabled) { t_grad_enabled = enabled; }
 
+// Anomaly mode is one switch for the process, as in PyTorch (a debugging aid one turns on
+// for the whole program, worker threads included).
 namespace {
 std::atomic<bool> g_anomaly_enabled{false};
-std::function<std::string()>& trace_provider() {
-  static std::function<std::string()> provider;
-  return provider;
-}
+std::mutex g_trace_provider_mutex;
+std::function<std::string()> g_trace_provider;  // guarded by g_trace_provider_mutex
 }  // namespace
 
 bool is_anomaly_enabled() { return g_anomaly_enabled.load(std::memory_order_relaxed); }
 void set_anomaly_enabled(bool enabled) { g_anomaly_enabled.store(enabled); }
 void set_forward_trace_provider(std::function<std::string()> provider) {
-  trace_provider() = std::move(provider);
+  std::lock_guard<std::mutex> lock(g_trace_provider_mutex);
+  std::swap(g_trace_provider, provider);
 }
-std::string current_forward_trace() { return trace_provider() ? trace_provider()() : ""; }
+std::string current_forward_trace() {
+  std::function<std::string()> provider;
+  {
+    std::lock_guard<std::mutex> lock(g_trace_provider_mutex);
+    provider = g_trace_provider;
+  }
+  return provider ? provider() : "";  // called unlocked: it may wait for the Python GIL
+}
 
 }  // namespace bprop

@@ -1,3 +1,4 @@
+#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -5,6 +6,7 @@
 #include "bprop/autograd.h"
 #include "bprop/ops.h"
 #include "kernels/launch_tape.h"
+#include "tensor/meta_lock.h"
 
 namespace bprop {
 
@@ -87,38 +89,60 @@ bool can_steal(const Tensor& grad) {
 namespace {
 // A capture replays which tensor is each leaf's .grad, since several captures (and eager
 // steps between them) may each have bound their own: Note on .grad in bprop/capture.h.
+// Called with the leaf's grad mutex held.
 void record_grad_binding(const std::shared_ptr<TensorImpl>& variable) {
   if (kernels::Recording rec; rec)
-    rec.push([variable, grad = variable->grad] { variable->grad = grad; });
+    rec.push([variable, grad = variable->grad] { detail::store_grad(*variable, grad); });
 }
 }  // namespace
 
+// Several threads may accumulate into one leaf at once (Note [Autograd metadata and threads]
+// in tensor/meta_lock.h). An in-place accumulation runs under the leaf's grad mutex; a new
+// .grad is computed outside it, since building it may record a graph (and, in anomaly mode,
+// call into Python), then installed only if .grad is still the one it was computed from.
 std::vector<Tensor> AccumulateGrad::apply(const Tensor& grad_output) {
-  struct Rebind {
-    const std::shared_ptr<TensorImpl>& variable;
-    ~Rebind() { record_grad_binding(variable); }
-  } rebind{variable_};
   if (grad_output.shape() != variable_->shape)
     throw std::logic_error("[AccumulateGrad] internal error: gradient of shape " +
                            grad_output.shape_str() + " for a leaf of shape " +
                            shape_to_string(variable_->shape));
-  Tensor& grad = variable_->grad;
+  std::mutex& mutex = detail::grad_mutex(variable_.get());
   const bool create_graph = is_grad_enabled();  // the engine sets grad mode to create_graph
-  if (!grad.defined()) {
-    if (create_graph && grad_output.grad_fn())  // a graph the engine just built: keep it
-      grad = grad_output;
-    else if (create_graph && grad_output.requires_grad())  // the user's seed: a graph of it
-      grad = grad_output.clone();
-    else  // never alias a tensor someone else holds: .grad is accumulated in place later
-      grad = can_steal(grad_output) ? grad_output : grad_output.detach().clone();
-  } else if (create_graph && (grad.requires_grad() || grad_output.requires_grad())) {
-    grad = add(grad, grad_output);  // records the sum: the gradient stays differentiable
-  } else if (grad.requires_grad() || !grad.is_contiguous()) {
-    grad = add(grad, grad_output);  // out of place: .grad is a graph, or a view we can't write
-  } else {
-    add_scaled_(grad, grad_output, 1.0);  // in place, as PyTorch accumulates
+  while (true) {
+    Tensor grad;  // the .grad this update starts from
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      grad = variable_->grad;
+    }
+    const bool in_place =
+        grad.defined() &&
+        !(create_graph && (grad.requires_grad() || grad_output.requires_grad())) &&
+        !grad.requires_grad() && grad.is_contiguous();
+    if (in_place) {  // as PyTorch accumulates
+      std::lock_guard<std::mutex> lock(mutex);
+      if (!variable_->grad.is_same(grad)) continue;  // replaced meanwhile: start again
+      add_scaled_(grad, grad_output, 1.0);
+      record_grad_binding(variable_);
+      return {};
+    }
+    Tensor updated;
+    if (!grad.defined()) {
+      if (create_graph && grad_output.grad_fn())  // a graph the engine just built: keep it
+        updated = grad_output;
+      else if (create_graph && grad_output.requires_grad())  // the user's seed: a graph of it
+        updated = grad_output.clone();
+      else  // never alias a tensor someone else holds: .grad is accumulated in place later
+        updated = can_steal(grad_output) ? grad_output : grad_output.detach().clone();
+    } else {
+      // Out of place: the sum is recorded (create_graph), or .grad is a graph or a view we
+      // can't write.
+      updated = add(grad, grad_output);
+    }
+    std::lock_guard<std::mutex> lock(mutex);
+    if (!variable_->grad.is_same(grad)) continue;
+    std::swap(variable_->grad, updated);  // the old .grad goes after the unlock
+    record_grad_binding(variable_);
+    return {};
   }
-  return {};
 }
 
 // ---- edges ----
@@ -127,10 +151,14 @@ Edge gradient_edge(const Tensor& tensor) {
   TensorImpl* impl = tensor.impl();
   if (impl->grad_fn) return Edge{impl->grad_fn};
   if (!impl->requires_grad) return Edge{};
-  std::shared_ptr<Node> accumulator = impl->grad_accumulator.lock();
-  if (!accumulator) {
-    accumulator = std::make_shared<AccumulateGrad>(tensor.impl_ptr());
-    impl->grad_accumulator = accumulator;
+  std::shared_ptr<Node> accumulator;
+  {
+    std::lock_guard<std::mutex> lock(detail::accumulator_mutex(impl));
+    accumulator = impl->grad_accumulator.lock();
+    if (!accumulator) {
+      accumulator = std::make_shared<AccumulateGrad>(tensor.impl_ptr());
+      impl->grad_accumulator = accumulator;
+    }
   }
   return Edge{std::move(accumulator)};
 }

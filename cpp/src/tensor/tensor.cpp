@@ -1,10 +1,13 @@
 #include "bprop/tensor.h"
 
 #include <atomic>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <new>
 #include <sstream>
+#include <utility>
 
 #include "bprop/autograd.h"
 #include "bprop/bprop.h"
@@ -12,12 +15,39 @@
 #include "bprop/ops.h"
 #include "kernels/kernels.h"
 #include "kernels/launch_tape.h"
+#include "tensor/meta_lock.h"
 
 namespace bprop {
 
 namespace {
 std::atomic<DType> g_default_dtype{DType::Float32};
 }  // namespace
+
+// ---- Note [Autograd metadata and threads] (tensor/meta_lock.h) ----
+
+namespace detail {
+namespace {
+constexpr size_t kMetaLocks = 64;
+struct alignas(64) PaddedMutex {
+  std::mutex mutex;
+};
+size_t lock_slot(const TensorImpl* impl) {
+  return (reinterpret_cast<uintptr_t>(impl) >> 6) % kMetaLocks;
+}
+PaddedMutex g_grad_locks[kMetaLocks];
+PaddedMutex g_accumulator_locks[kMetaLocks];
+}  // namespace
+
+std::mutex& grad_mutex(const TensorImpl* impl) { return g_grad_locks[lock_slot(impl)].mutex; }
+std::mutex& accumulator_mutex(const TensorImpl* impl) {
+  return g_accumulator_locks[lock_slot(impl)].mutex;
+}
+
+void store_grad(TensorImpl& impl, Tensor grad) {
+  std::lock_guard<std::mutex> lock(grad_mutex(&impl));
+  std::swap(impl.grad, grad);  // the old one, now in `grad`, goes after the unlock
+}
+}  // namespace detail
 
 DType default_dtype() { return g_default_dtype.load(std::memory_order_relaxed); }
 
@@ -216,7 +246,10 @@ Tensor& Tensor::set_requires_grad(bool requires_grad) {
 
 bool Tensor::is_leaf() const { return impl_->grad_fn == nullptr; }
 const std::shared_ptr<Node>& Tensor::grad_fn() const { return impl_->grad_fn; }
-Tensor Tensor::grad() const { return impl_->grad; }
+Tensor Tensor::grad() const {
+  std::lock_guard<std::mutex> lock(detail::grad_mutex(impl_.get()));
+  return impl_->grad;
+}
 
 void Tensor::set_grad(const Tensor& grad) {
   if (grad.defined()) {
@@ -227,9 +260,9 @@ void Tensor::set_grad(const Tensor& grad) {
       throw TypeError(std::string("[grad] assigned grad has dtype ") + dtype_name(grad.dtype()) +
                       " but the tensor has dtype " + dtype_name(dtype()));
   }
-  impl_->grad = grad;
+  detail::store_grad(*impl_, grad);
   if (kernels::Recording rec; rec)  // a capture replays .grad assignments (see capture.h)
-    rec.push([impl = impl_, grad] { impl->grad = grad; });
+    rec.push([impl = impl_, grad] { detail::store_grad(*impl, grad); });
 }
 
 Tensor Tensor::detach() const {
