@@ -30,7 +30,8 @@ void init_autograd(py::module_& m) {
         return result;
       },
       py::arg("outputs"), py::arg("inputs"), py::arg("grad_outputs"), py::arg("retain_graph"),
-      py::arg("create_graph"), py::arg("allow_unused"));
+      py::arg("create_graph"), py::arg("allow_unused"),
+      py::call_guard<py::gil_scoped_release>());  // backward touches no Python object
 }
 
 }  // namespace bprop::python

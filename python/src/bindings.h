@@ -97,6 +97,19 @@ struct type_caster<bprop::Shape> {
 
 namespace bprop::python {
 
+// Heavy work runs without the GIL, so that other Python threads run meanwhile: matmul, conv,
+// pooling, backward (py::call_guard<py::gil_scoped_release>). The C++ they call touches no
+// Python object (the few callbacks into Python take the GIL themselves). Ops whose cost
+// grows with their input's size release it only for large inputs: releasing and retaking the
+// GIL costs about 0.1 us, more than a small op does.
+constexpr int64_t kGilFreeElements = int64_t{1} << 15;
+template <typename Op>
+Tensor without_gil_if_large(const Tensor& x, Op&& op) {
+  if (x.numel() < kGilFreeElements) return op();
+  py::gil_scoped_release release;
+  return op();
+}
+
 void init_dtype(py::module_& m);
 void init_tensor(py::module_& m);
 void init_creation(py::module_& m);

@@ -115,8 +115,18 @@ void init_ops(py::module_& m) {
   m.def("result_type", &result_type);
 
   // Reductions and shapes: the Python layer normalises dim/axis/keepdims and *shape varargs.
-  m.def("_sum", &sum, py::arg("input"), py::arg("dims"), py::arg("keepdim"));
-  m.def("_mean", &mean, py::arg("input"), py::arg("dims"), py::arg("keepdim"));
+  m.def(
+      "_sum",
+      [](const Tensor& x, const Dims& dims, bool keepdim) {
+        return without_gil_if_large(x, [&] { return sum(x, dims, keepdim); });
+      },
+      py::arg("input"), py::arg("dims"), py::arg("keepdim"));
+  m.def(
+      "_mean",
+      [](const Tensor& x, const Dims& dims, bool keepdim) {
+        return without_gil_if_large(x, [&] { return mean(x, dims, keepdim); });
+      },
+      py::arg("input"), py::arg("dims"), py::arg("keepdim"));
   m.def("_reshape", &reshape, py::arg("input"), py::arg("shape"));
   m.def("_permute", &permute, py::arg("input"), py::arg("dims"));
   m.def("_expand", &expand, py::arg("input"), py::arg("shape"));
@@ -134,7 +144,9 @@ void init_ops(py::module_& m) {
   m.def("_argmin", &argmin);
   m.def("_var", &var);
   m.def("_std", &stddev);
-  m.def("_logsumexp", &logsumexp);
+  m.def("_logsumexp", [](const Tensor& x, const Dims& dims, bool keepdim) {
+    return without_gil_if_large(x, [&] { return logsumexp(x, dims, keepdim); });
+  });
   m.def("_view", &view);
   m.def("_flatten", &flatten);
   m.def("_squeeze", &squeeze);

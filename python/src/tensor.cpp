@@ -166,8 +166,10 @@ void init_tensor(py::module_& m) {
             t.backward(gradient ? *gradient : Tensor(), retain_graph, create_graph);
           },
           py::arg("gradient") = py::none(), py::arg("retain_graph") = py::none(),
-          py::arg("create_graph") = false,
-          R"pbdoc(Accumulates the gradient of this tensor into the .grad of the leaves.)pbdoc")
+          py::arg("create_graph") = false, py::call_guard<py::gil_scoped_release>(),
+          R"pbdoc(Accumulates the gradient of this tensor into the .grad of the leaves.
+
+Runs without the GIL: other Python threads run meanwhile.)pbdoc")
       .def("item", &Tensor::item)
       .def("numpy", &to_numpy, "A numpy array sharing this tensor's memory")
       .def("_is_same", &Tensor::is_same)

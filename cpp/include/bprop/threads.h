@@ -1,4 +1,8 @@
 // The kernels' thread pool. Results do not depend on the number of threads.
+//
+// One pool serves the process: one parallel kernel at a time runs on it, and kernels that
+// other threads launch meanwhile run on their calling thread. Using the library from several
+// threads of your own is fine within the rules of Note [Threads] in autograd.h.
 #pragma once
 
 namespace bprop {
