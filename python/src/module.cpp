@@ -1,4 +1,6 @@
 // bprop._core: the extension module. Each area binds itself in its own init_<area>.
+#include <system_error>
+
 #include "bindings.h"
 
 PYBIND11_MODULE(_core, m) {
@@ -9,6 +11,13 @@ PYBIND11_MODULE(_core, m) {
       if (error) std::rethrow_exception(error);
     } catch (const bprop::TypeError& e) {
       PyErr_SetString(PyExc_TypeError, e.what());
+    } catch (const std::system_error& e) {
+      // OSError(errno, message) becomes the matching subclass, e.g. FileNotFoundError.
+      PyObject* args = Py_BuildValue("(is)", e.code().value(), e.what());
+      if (args) {
+        PyErr_SetObject(PyExc_OSError, args);
+        Py_DECREF(args);
+      }
     }
   });
   bprop::python::init_dtype(m);

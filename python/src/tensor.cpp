@@ -59,6 +59,11 @@ Tensor share_numpy(const py::array& array) {
   if (!array.dtype().attr("isnative").cast<bool>())
     throw TypeError("[from_numpy] numpy arrays with non-native byte order are not supported");
   const int64_t size = static_cast<int64_t>(itemsize(dtype));
+  // The kernels read elements as their type; from a misaligned address that is undefined.
+  if (reinterpret_cast<uintptr_t>(array.data()) % static_cast<uintptr_t>(size) != 0)
+    throw std::invalid_argument("[from_numpy] the numpy array's data is not aligned to its " +
+                                std::to_string(size) +
+                                "-byte elements; use bprop.tensor(array) for a copy");
   Shape shape = shape_of(array), strides(shape.size());
   // The storage starts at the lowest address the array touches (strides may be negative).
   int64_t low = 0, high = 0;

@@ -6,7 +6,8 @@
 // size, UTF-8 and strict JSON (no duplicate names), the dtype allow-list (F32, F64, I64,
 // BOOL), overflow-checked sizes matching each byte range, and byte ranges that are
 // contiguous, non-overlapping and cover the data exactly. Any violation throws
-// std::invalid_argument naming the file and the problem.
+// std::invalid_argument naming the file and the problem; a file that can't be opened throws
+// std::system_error carrying errno (FileNotFoundError, PermissionError... in Python).
 //
 // save_safetensors writes to `path + ".tmp"` and renames it into place, so a crash never
 // leaves a half-written checkpoint at `path`.

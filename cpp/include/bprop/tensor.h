@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <new>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -55,6 +56,18 @@ class Scalar {
 class TypeError : public std::invalid_argument {
  public:
   using std::invalid_argument::invalid_argument;
+};
+
+// A tensor's buffer could not be allocated. It is a std::bad_alloc (MemoryError in Python)
+// whose message names the shape, dtype and bytes asked for, so a typo like zeros(2**40) is
+// recognisable; code that catches std::bad_alloc keeps working.
+class OutOfMemory : public std::bad_alloc {
+ public:
+  explicit OutOfMemory(std::string message) : message_(std::move(message)) {}
+  const char* what() const noexcept override { return message_.c_str(); }
+
+ private:
+  std::string message_;
 };
 
 class Storage {

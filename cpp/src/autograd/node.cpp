@@ -66,7 +66,8 @@ Tensor SavedTensor::unpack(const char* op_name) const {
         dtype_name(data_.dtype()) + " " + data_.shape_str() + "] is at version " +
         std::to_string(version) + "; expected version " + std::to_string(saved_version_) +
         " instead. Hint: compute the loss again after an optimizer step, or .clone() the tensor "
-        "before modifying it.");
+        "before modifying it; to find the operation that saved it, run the forward pass "
+        "under `with bprop.autograd.detect_anomaly():`.");
   if (!is_output_) return data_;
   Tensor alias = data_.detach();
   if (auto grad_fn = output_grad_fn_.lock()) {

@@ -1,10 +1,13 @@
 // safetensors reading and writing, with a strict JSON subset parser for the header.
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
+#include <system_error>
 
 #include "bprop/io.h"
 #include "bprop/ops.h"
@@ -343,7 +346,9 @@ void save_safetensors(const std::string& path, const NamedTensors& tensors,
   const std::string temporary = path + ".tmp";
   {
     std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
-    if (!out) throw std::runtime_error("[save] can't open " + temporary + " for writing");
+    if (!out)
+      throw std::system_error(errno, std::generic_category(),
+                              "[save] can't open " + temporary + " for writing");
     const uint64_t length = header.size();
     unsigned char length_bytes[8];
     for (int i = 0; i < 8; ++i) length_bytes[i] = static_cast<unsigned char>(length >> (8 * i));
@@ -414,11 +419,15 @@ SafetensorsFile parse_safetensors(const std::string& bytes, const std::string& w
                      "; allowed: F32, F64, I64, BOOL");
     if (shape->kind != Json::Kind::Array) fail(what, where + " shape is not an array");
     Shape dims;
-    uint64_t count = 1;
+    // span: the sizes' product with zeros read as 1, at most 2^60 as contiguous_strides asks
+    // (a zero size makes count 0 however large the others are).
+    uint64_t count = 1, span = 1;
     for (const Json& d : shape->items) {
       if (d.kind != Json::Kind::Integer || d.integer > static_cast<uint64_t>(INT64_MAX))
         fail(what, where + " shape holds a non-integer or huge size");
-      if (__builtin_mul_overflow(count, d.integer, &count))
+      if (__builtin_mul_overflow(count, d.integer, &count) ||
+          __builtin_mul_overflow(span, std::max<uint64_t>(d.integer, 1), &span) ||
+          span > (uint64_t{1} << 60))
         fail(what, where + " shape has more elements than 64 bits can count");
       dims.push_back(static_cast<int64_t>(d.integer));
     }
@@ -470,8 +479,11 @@ SafetensorsFile parse_safetensors(const std::string& bytes, const std::string& w
 }
 
 SafetensorsFile load_safetensors(const std::string& path) {
+  std::error_code status;
+  if (std::filesystem::is_directory(path, status))  // ifstream would read it as 0 bytes
+    throw std::system_error(EISDIR, std::generic_category(), "[load] can't open " + path);
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error("[load] can't open " + path);
+  if (!in) throw std::system_error(errno, std::generic_category(), "[load] can't open " + path);
   std::ostringstream buffer;
   buffer << in.rdbuf();
   return parse_safetensors(buffer.str(), path);

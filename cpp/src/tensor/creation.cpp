@@ -140,6 +140,30 @@ Tensor eye(int64_t n, int64_t m, DType dtype) {
   return out;
 }
 
+namespace {
+
+// Copies a strided array element by element with memcpy, which has no alignment requirement,
+// into a contiguous buffer.
+void copy_misaligned(const char* source, const Shape& shape, const Shape& byte_strides,
+                     int64_t itemsize, char* out) {
+  const int64_t count = shape_numel(shape);
+  Shape index(shape.size(), 0);
+  int64_t offset = 0;  // of source element `index`, in bytes
+  for (int64_t k = 0; k < count; ++k) {
+    std::memcpy(out + k * itemsize, source + offset, static_cast<size_t>(itemsize));
+    for (size_t d = shape.size(); d-- > 0;) {  // odometer: the last dim moves fastest
+      if (++index[d] < shape[d]) {
+        offset += byte_strides[d];
+        break;
+      }
+      offset -= byte_strides[d] * (shape[d] - 1);
+      index[d] = 0;
+    }
+  }
+}
+
+}  // namespace
+
 Tensor from_strided_data(const void* data, const Shape& shape, const Shape& byte_strides,
                          DType dtype) {
   check_not_capturing("making a tensor from Python or numpy data");
@@ -152,6 +176,13 @@ Tensor from_strided_data(const void* data, const Shape& shape, const Shape& byte
     strides[d] = byte_strides[d] / size;
   }
   Tensor out = Tensor::empty(shape, dtype);
+  if (reinterpret_cast<uintptr_t>(data) % static_cast<uintptr_t>(size) != 0) {
+    // A misaligned source (a safetensors tensor after an odd-sized one, a numpy view at a byte
+    // offset) can't be read as its element type: that is undefined behaviour. Copy the bytes.
+    copy_misaligned(static_cast<const char*>(data), shape, byte_strides, size,
+                    static_cast<char*>(out.data()));
+    return out;
+  }
   kernels::copy(static_cast<int>(shape.size()), shape.data(),
                 {out.data(), dtype, out.strides().data()},
                 {const_cast<void*>(data), dtype, strides.data()});

@@ -113,7 +113,7 @@ int64_t shape_numel(const Shape& shape) {
   int64_t n = 1;
   for (int64_t s : shape)
     if (__builtin_mul_overflow(n, s, &n))
-      throw std::invalid_argument("shape " + shape_to_string(shape) +
+      throw std::invalid_argument("[shape] " + shape_to_string(shape) +
                                   " has more elements than a 64-bit count can hold");
   return n;
 }
@@ -123,7 +123,14 @@ Shape contiguous_strides(const Shape& shape) {
   int64_t stride = 1;
   for (size_t i = shape.size(); i-- > 0;) {
     strides[i] = stride;
-    stride *= std::max<int64_t>(shape[i], 1);
+    // NOTE: the sizes, zeros read as 1, must multiply to at most 2^60, so that no stride or
+    // offset, even in bytes, can overflow. Only an empty shape such as (0, 2^40, 2^40) gets
+    // here breaking that rule: any other would not fit in memory.
+    if (__builtin_mul_overflow(stride, std::max<int64_t>(shape[i], 1), &stride) ||
+        stride > (int64_t{1} << 60))
+      throw std::invalid_argument("[shape] " + shape_to_string(shape) +
+                                  " is too large: its sizes (zeros read as 1) multiply to more "
+                                  "than 2^60");
   }
   return strides;
 }
@@ -142,7 +149,14 @@ Tensor Tensor::allocate(const Shape& shape, DType dtype, bool zeroed) {
   if (__builtin_mul_overflow(numel, static_cast<int64_t>(itemsize(dtype)), &nbytes))
     throw std::invalid_argument("[empty] shape " + shape_to_string(shape) + " of " +
                                 dtype_name(dtype) + " needs more bytes than memory can address");
-  auto storage = std::make_shared<Storage>(static_cast<size_t>(nbytes), zeroed);
+  std::shared_ptr<Storage> storage;
+  try {
+    storage = std::make_shared<Storage>(static_cast<size_t>(nbytes), zeroed);
+  } catch (const std::bad_alloc&) {
+    throw OutOfMemory("[empty] out of memory: can't allocate " + std::to_string(nbytes) +
+                      " bytes for a " + dtype_name(dtype) + " tensor of shape " +
+                      shape_to_string(shape));
+  }
   if (kernels::LaunchTape* tape = kernels::active_tape()) {
     // A capture keeps every buffer its step allocates, and zeroes again what began as zeros
     // (unless the allocation is part of a recorded launch, like an optimizer creating its
