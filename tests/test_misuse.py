@@ -9,6 +9,8 @@ test_serialization.py; this file is the checklist that every class is covered at
 
 import os
 import struct
+import subprocess
+import sys
 import warnings
 
 import bprop as bp
@@ -152,7 +154,11 @@ MISUSE = [
      ValueError, r"\[SGD\].*leaf"),
     # Threads.
     ("zero threads", lambda: bp.set_num_threads(0),
-     ValueError, r"\[set_num_threads\] the number of threads must be at least 1, got 0"),
+     ValueError, r"\[set_num_threads\] the number of threads must be at least 1 .*, got 0"),
+    ("too many threads", lambda: bp.set_num_threads(1_000_000),
+     ValueError, r"\[set_num_threads\] .* at most 1024, got 1000000"),
+    ("fractional threads", lambda: bp.set_num_threads(2.5),
+     TypeError, r"set_num_threads"),
 ]  # fmt: skip
 
 
@@ -263,3 +269,14 @@ def test_checkpoint_with_misaligned_tensors(tmp_path):
     assert loaded["a"].numpy().tolist() == flags
     assert loaded["b"].numpy().tolist() == floats
     assert loaded["c"].numpy().tolist() == doubles
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "-3", "2000000", "4x"])
+def test_bad_thread_count_in_the_environment_is_ignored(value):
+    # No caller to raise to: the library falls back to the machine's thread count.
+    code = "import os, bprop; print(bprop.get_num_threads(), os.cpu_count())"
+    env = dict(os.environ, BPROP_NUM_THREADS=value)
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    threads, cpus = result.stdout.split()
+    assert threads == cpus

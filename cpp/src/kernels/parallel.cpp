@@ -124,8 +124,11 @@ class ThreadPool {
 
 int default_threads() {
   if (const char* env = std::getenv("BPROP_NUM_THREADS")) {
-    const int n = std::atoi(env);
-    if (n > 0) return n;
+    // A value that isn't a whole number from 1 to kMaxThreads is ignored: there is no caller to
+    // raise to, and the first kernel to run is no place for a configuration error.
+    char* end = nullptr;
+    const long n = std::strtol(env, &end, 10);
+    if (end != env && *end == '\0' && n >= 1 && n <= kMaxThreads) return static_cast<int>(n);
   }
   const unsigned hardware = std::thread::hardware_concurrency();
   return hardware > 0 ? static_cast<int>(hardware) : 1;
@@ -187,11 +190,11 @@ void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, in
 }  // namespace kernels
 
 void set_num_threads(int threads) {
-  if (threads < 1)
+  if (threads < 1 || threads > kMaxThreads)
     throw std::invalid_argument(
-        "[set_num_threads] the number of threads must be at least 1, "
-        "got " +
-        std::to_string(threads));
+        "[set_num_threads] the number of threads must be at least 1 and "
+        "at most " +
+        std::to_string(kMaxThreads) + ", got " + std::to_string(threads));
   kernels::pool();
   std::lock_guard<std::mutex> lock(kernels::g_pool_mutex);
   kernels::g_threads = threads;
