@@ -33,12 +33,18 @@ def make_case(name: str, n: int):
         loss.backward()
         w.grad = None
 
+    retained = bp.tanh(x @ w).sum()
+
+    def backward():  # the same graph again and again: backward alone
+        retained.backward(retain_graph=True)
+
     def tanh():  # elementwise ops keep the GIL: the no-overlap reference
         with bp.no_grad():
             for _ in range(8):
                 bp.tanh(x)
 
-    return {"matmul": matmul, "forward+backward": forward_backward, "tanh (GIL held)": tanh}[name]
+    cases = {"matmul": matmul, "backward": backward, "forward+backward": forward_backward}
+    return {**cases, "tanh (GIL held)": tanh}[name]
 
 
 def run(threads: int, name: str, n: int, steps: int) -> float:
@@ -75,7 +81,7 @@ def main() -> None:
     bp.set_num_threads(1)
     print(f"bprop {bp.__version__}, kernel threads 1, size {args.size}, {args.steps} steps")
     print(f"{'case':<18} {'1 thread':>10} {'2 threads':>10} {'ratio':>7}")
-    for name in ("matmul", "forward+backward", "tanh (GIL held)"):
+    for name in ("matmul", "backward", "forward+backward", "tanh (GIL held)"):
         one = min(run(1, name, args.size, args.steps) for _ in range(args.repeats))
         two = min(run(2, name, args.size, args.steps) for _ in range(args.repeats))
         print(f"{name:<18} {one * 1e3:8.1f}ms {two * 1e3:8.1f}ms {two / one:7.2f}")
