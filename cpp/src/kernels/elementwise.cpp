@@ -1,4 +1,5 @@
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <stdexcept>
 #include <string>
@@ -338,6 +339,13 @@ void copy(int ndim, const int64_t* shape, const Operand& out, const Operand& in)
         }
         if constexpr (std::is_same_v<Out, bool>) {
           map1<Out, In>(p, s, n, [](In x) { return x != In(0); });
+        } else if constexpr (std::is_same_v<Out, int64_t> && std::is_floating_point_v<In>) {
+          // NOTE: NaN, inf and values beyond int64's range have no int64 value (casting them is
+          // undefined behaviour); they become INT64_MIN, what x86's conversion (and PyTorch
+          // there) gives.
+          map1<Out, In>(p, s, n, [](In x) {
+            return x >= In(-0x1p63) && x < In(0x1p63) ? static_cast<Out>(x) : INT64_MIN;
+          });
         } else {
           map1<Out, In>(p, s, n, [](In x) { return static_cast<Out>(x); });
         }

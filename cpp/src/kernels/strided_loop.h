@@ -18,23 +18,26 @@ constexpr int64_t kParallelElements = 1 << 16;
 template <int NumOperands, typename Inner>
 void for_each_strided(int ndim, const int64_t* shape, const Operand* const (&operands)[NumOperands],
                       Inner inner) {
+  // No elements, nothing to do. This comes before strides are scaled to bytes: the stride of
+  // an empty or size-1 dim may be anything (a huge one from as_strided, say).
+  for (int d = 0; d < ndim; ++d)
+    if (shape[d] == 0) return;
   // One dimension, small: the inner loop directly (the per-op path of tiny tensors).
   if (ndim == 1 && shape[0] < kParallelElements) {
     char* ptrs[NumOperands];
     int64_t byte_strides[NumOperands];
     for (int o = 0; o < NumOperands; ++o) {
       ptrs[o] = static_cast<char*>(operands[o]->data);
-      byte_strides[o] =
-          operands[o]->strides[0] * static_cast<int64_t>(itemsize(operands[o]->dtype));
+      const int64_t size = static_cast<int64_t>(itemsize(operands[o]->dtype));
+      byte_strides[o] = shape[0] == 1 ? size : operands[o]->strides[0] * size;
     }
-    if (shape[0] > 0) inner(ptrs, byte_strides, shape[0]);
+    inner(ptrs, byte_strides, shape[0]);
     return;
   }
   // Byte strides per operand, with size-1 dims dropped and mergeable dims merged.
   SmallVector<int64_t, 8> sizes;
   SmallVector<int64_t, 8> strides[NumOperands];
   for (int d = 0; d < ndim; ++d) {
-    if (shape[d] == 0) return;
     if (shape[d] == 1) continue;
     bool merge = !sizes.empty();
     for (int o = 0; o < NumOperands && merge; ++o) {

@@ -288,7 +288,8 @@ Tensor index(const Tensor& x, const std::vector<IndexItem>& items) {
         if (item.step <= 0) throw std::invalid_argument("[index] slice step must be positive");
         const int64_t start = item.start ? clamp_slice_end(*item.start, size) : 0;
         const int64_t stop = item.stop ? clamp_slice_end(*item.stop, size) : size;
-        const int64_t count = stop > start ? (stop - start + item.step - 1) / item.step : 0;
+        // ceil((stop - start) / step), without overflow for a huge step
+        const int64_t count = stop > start ? 1 + (stop - start - 1) / item.step : 0;
         if (!(start == 0 && item.step == 1 && count == size))
           y = slice(y, dim, count > 0 ? start : 0, item.step, count);
         ++dim;
@@ -320,8 +321,10 @@ Tensor index(const Tensor& x, const std::vector<IndexItem>& items) {
         } else if (t.dtype() == DType::Int64) {
           const int64_t size = y.shape()[static_cast<size_t>(dim)];
           NoGradGuard no_grad;
-          Tensor wrapped = where(lt(t, Tensor::wrapped_scalar(Scalar(int64_t{0}))),
-                                 add(t, Tensor::wrapped_scalar(Scalar(size))), t);
+          // t + size only where t < 0 (t + size everywhere would overflow for huge t).
+          Tensor negative =
+              to_dtype(lt(t, Tensor::wrapped_scalar(Scalar(int64_t{0}))), DType::Int64);
+          Tensor wrapped = add(t, mul(negative, Scalar(size)));
           check_range("index", wrapped, size, dim);
           advanced.push_back({dim, wrapped});
           ++dim;

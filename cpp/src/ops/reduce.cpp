@@ -314,10 +314,15 @@ Tensor mean(const Tensor& x, const Dims& dims_in, bool keepdim) {
 
 Tensor sum_to(const Tensor& x, const Shape& shape) {
   if (x.shape() == shape) return x;
-  if (x.shape().size() < shape.size())
-    throw std::logic_error("[sum_to] internal error: cannot sum " + x.shape_str() + " to " +
-                           shape_to_string(shape));
-  const size_t lead = x.shape().size() - shape.size();
+  // A user error too (sum_to is public): `shape` must broadcast to x's shape.
+  bool fits = x.shape().size() >= shape.size();
+  const size_t lead = fits ? x.shape().size() - shape.size() : 0;
+  for (size_t d = 0; fits && d < shape.size(); ++d)
+    fits = shape[d] == 1 || shape[d] == x.shape()[d + lead];
+  if (!fits)
+    throw std::invalid_argument("[sum_to] cannot sum " + x.shape_str() + " to " +
+                                shape_to_string(shape) + ": that shape does not broadcast to " +
+                                x.shape_str());
   Dims dims;
   for (size_t d = 0; d < x.shape().size(); ++d)
     if (d < lead || (shape[d - lead] == 1 && x.shape()[d] != 1))

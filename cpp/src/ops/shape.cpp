@@ -1,4 +1,5 @@
 // Shape ops: views of the same storage where the layout allows, each with its VJP.
+#include <algorithm>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -44,6 +45,19 @@ std::optional<Shape> view_strides(const Shape& old_shape, const Shape& old_strid
   }
   if (view_d != -1) return std::nullopt;
   return strides;
+}
+
+// A view's sizes obey contiguous_strides' rule: zeros read as 1, they multiply to at most 2^60.
+// Then no element count, stride or offset computed from them overflows, even for an empty view
+// such as expand(x, {0, 2^40, 2^40}).
+void check_countable(const char* op, const Shape& shape) {
+  int64_t product = 1;
+  for (int64_t size : shape)
+    if (__builtin_mul_overflow(product, std::max<int64_t>(size, 1), &product) ||
+        product > (int64_t{1} << 60))
+      throw std::invalid_argument(std::string("[") + op + "] shape " + shape_to_string(shape) +
+                                  " is too large: its sizes (zeros read as 1) multiply to more "
+                                  "than 2^60");
 }
 
 std::string dims_to_string(const Dims& dims) {
@@ -250,6 +264,7 @@ Tensor expand(const Tensor& x, const Shape& requested) {
     shape[d] = want;
     strides[d] = want == have ? x.strides()[d - lead] : 0;
   }
+  check_countable("expand", shape);
   Tensor out = alias(x, shape, strides, x.offset());
   if (auto node = record(OpKind::Expand, {&x})) set_grad_fn(out, std::move(node));
   return out;
@@ -266,14 +281,16 @@ Tensor slice(const Tensor& x, int64_t dim_in, int64_t start, int64_t step, int64
   const int64_t dim = normalize_dim(dim_in, x.ndim(), "slice");
   const int64_t length = x.shape()[static_cast<size_t>(dim)];
   if (step <= 0) throw std::invalid_argument("[slice] step must be greater than zero");
-  if (start < 0 || size < 0 || (size > 0 && start + (size - 1) * step >= length))
+  // (size - 1) * step < length - start, written so that huge arguments can't overflow.
+  if (start < 0 || size < 0 ||
+      (size > 0 && (start >= length || (size - 1) > (length - 1 - start) / step)))
     throw std::out_of_range("[slice] elements " + std::to_string(start) + " + k * " +
                             std::to_string(step) + " for k < " + std::to_string(size) +
                             " are out of range for dimension " + std::to_string(dim) +
                             " with size " + std::to_string(length));
   Shape shape = x.shape(), strides = x.strides();
   shape[static_cast<size_t>(dim)] = size;
-  strides[static_cast<size_t>(dim)] *= step;
+  if (size > 1) strides[static_cast<size_t>(dim)] *= step;  // step < length here: no overflow
   const int64_t offset =
       x.offset() + (size > 0 ? start * x.strides()[static_cast<size_t>(dim)] : 0);
   Tensor out = alias(x, shape, strides, offset);
@@ -351,7 +368,10 @@ Tensor cat(const std::vector<Tensor>& tensors, int64_t dim_in) {
                                   std::to_string(dim) + ": tensor " + std::to_string(i) +
                                   " has shape " + t.shape_str() + " but tensor 0 has shape " +
                                   first.shape_str());
-    shape[static_cast<size_t>(dim)] += t.shape()[static_cast<size_t>(dim)];
+    if (__builtin_add_overflow(shape[static_cast<size_t>(dim)], t.shape()[static_cast<size_t>(dim)],
+                               &shape[static_cast<size_t>(dim)]))
+      throw std::invalid_argument("[cat] the sizes along dimension " + std::to_string(dim) +
+                                  " add up to more than int64 can count");
     dtype = promote_types(dtype, t.dtype());  // result_type, as every input has dimensions
   }
   Tensor out = Tensor::empty(shape, dtype);
@@ -410,9 +430,41 @@ Dims geometry_attrs(const Shape& strides, int64_t offset) {
 // The geometry (strides, then offset) of a view relative to a contiguous base.
 Shape strides_of(const Dims& attrs) { return Shape(attrs.begin(), attrs.end() - 1); }
 int64_t offset_of(const Dims& attrs) { return attrs.back(); }
+
+// The view (shape, strides, offset) must lie inside `numel` row-major elements: one stride per
+// size, no negative size, stride or offset, and its last element (offset + sum (size - 1) *
+// stride, overflow-checked) below numel; an empty view may start at most at numel.
+void check_geometry(const char* op, const Shape& shape, const Shape& strides, int64_t offset,
+                    int64_t numel) {
+  const std::string geometry = "shape " + shape_to_string(shape) + ", strides " +
+                               shape_to_string(strides) + " and offset " + std::to_string(offset);
+  if (strides.size() != shape.size())
+    throw std::invalid_argument(std::string("[") + op + "] " + geometry +
+                                ": expected one stride per dimension");
+  bool empty = false, negative = offset < 0;
+  for (size_t d = 0; d < shape.size(); ++d) {
+    negative = negative || shape[d] < 0 || strides[d] < 0;
+    empty = empty || shape[d] == 0;
+  }
+  if (negative)
+    throw std::invalid_argument(std::string("[") + op + "] " + geometry +
+                                ": negative sizes, strides and offsets are not supported");
+  check_countable(op, shape);
+  int64_t last = offset;
+  bool overflow = false;
+  for (size_t d = 0; !empty && d < shape.size(); ++d) {
+    int64_t span;
+    overflow = overflow || __builtin_mul_overflow(shape[d] - 1, strides[d], &span) ||
+               __builtin_add_overflow(last, span, &last);
+  }
+  if (overflow || (empty ? offset > numel : last >= numel))
+    throw std::out_of_range(std::string("[") + op + "] " + geometry +
+                            " reach outside a tensor of " + std::to_string(numel) + " elements");
+}
 }  // namespace
 
 Tensor as_strided(const Tensor& x, const Shape& shape, const Shape& strides, int64_t offset) {
+  check_geometry("as_strided", shape, strides, offset, x.numel());
   Tensor source = contiguous_for_kernel(x);  // the geometry is relative to x's row-major layout
   Tensor out = alias(source, shape, strides, source.offset() + offset);
   if (auto node = record(OpKind::AsStrided, {&x})) {
@@ -431,6 +483,7 @@ std::vector<Tensor> vjp_as_strided(OpNode& node, const Tensor& g) {
 
 Tensor as_strided_scatter(const Tensor& base, const Tensor& src, const Shape& strides,
                           int64_t offset) {
+  check_geometry("as_strided_scatter", src.shape(), strides, offset, base.numel());
   Tensor out = Tensor::empty(base.shape(), promote_types(base.dtype(), src.dtype()));
   copy_values(out, base);
   Tensor region = Tensor::view_of(out.storage(), src.shape(), strides, offset, out.dtype());
