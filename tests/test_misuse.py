@@ -280,3 +280,34 @@ def test_bad_thread_count_in_the_environment_is_ignored(value):
     assert result.returncode == 0, result.stderr
     threads, cpus = result.stdout.split()
     assert threads == cpus
+
+
+# ---- Integer overflow ----
+
+INT64_EXTREMES = np.array([2**63 - 1, -(2**63), 3, -7], dtype=np.int64)
+ZERO_INDEX = bp.zeros(4, dtype=bp.int64)
+
+
+@pytest.mark.parametrize(
+    "name, ours, theirs",
+    [
+        ("add", lambda t: t + 1, lambda a: a + 1),
+        ("sub", lambda t: t - 2, lambda a: a - 2),
+        ("mul", lambda t: t * 3, lambda a: a * 3),
+        ("neg", lambda t: -t, lambda a: -a),
+        ("abs", lambda t: t.abs(), lambda a: np.abs(a)),
+        ("sum", lambda t: t.sum(), lambda a: a.sum()),
+        ("prod", lambda t: t.prod(), lambda a: a.prod()),
+        ("pow", lambda t: t ** bp.tensor(3), lambda a: a**3),
+        ("matmul", lambda t: t.reshape(2, 2) @ t.reshape(2, 2),
+         lambda a: a.reshape(2, 2) @ a.reshape(2, 2)),
+        ("index_add", lambda t: bp.zeros(1, dtype=bp.int64).index_add(0, ZERO_INDEX, t),
+         lambda a: np.array([a.sum()])),
+    ],
+)  # fmt: skip
+def test_int64_overflow_wraps_around_as_in_numpy(name, ours, theirs):
+    # Signed overflow is undefined behaviour in C++; the kernels wrap explicitly, and the
+    # sanitizer run (scripts/sanitize.sh) checks that they do.
+    with np.errstate(over="ignore"):
+        expected = theirs(INT64_EXTREMES.copy())
+    assert np.array_equal(ours(bp.tensor(INT64_EXTREMES)).numpy(), expected)

@@ -8,6 +8,7 @@
 #include "kernels/launch_tape.h"
 #include "kernels/strided_loop.h"
 #include "kernels/vector_kernels.h"
+#include "kernels/wrapping.h"
 
 namespace bprop::kernels {
 namespace {
@@ -67,8 +68,8 @@ template <typename T>
 T integer_pow(T base, T exponent) {
   T result = 1;
   while (exponent > 0) {
-    if (exponent & 1) result *= base;
-    base *= base;
+    if (exponent & 1) result = wrapping_mul(result, base);
+    base = wrapping_mul(base, base);
     exponent >>= 1;
   }
   return result;
@@ -154,13 +155,13 @@ void unary(UnaryOp op, int ndim, const int64_t* shape, const Operand& out, const
         }
         switch (op) {
           case UnaryOp::Neg:
-            return map1<T, T>(p, s, n, [](T x) { return static_cast<T>(-x); });
+            return map1<T, T>(p, s, n, [](T x) { return wrapping_neg(x); });
           case UnaryOp::Relu:  // NaN < 0 is false: relu(NaN) stays NaN
             return map1<T, T>(p, s, n, [](T x) { return x < T(0) ? T(0) : x; });
           case UnaryOp::Sign:  // -1, 0 or 1; NaN stays NaN
             return map1<T, T>(p, s, n, [](T x) { return x > T(0) ? T(1) : x < T(0) ? T(-1) : x; });
           case UnaryOp::Abs:
-            return map1<T, T>(p, s, n, [](T x) { return x < T(0) ? static_cast<T>(-x) : x; });
+            return map1<T, T>(p, s, n, [](T x) { return x < T(0) ? wrapping_neg(x) : x; });
           default:
             break;
         }
@@ -246,11 +247,11 @@ void binary(BinaryOp op, int ndim, const int64_t* shape, const Operand& out, con
       } else {
         switch (op) {
           case BinaryOp::Add:
-            return map2<T, T>(p, s, n, [](T x, T y) { return x + y; });
+            return map2<T, T>(p, s, n, [](T x, T y) { return wrapping_add(x, y); });
           case BinaryOp::Sub:
-            return map2<T, T>(p, s, n, [](T x, T y) { return x - y; });
+            return map2<T, T>(p, s, n, [](T x, T y) { return wrapping_sub(x, y); });
           case BinaryOp::Mul:
-            return map2<T, T>(p, s, n, [](T x, T y) { return x * y; });
+            return map2<T, T>(p, s, n, [](T x, T y) { return wrapping_mul(x, y); });
           case BinaryOp::Div:
             return map2<T, T>(p, s, n, [](T x, T y) { return x / y; });
           case BinaryOp::Maximum:

@@ -16,6 +16,7 @@
 #include "kernels/kernels.h"
 #include "kernels/launch_tape.h"
 #include "kernels/parallel.h"
+#include "kernels/wrapping.h"
 
 namespace bprop::kernels {
 namespace {
@@ -105,9 +106,11 @@ void gemm_small(int64_t m, int64_t n, int64_t k, const T* a, int64_t rsa, int64_
       const T a_ip = a[i * rsa + p * csa];
       const T* b_row = b + p * rsb;
       if (csb == 1) {
-        for (int64_t j = 0; j < n; ++j) c_row[j] += a_ip * b_row[j];
+        for (int64_t j = 0; j < n; ++j)
+          c_row[j] = wrapping_add(c_row[j], wrapping_mul(a_ip, b_row[j]));
       } else {
-        for (int64_t j = 0; j < n; ++j) c_row[j] += a_ip * b_row[j * csb];
+        for (int64_t j = 0; j < n; ++j)
+          c_row[j] = wrapping_add(c_row[j], wrapping_mul(a_ip, b_row[j * csb]));
       }
     }
   }

@@ -8,6 +8,7 @@
 #include "kernels/launch_tape.h"
 #include "kernels/parallel.h"
 #include "kernels/vector_kernels.h"
+#include "kernels/wrapping.h"
 
 namespace bprop::kernels {
 namespace {
@@ -22,12 +23,12 @@ struct Combine;
 template <typename Acc>
 struct Combine<ReduceOp::Sum, Acc> {
   static Acc init() { return Acc(0); }
-  static Acc apply(Acc acc, Acc v) { return acc + v; }
+  static Acc apply(Acc acc, Acc v) { return wrapping_add(acc, v); }
 };
 template <typename Acc>
 struct Combine<ReduceOp::Prod, Acc> {
   static Acc init() { return Acc(1); }
-  static Acc apply(Acc acc, Acc v) { return acc * v; }
+  static Acc apply(Acc acc, Acc v) { return wrapping_mul(acc, v); }
 };
 // NaN wins: once acc is NaN it stays NaN (NaN compares false both ways).
 template <typename Acc>
@@ -283,7 +284,8 @@ void scatter_add_typed(int ndim, const int64_t* shape, int dim, const Operand& o
   for_each_line<3>(ndim, shape, dim, strides, [&](const int64_t* off) {
     for (int64_t i = 0; i < n; ++i) {
       const int64_t j = index_base[off[2] + i * index.strides[dim]];
-      out_base[off[0] + j * out.strides[dim]] += src_base[off[1] + i * src.strides[dim]];
+      T& target = out_base[off[0] + j * out.strides[dim]];
+      target = wrapping_add(target, src_base[off[1] + i * src.strides[dim]]);
     }
   });
 }
