@@ -98,11 +98,11 @@ for name in $targets; do
   after=$(ls "$build/artifacts" | wc -l)
   if [ "$jobs" -gt 1 ]; then  # one log per worker: sum their final counts
     execs=$(for f in "$build"/fuzz-*.log; do
-      grep -h 'stat::number_of_executed_units' "$f" | tail -n 1
+      grep -h 'stat::number_of_executed_units' "$f" | tail -n 1 || true
     done | awk '{s += $2} END {print s + 0}')
     cat "$build"/fuzz-*.log >>"$log" 2>/dev/null || true
   else
-    execs=$(grep -h 'stat::number_of_executed_units' "$log" | tail -n 1 | awk '{print $2 + 0}')
+    execs=$(grep -h 'stat::number_of_executed_units' "$log" | tail -n 1 | awk '{print $2 + 0}' || true)
   fi
   corpus=$(ls "$work" | wc -l)
   line="fuzz_$name: ${elapsed}s, $execs executions, corpus $(ls "$seeds" | wc -l) seeds -> $corpus inputs, exit $rc"

@@ -172,6 +172,9 @@ def test_misuse_raises_a_clear_error(call, error, message):
 
 def test_misuse_leaves_the_leaf_untouched():
     # Every call above shares LEAF; none may have changed it or given it a gradient.
+    for _, call, error, _ in MISUSE:
+        with pytest.raises(error):
+            call()
     assert np.array_equal(LEAF.detach().numpy(), np.ones((2, 2), np.float32))
     assert LEAF.grad is None
 

@@ -100,7 +100,8 @@ void record_grad_binding(const std::shared_ptr<TensorImpl>& variable) {
 // Several threads may accumulate into one leaf at once (Note [Autograd metadata and threads]
 // in tensor/meta_lock.h). An in-place accumulation runs under the leaf's grad mutex; a new
 // .grad is computed outside it, since building it may record a graph (and, in anomaly mode,
-// call into Python), then installed only if .grad is still the one it was computed from.
+// call into Python), then installed only if .grad is still the one it was computed from, with
+// the same contents.
 std::vector<Tensor> AccumulateGrad::apply(const Tensor& grad_output) {
   if (grad_output.shape() != variable_->shape)
     throw std::logic_error("[AccumulateGrad] internal error: gradient of shape " +
@@ -109,18 +110,26 @@ std::vector<Tensor> AccumulateGrad::apply(const Tensor& grad_output) {
   std::mutex& mutex = detail::grad_mutex(variable_.get());
   const bool create_graph = is_grad_enabled();  // the engine sets grad mode to create_graph
   while (true) {
-    Tensor grad;  // the .grad this update starts from
+    Tensor grad;  // the .grad this update starts from, and its contents' version
+    uint64_t version = 0;
     {
       std::lock_guard<std::mutex> lock(mutex);
       grad = variable_->grad;
+      if (grad.defined()) version = grad.storage()->version();
     }
+    // Whether .grad is still what this update started from: the same tensor, not added into
+    // in place by another thread meanwhile (add_scaled_ bumps the version).
+    auto unchanged = [&] {
+      return variable_->grad.is_same(grad) &&
+             (!grad.defined() || grad.storage()->version() == version);
+    };
     const bool in_place =
         grad.defined() &&
         !(create_graph && (grad.requires_grad() || grad_output.requires_grad())) &&
         !grad.requires_grad() && grad.is_contiguous();
     if (in_place) {  // as PyTorch accumulates
       std::lock_guard<std::mutex> lock(mutex);
-      if (!variable_->grad.is_same(grad)) continue;  // replaced meanwhile: start again
+      if (!unchanged()) continue;  // replaced meanwhile: start again
       add_scaled_(grad, grad_output, 1.0);
       record_grad_binding(variable_);
       return {};
@@ -139,7 +148,7 @@ std::vector<Tensor> AccumulateGrad::apply(const Tensor& grad_output) {
       updated = add(grad, grad_output);
     }
     std::lock_guard<std::mutex> lock(mutex);
-    if (!variable_->grad.is_same(grad)) continue;
+    if (!unchanged()) continue;  // another thread's contribution would be lost: start again
     std::swap(variable_->grad, updated);  // the old .grad goes after the unlock
     record_grad_binding(variable_);
     return {};
