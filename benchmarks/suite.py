@@ -316,6 +316,7 @@ def main() -> None:
             )
         rows.append(row)
 
+    print("memory: 1,000 training steps per library, each in a fresh process ...", flush=True)
     mem = {lib: memory(lib) for lib in ["bprop"] + (["torch"] if torch else [])}
     for lib, m in mem.items():
         if m:
@@ -328,12 +329,13 @@ def main() -> None:
         imports["torch"] = import_seconds("torch")
     print("import time: " + ", ".join(f"{k} {v:.3f} s" for k, v in imports.items()))
 
-    print("kernel workloads (bench_kernels.py):")
-    kernel_run = subprocess.run([sys.executable, os.path.join(HERE, "bench_kernels.py"),
+    print("kernel workloads (bench_kernels.py):", flush=True)
+    # Its output streams through, row by row: the kernel runs take minutes.
+    kernel_run = subprocess.run([sys.executable, "-u", os.path.join(HERE, "bench_kernels.py"),
                                  "--json", os.path.join(args.out, "kernels.json")]
-                                + (["--quick"] if args.quick else []),
-                                capture_output=True, text=True)  # fmt: skip
-    print(kernel_run.stdout)
+                                + (["--quick"] if args.quick else []))  # fmt: skip
+    if kernel_run.returncode != 0:
+        sys.exit(f"bench_kernels.py failed (exit {kernel_run.returncode})")
 
     os.makedirs(args.out, exist_ok=True)
     report = {"machine": info, "versions": versions, "workloads": rows, "memory": mem,
