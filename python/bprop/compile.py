@@ -1,4 +1,4 @@
-"""bp.compile: captured replay of a training step.
+"""bp.compile: captured replay of a training step::
 
     @bp.compile
     def step(x, y):

@@ -1,4 +1,4 @@
-"""bprop.nn.utils: clip_grad_norm_."""
+"""bprop.nn.utils: `clip_grad_norm_`."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ __all__ = ["clip_grad_norm_"]
 
 def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0) -> _core.Tensor:
     """Scales the gradients in place so their joint norm is at most max_norm (as
-    torch.nn.utils.clip_grad_norm_); returns the norm before clipping."""
+    `torch.nn.utils.clip_grad_norm_`); returns the norm before clipping."""
     if isinstance(parameters, _core.Tensor):
         parameters = [parameters]
     grads = [p.grad for p in parameters if p.grad is not None]
