@@ -120,12 +120,14 @@ def prod(input, dim=None, keepdim=False, *, axis=None, keepdims=None):
 
 
 def max(input, dim=None, keepdim=False, *, axis=None, keepdims=None):  # noqa: A001
-    """max(input) -> 0-d tensor; max(input, dim) -> (values, indices); max(a, b) -> maximum."""
+    """The largest value: max(input) -> 0-d tensor; max(input, dim) -> (values, indices);
+    max(a, b) -> maximum."""
     return Tensor.max(input, dim, keepdim, axis=axis, keepdims=keepdims)
 
 
 def min(input, dim=None, keepdim=False, *, axis=None, keepdims=None):  # noqa: A001
-    """min(input) -> 0-d tensor; min(input, dim) -> (values, indices); min(a, b) -> minimum."""
+    """The smallest value: min(input) -> 0-d tensor; min(input, dim) -> (values, indices);
+    min(a, b) -> minimum."""
     return Tensor.min(input, dim, keepdim, axis=axis, keepdims=keepdims)
 
 
