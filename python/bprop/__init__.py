@@ -8,7 +8,7 @@ loss.backward()          # w.grad == 2 (y_hat - y) x
 
 from __future__ import annotations
 
-from . import _core, autograd, nn, optim, testing
+from . import _core, autograd, nn, optim, testing, viz
 from . import _tensor as _t
 from ._core import (
     Tensor,
@@ -220,5 +220,5 @@ __all__ = [
     "prod", "max", "min", "amax", "amin", "argmax", "argmin", "var", "std", "logsumexp",
     "flatten", "squeeze", "unsqueeze", "cat", "concat", "concatenate", "stack", "gather",
     "scatter_add", "index_select", "nonzero", "mm", "bmm", "save", "load", "compile",
-    "Trainer", "History",
+    "Trainer", "History", "viz",
 ]  # fmt: skip
