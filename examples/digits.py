@@ -15,6 +15,7 @@ import time
 import bprop as bp
 import bprop.nn.functional as F
 import numpy as np
+import numpy.typing as npt
 from bprop import nn
 
 try:
@@ -24,11 +25,11 @@ except ImportError:
     sys.exit('This demo needs scikit-learn, tqdm and matplotlib: pip install ".[examples]"')
 
 
-def mlp():
+def mlp() -> nn.Sequential:
     return nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 10))
 
 
-def cnn():
+def cnn() -> nn.Sequential:
     return nn.Sequential(
         nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
         nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
@@ -36,7 +37,16 @@ def cnn():
     )  # fmt: skip
 
 
-def train(name, model, x_train, y_train, x_test, y_test, epochs, progress):
+def train(
+    name: str,
+    model: nn.Module,
+    x_train: npt.NDArray[np.float32],
+    y_train: npt.NDArray[np.int64],
+    x_test: npt.NDArray[np.float32],
+    y_test: npt.NDArray[np.int64],
+    epochs: int,
+    progress: bool,
+) -> tuple[bp.Trainer, bp.History, float | None]:
     optimizer = bp.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
     trainer = bp.Trainer(model, F.cross_entropy, optimizer)
     start = time.perf_counter()
@@ -49,7 +59,7 @@ def train(name, model, x_train, y_train, x_test, y_test, epochs, progress):
     return trainer, history, accuracy
 
 
-def main():
+def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--no-progress", action="store_true")

@@ -22,7 +22,7 @@ import bprop as bp
 import numpy as np
 
 
-def build():
+def build() -> tuple[bp.Tensor, dict[str, bp.Tensor]]:
     f64 = np.float64
     # x requires grad only so that it is a node of the picture: bprop records only tensors that
     # require grad. Its ‖grad‖ is the blame that reaches the input.

@@ -12,7 +12,7 @@ import time
 import bprop as bp
 
 
-def make_data(n: int, seed: int):
+def make_data(n: int, seed: int) -> tuple[bp.Tensor, bp.Tensor]:
     """y = 1.5 tanh(x1) + x2 x3 / 2 + noise: nonlinear, so the hidden layer has work to do."""
     bp.manual_seed(seed)
     x = bp.randn(n, 3)

@@ -3,8 +3,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Union
+
 from . import _core
+from ._core import Tensor
 from ._tensor import _size_args
+
+if TYPE_CHECKING:
+    from ._core import Number
+
+# One size argument: `zeros(2, 3)` passes ints, `zeros((2, 3))` one sequence.
+_Size = Union[int, Sequence[int]]
 
 __all__ = [
     "zeros", "ones", "full", "empty", "zeros_like", "ones_like", "full_like",
@@ -14,17 +24,17 @@ __all__ = [
 manual_seed = _core.manual_seed
 
 
-def _finish(result, requires_grad: bool):
+def _finish(result: Tensor, requires_grad: bool) -> Tensor:
     if requires_grad:
         result.requires_grad_(True)
     return result
 
 
-def _default(dtype):
+def _default(dtype: _core.dtype | None) -> _core.dtype:
     return _core.get_default_dtype() if dtype is None else dtype
 
 
-def _scalar_dtype(value):
+def _scalar_dtype(value: Number) -> _core.dtype:
     if isinstance(value, bool):
         return _core.dtype.bool
     if isinstance(value, int):
@@ -32,40 +42,63 @@ def _scalar_dtype(value):
     return _core.get_default_dtype()
 
 
-def zeros(*size, dtype=None, requires_grad=False):
+def zeros(*size: _Size, dtype: _core.dtype | None = None, requires_grad: bool = False) -> Tensor:
     return _finish(_core._zeros(_size_args("zeros", size), _default(dtype)), requires_grad)
 
 
-def ones(*size, dtype=None, requires_grad=False):
+def ones(*size: _Size, dtype: _core.dtype | None = None, requires_grad: bool = False) -> Tensor:
     return _finish(_core._ones(_size_args("ones", size), _default(dtype)), requires_grad)
 
 
-def empty(*size, dtype=None, requires_grad=False):
+def empty(*size: _Size, dtype: _core.dtype | None = None, requires_grad: bool = False) -> Tensor:
     """Like zeros: bprop's storage is always initialised."""
     return _finish(_core._zeros(_size_args("empty", size), _default(dtype)), requires_grad)
 
 
-def full(size, fill_value, *, dtype=None, requires_grad=False):
+def full(
+    size: _Size,
+    fill_value: Number,
+    *,
+    dtype: _core.dtype | None = None,
+    requires_grad: bool = False,
+) -> Tensor:
     dtype = _scalar_dtype(fill_value) if dtype is None else dtype
     return _finish(_core._full(_size_args("full", (size,)), fill_value, dtype), requires_grad)
 
 
-def zeros_like(input, *, dtype=None, requires_grad=False):
+def zeros_like(
+    input: Tensor, *, dtype: _core.dtype | None = None, requires_grad: bool = False
+) -> Tensor:
     dtype = input.dtype if dtype is None else dtype
     return _finish(_core._zeros(input.shape, dtype), requires_grad)
 
 
-def ones_like(input, *, dtype=None, requires_grad=False):
+def ones_like(
+    input: Tensor, *, dtype: _core.dtype | None = None, requires_grad: bool = False
+) -> Tensor:
     dtype = input.dtype if dtype is None else dtype
     return _finish(_core._ones(input.shape, dtype), requires_grad)
 
 
-def full_like(input, fill_value, *, dtype=None, requires_grad=False):
+def full_like(
+    input: Tensor,
+    fill_value: Number,
+    *,
+    dtype: _core.dtype | None = None,
+    requires_grad: bool = False,
+) -> Tensor:
     dtype = input.dtype if dtype is None else dtype
     return _finish(_core._full(input.shape, fill_value, dtype), requires_grad)
 
 
-def arange(start, end=None, step=1, *, dtype=None, requires_grad=False):
+def arange(
+    start: Number,
+    end: Number | None = None,
+    step: Number = 1,
+    *,
+    dtype: _core.dtype | None = None,
+    requires_grad: bool = False,
+) -> Tensor:
     """`arange(end)` or `arange(start, end, step)`; int64 unless an argument is a float."""
     if end is None:
         start, end = 0, start
@@ -75,27 +108,46 @@ def arange(start, end=None, step=1, *, dtype=None, requires_grad=False):
     return _finish(_core._arange(start, end, step, dtype), requires_grad)
 
 
-def linspace(start, end, steps, *, dtype=None, requires_grad=False):
+def linspace(
+    start: float,
+    end: float,
+    steps: int,
+    *,
+    dtype: _core.dtype | None = None,
+    requires_grad: bool = False,
+) -> Tensor:
     return _finish(
         _core._linspace(float(start), float(end), int(steps), _default(dtype)), requires_grad
     )
 
 
-def eye(n, m=None, *, dtype=None, requires_grad=False):
+def eye(
+    n: int,
+    m: int | None = None,
+    *,
+    dtype: _core.dtype | None = None,
+    requires_grad: bool = False,
+) -> Tensor:
     return _finish(_core._eye(n, n if m is None else m, _default(dtype)), requires_grad)
 
 
-def rand(*size, dtype=None, requires_grad=False):
+def rand(*size: _Size, dtype: _core.dtype | None = None, requires_grad: bool = False) -> Tensor:
     """Uniform on [0, 1)."""
     return _finish(_core._rand(_size_args("rand", size), _default(dtype)), requires_grad)
 
 
-def randn(*size, dtype=None, requires_grad=False):
+def randn(*size: _Size, dtype: _core.dtype | None = None, requires_grad: bool = False) -> Tensor:
     """Standard normal."""
     return _finish(_core._randn(_size_args("randn", size), _default(dtype)), requires_grad)
 
 
-def randint(low, high=None, size=None, *, dtype=None):
+def randint(
+    low: int,
+    high: int | _Size | None = None,
+    size: _Size | None = None,
+    *,
+    dtype: _core.dtype | None = None,
+) -> Tensor:
     """`randint(high, size)` or `randint(low, high, size)`: integers in [low, high)."""
     if size is None:
         if high is None or not isinstance(high, (tuple, list)):

@@ -5,7 +5,8 @@ from __future__ import annotations
 import functools
 import inspect
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any, Literal, TypeVar, overload
 
 from . import _core
 from ._core import Tensor, is_grad_enabled
@@ -13,6 +14,9 @@ from ._core import Tensor, is_grad_enabled
 __all__ = [
     "grad", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "detect_anomaly",
 ]  # fmt: skip
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+_Mode = TypeVar("_Mode", bound="_GradMode")
 
 
 def _as_list(value, name: str) -> list:
@@ -23,14 +27,37 @@ def _as_list(value, name: str) -> list:
     raise TypeError(f"[grad] {name} must be a Tensor or a sequence of Tensors, got {type(value)}")
 
 
+@overload
 def grad(
-    outputs,
-    inputs,
-    grad_outputs=None,
-    retain_graph=None,
-    create_graph=False,
-    allow_unused=False,
-):
+    outputs: Tensor | Sequence[Tensor],
+    inputs: Tensor | Sequence[Tensor],
+    grad_outputs: Tensor | Sequence[Tensor | None] | None = None,
+    retain_graph: bool | None = None,
+    create_graph: bool = False,
+    allow_unused: Literal[False] = False,
+) -> tuple[Tensor, ...]: ...
+
+
+@overload
+def grad(
+    outputs: Tensor | Sequence[Tensor],
+    inputs: Tensor | Sequence[Tensor],
+    grad_outputs: Tensor | Sequence[Tensor | None] | None = None,
+    retain_graph: bool | None = None,
+    create_graph: bool = False,
+    *,
+    allow_unused: bool,
+) -> tuple[Tensor | None, ...]: ...
+
+
+def grad(
+    outputs: Tensor | Sequence[Tensor],
+    inputs: Tensor | Sequence[Tensor],
+    grad_outputs: Tensor | Sequence[Tensor | None] | None = None,
+    retain_graph: bool | None = None,
+    create_graph: bool = False,
+    allow_unused: bool = False,
+) -> tuple[Tensor | None, ...]:
     """The gradients of `outputs` with respect to `inputs`, as a tuple; .grad is not touched.
 
     With create_graph=True the gradients are graphs themselves and can be differentiated
@@ -51,7 +78,7 @@ def grad(
     )
 
 
-def _decorate(fn, make_context):
+def _decorate(fn: _F, make_context: Callable[[], Any]) -> _F:
     """Runs fn (or, for a generator function, each step of its generator) inside a fresh
     context from make_context(), as PyTorch's grad-mode decorators do."""
     if inspect.isgeneratorfunction(fn):
@@ -78,32 +105,33 @@ def _decorate(fn, make_context):
             except StopIteration as stop:
                 return stop.value
 
-        return generator_wrapper
+        # functools.wraps keeps fn's signature, which mypy cannot see.
+        return generator_wrapper  # type: ignore[return-value]
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         with make_context():
             return fn(*args, **kwargs)
 
-    return wrapper
+    return wrapper  # type: ignore[return-value]
 
 
 class set_grad_enabled:
     """Turns graph recording on or off: a function call, a context manager or a decorator."""
 
-    def __init__(self, mode: bool):
+    def __init__(self, mode: bool) -> None:
         self.previous = is_grad_enabled()
         self.mode = bool(mode)
         _core.set_grad_enabled(self.mode)
 
-    def __enter__(self):
+    def __enter__(self) -> set_grad_enabled:
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> Literal[False]:
         _core.set_grad_enabled(self.previous)
         return False
 
-    def __call__(self, fn):
+    def __call__(self, fn: _F) -> _F:
         mode = self.mode
         _core.set_grad_enabled(self.previous)  # used as a decorator: don't change mode now
         return _decorate(fn, lambda: set_grad_enabled(mode))
@@ -114,23 +142,29 @@ class _GradMode:
 
     mode = True
 
-    def __new__(cls, fn=None):
+    @overload
+    def __new__(cls: type[_Mode], fn: None = None) -> _Mode: ...
+
+    @overload
+    def __new__(cls, fn: _F) -> _F: ...  # type: ignore[misc]  # bare @no_grad: a function
+
+    def __new__(cls, fn: Callable[..., Any] | None = None) -> Any:
         if fn is None:
             return super().__new__(cls)
         if not callable(fn):
             raise TypeError(f"{cls.__name__}() takes no arguments, got {fn!r}")
         return _decorate(fn, cls)
 
-    def __enter__(self):
+    def __enter__(self: _Mode) -> _Mode:
         self.previous = is_grad_enabled()
         _core.set_grad_enabled(self.mode)
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> Literal[False]:
         _core.set_grad_enabled(self.previous)
         return False
 
-    def __call__(self, fn):
+    def __call__(self, fn: _F) -> _F:
         return _decorate(fn, self.__class__)
 
 
@@ -157,10 +191,10 @@ class detect_anomaly:
 
     _provider_installed = False
 
-    def __init__(self, check_nan: bool = True):
+    def __init__(self, check_nan: bool = True) -> None:
         self.check_nan = bool(check_nan)
 
-    def __enter__(self):
+    def __enter__(self) -> detect_anomaly:
         if not detect_anomaly._provider_installed:
             _core._set_forward_trace_provider(_python_stack)
             detect_anomaly._provider_installed = True
@@ -168,9 +202,9 @@ class detect_anomaly:
         _core._set_anomaly_enabled(self.check_nan)
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> Literal[False]:
         _core._set_anomaly_enabled(self.previous)
         return False
 
-    def __call__(self, fn):
+    def __call__(self, fn: _F) -> _F:
         return _decorate(fn, lambda: detect_anomaly(self.check_nan))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+from typing import Any
 
 from . import _core
 from ._core import Tensor
@@ -75,7 +76,7 @@ def _rebuild(spec, tensors: dict, path: str, depth: int = 0):
     raise bad(f"unknown entry {kind!r}")
 
 
-def save(obj, path) -> None:
+def save(obj: Any, path: str | os.PathLike[str]) -> None:
     """Writes obj (a tensor, or a dict such as a state_dict) to path, atomically: the file is
     written beside it and renamed into place."""
     tensors: list = []
@@ -87,7 +88,8 @@ def save(obj, path) -> None:
     _core._save_safetensors(os.fspath(path), tensors, metadata)
 
 
-def load(path):
+# Any: what comes back is whatever structure was saved (a dict of tensors for plain files).
+def load(path: str | os.PathLike[str]) -> Any:
     """Reads a checkpoint written by bp.save (the same structure back), or any safetensors
     file (a dict of its tensors). Every byte is validated before use."""
     path = os.fspath(path)

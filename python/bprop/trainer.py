@@ -13,6 +13,8 @@ far, with history.interrupted set."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -21,22 +23,33 @@ from ._core import Tensor
 from .autograd import no_grad
 from .compile import CompiledStep
 
+if TYPE_CHECKING:
+    import os
+
+    import numpy.typing as npt
+
+    from .nn import Module
+    from .optim import SGD, Adam
+
+    _Data = Tensor | npt.ArrayLike
+
 __all__ = ["Trainer", "History"]
 
 
 class History:
     """Per-epoch metrics: loss, accuracy, val_loss, val_accuracy (None where not measured)."""
 
-    def __init__(self):
-        self.epochs: list[dict] = []
+    def __init__(self) -> None:
+        self.epochs: list[dict[str, Any]] = []
         self.interrupted = False
 
-    def __getattr__(self, name):
+    # history.loss, history.val_accuracy, ...: one entry per epoch.
+    def __getattr__(self, name: str) -> list[Any]:
         if name.startswith("_") or name in ("epochs", "interrupted"):
             raise AttributeError(name)
         return [epoch.get(name) for epoch in self.epochs]
 
-    def plot(self, path) -> None:
+    def plot(self, path: str | os.PathLike[str]) -> None:
         """Loss (and accuracy, when measured) per epoch, as a PNG (needs matplotlib)."""
         import matplotlib
 
@@ -61,17 +74,22 @@ class History:
         plt.close(fig)
 
 
-def _as_tensor(data) -> Tensor:
+def _as_tensor(data: _Data) -> Tensor:
     return data if isinstance(data, Tensor) else _core._tensor_from_numpy(np.asarray(data))
 
 
 class Trainer:
     """Trains `model` with `loss_fn(output, target)` and `optimizer` (bprop.optim)."""
 
-    def __init__(self, model, loss_fn, optimizer):
+    def __init__(
+        self,
+        model: Module,
+        loss_fn: Callable[[Tensor, Tensor], Tensor],
+        optimizer: SGD | Adam,
+    ) -> None:
         self.model, self.loss_fn, self.optimizer = model, loss_fn, optimizer
 
-    def __setattr__(self, name, value):
+    def __setattr__(self, name: str, value: Any) -> None:
         # A new model, loss or optimizer invalidates the recorded steps.
         object.__setattr__(self, name, value)
         if name in ("model", "loss_fn", "optimizer"):
@@ -85,9 +103,18 @@ class Trainer:
         self.optimizer.step()
         return loss, output
 
-    def fit(self, X, y, epochs: int = 1, batch_size: int = 32, shuffle: bool = True,
-            seed: int = 0, validation_data=None, callbacks=(),
-            progress: bool = True) -> History:  # fmt: skip
+    def fit(
+        self,
+        X: _Data,  # noqa: N803  (scikit-learn's name)
+        y: _Data,
+        epochs: int = 1,
+        batch_size: int = 32,
+        shuffle: bool = True,
+        seed: int = 0,
+        validation_data: tuple[_Data, _Data] | None = None,
+        callbacks: Iterable[Callable[[int, dict[str, Any]], bool | None]] = (),
+        progress: bool = True,
+    ) -> History:
         """Trains for `epochs`; returns the History. Callbacks are called as
         callback(epoch, logs) after each epoch; one returning False stops training."""
         X, y = _as_tensor(X), _as_tensor(y)
@@ -185,7 +212,12 @@ class Trainer:
         with no_grad():
             return int((output.argmax(dim=-1) == target).sum().item())
 
-    def evaluate(self, X, y, batch_size: int = 256) -> dict:
+    def evaluate(
+        self,
+        X: _Data,  # noqa: N803
+        y: _Data,
+        batch_size: int = 256,
+    ) -> dict[str, float | None]:
         """Mean loss and (for integer targets) accuracy, in eval mode, without gradients."""
         X, y = _as_tensor(X), _as_tensor(y)
         if X.shape[0] == 0 or y.shape[0] != X.shape[0]:
@@ -207,7 +239,7 @@ class Trainer:
             "accuracy": correct / n if y.dtype == _core.dtype.int64 else None,
         }
 
-    def predict(self, X, batch_size: int = 256) -> Tensor:
+    def predict(self, X: _Data, batch_size: int = 256) -> Tensor:  # noqa: N803
         """The model's outputs for X, in eval mode, without gradients."""
         X = _as_tensor(X)
         self.model.eval()

@@ -71,14 +71,25 @@ def log_softmax(input: Tensor, dim: int) -> Tensor:
     return _core._log_softmax(input, int(dim))
 
 
-def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean") -> Tensor:
+def nll_loss(
+    input: Tensor,
+    target: Tensor,
+    weight: Tensor | None = None,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+) -> Tensor:
     return _core._nll_loss(
         input, target, weight, _reduction("nll_loss", reduction), int(ignore_index)
     )
 
 
 def cross_entropy(
-    input, target, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0
+    input: Tensor,
+    target: Tensor,
+    weight: Tensor | None = None,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+    label_smoothing: float = 0.0,
 ) -> Tensor:
     return _core._cross_entropy(
         input,

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 from .. import _core
 from .._core import Tensor
@@ -23,7 +24,7 @@ __all__ = [
 class Parameter(Tensor):
     """A tensor that is a module's parameter: a leaf that requires grad by default."""
 
-    def __init__(self, data: Tensor, requires_grad: bool = True):
+    def __init__(self, data: Tensor, requires_grad: bool = True) -> None:
         super().__init__(data)
         self.requires_grad_(requires_grad)
 
@@ -36,12 +37,12 @@ class Module:
 
     training: bool
 
-    def __init__(self):
+    def __init__(self) -> None:
         object.__setattr__(self, "_parameters", OrderedDict())
         object.__setattr__(self, "_modules", OrderedDict())
         object.__setattr__(self, "training", True)
 
-    def __setattr__(self, name: str, value) -> None:
+    def __setattr__(self, name: str, value: Any) -> None:
         if "_parameters" not in self.__dict__:
             raise AttributeError(
                 f"cannot assign {name!r} before Module.__init__() call in {type(self).__name__}"
@@ -54,14 +55,17 @@ class Module:
             self._modules[name] = value
         object.__setattr__(self, name, value)
 
-    def forward(self, *args, **kwargs):
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError(f"{type(self).__name__} has no forward()")  # pragma: no cover
 
-    def __call__(self, *args, **kwargs):
+    # Any: what a module returns is up to its forward().
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.forward(*args, **kwargs)
 
-    def named_parameters(self, prefix: str = "", recurse: bool = True):
-        seen = set()
+    def named_parameters(
+        self, prefix: str = "", recurse: bool = True
+    ) -> Iterator[tuple[str, Parameter]]:
+        seen: set[int] = set()
         for module_prefix, module in self.named_modules(prefix) if recurse else [(prefix, self)]:
             for name, p in module._parameters.items():
                 if id(p) in seen:
@@ -73,16 +77,16 @@ class Module:
         for _, p in self.named_parameters(recurse=recurse):
             yield p
 
-    def named_modules(self, prefix: str = ""):
+    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
         yield prefix, self
         for name, child in self._modules.items():
             yield from child.named_modules(f"{prefix}.{name}" if prefix else name)
 
-    def modules(self):
+    def modules(self) -> Iterator[Module]:
         for _, m in self.named_modules():
             yield m
 
-    def children(self):
+    def children(self) -> Iterator[Module]:
         yield from self._modules.values()
 
     def train(self, mode: bool = True) -> Module:
@@ -102,11 +106,13 @@ class Module:
             else:
                 p.grad.zero_()
 
-    def state_dict(self) -> OrderedDict:
+    def state_dict(self) -> OrderedDict[str, Tensor]:
         """Every parameter by its dotted name (the tensors themselves, detached)."""
         return OrderedDict((name, p.detach()) for name, p in self.named_parameters())
 
-    def load_state_dict(self, state_dict, strict: bool = True):
+    def load_state_dict(
+        self, state_dict: Mapping[str, Tensor], strict: bool = True
+    ) -> tuple[list[str], list[str]]:
         """Copies values into the parameters. Every check runs before the first copy, so a
         failed load changes nothing. Returns (missing_keys, unexpected_keys)."""
         own = dict(self.named_parameters())
@@ -141,7 +147,7 @@ class Module:
         return lines[0] + ")"
 
 
-def _uniform(shape, bound, dtype):
+def _uniform(shape: tuple[int, ...], bound: float, dtype: _core.dtype) -> Tensor:
     """U(-bound, bound): PyTorch's default for Linear and Conv2d (kaiming_uniform_ with
     a = sqrt(5) works out to bound = 1 / sqrt(fan_in), and the same for the bias)."""
     return _core._rand(tuple(shape), dtype) * (2 * bound) - bound
@@ -150,7 +156,13 @@ def _uniform(shape, bound, dtype):
 class Linear(Module):
     """y = x W^T + b, with PyTorch's initialisation: U(-1/sqrt(in), 1/sqrt(in))."""
 
-    def __init__(self, in_features: int, out_features: int, bias: bool = True, dtype=None):
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        bias: bool = True,
+        dtype: _core.dtype | None = None,
+    ) -> None:
         super().__init__()
         if in_features < 0 or out_features < 0:
             raise ValueError(
@@ -175,14 +187,14 @@ class Linear(Module):
 class Sequential(Module):
     """Calls its modules in order, each on the previous one's output."""
 
-    def __init__(self, *modules: Module):
+    def __init__(self, *modules: Module) -> None:
         super().__init__()
         for i, module in enumerate(modules):
             if not isinstance(module, Module):
                 raise TypeError(f"[Sequential] argument {i} is not a Module: {module!r}")
             setattr(self, str(i), module)
 
-    def forward(self, input):
+    def forward(self, input: Any) -> Any:
         for module in self._modules.values():
             input = module(input)
         return input
@@ -210,7 +222,7 @@ class Sigmoid(Module):
 
 
 class GELU(Module):
-    def __init__(self, approximate: str = "none"):
+    def __init__(self, approximate: str = "none") -> None:
         super().__init__()
         self.approximate = approximate
 
@@ -219,7 +231,7 @@ class GELU(Module):
 
 
 class LeakyReLU(Module):
-    def __init__(self, negative_slope: float = 0.01):
+    def __init__(self, negative_slope: float = 0.01) -> None:
         super().__init__()
         self.negative_slope = negative_slope
 
@@ -231,7 +243,7 @@ class LeakyReLU(Module):
 
 
 class Softmax(Module):
-    def __init__(self, dim: int):
+    def __init__(self, dim: int) -> None:
         super().__init__()
         self.dim = dim
 
@@ -245,7 +257,7 @@ class Softmax(Module):
 class Dropout(Module):
     """Zeroes elements with probability p while training; the identity in eval()."""
 
-    def __init__(self, p: float = 0.5):
+    def __init__(self, p: float = 0.5) -> None:
         super().__init__()
         if not 0.0 <= p <= 1.0:
             raise ValueError(f"[Dropout] probability has to be between 0 and 1, but got {p}")
@@ -259,7 +271,7 @@ class Dropout(Module):
 
 
 class Flatten(Module):
-    def __init__(self, start_dim: int = 1, end_dim: int = -1):
+    def __init__(self, start_dim: int = 1, end_dim: int = -1) -> None:
         super().__init__()
         self.start_dim, self.end_dim = start_dim, end_dim
 
@@ -267,15 +279,25 @@ class Flatten(Module):
         return input.flatten(self.start_dim, self.end_dim)
 
 
-def _pair(value) -> tuple:
+def _pair(value: int | tuple[int, int] | list[int]) -> tuple[int, ...]:
     return tuple(value) if isinstance(value, (tuple, list)) else (value, value)
 
 
 class Conv2d(Module):
     """2-d convolution with PyTorch's arguments and default initialisation."""
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
-                 groups=1, bias=True, dtype=None):  # fmt: skip
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int | tuple[int, int],
+        stride: int | tuple[int, int] = 1,
+        padding: int | tuple[int, int] = 0,
+        dilation: int | tuple[int, int] = 1,
+        groups: int = 1,
+        bias: bool = True,
+        dtype: _core.dtype | None = None,
+    ) -> None:
         super().__init__()
         if in_channels % groups or out_channels % groups:
             raise ValueError(
@@ -302,7 +324,13 @@ class Conv2d(Module):
 
 
 class MaxPool2d(Module):
-    def __init__(self, kernel_size, stride=None, padding=0, dilation=1):
+    def __init__(
+        self,
+        kernel_size: int | tuple[int, int],
+        stride: int | tuple[int, int] | None = None,
+        padding: int | tuple[int, int] = 0,
+        dilation: int | tuple[int, int] = 1,
+    ) -> None:
         super().__init__()
         self.kernel_size, self.stride = kernel_size, stride
         self.padding, self.dilation = padding, dilation
@@ -315,7 +343,12 @@ class MaxPool2d(Module):
 
 
 class AvgPool2d(Module):
-    def __init__(self, kernel_size, stride=None, padding=0):
+    def __init__(
+        self,
+        kernel_size: int | tuple[int, int],
+        stride: int | tuple[int, int] | None = None,
+        padding: int | tuple[int, int] = 0,
+    ) -> None:
         super().__init__()
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
 

@@ -4,6 +4,7 @@ bprop.optim.lr_scheduler."""
 from __future__ import annotations
 
 import weakref
+from collections.abc import Iterable
 
 from .. import _core
 
@@ -75,8 +76,15 @@ class SGD(_core.SGD, _Optimizer):
     `w := w - lr * dL/dw`, plus optional momentum, dampening, Nesterov and weight decay).
     `params` is an iterable of leaf tensors that require grad."""
 
-    def __init__(self, params, lr: float = 1e-3, momentum: float = 0.0, dampening: float = 0.0,
-                 weight_decay: float = 0.0, nesterov: bool = False):  # fmt: skip
+    def __init__(
+        self,
+        params: Iterable[_core.Tensor],
+        lr: float = 1e-3,
+        momentum: float = 0.0,
+        dampening: float = 0.0,
+        weight_decay: float = 0.0,
+        nesterov: bool = False,
+    ) -> None:
         super().__init__(list(params), float(lr), float(momentum), float(dampening),
                          float(weight_decay), bool(nesterov))  # fmt: skip
         self._init_group({"lr": lr, "momentum": momentum, "dampening": dampening,
@@ -116,8 +124,15 @@ class Adam(_core.Adam, _Optimizer):
     _decoupled = False
     _default_weight_decay = 0.0
 
-    def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float | None = None, amsgrad: bool = False):  # fmt: skip
+    def __init__(
+        self,
+        params: Iterable[_core.Tensor],
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float | None = None,
+        amsgrad: bool = False,
+    ) -> None:
         if amsgrad:
             raise ValueError(f"[{type(self).__name__}] amsgrad=True is not supported")
         if weight_decay is None:
