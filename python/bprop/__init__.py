@@ -67,7 +67,7 @@ from ._creation import (
     zeros_like,
 )
 from ._native import cmake_dir, include_dir
-from ._tensor import _expand, _mean, _permute, _reshape, _sum, from_numpy, tensor
+from ._tensor import _expand, _mean, _permute, _reshape, _sum, from_dlpack, from_numpy, tensor
 from .autograd import detect_anomaly, enable_grad, grad, no_grad, set_grad_enabled
 from .compile import compile
 from .serialization import load, save
@@ -207,9 +207,9 @@ __version__ = "0.1.0"
 __all__ = [
     "cmake_dir", "include_dir",
     "Tensor", "dtype", "float32", "float64", "int64", "bool", "float", "double", "long",
-    "tensor", "from_numpy", "zeros", "ones", "full", "empty", "zeros_like", "ones_like",
-    "full_like", "arange", "linspace", "eye", "rand", "randn", "randint", "manual_seed",
-    "get_default_dtype", "set_default_dtype", "result_type", "set_num_threads",
+    "tensor", "from_numpy", "from_dlpack", "zeros", "ones", "full", "empty", "zeros_like",
+    "ones_like", "full_like", "arange", "linspace", "eye", "rand", "randn", "randint",
+    "manual_seed", "get_default_dtype", "set_default_dtype", "result_type", "set_num_threads",
     "get_num_threads",
     "add", "sub", "mul", "div", "pow", "neg", "exp", "log", "tanh", "sigmoid", "relu",
     "where", "eq", "ne", "lt", "le", "gt", "ge", "matmul", "transpose", "permute", "reshape",

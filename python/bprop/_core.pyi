@@ -8,6 +8,7 @@ import builtins
 import collections.abc
 import numpy
 import typing
+import typing_extensions
 __all__: list[str] = ['Adam', 'Node', 'Reduction', 'SGD', 'Tensor', 'abs', 'add', 'cos', 'div', 'dtype', 'eq', 'erf', 'exp', 'from_numpy', 'ge', 'get_default_dtype', 'get_num_threads', 'gt', 'is_anomaly_enabled', 'is_grad_enabled', 'le', 'log', 'log1p', 'lt', 'manual_seed', 'matmul', 'maximum', 'minimum', 'mul', 'ne', 'neg', 'nonzero', 'op_names', 'pow', 'relu', 'result_type', 'set_default_dtype', 'set_grad_enabled', 'set_num_threads', 'sigmoid', 'sign', 'sin', 'sqrt', 'sub', 'tanh', 'transpose', 'where']
 # The bindings' Scalar caster: a Python bool, int or float.
 Number: typing.TypeAlias = bool | int | float
@@ -548,6 +549,10 @@ def _flatten(arg0: Tensor, arg1: typing.SupportsInt | typing.SupportsIndex, arg2
     ...
 def _fold2d(arg0: Tensor, arg1: tuple[int, ...], arg2: tuple[typing.SupportsInt | typing.SupportsIndex, typing.SupportsInt | typing.SupportsIndex], arg3: tuple[typing.SupportsInt | typing.SupportsIndex, typing.SupportsInt | typing.SupportsIndex], arg4: tuple[typing.SupportsInt | typing.SupportsIndex, typing.SupportsInt | typing.SupportsIndex], arg5: tuple[typing.SupportsInt | typing.SupportsIndex, typing.SupportsInt | typing.SupportsIndex]) -> Tensor:
     ...
+def _from_dlpack_capsule(capsule: typing_extensions.CapsuleType, copy: bool | None) -> Tensor:
+    """
+    Consumes a DLPack capsule: a tensor sharing its memory (copy=None copies read-only or misaligned data, copy=False refuses to, copy=True always copies)
+    """
 def _full(shape: tuple[int, ...], value: Number, dtype: dtype) -> Tensor:
     ...
 def _gather(arg0: Tensor, arg1: typing.SupportsInt | typing.SupportsIndex, arg2: Tensor) -> Tensor:
@@ -640,6 +645,10 @@ def _sum(input: Tensor, dims: tuple[int, ...], keepdim: bool) -> Tensor:
     ...
 def _tensor_from_numpy(array: numpy.ndarray) -> Tensor:
     ...
+def _to_dlpack_capsule(tensor: Tensor, versioned: bool, copy: bool) -> typing_extensions.CapsuleType:
+    """
+    A DLPack capsule viewing the tensor (a copy's if copy): 'dltensor_versioned' (DLPack 1.0) if versioned, else 'dltensor'
+    """
 def _to_dtype(input: Tensor, dtype: dtype) -> Tensor:
     ...
 def _unfold2d(arg0: Tensor, arg1: tuple[typing.SupportsInt | typing.SupportsIndex, typing.SupportsInt | typing.SupportsIndex], arg2: tuple[typing.SupportsInt | typing.SupportsIndex, typing.SupportsInt | typing.SupportsIndex], arg3: tuple[typing.SupportsInt | typing.SupportsIndex, typing.SupportsInt | typing.SupportsIndex], arg4: tuple[typing.SupportsInt | typing.SupportsIndex, typing.SupportsInt | typing.SupportsIndex], arg5: typing.SupportsFloat | typing.SupportsIndex) -> Tensor:

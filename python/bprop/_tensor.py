@@ -11,7 +11,7 @@ from . import _core
 from ._core import Tensor
 from ._format import tensor_repr
 
-__all__ = ["Tensor", "tensor", "from_numpy"]
+__all__ = ["Tensor", "tensor", "from_numpy", "from_dlpack"]
 
 _NUMPY_TO_BPROP = {
     np.dtype(np.bool_): _core.dtype.bool,
@@ -106,6 +106,53 @@ def _to_numpy_dtype(dtype) -> np.dtype:
 
 from_numpy = _core.from_numpy
 
+_KDLCPU, _KDLCUDAHOST = 1, 3  # DLPack device types whose memory the CPU reads
+
+
+def from_dlpack(x, *, device=None, copy=None):
+    """A tensor sharing memory with `x`, any object with ``__dlpack__`` (a numpy array, a torch
+    or JAX CPU tensor, a bprop tensor) or a DLPack capsule.
+
+    ``copy=None`` shares where possible and copies read-only or misaligned data; ``copy=False``
+    raises instead of copying; ``copy=True`` always copies. The producer stays alive while the
+    result's memory does."""
+    if device is not None and str(device) != "cpu":
+        raise ValueError(f"[from_dlpack] bprop tensors live on the CPU; got device={device!r}")
+    if type(x).__name__ == "PyCapsule":
+        return _core._from_dlpack_capsule(x, copy)
+    if not hasattr(x, "__dlpack__"):
+        raise TypeError(
+            "[from_dlpack] expected an object with __dlpack__ (a numpy array, a torch or JAX "
+            f"tensor, ...) or a DLPack capsule, got {type(x).__name__}"
+        )
+    if hasattr(x, "__dlpack_device__"):
+        device_type, device_id = x.__dlpack_device__()
+        if int(device_type) not in (_KDLCPU, _KDLCUDAHOST):
+            raise BufferError(
+                f"[from_dlpack] only CPU memory can be imported; got DLPack device "
+                f"({int(device_type)}, {int(device_id)}): move the tensor to the CPU first"
+            )
+    try:
+        capsule = x.__dlpack__(max_version=(1, 0))
+    except TypeError:  # a producer older than DLPack 1.0 takes no keywords
+        capsule = x.__dlpack__()
+    return _core._from_dlpack_capsule(capsule, copy)
+
+
+def _dlpack(self, *, stream=None, max_version=None, dl_device=None, copy=None):
+    if stream is not None:
+        raise BufferError("[__dlpack__] bprop tensors live on the CPU: stream must be None")
+    if dl_device is not None and tuple(int(v) for v in dl_device) != (_KDLCPU, 0):
+        raise BufferError(
+            f"[__dlpack__] bprop tensors live on the CPU (device (1, 0)); got dl_device={dl_device}"
+        )
+    versioned = max_version is not None and int(max_version[0]) >= 1
+    return _core._to_dlpack_capsule(self, versioned, bool(copy))
+
+
+def _dlpack_device(self):
+    return (_KDLCPU, 0)
+
 
 # ---- methods whose arguments Python normalises ----
 
@@ -141,9 +188,15 @@ def _tolist(self):
 
 
 def _array(self, dtype=None, copy=None):
+    # numpy 2's protocol: copy=None shares where it can, True always copies, False never does.
     array = self.detach().numpy()
-    if dtype is not None:
-        return array.astype(dtype, copy=copy is not False)
+    if dtype is not None and np.dtype(dtype) != array.dtype:
+        if copy is False:
+            raise ValueError(
+                f"[__array__] converting {self.dtype} to {np.dtype(dtype)} needs a copy, "
+                "which copy=False forbids"
+            )
+        return array.astype(dtype)
     return array.copy() if copy else array
 
 
@@ -358,6 +411,8 @@ def _install_methods() -> None:
     Tensor.T = property(_T)
     Tensor.tolist = _tolist
     Tensor.__array__ = _array
+    Tensor.__dlpack__ = _dlpack
+    Tensor.__dlpack_device__ = _dlpack_device
     Tensor.__array_priority__ = 1000  # numpy defers to our reflected operators
     Tensor.__len__ = _len
     Tensor.__float__ = lambda self: float(_scalar_of(self, "float"))

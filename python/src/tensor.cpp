@@ -1,6 +1,8 @@
 // Tensor: attributes, numpy interop, autograd entry points.
 #include <cstring>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "bindings.h"
 
@@ -100,6 +102,106 @@ py::array to_numpy(const Tensor& tensor) {
   return py::array(numpy_dtype(tensor.dtype()), shape, strides, tensor.data(), owner);
 }
 
+// The buffer protocol (memoryview(t), and numpy's first choice in np.asarray): a writable view
+// of the tensor's memory. Python keeps the Tensor object, hence its storage, alive meanwhile.
+py::buffer_info tensor_buffer(const Tensor& tensor) {
+  check_not_capturing("reading a tensor's values in Python (numpy(), tolist(), printing)");
+  if (tensor.requires_grad())
+    throw py::buffer_error(
+        "[memoryview] can't expose the memory of a tensor that requires grad; use "
+        "tensor.detach()");
+  const auto size = static_cast<py::ssize_t>(itemsize(tensor.dtype()));
+  std::vector<py::ssize_t> shape(tensor.shape().begin(), tensor.shape().end());
+  std::vector<py::ssize_t> strides;
+  for (int64_t s : tensor.strides()) strides.push_back(s * size);
+  std::string format;
+  switch (tensor.dtype()) {
+    case DType::Bool:
+      format = py::format_descriptor<bool>::format();
+      break;
+    case DType::Int64:
+      format = py::format_descriptor<int64_t>::format();
+      break;
+    case DType::Float32:
+      format = py::format_descriptor<float>::format();
+      break;
+    case DType::Float64:
+      format = py::format_descriptor<double>::format();
+      break;
+  }
+  return py::buffer_info(tensor.data(), size, format, static_cast<py::ssize_t>(shape.size()), shape,
+                         strides, /*readonly=*/false);
+}
+
+// ---- DLPack capsules: https://dmlc.github.io/dlpack/latest/python_spec.html ----
+// A capsule named "dltensor[_versioned]" owns its DLManagedTensor[Versioned]; the consumer
+// renames it "used_dltensor[_versioned]" when it takes ownership, and an unconsumed capsule
+// calls the deleter when it is destroyed.
+
+constexpr const char* kCapsule = "dltensor";
+constexpr const char* kCapsuleVersioned = "dltensor_versioned";
+constexpr const char* kUsedCapsule = "used_dltensor";
+constexpr const char* kUsedCapsuleVersioned = "used_dltensor_versioned";
+
+template <typename Managed>
+void delete_unconsumed(PyObject* capsule, const char* name) {
+  if (!PyCapsule_IsValid(capsule, name)) return;  // consumed (renamed): not ours any more
+  auto* managed = static_cast<Managed*>(PyCapsule_GetPointer(capsule, name));
+  if (managed && managed->deleter) managed->deleter(managed);
+}
+void delete_capsule(PyObject* capsule) {
+  delete_unconsumed<dlpack::DLManagedTensor>(capsule, kCapsule);
+}
+void delete_capsule_versioned(PyObject* capsule) {
+  delete_unconsumed<dlpack::DLManagedTensorVersioned>(capsule, kCapsuleVersioned);
+}
+
+py::capsule to_dlpack_capsule(const Tensor& tensor, bool versioned, bool copy) {
+  check_not_capturing("exporting a tensor with __dlpack__");
+  // BufferError, as PyTorch's __dlpack__ and the Python DLPack spec raise for a refused export.
+  if (tensor.requires_grad())
+    throw py::buffer_error(
+        "[__dlpack__] can't export a tensor that requires grad; use tensor.detach().__dlpack__()");
+  const Tensor exported = copy ? tensor.clone() : tensor;
+  PyObject* capsule =
+      versioned ? PyCapsule_New(to_dlpack_versioned(exported, copy ? dlpack::kFlagIsCopied : 0),
+                                kCapsuleVersioned, &delete_capsule_versioned)
+                : PyCapsule_New(to_dlpack(exported), kCapsule, &delete_capsule);
+  if (!capsule) throw py::error_already_set();
+  return py::reinterpret_steal<py::capsule>(capsule);
+}
+
+template <typename Managed>
+Tensor consume(PyObject* capsule, const char* name, const char* used_name, DLPackCopy copy) {
+  auto* managed = static_cast<Managed*>(PyCapsule_GetPointer(capsule, name));
+  if (!managed) throw py::error_already_set();
+  Tensor out = from_dlpack(managed, copy);  // on an exception the capsule still owns it
+  if (PyCapsule_SetName(capsule, used_name) != 0) throw py::error_already_set();
+  return out;
+}
+
+Tensor from_dlpack_capsule(const py::capsule& capsule, std::optional<bool> copy) {
+  const DLPackCopy mode =
+      !copy ? DLPackCopy::IfNeeded : (*copy ? DLPackCopy::Always : DLPackCopy::Never);
+  PyObject* c = capsule.ptr();
+  if (PyCapsule_IsValid(c, kCapsuleVersioned))
+    return consume<dlpack::DLManagedTensorVersioned>(c, kCapsuleVersioned, kUsedCapsuleVersioned,
+                                                     mode);
+  if (PyCapsule_IsValid(c, kCapsule))
+    return consume<dlpack::DLManagedTensor>(c, kCapsule, kUsedCapsule, mode);
+  const char* name = PyCapsule_GetName(c);
+  if (!name) PyErr_Clear();
+  const std::string got = name ? name : "";
+  if (got == kUsedCapsule || got == kUsedCapsuleVersioned)
+    throw std::invalid_argument(
+        "[from_dlpack] this DLPack capsule was already consumed; a capsule can be imported "
+        "once (call __dlpack__() again for a new one)");
+  throw TypeError(
+      "[from_dlpack] expected a DLPack capsule named 'dltensor' or "
+      "'dltensor_versioned', got a capsule named '" +
+      got + "'");
+}
+
 }  // namespace
 
 void init_dtype(py::module_& m) {
@@ -133,7 +235,9 @@ void init_tensor(py::module_& m) {
         return "<" + node.name() + " object at " + address + ">";
       });
 
-  py::class_<Tensor>(m, "Tensor", "An n-d array that can record operations for autograd")
+  py::class_<Tensor>(m, "Tensor", py::buffer_protocol(),
+                     "An n-d array that can record operations for autograd")
+      .def_buffer(&tensor_buffer)
       .def(py::init([](const Tensor& data) { return data.detach(); }), py::arg("data"),
            "A leaf sharing data's storage (subclasses such as nn.Parameter start here)")
       .def_property_readonly("shape", &Tensor::shape)
@@ -181,6 +285,13 @@ Runs without the GIL: other Python threads run meanwhile.)pbdoc")
       .def_property_readonly("_version", [](const Tensor& t) { return t.storage()->version(); });
 
   m.def("_tensor_from_numpy", &copy_from_numpy, py::arg("array"));
+  m.def("_to_dlpack_capsule", &to_dlpack_capsule, py::arg("tensor"), py::arg("versioned"),
+        py::arg("copy"),
+        "A DLPack capsule viewing the tensor (a copy's if copy): 'dltensor_versioned' (DLPack "
+        "1.0) if versioned, else 'dltensor'");
+  m.def("_from_dlpack_capsule", &from_dlpack_capsule, py::arg("capsule"), py::arg("copy"),
+        "Consumes a DLPack capsule: a tensor sharing its memory (copy=None copies read-only "
+        "or misaligned data, copy=False refuses to, copy=True always copies)");
   m.def("from_numpy", &share_numpy, py::arg("array"),
         "A tensor sharing memory with a numpy array (float32, float64, int64 or bool)");
 }

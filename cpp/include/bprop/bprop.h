@@ -38,6 +38,7 @@
 
 #include "bprop/autograd.h"
 #include "bprop/capture.h"
+#include "bprop/dlpack.h"
 #include "bprop/dtype.h"
 #include "bprop/io.h"
 #include "bprop/nn.h"
