@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -250,7 +251,9 @@ def test_lecture_script_renders_both_pictures(tmp_path):
 
 
 def test_lecture_script_without_dot_exits_nonzero(tmp_path):
-    env = {"PATH": str(tmp_path), "PYTHONPATH": ""}
+    # The rest of the environment stays (the sanitizer run's LD_PRELOAD, for one); only the
+    # search path loses `dot`.
+    env = dict(os.environ, PATH=str(tmp_path), PYTHONPATH="")
     script = ROOT / "examples" / "lecture_graph.py"
     result = subprocess.run(
         [sys.executable, str(script), str(tmp_path)], env=env, capture_output=True, text=True
