@@ -8,7 +8,16 @@ The step (zero_grad, forward, loss, backward, optimizer step) is captured once p
 shape (see bprop.compile); every later batch of an epoch is copied into the captured buffers
 and replayed from C++ with the GIL released. Results are those of the same loop run eagerly.
 Ctrl-C stops after the current batch: the model is intact and fit() returns the history so
-far, with history.interrupted set."""
+far, with history.interrupted set.
+
+Data-parallel (bprop.distributed, under mpiexec): pass a DistributedDataParallel model (or
+distributed=True, which wraps the model). Each rank then trains on its share of every global
+batch (DistributedSampler's split of the shared permutation: batch_size is per rank), and the
+gradients are averaged across ranks after each backward. The captured C++ step cannot call
+into MPI between backward and the optimizer step, so the distributed path runs each step
+eagerly (same math, Python overhead per op). Only rank 0 shows progress and writes the
+checkpoint (fit's checkpoint=path, saved atomically after each epoch); reported losses are
+averaged over the ranks."""
 
 from __future__ import annotations
 
@@ -86,8 +95,14 @@ class Trainer:
         model: Module,
         loss_fn: Callable[[Tensor, Tensor], Tensor],
         optimizer: SGD | Adam,
+        distributed: bool | None = None,
     ) -> None:
+        from .distributed import DistributedDataParallel
+
+        if distributed and not isinstance(model, DistributedDataParallel):
+            model = DistributedDataParallel(model)
         self.model, self.loss_fn, self.optimizer = model, loss_fn, optimizer
+        self.distributed = isinstance(model, DistributedDataParallel)
 
     def __setattr__(self, name: str, value: Any) -> None:
         # A new model, loss or optimizer invalidates the recorded steps.
@@ -114,9 +129,12 @@ class Trainer:
         validation_data: tuple[_Data, _Data] | None = None,
         callbacks: Iterable[Callable[[int, dict[str, Any]], bool | None]] = (),
         progress: bool = True,
+        checkpoint: str | os.PathLike[str] | None = None,
     ) -> History:
         """Trains for `epochs`; returns the History. Callbacks are called as
-        callback(epoch, logs) after each epoch; one returning False stops training."""
+        callback(epoch, logs) after each epoch; one returning False stops training.
+        checkpoint=path saves model.state_dict() there after each epoch (bp.save: atomic;
+        only rank 0 when distributed)."""
         X, y = _as_tensor(X), _as_tensor(y)
         n = X.shape[0]
         if y.shape[0] != n:
@@ -127,13 +145,32 @@ class Trainer:
         classify = y.dtype == _core.dtype.int64
         rng = np.random.default_rng(seed)
         history = History()
-        bar = _progress_bar(progress, epochs * (n // batch_size))
+        if self.distributed:
+            from . import distributed as dist
+
+            main_rank, ranks = dist.rank() == 0, dist.world_size()
+            if n < batch_size * ranks:
+                raise ValueError(
+                    f"[Trainer.fit] {n} rows can't fill one global batch of {ranks} ranks x "
+                    f"{batch_size}"
+                )
+            bar = _progress_bar(progress and main_rank, epochs * (n // (batch_size * ranks)))
+        else:
+            main_rank = True
+            bar = _progress_bar(progress, epochs * (n // batch_size))
         self.model.train()
         try:
             for epoch in range(epochs):
                 started = time.perf_counter()
                 order = rng.permutation(n) if shuffle else np.arange(n)
-                losses, correct, rows, stopped = self._epoch(X, y, order, batch_size, classify, bar)
+                if self.distributed:
+                    losses, correct, rows, stopped = self._distributed_epoch(
+                        X, y, order, batch_size, classify, bar
+                    )
+                else:
+                    losses, correct, rows, stopped = self._epoch(
+                        X, y, order, batch_size, classify, bar
+                    )
                 logs = {"epoch": epoch + 1, "loss": losses,
                         "accuracy": correct / rows if classify and rows else None,
                         "seconds": time.perf_counter() - started}  # fmt: skip
@@ -144,6 +181,10 @@ class Trainer:
                 history.epochs.append(logs)
                 if bar is not None:
                     bar.set_postfix(loss=f"{losses:.4f}")
+                if checkpoint is not None and main_rank:
+                    from .serialization import save
+
+                    save(self.model.state_dict(), checkpoint)
                 if stopped or any(cb(epoch + 1, logs) is False for cb in callbacks):
                     break
         except KeyboardInterrupt:
@@ -152,6 +193,34 @@ class Trainer:
             if bar is not None:
                 bar.close()
         return history
+
+    def _distributed_epoch(self, X, y, order, batch_size, classify, bar):
+        # Eager steps: the gradient all-reduce sits between backward and the optimizer step.
+        from . import distributed as dist
+
+        ranks, rank = dist.world_size(), dist.rank()
+        per_step = ranks * batch_size
+        order = order.astype(np.int64)
+        total, correct = 0.0, 0
+        steps = len(order) // per_step
+        for i in range(steps):
+            start = i * per_step + rank * batch_size
+            index = _core._tensor_from_numpy(order[start : start + batch_size])
+            xb, yb = X.index_select(0, index), y.index_select(0, index)
+            self.optimizer.zero_grad()
+            output = self.model(xb)
+            loss = self.loss_fn(output, yb)
+            loss.backward()
+            self.model.sync_gradients()
+            self.optimizer.step()
+            total += loss.item()
+            correct += self._correct(output, yb) if classify else 0
+            if bar is not None:
+                bar.update(1)
+        sums = np.array([total, correct], dtype=np.float64)
+        dist._allreduce_array(sums, "sum", "Trainer.fit")
+        rows = steps * per_step
+        return sums[0] / max(steps * ranks, 1), int(sums[1]), rows, False
 
     def _epoch(self, X, y, order, batch_size, classify, bar):
         full = len(order) // batch_size * batch_size

@@ -1,0 +1,311 @@
+"""bprop.distributed: data-parallel training across processes and machines over MPI.
+
+    mpiexec -n 2 python train.py          # MPICH (pip install ".[mpi]")
+
+    import bprop.distributed as dist
+    dist.init()
+    model = dist.DistributedDataParallel(make_model())   # rank 0's parameters everywhere
+    sampler = dist.DistributedSampler(len(X), batch_size=32, seed=0)
+    for epoch in range(epochs):
+        sampler.set_epoch(epoch)
+        for idx in sampler.batches():
+            optimizer.zero_grad()
+            F.cross_entropy(model(X[idx]), y[idx]).backward()
+            model.sync_gradients()        # average gradients across ranks: one Allreduce/bucket
+            optimizer.step()
+
+Pure Python on mpi4py, imported lazily: `import bprop` never needs it. Every collective works
+in place and zero-copy on bprop's own buffers (a contiguous tensor's memory is handed to MPI
+as a numpy view). NOTE: PyTorch's DDP overlaps the gradient all-reduce with backward through
+autograd hooks; bprop's DDP does not overlap — the sync runs after backward, so its full cost
+adds to each step.
+
+A rank that dies makes MPICH's launcher (hydra) kill the whole job, so the others do not hang.
+Where the launcher does not (Open MPI with some settings, `mpiexec -disable-auto-cleanup`),
+set BPROP_MPI_TIMEOUT=<seconds>: every collective then polls a non-blocking request and raises
+RuntimeError naming the op and the ranks once the deadline passes (and the process then
+ends with MPI_Abort rather than wait for the lost rank in MPI_Finalize)."""
+
+from __future__ import annotations
+
+import atexit
+import os
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from . import _core
+from ._core import Tensor
+
+__all__ = [
+    "init", "is_initialized", "rank", "world_size", "all_reduce_", "broadcast_", "barrier",
+    "DistributedDataParallel", "DistributedSampler",
+]  # fmt: skip
+
+
+def _mpi() -> Any:
+    try:
+        from mpi4py import MPI
+    except ImportError as e:
+        raise ImportError(
+            'bprop.distributed needs mpi4py and an MPI library: pip install "bprop[mpi]" '
+            '(from a checkout: pip install ".[mpi]")'
+        ) from e
+    return MPI
+
+
+_comm: Any = None
+
+
+def init(comm: Any = None) -> None:
+    """Starts MPI (mpi4py does on import) and selects the communicator, COMM_WORLD by default."""
+    global _comm
+    _comm = comm if comm is not None else _mpi().COMM_WORLD
+
+
+def is_initialized() -> bool:
+    return _comm is not None
+
+
+def _get_comm() -> Any:
+    if _comm is None:
+        init()
+    return _comm
+
+
+def rank() -> int:
+    return int(_get_comm().Get_rank())
+
+
+def world_size() -> int:
+    return int(_get_comm().Get_size())
+
+
+def _buffer(tensor: Tensor, op: str) -> np.ndarray:
+    """The tensor's own memory as a writable numpy array (no copy)."""
+    if not isinstance(tensor, Tensor):
+        raise TypeError(f"[{op}] expects a bprop Tensor, got {type(tensor).__name__}")
+    if not tensor.is_contiguous():
+        raise ValueError(
+            f"[{op}] needs a contiguous tensor (shape {tuple(tensor.shape)} is a strided view); "
+            "call .contiguous() and copy the result back"
+        )
+    if tensor.requires_grad:
+        raise RuntimeError(
+            f"[{op}] the tensor requires grad; update it in place on tensor.detach() "
+            "(which shares its memory) or under bp.no_grad()"
+        )
+    return tensor.numpy()
+
+
+def _timeout() -> float | None:
+    value = os.environ.get("BPROP_MPI_TIMEOUT")
+    return float(value) if value else None
+
+
+def _wait(request: Any, op: str, comm: Any) -> None:
+    """Request.Wait, or with BPROP_MPI_TIMEOUT a Test loop that gives up at the deadline."""
+    timeout = _timeout()
+    if timeout is None:
+        request.Wait()
+        return
+    deadline = time.monotonic() + timeout
+    pause = 1e-6
+    while not request.Test():
+        if time.monotonic() > deadline:
+            # MPI_Finalize at exit would wait for the lost rank forever: abort instead.
+            atexit.register(comm.Abort, 1)
+            raise RuntimeError(
+                f"[{op}] rank {comm.Get_rank()} of {comm.Get_size()} waited {timeout:g} s "
+                f"(BPROP_MPI_TIMEOUT) for ranks {list(range(comm.Get_size()))}; a rank has "
+                "probably died or stopped calling collectives"
+            )
+        time.sleep(pause)
+        pause = min(pause * 2, 1e-3)
+
+
+def _allreduce_array(array: np.ndarray, op: str, name: str) -> None:
+    MPI = _mpi()
+    comm = _get_comm()
+    if op not in ("sum", "mean"):
+        raise ValueError(f'[{name}] op must be "sum" or "mean", got {op!r}')
+    if _timeout() is None:
+        comm.Allreduce(MPI.IN_PLACE, array, op=MPI.SUM)
+    else:
+        _wait(comm.Iallreduce(MPI.IN_PLACE, array, op=MPI.SUM), name, comm)
+    if op == "mean":
+        array /= comm.Get_size()
+
+
+def all_reduce_(tensor: Tensor, op: str = "sum") -> Tensor:
+    """Sums (op="sum") or averages (op="mean") `tensor` across ranks, in place; returns it."""
+    _allreduce_array(_buffer(tensor, "all_reduce_"), op, "all_reduce_")
+    return tensor
+
+
+def broadcast_(tensor: Tensor, src: int = 0) -> Tensor:
+    """Overwrites `tensor` on every rank with rank `src`'s values, in place; returns it."""
+    array = _buffer(tensor, "broadcast_")
+    comm = _get_comm()
+    if _timeout() is None:
+        comm.Bcast(array, root=src)
+    else:
+        _wait(comm.Ibcast(array, root=src), "broadcast_", comm)
+    return tensor
+
+
+def barrier() -> None:
+    comm = _get_comm()
+    if _timeout() is None:
+        comm.Barrier()
+    else:
+        _wait(comm.Ibarrier(), "barrier", comm)
+
+
+class DistributedDataParallel:
+    """Wraps a module for data-parallel training (PyTorch's name).
+
+    At construction every parameter is broadcast from rank 0, so all ranks start equal.
+    Calling the wrapper runs the module. After `loss.backward()` call `sync_gradients()`:
+    gradients are packed into a few preallocated flat buckets of at most `bucket_cap_mb` MB,
+    each bucket is summed with one Allreduce, divided by the world size and copied back, so
+    every rank's optimizer sees the gradient of the global batch (the union of the ranks'
+    batches, if the loss is a mean over equal per-rank batches). There are no autograd hooks
+    in bprop, so the sync cannot overlap with backward. `bp.Trainer(ddp_model, ...)` calls it
+    for you."""
+
+    def __init__(self, module: Any, bucket_cap_mb: float = 25) -> None:
+        self.module = module
+        self.bucket_cap_mb = bucket_cap_mb
+        self._params = [p for p in module.parameters() if p.requires_grad]
+        for p in module.parameters():
+            broadcast_(p.detach(), 0)
+        cap = max(int(bucket_cap_mb * 2**20), 1)
+        self._buckets: list[tuple[list[Any], dict[Any, np.ndarray]]] = []
+        group: list[Any] = []
+        size = 0
+        for p in self._params:
+            nbytes = p.numel() * p.detach().numpy().itemsize
+            if group and size + nbytes > cap:
+                self._buckets.append(self._bucket(group))
+                group, size = [], 0
+            group.append(p)
+            size += nbytes
+        if group:
+            self._buckets.append(self._bucket(group))
+
+    @staticmethod
+    def _bucket(group: list[Any]) -> tuple[list[Any], dict[Any, np.ndarray]]:
+        flats = {}
+        for dtype in {p.detach().numpy().dtype for p in group}:
+            count = sum(p.numel() for p in group if p.detach().numpy().dtype == dtype)
+            flats[dtype] = np.empty(count, dtype=dtype)
+        return group, flats
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.module(*args, **kwargs)
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        return self.module(*args, **kwargs)
+
+    def sync_gradients(self) -> None:
+        """Averages every parameter's .grad across ranks: one Allreduce per bucket and dtype.
+        A parameter without a gradient on this rank contributes zeros (and gets the average)."""
+        n = world_size()
+        for group, flats in self._buckets:
+            for dtype, flat in flats.items():
+                views, offset = [], 0
+                for p in group:
+                    if p.detach().numpy().dtype != dtype:
+                        continue
+                    count = p.numel()
+                    view = flat[offset : offset + count]
+                    grad = p.grad
+                    if grad is None:
+                        view[:] = 0
+                    else:
+                        view[:] = grad.detach().numpy().reshape(-1)
+                    views.append((p, view))
+                    offset += count
+                _allreduce_array(flat, "sum", "sync_gradients")
+                flat /= n
+                for p, view in views:
+                    if p.grad is None:
+                        p.grad = _core._tensor_from_numpy(view.reshape(p.shape).copy())
+                    else:
+                        p.grad.detach().numpy()[...] = view.reshape(p.shape)
+
+    # The wrapped module's API, so the wrapper can stand in for it.
+    def parameters(self, recurse: bool = True) -> Iterator[Any]:
+        return self.module.parameters(recurse)
+
+    def named_parameters(self, *args: Any, **kwargs: Any) -> Any:
+        return self.module.named_parameters(*args, **kwargs)
+
+    def state_dict(self) -> Any:
+        return self.module.state_dict()
+
+    def load_state_dict(self, *args: Any, **kwargs: Any) -> Any:
+        return self.module.load_state_dict(*args, **kwargs)
+
+    def train(self, mode: bool = True) -> DistributedDataParallel:
+        self.module.train(mode)
+        return self
+
+    def eval(self) -> DistributedDataParallel:
+        self.module.eval()
+        return self
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        self.module.zero_grad(set_to_none)
+
+
+class DistributedSampler:
+    """Splits a dataset's indices across ranks, reproducibly (PyTorch's name).
+
+    Every rank draws the same permutation (numpy's default_rng(seed + epoch)). With per-rank
+    batch B and N ranks, rank r's part of global batch i is the slice
+    [i*N*B + r*B, i*N*B + (r+1)*B) of that permutation, so the union over the ranks is exactly
+    the single-process batch of size N*B. Incomplete global batches are dropped (drop_last)."""
+
+    def __init__(
+        self,
+        dataset_len: int,
+        num_replicas: int | None = None,
+        rank: int | None = None,
+        shuffle: bool = True,
+        seed: int = 0,
+        batch_size: int = 1,
+    ) -> None:
+        self.dataset_len = dataset_len
+        self.num_replicas = world_size() if num_replicas is None else num_replicas
+        self.rank = globals()["rank"]() if rank is None else rank
+        if not 0 <= self.rank < self.num_replicas:
+            raise ValueError(f"[DistributedSampler] rank {self.rank} of {self.num_replicas}")
+        self.shuffle, self.seed, self.batch_size, self.epoch = shuffle, seed, batch_size, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def permutation(self) -> np.ndarray:
+        """The permutation shared by all ranks for this epoch."""
+        if not self.shuffle:
+            return np.arange(self.dataset_len)
+        return np.random.default_rng(self.seed + self.epoch).permutation(self.dataset_len)
+
+    def batches(self) -> Iterator[np.ndarray]:
+        """This rank's index batches (int64 arrays of batch_size) for this epoch."""
+        order = self.permutation().astype(np.int64)
+        n, b = self.num_replicas, self.batch_size
+        for i in range(self.dataset_len // (n * b)):
+            start = i * n * b + self.rank * b
+            yield order[start : start + b]
+
+    def __iter__(self) -> Iterator[int]:
+        for batch in self.batches():
+            yield from (int(i) for i in batch)
+
+    def __len__(self) -> int:
+        return self.dataset_len // (self.num_replicas * self.batch_size) * self.batch_size

@@ -1,0 +1,74 @@
+"""Run under `mpiexec -n 2` by tests/test_distributed.py (not collected by pytest).
+
+Trains an MLP for 20 SGD steps with DDP and per-rank batch B; rank 0 also trains a
+single-process copy with batch N*B on the same data order and compares the parameters after
+every step. Both ranks' parameters must agree exactly. Exit status 0 = pass."""
+
+import sys
+
+import bprop as bp
+import bprop.distributed as dist
+import bprop.nn.functional as F
+import numpy as np
+from bprop import nn
+
+STEPS, B = 20, 8
+
+
+def mlp():
+    return nn.Sequential(nn.Linear(10, 32), nn.Tanh(), nn.Linear(32, 4))
+
+
+def params(model):
+    return [p.detach().numpy().copy() for p in model.parameters()]
+
+
+def main():
+    dist.init()
+    rank, n = dist.rank(), dist.world_size()
+    rng = np.random.default_rng(123)
+    X = rng.standard_normal((400, 10)).astype(np.float32)
+    y = rng.integers(0, 4, 400).astype(np.int64)
+    Xt, yt = bp.from_numpy(X), bp.from_numpy(y)
+
+    bp.manual_seed(rank)  # different initial weights per rank: DDP must broadcast rank 0's
+    model = dist.DistributedDataParallel(mlp())
+    opt = bp.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    if rank == 0:
+        reference = mlp()
+        reference.load_state_dict({k: v.detach().clone() for k, v in model.state_dict().items()})
+        ref_opt = bp.optim.SGD(reference.parameters(), lr=0.1, momentum=0.9)
+        whole = dist.DistributedSampler(len(X), num_replicas=1, rank=0, seed=7, batch_size=n * B)
+        whole_batches = whole.batches()
+    sampler = dist.DistributedSampler(len(X), seed=7, batch_size=B)
+    worst = 0.0
+    for step, idx in enumerate(sampler.batches()):
+        if step == STEPS:
+            break
+        opt.zero_grad()
+        F.cross_entropy(model(Xt[bp.from_numpy(idx)]), yt[bp.from_numpy(idx)]).backward()
+        model.sync_gradients()
+        opt.step()
+        mine = np.concatenate([p.ravel() for p in params(model)])
+        everyone = dist._get_comm().allgather(mine)
+        if any(not np.array_equal(mine, other) for other in everyone):
+            print(f"rank {rank}: step {step}: ranks' parameters differ", flush=True)
+            return 1
+        if rank == 0:
+            big = bp.from_numpy(next(whole_batches))
+            ref_opt.zero_grad()
+            F.cross_entropy(reference(Xt[big]), yt[big]).backward()
+            ref_opt.step()
+            for a, b in zip(params(model), params(reference)):
+                worst = max(worst, float(np.max(np.abs(a - b) / (np.abs(b) + 1e-6))))
+                if not np.allclose(a, b, rtol=1e-5, atol=1e-6):
+                    print(f"step {step}: DDP differs from single process: "
+                          f"max abs {np.max(np.abs(a - b)):.3g}", flush=True)  # fmt: skip
+                    return 1
+    if rank == 0:
+        print(f"equivalence ok: {STEPS} steps, {n} ranks, max rel error {worst:.3g}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
