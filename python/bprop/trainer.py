@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 
     import numpy.typing as npt
 
+    from .distributed import DistributedDataParallel
     from .nn import Module
     from .optim import SGD, Adam
 
@@ -92,7 +93,7 @@ class Trainer:
 
     def __init__(
         self,
-        model: Module,
+        model: Module | DistributedDataParallel,
         loss_fn: Callable[[Tensor, Tensor], Tensor],
         optimizer: SGD | Adam,
         distributed: bool | None = None,
