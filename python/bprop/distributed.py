@@ -1,4 +1,4 @@
-"""bprop.distributed: data-parallel training across processes and machines over MPI.
+"""bprop.distributed: data-parallel training across processes and machines over MPI::
 
     mpiexec -n 2 python train.py          # MPICH (pip install ".[mpi]")
 
@@ -267,7 +267,7 @@ class DistributedSampler:
 
     Every rank draws the same permutation (numpy's default_rng(seed + epoch)). With per-rank
     batch B and N ranks, rank r's part of global batch i is the slice
-    [i*N*B + r*B, i*N*B + (r+1)*B) of that permutation, so the union over the ranks is exactly
+    ``[i*N*B + r*B, i*N*B + (r+1)*B)`` of that permutation, so the union over the ranks is exactly
     the single-process batch of size N*B. Incomplete global batches are dropped (drop_last)."""
 
     def __init__(
