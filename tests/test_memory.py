@@ -20,14 +20,16 @@ needs_proc = pytest.mark.skipif(
 )
 
 
-def test_graph_is_freed_when_python_drops_the_output():
-    # The multiplication saves x, whose memory is a numpy array: the array lives exactly as long
-    # as the graph that holds it.
+def _graph_saving_an_array():
+    """y = sum(x * w) where x shares a numpy array's memory: the multiplication saves x, so the
+    array lives exactly as long as what the graph saved. Returns (y, w, weakref to the array)."""
     array = np.arange(4, dtype=np.float32)
-    alive = weakref.ref(array)
     w = bp.ones(4, requires_grad=True)
-    y = (bp.from_numpy(array) * w).sum()
-    del array
+    return (bp.from_numpy(array) * w).sum(), w, weakref.ref(array)
+
+
+def test_graph_is_freed_when_python_drops_the_output():
+    y, _, alive = _graph_saving_an_array()
     gc.collect()
     assert alive() is not None  # the graph keeps it
     del y
@@ -35,11 +37,7 @@ def test_graph_is_freed_when_python_drops_the_output():
 
 
 def test_backward_frees_the_saved_tensors_while_the_output_lives():
-    array = np.arange(4, dtype=np.float32)
-    alive = weakref.ref(array)
-    w = bp.ones(4, requires_grad=True)
-    y = (bp.from_numpy(array) * w).sum()
-    del array
+    y, w, alive = _graph_saving_an_array()
     y.backward()
     assert alive() is None
     assert np.array_equal(w.grad.numpy(), [0, 1, 2, 3])
@@ -47,11 +45,7 @@ def test_backward_frees_the_saved_tensors_while_the_output_lives():
 
 
 def test_retain_graph_keeps_the_saved_tensors_until_the_output_goes():
-    array = np.ones(4, dtype=np.float32)
-    alive = weakref.ref(array)
-    w = bp.ones(4, requires_grad=True)
-    y = (bp.from_numpy(array) * w).sum()
-    del array
+    y, _, alive = _graph_saving_an_array()
     y.backward(retain_graph=True)
     assert alive() is not None
     del y

@@ -183,26 +183,35 @@ class DistributedDataParallel:
         for p in module.parameters():
             broadcast_(p.detach(), 0)
         cap = max(int(bucket_cap_mb * 2**20), 1)
-        self._buckets: list[tuple[list[Any], dict[Any, np.ndarray]]] = []
+        # Each bucket is one flat buffer per dtype, laid out once here: (buffer, [(parameter,
+        # its slice of the buffer)]). sync_gradients only copies, reduces and copies back.
+        self._buckets: list[tuple[np.ndarray, list[tuple[Any, np.ndarray]]]] = []
         group: list[Any] = []
         size = 0
         for p in self._params:
             nbytes = p.numel() * p.detach().numpy().itemsize
             if group and size + nbytes > cap:
-                self._buckets.append(self._bucket(group))
+                self._buckets += self._bucket(group)
                 group, size = [], 0
             group.append(p)
             size += nbytes
         if group:
-            self._buckets.append(self._bucket(group))
+            self._buckets += self._bucket(group)
 
     @staticmethod
-    def _bucket(group: list[Any]) -> tuple[list[Any], dict[Any, np.ndarray]]:
-        flats = {}
-        for dtype in {p.detach().numpy().dtype for p in group}:
-            count = sum(p.numel() for p in group if p.detach().numpy().dtype == dtype)
-            flats[dtype] = np.empty(count, dtype=dtype)
-        return group, flats
+    def _bucket(group: list[Any]) -> list[tuple[np.ndarray, list[tuple[Any, np.ndarray]]]]:
+        by_dtype: dict[Any, list[Any]] = {}
+        for p in group:
+            by_dtype.setdefault(p.detach().numpy().dtype, []).append(p)
+        buckets = []
+        for dtype, params in by_dtype.items():
+            flat = np.empty(sum(p.numel() for p in params), dtype=dtype)
+            views, offset = [], 0
+            for p in params:
+                views.append((p, flat[offset : offset + p.numel()]))
+                offset += p.numel()
+            buckets.append((flat, views))
+        return buckets
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.module(*args, **kwargs)
@@ -211,31 +220,23 @@ class DistributedDataParallel:
         return self.module(*args, **kwargs)
 
     def sync_gradients(self) -> None:
-        """Averages every parameter's .grad across ranks: one Allreduce per bucket and dtype.
+        """Averages every parameter's .grad across ranks: one Allreduce per bucket (and dtype).
         A parameter without a gradient on this rank contributes zeros (and gets the average)."""
         n = world_size()
-        for group, flats in self._buckets:
-            for dtype, flat in flats.items():
-                views, offset = [], 0
-                for p in group:
-                    if p.detach().numpy().dtype != dtype:
-                        continue
-                    count = p.numel()
-                    view = flat[offset : offset + count]
-                    grad = p.grad
-                    if grad is None:
-                        view[:] = 0
-                    else:
-                        view[:] = grad.detach().numpy().reshape(-1)
-                    views.append((p, view))
-                    offset += count
-                _allreduce_array(flat, "sum", "sync_gradients")
-                flat /= n
-                for p, view in views:
-                    if p.grad is None:
-                        p.grad = _core._tensor_from_numpy(view.reshape(p.shape).copy())
-                    else:
-                        p.grad.detach().numpy()[...] = view.reshape(p.shape)
+        for flat, views in self._buckets:
+            for p, view in views:
+                grad = p.grad
+                if grad is None:
+                    view[:] = 0
+                else:
+                    view[:] = grad.detach().numpy().reshape(-1)
+            _allreduce_array(flat, "sum", "sync_gradients")
+            flat /= n
+            for p, view in views:
+                if p.grad is None:
+                    p.grad = _core._tensor_from_numpy(view.reshape(p.shape).copy())
+                else:
+                    p.grad.detach().numpy()[...] = view.reshape(p.shape)
 
     # The wrapped module's API, so the wrapper can stand in for it.
     def parameters(self, recurse: bool = True) -> Iterator[Any]:
