@@ -24,12 +24,13 @@ A rank that dies makes MPICH's launcher (hydra) kill the whole job, so the other
 Where the launcher does not (Open MPI with some settings, `mpiexec -disable-auto-cleanup`),
 set BPROP_MPI_TIMEOUT=<seconds>: every collective then polls a non-blocking request and raises
 RuntimeError naming the op and the ranks once the deadline passes (and the process then
-ends with MPI_Abort rather than wait for the lost rank in MPI_Finalize)."""
+ends at exit without MPI_Finalize, which would wait for the lost rank forever)."""
 
 from __future__ import annotations
 
 import atexit
 import os
+import sys
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -105,6 +106,16 @@ def _timeout() -> float | None:
     return float(value) if value else None
 
 
+def _exit_without_finalize() -> None:
+    """Registered when a collective times out, so it runs before mpi4py's MPI_Finalize, which
+    would wait for the lost rank forever. Not MPI_Abort: it makes the launcher kill the job
+    while the traceback may still sit unforwarded in the stderr pipe, losing the message."""
+    for stream in (sys.stdout, sys.stderr):
+        if stream is not None:
+            stream.flush()
+    os._exit(1)
+
+
 def _wait(request: Any, op: str, comm: Any) -> None:
     """Request.Wait, or with BPROP_MPI_TIMEOUT a Test loop that gives up at the deadline."""
     timeout = _timeout()
@@ -115,8 +126,7 @@ def _wait(request: Any, op: str, comm: Any) -> None:
     pause = 1e-6
     while not request.Test():
         if time.monotonic() > deadline:
-            # MPI_Finalize at exit would wait for the lost rank forever: abort instead.
-            atexit.register(comm.Abort, 1)
+            atexit.register(_exit_without_finalize)
             raise RuntimeError(
                 f"[{op}] rank {comm.Get_rank()} of {comm.Get_size()} waited {timeout:g} s "
                 f"(BPROP_MPI_TIMEOUT) for ranks {list(range(comm.Get_size()))}; a rank has "
