@@ -1,5 +1,7 @@
 """Data-parallel overhead over MPI: all-reduce throughput, and the digits MLP's step time on
-1 rank vs 2 ranks (same per-rank batch, so 2 ranks process twice the data per step).
+1 rank vs 2 ranks (same per-rank batch, so 2 ranks process twice the data per step), for an
+eager loop written by hand and for bp.Trainer(distributed=True), whose forward + backward is
+a captured replay.
 
     mpiexec -n 2 python benchmarks/bench_distributed.py
 
@@ -61,14 +63,31 @@ def step_time(comm, batch: int = 32, steps: int = 300) -> tuple[float, int]:
     return statistics.median(times[20:]), nbytes
 
 
+def trainer_step_time(comm, batch: int = 32, epochs: int = 3) -> float:
+    """Seconds per step of Trainer.fit(distributed=True): the best of `epochs` epochs."""
+    dist.init(comm)
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((4096, 64)).astype(np.float32)
+    y = rng.integers(0, 10, 4096).astype(np.int64)
+    bp.manual_seed(0)
+    model = nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 10))
+    opt = bp.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    trainer = bp.Trainer(model, F.cross_entropy, opt, distributed=True)
+    history = trainer.fit(X, y, epochs=epochs, batch_size=batch, progress=False)
+    steps = 4096 // (batch * comm.Get_size())
+    return min(history.seconds) / steps
+
+
 def main() -> None:
     world = MPI.COMM_WORLD
     rank = world.Get_rank()
     rows = allreduce_table(world)
     if rank == 0:
         one, nbytes = step_time(MPI.COMM_SELF)
+        trainer_one = trainer_step_time(MPI.COMM_SELF)
     world.Barrier()
     two, nbytes = step_time(world)
+    trainer_two = trainer_step_time(world)
     if rank != 0:
         return
     print(f"MPI: {MPI.Get_library_version().splitlines()[0]}, {world.Get_size()} ranks")
@@ -76,11 +95,14 @@ def main() -> None:
     for size, seconds, gbps in rows:
         label = f"{size >> 20} MB" if size >= 1 << 20 else f"{size >> 10} KB"
         print(f"{label:>10} {seconds * 1e6:>10.1f} {gbps:>9.2f}")
-    print(f"digits MLP 64-128-10 ({nbytes / 1024:.0f} KB of gradients), per-rank batch 32:")
-    print(f"  1 rank : {one * 1e6:8.1f} us/step")
     n = world.Get_size()
-    print(f"  {n} ranks: {two * 1e6:8.1f} us/step  (sync overhead {(two - one) * 1e6:.1f} us, "
-          f"throughput x{n * one / two:.2f})")  # fmt: skip
+    print(f"digits MLP 64-128-10 ({nbytes / 1024:.0f} KB of gradients), per-rank batch 32:")
+    rows = [("eager loop", one, two), ("Trainer.fit", trainer_one, trainer_two)]
+    for name, single, multi in rows:
+        overhead, speedup = (multi - single) * 1e6, n * single / multi
+        print(f"  {name:<12} 1 rank : {single * 1e6:8.1f} us/step")
+        print(f"  {name:<12} {n} ranks: {multi * 1e6:8.1f} us/step  "
+              f"(sync overhead {overhead:.1f} us, throughput x{speedup:.2f})")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -2,7 +2,10 @@
 
 Trains an MLP for 20 SGD steps with DDP and per-rank batch B; rank 0 also trains a
 single-process copy with batch N*B on the same data order and compares the parameters after
-every step. Both ranks' parameters must agree exactly. Exit status 0 = pass."""
+every step. Then the same through bp.Trainer: fit(distributed=True) with batch B (captured
+steps) against a single-process fit with batch N*B, over 2 epochs, on a model with a
+parameter backward never reaches. Both ranks' parameters must agree exactly.
+Exit status 0 = pass."""
 
 import sys
 
@@ -17,6 +20,26 @@ STEPS, B = 20, 8
 
 def mlp():
     return nn.Sequential(nn.Linear(10, 32), nn.Tanh(), nn.Linear(32, 4))
+
+
+class WithUnused(nn.Module):
+    """An MLP plus a layer forward never calls: DDP must still average (zero) gradients."""
+
+    def __init__(self):
+        super().__init__()
+        self.net = mlp()
+        self.unused = nn.Linear(3, 3)
+
+    def forward(self, x):
+        return self.net(x)
+
+
+class UsedOnRankOne(WithUnused):
+    """Only rank 1's forward reaches `unused`: rank 0 averages in zeros for it."""
+
+    def forward(self, x):
+        out = self.net(x)
+        return out + self.unused(x[:, :3]).sum(1, keepdim=True) if dist.rank() == 1 else out
 
 
 def params(model):
@@ -67,6 +90,60 @@ def main():
                     return 1
     if rank == 0:
         print(f"equivalence ok: {STEPS} steps, {n} ranks, max rel error {worst:.3g}", flush=True)
+    return trainer_equivalence(X, y)
+
+
+def trainer_equivalence(X, y):
+    rank, n = dist.rank(), dist.world_size()
+    bp.manual_seed(10 + rank)
+    model = WithUnused()
+    trainer = bp.Trainer(model, F.cross_entropy, bp.optim.SGD(model.parameters(), lr=0.05,
+                         momentum=0.9), distributed=True)  # fmt: skip
+    start = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    history = trainer.fit(X, y, epochs=2, batch_size=B, seed=3, progress=False)
+    mine = np.concatenate([p.ravel() for p in params(model)])
+    if any(not np.array_equal(mine, other) for other in dist._get_comm().allgather(mine)):
+        print(f"rank {rank}: Trainer: ranks' parameters differ", flush=True)
+        return 1
+    if partly_used_parameter(X, y):
+        return 1
+    if rank != 0:
+        return 0
+    reference = WithUnused()
+    reference.load_state_dict(start)
+    single = bp.Trainer(reference, F.cross_entropy,
+                        bp.optim.SGD(reference.parameters(), lr=0.05, momentum=0.9))  # fmt: skip
+    expected = single.fit(X, y, epochs=2, batch_size=n * B, seed=3, progress=False)
+    worst = 0.0
+    for a, b in zip(params(model), params(reference)):
+        worst = max(worst, float(np.max(np.abs(a - b) / (np.abs(b) + 1e-6))))
+        if not np.allclose(a, b, rtol=1e-5, atol=1e-6):
+            print(f"Trainer: distributed differs from single process: "
+                  f"max abs {np.max(np.abs(a - b)):.3g}", flush=True)  # fmt: skip
+            return 1
+    if not np.allclose(history.loss, expected.loss, rtol=1e-5):
+        print(f"Trainer: losses {history.loss} != {expected.loss}", flush=True)
+        return 1
+    steps = 2 * len(X) // (n * B)
+    print(f"trainer equivalence ok: {steps} steps, max rel error {worst:.3g}", flush=True)
+    return 0
+
+
+def partly_used_parameter(X, y):
+    # Rank 0's replayed optimizer step must read this step's average for `unused`, not the
+    # value it saw when it was recorded: otherwise the ranks' parameters drift apart.
+    model = UsedOnRankOne()
+    trainer = bp.Trainer(model, F.cross_entropy, bp.optim.SGD(model.parameters(), lr=0.05),
+                         distributed=True)  # fmt: skip
+    before = model.unused.weight.detach().numpy().copy()
+    trainer.fit(X, y, epochs=1, batch_size=B, seed=4, progress=False)
+    mine = np.concatenate([p.ravel() for p in params(model)])
+    if any(not np.array_equal(mine, other) for other in dist._get_comm().allgather(mine)):
+        print(f"rank {dist.rank()}: partly used parameter: ranks differ", flush=True)
+        return 1
+    if np.array_equal(before, model.unused.weight.detach().numpy()):
+        print("partly used parameter: never updated", flush=True)
+        return 1
     return 0
 
 

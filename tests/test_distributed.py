@@ -45,6 +45,7 @@ def test_ddp_matches_single_process_with_the_global_batch():
     result = _launch([str(HERE / "mpi_worker_equivalence.py")], timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "equivalence ok" in result.stdout
+    assert "trainer equivalence ok" in result.stdout
 
 
 def _check_checkpoint(path):

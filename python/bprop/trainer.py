@@ -13,9 +13,10 @@ far, with history.interrupted set.
 Data-parallel (bprop.distributed, under mpiexec): pass a DistributedDataParallel model (or
 distributed=True, which wraps the model). Each rank then trains on its share of every global
 batch (DistributedSampler's split of the shared permutation: batch_size is per rank), and the
-gradients are averaged across ranks after each backward. The captured C++ step cannot call
-into MPI between backward and the optimizer step, so the distributed path runs each step
-eagerly (same math, Python overhead per op). Only rank 0 shows progress and writes the
+gradients are averaged across ranks after each backward. zero_grad + forward + backward is
+captured and replayed as above, but batch by batch from Python, which then runs the gradient
+all-reduce and the optimizer step (the C++ epoch loop cannot call into MPI). Only rank 0
+shows progress and writes the
 checkpoint (fit's checkpoint=path, saved atomically after each epoch); reported losses are
 averaged over the ranks."""
 
@@ -110,12 +111,26 @@ class Trainer:
         object.__setattr__(self, name, value)
         if name in ("model", "loss_fn", "optimizer"):
             object.__setattr__(self, "_compiled", CompiledStep(self._step))
+            object.__setattr__(self, "_compiled_backward", CompiledStep(self._forward_backward))
 
     def _step(self, x, y):
+        loss, output = self._forward_backward(x, y)
+        self.optimizer.step()
+        return loss, output
+
+    def _forward_backward(self, x, y):
         self.optimizer.zero_grad()
         output = self.model(x)
         loss = self.loss_fn(output, y)
         loss.backward()
+        return loss, output
+
+    def _synced_step(self, x, y):
+        # The distributed step: the captured (zero_grad, forward, backward), then the
+        # all-reduce, then the optimizer step (which a capture would replay as one call
+        # anyway: it reads each .grad when it runs).
+        loss, output = self._compiled_backward(x, y)
+        self.model.sync_gradients()
         self.optimizer.step()
         return loss, output
 
@@ -196,7 +211,6 @@ class Trainer:
         return history
 
     def _distributed_epoch(self, X, y, order, batch_size, classify, bar):
-        # Eager steps: the gradient all-reduce sits between backward and the optimizer step.
         from . import distributed as dist
 
         ranks, rank = dist.world_size(), dist.rank()
@@ -208,12 +222,7 @@ class Trainer:
             start = i * per_step + rank * batch_size
             index = _core._tensor_from_numpy(order[start : start + batch_size])
             xb, yb = X.index_select(0, index), y.index_select(0, index)
-            self.optimizer.zero_grad()
-            output = self.model(xb)
-            loss = self.loss_fn(output, yb)
-            loss.backward()
-            self.model.sync_gradients()
-            self.optimizer.step()
+            loss, output = self._synced_step(xb, yb)
             total += loss.item()
             correct += self._correct(output, yb) if classify else 0
             if bar is not None:
