@@ -48,6 +48,13 @@ _Shape: typing.TypeAlias = int | tuple[int, ...] | list[int]
 # Inside class Tensor, `numpy` is the method: name the array type out here.
 _NDArray: typing.TypeAlias = numpy.ndarray[typing.Any, numpy.dtype[typing.Any]]
 
+class _RemovableHandle(typing.Protocol):
+    \"\"\"bprop.autograd.RemovableHandle, what register_post_accumulate_grad_hook returns.\"\"\"
+
+    def remove(self) -> None: ...
+    def __enter__(self) -> _RemovableHandle: ...
+    def __exit__(self, *exc: object) -> None: ...
+
 class _ValuesIndices(typing.NamedTuple):
     \"\"\"What max(dim) and min(dim) return (a namedtuple at runtime).\"\"\"
 
@@ -190,6 +197,9 @@ TENSOR_PYTHON_METHODS = """
     def fill_(self, value: Number) -> Tensor: ...
     def zero_(self) -> Tensor: ...
     def copy_(self, src: Tensor | Number) -> Tensor: ...
+    def register_post_accumulate_grad_hook(
+        self, hook: typing.Callable[[Tensor], None]
+    ) -> _RemovableHandle: ...
 """
 
 # Attributes every class has, or that Python adds on its own: not Python-side methods of ours.

@@ -819,3 +819,110 @@ def test_grad_wrt_non_leaf_does_not_run_or_free_its_grad_fn():
     np.testing.assert_array_equal(g.numpy(), [3.0, 3.0])
     h.sum().backward()
     np.testing.assert_array_equal(x.grad.numpy(), [2.0, 4.0])
+
+
+# ---- post-accumulate-grad hooks ----
+
+
+def test_post_accumulate_grad_hook_sees_the_summed_gradient_once_per_backward():
+    w = leaf([1.0, 2.0])
+    seen = []
+    w.register_post_accumulate_grad_hook(lambda p: seen.append(to_np(p.grad)))
+    (w * w + w).sum().backward()  # w reaches the loss by three paths: one call, their sum
+    (3 * w).sum().backward()  # accumulates into .grad: the hook sees the new total
+    assert len(seen) == 2
+    np.testing.assert_array_equal(seen[0], [3.0, 5.0])
+    np.testing.assert_array_equal(seen[1], [6.0, 8.0])
+
+
+def test_post_accumulate_grad_hooks_run_in_order_and_remove():
+    w = leaf([1.0])
+    calls = []
+    first = w.register_post_accumulate_grad_hook(lambda p: calls.append("first"))
+    with w.register_post_accumulate_grad_hook(lambda p: calls.append("second")):
+        (2 * w).sum().backward()
+    (2 * w).sum().backward()  # the context manager took "second" off
+    first.remove()
+    first.remove()  # removing twice is harmless
+    (2 * w).sum().backward()
+    assert calls == ["first", "second", "first"]
+
+
+def test_post_accumulate_grad_hook_is_not_called_by_grad():
+    w = leaf([1.0, 2.0])
+    calls = []
+    w.register_post_accumulate_grad_hook(lambda p: calls.append(1))
+    (g,) = bp.grad((w * w).sum(), [w])
+    np.testing.assert_array_equal(to_np(g), [2.0, 4.0])
+    assert calls == [] and w.grad is None
+
+
+def test_post_accumulate_grad_hook_errors():
+    w = leaf([1.0])
+    prefix = r"\[register_post_accumulate_grad_hook\]"
+    with pytest.raises(RuntimeError, match=prefix + r".*output of an op \(MulBackward0\)"):
+        (w * 2).register_post_accumulate_grad_hook(print)
+    with pytest.raises(RuntimeError, match=prefix + r".*does not require grad"):
+        bp.zeros(2).register_post_accumulate_grad_hook(print)
+    with pytest.raises(TypeError, match=prefix + r" hook must be callable, got int"):
+        w.register_post_accumulate_grad_hook(3)
+
+
+def test_an_exception_in_a_post_accumulate_grad_hook_ends_backward():
+    w = leaf([1.0])
+
+    def hook(p):
+        raise ValueError("hook says no")
+
+    w.register_post_accumulate_grad_hook(hook)
+    with pytest.raises(ValueError, match="hook says no"):
+        (2 * w).sum().backward()
+    np.testing.assert_array_equal(to_np(w.grad), [2.0])  # accumulated before the hook ran
+
+
+def test_post_accumulate_grad_hooks_run_in_captured_replays():
+    bp.manual_seed(0)
+    model = bp.nn.Linear(3, 2)
+    opt = bp.optim.SGD(model.parameters(), lr=0.1)
+    seen = []
+    # Reading values inside a hook is fine while recording: hooks run outside the recording.
+    model.weight.register_post_accumulate_grad_hook(lambda p: seen.append(to_np(p.grad)))
+
+    def step(x, y):
+        opt.zero_grad()
+        loss = bp.nn.functional.mse_loss(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    compiled = bp.compile(step)
+    batches = [(bp.randn(4, 3), bp.randn(4, 2)) for _ in range(3)]
+    for x, y in batches:
+        compiled(x, y)
+    replayed, seen = seen, []
+    bp.manual_seed(0)
+    model = bp.nn.Linear(3, 2)
+    opt = bp.optim.SGD(model.parameters(), lr=0.1)
+    model.weight.register_post_accumulate_grad_hook(lambda p: seen.append(to_np(p.grad)))
+    for x, y in batches:
+        step(x, y)
+    assert len(replayed) == 3
+    for a, b in zip(replayed, seen):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_a_hook_registered_after_recording_runs_in_replays():
+    w = bp.tensor([1.0, 2.0], requires_grad=True)
+
+    @bp.compile
+    def step(x):
+        w.grad = None
+        (w * x).sum().backward()
+        return w.grad
+
+    step(bp.tensor([1.0, 1.0]))
+    calls = []
+    w.register_post_accumulate_grad_hook(lambda p: calls.append(to_np(p.grad)))
+    step(bp.tensor([3.0, 4.0]))
+    assert len(calls) == 1
+    np.testing.assert_array_equal(calls[0], [3.0, 4.0])

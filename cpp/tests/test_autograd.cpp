@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -550,5 +551,46 @@ TEST_SUITE("autograd") {
       CHECK(y.requires_grad());
     }
     CHECK(x.is_leaf());
+  }
+
+  TEST_CASE("post-accumulate-grad hooks: once per backward, in order, removable, replayed") {
+    Tensor w = f64({1, 2}, {2}, true);
+    std::vector<std::string> calls;
+    std::vector<double> seen;
+    uint64_t first = register_post_accumulate_grad_hook(w, [&](const Tensor& leaf) {
+      calls.push_back("first");
+      seen.push_back(scalar_of(sum(leaf.grad())));
+    });
+    uint64_t second =
+        register_post_accumulate_grad_hook(w, [&](const Tensor&) { calls.push_back("second"); });
+    sum(add(mul(w, w), w)).backward();  // three paths into w, one accumulation: 3 + 5
+    CHECK(calls == std::vector<std::string>{"first", "second"});
+    CHECK(seen == std::vector<double>{8});
+    CHECK(remove_post_accumulate_grad_hook(w, second));
+    CHECK_FALSE(remove_post_accumulate_grad_hook(w, second));
+    grad({sum(w)}, {w});  // grad() leaves .grad alone and calls no hook
+    CHECK(calls.size() == 2);
+
+    Tensor x = f64({1, 1}, {2});
+    Capture capture;
+    capture.record([&] {
+      w.set_grad(Tensor());
+      sum(mul(w, x)).backward();
+    });
+    CHECK(seen == std::vector<double>{8, 2});  // hooks ran, for real, while recording
+    copy_(x, f64({3, 4}, {2}));
+    capture.replay();
+    CHECK(seen == std::vector<double>{8, 2, 7});
+    CHECK(remove_post_accumulate_grad_hook(w, first));
+    capture.replay();
+    CHECK(seen.size() == 3);
+  }
+
+  TEST_CASE("post-accumulate-grad hooks go on leaves that require grad only") {
+    Tensor w = f64({1}, {1}, true);
+    CHECK_THROWS_WITH_AS(register_post_accumulate_grad_hook(mul(w, 2.0), [](const Tensor&) {}),
+                         doctest::Contains("output of an op (MulBackward0)"), std::runtime_error);
+    CHECK_THROWS_WITH_AS(register_post_accumulate_grad_hook(f64({1}, {1}), [](const Tensor&) {}),
+                         doctest::Contains("does not require grad"), std::runtime_error);
   }
 }

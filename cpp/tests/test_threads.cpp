@@ -264,4 +264,25 @@ TEST_SUITE("threads") {
     std::sort(want.begin(), want.end());
     CHECK(all == want);
   }
+
+  TEST_CASE("hooks on a shared leaf run once per backward while others register and remove") {
+    Tensor w = pattern({32, 32}, 7, true);
+    std::atomic<int> calls{0};
+    register_post_accumulate_grad_hook(w, [&](const Tensor& leaf) {
+      CHECK(leaf.grad().defined());
+      calls.fetch_add(1);
+    });
+    constexpr int kBackwards = 20;
+    on_threads([&](int t) {
+      if (t == 0) {  // churns the hook list the others read
+        for (int i = 0; i < 200; ++i)
+          remove_post_accumulate_grad_hook(
+              w, register_post_accumulate_grad_hook(w, [](const Tensor&) {}));
+        return;
+      }
+      Tensor x = pattern({8, 32}, t);
+      for (int i = 0; i < kBackwards; ++i) sum(tanh(matmul(x, w))).backward();
+    });
+    CHECK(calls.load() == (kThreads - 1) * kBackwards);
+  }
 }

@@ -396,6 +396,37 @@ def _copy_(self, src):
     return self
 
 
+class RemovableHandle:
+    """What Tensor.register_post_accumulate_grad_hook returns (PyTorch's
+    torch.utils.hooks.RemovableHandle): remove() takes the hook off; as a context manager,
+    the hook is taken off on leaving the block."""
+
+    def __init__(self, tensor: Tensor, handle: int) -> None:
+        self._tensor, self._handle = tensor, handle
+
+    def remove(self) -> None:
+        _core._remove_post_accumulate_grad_hook(self._tensor, self._handle)
+
+    def __enter__(self) -> RemovableHandle:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.remove()
+
+
+def _register_post_accumulate_grad_hook(self, hook):
+    """Calls hook(tensor) each time backward() has added into this leaf's .grad, after the
+    addition (PyTorch's name); bp.grad() calls none. Returns a RemovableHandle. Captured steps
+    (bp.compile, the Trainer) call the hook on every replay, and while recording it runs
+    outside the recording, so it may read values. The tensor keeps its hooks alive: a hook that
+    holds the tensor itself (rather than using its argument) keeps both alive for good."""
+    if not callable(hook):
+        raise TypeError(
+            f"[register_post_accumulate_grad_hook] hook must be callable, got {type(hook).__name__}"
+        )
+    return RemovableHandle(self, _core._register_post_accumulate_grad_hook(self, hook))
+
+
 def _optional_operand(value):
     return None if value is None else _as_operand(value)
 
@@ -464,6 +495,7 @@ def _install_methods() -> None:
     Tensor.__imul__ = Tensor.mul_
     Tensor.__itruediv__ = Tensor.div_
     Tensor.__iter__ = lambda self: (self[i] for i in range(len(self)))
+    Tensor.register_post_accumulate_grad_hook = _register_post_accumulate_grad_hook
 
 
 _install_methods()

@@ -10,9 +10,11 @@ from typing import Any, Literal, TypeVar, overload
 
 from . import _core
 from ._core import Tensor, is_grad_enabled
+from ._tensor import RemovableHandle
 
 __all__ = [
     "grad", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "detect_anomaly",
+    "RemovableHandle",
 ]  # fmt: skip
 
 _F = TypeVar("_F", bound=Callable[..., Any])

@@ -1,4 +1,6 @@
 // Grad mode and bprop.grad.
+#include <pybind11/functional.h>
+
 #include "bindings.h"
 
 namespace bprop::python {
@@ -17,6 +19,11 @@ void init_autograd(py::module_& m) {
       return py::reinterpret_borrow<py::function>(raw)().cast<std::string>();
     });
   });
+  // The hook is a Python function; pybind11's wrapper takes the GIL to call, copy or drop it.
+  m.def("_register_post_accumulate_grad_hook", &register_post_accumulate_grad_hook, py::arg("leaf"),
+        py::arg("hook"));
+  m.def("_remove_post_accumulate_grad_hook", &remove_post_accumulate_grad_hook, py::arg("leaf"),
+        py::arg("handle"));
   m.def(
       "_grad",
       [](const std::vector<Tensor>& outputs, const std::vector<Tensor>& inputs,

@@ -51,6 +51,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "bprop/small_vector.h"
@@ -135,6 +136,23 @@ void release_node(std::shared_ptr<Node>&& node);
 
 // The edge a gradient for `tensor` flows into: its grad_fn, its leaf accumulator, or null.
 Edge gradient_edge(const Tensor& tensor);
+
+// Post-accumulate-grad hooks (PyTorch's Tensor.register_post_accumulate_grad_hook): after
+// backward() has added into a leaf's .grad, it calls the leaf's hooks, in the order they were
+// registered, with the leaf, on the thread running backward; an exception a hook throws ends
+// that backward. bprop::grad() calls none, as it touches no .grad. In a captured step the
+// call is part of the recording: each replay calls the leaf's hooks of that moment at the
+// same point. While recording, the hooks run outside the recording, so what they do is not
+// captured (it runs again, for real, when a replay calls them) and they may read values.
+// The leaf owns its hooks: a hook holding the leaf itself makes a cycle that is never freed.
+using PostAccumulateGradHook = std::function<void(const Tensor& leaf)>;
+struct PostAccumulateGradHooks {
+  std::vector<std::pair<uint64_t, PostAccumulateGradHook>> hooks;  // (handle, hook)
+};
+// Throws std::runtime_error unless `leaf` is a leaf that requires grad. Returns the handle.
+uint64_t register_post_accumulate_grad_hook(const Tensor& leaf, PostAccumulateGradHook hook);
+// Returns whether the handle named one of the leaf's hooks.
+bool remove_post_accumulate_grad_hook(const Tensor& leaf, uint64_t handle);
 
 // Grad mode: when off, ops record no graph. Thread-local, like PyTorch's.
 bool is_grad_enabled();

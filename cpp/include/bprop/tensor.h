@@ -101,6 +101,7 @@ class Storage {
 
 class Node;
 class TensorImpl;
+struct PostAccumulateGradHooks;  // bprop/autograd.h
 
 class Tensor {
  public:
@@ -191,6 +192,9 @@ class TensorImpl {
   std::shared_ptr<Node> grad_fn;
   std::weak_ptr<Node> grad_accumulator;  // leaves only; made on first use
   Tensor grad;
+  // Leaves only, null when none (see register_post_accumulate_grad_hook in autograd.h);
+  // replaced, never changed in place, under the grad mutex.
+  std::shared_ptr<const PostAccumulateGradHooks> post_accumulate_grad_hooks;
 };
 
 // "(3, 4)" as Python prints shapes.

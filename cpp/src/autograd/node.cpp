@@ -1,6 +1,9 @@
+#include <algorithm>
+#include <atomic>
 #include <mutex>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "bprop/autograd.h"
@@ -95,7 +98,82 @@ void record_grad_binding(const std::shared_ptr<TensorImpl>& variable) {
   if (kernels::Recording rec; rec)
     rec.push([variable, grad = variable->grad] { detail::store_grad(*variable, grad); });
 }
+
+std::shared_ptr<const PostAccumulateGradHooks> hooks_of(const TensorImpl& leaf) {
+  std::lock_guard<std::mutex> lock(detail::grad_mutex(&leaf));
+  return leaf.post_accumulate_grad_hooks;
+}
+
+// Puts the tape of this thread aside, so that hooks run while a capture records are not
+// recorded themselves: the replay calls them again.
+class CaptureSuspended {
+ public:
+  CaptureSuspended() : saved_(std::exchange(kernels::active_tape(), nullptr)) {}
+  ~CaptureSuspended() { kernels::active_tape() = saved_; }
+  CaptureSuspended(const CaptureSuspended&) = delete;
+  CaptureSuspended& operator=(const CaptureSuspended&) = delete;
+
+ private:
+  kernels::LaunchTape* saved_;
+};
+
+void run_post_accumulate_grad_hooks(const std::shared_ptr<TensorImpl>& variable) {
+  // Recorded even with no hooks yet: one registered before a replay is called by it.
+  if (kernels::Recording rec; rec)
+    rec.push([variable] { run_post_accumulate_grad_hooks(variable); });
+  std::shared_ptr<const PostAccumulateGradHooks> hooks = hooks_of(*variable);
+  if (!hooks) return;
+  CaptureSuspended suspended;
+  const Tensor leaf(variable);
+  for (const auto& entry : hooks->hooks) entry.second(leaf);
+}
 }  // namespace
+
+uint64_t register_post_accumulate_grad_hook(const Tensor& leaf, PostAccumulateGradHook hook) {
+  if (!leaf.defined() || leaf.grad_fn() || !leaf.requires_grad())
+    throw std::runtime_error(
+        std::string("[register_post_accumulate_grad_hook] hooks go on leaf tensors that "
+                    "require grad (parameters); this tensor ") +
+        (!leaf.defined()  ? "is undefined"
+         : leaf.grad_fn() ? "is the output of an op (" + leaf.grad_fn()->name() + ")"
+                          : "does not require grad"));
+  static std::atomic<uint64_t> next_handle{1};
+  const uint64_t handle = next_handle.fetch_add(1, std::memory_order_relaxed);
+  TensorImpl& impl = *leaf.impl();
+  while (true) {  // copy-on-write: the copy is made outside the lock (Note in meta_lock.h)
+    std::shared_ptr<const PostAccumulateGradHooks> old = hooks_of(impl);
+    auto updated =
+        std::make_shared<PostAccumulateGradHooks>(old ? *old : PostAccumulateGradHooks{});
+    updated->hooks.emplace_back(handle, hook);
+    std::lock_guard<std::mutex> lock(detail::grad_mutex(&impl));
+    if (impl.post_accumulate_grad_hooks != old) continue;  // registered meanwhile: again
+    impl.post_accumulate_grad_hooks = std::move(updated);
+    return handle;
+  }
+}
+
+bool remove_post_accumulate_grad_hook(const Tensor& leaf, uint64_t handle) {
+  if (!leaf.defined()) return false;
+  TensorImpl& impl = *leaf.impl();
+  while (true) {
+    std::shared_ptr<const PostAccumulateGradHooks> old = hooks_of(impl);
+    if (!old) return false;
+    auto updated = std::make_shared<PostAccumulateGradHooks>(*old);
+    auto& hooks = updated->hooks;
+    const size_t before = hooks.size();
+    hooks.erase(std::remove_if(hooks.begin(), hooks.end(),
+                               [handle](const auto& entry) { return entry.first == handle; }),
+                hooks.end());
+    if (hooks.size() == before) return false;
+    std::shared_ptr<const PostAccumulateGradHooks> replacement;
+    if (!hooks.empty()) replacement = std::move(updated);
+    std::unique_lock<std::mutex> lock(detail::grad_mutex(&impl));
+    if (impl.post_accumulate_grad_hooks != old) continue;
+    std::swap(impl.post_accumulate_grad_hooks, replacement);
+    lock.unlock();  // the old list (in `replacement`, with `old`) goes after the unlock
+    return true;
+  }
+}
 
 // Several threads may accumulate into one leaf at once (Note [Autograd metadata and threads]
 // in tensor/meta_lock.h). An in-place accumulation runs under the leaf's grad mutex; a new
@@ -132,7 +210,7 @@ std::vector<Tensor> AccumulateGrad::apply(const Tensor& grad_output) {
       if (!unchanged()) continue;  // replaced meanwhile: start again
       add_scaled_(grad, grad_output, 1.0);
       record_grad_binding(variable_);
-      return {};
+      break;
     }
     Tensor updated;
     if (!grad.defined()) {
@@ -151,8 +229,10 @@ std::vector<Tensor> AccumulateGrad::apply(const Tensor& grad_output) {
     if (!unchanged()) continue;  // another thread's contribution would be lost: start again
     std::swap(variable_->grad, updated);  // the old .grad goes after the unlock
     record_grad_binding(variable_);
-    return {};
+    break;
   }
+  run_post_accumulate_grad_hooks(variable_);
+  return {};
 }
 
 // ---- edges ----
