@@ -1,7 +1,7 @@
 """Data-parallel overhead over MPI: all-reduce throughput, and the digits MLP's step time on
 1 rank vs 2 ranks (same per-rank batch, so 2 ranks process twice the data per step), for an
-eager loop written by hand and for bp.Trainer(distributed=True), whose forward + backward is
-a captured replay.
+eager loop written by hand and for bp.Trainer on a DDP model, whose forward + backward is a
+captured replay: with the default single bucket, and with small buckets, sent during backward.
 
     mpiexec -n 2 python benchmarks/bench_distributed.py
 
@@ -20,6 +20,8 @@ import bprop.nn.functional as F
 import numpy as np
 from bprop import nn
 from mpi4py import MPI
+
+SMALL_BUCKET_MB = 16 / 1024  # 16 KB: the digits MLP's 38 KB of gradients in 2 buckets
 
 
 def allreduce_table(comm) -> list[tuple[int, float, float]]:
@@ -63,8 +65,11 @@ def step_time(comm, batch: int = 32, steps: int = 300) -> tuple[float, int]:
     return statistics.median(times[20:]), nbytes
 
 
-def trainer_step_time(comm, batch: int = 32, epochs: int = 3) -> float:
-    """Seconds per step of Trainer.fit(distributed=True): the best of `epochs` epochs."""
+def trainer_step_time(
+    comm, bucket_cap_mb: float = 25, batch: int = 32, epochs: int = 3
+) -> tuple[float, int]:
+    """Seconds per step of Trainer.fit on a DDP model (the best of `epochs` epochs), and the
+    number of gradient buckets."""
     dist.init(comm)
     rng = np.random.default_rng(0)
     X = rng.standard_normal((4096, 64)).astype(np.float32)
@@ -72,10 +77,11 @@ def trainer_step_time(comm, batch: int = 32, epochs: int = 3) -> float:
     bp.manual_seed(0)
     model = nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 10))
     opt = bp.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
-    trainer = bp.Trainer(model, F.cross_entropy, opt, distributed=True)
+    ddp = dist.DistributedDataParallel(model, bucket_cap_mb=bucket_cap_mb)
+    trainer = bp.Trainer(ddp, F.cross_entropy, opt)
     history = trainer.fit(X, y, epochs=epochs, batch_size=batch, progress=False)
     steps = 4096 // (batch * comm.Get_size())
-    return min(history.seconds) / steps
+    return min(history.seconds) / steps, len(ddp._buckets)
 
 
 def main() -> None:
@@ -84,10 +90,12 @@ def main() -> None:
     rows = allreduce_table(world)
     if rank == 0:
         one, nbytes = step_time(MPI.COMM_SELF)
-        trainer_one = trainer_step_time(MPI.COMM_SELF)
+        trainer_one, _ = trainer_step_time(MPI.COMM_SELF)
+        split_one, buckets = trainer_step_time(MPI.COMM_SELF, bucket_cap_mb=SMALL_BUCKET_MB)
     world.Barrier()
     two, nbytes = step_time(world)
-    trainer_two = trainer_step_time(world)
+    trainer_two, _ = trainer_step_time(world)
+    split_two, buckets = trainer_step_time(world, bucket_cap_mb=SMALL_BUCKET_MB)
     if rank != 0:
         return
     print(f"MPI: {MPI.Get_library_version().splitlines()[0]}, {world.Get_size()} ranks")
@@ -97,11 +105,14 @@ def main() -> None:
         print(f"{label:>10} {seconds * 1e6:>10.1f} {gbps:>9.2f}")
     n = world.Get_size()
     print(f"digits MLP 64-128-10 ({nbytes / 1024:.0f} KB of gradients), per-rank batch 32:")
-    rows = [("eager loop", one, two), ("Trainer.fit", trainer_one, trainer_two)]
+    overlapped = f"Trainer.fit, {buckets} buckets sent during backward"
+    rows = [("eager loop", one, two), ("Trainer.fit", trainer_one, trainer_two),
+            (overlapped, split_one, split_two)]  # fmt: skip
     for name, single, multi in rows:
         overhead, speedup = (multi - single) * 1e6, n * single / multi
-        print(f"  {name:<12} 1 rank : {single * 1e6:8.1f} us/step")
-        print(f"  {name:<12} {n} ranks: {multi * 1e6:8.1f} us/step  "
+        print(f"  {name}:")
+        print(f"    1 rank : {single * 1e6:8.1f} us/step")
+        print(f"    {n} ranks: {multi * 1e6:8.1f} us/step  "
               f"(sync overhead {overhead:.1f} us, throughput x{speedup:.2f})")  # fmt: skip
 
 

@@ -3,8 +3,10 @@
 Trains an MLP for 20 SGD steps with DDP and per-rank batch B; rank 0 also trains a
 single-process copy with batch N*B on the same data order and compares the parameters after
 every step. Then the same through bp.Trainer: fit(distributed=True) with batch B (captured
-steps) against a single-process fit with batch N*B, over 2 epochs, on a model with a
-parameter backward never reaches. Both ranks' parameters must agree exactly.
+steps, one gradient bucket) against a single-process fit with batch N*B, over 2 epochs, on a
+model with a parameter backward never reaches; and a Trainer with 1 KB buckets, sent from the
+replayed backward's hooks, on a model whose parameter only rank 1's forward reaches. Both
+ranks' parameters must agree exactly.
 Exit status 0 = pass."""
 
 import sys
@@ -99,6 +101,9 @@ def trainer_equivalence(X, y):
     model = WithUnused()
     trainer = bp.Trainer(model, F.cross_entropy, bp.optim.SGD(model.parameters(), lr=0.05,
                          momentum=0.9), distributed=True)  # fmt: skip
+    if trainer.model.overlaps:
+        print("expected one bucket (no hooks) with the default bucket_cap_mb", flush=True)
+        return 1
     start = {k: v.detach().clone() for k, v in model.state_dict().items()}
     history = trainer.fit(X, y, epochs=2, batch_size=B, seed=3, progress=False)
     mine = np.concatenate([p.ravel() for p in params(model)])
@@ -133,8 +138,13 @@ def partly_used_parameter(X, y):
     # Rank 0's replayed optimizer step must read this step's average for `unused`, not the
     # value it saw when it was recorded: otherwise the ranks' parameters drift apart.
     model = UsedOnRankOne()
-    trainer = bp.Trainer(model, F.cross_entropy, bp.optim.SGD(model.parameters(), lr=0.05),
-                         distributed=True)  # fmt: skip
+    # 1 KB buckets: the replayed backward sends them from its hooks (the bucket holding
+    # `unused` only on rank 1; rank 0 sends it in sync_gradients, in the same order).
+    ddp = dist.DistributedDataParallel(model, bucket_cap_mb=1 / 1024)
+    if not ddp.overlaps:
+        print("expected several buckets", flush=True)
+        return 1
+    trainer = bp.Trainer(ddp, F.cross_entropy, bp.optim.SGD(model.parameters(), lr=0.05))
     before = model.unused.weight.detach().numpy().copy()
     trainer.fit(X, y, epochs=1, batch_size=B, seed=4, progress=False)
     mine = np.concatenate([p.ravel() for p in params(model)])

@@ -48,6 +48,12 @@ def test_ddp_matches_single_process_with_the_global_batch():
     assert "trainer equivalence ok" in result.stdout
 
 
+def test_buckets_are_sent_during_backward_and_no_sync_accumulates():
+    result = _launch([str(HERE / "mpi_worker_buckets.py")], timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.count("buckets ok") == 2, result.stdout
+
+
 def _check_checkpoint(path):
     # Absent, or complete and loadable (bp.save writes a temp file and renames it).
     if path.exists():

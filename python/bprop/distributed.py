@@ -16,9 +16,9 @@
 
 Pure Python on mpi4py, imported lazily: `import bprop` never needs it. Every collective works
 in place and zero-copy on bprop's own buffers (a contiguous tensor's memory is handed to MPI
-as a numpy view). NOTE: PyTorch's DDP overlaps the gradient all-reduce with backward through
-autograd hooks; bprop's DDP does not overlap — the sync runs after backward, so its full cost
-adds to each step.
+as a numpy view). As in PyTorch, DDP overlaps the gradient all-reduce with backward: a
+post-accumulate-grad hook on each parameter starts a bucket's non-blocking Iallreduce as soon
+as backward has produced all of its gradients.
 
 A rank that dies makes MPICH's launcher (hydra) kill the whole job, so the others do not hang.
 Where the launcher does not (Open MPI with some settings, `mpiexec -disable-auto-cleanup`),
@@ -29,9 +29,12 @@ ends at exit without MPI_Finalize, which would wait for the lost rank forever)."
 from __future__ import annotations
 
 import atexit
+import contextlib
+import functools
 import os
 import sys
 import time
+import weakref
 from collections.abc import Iterator
 from typing import Any
 
@@ -174,17 +177,37 @@ def barrier() -> None:
         _wait(comm.Ibarrier(), "barrier", comm)
 
 
+def _gradient_ready(ddp: weakref.ref[DistributedDataParallel], index: int, _leaf: Tensor) -> None:
+    model = ddp()
+    if model is not None:
+        model._note_gradient(index)
+
+
+def _remove_hooks(hooks: list[Any]) -> None:
+    for hook in hooks:
+        hook.remove()
+
+
 class DistributedDataParallel:
     """Wraps a module for data-parallel training (PyTorch's name).
 
     At construction every parameter is broadcast from rank 0, so all ranks start equal.
-    Calling the wrapper runs the module. After `loss.backward()` call `sync_gradients()`:
-    gradients are packed into a few preallocated flat buckets of at most `bucket_cap_mb` MB,
-    each bucket is summed with one Allreduce, divided by the world size and copied back, so
-    every rank's optimizer sees the gradient of the global batch (the union of the ranks'
-    batches, if the loss is a mean over equal per-rank batches). There are no autograd hooks
-    in bprop, so the sync cannot overlap with backward. `bp.Trainer(ddp_model, ...)` calls it
-    for you."""
+    Gradients are averaged across ranks in a few preallocated flat buckets of at most
+    `bucket_cap_mb` MB, filled in reverse parameter order (the order backward produces them):
+    during backward, a hook on each parameter notes its gradient, and as soon as a bucket is
+    complete (and every bucket before it has been sent) its sum is started with a non-blocking
+    Iallreduce, overlapping with the rest of backward. `sync_gradients()`, called after
+    `loss.backward()`, sends what is left (parameters that got no gradient contribute zeros),
+    waits, divides by the world size and copies the averages into each .grad, so every rank's
+    optimizer sees the gradient of the global batch (the union of the ranks' batches, if the
+    loss is a mean over equal per-rank batches). `bp.Trainer(ddp_model, ...)` calls it for you.
+
+    Buckets are sent during backward only when there are several (`overlaps` is True; with
+    one, backward's last gradient completes it just before sync_gradients anyway), only for a
+    backward through a forward of this wrapper run with grad enabled, and in the same order on
+    every rank. For gradient accumulation over several backward passes, run all but the last
+    inside `with model.no_sync():` (as in PyTorch); with several buckets, a second gradient for
+    a parameter before sync_gradients() is an error, since its bucket may be on its way."""
 
     def __init__(self, module: Any, bucket_cap_mb: float = 25) -> None:
         self.module = module
@@ -193,56 +216,131 @@ class DistributedDataParallel:
         for p in module.parameters():
             broadcast_(p.detach(), 0)
         cap = max(int(bucket_cap_mb * 2**20), 1)
-        # Each bucket is one flat buffer per dtype, laid out once here: (buffer, [(parameter,
-        # its slice of the buffer)]). sync_gradients only copies, reduces and copies back.
-        self._buckets: list[tuple[np.ndarray, list[tuple[Any, np.ndarray]]]] = []
-        group: list[Any] = []
+        # Each bucket is one flat buffer per dtype, laid out once here: (buffer, [(parameter
+        # index, its slice of the buffer)]), the last parameters first.
+        self._buckets: list[tuple[np.ndarray, list[tuple[int, np.ndarray]]]] = []
+        group: list[int] = []
         size = 0
-        for p in self._params:
-            nbytes = p.numel() * p.detach().numpy().itemsize
+        for i in reversed(range(len(self._params))):
+            nbytes = self._params[i].numel() * self._params[i].detach().numpy().itemsize
             if group and size + nbytes > cap:
                 self._buckets += self._bucket(group)
                 group, size = [], 0
-            group.append(p)
+            group.append(i)
             size += nbytes
         if group:
             self._buckets += self._bucket(group)
+        self._bucket_of = [0] * len(self._params)
+        for b, (_, views) in enumerate(self._buckets):
+            for i, _ in views:
+                self._bucket_of[i] = b
+        self._sync_enabled = True  # False inside no_sync()
+        self._mpi = _mpi()
+        self._reset()
+        # With one bucket there is nothing to overlap (backward's last gradient completes it,
+        # just before sync_gradients): no hooks, and no cost per parameter per step.
+        self.overlaps = len(self._buckets) > 1
+        if self.overlaps:
+            ref = weakref.ref(self)  # the hooks live on the parameters: no cycle back to self
+            hooks = [
+                p.register_post_accumulate_grad_hook(functools.partial(_gradient_ready, ref, i))
+                for i, p in enumerate(self._params)
+            ]
+            weakref.finalize(self, _remove_hooks, hooks)  # the module may outlive its wrapper
 
-    @staticmethod
-    def _bucket(group: list[Any]) -> list[tuple[np.ndarray, list[tuple[Any, np.ndarray]]]]:
-        by_dtype: dict[Any, list[Any]] = {}
-        for p in group:
-            by_dtype.setdefault(p.detach().numpy().dtype, []).append(p)
+    def _bucket(self, group: list[int]) -> list[tuple[np.ndarray, list[tuple[int, np.ndarray]]]]:
+        by_dtype: dict[Any, list[int]] = {}
+        for i in group:
+            by_dtype.setdefault(self._params[i].detach().numpy().dtype, []).append(i)
         buckets = []
-        for dtype, params in by_dtype.items():
-            flat = np.empty(sum(p.numel() for p in params), dtype=dtype)
+        for dtype, indices in by_dtype.items():
+            flat = np.empty(sum(self._params[i].numel() for i in indices), dtype=dtype)
             views, offset = [], 0
-            for p in params:
-                views.append((p, flat[offset : offset + p.numel()]))
-                offset += p.numel()
+            for i in indices:
+                views.append((i, flat[offset : offset + self._params[i].numel()]))
+                offset += self._params[i].numel()
             buckets.append((flat, views))
         return buckets
 
+    def _reset(self) -> None:
+        """Ready for the next step's gradients: none noted, no bucket sent."""
+        self._armed = False
+        self._noted = [False] * len(self._params)
+        self._missing = [len(views) for _, views in self._buckets]
+        self._requests: list[Any] = []
+        self._sent = 0  # buckets [0, _sent) have been started, in order, on every rank
+
+    def _send(self, b: int) -> None:
+        flat, views = self._buckets[b]
+        for i, view in views:
+            grad = self._params[i].grad
+            if grad is None:
+                view[:] = 0
+            else:
+                view[:] = grad.detach().numpy().reshape(-1)
+        MPI = self._mpi
+        self._requests.append(_get_comm().Iallreduce(MPI.IN_PLACE, flat, op=MPI.SUM))
+
+    def _note_gradient(self, i: int) -> None:
+        if not self._armed:
+            return
+        if self._noted[i]:
+            names = {id(p): name for name, p in self.module.named_parameters()}
+            raise RuntimeError(
+                f"[DistributedDataParallel] parameter {names.get(id(self._params[i]), i)!r} "
+                "got a second gradient before sync_gradients(), and its bucket may already "
+                "be on its way; accumulate over several backward passes by running all but "
+                "the last inside `with model.no_sync():`"
+            )
+        self._noted[i] = True
+        b = self._bucket_of[i]
+        self._missing[b] -= 1
+        while self._sent < len(self._buckets) and self._missing[self._sent] == 0:
+            self._send(self._sent)
+            self._sent += 1
+        if self._requests:
+            self._mpi.Request.Testall(self._requests)  # lets MPI progress the ones in flight
+
+    def _expect_gradients(self) -> None:
+        """Called by a forward with grad enabled (and by the Trainer before each replayed
+        step): the next backward's gradients belong to the next sync."""
+        if self._sync_enabled and _core.is_grad_enabled():
+            self._armed = True
+
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        self._expect_gradients()
         return self.module(*args, **kwargs)
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
-        return self.module(*args, **kwargs)
+        return self(*args, **kwargs)
+
+    @contextlib.contextmanager
+    def no_sync(self) -> Iterator[None]:
+        """Backward passes inside only accumulate into .grad; the next sync_gradients()
+        averages the sum (PyTorch's name)."""
+        previous, self._sync_enabled = self._sync_enabled, False
+        try:
+            yield
+        finally:
+            self._sync_enabled = previous
 
     def sync_gradients(self) -> None:
-        """Averages every parameter's .grad across ranks: one Allreduce per bucket (and dtype).
-        A parameter without a gradient on this rank contributes zeros (and gets the average)."""
-        n = world_size()
+        """Averages every parameter's .grad across ranks: sends the buckets backward has not
+        sent yet, waits for all, and copies the averages back. A parameter without a
+        gradient on this rank contributes zeros (and gets the average)."""
+        try:
+            while self._sent < len(self._buckets):
+                self._send(self._sent)
+                self._sent += 1
+            comm, n = _get_comm(), world_size()
+            for request in self._requests:
+                _wait(request, "sync_gradients", comm)
+        finally:
+            self._reset()
         for flat, views in self._buckets:
-            for p, view in views:
-                grad = p.grad
-                if grad is None:
-                    view[:] = 0
-                else:
-                    view[:] = grad.detach().numpy().reshape(-1)
-            _allreduce_array(flat, "sum", "sync_gradients")
             flat /= n
-            for p, view in views:
+            for i, view in views:
+                p = self._params[i]
                 if p.grad is None:
                     p.grad = _core._tensor_from_numpy(view.reshape(p.shape).copy())
                 else:

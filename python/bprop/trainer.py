@@ -126,9 +126,11 @@ class Trainer:
         return loss, output
 
     def _synced_step(self, x, y):
-        # The distributed step: the captured (zero_grad, forward, backward), then the
-        # all-reduce, then the optimizer step (which a capture would replay as one call
+        # The distributed step: the captured (zero_grad, forward, backward), during which
+        # DDP's hooks start the all-reduce of each full bucket; then the rest of the
+        # all-reduce; then the optimizer step (which a capture would replay as one call
         # anyway: it reads each .grad when it runs).
+        self.model._expect_gradients()  # a replay does not run the wrapper's forward
         loss, output = self._compiled_backward(x, y)
         self.model.sync_gradients()
         self.optimizer.step()
