@@ -48,6 +48,24 @@ def params(model):
     return [p.detach().numpy().copy() for p in model.parameters()]
 
 
+def ranks_agree(model):
+    """Whether every rank's parameters are bit-identical to this rank's."""
+    mine = np.concatenate([p.ravel() for p in params(model)])
+    return all(np.array_equal(mine, other) for other in dist._get_comm().allgather(mine))
+
+
+def compare(model, reference, worst, what):
+    """The largest relative difference so far, or None (after saying so) where a parameter
+    differs beyond float32 round-off."""
+    for a, b in zip(params(model), params(reference)):
+        worst = max(worst, float(np.max(np.abs(a - b) / (np.abs(b) + 1e-6))))
+        if not np.allclose(a, b, rtol=1e-5, atol=1e-6):
+            print(f"{what} differs from single process: max abs {np.max(np.abs(a - b)):.3g}",
+                  flush=True)  # fmt: skip
+            return None
+    return worst
+
+
 def main():
     dist.init()
     rank, n = dist.rank(), dist.world_size()
@@ -74,9 +92,7 @@ def main():
         F.cross_entropy(model(Xt[bp.from_numpy(idx)]), yt[bp.from_numpy(idx)]).backward()
         model.sync_gradients()
         opt.step()
-        mine = np.concatenate([p.ravel() for p in params(model)])
-        everyone = dist._get_comm().allgather(mine)
-        if any(not np.array_equal(mine, other) for other in everyone):
+        if not ranks_agree(model):
             print(f"rank {rank}: step {step}: ranks' parameters differ", flush=True)
             return 1
         if rank == 0:
@@ -84,12 +100,9 @@ def main():
             ref_opt.zero_grad()
             F.cross_entropy(reference(Xt[big]), yt[big]).backward()
             ref_opt.step()
-            for a, b in zip(params(model), params(reference)):
-                worst = max(worst, float(np.max(np.abs(a - b) / (np.abs(b) + 1e-6))))
-                if not np.allclose(a, b, rtol=1e-5, atol=1e-6):
-                    print(f"step {step}: DDP differs from single process: "
-                          f"max abs {np.max(np.abs(a - b)):.3g}", flush=True)  # fmt: skip
-                    return 1
+            worst = compare(model, reference, worst, f"step {step}: DDP")
+            if worst is None:
+                return 1
     if rank == 0:
         print(f"equivalence ok: {STEPS} steps, {n} ranks, max rel error {worst:.3g}", flush=True)
     return trainer_equivalence(X, y)
@@ -106,8 +119,7 @@ def trainer_equivalence(X, y):
         return 1
     start = {k: v.detach().clone() for k, v in model.state_dict().items()}
     history = trainer.fit(X, y, epochs=2, batch_size=B, seed=3, progress=False)
-    mine = np.concatenate([p.ravel() for p in params(model)])
-    if any(not np.array_equal(mine, other) for other in dist._get_comm().allgather(mine)):
+    if not ranks_agree(model):
         print(f"rank {rank}: Trainer: ranks' parameters differ", flush=True)
         return 1
     if partly_used_parameter(X, y):
@@ -119,13 +131,9 @@ def trainer_equivalence(X, y):
     single = bp.Trainer(reference, F.cross_entropy,
                         bp.optim.SGD(reference.parameters(), lr=0.05, momentum=0.9))  # fmt: skip
     expected = single.fit(X, y, epochs=2, batch_size=n * B, seed=3, progress=False)
-    worst = 0.0
-    for a, b in zip(params(model), params(reference)):
-        worst = max(worst, float(np.max(np.abs(a - b) / (np.abs(b) + 1e-6))))
-        if not np.allclose(a, b, rtol=1e-5, atol=1e-6):
-            print(f"Trainer: distributed differs from single process: "
-                  f"max abs {np.max(np.abs(a - b)):.3g}", flush=True)  # fmt: skip
-            return 1
+    worst = compare(model, reference, 0.0, "Trainer: distributed")
+    if worst is None:
+        return 1
     if not np.allclose(history.loss, expected.loss, rtol=1e-5):
         print(f"Trainer: losses {history.loss} != {expected.loss}", flush=True)
         return 1
@@ -135,11 +143,10 @@ def trainer_equivalence(X, y):
 
 
 def partly_used_parameter(X, y):
-    # Rank 0's replayed optimizer step must read this step's average for `unused`, not the
-    # value it saw when it was recorded: otherwise the ranks' parameters drift apart.
+    # 1 KB buckets, sent by the replayed backward's hooks. The bucket holding `unused`
+    # completes during backward on rank 1 only; rank 0, which never gets that gradient,
+    # sends zeros for it from sync_gradients, in the same bucket order. Same average on both.
     model = UsedOnRankOne()
-    # 1 KB buckets: the replayed backward sends them from its hooks (the bucket holding
-    # `unused` only on rank 1; rank 0 sends it in sync_gradients, in the same order).
     ddp = dist.DistributedDataParallel(model, bucket_cap_mb=1 / 1024)
     if not ddp.overlaps:
         print("expected several buckets", flush=True)
@@ -147,8 +154,7 @@ def partly_used_parameter(X, y):
     trainer = bp.Trainer(ddp, F.cross_entropy, bp.optim.SGD(model.parameters(), lr=0.05))
     before = model.unused.weight.detach().numpy().copy()
     trainer.fit(X, y, epochs=1, batch_size=B, seed=4, progress=False)
-    mine = np.concatenate([p.ravel() for p in params(model)])
-    if any(not np.array_equal(mine, other) for other in dist._get_comm().allgather(mine)):
+    if not ranks_agree(model):
         print(f"rank {dist.rank()}: partly used parameter: ranks differ", flush=True)
         return 1
     if np.array_equal(before, model.unused.weight.detach().numpy()):
