@@ -2,8 +2,10 @@
 
 DistributedDataParallel's overlap: with small buckets, every bucket is sent during backward
 (before sync_gradients), and the averages equal an all-reduce of the whole gradients done by
-hand; gradient accumulation under no_sync() averages the sum of the micro-batches; a second
-backward without no_sync() raises on every rank; the wrapper is freed by reference counting.
+hand; gradient accumulation under no_sync() averages the sum of the micro-batches (also after
+a forward that had no backward); a second backward without no_sync() raises on every rank; an
+interrupted sync makes the wrapper refuse further use; the wrapper is freed by reference
+counting and takes its hooks with it.
 Exit status 0 = pass."""
 
 import sys
@@ -64,6 +66,7 @@ def main():
             return fail("bucketed average differs from all_reduce_ by hand")
 
     model.zero_grad()
+    model(X[first])  # a forward with grad on but no backward: its arming ends at no_sync()
     with model.no_sync():
         F.cross_entropy(model(X[first]), y[first]).backward()
     if model._sent != 0:
@@ -86,12 +89,33 @@ def main():
         return fail("a second backward without no_sync() did not raise")
     model.sync_gradients()  # every rank sends the same buckets, so nothing hangs
 
-    # The hooks on the parameters hold the wrapper weakly: it goes with its last reference.
-    module, gone = model.module, weakref.ref(model)
+    # An interrupted sync leaves the wrapper unusable, with a clear error, on every rank.
+    broken = dist.DistributedDataParallel(mlp(), bucket_cap_mb=1 / 1024)
+
+    def interrupted(b):
+        raise KeyboardInterrupt
+
+    broken._send = interrupted
+    try:
+        broken.sync_gradients()
+    except KeyboardInterrupt:
+        pass
+    try:
+        broken(X[first])
+    except RuntimeError as error:
+        if "make a new DistributedDataParallel on every rank" not in str(error):
+            return fail(f"unexpected message: {error}")
+    else:
+        return fail("a wrapper whose sync was interrupted ran a forward")
+
+    # The hooks on the parameters hold the wrapper weakly: it goes with its last reference,
+    # and takes its hooks off the parameters.
+    gone, removal = weakref.ref(model), model._hooks_removal
     del model
     if gone() is not None:
         return fail("the DistributedDataParallel wrapper outlived its last reference")
-    F.cross_entropy(module(X[first]), y[first]).backward()  # its hooks are gone: no sends
+    if removal.alive:
+        return fail("the wrapper's hooks were not removed")
     print(f"rank {rank}: buckets ok ({buckets} buckets)", flush=True)
     return 0
 

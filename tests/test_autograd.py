@@ -926,3 +926,38 @@ def test_a_hook_registered_after_recording_runs_in_replays():
     step(bp.tensor([3.0, 4.0]))
     assert len(calls) == 1
     np.testing.assert_array_equal(calls[0], [3.0, 4.0])
+
+
+def test_a_post_accumulate_grad_hook_may_run_backward_through_its_own_leaf():
+    w = leaf([1.0])
+    nested = []
+
+    def hook(p):
+        if not nested:  # once: the nested backward calls this hook again
+            nested.append(to_np(p.grad))
+            with bp.enable_grad():
+                (3 * w).sum().backward()
+
+    w.register_post_accumulate_grad_hook(hook)
+    (2 * w).sum().backward()
+    np.testing.assert_array_equal(nested[0], [2.0])
+    np.testing.assert_array_equal(to_np(w.grad), [5.0])
+
+
+def test_hooks_added_or_removed_during_a_call_take_effect_from_the_next():
+    w = leaf([1.0])
+    calls = []
+    handles = {}
+
+    def first(p):
+        calls.append("first")
+        handles["second"].remove()
+        if "third" not in handles:
+            handles["third"] = w.register_post_accumulate_grad_hook(lambda p: calls.append("3"))
+
+    w.register_post_accumulate_grad_hook(first)
+    handles["second"] = w.register_post_accumulate_grad_hook(lambda p: calls.append("second"))
+    (2 * w).sum().backward()
+    assert calls == ["first", "second"]
+    (2 * w).sum().backward()
+    assert calls == ["first", "second", "first", "3"]

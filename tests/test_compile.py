@@ -174,3 +174,27 @@ def test_zero_d_bool_index_and_nested_replay_are_refused():
     inner(bp.ones(2))
     with pytest.raises(RuntimeError, match="another capture"):
         bp.compile(lambda x: inner(x) + 1)(bp.ones(2))
+
+
+@pytest.mark.parametrize("zero_grad", ["optimizer", "module"])
+def test_zero_grad_replays_for_a_parameter_that_had_no_grad_when_recorded(zero_grad):
+    # Code outside the recording (a hook, DistributedDataParallel's sync) may give a
+    # parameter backward never reaches a .grad between replays: zero_grad must drop it.
+    used, unused = nn.Linear(2, 1), nn.Linear(2, 1)
+    model = nn.Sequential(used, unused)  # a container only: the step calls `used`
+    opt = bp.optim.SGD(model.parameters(), lr=0.1)
+
+    @bp.compile
+    def step(x):
+        (model if zero_grad == "module" else opt).zero_grad()
+        used(x).sum().backward()
+        opt.step()
+
+    step(bp.ones(4, 2))
+    assert unused.weight.grad is None
+    for _ in range(2):
+        before = unused.weight.detach().numpy().copy()
+        unused.weight.grad = bp.ones(1, 2)  # as if set outside the step
+        step(bp.ones(4, 2))
+        assert unused.weight.grad is None
+        np.testing.assert_array_equal(unused.weight.detach().numpy(), before)

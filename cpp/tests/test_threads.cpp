@@ -273,15 +273,17 @@ TEST_SUITE("threads") {
       calls.fetch_add(1);
     });
     constexpr int kBackwards = 20;
+    std::atomic<int> finished{0};
     on_threads([&](int t) {
-      if (t == 0) {  // churns the hook list the others read
-        for (int i = 0; i < 200; ++i)
+      if (t == 0) {  // churns the hook list the others read, until they are done
+        while (finished.load() < kThreads - 1)
           remove_post_accumulate_grad_hook(
               w, register_post_accumulate_grad_hook(w, [](const Tensor&) {}));
         return;
       }
       Tensor x = pattern({8, 32}, t);
       for (int i = 0; i < kBackwards; ++i) sum(tanh(matmul(x, w))).backward();
+      finished.fetch_add(1);
     });
     CHECK(calls.load() == (kThreads - 1) * kBackwards);
   }

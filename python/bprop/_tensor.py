@@ -416,10 +416,12 @@ class RemovableHandle:
 
 def _register_post_accumulate_grad_hook(self, hook):
     """Calls hook(tensor) each time backward() has added into this leaf's .grad, after the
-    addition (PyTorch's name); bp.grad() calls none. Returns a RemovableHandle. Captured steps
-    (bp.compile, the Trainer) call the hook on every replay, and while recording it runs
-    outside the recording, so it may read values. The tensor keeps its hooks alive: a hook that
-    holds the tensor itself (rather than using its argument) keeps both alive for good."""
+    addition (PyTorch's name); bp.grad() calls none. Returns a RemovableHandle. A hook may run
+    backward itself. Captured steps (bp.compile, the Trainer) call the hook on every replay;
+    while recording it runs outside the recording, so it may read values, and it should change
+    .grad in place (later recorded launches keep reading the .grad they recorded). The tensor
+    keeps its hooks alive: a hook that holds the tensor itself (rather than using its
+    argument) keeps both alive for good."""
     if not callable(hook):
         raise TypeError(
             f"[register_post_accumulate_grad_hook] hook must be callable, got {type(hook).__name__}"

@@ -246,7 +246,8 @@ class DistributedDataParallel:
                 p.register_post_accumulate_grad_hook(functools.partial(_gradient_ready, ref, i))
                 for i, p in enumerate(self._params)
             ]
-            weakref.finalize(self, _remove_hooks, hooks)  # the module may outlive its wrapper
+            # The module may outlive its wrapper.
+            self._hooks_removal = weakref.finalize(self, _remove_hooks, hooks)
 
     def _bucket(self, group: list[int]) -> list[tuple[np.ndarray, list[tuple[int, np.ndarray]]]]:
         by_dtype: dict[Any, list[int]] = {}
@@ -264,8 +265,10 @@ class DistributedDataParallel:
 
     def _reset(self) -> None:
         """Ready for the next step's gradients: none noted, no bucket sent."""
+        self._broken: str | None = None
         self._armed = False
         self._noted = [False] * len(self._params)
+        self._noted_count = 0
         self._missing = [len(views) for _, views in self._buckets]
         self._requests: list[Any] = []
         self._sent = 0  # buckets [0, _sent) have been started, in order, on every rank
@@ -289,10 +292,13 @@ class DistributedDataParallel:
             raise RuntimeError(
                 f"[DistributedDataParallel] parameter {names.get(id(self._params[i]), i)!r} "
                 "got a second gradient before sync_gradients(), and its bucket may already "
-                "be on its way; accumulate over several backward passes by running all but "
-                "the last inside `with model.no_sync():`"
+                "be on its way. To accumulate over several backward passes, run all but the "
+                "last inside `with model.no_sync():`; after a backward that failed part-way, "
+                "the ranks may disagree on what was sent: make a new DistributedDataParallel "
+                "on every rank"
             )
         self._noted[i] = True
+        self._noted_count += 1
         b = self._bucket_of[i]
         self._missing[b] -= 1
         while self._sent < len(self._buckets) and self._missing[self._sent] == 0:
@@ -301,11 +307,18 @@ class DistributedDataParallel:
         if self._requests:
             self._mpi.Request.Testall(self._requests)  # lets MPI progress the ones in flight
 
+    def _check_usable(self) -> None:
+        if self._broken is not None:
+            raise RuntimeError(self._broken)
+
     def _expect_gradients(self) -> None:
-        """Called by a forward with grad enabled (and by the Trainer before each replayed
-        step): the next backward's gradients belong to the next sync."""
-        if self._sync_enabled and _core.is_grad_enabled():
-            self._armed = True
+        """Called by every forward (and by the Trainer before each replayed step): whether
+        the next backward's gradients belong to the next sync is decided by the forward that
+        precedes it, as in PyTorch (grad enabled, outside no_sync()). Once a step's first
+        gradient has been noted, only sync_gradients() ends it."""
+        self._check_usable()
+        if not self._noted_count:
+            self._armed = self._sync_enabled and _core.is_grad_enabled()
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         self._expect_gradients()
@@ -319,6 +332,8 @@ class DistributedDataParallel:
         """Backward passes inside only accumulate into .grad; the next sync_gradients()
         averages the sum (PyTorch's name)."""
         previous, self._sync_enabled = self._sync_enabled, False
+        if not self._noted_count:
+            self._armed = False  # an earlier forward's arming does not reach in here
         try:
             yield
         finally:
@@ -328,15 +343,24 @@ class DistributedDataParallel:
         """Averages every parameter's .grad across ranks: sends the buckets backward has not
         sent yet, waits for all, and copies the averages back. A parameter without a
         gradient on this rank contributes zeros (and gets the average)."""
+        self._check_usable()
+        comm, n = _get_comm(), world_size()
         try:
             while self._sent < len(self._buckets):
                 self._send(self._sent)
                 self._sent += 1
-            comm, n = _get_comm(), world_size()
             for request in self._requests:
                 _wait(request, "sync_gradients", comm)
-        finally:
-            self._reset()
+        except BaseException:
+            # Buckets may be unsent or still in flight (MPI writing into them): this rank can
+            # no longer match the others' collectives.
+            self._broken = (
+                "[DistributedDataParallel] an earlier sync_gradients() was interrupted with "
+                "gradient buckets unsent or in flight, so the ranks may disagree on what was "
+                "sent: make a new DistributedDataParallel on every rank"
+            )
+            raise
+        self._reset()
         for flat, views in self._buckets:
             flat /= n
             for i, view in views:

@@ -140,11 +140,14 @@ Edge gradient_edge(const Tensor& tensor);
 // Post-accumulate-grad hooks (PyTorch's Tensor.register_post_accumulate_grad_hook): after
 // backward() has added into a leaf's .grad, it calls the leaf's hooks, in the order they were
 // registered, with the leaf, on the thread running backward; an exception a hook throws ends
-// that backward. bprop::grad() calls none, as it touches no .grad. In a captured step the
-// call is part of the recording: each replay calls the leaf's hooks of that moment at the
-// same point. While recording, the hooks run outside the recording, so what they do is not
-// captured (it runs again, for real, when a replay calls them) and they may read values.
-// The leaf owns its hooks: a hook holding the leaf itself makes a cycle that is never freed.
+// that backward. bprop::grad() calls none, as it touches no .grad. A hook may run backward
+// itself; hooks registered or removed during a call take effect from the next one. In a
+// captured step the call is part of the recording: each replay calls the leaf's hooks of that
+// moment at the same point. While recording, the hooks run outside the recording, so what
+// they do is not captured (it runs again, for real, when a replay calls them) and they may
+// read values; a hook there should change .grad in place, since later recorded launches keep
+// reading the .grad tensor they recorded. The leaf owns its hooks: a hook holding the leaf
+// itself makes a cycle that is never freed.
 using PostAccumulateGradHook = std::function<void(const Tensor& leaf)>;
 struct PostAccumulateGradHooks {
   std::vector<std::pair<uint64_t, PostAccumulateGradHook>> hooks;  // (handle, hook)

@@ -6,6 +6,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "autograd/hooks.h"
 #include "bprop/autograd.h"
 #include "bprop/ops.h"
 
@@ -240,6 +241,8 @@ std::vector<Tensor> run_backward(const std::vector<Tensor>& outputs,
         if (!retain_graph) node->release_saved();
       }
       if (is_anomaly_enabled()) check_for_nan(*node, input_grads);
+      if (auto* accumulator = dynamic_cast<AccumulateGrad*>(node))
+        autograd_detail::run_post_accumulate_grad_hooks(accumulator->variable());
     }
     gradient = Tensor();
     const auto& edges = node->next_edges();

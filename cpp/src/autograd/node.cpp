@@ -6,6 +6,7 @@
 #include <utility>
 #include <vector>
 
+#include "autograd/hooks.h"
 #include "bprop/autograd.h"
 #include "bprop/ops.h"
 #include "kernels/launch_tape.h"
@@ -117,6 +118,9 @@ class CaptureSuspended {
   kernels::LaunchTape* saved_;
 };
 
+}  // namespace
+
+namespace autograd_detail {
 void run_post_accumulate_grad_hooks(const std::shared_ptr<TensorImpl>& variable) {
   // Recorded even with no hooks yet: one registered before a replay is called by it.
   if (kernels::Recording rec; rec)
@@ -127,7 +131,7 @@ void run_post_accumulate_grad_hooks(const std::shared_ptr<TensorImpl>& variable)
   const Tensor leaf(variable);
   for (const auto& entry : hooks->hooks) entry.second(leaf);
 }
-}  // namespace
+}  // namespace autograd_detail
 
 uint64_t register_post_accumulate_grad_hook(const Tensor& leaf, PostAccumulateGradHook hook) {
   if (!leaf.defined() || leaf.grad_fn() || !leaf.requires_grad())
@@ -231,8 +235,7 @@ std::vector<Tensor> AccumulateGrad::apply(const Tensor& grad_output) {
     record_grad_binding(variable_);
     break;
   }
-  run_post_accumulate_grad_hooks(variable_);
-  return {};
+  return {};  // the engine runs the leaf's hooks next, outside this node's execution mutex
 }
 
 // ---- edges ----

@@ -30,15 +30,18 @@ inline void check_parameters(const char* optimizer, const std::vector<Tensor>& p
   }
 }
 
-// PyTorch's zero_grad: drop each gradient (set_to_none) or zero it in place.
+// PyTorch's zero_grad: drop each gradient (set_to_none) or zero it in place. Dropping is
+// recorded for every parameter, .grad or not: in a captured step, code outside the
+// recording (a hook, DistributedDataParallel's sync) may give a parameter a .grad between
+// replays, and each replay must start without it, as the eager step would.
 inline void zero_grads(const std::vector<Tensor>& params, bool set_to_none) {
   for (const Tensor& p : params) {
-    Tensor g = p.grad();
-    if (!g.defined()) continue;
-    if (set_to_none)
+    if (set_to_none) {
       Tensor(p).set_grad(Tensor());  // (a capture records it)
-    else
-      zero_(g);
+      continue;
+    }
+    Tensor g = p.grad();
+    if (g.defined()) zero_(g);
   }
 }
 

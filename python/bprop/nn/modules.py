@@ -99,11 +99,9 @@ class Module:
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         for p in self.parameters():
-            if p.grad is None:
-                continue
             if set_to_none:
-                p.grad = None
-            else:
+                p.grad = None  # even if None now: a captured step then clears it on replay
+            elif p.grad is not None:
                 p.grad.zero_()
 
     def state_dict(self) -> OrderedDict[str, Tensor]:
