@@ -95,6 +95,9 @@ class Node : public std::enable_shared_from_this<Node> {
   virtual std::vector<Tensor> apply(const Tensor& grad_output) = 0;
   // Frees what forward saved; a later apply() that needs it throws (retain_graph=false).
   virtual void release_saved() {}
+  // The leaf whose .grad this node accumulates into (AccumulateGrad), else null. A virtual
+  // call, not a dynamic_cast: the engine asks it of every node it runs.
+  virtual const std::shared_ptr<TensorImpl>* accumulated_leaf() const { return nullptr; }
 
   // Where the forward op was called from; recorded in anomaly mode only.
   const std::string& forward_trace() const { return forward_trace_; }
@@ -125,6 +128,7 @@ class AccumulateGrad final : public Node {
   explicit AccumulateGrad(std::shared_ptr<TensorImpl> variable) : variable_(std::move(variable)) {}
   std::string name() const override { return "AccumulateGrad"; }
   std::vector<Tensor> apply(const Tensor& grad_output) override;
+  const std::shared_ptr<TensorImpl>* accumulated_leaf() const override { return &variable_; }
   const std::shared_ptr<TensorImpl>& variable() const { return variable_; }
 
  private:

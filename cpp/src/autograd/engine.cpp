@@ -232,7 +232,7 @@ std::vector<Tensor> run_backward(const std::vector<Tensor>& outputs,
       for (size_t j : capture->second) captured[j] = gradient;
 
     const bool run = task.needed[index] && gradient.defined() &&
-                     !(!accumulate_into_leaves && dynamic_cast<AccumulateGrad*>(node));
+                     !(!accumulate_into_leaves && node->accumulated_leaf());
     std::vector<Tensor> input_grads;
     if (run) {
       {
@@ -241,8 +241,8 @@ std::vector<Tensor> run_backward(const std::vector<Tensor>& outputs,
         if (!retain_graph) node->release_saved();
       }
       if (is_anomaly_enabled()) check_for_nan(*node, input_grads);
-      if (auto* accumulator = dynamic_cast<AccumulateGrad*>(node))
-        autograd_detail::run_post_accumulate_grad_hooks(accumulator->variable());
+      if (const std::shared_ptr<TensorImpl>* leaf = node->accumulated_leaf())
+        autograd_detail::run_post_accumulate_grad_hooks(*leaf);
     }
     gradient = Tensor();
     const auto& edges = node->next_edges();
