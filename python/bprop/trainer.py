@@ -16,9 +16,8 @@ batch (DistributedSampler's split of the shared permutation: batch_size is per r
 gradients are averaged across ranks after each backward. zero_grad + forward + backward is
 captured and replayed as above, but batch by batch from Python, which then runs the gradient
 all-reduce and the optimizer step (the C++ epoch loop cannot call into MPI). Only rank 0
-shows progress and writes the
-checkpoint (fit's checkpoint=path, saved atomically after each epoch); reported losses are
-averaged over the ranks."""
+shows progress and writes the checkpoint (fit's checkpoint=path, saved atomically after each
+epoch); reported losses are averaged over the ranks."""
 
 from __future__ import annotations
 
