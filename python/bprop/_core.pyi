@@ -91,6 +91,9 @@ class Node:
     @property
     def next_functions(self) -> tuple[typing.Any, ...]:
         ...
+    @property
+    def variable(self) -> Tensor | None:
+        ...
 class Tensor:
     """
     An n-d array that can record operations for autograd
@@ -678,6 +681,8 @@ def _wrap_scalar(arg0: Number) -> Tensor:
     A 0-d tensor for a Python number, typed as PyTorch types them
     """
 def _zero_(arg0: Tensor) -> Tensor:
+    ...
+def _zero_grad(params: collections.abc.Sequence[Tensor], set_to_none: bool) -> None:
     ...
 def _zeros(shape: tuple[int, ...], dtype: dtype) -> Tensor:
     ...

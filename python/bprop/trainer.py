@@ -96,7 +96,7 @@ class Trainer:
         model: Module | DistributedDataParallel,
         loss_fn: Callable[[Tensor, Tensor], Tensor],
         optimizer: SGD | Adam,
-        distributed: bool | None = None,
+        distributed: bool = False,
     ) -> None:
         from .distributed import DistributedDataParallel
 
@@ -162,19 +162,17 @@ class Trainer:
         classify = y.dtype == _core.dtype.int64
         rng = np.random.default_rng(seed)
         history = History()
+        main_rank, ranks = True, 1
         if self.distributed:
             from . import distributed as dist
 
             main_rank, ranks = dist.rank() == 0, dist.world_size()
-            if n < batch_size * ranks:
-                raise ValueError(
-                    f"[Trainer.fit] {n} rows can't fill one global batch of {ranks} ranks x "
-                    f"{batch_size}"
-                )
-            bar = _progress_bar(progress and main_rank, epochs * (n // (batch_size * ranks)))
-        else:
-            main_rank = True
-            bar = _progress_bar(progress, epochs * (n // batch_size))
+        if n < batch_size * ranks:  # batch_size <= n: only a global batch of several ranks
+            raise ValueError(
+                f"[Trainer.fit] {n} rows can't fill one global batch of {ranks} ranks x "
+                f"{batch_size}"
+            )
+        bar = _progress_bar(progress and main_rank, epochs * (n // (batch_size * ranks)))
         self.model.train()
         try:
             for epoch in range(epochs):
@@ -215,23 +213,19 @@ class Trainer:
         from . import distributed as dist
 
         ranks, rank = dist.world_size(), dist.rank()
-        per_step = ranks * batch_size
-        order = order.astype(np.int64)
-        total, correct = 0.0, 0
-        steps = len(order) // per_step
-        for i in range(steps):
-            start = i * per_step + rank * batch_size
-            index = _core._tensor_from_numpy(order[start : start + batch_size])
+        total, correct, steps = 0.0, 0, 0
+        for rows in dist._rank_batches(order, ranks, rank, batch_size):
+            index = _core._tensor_from_numpy(rows)
             xb, yb = X.index_select(0, index), y.index_select(0, index)
             loss, output = self._synced_step(xb, yb)
             total += loss.item()
             correct += self._correct(output, yb) if classify else 0
+            steps += 1
             if bar is not None:
                 bar.update(1)
         sums = np.array([total, correct], dtype=np.float64)
         dist._allreduce_array(sums, "sum", "Trainer.fit")
-        rows = steps * per_step
-        return sums[0] / max(steps * ranks, 1), int(sums[1]), rows, False
+        return sums[0] / max(steps * ranks, 1), int(sums[1]), steps * ranks * batch_size, False
 
     def _epoch(self, X, y, order, batch_size, classify, bar):
         full = len(order) // batch_size * batch_size

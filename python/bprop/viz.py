@@ -12,9 +12,8 @@ same structure ``backward()`` walks:
 - an **op node** per ``grad_fn`` (``MulBackward0`` is shown as ``mul``); edges run in the
   forward direction, from an input to the op that consumed it, one edge per use, so a value
   used twice (``x * x``, a shared hidden layer) has two out-edges;
-- a **leaf node** per ``AccumulateGrad``: the tensors that require grad. The graph does not
-  expose a leaf's tensor, so name, shape and dtype are shown for the leaves passed in
-  ``params``; the others are drawn as ``leaf<k>`` without a shape;
+- a **leaf node** per ``AccumulateGrad``: the tensors that require grad. Name, shape and
+  dtype are shown for the leaves passed in ``params``; the others are drawn as ``leaf<k>``;
 - an **output node** per tensor passed in, with its shape and dtype;
 - inputs that do not require grad are not part of the autograd graph; ``show_constants=True``
   marks each such input slot with a small grey ``constant`` node.
@@ -139,19 +138,6 @@ def _colour(norm: float, largest: float) -> str:
     return PALETTE[min(len(PALETTE) - 1, int(ratio * len(PALETTE)))]
 
 
-def _accumulate_node(leaf):
-    """The ``AccumulateGrad`` node of a leaf that requires grad (one per leaf, shared)."""
-    with _enable_grad():
-        view = leaf.view_as(leaf)
-    return view.grad_fn.next_functions[0][0]
-
-
-def _enable_grad():
-    from .autograd import enable_grad
-
-    return enable_grad()
-
-
 def _flatten_outputs(outputs):
     if len(outputs) == 1 and isinstance(outputs[0], (list, tuple)):
         outputs = tuple(outputs[0])
@@ -205,9 +191,9 @@ def graph(
 
     out_names = [output_name(i, out) for i, out in enumerate(outputs)]
 
-    # Which node stands for which named tensor: a leaf by its AccumulateGrad, an intermediate
-    # by the op that produced it.
-    leaf_of, op_of = {}, {}
+    # Which node stands for which named tensor: an intermediate by the op that produced it, a
+    # leaf by its AccumulateGrad (matched below, through the node's .variable).
+    named_leaves, op_of = [], {}
     for name, t in named.items():
         if name in out_names:
             continue
@@ -215,9 +201,7 @@ def graph(
             keep.append(t.grad_fn)
             op_of.setdefault(id(t.grad_fn), (name, t))
         elif t.requires_grad:
-            acc = _accumulate_node(t)
-            keep.append(acc)
-            leaf_of.setdefault(id(acc), (name, t))
+            named_leaves.append((name, t))
 
     # Depth-first from the outputs, next_functions in order: stable ids for stable DOT.
     ids, order = {}, []
@@ -231,12 +215,19 @@ def graph(
         order.append(node)
         children = [child for child, _ in node.next_functions if child is not None]
         stack.extend(c for c in reversed(children) if id(c) not in ids)
+    leaf_of = {}
+    for node in order:
+        leaf = node.variable
+        if leaf is not None:
+            match = next(((name, t) for name, t in named_leaves if t._is_same(leaf)), None)
+            if match is not None:
+                leaf_of[id(node)] = match
 
     # Gradient norms: leaves from .grad, named intermediates from bp.grad (the local error δ).
     norms = {}
     if show_grads:
         for key, (_, t) in leaf_of.items():
-            if key in ids and t.grad is not None:
+            if t.grad is not None:
                 norms[key] = _norm(t.grad)
         inner = [(key, t) for key, (_, t) in op_of.items() if key in ids]
         if inner:

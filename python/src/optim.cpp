@@ -23,6 +23,7 @@ void init_io(py::module_& m) {
 }
 
 void init_optim(py::module_& m) {
+  m.def("_zero_grad", &zero_grad, py::arg("params"), py::arg("set_to_none"));
   py::class_<Adam, std::shared_ptr<Adam>>(m, "Adam", "Adam and AdamW with PyTorch's update math")
       .def(py::init([](std::vector<Tensor> params, double lr, double beta1, double beta2,
                        double eps, double weight_decay, bool decoupled) {

@@ -219,8 +219,9 @@ void init_dtype(py::module_& m) {
 }
 
 void init_tensor(py::module_& m) {
-  py::class_<Node, std::shared_ptr<Node>>(m, "Node", "A node of the autograd graph (a grad_fn)")
-      .def("name", &Node::name)
+  py::class_<Node, std::shared_ptr<Node>> node_class(m, "Node",
+                                                     "A node of the autograd graph (a grad_fn)");
+  node_class.def("name", &Node::name)
       .def_property_readonly(
           "next_functions",
           [](const Node& node) {
@@ -294,6 +295,14 @@ Runs without the GIL: other Python threads run meanwhile.)pbdoc")
         "or misaligned data, copy=False refuses to, copy=True always copies)");
   m.def("from_numpy", &share_numpy, py::arg("array"),
         "A tensor sharing memory with a numpy array (float32, float64, int64 or bool)");
+  // Defined once Tensor is registered, so that the signature names it.
+  node_class.def_property_readonly(
+      "variable",  // PyTorch's name: the leaf of an AccumulateGrad node, else None
+      [](const Node& node) -> std::optional<Tensor> {
+        const std::shared_ptr<TensorImpl>* leaf = node.accumulated_leaf();
+        if (!leaf) return std::nullopt;
+        return Tensor(*leaf);
+      });
 }
 
 }  // namespace bprop::python

@@ -154,7 +154,9 @@ Edge gradient_edge(const Tensor& tensor);
 // itself makes a cycle that is never freed.
 using PostAccumulateGradHook = std::function<void(const Tensor& leaf)>;
 struct PostAccumulateGradHooks {
-  std::vector<std::pair<uint64_t, PostAccumulateGradHook>> hooks;  // (handle, hook)
+  // (handle, hook): shared, so that copying the list copies no std::function (one wrapping a
+  // Python callable takes the GIL to be copied, which is not allowed under the leaf's lock).
+  std::vector<std::pair<uint64_t, std::shared_ptr<const PostAccumulateGradHook>>> hooks;
 };
 // Throws std::runtime_error unless `leaf` is a leaf that requires grad. Returns the handle.
 uint64_t register_post_accumulate_grad_hook(const Tensor& leaf, PostAccumulateGradHook hook);

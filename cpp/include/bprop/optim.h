@@ -8,6 +8,13 @@
 
 namespace bprop {
 
+// Drops each parameter's gradient (set_to_none, PyTorch's default) or zeroes it in place: the
+// optimizers' zero_grad, and Python's Module.zero_grad. Dropping is recorded for every
+// parameter, .grad or not: in a captured step, code outside the recording (a hook,
+// DistributedDataParallel's sync) may give a parameter a .grad between replays, and each
+// replay must start without it, as the eager step would.
+void zero_grad(const std::vector<Tensor>& params, bool set_to_none = true);
+
 struct SGDOptions {
   double lr = 1e-3;
   double momentum = 0.0;

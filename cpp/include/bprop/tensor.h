@@ -201,5 +201,9 @@ class TensorImpl {
 std::string shape_to_string(const Shape& shape);
 int64_t shape_numel(const Shape& shape);
 Shape contiguous_strides(const Shape& shape);
+// Throws std::invalid_argument, naming `op`, unless the sizes (zeros read as 1) multiply to at
+// most 2^60. Then no element count, stride or offset computed from them overflows, even in
+// bytes and for an empty shape such as (0, 2^40, 2^40). contiguous_strides checks it.
+void check_countable(const char* op, const Shape& shape);
 
 }  // namespace bprop

@@ -129,7 +129,7 @@ void run_post_accumulate_grad_hooks(const std::shared_ptr<TensorImpl>& variable)
   if (!hooks) return;
   CaptureSuspended suspended;
   const Tensor leaf(variable);
-  for (const auto& entry : hooks->hooks) entry.second(leaf);
+  for (const auto& entry : hooks->hooks) (*entry.second)(leaf);
 }
 }  // namespace autograd_detail
 
@@ -143,40 +143,34 @@ uint64_t register_post_accumulate_grad_hook(const Tensor& leaf, PostAccumulateGr
                           : "does not require grad"));
   static std::atomic<uint64_t> next_handle{1};
   const uint64_t handle = next_handle.fetch_add(1, std::memory_order_relaxed);
+  auto entry = std::make_shared<const PostAccumulateGradHook>(std::move(hook));
   TensorImpl& impl = *leaf.impl();
-  while (true) {  // copy-on-write: the copy is made outside the lock (Note in meta_lock.h)
-    std::shared_ptr<const PostAccumulateGradHooks> old = hooks_of(impl);
-    auto updated =
-        std::make_shared<PostAccumulateGradHooks>(old ? *old : PostAccumulateGradHooks{});
-    updated->hooks.emplace_back(handle, hook);
-    std::lock_guard<std::mutex> lock(detail::grad_mutex(&impl));
-    if (impl.post_accumulate_grad_hooks != old) continue;  // registered meanwhile: again
-    impl.post_accumulate_grad_hooks = std::move(updated);
-    return handle;
-  }
+  std::shared_ptr<const PostAccumulateGradHooks> old;  // released after the unlock
+  std::lock_guard<std::mutex> lock(detail::grad_mutex(&impl));
+  auto updated = std::make_shared<PostAccumulateGradHooks>(impl.post_accumulate_grad_hooks
+                                                               ? *impl.post_accumulate_grad_hooks
+                                                               : PostAccumulateGradHooks{});
+  updated->hooks.emplace_back(handle, std::move(entry));
+  old = std::exchange(impl.post_accumulate_grad_hooks, std::move(updated));
+  return handle;
 }
 
 bool remove_post_accumulate_grad_hook(const Tensor& leaf, uint64_t handle) {
   if (!leaf.defined()) return false;
   TensorImpl& impl = *leaf.impl();
-  while (true) {
-    std::shared_ptr<const PostAccumulateGradHooks> old = hooks_of(impl);
-    if (!old) return false;
-    auto updated = std::make_shared<PostAccumulateGradHooks>(*old);
-    auto& hooks = updated->hooks;
-    const size_t before = hooks.size();
-    hooks.erase(std::remove_if(hooks.begin(), hooks.end(),
-                               [handle](const auto& entry) { return entry.first == handle; }),
-                hooks.end());
-    if (hooks.size() == before) return false;
-    std::shared_ptr<const PostAccumulateGradHooks> replacement;
-    if (!hooks.empty()) replacement = std::move(updated);
-    std::unique_lock<std::mutex> lock(detail::grad_mutex(&impl));
-    if (impl.post_accumulate_grad_hooks != old) continue;
-    std::swap(impl.post_accumulate_grad_hooks, replacement);
-    lock.unlock();  // the old list (in `replacement`, with `old`) goes after the unlock
-    return true;
-  }
+  std::shared_ptr<const PostAccumulateGradHooks> old;  // released after the unlock
+  std::lock_guard<std::mutex> lock(detail::grad_mutex(&impl));
+  if (!impl.post_accumulate_grad_hooks) return false;
+  auto updated = std::make_shared<PostAccumulateGradHooks>(*impl.post_accumulate_grad_hooks);
+  auto& hooks = updated->hooks;
+  const size_t before = hooks.size();
+  hooks.erase(std::remove_if(hooks.begin(), hooks.end(),
+                             [handle](const auto& entry) { return entry.first == handle; }),
+              hooks.end());
+  if (hooks.size() == before) return false;
+  old =
+      std::exchange(impl.post_accumulate_grad_hooks, hooks.empty() ? nullptr : std::move(updated));
+  return true;
 }
 
 // Several threads may accumulate into one leaf at once (Note [Autograd metadata and threads]

@@ -240,17 +240,15 @@ namespace {
 Tensor arg_extreme(bool is_max, const char* op, const Tensor& x, std::optional<int64_t> dim,
                    bool keepdim) {
   NoGradGuard no_grad;
-  // Checked here so that the error names argmax/argmin, not the max/min doing the work.
-  Dims dims;
-  if (dim && x.ndim() > 0) dims.push_back(normalize_dim(*dim, x.ndim(), op));
-  require_nonempty(op, x, dims);
-  if (!dim) {  // over all elements, as if flattened
-    Tensor flat = reshape(x, {x.numel()});
-    Tensor index = (is_max ? max(flat, 0, false) : min(flat, 0, false)).second;
+  const OpKind kind = is_max ? OpKind::MaxDim : OpKind::MinDim;
+  // extreme_along checks under `op`, so errors name argmax/argmin.
+  if (!dim) {                     // over all elements, as if flattened
+    require_nonempty(op, x, {});  // names x's own shape, not the flattened one
+    Tensor index = extreme_along(kind, op, reshape(x, {x.numel()}), 0, false).second;
     if (!keepdim) return index;
     return reshape(index, Shape(static_cast<size_t>(x.ndim()), 1));
   }
-  return (is_max ? max(x, *dim, keepdim) : min(x, *dim, keepdim)).second;
+  return extreme_along(kind, op, x, *dim, keepdim).second;
 }
 }  // namespace
 

@@ -47,19 +47,6 @@ std::optional<Shape> view_strides(const Shape& old_shape, const Shape& old_strid
   return strides;
 }
 
-// A view's sizes obey contiguous_strides' rule: zeros read as 1, they multiply to at most 2^60.
-// Then no element count, stride or offset computed from them overflows, even for an empty view
-// such as expand(x, {0, 2^40, 2^40}).
-void check_countable(const char* op, const Shape& shape) {
-  int64_t product = 1;
-  for (int64_t size : shape)
-    if (__builtin_mul_overflow(product, std::max<int64_t>(size, 1), &product) ||
-        product > (int64_t{1} << 60))
-      throw std::invalid_argument(std::string("[") + op + "] shape " + shape_to_string(shape) +
-                                  " is too large: its sizes (zeros read as 1) multiply to more "
-                                  "than 2^60");
-}
-
 std::string dims_to_string(const Dims& dims) {
   std::string out = "(";
   for (size_t i = 0; i < dims.size(); ++i) out += (i ? ", " : "") + std::to_string(dims[i]);

@@ -114,7 +114,7 @@ void Adam::step() {
   }
 }
 
-void Adam::zero_grad(bool set_to_none) { optim_detail::zero_grads(params_, set_to_none); }
+void Adam::zero_grad(bool set_to_none) { bprop::zero_grad(params_, set_to_none); }
 
 void Adam::set_state(size_t i, int64_t steps, const Tensor& exp_avg, const Tensor& exp_avg_sq) {
   const Tensor& p = params_.at(i);

@@ -1,5 +1,5 @@
-// What every optimizer does the same way with its parameter list: check it on construction
-// and clear the gradients. Internal to the optimizers (src/optim).
+// What every optimizer does the same way with its parameter list: check it on construction.
+// Internal to the optimizers (src/optim).
 #pragma once
 
 #include <stdexcept>
@@ -27,21 +27,6 @@ inline void check_parameters(const char* optimizer, const std::vector<Tensor>& p
     if (!p.is_leaf())
       throw std::invalid_argument(op + "can't optimize a non-leaf tensor (parameter " +
                                   std::to_string(i) + ", shape " + p.shape_str() + ")");
-  }
-}
-
-// PyTorch's zero_grad: drop each gradient (set_to_none) or zero it in place. Dropping is
-// recorded for every parameter, .grad or not: in a captured step, code outside the
-// recording (a hook, DistributedDataParallel's sync) may give a parameter a .grad between
-// replays, and each replay must start without it, as the eager step would.
-inline void zero_grads(const std::vector<Tensor>& params, bool set_to_none) {
-  for (const Tensor& p : params) {
-    if (set_to_none) {
-      Tensor(p).set_grad(Tensor());  // (a capture records it)
-      continue;
-    }
-    Tensor g = p.grad();
-    if (g.defined()) zero_(g);
   }
 }
 

@@ -113,6 +113,6 @@ void SGD::set_momentum_buffer(size_t i, const Tensor& buffer) {
   buffers_[i] = buffer.to(p.dtype()).contiguous().clone();
 }
 
-void SGD::zero_grad(bool set_to_none) { optim_detail::zero_grads(params_, set_to_none); }
+void SGD::zero_grad(bool set_to_none) { bprop::zero_grad(params_, set_to_none); }
 
 }  // namespace bprop

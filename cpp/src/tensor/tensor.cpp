@@ -118,19 +118,24 @@ int64_t shape_numel(const Shape& shape) {
   return n;
 }
 
+void check_countable(const char* op, const Shape& shape) {
+  int64_t product = 1;
+  for (int64_t size : shape)
+    if (__builtin_mul_overflow(product, std::max<int64_t>(size, 1), &product) ||
+        product > (int64_t{1} << 60))
+      throw std::invalid_argument(std::string("[") + op + "] shape " + shape_to_string(shape) +
+                                  " is too large: its sizes (zeros read as 1) multiply to more "
+                                  "than 2^60");
+}
+
 Shape contiguous_strides(const Shape& shape) {
+  // Only an empty shape can fail this here: any other that large would not fit in memory.
+  check_countable("shape", shape);
   Shape strides(shape.size(), 1);
   int64_t stride = 1;
   for (size_t i = shape.size(); i-- > 0;) {
     strides[i] = stride;
-    // NOTE: the sizes, zeros read as 1, must multiply to at most 2^60, so that no stride or
-    // offset, even in bytes, can overflow. Only an empty shape such as (0, 2^40, 2^40) gets
-    // here breaking that rule: any other would not fit in memory.
-    if (__builtin_mul_overflow(stride, std::max<int64_t>(shape[i], 1), &stride) ||
-        stride > (int64_t{1} << 60))
-      throw std::invalid_argument("[shape] " + shape_to_string(shape) +
-                                  " is too large: its sizes (zeros read as 1) multiply to more "
-                                  "than 2^60");
+    stride *= std::max<int64_t>(shape[i], 1);
   }
   return strides;
 }

@@ -98,11 +98,7 @@ class Module:
         return self.train(False)
 
     def zero_grad(self, set_to_none: bool = True) -> None:
-        for p in self.parameters():
-            if set_to_none:
-                p.grad = None  # even if None now: a captured step then clears it on replay
-            elif p.grad is not None:
-                p.grad.zero_()
+        _core._zero_grad(list(self.parameters()), set_to_none)  # the optimizers' rule
 
     def state_dict(self) -> OrderedDict[str, Tensor]:
         """Every parameter by its dotted name (the tensors themselves, detached)."""
