@@ -9,6 +9,8 @@ examples locally.
 
 import os
 
+import bprop as bp
+import pytest
 from hypothesis import settings
 
 settings.register_profile(
@@ -24,3 +26,11 @@ def pytest_configure(config):
     config.addinivalue_line(
         "filterwarnings", "ignore:mypy_extensions.TypedDict is deprecated:DeprecationWarning"
     )
+
+
+@pytest.fixture
+def restore_threads():
+    """Puts the kernel thread count back after a test that changes it."""
+    before = bp.get_num_threads()
+    yield
+    bp.set_num_threads(before)

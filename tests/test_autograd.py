@@ -881,33 +881,32 @@ def test_an_exception_in_a_post_accumulate_grad_hook_ends_backward():
 
 
 def test_post_accumulate_grad_hooks_run_in_captured_replays():
-    bp.manual_seed(0)
-    model = bp.nn.Linear(3, 2)
-    opt = bp.optim.SGD(model.parameters(), lr=0.1)
-    seen = []
-    # Reading values inside a hook is fine while recording: hooks run outside the recording.
-    model.weight.register_post_accumulate_grad_hook(lambda p: seen.append(to_np(p.grad)))
+    def make():
+        """A step on a fresh seeded model whose weight's hook logs .grad; returns both."""
+        bp.manual_seed(0)
+        model = bp.nn.Linear(3, 2)
+        opt = bp.optim.SGD(model.parameters(), lr=0.1)
+        seen = []
+        # Reading values in a hook is fine while recording: hooks run outside the recording.
+        model.weight.register_post_accumulate_grad_hook(lambda p: seen.append(to_np(p.grad)))
 
-    def step(x, y):
-        opt.zero_grad()
-        loss = bp.nn.functional.mse_loss(model(x), y)
-        loss.backward()
-        opt.step()
-        return loss
+        def step(x, y):
+            opt.zero_grad()
+            bp.nn.functional.mse_loss(model(x), y).backward()
+            opt.step()
 
-    compiled = bp.compile(step)
+        return step, seen
+
     batches = [(bp.randn(4, 3), bp.randn(4, 2)) for _ in range(3)]
+    step, replayed = make()
+    compiled = bp.compile(step)
     for x, y in batches:
         compiled(x, y)
-    replayed, seen = seen, []
-    bp.manual_seed(0)
-    model = bp.nn.Linear(3, 2)
-    opt = bp.optim.SGD(model.parameters(), lr=0.1)
-    model.weight.register_post_accumulate_grad_hook(lambda p: seen.append(to_np(p.grad)))
+    step, eager = make()
     for x, y in batches:
         step(x, y)
     assert len(replayed) == 3
-    for a, b in zip(replayed, seen):
+    for a, b in zip(replayed, eager):
         np.testing.assert_array_equal(a, b)
 
 

@@ -3,6 +3,7 @@
 The MPI tests launch `mpiexec -n 2` on helper scripts (tests/mpi_worker_*.py) and skip
 cleanly when mpi4py or mpiexec is missing (pip install ".[mpi]")."""
 
+import functools
 import os
 import shutil
 import subprocess
@@ -36,6 +37,7 @@ def _launch(args, timeout, env=None, flags=()):
     )  # fmt: skip
 
 
+@functools.cache
 def _version(exe):
     out = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=30)
     return out.stdout + out.stderr
@@ -44,8 +46,8 @@ def _version(exe):
 def test_ddp_matches_single_process_with_the_global_batch():
     result = _launch([str(HERE / "mpi_worker_equivalence.py")], timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "equivalence ok" in result.stdout
-    assert "trainer equivalence ok" in result.stdout
+    assert "equivalence ok: 20 steps" in result.stdout
+    assert "trainer equivalence ok: 50 steps" in result.stdout
 
 
 def test_buckets_are_sent_during_backward_and_no_sync_accumulates():
@@ -67,7 +69,7 @@ def test_a_dead_rank_ends_the_job(tmp_path):
     result = _launch([str(HERE / "mpi_worker_failure.py"), str(checkpoint)], timeout=60)
     assert result.returncode != 0
     assert "training finished" not in result.stdout
-    assert time.monotonic() - started < 60
+    assert time.monotonic() - started < 30  # MPICH ends the job at once (about 0.2 s)
     _check_checkpoint(checkpoint)
 
 

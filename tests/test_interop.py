@@ -342,7 +342,7 @@ def _torch_layouts(torch, dtype):
     }
 
 
-@pytest.mark.parametrize("layout", LAYOUTS[:1] + TORCH_LAYOUTS[1:])
+@pytest.mark.parametrize("layout", TORCH_LAYOUTS)
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_dlpack_bprop_to_torch(dtype, layout):
     torch = pytest.importorskip("torch")

@@ -11,7 +11,6 @@ import os
 import struct
 import subprocess
 import sys
-import warnings
 
 import bprop as bp
 import bprop.nn.functional as F
@@ -168,13 +167,7 @@ MISUSE = [
 def test_misuse_raises_a_clear_error(call, error, message):
     with pytest.raises(error, match=message):
         call()
-
-
-def test_misuse_leaves_the_leaf_untouched():
-    # Every call above shares LEAF; none may have changed it or given it a gradient.
-    for _, call, error, _ in MISUSE:
-        with pytest.raises(error):
-            call()
+    # Every call shares LEAF; none may change it or give it a gradient.
     assert np.array_equal(LEAF.detach().numpy(), np.ones((2, 2), np.float32))
     assert LEAF.grad is None
 
@@ -212,32 +205,6 @@ def test_missing_checkpoint(tmp_path):
 def test_checkpoint_that_is_a_directory(tmp_path):
     with pytest.raises(IsADirectoryError, match=r"\[load\] can't open"):
         bp.load(tmp_path)
-
-
-# ---- fork ----
-
-
-@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
-def test_library_works_in_a_forked_child():
-    # The parent's kernel thread pool is running; the child gets none of its threads and must
-    # make a fresh pool rather than wait on workers that don't exist.
-    bp.set_num_threads(2)
-    a = bp.randn(256, 256)
-    expected = (a @ a).sum().item()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)  # 3.12+: fork of threaded process
-        pid = os.fork()
-    if pid == 0:  # the child: exit status says whether it got the same answer
-        code = 1
-        try:
-            x = bp.ones(3, requires_grad=True)
-            (x * x).sum().backward()
-            ok = np.array_equal(x.grad.numpy(), [2, 2, 2])
-            code = 0 if ok and (a @ a).sum().item() == expected else 1
-        finally:
-            os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
 
 
 # ---- Misaligned data ----

@@ -17,13 +17,10 @@ N_THREADS = 4
 
 
 @pytest.fixture
-def two_kernel_threads():
+def two_kernel_threads(restore_threads):
     """The kernels split large products over two threads (whichever Python thread has the
     pool), so the test covers the pool shared by several callers."""
-    before = bp.get_num_threads()
     bp.set_num_threads(2)
-    yield
-    bp.set_num_threads(before)
 
 
 def run_threads(body, n=N_THREADS):

@@ -104,7 +104,6 @@ def test_grads_after_backward_match_numpy():
         assert float(shown) == pytest.approx(norm, rel=1e-3), name
     # the largest norm gets the darkest colour, and the legend states the scale
     largest = max(expected, key=expected.get)
-    assert f'{ids[largest]} [label="' in src
     assert re.search(rf'^\s+{ids[largest]} \[.*fillcolor="{bp.viz.PALETTE[-1]}"', src, re.M)
     assert "legend [label=<" in src and f"largest = {max(expected.values()):.4g}" in src
     # viz computed δ with bp.grad: the leaves' .grad is untouched
