@@ -67,25 +67,19 @@ Tensor share_numpy(const py::array& array) {
                                 std::to_string(size) +
                                 "-byte elements; use bprop.tensor(array) for a copy");
   Shape shape = shape_of(array), strides(shape.size());
-  // The storage starts at the lowest address the array touches (strides may be negative).
-  int64_t low = 0, high = 0;
   for (size_t d = 0; d < shape.size(); ++d) {
     const int64_t stride = array.strides()[d];
     if (stride % size != 0)
       throw std::invalid_argument("[from_numpy] stride " + std::to_string(stride) +
                                   " is not a multiple of the element size " + std::to_string(size));
     strides[d] = stride / size;
-    if (shape[d] == 0) low = high = 0;
-    if (shape[d] > 1) (stride < 0 ? low : high) += stride * (shape[d] - 1);
   }
-  if (shape_numel(shape) == 0) low = high = 0;
-  char* start = static_cast<char*>(const_cast<void*>(array.data())) + low;
   auto owner = std::shared_ptr<void>(new py::object(array), [](void* object) {
     py::gil_scoped_acquire gil;
     delete static_cast<py::object*>(object);
   });
-  auto storage = std::make_shared<Storage>(start, static_cast<size_t>(high - low + size), owner);
-  return Tensor::view_of(storage, shape, strides, -low / size, dtype);
+  return view_external(static_cast<char*>(const_cast<void*>(array.data())), shape, strides, dtype,
+                       std::move(owner));
 }
 
 // A numpy array viewing the tensor's memory; it keeps the storage alive.

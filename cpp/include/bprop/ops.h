@@ -33,6 +33,11 @@ Tensor eye(int64_t n, int64_t m, DType dtype = default_dtype());
 // A copy of n-d data at `data` with strides in bytes (any sign, any order).
 Tensor from_strided_data(const void* data, const Shape& shape, const Shape& byte_strides,
                          DType dtype);
+// A tensor sharing memory it does not own (a numpy array, a DLPack export): `first` addresses
+// element [0, ..., 0], `strides` are in elements (any sign), the data is aligned to the
+// element size and stays valid until `owner`, released with the last tensor viewing it, goes.
+Tensor view_external(char* first, const Shape& shape, const Shape& strides, DType dtype,
+                     std::shared_ptr<void> owner);
 
 void manual_seed(uint64_t seed);
 Tensor rand(const Shape& shape, DType dtype = default_dtype());

@@ -2,8 +2,10 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <memory>
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 #include "bprop/capture.h"
 #include "bprop/ops.h"
@@ -187,6 +189,20 @@ Tensor from_strided_data(const void* data, const Shape& shape, const Shape& byte
                 {out.data(), dtype, out.strides().data()},
                 {const_cast<void*>(data), dtype, strides.data()});
   return out;
+}
+
+Tensor view_external(char* first, const Shape& shape, const Shape& strides, DType dtype,
+                     std::shared_ptr<void> owner) {
+  // The storage spans the elements the view touches, from the lowest address (strides may be
+  // negative) to the highest; an empty view keeps one element's span.
+  int64_t low = 0, high = 0;
+  if (shape_numel(shape) > 0)
+    for (size_t d = 0; d < shape.size(); ++d)
+      if (shape[d] > 1) (strides[d] < 0 ? low : high) += strides[d] * (shape[d] - 1);
+  const int64_t size = static_cast<int64_t>(itemsize(dtype));
+  auto storage = std::make_shared<Storage>(
+      first + low * size, static_cast<size_t>((high - low + 1) * size), std::move(owner));
+  return Tensor::view_of(storage, shape, strides, -low, dtype);
 }
 
 }  // namespace bprop

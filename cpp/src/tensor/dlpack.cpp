@@ -140,18 +140,11 @@ Tensor import(Managed* managed, const DLTensor& t, bool read_only, DLPackCopy co
     if (managed->deleter) managed->deleter(managed);
     return out;
   }
-  // The storage spans the bytes the view touches, from its lowest address (strides may be
-  // negative) to its highest.
-  int64_t low = 0, high = 0;
-  for (size_t d = 0; d < shape.size(); ++d)
-    if (shape[d] > 1) (strides[d] < 0 ? low : high) += strides[d] * (shape[d] - 1);
   std::shared_ptr<void> owner(managed, [](void* p) {
     auto* m = static_cast<Managed*>(p);
     if (m->deleter) m->deleter(m);
   });
-  auto storage = std::make_shared<Storage>(first + low * size,
-                                           static_cast<size_t>((high - low + 1) * size), owner);
-  return Tensor::view_of(storage, shape, strides, -low, dtype);
+  return view_external(first, shape, strides, dtype, std::move(owner));
 }
 
 }  // namespace
