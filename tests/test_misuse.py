@@ -38,12 +38,6 @@ def _inplace_on_leaf():
     w.mul_(2.0)
 
 
-def _write(path, data: bytes):
-    with open(path, "wb") as f:
-        f.write(data)
-    return path
-
-
 def _safetensors(header: bytes, payload: bytes = b"") -> bytes:
     return struct.pack("<Q", len(header)) + header + payload
 
@@ -192,7 +186,8 @@ CHECKPOINTS = [
     "data, message", [row[1:] for row in CHECKPOINTS], ids=[row[0] for row in CHECKPOINTS]
 )
 def test_malformed_checkpoint(tmp_path, data, message):
-    path = _write(tmp_path / "bad.safetensors", data)
+    path = tmp_path / "bad.safetensors"
+    path.write_bytes(data)
     with pytest.raises(ValueError, match=r"\[load\] .*bad\.safetensors.*" + message):
         bp.load(path)
 
