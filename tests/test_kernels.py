@@ -36,8 +36,8 @@ def test_results_are_bitwise_independent_of_thread_count(restore_threads):
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
 def test_threads_work_in_a_forked_child(restore_threads):
     # The parent's kernel thread pool is running; the child gets none of its threads and must
-    # make a fresh pool rather than wait on workers that don't exist (a misuse class of
-    # issue 8: calling into the library after fork).
+    # make a fresh pool rather than wait on workers that don't exist (a misuse class:
+    # calling into the library after fork).
     bp.set_num_threads(2)
     a = bp.randn(256, 256)
     expected = (a @ a).sum().item()  # the pool is running before the fork

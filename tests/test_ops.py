@@ -409,7 +409,7 @@ OPS = [
     C("clone", lambda m, a: a.T.clone() * 2.0, lambda a: a.T * 2.0, ((3, 4),)),
     C("contiguous", lambda m, a: a.T.contiguous() * 2.0, lambda a: a.T * 2.0, ((3, 4),)),
     # =========================================================================================
-    # issue 3: the full op set
+    # the full op set
     # =========================================================================================
     # ---- elementwise unary ----
     C("abs", lambda m, a: a.abs(), np.abs, ((3, 4),)),
@@ -1068,7 +1068,6 @@ REGISTRY_TO_CASES = {
     "reshape": ["reshape", "reshape_flat", "reshape_infer", "reshape_noncontig"],
     "permute": ["permute", "permute_neg", "permute_2d", "transpose", "transpose_3d", "T"],
     "expand": ["expand", "expand_keep", "sum_dim_tuple", "mean_keepdim_tuple"],
-    # issue 3
     "abs": ["abs", "abs_fn", "abs_0d"],
     "sign": ["abs", "abs_fn"],  # abs's VJP; its own VJP is zero (second order of abs)
     "sqrt": ["sqrt", "sqrt_fn", "sqrt_expanded"],
@@ -1655,7 +1654,7 @@ def test_bad_dim_and_reshape_errors():
 
 
 # ---------------------------------------------------------------------------------------------
-# issue 3: what the table can't show (ties, kinks, zeros in prod, NaN/Inf, argmax, errors)
+# what the table can't show (ties, kinks, zeros in prod, NaN/Inf, argmax, errors)
 # ---------------------------------------------------------------------------------------------
 
 

@@ -1,4 +1,4 @@
-"""Property tests (issue 8): random shapes, values, reductions, expression graphs and files.
+"""Property tests: random shapes, values, reductions, expression graphs and files.
 
 Hypothesis draws the cases; the profile in conftest.py fixes the seed and the example count
 ("ci"), and HYPOTHESIS_PROFILE=thorough explores more. Forwards are checked against numpy
