@@ -10,8 +10,8 @@ from __future__ import annotations
 import bprop
 
 project = "bprop"
-author = "bprop contributors"
-copyright = "2026, bprop contributors"  # noqa: A001  (Sphinx's name)
+author = "the bprop developers"
+copyright = "2026, the bprop developers"  # noqa: A001  (Sphinx's name)
 version = release = bprop.__version__
 
 extensions = [
