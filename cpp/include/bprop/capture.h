@@ -22,7 +22,7 @@
 
 namespace bprop {
 
-namespace kernels {
+namespace tape {
 class LaunchTape;
 }
 
@@ -40,7 +40,7 @@ class Capture {
   size_t launches() const;
 
  private:
-  std::unique_ptr<kernels::LaunchTape> tape_;
+  std::unique_ptr<tape::LaunchTape> tape_;
 };
 
 // One epoch of training on a captured step: for each full batch of `batch_size` rows of

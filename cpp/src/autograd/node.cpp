@@ -9,7 +9,7 @@
 #include "autograd/hooks.h"
 #include "bprop/autograd.h"
 #include "bprop/ops.h"
-#include "kernels/launch_tape.h"
+#include "launch/tape.h"
 #include "tensor/meta_lock.h"
 
 namespace bprop {
@@ -92,44 +92,28 @@ bool can_steal(const Tensor& grad) {
 }  // namespace
 
 namespace {
-// A capture replays which tensor is each leaf's .grad, since several captures (and eager
-// steps between them) may each have bound their own: Note on .grad in bprop/capture.h.
-// Called with the leaf's grad mutex held.
-void record_grad_binding(const std::shared_ptr<TensorImpl>& variable) {
-  if (kernels::Recording rec; rec)
-    rec.push([variable, grad = variable->grad] { detail::store_grad(*variable, grad); });
-}
-
 std::shared_ptr<const PostAccumulateGradHooks> hooks_of(const TensorImpl& leaf) {
   std::lock_guard<std::mutex> lock(detail::grad_mutex(&leaf));
   return leaf.post_accumulate_grad_hooks;
 }
-
-// Puts the tape of this thread aside, so that hooks run while a capture records are not
-// recorded themselves: the replay calls them again.
-class CaptureSuspended {
- public:
-  CaptureSuspended() : saved_(std::exchange(kernels::active_tape(), nullptr)) {}
-  ~CaptureSuspended() { kernels::active_tape() = saved_; }
-  CaptureSuspended(const CaptureSuspended&) = delete;
-  CaptureSuspended& operator=(const CaptureSuspended&) = delete;
-
- private:
-  kernels::LaunchTape* saved_;
-};
-
 }  // namespace
 
 namespace autograd_detail {
+// A capture records, at this point, which tensor is the leaf's .grad and the call of its
+// hooks: several captures (and eager steps between them) may each have bound their own .grad
+// (Note on .grad in bprop/capture.h), and each replay calls the hooks of its own moment. The
+// hooks run outside the recording.
 void run_post_accumulate_grad_hooks(const std::shared_ptr<TensorImpl>& variable) {
-  // Recorded even with no hooks yet: one registered before a replay is called by it.
-  if (kernels::Recording rec; rec)
-    rec.push([variable] { run_post_accumulate_grad_hooks(variable); });
   std::shared_ptr<const PostAccumulateGradHooks> hooks = hooks_of(*variable);
-  if (!hooks) return;
-  CaptureSuspended suspended;
-  const Tensor leaf(variable);
-  for (const auto& entry : hooks->hooks) (*entry.second)(leaf);
+  auto call_hooks = [&] {
+    if (!hooks) return;
+    const Tensor leaf(variable);
+    for (const auto& entry : hooks->hooks) (*entry.second)(leaf);
+  };
+  tape::now_and_on_replay(call_hooks, [variable, grad = Tensor(variable).grad()] {
+    detail::store_grad(*variable, grad);
+    run_post_accumulate_grad_hooks(variable);
+  });
 }
 }  // namespace autograd_detail
 
@@ -207,7 +191,6 @@ std::vector<Tensor> AccumulateGrad::apply(const Tensor& grad_output) {
       std::lock_guard<std::mutex> lock(mutex);
       if (!unchanged()) continue;  // replaced meanwhile: start again
       add_scaled_(grad, grad_output, 1.0);
-      record_grad_binding(variable_);
       break;
     }
     Tensor updated;
@@ -226,7 +209,6 @@ std::vector<Tensor> AccumulateGrad::apply(const Tensor& grad_output) {
     std::lock_guard<std::mutex> lock(mutex);
     if (!unchanged()) continue;  // another thread's contribution would be lost: start again
     std::swap(variable_->grad, updated);  // the old .grad goes after the unlock
-    record_grad_binding(variable_);
     break;
   }
   return {};  // the engine runs the leaf's hooks next, outside this node's execution mutex

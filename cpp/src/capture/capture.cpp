@@ -5,41 +5,41 @@
 
 #include "bprop/autograd.h"
 #include "bprop/bprop.h"
-#include "kernels/launch_tape.h"
+#include "launch/tape.h"
 
 namespace bprop {
 
-namespace kernels {
+namespace tape {
 LaunchTape*& active_tape() {
   thread_local LaunchTape* tape = nullptr;
   return tape;
 }
-}  // namespace kernels
+}  // namespace tape
 
-Capture::Capture() : tape_(std::make_unique<kernels::LaunchTape>()) {}
+Capture::Capture() : tape_(std::make_unique<tape::LaunchTape>()) {}
 Capture::~Capture() = default;
 
 void Capture::record(const std::function<void()>& step) {
-  if (kernels::active_tape()) throw std::runtime_error("[capture] captures can't be nested");
+  if (tape::active_tape()) throw std::runtime_error("[capture] captures can't be nested");
   if (is_anomaly_enabled())
     throw std::runtime_error(
         "[capture] anomaly mode reads gradients during backward; turn it "
         "off to capture a step");
-  kernels::LaunchTape fresh;
-  kernels::active_tape() = &fresh;
+  tape::LaunchTape fresh;
+  tape::active_tape() = &fresh;
   try {
     step();
   } catch (...) {
-    kernels::active_tape() = nullptr;
+    tape::active_tape() = nullptr;
     throw;
   }
-  kernels::active_tape() = nullptr;
+  tape::active_tape() = nullptr;
   *tape_ = std::move(fresh);
 }
 
 void Capture::replay() const {
   // Its random draws, zero-fills and checks would run once instead of being recorded.
-  if (kernels::active_tape())
+  if (tape::active_tape())
     throw std::runtime_error(
         "[capture] a captured step can't be replayed while another capture "
         "is recording; call the step function itself instead");
@@ -84,7 +84,7 @@ EpochResult run_epoch(const Capture& capture, const Tensor& input_buffer,
   return result;
 }
 
-bool is_capturing() { return kernels::active_tape() != nullptr; }
+bool is_capturing() { return tape::active_tape() != nullptr; }
 
 void check_not_capturing(const char* what) {
   if (is_capturing())

@@ -5,7 +5,6 @@
 #include <string>
 
 #include "kernels/kernels.h"
-#include "kernels/launch_tape.h"
 #include "kernels/strided_loop.h"
 #include "kernels/vector_kernels.h"
 #include "kernels/wrapping.h"
@@ -127,12 +126,6 @@ bool vector_binary(BinaryOp op, VecBinary* out) {
 }  // namespace
 
 void unary(UnaryOp op, int ndim, const int64_t* shape, const Operand& out, const Operand& in) {
-  if (Recording rec; rec) {
-    std::vector<int64_t> s(shape, shape + ndim);
-    SavedOperand o(out, ndim), x(in, ndim);
-    rec.push([=] { unary(op, ndim, s.data(), o.view(), x.view()); });
-  }
-  Recording nested;
   const Operand* const ops[2] = {&out, &in};
   VecUnary vec_op;
   const bool vectorised = vector_unary(op, &vec_op);
@@ -202,12 +195,6 @@ void unary(UnaryOp op, int ndim, const int64_t* shape, const Operand& out, const
 
 void binary(BinaryOp op, int ndim, const int64_t* shape, const Operand& out, const Operand& a,
             const Operand& b) {
-  if (Recording rec; rec) {
-    std::vector<int64_t> s(shape, shape + ndim);
-    SavedOperand o(out, ndim), x(a, ndim), y(b, ndim);
-    rec.push([=] { binary(op, ndim, s.data(), o.view(), x.view(), y.view()); });
-  }
-  Recording nested;
   const Operand* const ops[3] = {&out, &a, &b};
   VecBinary vec_op;
   const bool vectorised = vector_binary(op, &vec_op);
@@ -272,12 +259,6 @@ void binary(BinaryOp op, int ndim, const int64_t* shape, const Operand& out, con
 
 void compare(CompareOp op, int ndim, const int64_t* shape, const Operand& out, const Operand& a,
              const Operand& b) {
-  if (Recording rec; rec) {
-    std::vector<int64_t> s(shape, shape + ndim);
-    SavedOperand o(out, ndim), x(a, ndim), y(b, ndim);
-    rec.push([=] { compare(op, ndim, s.data(), o.view(), x.view(), y.view()); });
-  }
-  Recording nested;
   const Operand* const ops[3] = {&out, &a, &b};
   dispatch_all(a.dtype, [&](auto tag) {
     using T = decltype(tag);
@@ -302,12 +283,6 @@ void compare(CompareOp op, int ndim, const int64_t* shape, const Operand& out, c
 
 void where(int ndim, const int64_t* shape, const Operand& out, const Operand& cond,
            const Operand& a, const Operand& b) {
-  if (Recording rec; rec) {
-    std::vector<int64_t> s(shape, shape + ndim);
-    SavedOperand o(out, ndim), c(cond, ndim), x(a, ndim), y(b, ndim);
-    rec.push([=] { where(ndim, s.data(), o.view(), c.view(), x.view(), y.view()); });
-  }
-  Recording nested;
   const Operand* const ops[4] = {&out, &cond, &a, &b};
   dispatch_all(out.dtype, [&](auto tag) {
     using T = decltype(tag);
@@ -320,12 +295,6 @@ void where(int ndim, const int64_t* shape, const Operand& out, const Operand& co
 }
 
 void copy(int ndim, const int64_t* shape, const Operand& out, const Operand& in) {
-  if (Recording rec; rec) {
-    std::vector<int64_t> s(shape, shape + ndim);
-    SavedOperand o(out, ndim), x(in, ndim);
-    rec.push([=] { copy(ndim, s.data(), o.view(), x.view()); });
-  }
-  Recording nested;
   const Operand* const ops[2] = {&out, &in};
   dispatch_all(out.dtype, [&](auto out_tag) {
     using Out = decltype(out_tag);
@@ -377,12 +346,6 @@ void fused_backward(int ndim, const int64_t* shape, const Operand& out, const Op
 // composed ops they replace.
 void tanh_backward(int ndim, const int64_t* shape, const Operand& out, const Operand& g,
                    const Operand& y) {
-  if (Recording rec; rec) {
-    std::vector<int64_t> s(shape, shape + ndim);
-    SavedOperand o(out, ndim), x(g, ndim), z(y, ndim);
-    rec.push([=] { tanh_backward(ndim, s.data(), o.view(), x.view(), z.view()); });
-  }
-  Recording nested;
   fused_backward(ndim, shape, out, g, y, [](auto gv, auto yv) {
     using T = decltype(gv);
     return gv * (T(1) - yv * yv);
@@ -391,12 +354,6 @@ void tanh_backward(int ndim, const int64_t* shape, const Operand& out, const Ope
 
 void sigmoid_backward(int ndim, const int64_t* shape, const Operand& out, const Operand& g,
                       const Operand& y) {
-  if (Recording rec; rec) {
-    std::vector<int64_t> s(shape, shape + ndim);
-    SavedOperand o(out, ndim), x(g, ndim), z(y, ndim);
-    rec.push([=] { sigmoid_backward(ndim, s.data(), o.view(), x.view(), z.view()); });
-  }
-  Recording nested;
   fused_backward(ndim, shape, out, g, y, [](auto gv, auto yv) {
     using T = decltype(gv);
     return gv * (yv * (T(1) - yv));
@@ -404,12 +361,6 @@ void sigmoid_backward(int ndim, const int64_t* shape, const Operand& out, const 
 }
 
 void fill(int ndim, const int64_t* shape, const Operand& out, double value) {
-  if (Recording rec; rec) {
-    std::vector<int64_t> s(shape, shape + ndim);
-    SavedOperand o(out, ndim);
-    rec.push([=] { fill(ndim, s.data(), o.view(), value); });
-  }
-  Recording nested;
   const Operand* const ops[1] = {&out};
   dispatch_all(out.dtype, [&](auto tag) {
     using T = decltype(tag);
@@ -422,12 +373,6 @@ void fill(int ndim, const int64_t* shape, const Operand& out, double value) {
 
 void add_scaled(int ndim, const int64_t* shape, const Operand& out, const Operand& in,
                 double alpha) {
-  if (Recording rec; rec) {
-    std::vector<int64_t> s(shape, shape + ndim);
-    SavedOperand o(out, ndim), x(in, ndim);
-    rec.push([=] { add_scaled(ndim, s.data(), o.view(), x.view(), alpha); });
-  }
-  Recording nested;
   const Operand* const ops[2] = {&out, &in};
   dispatch_all(out.dtype, [&](auto tag) {
     using T = decltype(tag);

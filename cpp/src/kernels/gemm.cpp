@@ -14,7 +14,6 @@
 #include "kernels/gemm_micro.h"
 #include "kernels/isa.h"
 #include "kernels/kernels.h"
-#include "kernels/launch_tape.h"
 #include "kernels/parallel.h"
 #include "kernels/wrapping.h"
 
@@ -227,8 +226,6 @@ void gemm_typed(int64_t m, int64_t n, int64_t k, const T* a, int64_t rsa, int64_
 
 void gemm(DType dtype, int64_t m, int64_t n, int64_t k, const void* a, int64_t rsa, int64_t csa,
           const void* b, int64_t rsb, int64_t csb, void* c, int64_t ldc) {
-  if (Recording rec; rec) rec.push([=] { gemm(dtype, m, n, k, a, rsa, csa, b, rsb, csb, c, ldc); });
-  Recording nested;
   switch (dtype) {
     case DType::Float32:
       return gemm_typed(m, n, k, static_cast<const float*>(a), rsa, csa,
@@ -253,12 +250,6 @@ namespace bprop::kernels {
 void gemm_batched(DType dtype, int64_t batch, int64_t m, int64_t n, int64_t k, const void* a,
                   int64_t batch_stride_a, int64_t rsa, int64_t csa, const void* b,
                   int64_t batch_stride_b, int64_t rsb, int64_t csb, void* c) {
-  if (Recording rec; rec)
-    rec.push([=] {
-      gemm_batched(dtype, batch, m, n, k, a, batch_stride_a, rsa, csa, b, batch_stride_b, rsb, csb,
-                   c);
-    });
-  Recording nested;
   const int64_t size = static_cast<int64_t>(itemsize(dtype));
   const char* a_data = static_cast<const char*>(a);
   const char* b_data = static_cast<const char*>(b);

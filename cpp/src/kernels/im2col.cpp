@@ -3,7 +3,6 @@
 #include <stdexcept>
 
 #include "kernels/kernels.h"
-#include "kernels/launch_tape.h"
 
 namespace bprop::kernels {
 namespace {
@@ -47,9 +46,6 @@ void fold_typed(int64_t n, int64_t c, int64_t h, int64_t w, const Window2d& win,
 
 void unfold2d(DType dtype, int64_t n, int64_t c, int64_t h, int64_t w, const Window2d& window,
               const void* in, void* out, double pad_value) {
-  if (Recording rec; rec)
-    rec.push([=] { unfold2d(dtype, n, c, h, w, window, in, out, pad_value); });
-  Recording nested;
   switch (dtype) {
     case DType::Float32:
       return unfold_typed(n, c, h, w, window, static_cast<const float*>(in),
@@ -64,15 +60,6 @@ void unfold2d(DType dtype, int64_t n, int64_t c, int64_t h, int64_t w, const Win
 
 void fold2d(DType dtype, int64_t n, int64_t c, int64_t h, int64_t w, const Window2d& window,
             const void* in, void* out) {
-  if (Recording rec; rec) {
-    // fold accumulates into out, which its caller zeroed: replay zeroes it again.
-    const size_t bytes = static_cast<size_t>(n * c * h * w) * itemsize(dtype);
-    rec.push([=] {
-      std::memset(out, 0, bytes);
-      fold2d(dtype, n, c, h, w, window, in, out);
-    });
-  }
-  Recording nested;
   switch (dtype) {
     case DType::Float32:
       return fold_typed(n, c, h, w, window, static_cast<const float*>(in),

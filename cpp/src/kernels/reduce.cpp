@@ -5,7 +5,6 @@
 
 #include "bprop/small_vector.h"
 #include "kernels/kernels.h"
-#include "kernels/launch_tape.h"
 #include "kernels/parallel.h"
 #include "kernels/vector_kernels.h"
 #include "kernels/wrapping.h"
@@ -138,12 +137,6 @@ void reduce_dispatch(const Odometer& kept, const Odometer& reduced, const Operan
 }  // namespace
 
 void reduce(ReduceOp op, int ndim, const int64_t* shape, const Operand& out, const Operand& in) {
-  if (Recording rec; rec) {
-    std::vector<int64_t> s(shape, shape + ndim);
-    SavedOperand o(out, ndim), x(in, ndim);
-    rec.push([=] { reduce(op, ndim, s.data(), o.view(), x.view()); });
-  }
-  Recording nested;
   for (int d = 0; d < ndim; ++d) {
     if (shape[d] == 0) {
       // An empty reduction: the identity wherever out has elements (out's own shape is 1
@@ -308,12 +301,6 @@ void dispatch_numeric(DType dtype, F&& f) {
 
 void arg_reduce(bool is_max, int ndim, const int64_t* shape, int dim, const Operand& values,
                 const Operand& indices, const Operand& in) {
-  if (Recording rec; rec) {
-    std::vector<int64_t> s(shape, shape + ndim);
-    SavedOperand v(values, ndim), i(indices, ndim), x(in, ndim);
-    rec.push([=] { arg_reduce(is_max, ndim, s.data(), dim, v.view(), i.view(), x.view()); });
-  }
-  Recording nested;
   dispatch_numeric(in.dtype, [&](auto tag) {
     arg_reduce_typed<decltype(tag)>(is_max, ndim, shape, dim, values, indices, in);
   });
@@ -321,12 +308,6 @@ void arg_reduce(bool is_max, int ndim, const int64_t* shape, int dim, const Oper
 
 void gather(int ndim, const int64_t* out_shape, int dim, const Operand& out, const Operand& in,
             const Operand& index) {
-  if (Recording rec; rec) {
-    std::vector<int64_t> s(out_shape, out_shape + ndim);
-    SavedOperand o(out, ndim), x(in, ndim), i(index, ndim);
-    rec.push([=] { gather(ndim, s.data(), dim, o.view(), x.view(), i.view()); });
-  }
-  Recording nested;
   dispatch_numeric(out.dtype, [&](auto tag) {
     gather_typed<decltype(tag)>(ndim, out_shape, dim, out, in, index);
   });
@@ -334,12 +315,6 @@ void gather(int ndim, const int64_t* out_shape, int dim, const Operand& out, con
 
 void scatter_add(int ndim, const int64_t* src_shape, int dim, const Operand& out,
                  const Operand& src, const Operand& index) {
-  if (Recording rec; rec) {
-    std::vector<int64_t> s(src_shape, src_shape + ndim);
-    SavedOperand o(out, ndim), x(src, ndim), i(index, ndim);
-    rec.push([=] { scatter_add(ndim, s.data(), dim, o.view(), x.view(), i.view()); });
-  }
-  Recording nested;
   dispatch_numeric(out.dtype, [&](auto tag) {
     using T = decltype(tag);
     if constexpr (std::is_same_v<T, bool>) {

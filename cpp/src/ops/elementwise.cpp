@@ -4,6 +4,7 @@
 
 #include "bprop/ops.h"
 #include "kernels/kernels.h"
+#include "launch/launch.h"
 #include "ops/op_node.h"
 
 namespace bprop {
@@ -66,24 +67,24 @@ Tensor binary_forward(const char* op, kernels::BinaryOp kernel_op, const Tensor&
   if (a.shape() == b.shape() && a.dtype() == dtype && b.dtype() == dtype && a.is_contiguous() &&
       b.is_contiguous()) {
     Tensor out = Tensor::empty(a.shape(), dtype);
-    kernels::binary(kernel_op, static_cast<int>(a.ndim()), a.shape().data(), operand(out),
-                    operand(a, out.strides()), operand(b, out.strides()));
+    launch(kernels::binary, kernel_op, static_cast<int>(a.ndim()), a.shape().data(), operand(out),
+           operand(a, out.strides()), operand(b, out.strides()));
     return out;
   }
   Shape shape = broadcast_shapes(a.shape(), b.shape(), op);
   Tensor ac = cast_for_kernel(a, dtype), bc = cast_for_kernel(b, dtype);
   Tensor out = Tensor::empty(shape, dtype);
   Shape sa = broadcast_strides(ac, shape), sb = broadcast_strides(bc, shape);
-  kernels::binary(kernel_op, static_cast<int>(shape.size()), shape.data(), operand(out),
-                  operand(ac, sa), operand(bc, sb));
+  launch(kernels::binary, kernel_op, static_cast<int>(shape.size()), shape.data(), operand(out),
+         operand(ac, sa), operand(bc, sb));
   return out;
 }
 
 Tensor unary_forward(kernels::UnaryOp kernel_op, const Tensor& x, DType dtype) {
   Tensor xc = cast_for_kernel(x, dtype);
   Tensor out = Tensor::empty(x.shape(), dtype);
-  kernels::unary(kernel_op, static_cast<int>(x.ndim()), x.shape().data(), operand(out),
-                 operand(xc));
+  launch(kernels::unary, kernel_op, static_cast<int>(x.ndim()), x.shape().data(), operand(out),
+         operand(xc));
   return out;
 }
 
@@ -306,7 +307,8 @@ bool can_fuse(const Tensor& g, const Tensor& y) {
 template <typename Kernel>
 Tensor fused(Kernel kernel, const Tensor& g, const Tensor& y) {
   Tensor out = Tensor::empty(g.shape(), g.dtype());
-  kernel(static_cast<int>(g.ndim()), g.shape().data(), operand(out), operand(g), operand(y));
+  launch(kernel, static_cast<int>(g.ndim()), g.shape().data(), operand(out), operand(g),
+         operand(y));
   return out;
 }
 }  // namespace
@@ -462,8 +464,8 @@ Tensor where(const Tensor& condition, const Tensor& a, const Tensor& b) {
   Tensor out = Tensor::empty(shape, dtype);
   Shape sc = broadcast_strides(condition, shape), sa = broadcast_strides(ac, shape),
         sb = broadcast_strides(bc, shape);
-  kernels::where(static_cast<int>(shape.size()), shape.data(), operand(out), operand(condition, sc),
-                 operand(ac, sa), operand(bc, sb));
+  launch(kernels::where, static_cast<int>(shape.size()), shape.data(), operand(out),
+         operand(condition, sc), operand(ac, sa), operand(bc, sb));
   if (auto node = record(OpKind::Where, {&condition, &a, &b})) {
     node->save(condition);
     set_grad_fn(out, std::move(node));
@@ -488,8 +490,8 @@ Tensor compare(const char* op, kernels::CompareOp kernel_op, const Tensor& a, co
   Tensor ac = cast_for_kernel(a, dtype), bc = cast_for_kernel(b, dtype);
   Tensor out = Tensor::empty(shape, DType::Bool);
   Shape sa = broadcast_strides(ac, shape), sb = broadcast_strides(bc, shape);
-  kernels::compare(kernel_op, static_cast<int>(shape.size()), shape.data(), operand(out),
-                   operand(ac, sa), operand(bc, sb));
+  launch(kernels::compare, kernel_op, static_cast<int>(shape.size()), shape.data(), operand(out),
+         operand(ac, sa), operand(bc, sb));
   return out;
 }
 }  // namespace
@@ -506,7 +508,7 @@ Tensor ge(const Tensor& a, const Tensor& b) { return compare("ge", kernels::Comp
 // Always a fresh contiguous copy (clone() is to_dtype with the same dtype).
 Tensor to_dtype(const Tensor& x, DType dtype) {
   Tensor out = Tensor::empty(x.shape(), dtype);
-  kernels::copy(static_cast<int>(x.ndim()), x.shape().data(), operand(out), operand(x));
+  launch(kernels::copy, static_cast<int>(x.ndim()), x.shape().data(), operand(out), operand(x));
   if (is_floating(dtype))
     if (auto node = record(OpKind::ToCopy, {&x})) set_grad_fn(out, std::move(node));
   return out;
@@ -536,8 +538,8 @@ void add_scaled_(const Tensor& x, const Tensor& y, double alpha) {
                                 x.shape_str());
   Tensor yc = cast_for_kernel(y, x.dtype());
   Shape sy = broadcast_strides(yc, shape);
-  kernels::add_scaled(static_cast<int>(shape.size()), shape.data(), operand(x), operand(yc, sy),
-                      alpha);
+  launch(kernels::add_scaled, static_cast<int>(shape.size()), shape.data(), operand(x),
+         operand(yc, sy), alpha);
   x.storage()->bump_version();
 }
 

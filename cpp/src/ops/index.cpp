@@ -6,7 +6,7 @@
 #include "bprop/capture.h"
 #include "bprop/ops.h"
 #include "kernels/kernels.h"
-#include "kernels/launch_tape.h"
+#include "launch/launch.h"
 #include "ops/op_node.h"
 
 namespace bprop {
@@ -33,7 +33,7 @@ void check_values_in_range(const char* op, const Tensor& values, int64_t size, i
 // every replay: the indices are data.
 void check_range(const char* op, const Tensor& index, int64_t size, int64_t dim) {
   Tensor values = contiguous_for_kernel(index);
-  if (kernels::Recording rec; rec)
+  if (tape::Recording rec; rec)
     rec.push([op, values, size, dim] { check_values_in_range(op, values, size, dim); });
   check_values_in_range(op, values, size, dim);
 }
@@ -68,8 +68,8 @@ Tensor gather(const Tensor& x, int64_t dim_in, const Tensor& index) {
   if (x.ndim() > 0) check_range("gather", index, x.shape()[static_cast<size_t>(dim)], dim);
   Tensor out = Tensor::empty(index.shape(), x.dtype());
   if (out.numel() > 0 && x.ndim() > 0)
-    kernels::gather(static_cast<int>(out.ndim()), out.shape().data(), static_cast<int>(dim),
-                    operand(out), operand(x), operand(index));
+    launch(kernels::gather, static_cast<int>(out.ndim()), out.shape().data(), static_cast<int>(dim),
+           operand(out), operand(x), operand(index));
   else if (out.numel() > 0)
     copy_values(out, x);
   if (auto node = record(OpKind::Gather, {&x})) {
@@ -102,8 +102,8 @@ Tensor scatter_add(const Tensor& base, int64_t dim_in, const Tensor& index, cons
   Tensor src_c = cast_for_kernel(src, dtype);
   if (index.numel() > 0) {
     if (base.ndim() > 0) {
-      kernels::scatter_add(static_cast<int>(index.ndim()), index.shape().data(),
-                           static_cast<int>(dim), operand(out), operand(src_c), operand(index));
+      launch(kernels::scatter_add, static_cast<int>(index.ndim()), index.shape().data(),
+             static_cast<int>(dim), operand(out), operand(src_c), operand(index));
     } else {
       NoGradGuard no_grad;
       copy_values(out, add(out, src_c));
@@ -152,8 +152,8 @@ Tensor index_select(const Tensor& x, int64_t dim_in, const Tensor& index) {
   if (out.numel() > 0) {
     if (x.ndim() > 0) {
       Tensor spread = spread_index(flat_index, shape, dim);
-      kernels::gather(static_cast<int>(shape.size()), shape.data(), static_cast<int>(dim),
-                      operand(out), operand(x), operand(spread));
+      launch(kernels::gather, static_cast<int>(shape.size()), shape.data(), static_cast<int>(dim),
+             operand(out), operand(x), operand(spread));
     } else {
       copy_values(out, x);
     }
@@ -190,8 +190,8 @@ Tensor index_add(const Tensor& base, int64_t dim_in, const Tensor& index, const 
   if (src.numel() > 0) {
     if (base.ndim() > 0) {
       Tensor spread = spread_index(flat_index, src.shape(), dim);
-      kernels::scatter_add(static_cast<int>(src.ndim()), src.shape().data(), static_cast<int>(dim),
-                           operand(out), operand(src_c), operand(spread));
+      launch(kernels::scatter_add, static_cast<int>(src.ndim()), src.shape().data(),
+             static_cast<int>(dim), operand(out), operand(src_c), operand(spread));
     } else {
       NoGradGuard no_grad;
       copy_values(out, add(out, sum(src_c)));

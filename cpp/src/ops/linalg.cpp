@@ -5,6 +5,7 @@
 #include "bprop/ops.h"
 #include "kernels/kernels.h"
 #include "kernels/parallel.h"
+#include "launch/launch.h"
 #include "ops/op_node.h"
 
 namespace bprop {
@@ -24,8 +25,8 @@ Tensor mm(const Tensor& a, const Tensor& b) {
   const int64_t m = a.shape()[0], k = a.shape()[1], n = b.shape()[1];
   Tensor out = Tensor::empty({m, n}, a.dtype());
   // Strided operands go to the kernel as they are: a transposed view costs no copy.
-  kernels::gemm(a.dtype(), m, n, k, a.data(), a.strides()[0], a.strides()[1], b.data(),
-                b.strides()[0], b.strides()[1], out.data(), n);
+  launch(kernels::gemm, a.dtype(), m, n, k, a.data(), a.strides()[0], a.strides()[1], b.data(),
+         b.strides()[0], b.strides()[1], out.data(), n);
   if (auto node = record(OpKind::Mm, {&a, &b})) {
     node->save(a);
     node->save(b);
@@ -56,9 +57,8 @@ Tensor bmm(const Tensor& a, const Tensor& b) {
   if (a.dtype() == DType::Bool) throw TypeError("[matmul] is not supported for bool tensors");
   const int64_t batch = a.shape()[0], m = a.shape()[1], k = a.shape()[2], n = b.shape()[2];
   Tensor out = Tensor::empty({batch, m, n}, a.dtype());
-  kernels::gemm_batched(a.dtype(), batch, m, n, k, a.data(), a.strides()[0], a.strides()[1],
-                        a.strides()[2], b.data(), b.strides()[0], b.strides()[1], b.strides()[2],
-                        out.data());
+  launch(kernels::gemm_batched, a.dtype(), batch, m, n, k, a.data(), a.strides()[0], a.strides()[1],
+         a.strides()[2], b.data(), b.strides()[0], b.strides()[1], b.strides()[2], out.data());
   if (auto node = record(OpKind::Bmm, {&a, &b})) {
     node->save(a);
     node->save(b);

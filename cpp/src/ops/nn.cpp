@@ -7,7 +7,7 @@
 
 #include "bprop/ops.h"
 #include "kernels/kernels.h"
-#include "kernels/launch_tape.h"
+#include "launch/launch.h"
 #include "ops/op_node.h"
 
 namespace bprop {
@@ -68,7 +68,7 @@ Tensor unfold2d(const Tensor& x, const Window2d& window, double pad_value) {
   Tensor out = Tensor::empty({n, c * window.kernel_h * window.kernel_w, positions}, x.dtype());
   Tensor xc = contiguous_for_kernel(x);
   if (out.numel() > 0)
-    kernels::unfold2d(x.dtype(), n, c, h, w, window, xc.data(), out.data(), pad_value);
+    launch(kernels::unfold2d, x.dtype(), n, c, h, w, window, xc.data(), out.data(), pad_value);
   if (auto node = record(OpKind::Unfold2d, {&x})) {
     node->ints = window_attrs(window);
     set_grad_fn(out, std::move(node));
@@ -95,7 +95,8 @@ Tensor fold2d(const Tensor& cols, const Shape& output_shape, const Window2d& win
                                 shape_to_string(output_shape));
   Tensor out = Tensor::zeros(output_shape, cols.dtype());  // fold2d accumulates into it
   Tensor cc = contiguous_for_kernel(cols);
-  if (cols.numel() > 0) kernels::fold2d(cols.dtype(), n, c, h, w, window, cc.data(), out.data());
+  if (cols.numel() > 0)
+    launch(kernels::fold2d, cols.dtype(), n, c, h, w, window, cc.data(), out.data());
   if (auto node = record(OpKind::Fold2d, {&cols})) {
     node->ints = window_attrs(window);
     set_grad_fn(out, std::move(node));
@@ -268,7 +269,7 @@ Targets check_targets(const char* op, const Tensor& input, const Tensor& target,
         throw std::out_of_range(std::string("[") + op + "] target " + std::to_string(p[i]) +
                                 " is out of bounds for " + std::to_string(classes) + " classes");
   };
-  if (kernels::Recording rec; rec) rec.push(check);  // targets are data: check every replay
+  if (tape::Recording rec; rec) rec.push(check);  // targets are data: check every replay
   check();
   return t;
 }

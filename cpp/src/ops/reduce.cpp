@@ -7,6 +7,7 @@
 
 #include "bprop/ops.h"
 #include "kernels/kernels.h"
+#include "launch/launch.h"
 #include "ops/op_node.h"
 
 namespace bprop {
@@ -58,9 +59,8 @@ Tensor reduce_forward(kernels::ReduceOp op, const Tensor& x, const Dims& dims, b
   Tensor out = Tensor::empty(kept, dtype);
   Shape out_strides = out.strides();
   for (int64_t d : dims) out_strides[static_cast<size_t>(d)] = 0;
-  kernels::reduce(op, static_cast<int>(x.ndim()), x.shape().data(),
-                  {out.data(), dtype, out_strides.data()},
-                  {x.data(), x.dtype(), x.strides().data()});
+  launch(kernels::reduce, op, static_cast<int>(x.ndim()), x.shape().data(),
+         {out.data(), dtype, out_strides.data()}, {x.data(), x.dtype(), x.strides().data()});
   if (keepdim) return out;
   Shape shape = reduced_shape(x.shape(), dims);
   return Tensor::view_of(out.storage(), shape, contiguous_strides(shape), 0, dtype);
@@ -191,10 +191,11 @@ std::pair<Tensor, Tensor> extreme_along(OpKind kind, const char* op, const Tenso
   if (x.ndim() > 0) {
     value_strides[static_cast<size_t>(dim)] = 0;
     index_strides[static_cast<size_t>(dim)] = 0;
-    kernels::arg_reduce(kind == OpKind::MaxDim, static_cast<int>(x.ndim()), x.shape().data(),
-                        static_cast<int>(dim), {values.data(), x.dtype(), value_strides.data()},
-                        {indices.data(), DType::Int64, index_strides.data()},
-                        {x.data(), x.dtype(), x.strides().data()});
+    launch(kernels::arg_reduce, kind == OpKind::MaxDim, static_cast<int>(x.ndim()),
+           x.shape().data(), static_cast<int>(dim),
+           {values.data(), x.dtype(), value_strides.data()},
+           {indices.data(), DType::Int64, index_strides.data()},
+           {x.data(), x.dtype(), x.strides().data()});
   } else {  // a 0-d tensor is its own extreme, at index 0
     values = cast_for_kernel(x, x.dtype()).detach().clone();
     indices = Tensor::zeros(kept, DType::Int64);  // Tensor::empty leaves it uninitialised

@@ -6,6 +6,7 @@
 
 #include "bprop/ops.h"
 #include "kernels/kernels.h"
+#include "launch/launch.h"
 #include "ops/op_node.h"
 
 namespace bprop {
@@ -110,26 +111,26 @@ Shape broadcast_strides(const Tensor& tensor, const Shape& shape) {
 Tensor cast_for_kernel(const Tensor& tensor, DType dtype) {
   if (tensor.dtype() == dtype) return tensor;
   Tensor out = Tensor::empty(tensor.shape(), dtype);
-  kernels::copy(static_cast<int>(tensor.ndim()), tensor.shape().data(),
-                {out.data(), dtype, out.strides().data()},
-                {tensor.data(), tensor.dtype(), tensor.strides().data()});
+  launch(kernels::copy, static_cast<int>(tensor.ndim()), tensor.shape().data(),
+         {out.data(), dtype, out.strides().data()},
+         {tensor.data(), tensor.dtype(), tensor.strides().data()});
   return out;
 }
 
 Tensor contiguous_for_kernel(const Tensor& tensor) {
   if (tensor.is_contiguous()) return tensor;
   Tensor out = Tensor::empty(tensor.shape(), tensor.dtype());
-  kernels::copy(static_cast<int>(tensor.ndim()), tensor.shape().data(),
-                {out.data(), out.dtype(), out.strides().data()},
-                {tensor.data(), tensor.dtype(), tensor.strides().data()});
+  launch(kernels::copy, static_cast<int>(tensor.ndim()), tensor.shape().data(),
+         {out.data(), out.dtype(), out.strides().data()},
+         {tensor.data(), tensor.dtype(), tensor.strides().data()});
   return out;
 }
 
 void copy_values(const Tensor& dst, const Tensor& src) {
   Shape strides = broadcast_strides(src, dst.shape());
-  kernels::copy(static_cast<int>(dst.ndim()), dst.shape().data(),
-                {dst.data(), dst.dtype(), dst.strides().data()},
-                {src.data(), src.dtype(), strides.data()});
+  launch(kernels::copy, static_cast<int>(dst.ndim()), dst.shape().data(),
+         {dst.data(), dst.dtype(), dst.strides().data()},
+         {src.data(), src.dtype(), strides.data()});
 }
 
 int64_t normalize_dim(int64_t dim, int64_t ndim, const char* op) {

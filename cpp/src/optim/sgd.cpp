@@ -4,7 +4,7 @@
 #include "bprop/autograd.h"
 #include "bprop/ops.h"
 #include "bprop/optim.h"
-#include "kernels/launch_tape.h"
+#include "launch/tape.h"
 #include "optim/params.h"
 
 namespace bprop {
@@ -66,13 +66,13 @@ void SGD::set_lr(double lr) {
 
 void SGD::step() {
   // A captured step replays the whole update, with the state it has then.
-  if (kernels::Recording rec; rec) {
+  if (tape::Recording rec; rec) {
     if (std::shared_ptr<SGD> owned = weak_from_this().lock())
       rec.push([owned] { owned->step(); });
     else
       rec.push([this] { step(); });
   }
-  kernels::Recording nested;
+  tape::Recording nested;
   NoGradGuard no_grad;
   const bool use_momentum = options_.momentum != 0.0;
   for (size_t i = 0; i < params_.size(); ++i) {

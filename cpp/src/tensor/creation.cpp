@@ -10,14 +10,14 @@
 #include "bprop/capture.h"
 #include "bprop/ops.h"
 #include "kernels/kernels.h"
-#include "kernels/launch_tape.h"
+#include "launch/launch.h"
 
 namespace bprop {
 namespace {
 
 void fill_values(const Tensor& t, double value) {
-  kernels::fill(static_cast<int>(t.ndim()), t.shape().data(),
-                {t.data(), t.dtype(), t.strides().data()}, value);
+  launch(kernels::fill, static_cast<int>(t.ndim()), t.shape().data(),
+         {t.data(), t.dtype(), t.strides().data()}, value);
 }
 
 template <typename F>
@@ -27,7 +27,7 @@ void write_1d(const Tensor& out, int64_t n, DType dtype, F value_at);
 template <typename F>
 Tensor generate_1d(int64_t n, DType dtype, F value_at) {
   Tensor out = Tensor::empty({n}, dtype);
-  if (kernels::Recording rec; rec) {  // replay writes the same values again
+  if (tape::Recording rec; rec) {  // replay writes the same values again
     Tensor keep = out;
     rec.push([keep, n, dtype, value_at] { write_1d(keep, n, dtype, value_at); });
   }
@@ -75,7 +75,7 @@ Tensor full(const Shape& shape, Scalar value, DType dtype) {
         int64_t* p = out.data_as<int64_t>();  // exact for integers beyond 2^53
         for (int64_t i = 0; i < out.numel(); ++i) p[i] = v;
       };
-      if (kernels::Recording rec; rec) rec.push(write);
+      if (tape::Recording rec; rec) rec.push(write);
       write();
     } else {
       fill_values(out, value.to_double());
@@ -109,7 +109,7 @@ Tensor arange(Scalar start, Scalar end, Scalar step, DType dtype) {
       int64_t* p = out.data_as<int64_t>();
       for (int64_t i = 0; i < n; ++i) p[i] = s0 + i * step0;
     };
-    if (kernels::Recording rec; rec) rec.push(write);
+    if (tape::Recording rec; rec) rec.push(write);
     write();
     return out;
   }
@@ -138,7 +138,7 @@ Tensor eye(int64_t n, int64_t m, DType dtype) {
   // One diagonal view with stride m + 1, filled with ones.
   int64_t diag = std::min(n, m);
   Shape shape{diag}, strides{m + 1};
-  kernels::fill(1, shape.data(), {out.data(), dtype, strides.data()}, 1.0);
+  launch(kernels::fill, 1, shape.data(), {out.data(), dtype, strides.data()}, 1.0);
   return out;
 }
 
@@ -185,9 +185,9 @@ Tensor from_strided_data(const void* data, const Shape& shape, const Shape& byte
                     static_cast<char*>(out.data()));
     return out;
   }
-  kernels::copy(static_cast<int>(shape.size()), shape.data(),
-                {out.data(), dtype, out.strides().data()},
-                {const_cast<void*>(data), dtype, strides.data()});
+  launch(kernels::copy, static_cast<int>(shape.size()), shape.data(),
+         {out.data(), dtype, out.strides().data()},
+         {const_cast<void*>(data), dtype, strides.data()});
   return out;
 }
 

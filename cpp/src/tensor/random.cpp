@@ -6,7 +6,7 @@
 #include <string>
 
 #include "bprop/ops.h"
-#include "kernels/launch_tape.h"
+#include "launch/tape.h"
 
 namespace bprop {
 namespace {
@@ -68,7 +68,7 @@ void draw_into(const Tensor& out, DType dtype, F draw);
 template <typename F>
 Tensor fill_random(const Shape& shape, DType dtype, F draw) {
   Tensor out = Tensor::empty(shape, dtype);
-  if (kernels::Recording rec; rec) rec.push([out, dtype, draw] { draw_into(out, dtype, draw); });
+  if (tape::Recording rec; rec) rec.push([out, dtype, draw] { draw_into(out, dtype, draw); });
   draw_into(out, dtype, draw);
   return out;
 }

@@ -14,7 +14,7 @@
 #include "bprop/capture.h"
 #include "bprop/ops.h"
 #include "kernels/kernels.h"
-#include "kernels/launch_tape.h"
+#include "launch/launch.h"
 #include "tensor/meta_lock.h"
 
 namespace bprop {
@@ -162,12 +162,12 @@ Tensor Tensor::allocate(const Shape& shape, DType dtype, bool zeroed) {
                       " bytes for a " + dtype_name(dtype) + " tensor of shape " +
                       shape_to_string(shape));
   }
-  if (kernels::LaunchTape* tape = kernels::active_tape()) {
+  if (tape::LaunchTape* tape = tape::active_tape()) {
     // A capture keeps every buffer its step allocates, and zeroes again what began as zeros
     // (unless the allocation is part of a recorded launch, like an optimizer creating its
     // state, which replays as a whole).
     tape->keep(storage);
-    kernels::Recording rec;
+    tape::Recording rec;
     if (zeroed && nbytes > 0 && rec) {
       void* data = storage->data();
       rec.push([data, nbytes] { std::memset(data, 0, static_cast<size_t>(nbytes)); });
@@ -199,7 +199,7 @@ Tensor Tensor::wrapped_scalar(Scalar value) {
       break;
   }
   t.impl_->wrapped_scalar = true;
-  if (kernels::Recording rec; rec) {  // rewrite the value on replay (it may be written over)
+  if (tape::Recording rec; rec) {  // rewrite the value on replay (it may be written over)
     std::string bytes(static_cast<const char*>(t.data()), itemsize(t.dtype()));
     void* data = t.data();
     rec.push([data, bytes] { std::memcpy(data, bytes.data(), bytes.size()); });
@@ -243,7 +243,7 @@ bool Tensor::is_contiguous() const {
 
 void* Tensor::data() const {
   // A capture keeps every buffer its step touches, made before it or not: replays read them.
-  if (kernels::LaunchTape* tape = kernels::active_tape()) tape->keep(impl_->storage);
+  if (tape::LaunchTape* tape = tape::active_tape()) tape->keep(impl_->storage);
   return static_cast<char*>(impl_->storage->data()) +
          impl_->offset * static_cast<int64_t>(itemsize(impl_->dtype));
 }
@@ -280,7 +280,7 @@ void Tensor::set_grad(const Tensor& grad) {
                       " but the tensor has dtype " + dtype_name(dtype()));
   }
   detail::store_grad(*impl_, grad);
-  if (kernels::Recording rec; rec)  // a capture replays .grad assignments (see capture.h)
+  if (tape::Recording rec; rec)  // a capture replays .grad assignments (see capture.h)
     rec.push([impl = impl_, grad] { detail::store_grad(*impl, grad); });
 }
 
@@ -326,9 +326,9 @@ std::vector<T> to_vector(const Tensor& tensor) {
                                              : DType::Int64;
   std::vector<T> values(static_cast<size_t>(tensor.numel()));
   Shape strides = contiguous_strides(tensor.shape());
-  kernels::copy(static_cast<int>(tensor.ndim()), tensor.shape().data(),
-                {values.data(), target, strides.data()},
-                {tensor.data(), tensor.dtype(), tensor.strides().data()});
+  launch(kernels::copy, static_cast<int>(tensor.ndim()), tensor.shape().data(),
+         {values.data(), target, strides.data()},
+         {tensor.data(), tensor.dtype(), tensor.strides().data()});
   return values;
 }
 template std::vector<float> to_vector<float>(const Tensor&);

@@ -1,0 +1,85 @@
+// launch(kernel, args...): how the layers above the kernels call one. It calls the kernel and,
+// while a capture records on this thread (launch/tape.h), records the call with copies of its
+// shape and stride arrays, so that the kernels themselves stay free of capture.
+#pragma once
+
+#include <cstdint>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "kernels/kernels.h"
+#include "launch/tape.h"
+
+namespace bprop {
+
+namespace launch_detail {
+
+// What a recorded launch keeps of one kernel argument. A kernel's arrays are described by its
+// first int parameter (ndim): shapes (const int64_t*) and the strides of each Operand are
+// copied; every other argument (dtypes, sizes, buffer addresses) is kept by value.
+template <typename T>
+struct Saved {
+  T value;
+  Saved(T v, int) : value(v) {}
+  T get() const { return value; }
+};
+template <>
+struct Saved<const int64_t*> {
+  std::vector<int64_t> values;
+  Saved(const int64_t* p, int ndim) : values(p, p + ndim) {}
+  const int64_t* get() const { return values.data(); }
+};
+template <>
+struct Saved<kernels::Operand> {
+  void* data;
+  DType dtype;
+  std::vector<int64_t> strides;
+  Saved(const kernels::Operand& o, int ndim)
+      : data(o.data), dtype(o.dtype), strides(o.strides, o.strides + ndim) {}
+  kernels::Operand get() const { return {data, dtype, strides.data()}; }
+};
+
+template <typename... T>
+int ndim_of(const std::tuple<T...>& values) {
+  int ndim = 0;
+  bool found = false;
+  std::apply(
+      [&](const auto&... v) {
+        auto take = [&](const auto& x) {
+          if constexpr (std::is_same_v<std::decay_t<decltype(x)>, int>)
+            if (!found) ndim = x, found = true;
+        };
+        (take(v), ...);
+      },
+      values);
+  return ndim;
+}
+
+template <typename T>
+struct NonDeduced {
+  using type = T;
+};
+
+}  // namespace launch_detail
+
+// The arguments are the kernel's own (not deduced), so braced Operands work as in a call.
+template <typename... Params>
+void launch(void (*kernel)(Params...), typename launch_detail::NonDeduced<Params>::type... args) {
+  if (tape::Recording rec; rec) {
+    const std::tuple<std::decay_t<Params>...> values(args...);
+    const int ndim = launch_detail::ndim_of(values);
+    auto saved = std::apply(
+        [ndim](const auto&... v) {
+          return std::make_tuple(launch_detail::Saved<std::decay_t<decltype(v)>>(v, ndim)...);
+        },
+        values);
+    rec.push(
+        [kernel, saved] { std::apply([kernel](const auto&... s) { kernel(s.get()...); }, saved); });
+  }
+  tape::Recording nested;
+  kernel(args...);
+}
+
+}  // namespace bprop
