@@ -43,10 +43,12 @@ def _scalar_dtype(value: Number) -> _core.dtype:
 
 
 def zeros(*size: _Size, dtype: _core.dtype | None = None, requires_grad: bool = False) -> Tensor:
+    """A tensor of zeros: zeros(2, 3) or zeros((2, 3))."""
     return _finish(_core._zeros(_size_args("zeros", size), _default(dtype)), requires_grad)
 
 
 def ones(*size: _Size, dtype: _core.dtype | None = None, requires_grad: bool = False) -> Tensor:
+    """A tensor of ones: ones(2, 3) or ones((2, 3))."""
     return _finish(_core._ones(_size_args("ones", size), _default(dtype)), requires_grad)
 
 
@@ -62,6 +64,7 @@ def full(
     dtype: _core.dtype | None = None,
     requires_grad: bool = False,
 ) -> Tensor:
+    """A tensor of shape size with every element fill_value (its dtype by default)."""
     dtype = _scalar_dtype(fill_value) if dtype is None else dtype
     return _finish(_core._full(_size_args("full", (size,)), fill_value, dtype), requires_grad)
 
@@ -69,6 +72,7 @@ def full(
 def zeros_like(
     input: Tensor, *, dtype: _core.dtype | None = None, requires_grad: bool = False
 ) -> Tensor:
+    """Zeros with input's shape (and dtype unless given)."""
     dtype = input.dtype if dtype is None else dtype
     return _finish(_core._zeros(input.shape, dtype), requires_grad)
 
@@ -76,6 +80,7 @@ def zeros_like(
 def ones_like(
     input: Tensor, *, dtype: _core.dtype | None = None, requires_grad: bool = False
 ) -> Tensor:
+    """Ones with input's shape (and dtype unless given)."""
     dtype = input.dtype if dtype is None else dtype
     return _finish(_core._ones(input.shape, dtype), requires_grad)
 
@@ -87,6 +92,7 @@ def full_like(
     dtype: _core.dtype | None = None,
     requires_grad: bool = False,
 ) -> Tensor:
+    """fill_value everywhere, with input's shape (and dtype unless given)."""
     dtype = input.dtype if dtype is None else dtype
     return _finish(_core._full(input.shape, fill_value, dtype), requires_grad)
 
@@ -116,6 +122,7 @@ def linspace(
     dtype: _core.dtype | None = None,
     requires_grad: bool = False,
 ) -> Tensor:
+    """steps values evenly spaced from start to end, both included."""
     return _finish(
         _core._linspace(float(start), float(end), int(steps), _default(dtype)), requires_grad
     )
@@ -128,6 +135,7 @@ def eye(
     dtype: _core.dtype | None = None,
     requires_grad: bool = False,
 ) -> Tensor:
+    """The n x m identity matrix (m = n if omitted)."""
     return _finish(_core._eye(n, n if m is None else m, _default(dtype)), requires_grad)
 
 

@@ -1,9 +1,23 @@
-"""Python-side pieces of Tensor: argument normalisation (PyTorch's *size varargs, dim/axis and
-keepdim/keepdims aliases), numpy conversion, and repr. All computation happens in C++."""
+"""The Python-defined half of bprop's API, each function and Tensor method defined once here.
+
+What lives here is what needs Python: argument normalisation (PyTorch's *size varargs,
+dim/axis and keepdim/keepdims aliases, numbers as operands, numpy keys), numpy and DLPack
+conversion, and the Python protocols. All computation happens in C++ (bprop._core).
+
+The one-home rule (CONTRIBUTING.md): a definition decorated with ``@function_and_method``
+is both ``bprop.<name>`` and ``Tensor.<name>`` (the same function object, so the two forms
+take the same keywords); ``@method`` makes a Tensor method only; an undecorated public
+function is a ``bprop.*`` function only. Ops without Python-side normalisation are bound in
+C++ instead (python/src/ops.cpp, ``def_function_and_method``). The stub python/bprop/_core.pyi
+is generated from these signatures (scripts/stubs.py).
+"""
 
 from __future__ import annotations
 
 import collections
+import collections.abc
+import typing
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
@@ -11,7 +25,30 @@ from . import _core
 from ._core import Tensor
 from ._format import tensor_repr
 
+if TYPE_CHECKING:
+    from ._core import Number, _Dims, _NDArray, _RemovableHandle, _Shape
+
 __all__ = ["Tensor", "tensor", "from_numpy", "from_dlpack"]
+
+_F = TypeVar("_F", bound=collections.abc.Callable[..., typing.Any])
+
+
+def method(fn: _F) -> _F:
+    """Installs fn as the Tensor method of its name (a dunder keeps its own name)."""
+    setattr(Tensor, fn.__name__, fn)
+    return fn
+
+
+def function_and_method(fn: _F) -> _F:
+    """fn is both the bprop function and the Tensor method of its name."""
+    return method(fn)
+
+
+def _alias(fn: _F, name: str) -> _F:
+    """A second name for a method (clip for clamp, __iadd__ for add_): the same object."""
+    setattr(Tensor, name, fn)
+    return fn
+
 
 _NUMPY_TO_BPROP = {
     np.dtype(np.bool_): _core.dtype.bool,
@@ -32,6 +69,7 @@ def _size_args(op: str, size: tuple) -> tuple:
 
 
 def _dims(op: str, dim, axis) -> tuple:
+    """dim (or its numpy alias axis) as a tuple of dims; () means every dim."""
     if axis is not None:
         if dim not in (None, ()):
             raise TypeError(f"[{op}] got both dim and axis")
@@ -43,6 +81,11 @@ def _dims(op: str, dim, axis) -> tuple:
             return ()
         return tuple(dim)
     return (dim,)
+
+
+def _keep(keepdim, keepdims) -> bool:
+    """keepdim, or its numpy alias keepdims where given."""
+    return bool(keepdim if keepdims is None else keepdims)
 
 
 def _numpy_for(data, op: str) -> np.ndarray:
@@ -73,7 +116,12 @@ def _numpy_for(data, op: str) -> np.ndarray:
     raise TypeError(f"[{op}] can't make a tensor from data of numpy dtype {array.dtype}")
 
 
-def tensor(data, dtype=None, requires_grad: bool = False) -> Tensor:
+# ---- creation from data ----
+
+
+def tensor(
+    data: typing.Any, dtype: _core.dtype | None = None, requires_grad: bool = False
+) -> Tensor:
     """A new tensor holding a copy of `data` (a number, nested sequence, numpy array or Tensor).
 
     Python ints become int64, floats the default dtype (float32), bools bool; numpy arrays keep
@@ -109,7 +157,9 @@ from_numpy = _core.from_numpy
 _KDLCPU, _KDLCUDAHOST = 1, 3  # DLPack device types whose memory the CPU reads
 
 
-def from_dlpack(x, *, device=None, copy=None):
+def from_dlpack(
+    x: typing.Any, *, device: typing.Any = None, copy: bool | None = None
+) -> Tensor:
     """A tensor sharing memory with `x`, any object with ``__dlpack__`` (a numpy array, a torch
     or JAX CPU tensor, a bprop tensor) or a DLPack capsule.
 
@@ -139,7 +189,19 @@ def from_dlpack(x, *, device=None, copy=None):
     return _core._from_dlpack_capsule(capsule, copy)
 
 
-def _dlpack(self, *, stream=None, max_version=None, dl_device=None, copy=None):
+# ---- Python protocols ----
+
+
+@method
+def __dlpack__(
+    self: Tensor,
+    *,
+    stream: typing.Any = None,
+    max_version: tuple[int, int] | None = None,
+    dl_device: tuple[int, int] | None = None,
+    copy: bool | None = None,
+) -> typing.Any:
+    """A DLPack capsule viewing this tensor (a copy's if copy=True), for from_dlpack."""
     if stream is not None:
         raise BufferError("[__dlpack__] bprop tensors live on the CPU: stream must be None")
     if dl_device is not None and tuple(int(v) for v in dl_device) != (_KDLCPU, 0):
@@ -150,45 +212,15 @@ def _dlpack(self, *, stream=None, max_version=None, dl_device=None, copy=None):
     return _core._to_dlpack_capsule(self, versioned, bool(copy))
 
 
-def _dlpack_device(self):
+@method
+def __dlpack_device__(self: Tensor) -> tuple[int, int]:
+    """(kDLCPU, 0): bprop tensors live on the CPU."""
     return (_KDLCPU, 0)
 
 
-# ---- methods whose arguments Python normalises ----
-
-
-def _sum(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
-    keepdim = keepdim if keepdims is None else keepdims
-    return _core._sum(self, _dims("sum", dim, axis), bool(keepdim))
-
-
-def _mean(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
-    keepdim = keepdim if keepdims is None else keepdims
-    return _core._mean(self, _dims("mean", dim, axis), bool(keepdim))
-
-
-def _reshape(self, *shape):
-    return _core._reshape(self, _size_args("reshape", shape))
-
-
-def _permute(self, *dims):
-    return _core._permute(self, _size_args("permute", dims))
-
-
-def _expand(self, *sizes):
-    return _core._expand(self, _size_args("expand", sizes))
-
-
-def _T(self):
-    return _core._permute(self, tuple(range(self.ndim - 1, -1, -1)))
-
-
-def _tolist(self):
-    return self.detach().numpy().tolist()
-
-
-def _array(self, dtype=None, copy=None):
-    # numpy 2's protocol: copy=None shares where it can, True always copies, False never does.
+@method
+def __array__(self: Tensor, dtype: typing.Any = None, copy: bool | None = None) -> _NDArray:
+    """numpy 2's protocol: copy=None shares where it can, True always copies, False never."""
     array = self.detach().numpy()
     if dtype is not None and np.dtype(dtype) != array.dtype:
         if copy is False:
@@ -200,13 +232,24 @@ def _array(self, dtype=None, copy=None):
     return array.copy() if copy else array
 
 
-def _len(self):
+Tensor.__array_priority__ = 1000  # numpy defers to our reflected operators
+
+
+@method
+def __len__(self: Tensor) -> int:
+    """The size of the first dimension."""
     if self.ndim == 0:
         raise TypeError("len() of a 0-d tensor")
     return self.shape[0]
 
 
-def _scalar_of(self, op: str):
+@method
+def __iter__(self: Tensor) -> collections.abc.Iterator[Tensor]:
+    """The subtensors along the first dimension."""
+    return (self[i] for i in range(len(self)))
+
+
+def _scalar_of(self: Tensor, op: str) -> Number:
     if self.numel() != 1:
         raise ValueError(
             f"[{op}] only one-element tensors can be converted to Python scalars, "
@@ -215,7 +258,21 @@ def _scalar_of(self, op: str):
     return self.item()
 
 
-def _bool(self):
+@method
+def __float__(self: Tensor) -> float:
+    """The value of a one-element tensor as a Python float."""
+    return float(_scalar_of(self, "float"))
+
+
+@method
+def __int__(self: Tensor) -> int:
+    """The value of a one-element tensor as a Python int."""
+    return int(_scalar_of(self, "int"))
+
+
+@method
+def __bool__(self: Tensor) -> bool:
+    """The truth of a one-element tensor; more elements are ambiguous."""
     if self.numel() != 1:
         raise RuntimeError(
             f"[bool] Boolean value of Tensor with {self.numel()} elements is ambiguous"
@@ -223,97 +280,279 @@ def _bool(self):
     return bool(self.item())
 
 
-# ---- issue 3: reductions, shape, indexing, in-place ----
+@method
+def __hash__(self: Tensor) -> int:
+    """By identity, as PyTorch's tensors hash (== builds a tensor, not a bool)."""
+    return object.__hash__(self)
+
+
+_alias(tensor_repr, "__repr__")
+_alias(tensor_repr, "__str__")
+
+
+@method
+def tolist(self: Tensor) -> typing.Any:
+    """The values as (nested lists of) Python numbers."""
+    return self.detach().numpy().tolist()
+
+
+def _conversion(name: str, dtype: _core.dtype) -> None:
+    def convert(self: Tensor) -> Tensor:
+        return self.to(dtype)
+
+    convert.__name__ = convert.__qualname__ = name
+    convert.__doc__ = f"self.to(bprop.{dtype.name}) (differentiable)"
+    method(convert)
+
+
+for _name, _dtype in [
+    ("float", _core.dtype.float32),
+    ("double", _core.dtype.float64),
+    ("long", _core.dtype.int64),
+    ("bool", _core.dtype.bool),
+]:
+    _conversion(_name, _dtype)
+
+
+# ---- reductions: dim (int or tuple) with keepdim, or numpy's axis/keepdims ----
+
+
+def _reduction(name: str, core_fn, default_dim, doc: str):
+    def reduce(
+        input: Tensor,
+        dim: _Dims = default_dim,
+        keepdim: bool = False,
+        *,
+        axis: _Dims = None,
+        keepdims: bool | None = None,
+    ) -> Tensor:
+        return core_fn(input, _dims(name, dim, axis), _keep(keepdim, keepdims))
+
+    reduce.__name__ = reduce.__qualname__ = name
+    reduce.__doc__ = doc + " over dim (an int or tuple; all dims if omitted), keepdim to keep them"
+    return function_and_method(reduce)
+
+
+sum = _reduction("sum", _core._sum, None, "The sum")  # noqa: A001
+mean = _reduction("mean", _core._mean, None, "The mean")
+prod = _reduction("prod", _core._prod, None, "The product")
+amax = _reduction("amax", _core._amax, (), "The largest values (ties share the gradient)")
+amin = _reduction("amin", _core._amin, (), "The smallest values (ties share the gradient)")
+
+
+def _arg_reduction(name: str, core_fn, extreme: str):
+    def arg_reduce(
+        input: Tensor,
+        dim: int | None = None,
+        keepdim: bool = False,
+        *,
+        axis: int | None = None,
+        keepdims: bool | None = None,
+    ) -> Tensor:
+        dim = dim if axis is None else axis
+        return core_fn(input, None if dim is None else int(dim), _keep(keepdim, keepdims))
+
+    arg_reduce.__name__ = arg_reduce.__qualname__ = name
+    arg_reduce.__doc__ = (
+        f"The index of the {extreme} value along dim (first occurrence), or in the flattened "
+        "tensor if dim is None"
+    )
+    return function_and_method(arg_reduce)
+
+
+argmax = _arg_reduction("argmax", _core._argmax, "largest")
+argmin = _arg_reduction("argmin", _core._argmin, "smallest")
 
 _MaxResult = collections.namedtuple("max", ["values", "indices"])
 _MinResult = collections.namedtuple("min", ["values", "indices"])
 
 
-def _as_operand(value):
-    """A Python number as the 0-d tensor PyTorch would make of it; tensors pass through."""
-    return value if isinstance(value, Tensor) else _core._wrap_scalar(value)
-
-
-def _prod(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
-    keepdim = keepdim if keepdims is None else keepdims
-    return _core._prod(self, _dims("prod", dim, axis), bool(keepdim))
-
-
-def _extreme(op, all_fn, dim_fn, result_type, pairwise):
-    def method(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
+def _extreme(name: str, all_fn, dim_fn, result_type, pairwise):
+    def extreme(
+        input: Tensor,
+        dim: int | Tensor | None = None,
+        keepdim: bool = False,
+        *,
+        axis: int | None = None,
+        keepdims: bool | None = None,
+    ) -> typing.Any:
         if isinstance(dim, Tensor):  # max(a, b): elementwise, as torch.max(input, other)
-            return pairwise(self, dim)
-        keepdim = keepdim if keepdims is None else keepdims
+            return pairwise(input, dim)
         dim = dim if axis is None else axis
         if dim is None:
-            return all_fn(self)
+            return all_fn(input)
         if isinstance(dim, (tuple, list)):
-            raise TypeError(f"[{op}] dim must be an int (use amax/amin for several dims)")
-        return result_type(*dim_fn(self, int(dim), bool(keepdim)))
+            raise TypeError(f"[{name}] dim must be an int (use amax/amin for several dims)")
+        return result_type(*dim_fn(input, int(dim), _keep(keepdim, keepdims)))
 
-    method.__name__ = op
-    return method
-
-
-def _amax(self, dim=(), keepdim=False, *, axis=None, keepdims=None):
-    keepdim = keepdim if keepdims is None else keepdims
-    return _core._amax(self, _dims("amax", dim, axis), bool(keepdim))
-
-
-def _amin(self, dim=(), keepdim=False, *, axis=None, keepdims=None):
-    keepdim = keepdim if keepdims is None else keepdims
-    return _core._amin(self, _dims("amin", dim, axis), bool(keepdim))
+    extreme.__name__ = extreme.__qualname__ = name
+    word = "largest" if name == "max" else "smallest"
+    extreme.__doc__ = (
+        f"The {word} value: {name}(input) -> 0-d tensor; {name}(input, dim) -> (values, "
+        f"indices) along dim; {name}(input, other) -> {pairwise.__name__}"
+    )
+    return function_and_method(extreme)
 
 
-def _argmax(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
-    keepdim = keepdim if keepdims is None else keepdims
-    dim = dim if axis is None else axis
-    return _core._argmax(self, None if dim is None else int(dim), bool(keepdim))
+max = _extreme("max", _core._max_all, _core._max_dim, _MaxResult, _core.maximum)  # noqa: A001
+min = _extreme("min", _core._min_all, _core._min_dim, _MinResult, _core.minimum)  # noqa: A001
 
 
-def _argmin(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
-    keepdim = keepdim if keepdims is None else keepdims
-    dim = dim if axis is None else axis
-    return _core._argmin(self, None if dim is None else int(dim), bool(keepdim))
-
-
-def _variance(op, fn):
-    def method(
-        self, dim=None, unbiased=None, keepdim=False, *, correction=None, axis=None, keepdims=None
-    ):
+def _variance(name: str, core_fn, doc: str):
+    def variance(
+        input: Tensor,
+        dim: _Dims | bool = None,
+        unbiased: bool | None = None,
+        keepdim: bool = False,
+        *,
+        correction: float | None = None,
+        axis: _Dims = None,
+        keepdims: bool | None = None,
+    ) -> Tensor:
         if isinstance(dim, bool):  # var(unbiased), the legacy form
             dim, unbiased = None, dim
-        keepdim = keepdim if keepdims is None else keepdims
         if correction is not None and unbiased is not None:
-            raise TypeError(f"[{op}] give either correction or unbiased, not both")
+            raise TypeError(f"[{name}] give either correction or unbiased, not both")
         if correction is None:
             correction = 1 if unbiased is None or unbiased else 0
-        return fn(self, _dims(op, dim, axis), float(correction), bool(keepdim))
+        return core_fn(
+            input, _dims(name, dim, axis), float(correction), _keep(keepdim, keepdims)
+        )
 
-    method.__name__ = op
-    return method
+    variance.__name__ = variance.__qualname__ = name
+    variance.__doc__ = (
+        f"The {doc} over dim, dividing by N - correction (1 by default: unbiased; "
+        "unbiased=False means correction=0)"
+    )
+    return function_and_method(variance)
 
 
-def _logsumexp(self, dim, keepdim=False):
-    return _core._logsumexp(self, _dims("logsumexp", dim, None), bool(keepdim))
+var = _variance("var", _core._var, "variance")
+std = _variance("std", _core._std, "standard deviation")
 
 
-def _view(self, *shape):
+@function_and_method
+def logsumexp(input: Tensor, dim: _Dims, keepdim: bool = False) -> Tensor:
+    """log(sum(exp(input))) over dim, computed without overflow."""
+    return _core._logsumexp(input, _dims("logsumexp", dim, None), bool(keepdim))
+
+
+# ---- shapes ----
+
+
+@function_and_method
+def reshape(input: Tensor, *shape: _Shape) -> Tensor:
+    """The same values in a new shape (2, 3) or 2, 3; one dim may be -1. A view where possible."""
+    return _core._reshape(input, _size_args("reshape", shape))
+
+
+@method
+def view(self: Tensor, *shape: _Shape) -> Tensor:
+    """A view with a new shape (the strides must allow it; else use reshape)."""
     return _core._view(self, _size_args("view", shape))
 
 
-def _flatten(self, start_dim=0, end_dim=-1):
-    return _core._flatten(self, int(start_dim), int(end_dim))
+@function_and_method
+def permute(input: Tensor, *dims: _Shape) -> Tensor:
+    """A view with the dims reordered: permute(x, (1, 0)) or x.permute(1, 0)."""
+    return _core._permute(input, _size_args("permute", dims))
 
 
-def _squeeze(self, dim=None):
+@method
+def expand(self: Tensor, *sizes: _Shape) -> Tensor:
+    """A broadcast view to a larger shape (-1 keeps a dim); no copy."""
+    return _core._expand(self, _size_args("expand", sizes))
+
+
+def broadcast_to(input: Tensor, size: _Shape) -> Tensor:
+    """input broadcast to shape size, as a view (Tensor.expand)."""
+    return _core._expand(input, _size_args("broadcast_to", (size,)))
+
+
+@method
+def expand_as(self: Tensor, other: Tensor) -> Tensor:
+    """self.expand(other.shape)."""
+    return _core._expand(self, other.shape)
+
+
+@method
+def view_as(self: Tensor, other: Tensor) -> Tensor:
+    """self.view(other.shape)."""
+    return _core._view(self, other.shape)
+
+
+@method
+def reshape_as(self: Tensor, other: Tensor) -> Tensor:
+    """self.reshape(other.shape)."""
+    return _core._reshape(self, other.shape)
+
+
+def _reversed_dims(self: Tensor) -> Tensor:
+    """The dims in reverse order (a view): the transpose of a matrix."""
+    return _core._permute(self, tuple(range(self.ndim - 1, -1, -1)))
+
+
+Tensor.T = property(_reversed_dims)
+
+
+@function_and_method
+def flatten(input: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+    """The dims start_dim..end_dim merged into one."""
+    return _core._flatten(input, int(start_dim), int(end_dim))
+
+
+@function_and_method
+def squeeze(input: Tensor, dim: _Dims = None) -> Tensor:
+    """Without the size-1 dims (all of them, or those in dim)."""
     if dim is None:
-        return _core._squeeze(self, None)
-    return _core._squeeze(self, tuple(dim) if isinstance(dim, (tuple, list)) else (dim,))
+        return _core._squeeze(input, None)
+    return _core._squeeze(input, tuple(dim) if isinstance(dim, (tuple, list)) else (dim,))
 
 
-def _unsqueeze(self, dim):
-    return _core._unsqueeze(self, int(dim))
+@function_and_method
+def unsqueeze(input: Tensor, dim: int) -> Tensor:
+    """A view with a new size-1 dim at dim."""
+    return _core._unsqueeze(input, int(dim))
+
+
+def cat(tensors: collections.abc.Sequence[Tensor], dim: int = 0) -> Tensor:
+    """The tensors joined along an existing dim."""
+    return _core._cat(list(tensors), int(dim))
+
+
+concat = concatenate = cat
+
+
+def stack(tensors: collections.abc.Sequence[Tensor], dim: int = 0) -> Tensor:
+    """The tensors (all of one shape) joined along a new dim."""
+    return _core._stack(list(tensors), int(dim))
+
+
+# ---- indexing ----
+
+
+@function_and_method
+def gather(input: Tensor, dim: int, index: Tensor) -> Tensor:
+    """out[i][j] = input[index[i][j]][j] for dim 0 (and so on for other dims)."""
+    return _core._gather(input, int(dim), index)
+
+
+@function_and_method
+def scatter_add(input: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor:
+    """A copy of input with src added at index along dim (the adjoint of gather)."""
+    return _core._scatter_add(input, int(dim), index, src)
+
+
+@function_and_method
+def index_select(input: Tensor, dim: int, index: Tensor) -> Tensor:
+    """The entries of input at the int64 indices along dim."""
+    return _core._index_select(input, int(dim), index)
+
+
+@method
+def index_add(self: Tensor, dim: int, index: Tensor, source: Tensor) -> Tensor:
+    """A copy of self with source's slices added at index along dim."""
+    return _core._index_add(self, int(dim), index, source)
 
 
 def _index_key(key) -> tuple:
@@ -337,11 +576,15 @@ def _index_key(key) -> tuple:
     return tuple(parts)
 
 
-def _getitem(self, key):
+@method
+def __getitem__(self: Tensor, key: typing.Any) -> Tensor:
+    """numpy's indexing: ints, slices, None, ..., integer tensors or lists, boolean masks."""
     return _core._index(self, _index_key(key))
 
 
-def _setitem(self, key, value):
+@method
+def __setitem__(self: Tensor, key: typing.Any, value: Tensor | Number) -> None:
+    """Assigns value (broadcast) to self[key] in place; a full-shape mask works too."""
     key = _index_key(key)
     if len(key) == 1 and isinstance(key[0], Tensor) and key[0].dtype == _core.dtype.bool:
         if tuple(key[0].shape) == tuple(self.shape):  # x[mask] = v, the common advanced form
@@ -355,45 +598,82 @@ def _setitem(self, key, value):
     _core._copy_(_core._index(self, key), _as_operand(value))
 
 
-# In-place methods return self itself (`x.add_(y) is x`), as PyTorch's do.
-def _inplace(core_fn, with_alpha=False):
-    if with_alpha:
-
-        def method(self, other, alpha=1):
-            core_fn(self, _as_operand(other), alpha)
-            return self
-
-    else:
-
-        def method(self, other):
-            core_fn(self, _as_operand(other))
-            return self
-
-    return method
+# ---- clamp and in place: numbers become 0-d tensors; in-place methods return self ----
 
 
-def _clamp(self, min=None, max=None):
-    return _core._clamp(self, _optional_operand(min), _optional_operand(max))
+def _as_operand(value):
+    """A Python number as the 0-d tensor PyTorch would make of it; tensors pass through."""
+    return value if isinstance(value, Tensor) else _core._wrap_scalar(value)
 
 
-def _clamp_(self, min=None, max=None):
+def _optional_operand(value):
+    return None if value is None else _as_operand(value)
+
+
+@function_and_method
+def clamp(
+    input: Tensor, min: Tensor | Number | None = None, max: Tensor | Number | None = None
+) -> Tensor:
+    """input limited to [min, max] (either bound may be None, a number or a tensor)."""
+    return _core._clamp(input, _optional_operand(min), _optional_operand(max))
+
+
+clip = _alias(clamp, "clip")
+
+
+@method
+def clamp_(
+    self: Tensor, min: Tensor | Number | None = None, max: Tensor | Number | None = None
+) -> Tensor:
+    """clamp, in place; returns self."""
     _core._clamp_(self, _optional_operand(min), _optional_operand(max))
     return self
 
 
-def _fill_(self, value):
+def _inplace(name: str, core_fn, symbol: str) -> None:
+    def update(self: Tensor, other: Tensor | Number, alpha: Number = 1) -> Tensor:
+        core_fn(self, _as_operand(other), alpha)
+        return self
+
+    def update_no_alpha(self: Tensor, other: Tensor | Number) -> Tensor:
+        core_fn(self, _as_operand(other))
+        return self
+
+    fn = update if symbol in "+-" else update_no_alpha
+    fn.__name__ = fn.__qualname__ = name
+    fn.__doc__ = f"self {symbol}= other{' * alpha' if fn is update else ''}, in place; returns self"
+    method(fn)
+    _alias(fn, "__i" + {"+": "add", "-": "sub", "*": "mul", "/": "truediv"}[symbol] + "__")
+
+
+_inplace("add_", _core._add_, "+")
+_inplace("sub_", _core._sub_, "-")
+_inplace("mul_", _core._mul_, "*")
+_inplace("div_", _core._div_, "/")
+
+
+@method
+def fill_(self: Tensor, value: Number) -> Tensor:
+    """Every element := value, in place; returns self."""
     _core._fill_(self, value)
     return self
 
 
-def _zero_(self):
+@method
+def zero_(self: Tensor) -> Tensor:
+    """Every element := 0, in place; returns self."""
     _core._zero_(self)
     return self
 
 
-def _copy_(self, src):
+@method
+def copy_(self: Tensor, src: Tensor | Number) -> Tensor:
+    """self's values := src's (broadcast, converted to self's dtype), in place; returns self."""
     _core._copy_(self, _as_operand(src))
     return self
+
+
+# ---- autograd hooks ----
 
 
 class RemovableHandle:
@@ -414,7 +694,10 @@ class RemovableHandle:
         self.remove()
 
 
-def _register_post_accumulate_grad_hook(self, hook):
+@method
+def register_post_accumulate_grad_hook(
+    self: Tensor, hook: collections.abc.Callable[[Tensor], None]
+) -> _RemovableHandle:
     """Calls hook(tensor) each time backward() has added into this leaf's .grad, after the
     addition (PyTorch's name); bp.grad() calls none. Returns a RemovableHandle. A hook may run
     backward itself. Captured steps (bp.compile, the Trainer) call the hook on every replay;
@@ -429,75 +712,5 @@ def _register_post_accumulate_grad_hook(self, hook):
     return RemovableHandle(self, _core._register_post_accumulate_grad_hook(self, hook))
 
 
-def _optional_operand(value):
-    return None if value is None else _as_operand(value)
-
-
-def _install_methods() -> None:
-    # pybind11's enum sets its own __repr__ after the class body, so it is replaced here.
-    _core.dtype.__repr__ = lambda self: f"bprop.{self.name}"
-    Tensor.sum = _sum
-    Tensor.mean = _mean
-    Tensor.reshape = _reshape
-    Tensor.permute = _permute
-    Tensor.expand = _expand
-    Tensor.T = property(_T)
-    Tensor.tolist = _tolist
-    Tensor.__array__ = _array
-    Tensor.__dlpack__ = _dlpack
-    Tensor.__dlpack_device__ = _dlpack_device
-    Tensor.__array_priority__ = 1000  # numpy defers to our reflected operators
-    Tensor.__len__ = _len
-    Tensor.__float__ = lambda self: float(_scalar_of(self, "float"))
-    Tensor.__int__ = lambda self: int(_scalar_of(self, "int"))
-    Tensor.__bool__ = _bool
-    Tensor.__hash__ = object.__hash__
-    Tensor.__repr__ = tensor_repr
-    Tensor.__str__ = tensor_repr
-    Tensor.float = lambda self: self.to(_core.dtype.float32)
-    Tensor.double = lambda self: self.to(_core.dtype.float64)
-    Tensor.long = lambda self: self.to(_core.dtype.int64)
-    Tensor.bool = lambda self: self.to(_core.dtype.bool)
-    Tensor.prod = _prod
-    Tensor.max = _extreme("max", _core._max_all, _core._max_dim, _MaxResult, _core.maximum)
-    Tensor.min = _extreme("min", _core._min_all, _core._min_dim, _MinResult, _core.minimum)
-    Tensor.amax = _amax
-    Tensor.amin = _amin
-    Tensor.argmax = _argmax
-    Tensor.argmin = _argmin
-    Tensor.var = _variance("var", _core._var)
-    Tensor.std = _variance("std", _core._std)
-    Tensor.logsumexp = _logsumexp
-    Tensor.view = _view
-    Tensor.flatten = _flatten
-    Tensor.squeeze = _squeeze
-    Tensor.unsqueeze = _unsqueeze
-    Tensor.expand_as = lambda self, other: _core._expand(self, other.shape)
-    Tensor.view_as = lambda self, other: _core._view(self, other.shape)
-    Tensor.reshape_as = lambda self, other: _core._reshape(self, other.shape)
-    Tensor.gather = lambda self, dim, index: _core._gather(self, int(dim), index)
-    Tensor.scatter_add = lambda self, dim, index, src: _core._scatter_add(self, dim, index, src)
-    Tensor.index_select = lambda self, dim, index: _core._index_select(self, int(dim), index)
-    Tensor.index_add = lambda self, dim, index, source: _core._index_add(self, dim, index, source)
-    Tensor.nonzero = lambda self: _core.nonzero(self)
-    Tensor.__getitem__ = _getitem
-    Tensor.__setitem__ = _setitem
-    Tensor.clamp = _clamp
-    Tensor.clip = _clamp
-    Tensor.clamp_ = _clamp_
-    Tensor.add_ = _inplace(_core._add_, with_alpha=True)
-    Tensor.sub_ = _inplace(_core._sub_, with_alpha=True)
-    Tensor.mul_ = _inplace(_core._mul_)
-    Tensor.div_ = _inplace(_core._div_)
-    Tensor.fill_ = _fill_
-    Tensor.zero_ = _zero_
-    Tensor.copy_ = _copy_
-    Tensor.__iadd__ = Tensor.add_
-    Tensor.__isub__ = Tensor.sub_
-    Tensor.__imul__ = Tensor.mul_
-    Tensor.__itruediv__ = Tensor.div_
-    Tensor.__iter__ = lambda self: (self[i] for i in range(len(self)))
-    Tensor.register_post_accumulate_grad_hook = _register_post_accumulate_grad_hook
-
-
-_install_methods()
+# pybind11's enum sets its own __repr__ after the class body, so it is replaced here.
+_core.dtype.__repr__ = lambda self: f"bprop.{self.name}"

@@ -6,9 +6,12 @@
 namespace bprop::python {
 
 void init_autograd(py::module_& m) {
-  m.def("is_grad_enabled", &is_grad_enabled);
-  m.def("set_grad_enabled", &set_grad_enabled, py::arg("mode"));
-  m.def("is_anomaly_enabled", &is_anomaly_enabled);
+  m.def("is_grad_enabled", &is_grad_enabled,
+        "Whether ops record the graph on this thread (no_grad turns it off)");
+  m.def("set_grad_enabled", &set_grad_enabled, py::arg("mode"),
+        "Turns graph recording on or off for this thread");
+  m.def("is_anomaly_enabled", &is_anomaly_enabled,
+        "Whether detect_anomaly() is on (backward then checks for NaN and names the op)");
   m.def("_set_anomaly_enabled", &set_anomaly_enabled, py::arg("mode"));
   m.def("_set_forward_trace_provider", [](py::function provider) {
     // Kept for the life of the process: a py::function destroyed after the interpreter

@@ -110,6 +110,16 @@ Tensor without_gil_if_large(const Tensor& x, Op&& op) {
   return op();
 }
 
+// One definition, two forms: the function bprop.<name>(input, ...) and the method
+// Tensor.<name>(...), bound from the same C++ callable with the same keywords and docstring
+// (fn's first parameter is the tensor). `extra`: the py::arg()s after input, call guards.
+template <typename Fn, typename... Extra>
+void def_function_and_method(py::module_& m, const char* name, Fn&& fn, const char* doc,
+                             const Extra&... extra) {
+  m.def(name, fn, py::arg("input"), extra..., doc);
+  py::reinterpret_borrow<py::class_<Tensor>>(m.attr("Tensor")).def(name, fn, extra..., doc);
+}
+
 void init_dtype(py::module_& m);
 void init_tensor(py::module_& m);
 void init_creation(py::module_& m);
@@ -118,6 +128,8 @@ void init_autograd(py::module_& m);
 void init_optim(py::module_& m);
 void init_nn(py::module_& m);
 void init_runtime(py::module_& m);
+void init_capture(py::module_& m);
+void init_train(py::module_& m);
 void init_io(py::module_& m);
 void init_fast_ops(py::module_& m);  // after init_ops: it overrides operator slots
 

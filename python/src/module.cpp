@@ -5,6 +5,7 @@
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "bprop's C++ core: tensors, ops, autograd and optimizers";
+  m.attr("__version__") = BPROP_VERSION;  // project(VERSION) in CMakeLists.txt, the one place
   // bprop::TypeError derives from std::invalid_argument (ValueError); it must become TypeError.
   py::register_exception_translator([](std::exception_ptr error) {
     try {
@@ -28,6 +29,8 @@ PYBIND11_MODULE(_core, m) {
   bprop::python::init_optim(m);
   bprop::python::init_nn(m);
   bprop::python::init_runtime(m);
+  bprop::python::init_capture(m);
+  bprop::python::init_train(m);
   bprop::python::init_io(m);
   bprop::python::init_fast_ops(m);
 }

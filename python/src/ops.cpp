@@ -22,81 +22,91 @@ Tensor operand(py::handle value, const char* op) {
   throw py::type_error(std::string("[") + op + "] expected a Tensor or a number, got " +
                        py::str(py::type::of(value)).cast<std::string>());
 }
+// Reductions over dims release the GIL on large inputs.
+template <Tensor (*Reduce)(const Tensor&, const Dims&, bool)>
+Tensor reduce_without_gil(const Tensor& x, const Dims& dims, bool keepdim) {
+  return without_gil_if_large(x, [&] { return Reduce(x, dims, keepdim); });
+}
 }  // namespace
 
 void init_ops(py::module_& m) {
   auto tensor = py::reinterpret_borrow<py::class_<Tensor>>(m.attr("Tensor"));
 
-  // Binary arithmetic: tensor op tensor, tensor op number, number op tensor.
-#define BPROP_BIND_BINARY(py_name, fn)                                                         \
-  m.def(#fn, [](py::handle a, py::handle b) { return fn(operand(a, #fn), operand(b, #fn)); }); \
-  tensor.def(#fn, [](const Tensor& a, py::handle b) { return fn(a, operand(b, #fn)); });       \
-  tensor.def("__" py_name "__",                                                                \
-             [](const Tensor& a, py::handle b) { return fn(a, operand(b, #fn)); });            \
-  tensor.def("__r" py_name "__",                                                               \
+  // Binary arithmetic: the function and method (tensor or number operands), and the operators
+  // derived from the same C++ op.
+#define BPROP_BIND_BINARY(py_name, fn, doc)                                                       \
+  def_function_and_method(                                                                       \
+      m, #fn, [](py::handle a, py::handle b) { return fn(operand(a, #fn), operand(b, #fn)); },    \
+      doc, py::arg("other"));                                                                    \
+  tensor.def("__" py_name "__",                                                                  \
+             [](const Tensor& a, py::handle b) { return fn(a, operand(b, #fn)); });              \
+  tensor.def("__r" py_name "__",                                                                 \
              [](const Tensor& a, py::handle b) { return fn(operand(b, #fn), a); });
 
-  BPROP_BIND_BINARY("add", add)
-  BPROP_BIND_BINARY("sub", sub)
-  BPROP_BIND_BINARY("mul", mul)
-  BPROP_BIND_BINARY("truediv", div)
+  BPROP_BIND_BINARY("add", add, "input + other, broadcast, with PyTorch's type promotion")
+  BPROP_BIND_BINARY("sub", sub, "input - other, broadcast, with PyTorch's type promotion")
+  BPROP_BIND_BINARY("mul", mul, "input * other, broadcast, with PyTorch's type promotion")
+  BPROP_BIND_BINARY("truediv", div, "input / other, broadcast; true division (ints give floats)")
 #undef BPROP_BIND_BINARY
 
   // pow keeps a Python-number exponent in double precision for its VJP.
-  m.def("pow", [](const Tensor& a, Scalar b) { return pow(a, b); });
-  m.def("pow", [](const Tensor& a, const Tensor& b) { return pow(a, b); });
-  m.def("pow", [](Scalar a, const Tensor& b) { return pow(wrap(a), b); });
-  tensor.def("pow", [](const Tensor& a, Scalar b) { return pow(a, b); });
-  tensor.def("pow", [](const Tensor& a, const Tensor& b) { return pow(a, b); });
+  def_function_and_method(
+      m, "pow", [](const Tensor& a, Scalar b) { return pow(a, b); },
+      "input ** exponent, elementwise and broadcast (either side may be a number)",
+      py::arg("exponent"));
+  def_function_and_method(
+      m, "pow", [](const Tensor& a, const Tensor& b) { return pow(a, b); }, "",
+      py::arg("exponent"));
+  m.def("pow", [](Scalar a, const Tensor& b) { return pow(wrap(a), b); }, py::arg("input"),
+        py::arg("exponent"));
   tensor.def("__pow__", [](const Tensor& a, Scalar b) { return pow(a, b); });
   tensor.def("__pow__", [](const Tensor& a, const Tensor& b) { return pow(a, b); });
   tensor.def("__rpow__", [](const Tensor& a, Scalar b) { return pow(wrap(b), a); });
   tensor.def("__neg__", [](const Tensor& x) { return neg(x); });
   // Matrix products release the GIL: other Python threads run while the kernel does.
   const auto no_gil = py::call_guard<py::gil_scoped_release>();
+  def_function_and_method(m, "matmul", &matmul,
+                          "The matrix product of every rank (numpy's matmul rules), as input @ other",
+                          py::arg("other"), no_gil);
   tensor.def("__matmul__", &matmul, no_gil);
-  tensor.def("matmul", &matmul, no_gil);
-  m.def("matmul", &matmul, no_gil);
+  def_function_and_method(m, "mm", &mm, "The product of two matrices (n, k) @ (k, m)",
+                          py::arg("mat2"), no_gil);
+  def_function_and_method(m, "bmm", &bmm,
+                          "Batched matrix products (b, n, k) @ (b, k, m), no broadcasting",
+                          py::arg("mat2"), no_gil);
 
   // Comparisons: bool results, not differentiable.
-#define BPROP_BIND_COMPARE(py_name, fn)                                                  \
-  m.def(#fn, [](const Tensor& a, py::handle b) { return fn(a, operand(b, #fn)); });      \
-  tensor.def(#fn, [](const Tensor& a, py::handle b) { return fn(a, operand(b, #fn)); }); \
-  tensor.def("__" py_name "__",                                                          \
+#define BPROP_BIND_COMPARE(py_name, fn, symbol)                                               \
+  def_function_and_method(                                                                    \
+      m, #fn, [](const Tensor& a, py::handle b) { return fn(a, operand(b, #fn)); },           \
+      "input " symbol " other, elementwise and broadcast: a bool tensor", py::arg("other")); \
+  tensor.def("__" py_name "__",                                                               \
              [](const Tensor& a, py::handle b) { return fn(a, operand(b, #fn)); });
 
-  BPROP_BIND_COMPARE("eq", eq)
-  BPROP_BIND_COMPARE("ne", ne)
-  BPROP_BIND_COMPARE("lt", lt)
-  BPROP_BIND_COMPARE("le", le)
-  BPROP_BIND_COMPARE("gt", gt)
-  BPROP_BIND_COMPARE("ge", ge)
+  BPROP_BIND_COMPARE("eq", eq, "==")
+  BPROP_BIND_COMPARE("ne", ne, "!=")
+  BPROP_BIND_COMPARE("lt", lt, "<")
+  BPROP_BIND_COMPARE("le", le, "<=")
+  BPROP_BIND_COMPARE("gt", gt, ">")
+  BPROP_BIND_COMPARE("ge", ge, ">=")
 #undef BPROP_BIND_COMPARE
 
-  // Unary functions.
-#define BPROP_BIND_UNARY(fn)                                           \
-  m.def(#fn, [](const Tensor& x) { return fn(x); }, py::arg("input")); \
-  tensor.def(#fn, [](const Tensor& x) { return fn(x); });
-
-  BPROP_BIND_UNARY(neg)
-  BPROP_BIND_UNARY(exp)
-  BPROP_BIND_UNARY(log)
-  BPROP_BIND_UNARY(tanh)
-  BPROP_BIND_UNARY(sigmoid)
-  BPROP_BIND_UNARY(relu)
-  BPROP_BIND_UNARY(abs)
-  BPROP_BIND_UNARY(sign)
-  BPROP_BIND_UNARY(sqrt)
-  BPROP_BIND_UNARY(sin)
-  BPROP_BIND_UNARY(cos)
-  BPROP_BIND_UNARY(log1p)
-  BPROP_BIND_UNARY(erf)
+  // Unary functions: one row each in BPROP_UNARY_OPS (bprop/ops.h).
+#define BPROP_BIND_UNARY(kind, name, grad_fn_name, doc) \
+  def_function_and_method(m, #name, [](const Tensor& x) { return name(x); }, doc);
+  BPROP_UNARY_OPS(BPROP_BIND_UNARY)
 #undef BPROP_BIND_UNARY
 
-  m.def("maximum", &maximum);
-  m.def("minimum", &minimum);
-  tensor.def("maximum", &maximum);
-  tensor.def("minimum", &minimum);
+  def_function_and_method(m, "maximum", &maximum,
+                          "The larger of input and other, elementwise (NaN propagates)",
+                          py::arg("other"));
+  def_function_and_method(m, "minimum", &minimum,
+                          "The smaller of input and other, elementwise (NaN propagates)",
+                          py::arg("other"));
+  def_function_and_method(m, "transpose", &transpose, "A view with dims dim0 and dim1 swapped",
+                          py::arg("dim0"), py::arg("dim1"));
+  def_function_and_method(m, "nonzero", &nonzero,
+                          "The indices of the nonzero elements, as an (n, ndim) int64 tensor");
   // clamp: bounds are tensors or numbers (the Python layer wraps numbers); None is absent.
   m.def("_clamp",
         [](const Tensor& x, const std::optional<Tensor>& lo, const std::optional<Tensor>& hi) {
@@ -108,30 +118,29 @@ void init_ops(py::module_& m) {
         });
   m.def("_wrap_scalar", &wrap, "A 0-d tensor for a Python number, typed as PyTorch types them");
 
-  m.def("where", [](const Tensor& c, const Tensor& a, const Tensor& b) { return where(c, a, b); });
-  m.def("where", [](const Tensor& c, const Tensor& a, Scalar b) { return where(c, a, wrap(b)); });
-  m.def("where", [](const Tensor& c, Scalar a, const Tensor& b) { return where(c, wrap(a), b); });
-  m.def("where", [](const Tensor& c, Scalar a, Scalar b) { return where(c, wrap(a), wrap(b)); });
-  m.def("result_type", &result_type);
+  const char* where_doc = "input where condition is true, else other (either may be a number)";
+  m.def(
+      "where", [](const Tensor& c, const Tensor& a, const Tensor& b) { return where(c, a, b); },
+      py::arg("condition"), py::arg("input"), py::arg("other"), where_doc);
+  m.def(
+      "where", [](const Tensor& c, const Tensor& a, Scalar b) { return where(c, a, wrap(b)); },
+      py::arg("condition"), py::arg("input"), py::arg("other"));
+  m.def(
+      "where", [](const Tensor& c, Scalar a, const Tensor& b) { return where(c, wrap(a), b); },
+      py::arg("condition"), py::arg("input"), py::arg("other"));
+  m.def(
+      "where", [](const Tensor& c, Scalar a, Scalar b) { return where(c, wrap(a), wrap(b)); },
+      py::arg("condition"), py::arg("input"), py::arg("other"));
+  m.def("result_type", &result_type, py::arg("tensor1"), py::arg("tensor2"),
+        "The dtype an elementwise op of the two tensors computes in (PyTorch's promotion)");
 
   // Reductions and shapes: the Python layer normalises dim/axis/keepdims and *shape varargs.
-  m.def(
-      "_sum",
-      [](const Tensor& x, const Dims& dims, bool keepdim) {
-        return without_gil_if_large(x, [&] { return sum(x, dims, keepdim); });
-      },
-      py::arg("input"), py::arg("dims"), py::arg("keepdim"));
-  m.def(
-      "_mean",
-      [](const Tensor& x, const Dims& dims, bool keepdim) {
-        return without_gil_if_large(x, [&] { return mean(x, dims, keepdim); });
-      },
-      py::arg("input"), py::arg("dims"), py::arg("keepdim"));
+  m.def("_sum", &reduce_without_gil<&sum>, py::arg("input"), py::arg("dims"), py::arg("keepdim"));
+  m.def("_mean", &reduce_without_gil<&mean>, py::arg("input"), py::arg("dims"),
+        py::arg("keepdim"));
   m.def("_reshape", &reshape, py::arg("input"), py::arg("shape"));
   m.def("_permute", &permute, py::arg("input"), py::arg("dims"));
   m.def("_expand", &expand, py::arg("input"), py::arg("shape"));
-  m.def("transpose", &transpose, py::arg("input"), py::arg("dim0"), py::arg("dim1"));
-  tensor.def("transpose", &transpose, py::arg("dim0"), py::arg("dim1"));
   m.def("_to_dtype", &to_dtype, py::arg("input"), py::arg("dtype"));
   m.def("_prod", &prod);
   m.def("_amax", &amax);
@@ -144,9 +153,8 @@ void init_ops(py::module_& m) {
   m.def("_argmin", &argmin);
   m.def("_var", &var);
   m.def("_std", &stddev);
-  m.def("_logsumexp", [](const Tensor& x, const Dims& dims, bool keepdim) {
-    return without_gil_if_large(x, [&] { return logsumexp(x, dims, keepdim); });
-  });
+  m.def("_logsumexp", &reduce_without_gil<&logsumexp>, py::arg("input"), py::arg("dims"),
+        py::arg("keepdim"));
   m.def("_view", &view);
   m.def("_flatten", &flatten);
   m.def("_squeeze", &squeeze);
@@ -157,9 +165,6 @@ void init_ops(py::module_& m) {
   m.def("_scatter_add", &scatter_add);
   m.def("_index_select", &index_select);
   m.def("_index_add", &index_add);
-  m.def("nonzero", &nonzero, py::arg("input"));
-  m.def("_mm", &mm, no_gil);
-  m.def("_bmm", &bmm, no_gil);
 
   // In place; numbers arrive wrapped as 0-d tensors.
   m.def("_add_", &add_);

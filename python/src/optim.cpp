@@ -1,26 +1,7 @@
-// Optimizers implemented in C++.
+// Optimizers implemented in C++ (the Python classes in bprop/optim wrap them).
 #include "bindings.h"
 
 namespace bprop::python {
-
-void init_io(py::module_& m) {
-  m.def("_save_safetensors", &save_safetensors, py::arg("path"), py::arg("tensors"),
-        py::arg("metadata"), py::call_guard<py::gil_scoped_release>());
-  m.def(
-      "_load_safetensors",
-      [](const std::string& path) {
-        SafetensorsFile file = load_safetensors(path);
-        return py::make_tuple(file.tensors, file.metadata);
-      },
-      py::arg("path"));
-  m.def(
-      "_parse_safetensors",
-      [](const py::bytes& data) {
-        SafetensorsFile file = parse_safetensors(std::string(data), "<bytes>");
-        return py::make_tuple(file.tensors, file.metadata);
-      },
-      py::arg("data"));
-}
 
 void init_optim(py::module_& m) {
   m.def("_zero_grad", &zero_grad, py::arg("params"), py::arg("set_to_none"));

@@ -9,18 +9,24 @@
 namespace bprop::python {
 namespace {
 
-py::dtype numpy_dtype(DType dtype) {
+// Calls visit(T{}) with T the C++ element type of dtype.
+template <typename Visit>
+auto visit_element_type(DType dtype, Visit&& visit) {
   switch (dtype) {
     case DType::Bool:
-      return py::dtype::of<bool>();
+      return visit(bool{});
     case DType::Int64:
-      return py::dtype::of<int64_t>();
+      return visit(int64_t{});
     case DType::Float32:
-      return py::dtype::of<float>();
+      return visit(float{});
     case DType::Float64:
-      return py::dtype::of<double>();
+      return visit(double{});
   }
   throw std::logic_error("unknown dtype");
+}
+
+py::dtype numpy_dtype(DType dtype) {
+  return visit_element_type(dtype, [](auto t) { return py::dtype::of<decltype(t)>(); });
 }
 
 // The bprop dtype of a numpy array, or TypeError naming `op`.
@@ -82,18 +88,23 @@ Tensor share_numpy(const py::array& array) {
                        std::move(owner));
 }
 
+// The tensor's strides in bytes, as numpy and the buffer protocol count them.
+std::vector<py::ssize_t> byte_strides(const Tensor& tensor) {
+  const auto size = static_cast<py::ssize_t>(itemsize(tensor.dtype()));
+  std::vector<py::ssize_t> strides;
+  for (int64_t s : tensor.strides()) strides.push_back(s * size);
+  return strides;
+}
+
 // A numpy array viewing the tensor's memory; it keeps the storage alive.
 py::array to_numpy(const Tensor& tensor) {
   check_not_capturing("reading a tensor's values in Python (numpy(), tolist(), printing)");
   if (tensor.requires_grad())
     throw std::runtime_error(
         "[numpy] can't call numpy() on a tensor that requires grad; use tensor.detach().numpy()");
-  const int64_t size = static_cast<int64_t>(itemsize(tensor.dtype()));
   std::vector<py::ssize_t> shape(tensor.shape().begin(), tensor.shape().end());
-  std::vector<py::ssize_t> strides;
-  for (int64_t s : tensor.strides()) strides.push_back(s * size);
   py::capsule owner(new Tensor(tensor.detach()), [](void* p) { delete static_cast<Tensor*>(p); });
-  return py::array(numpy_dtype(tensor.dtype()), shape, strides, tensor.data(), owner);
+  return py::array(numpy_dtype(tensor.dtype()), shape, byte_strides(tensor), tensor.data(), owner);
 }
 
 // The buffer protocol (memoryview(t), and numpy's first choice in np.asarray): a writable view
@@ -106,25 +117,10 @@ py::buffer_info tensor_buffer(const Tensor& tensor) {
         "tensor.detach()");
   const auto size = static_cast<py::ssize_t>(itemsize(tensor.dtype()));
   std::vector<py::ssize_t> shape(tensor.shape().begin(), tensor.shape().end());
-  std::vector<py::ssize_t> strides;
-  for (int64_t s : tensor.strides()) strides.push_back(s * size);
-  std::string format;
-  switch (tensor.dtype()) {
-    case DType::Bool:
-      format = py::format_descriptor<bool>::format();
-      break;
-    case DType::Int64:
-      format = py::format_descriptor<int64_t>::format();
-      break;
-    case DType::Float32:
-      format = py::format_descriptor<float>::format();
-      break;
-    case DType::Float64:
-      format = py::format_descriptor<double>::format();
-      break;
-  }
+  const std::string format = visit_element_type(
+      tensor.dtype(), [](auto t) { return std::string(py::format_descriptor<decltype(t)>::format()); });
   return py::buffer_info(tensor.data(), size, format, static_cast<py::ssize_t>(shape.size()), shape,
-                         strides, /*readonly=*/false);
+                         byte_strides(tensor), /*readonly=*/false);
 }
 
 // ---- DLPack capsules: https://dmlc.github.io/dlpack/latest/python_spec.html ----
@@ -198,20 +194,6 @@ Tensor from_dlpack_capsule(const py::capsule& capsule, std::optional<bool> copy)
 
 }  // namespace
 
-void init_dtype(py::module_& m) {
-  py::enum_<DType>(m, "dtype", "Element type of a tensor")
-      .value("bool", DType::Bool)
-      .value("int64", DType::Int64)
-      .value("float32", DType::Float32)
-      .value("float64", DType::Float64)
-      .def("__repr__", [](DType d) { return std::string("bprop.") + dtype_name(d); })
-      .def("__str__", [](DType d) { return std::string("bprop.") + dtype_name(d); })
-      .def_property_readonly("is_floating_point", [](DType d) { return is_floating(d); })
-      .def_property_readonly("itemsize", [](DType d) { return itemsize(d); });
-  m.def("get_default_dtype", &default_dtype);
-  m.def("set_default_dtype", &set_default_dtype, py::arg("dtype"));
-}
-
 void init_tensor(py::module_& m) {
   py::class_<Node, std::shared_ptr<Node>> node_class(m, "Node",
                                                      "A node of the autograd graph (a grad_fn)");
@@ -235,34 +217,44 @@ void init_tensor(py::module_& m) {
       .def_buffer(&tensor_buffer)
       .def(py::init([](const Tensor& data) { return data.detach(); }), py::arg("data"),
            "A leaf sharing data's storage (subclasses such as nn.Parameter start here)")
-      .def_property_readonly("shape", &Tensor::shape)
-      .def_property_readonly("ndim", &Tensor::ndim)
-      .def_property_readonly("dtype", &Tensor::dtype)
-      .def("dim", &Tensor::ndim)
-      .def("numel", &Tensor::numel)
-      .def("size", [](const Tensor& t) { return t.shape(); })
+      .def_property_readonly("shape", &Tensor::shape, "The size of each dimension, a tuple")
+      .def_property_readonly("ndim", &Tensor::ndim, "The number of dimensions")
+      .def_property_readonly("dtype", &Tensor::dtype, "The element type (bprop.float32, ...)")
+      .def("dim", &Tensor::ndim, "The number of dimensions (ndim)")
+      .def("numel", &Tensor::numel, "The number of elements")
+      .def(
+          "size", [](const Tensor& t) { return t.shape(); },
+          "The shape, or with dim the size of that dimension")
       .def("size", &Tensor::size, py::arg("dim"))
-      .def("stride", [](const Tensor& t) { return t.strides(); })
+      .def(
+          "stride", [](const Tensor& t) { return t.strides(); },
+          "The strides in elements, or with dim the stride of that dimension")
       .def("stride", &Tensor::stride, py::arg("dim"))
-      .def("is_contiguous", &Tensor::is_contiguous)
-      .def("contiguous", &Tensor::contiguous)
-      .def("clone", &Tensor::clone)
-      .def("to", &Tensor::to, py::arg("dtype"))
-      .def("detach", &Tensor::detach)
-      .def_property_readonly("data", &Tensor::detach)
-      .def_property("requires_grad", &Tensor::requires_grad,
-                    [](Tensor& t, bool value) { t.set_requires_grad(value); })
+      .def("is_contiguous", &Tensor::is_contiguous, "Whether the elements lie in row-major order")
+      .def("contiguous", &Tensor::contiguous, "self if contiguous, else a contiguous copy")
+      .def("clone", &Tensor::clone, "A copy with its own memory (differentiable)")
+      .def("to", &Tensor::to, py::arg("dtype"), "The values converted to dtype (self if it has it)")
+      .def("detach", &Tensor::detach, "A tensor sharing the memory, outside the graph")
+      .def_property_readonly("data", &Tensor::detach, "detach(): the values without the graph")
+      .def_property(
+          "requires_grad", &Tensor::requires_grad,
+          [](Tensor& t, bool value) { t.set_requires_grad(value); },
+          "Whether ops on this tensor record the graph for backward")
       .def("requires_grad_", &Tensor::set_requires_grad, py::arg("requires_grad") = true,
-           py::return_value_policy::reference_internal)
-      .def_property_readonly("is_leaf", &Tensor::is_leaf)
-      .def_property_readonly("grad_fn", &Tensor::grad_fn)
+           py::return_value_policy::reference_internal,
+           "Sets requires_grad (a leaf only) in place; returns self")
+      .def_property_readonly("is_leaf", &Tensor::is_leaf,
+                             "True unless an op that requires grad made this tensor")
+      .def_property_readonly("grad_fn", &Tensor::grad_fn,
+                             "The graph node that made this tensor, or None for a leaf")
       .def_property(
           "grad",
           [](const Tensor& t) -> py::object {
             Tensor g = t.grad();
             return g.defined() ? py::cast(g) : py::none();
           },
-          [](Tensor& t, const std::optional<Tensor>& g) { t.set_grad(g ? *g : Tensor()); })
+          [](Tensor& t, const std::optional<Tensor>& g) { t.set_grad(g ? *g : Tensor()); },
+          "The gradient backward() accumulated into this leaf, or None")
       .def(
           "backward",
           [](const Tensor& t, const std::optional<Tensor>& gradient,
@@ -274,7 +266,7 @@ void init_tensor(py::module_& m) {
           R"pbdoc(Accumulates the gradient of this tensor into the .grad of the leaves.
 
 Runs without the GIL: other Python threads run meanwhile.)pbdoc")
-      .def("item", &Tensor::item)
+      .def("item", &Tensor::item, "The value of a one-element tensor as a Python number")
       .def("numpy", &to_numpy, "A numpy array sharing this tensor's memory")
       .def("_is_same", &Tensor::is_same)
       .def_property_readonly("_version", [](const Tensor& t) { return t.storage()->version(); });

@@ -55,19 +55,28 @@ Tensor sub(const Tensor& a, Scalar b);
 Tensor mul(const Tensor& a, Scalar b);
 Tensor div(const Tensor& a, Scalar b);
 Tensor pow(const Tensor& base, Scalar exponent);
-Tensor neg(const Tensor& x);
-Tensor exp(const Tensor& x);
-Tensor log(const Tensor& x);
-Tensor tanh(const Tensor& x);
-Tensor sigmoid(const Tensor& x);
-Tensor relu(const Tensor& x);
-Tensor abs(const Tensor& x);
-Tensor sign(const Tensor& x);  // -1, 0 or 1 (NaN stays NaN); gradient 0
-Tensor sqrt(const Tensor& x);
-Tensor sin(const Tensor& x);
-Tensor cos(const Tensor& x);
-Tensor log1p(const Tensor& x);
-Tensor erf(const Tensor& x);
+// The unary elementwise ops, one row each: the registry (src/ops/registry.h), these
+// declarations and the Python bindings (function and Tensor method, with the docstring) are
+// all derived from this list. X(kind, name, grad_fn name, docstring).
+// clang-format off
+#define BPROP_UNARY_OPS(X)                                                                     \
+  X(Neg,     neg,     "NegBackward0",     "-input, elementwise")                               \
+  X(Exp,     exp,     "ExpBackward0",     "e to the power of input, elementwise")              \
+  X(Log,     log,     "LogBackward0",     "The natural logarithm of input, elementwise")       \
+  X(Log1p,   log1p,   "Log1PBackward0",   "log(1 + input), accurate for small input")          \
+  X(Tanh,    tanh,    "TanhBackward0",    "The hyperbolic tangent of input, elementwise")      \
+  X(Sigmoid, sigmoid, "SigmoidBackward0", "1 / (1 + exp(-input)), elementwise")                \
+  X(Relu,    relu,    "ReluBackward0",    "max(input, 0), elementwise (NaN stays NaN)")        \
+  X(Abs,     abs,     "AbsBackward0",     "|input|, elementwise")                              \
+  X(Sign,    sign,    "SignBackward0",    "-1, 0 or 1 by the sign of input (NaN stays NaN); gradient 0") \
+  X(Sqrt,    sqrt,    "SqrtBackward0",    "The square root of input, elementwise")             \
+  X(Sin,     sin,     "SinBackward0",     "The sine of input (radians), elementwise")          \
+  X(Cos,     cos,     "CosBackward0",     "The cosine of input (radians), elementwise")        \
+  X(Erf,     erf,     "ErfBackward0",     "The error function of input, elementwise")
+// clang-format on
+#define BPROP_DECLARE_UNARY_OP(kind, name, grad_fn_name, doc) Tensor name(const Tensor& x);
+BPROP_UNARY_OPS(BPROP_DECLARE_UNARY_OP)
+#undef BPROP_DECLARE_UNARY_OP
 // NaN propagates; at ties the gradient is split in half between a and b (PyTorch's rule).
 Tensor maximum(const Tensor& a, const Tensor& b);
 Tensor minimum(const Tensor& a, const Tensor& b);
