@@ -9,19 +9,27 @@
 #include "ops/op_node.h"
 
 namespace bprop {
+namespace {
+// Both operands share one numeric dtype, or TypeError naming the op.
+void check_dtypes(const char* op, const Tensor& a, const Tensor& b) {
+  if (a.dtype() != b.dtype())
+    throw TypeError(std::string("[") + op +
+                    "] expected both operands to have the same dtype, got " +
+                    dtype_name(a.dtype()) + " and " + dtype_name(b.dtype()));
+  if (a.dtype() == DType::Bool)
+    throw TypeError(std::string("[") + op + "] is not supported for bool tensors");
+}
+}  // namespace
 
 Tensor mm(const Tensor& a, const Tensor& b) {
   if (a.ndim() != 2 || b.ndim() != 2)
     throw std::invalid_argument("[mm] expects 2-D tensors, got shapes " + a.shape_str() + " and " +
                                 b.shape_str());
   if (a.shape()[1] != b.shape()[0])
-    throw std::invalid_argument("[matmul] shapes " + a.shape_str() + " and " + b.shape_str() +
+    throw std::invalid_argument("[mm] shapes " + a.shape_str() + " and " + b.shape_str() +
                                 " are not aligned: " + std::to_string(a.shape()[1]) +
                                 " != " + std::to_string(b.shape()[0]));
-  if (a.dtype() != b.dtype())
-    throw TypeError(std::string("[matmul] expected both operands to have the same dtype, got ") +
-                    dtype_name(a.dtype()) + " and " + dtype_name(b.dtype()));
-  if (a.dtype() == DType::Bool) throw TypeError("[matmul] is not supported for bool tensors");
+  check_dtypes("mm", a, b);
   const int64_t m = a.shape()[0], k = a.shape()[1], n = b.shape()[1];
   Tensor out = Tensor::empty({m, n}, a.dtype());
   // Strided operands go to the kernel as they are: a transposed view costs no copy.
@@ -51,10 +59,7 @@ Tensor bmm(const Tensor& a, const Tensor& b) {
       a.shape()[2] != b.shape()[1])
     throw std::invalid_argument("[bmm] shapes " + a.shape_str() + " and " + b.shape_str() +
                                 " are not (B, n, k) and (B, k, m)");
-  if (a.dtype() != b.dtype())
-    throw TypeError(std::string("[matmul] expected both operands to have the same dtype, got ") +
-                    dtype_name(a.dtype()) + " and " + dtype_name(b.dtype()));
-  if (a.dtype() == DType::Bool) throw TypeError("[matmul] is not supported for bool tensors");
+  check_dtypes("bmm", a, b);
   const int64_t batch = a.shape()[0], m = a.shape()[1], k = a.shape()[2], n = b.shape()[2];
   Tensor out = Tensor::empty({batch, m, n}, a.dtype());
   launch(kernels::gemm_batched, a.dtype(), batch, m, n, k, a.data(), a.strides()[0], a.strides()[1],
@@ -82,7 +87,6 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   if (na == 0 || nb == 0)
     throw std::invalid_argument("[matmul] both arguments need at least 1 dimension, got shapes " +
                                 a.shape_str() + " and " + b.shape_str());
-  if (na == 2 && nb == 2) return mm(a, b);
   // Vectors become a row (left) or a column (right); that dimension is dropped at the end.
   Tensor a2 = na == 1 ? reshape(a, {1, a.shape()[0]}) : a;
   Tensor b2 = nb == 1 ? reshape(b, {b.shape()[0], 1}) : b;
@@ -91,6 +95,8 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
     throw std::invalid_argument("[matmul] shapes " + a.shape_str() + " and " + b.shape_str() +
                                 " are not aligned: " + std::to_string(k) +
                                 " != " + std::to_string(b2.shape()[b2.shape().size() - 2]));
+  check_dtypes("matmul", a, b);
+  if (na == 2 && nb == 2) return mm(a, b);
   const int64_t n = a2.shape()[a2.shape().size() - 2], m = b2.shape()[b2.shape().size() - 1];
   Shape batch_a(a2.shape().begin(), a2.shape().end() - 2);
   Shape batch_b(b2.shape().begin(), b2.shape().end() - 2);

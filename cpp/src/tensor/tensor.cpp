@@ -10,7 +10,6 @@
 #include <utility>
 
 #include "bprop/autograd.h"
-#include "bprop/bprop.h"
 #include "bprop/capture.h"
 #include "bprop/ops.h"
 #include "kernels/kernels.h"
