@@ -64,7 +64,7 @@ def test_a_new_input_shape_records_again():
     first = compiled(*small)
     assert compiled(*large) is not first  # a second recording with its own outputs
     assert compiled(*small) is first  # the first recording, replayed
-    assert len(compiled._recordings) == 2
+    assert len(compiled.signatures) == 2
 
 
 def test_out_of_range_targets_are_caught_on_replay():

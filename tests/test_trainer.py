@@ -120,3 +120,31 @@ def test_a_new_optimizer_is_used_and_empty_evaluation_is_refused():
         np.testing.assert_array_equal(p.detach().numpy(), old)
     with pytest.raises(ValueError, match="non-empty"):
         trainer.evaluate(np.zeros((0, 6), np.float32), np.zeros(0, np.int64))
+
+
+def test_the_last_partial_batch_is_kept_and_weighted_by_its_rows():
+    # drop_last=False: 100 rows in batches of 32 train on 32, 32, 32 and 4 rows; the epoch's
+    # loss is the mean of the batches' losses weighted by their rows.
+    x, y = data()
+    m1, o1 = make()
+    history = bp.Trainer(m1, F.cross_entropy, o1).fit(
+        x, y, epochs=3, batch_size=32, seed=2, progress=False
+    )
+    m2, o2 = make()
+    rng = np.random.default_rng(2)
+    xt, yt = bp.tensor(x), bp.tensor(y)
+    expected = []
+    for _ in range(3):
+        order = rng.permutation(len(x))
+        total = 0.0
+        for start in range(0, len(order), 32):
+            idx = bp.tensor(order[start : start + 32])
+            o2.zero_grad()
+            loss = F.cross_entropy(m2(xt.index_select(0, idx)), yt.index_select(0, idx))
+            loss.backward()
+            o2.step()
+            total += loss.item() * idx.shape[0]
+        expected.append(total / len(x))
+    assert history.loss == pytest.approx(expected, rel=1e-12)
+    for p, q in zip(m1.parameters(), m2.parameters()):
+        assert np.array_equal(p.detach().numpy(), q.detach().numpy())

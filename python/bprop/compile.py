@@ -27,6 +27,8 @@ optimizer the step uses must stay the same objects."""
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
+from typing import Any
 
 from . import _core
 from ._core import Tensor
@@ -64,6 +66,11 @@ class CompiledStep:
         return result
 
     @property
+    def signatures(self) -> list[tuple[tuple[tuple[int, ...], Any], ...]]:
+        """The input signatures recorded so far, oldest first: per input, (shape, dtype)."""
+        return list(self._recordings)
+
+    @property
     def launches(self) -> int:
         """Launches in the most recent recording (0 before the first call)."""
         if not self._recordings:
@@ -71,6 +78,6 @@ class CompiledStep:
         return list(self._recordings.values())[-1][0].launches
 
 
-def compile(step) -> CompiledStep:  # noqa: A001  (PyTorch's name)
+def compile(step: Callable[..., Any]) -> CompiledStep:  # noqa: A001  (PyTorch's name)
     """Wraps a training step for captured replay: see the module docstring."""
     return CompiledStep(step)

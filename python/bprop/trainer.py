@@ -4,18 +4,22 @@
     history = trainer.fit(X, y, epochs=10, batch_size=64, validation_data=(X_val, y_val))
     history.plot("loss.png")
 
-The step (zero_grad, forward, loss, backward, optimizer step) is captured once per batch
-shape (see bprop.compile); every later batch of an epoch is copied into the captured buffers
-and replayed from C++ with the GIL released. Results are those of the same loop run eagerly.
-Ctrl-C stops after the current batch: the model is intact and fit() returns the history so
-far, with history.interrupted set.
+The epochs run in C++: bp.Trainer drives bprop::Trainer (bprop/trainer.h), the loop C++
+apps use. The step (zero_grad, forward, loss, backward, optimizer step) is captured once per
+batch shape (see bprop.compile); every later batch of that shape is copied into the captured
+buffers and replayed from C++ with the GIL released. Every row is trained on in every epoch:
+when batch_size does not divide the rows, the last batch is smaller (PyTorch DataLoader's
+default, drop_last=False), captured once for its size. Results are those of the same loop run
+eagerly. Ctrl-C stops after the current batch: the model is intact and fit() returns the
+history so far, with history.interrupted set.
 
 Data-parallel (bprop.distributed, under mpiexec): pass a DistributedDataParallel model (or
 distributed=True, which wraps the model). Each rank then trains on its share of every global
-batch (DistributedSampler's split of the shared permutation: batch_size is per rank), and the
+batch (DistributedSampler's split of the shared permutation: batch_size is per rank; an
+incomplete last global batch is dropped, so that all ranks take the same steps), and the
 gradients are averaged across ranks after each backward. zero_grad + forward + backward is
-captured and replayed as above, but batch by batch from Python, which then runs the gradient
-all-reduce and the optimizer step (the C++ epoch loop cannot call into MPI). Only rank 0
+captured and replayed as above; after each replay the C++ loop calls back into Python for the
+gradient all-reduce and the optimizer step (which MPI needs outside the capture). Only rank 0
 shows progress and writes the checkpoint (fit's checkpoint=path, saved atomically after each
 epoch); reported losses are averaged over the ranks."""
 
@@ -30,7 +34,6 @@ import numpy as np
 from . import _core
 from ._core import Tensor
 from .autograd import no_grad
-from .compile import CompiledStep
 
 if TYPE_CHECKING:
     import os
@@ -89,7 +92,15 @@ def _as_tensor(data: _Data) -> Tensor:
 
 
 class Trainer:
-    """Trains `model` with `loss_fn(output, target)` and `optimizer` (bprop.optim)."""
+    """Trains `model` with `loss_fn(output, target)` and `optimizer` (bprop.optim).
+
+    The epochs run in C++ (bprop::Trainer, whose batch loop this drives): every row is
+    trained on in every epoch, and when batch_size does not divide the rows the last batch
+    is smaller (PyTorch's DataLoader default, drop_last=False), recorded once for its size
+    and replayed in later epochs. The epoch's loss is the mean over its batches weighted by
+    their rows. Distributed, the ranks split each global batch of batch_size x ranks rows and
+    an incomplete last global batch is dropped (as DistributedSampler does), since every
+    rank must take the same steps."""
 
     def __init__(
         self,
@@ -109,31 +120,21 @@ class Trainer:
         # A new model, loss or optimizer invalidates the recorded steps.
         object.__setattr__(self, name, value)
         if name in ("model", "loss_fn", "optimizer"):
-            object.__setattr__(self, "_compiled", CompiledStep(self._step))
-            object.__setattr__(self, "_compiled_backward", CompiledStep(self._forward_backward))
+            object.__setattr__(self, "_loop", None)
 
-    def _step(self, x, y):
-        loss, output = self._forward_backward(x, y)
-        self.optimizer.step()
-        return loss, output
-
-    def _forward_backward(self, x, y):
-        self.optimizer.zero_grad()
-        output = self.model(x)
-        loss = self.loss_fn(output, y)
-        loss.backward()
-        return loss, output
-
-    def _synced_step(self, x, y):
-        # The distributed step: the captured (zero_grad, forward, backward), during which
-        # DDP's hooks start the all-reduce of each full bucket; then the rest of the
-        # all-reduce; then the optimizer step (which a capture would replay as one call
-        # anyway: it reads each .grad when it runs).
-        self.model._expect_gradients()  # a replay does not run the wrapper's forward
-        loss, output = self._compiled_backward(x, y)
-        self.model.sync_gradients()
-        self.optimizer.step()
-        return loss, output
+    def _native(self) -> _core._Trainer:
+        """The C++ loop over this model, loss and optimizer, made on first use. Its callables
+        are the model and the optimizer's methods, never this Trainer (no reference cycle)."""
+        if self._loop is None:
+            loop = _core._Trainer(
+                self.model, self.loss_fn, self.optimizer.zero_grad, self.optimizer.step
+            )
+            if self.distributed:
+                # Before each step: a replay skips the wrapper's forward, which arms the
+                # gradient buckets; after each backward: the all-reduce, then the optimizer.
+                loop.set_gradient_sync(self.model._expect_gradients, self.model.sync_gradients)
+            object.__setattr__(self, "_loop", loop)
+        return self._loop
 
     def fit(
         self,
@@ -151,7 +152,7 @@ class Trainer:
         """Trains for `epochs`; returns the History. Callbacks are called as
         callback(epoch, logs) after each epoch; one returning False stops training.
         checkpoint=path saves model.state_dict() there after each epoch (bp.save: atomic;
-        only rank 0 when distributed)."""
+        only rank 0 when distributed). The last partial batch is kept (see the class)."""
         X, y = _as_tensor(X), _as_tensor(y)
         n = X.shape[0]
         if y.shape[0] != n:
@@ -172,20 +173,14 @@ class Trainer:
                 f"[Trainer.fit] {n} rows can't fill one global batch of {ranks} ranks x "
                 f"{batch_size}"
             )
-        bar = _progress_bar(progress and main_rank, epochs * (n // (batch_size * ranks)))
+        steps = n // (batch_size * ranks) if self.distributed else -(-n // batch_size)
+        bar = _progress_bar(progress and main_rank, epochs * steps)
         self.model.train()
         try:
             for epoch in range(epochs):
                 started = time.perf_counter()
                 order = rng.permutation(n) if shuffle else np.arange(n)
-                if self.distributed:
-                    losses, correct, rows, stopped = self._distributed_epoch(
-                        X, y, order, batch_size, classify, bar
-                    )
-                else:
-                    losses, correct, rows, stopped = self._epoch(
-                        X, y, order, batch_size, classify, bar
-                    )
+                losses, correct, rows, stopped = self._epoch(X, y, order, batch_size, classify, bar)
                 logs = {"epoch": epoch + 1, "loss": losses,
                         "accuracy": correct / rows if classify and rows else None,
                         "seconds": time.perf_counter() - started}  # fmt: skip
@@ -209,77 +204,32 @@ class Trainer:
                 bar.close()
         return history
 
-    def _distributed_epoch(self, X, y, order, batch_size, classify, bar):
-        from . import distributed as dist
-
-        ranks, rank = dist.world_size(), dist.rank()
-        total, correct, steps = 0.0, 0, 0
-        for rows in dist._rank_batches(order, ranks, rank, batch_size):
-            index = _core._tensor_from_numpy(rows)
-            xb, yb = X.index_select(0, index), y.index_select(0, index)
-            loss, output = self._synced_step(xb, yb)
-            total += loss.item()
-            correct += self._correct(output, yb) if classify else 0
-            steps += 1
-            if bar is not None:
-                bar.update(1)
-        sums = np.array([total, correct], dtype=np.float64)
-        dist._allreduce_array(sums, "sum", "Trainer.fit")
-        return sums[0] / max(steps * ranks, 1), int(sums[1]), steps * ranks * batch_size, False
-
     def _epoch(self, X, y, order, batch_size, classify, bar):
-        full = len(order) // batch_size * batch_size
-        order_t = _core._tensor_from_numpy(order.astype(np.int64))
-        total, correct, rows, done = 0.0, 0, 0, 0
-        key = ((batch_size,) + tuple(X.shape[1:]), X.dtype)
-        if full and (key, ((batch_size,) + tuple(y.shape[1:]), y.dtype)) not in self._keys():
-            # The first batch records the step (and trains on it, as any batch does).
-            first = order_t[:batch_size]
-            loss, output = self._compiled(X.index_select(0, first), y.index_select(0, first))
-            total += loss.item()
-            correct += self._correct(output, y.index_select(0, first)) if classify else 0
-            rows, done = batch_size, 1
+        """One epoch of the C++ loop: (mean loss, rows right, rows, stopped). Distributed,
+        this rank trains on its part of each full global batch, and the figures are summed
+        over the ranks."""
+        if self.distributed:
+            from . import distributed as dist
+
+            ranks, rank = dist.world_size(), dist.rank()
+            order = np.concatenate(list(dist._rank_batches(order, ranks, rank, batch_size)))
+
+        def on_batch(count, running):
             if bar is not None:
                 bar.update(1)
-        if full > rows:
-            capture, (x_buf, y_buf), (loss, output) = self._recording(batch_size, X, y)
+                if count % 10 == 0:
+                    bar.set_postfix(loss=f"{running:.4f}")
+            return True
 
-            def on_batch(count, running):
-                if bar is not None:
-                    bar.update(1)
-                    if count % 10 == 0:
-                        bar.set_postfix(loss=f"{running:.4f}")
-                return True
-
-            mean, ok, counted, stopped = _core._run_epoch(
-                capture, x_buf, y_buf, X, y, order_t[rows:full], batch_size, loss,
-                output if classify else None, on_batch,
-            )  # fmt: skip
-            batches = counted // batch_size
-            total += mean * batches
-            correct += ok
-            rows += counted
-            done += batches
-            if stopped:
-                return total / max(done, 1), correct, rows, True
-        if full < len(order):  # the remainder: a smaller batch, recorded once
-            rest = order_t[full:]
-            loss, output = self._compiled(X.index_select(0, rest), y.index_select(0, rest))
-            count = len(order) - full
-            total += loss.item() * count / batch_size
-            correct += self._correct(output, y.index_select(0, rest)) if classify else 0
-            rows += count
-            done += count / batch_size
-        return total / max(done, 1e-12), correct, rows, False
-
-    def _keys(self):
-        return {tuple((shape, dtype) for shape, dtype in key) for key in self._compiled._recordings}
-
-    def _recording(self, batch_size, X, y):
-        key = (((batch_size,) + tuple(X.shape[1:]), X.dtype),
-               ((batch_size,) + tuple(y.shape[1:]), y.dtype))  # fmt: skip
-        capture, placeholders, result = self._compiled._recordings[key]
-        return capture, placeholders, result
+        mean, correct, rows, stopped = self._native().run_epoch(
+            X, y, _core._tensor_from_numpy(order.astype(np.int64)), batch_size, classify,
+            on_batch,
+        )  # fmt: skip
+        if self.distributed:
+            sums = np.array([mean * rows, correct, rows], dtype=np.float64)
+            dist._allreduce_array(sums, "sum", "Trainer.fit")
+            mean, correct, rows = sums[0] / sums[2], int(sums[1]), int(sums[2])
+        return mean, correct, rows, stopped
 
     @staticmethod
     def _correct(output, target) -> int:

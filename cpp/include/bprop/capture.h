@@ -43,24 +43,6 @@ class Capture {
   std::unique_ptr<tape::LaunchTape> tape_;
 };
 
-// One epoch of training on a captured step: for each full batch of `batch_size` rows of
-// (inputs, targets) in the order given by `order` (int64 row indices), the rows are copied
-// into the step's input buffers and the capture replays. Returns the mean of the recorded
-// `loss` (a 1-element tensor) over the batches and, when `output` is defined, how many rows'
-// argmax over its last dimension equal their integer target. `on_batch(done, running_loss)`
-// is called after each batch; it returns false to stop early (after the current batch).
-struct EpochResult {
-  double mean_loss = 0.0;
-  int64_t correct = 0;
-  int64_t rows = 0;
-  bool stopped = false;
-};
-EpochResult run_epoch(const Capture& capture, const Tensor& input_buffer,
-                      const Tensor& target_buffer, const Tensor& inputs, const Tensor& targets,
-                      const Tensor& order, int64_t batch_size, const Tensor& loss,
-                      const Tensor& output,
-                      const std::function<bool(int64_t, double)>& on_batch = {});
-
 bool is_capturing();
 // Throws std::runtime_error when a capture is recording on this thread: `what` reads tensor
 // values or does something else a replay could not repeat.

@@ -1,7 +1,13 @@
-// bprop::Trainer: the training loop of bprop.Trainer, for C++ apps. Each epoch shuffles the
-// rows, records the step (zero_grad, forward, loss, backward, optimizer step) once on the first
-// full batch and replays the recording for every later full batch (see capture.h); a last
-// partial batch runs eagerly. Results are those of the same loop written out by hand.
+// bprop::Trainer: the training loop, for C++ apps and for bprop.Trainer (which drives this one).
+// An epoch visits the rows of (inputs, targets) in a given order, batch by batch. The step
+// (zero_grad, forward, loss, backward, optimizer step) is recorded once per batch size, on the
+// first batch of that size (which it trains on, as any batch), and replayed for every later
+// batch of that size (see capture.h). Results are those of the same loop written out by hand.
+//
+// The last partial batch is kept, as PyTorch's DataLoader does by default (drop_last=False):
+// when the batch size does not divide the rows, the last rows form a smaller batch, trained on
+// like any other (recorded once for its size, then replayed), and the epoch's loss is the
+// mean over its batches weighted by their rows.
 //
 //   nn::Sequential net(nn::Linear(20, 64), nn::ReLU(), nn::Linear(64, 3));
 //   optim::SGD opt(net.parameters(), 0.1);
@@ -35,6 +41,20 @@ struct EpochLog {
   double accuracy = 0.0;
 };
 
+// What an epoch (or part of one) measured: the mean loss over its batches weighted by their
+// rows, the rows whose output's argmax equals their integer target (counted only when asked
+// for), the rows trained on, and whether an on_batch callback stopped it early.
+struct EpochResult {
+  double mean_loss = 0.0;
+  int64_t correct = 0;
+  int64_t rows = 0;
+  bool stopped = false;
+};
+
+// Called after each batch with the batches done so far in this call and the running mean
+// loss; returning false stops after that batch.
+using BatchCallback = std::function<bool(int64_t done, double running_loss)>;
+
 class Trainer {
  public:
   using Model = std::function<Tensor(const Tensor& input)>;
@@ -61,17 +81,48 @@ class Trainer {
                             const FitOptions& options = {},
                             const std::function<bool(const EpochLog&)>& on_epoch = {});
 
+  // One epoch over the rows of (inputs, targets) listed in `order` (a 1-d int64 tensor of row
+  // indices), in batches of batch_size, the last partial batch kept (see above). The epoch
+  // loop of fit(), for callers that choose the order themselves. Counts the rows classified
+  // right when `count_correct` (the targets must then be int64 class indices).
+  EpochResult run_epoch(const Tensor& inputs, const Tensor& targets, const Tensor& order,
+                        int64_t batch_size, bool count_correct, const BatchCallback& on_batch = {});
+
+  // Data-parallel training: `sync` makes every gradient the average over the processes after
+  // each backward. It communicates, so it runs outside the recorded step, and so does the
+  // optimizer step that follows it: the recording then holds zero_grad, forward, loss and
+  // backward. `before_step` runs before each step (a replay skips the forward, where a
+  // data-parallel wrapper would otherwise prepare for the backward's gradients). Drops the
+  // recordings made so far.
+  void set_gradient_sync(std::function<void()> before_step, std::function<void()> sync);
+
  private:
   struct Recording;
-  // One step on (inputs, targets), run eagerly or recorded for replay; returns the loss and
-  // adds the rows classified right to *correct when it is not null.
-  double eager_step(const Tensor& inputs, const Tensor& targets, int64_t* correct);
-  double record_step(const Tensor& inputs, const Tensor& targets, int64_t* correct);
+  // The recording for batches shaped like (inputs, targets), or null.
+  Recording* recording_for(const Tensor& inputs, const Tensor& targets) const;
+  // Records the step on (inputs, targets), training on them; returns the new recording.
+  Recording& record(const Tensor& inputs, const Tensor& targets);
+  // Trains on the batches of `rows` (a whole number of batches of one size), all with the
+  // recording for that size; the first records it when there is none yet.
+  EpochResult train_batches(const Tensor& inputs, const Tensor& targets, const Tensor& rows,
+                            int64_t batch_size, bool count_correct, const BatchCallback& on_batch);
 
   Model model_;
   LossFn loss_fn_;
-  std::function<void()> zero_grad_, optimizer_step_;
-  std::unique_ptr<Recording> recording_;
+  std::function<void()> zero_grad_, optimizer_step_, before_step_, sync_;
+  std::vector<std::unique_ptr<Recording>> recordings_;  // one per batch shape
 };
+
+// One epoch of training on a captured step: for each full batch of `batch_size` rows of
+// (inputs, targets) in the order given by `order` (int64 row indices), the rows are copied
+// into the step's input buffers and the capture replays. Returns the mean of the recorded
+// `loss` (a 1-element tensor) over the batches and, when `output` is defined, how many rows'
+// argmax over its last dimension equal their integer target. `on_batch(done, running_loss)`
+// is called after each batch; it returns false to stop early (after the current batch).
+// Trainer::run_epoch replays its recordings with this.
+EpochResult run_epoch(const Capture& capture, const Tensor& input_buffer,
+                      const Tensor& target_buffer, const Tensor& inputs, const Tensor& targets,
+                      const Tensor& order, int64_t batch_size, const Tensor& loss,
+                      const Tensor& output, const BatchCallback& on_batch = {});
 
 }  // namespace bprop
