@@ -207,7 +207,7 @@ Tensor pow(const Tensor& base, Scalar exponent) {
   if (!is_floating(dtype)) check_integer_exponent("pow", e);
   Tensor out = binary_forward("pow", kernels::BinaryOp::Pow, base, e, dtype);
   if (auto node = record(OpKind::PowScalar, {&base})) {
-    node->scalar = exponent.to_double();
+    node->set_state(Exponent{exponent.to_double()});
     node->save(base);
     set_grad_fn(out, std::move(node));
   }
@@ -216,7 +216,7 @@ Tensor pow(const Tensor& base, Scalar exponent) {
 
 // d/dx x^e = e x^(e-1); 0 where e == 0, so that 0^0 has gradient 0 rather than 0 * inf.
 std::vector<Tensor> vjp_pow_scalar(OpNode& node, const Tensor& g) {
-  const double e = node.scalar;
+  const double e = node.state<Exponent>().value;
   if (e == 0.0) return {zeros_like(g)};
   Tensor x = node.saved(0);
   return {mul(g, mul(pow(x, Scalar(e - 1.0)), Scalar(e)))};

@@ -73,7 +73,7 @@ Tensor gather(const Tensor& x, int64_t dim_in, const Tensor& index) {
   else if (out.numel() > 0)
     copy_values(out, x);
   if (auto node = record(OpKind::Gather, {&x})) {
-    node->dims = {dim};
+    node->set_state(AlongDim{dim});
     node->save(index);
     set_grad_fn(out, std::move(node));
   }
@@ -82,7 +82,7 @@ Tensor gather(const Tensor& x, int64_t dim_in, const Tensor& index) {
 
 std::vector<Tensor> vjp_gather(OpNode& node, const Tensor& g) {
   const Shape& shape = node.input(0).shape;
-  return {scatter_add(zeros(shape, g.dtype()), node.dims[0], node.saved(0), g)};
+  return {scatter_add(zeros(shape, g.dtype()), node.state<AlongDim>().dim, node.saved(0), g)};
 }
 
 Tensor scatter_add(const Tensor& base, int64_t dim_in, const Tensor& index, const Tensor& src) {
@@ -110,7 +110,7 @@ Tensor scatter_add(const Tensor& base, int64_t dim_in, const Tensor& index, cons
     }
   }
   if (auto node = record(OpKind::ScatterAdd, {&base, &src})) {
-    node->dims = {dim};
+    node->set_state(AlongDim{dim});
     node->save(index);
     set_grad_fn(out, std::move(node));
   }
@@ -123,7 +123,7 @@ Tensor scatter_add(const Tensor& base, int64_t dim_in, const Tensor& index, cons
 std::vector<Tensor> vjp_scatter_add(OpNode& node, const Tensor& g) {
   Tensor g_src;
   if (node.needs_input_grad(1)) {
-    g_src = gather(g, node.dims[0], node.saved(0));
+    g_src = gather(g, node.state<AlongDim>().dim, node.saved(0));
     const Shape& src_shape = node.input(1).shape;
     for (size_t d = 0; d < src_shape.size(); ++d) {
       if (g_src.shape()[d] == src_shape[d]) continue;
@@ -159,7 +159,7 @@ Tensor index_select(const Tensor& x, int64_t dim_in, const Tensor& index) {
     }
   }
   if (auto node = record(OpKind::IndexSelect, {&x})) {
-    node->dims = {dim};
+    node->set_state(AlongDim{dim});
     node->save(flat_index);
     set_grad_fn(out, std::move(node));
   }
@@ -169,7 +169,7 @@ Tensor index_select(const Tensor& x, int64_t dim_in, const Tensor& index) {
 std::vector<Tensor> vjp_index_select(OpNode& node, const Tensor& g) {
   const Shape& shape = node.input(0).shape;
   if (shape.empty()) return {sum(g)};
-  return {index_add(zeros(shape, g.dtype()), node.dims[0], node.saved(0), g)};
+  return {index_add(zeros(shape, g.dtype()), node.state<AlongDim>().dim, node.saved(0), g)};
 }
 
 Tensor index_add(const Tensor& base, int64_t dim_in, const Tensor& index, const Tensor& src) {
@@ -198,7 +198,7 @@ Tensor index_add(const Tensor& base, int64_t dim_in, const Tensor& index, const 
     }
   }
   if (auto node = record(OpKind::IndexAdd, {&base, &src})) {
-    node->dims = {dim};
+    node->set_state(AlongDim{dim});
     node->save(flat_index);
     set_grad_fn(out, std::move(node));
   }
@@ -208,8 +208,9 @@ Tensor index_add(const Tensor& base, int64_t dim_in, const Tensor& index, const 
 std::vector<Tensor> vjp_index_add(OpNode& node, const Tensor& g) {
   Tensor g_src;
   if (node.needs_input_grad(1))
-    g_src = node.input(0).shape.empty() ? expand(g, node.input(1).shape)
-                                        : index_select(g, node.dims[0], node.saved(0));
+    g_src = node.input(0).shape.empty()
+                ? expand(g, node.input(1).shape)
+                : index_select(g, node.state<AlongDim>().dim, node.saved(0));
   return {g, g_src};
 }
 

@@ -31,12 +31,6 @@ void check_window(const char* op, const Window2d& w, const Shape& input) {
                                 shape_to_string(input) + " is too small for " + window_str(w));
 }
 
-Dims window_attrs(const Window2d& w) {
-  return {w.kernel_h,  w.kernel_w,  w.stride_h,   w.stride_w,
-          w.padding_h, w.padding_w, w.dilation_h, w.dilation_w};
-}
-Window2d window_of(const Dims& a) { return {a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7]}; }
-
 // log(1 + exp(z)) as max(z, 0) + log1p(exp(-|z|)): finite for any z. The max and |z| are
 // where()s on the same condition so that their one-sided slopes at 0 add up to the true
 // derivative there, sigmoid(0) = 1/2 (relu and abs would each give 0 at 0).
@@ -70,7 +64,7 @@ Tensor unfold2d(const Tensor& x, const Window2d& window, double pad_value) {
   if (out.numel() > 0)
     launch(kernels::unfold2d, x.dtype(), n, c, h, w, window, xc.data(), out.data(), pad_value);
   if (auto node = record(OpKind::Unfold2d, {&x})) {
-    node->ints = window_attrs(window);
+    node->set_state(window);
     set_grad_fn(out, std::move(node));
   }
   return out;
@@ -78,7 +72,7 @@ Tensor unfold2d(const Tensor& x, const Window2d& window, double pad_value) {
 
 // Each input element gets the sum of the gradients of the columns it was copied into.
 std::vector<Tensor> vjp_unfold2d(OpNode& node, const Tensor& g) {
-  return {fold2d(g, node.input(0).shape, window_of(node.ints))};
+  return {fold2d(g, node.input(0).shape, node.state<Window2d>())};
 }
 
 Tensor fold2d(const Tensor& cols, const Shape& output_shape, const Window2d& window) {
@@ -98,14 +92,14 @@ Tensor fold2d(const Tensor& cols, const Shape& output_shape, const Window2d& win
   if (cols.numel() > 0)
     launch(kernels::fold2d, cols.dtype(), n, c, h, w, window, cc.data(), out.data());
   if (auto node = record(OpKind::Fold2d, {&cols})) {
-    node->ints = window_attrs(window);
+    node->set_state(window);
     set_grad_fn(out, std::move(node));
   }
   return out;
 }
 
 std::vector<Tensor> vjp_fold2d(OpNode& node, const Tensor& g) {
-  return {unfold2d(g, window_of(node.ints), 0.0)};
+  return {unfold2d(g, node.state<Window2d>(), 0.0)};
 }
 
 // ---- convolution and pooling ----

@@ -9,13 +9,44 @@
 #include <initializer_list>
 #include <memory>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "bprop/autograd.h"
 #include "bprop/ops.h"
+#include "bprop/window.h"
 #include "ops/registry.h"
 
 namespace bprop {
+
+// What an op keeps beside its saved tensors, one struct per kind of state: the forward sets
+// it with node->set_state(...), the VJP reads it by name with node.state<...>().
+struct ReducedDims {  // sum, prod, amax, amin, max(dim), min(dim)
+  Dims dims;          // the reduced dimensions, normalized
+  bool keepdim = false;
+};
+struct AlongDim {  // cat, gather, scatter_add, index_select, index_add
+  int64_t dim = 0;
+};
+struct SliceRange {  // slice, slice_backward: positions start, start + step, ... along dim
+  int64_t dim = 0;
+  int64_t start = 0;
+  int64_t step = 1;
+};
+struct Permutation {  // permute
+  Dims perm;
+};
+struct Exponent {  // pow with a Python-number exponent
+  double value = 0.0;
+};
+struct Geometry {  // as_strided and as_strided_scatter: the view they read or write
+  Shape shape;
+  Shape strides;
+  int64_t offset = 0;
+};
+// unfold2d and fold2d keep their Window2d.
+using OpState = std::variant<std::monostate, ReducedDims, AlongDim, SliceRange, Permutation,
+                             Exponent, Geometry, Window2d>;
 
 struct InputMeta {
   Shape shape;
@@ -39,12 +70,14 @@ class OpNode final : public Node {
   // The i-th saved tensor; throws if backward already freed it (retain_graph=false).
   Tensor saved(size_t i) const;
 
-  // Op-specific attributes; each op's definition says which it uses.
-  Dims dims;
-  Dims ints;
-  Shape shape;
-  bool keepdim = false;
-  double scalar = 0.0;
+  template <typename State>
+  void set_state(State state) {
+    state_ = std::move(state);
+  }
+  template <typename State>
+  const State& state() const {
+    return std::get<State>(state_);
+  }
 
  private:
   friend std::shared_ptr<OpNode> record(OpKind, const Tensor* const*, size_t);
@@ -52,6 +85,7 @@ class OpNode final : public Node {
   bool released_ = false;
   InlineVector<InputMeta, 2> inputs_;
   InlineVector<SavedTensor, 3> saved_;
+  OpState state_;
 };
 
 // The node for an op on `inputs`, or null when no gradient is needed (grad mode off, or no

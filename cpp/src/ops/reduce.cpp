@@ -68,7 +68,8 @@ Tensor reduce_forward(kernels::ReduceOp op, const Tensor& x, const Dims& dims, b
 
 // A gradient (or output) of a reduction, with the reduced dims restored as size 1.
 Tensor restore_dims(const Tensor& t, const OpNode& node) {
-  return node.keepdim ? t : reshape(t, keepdim_shape(node.input(0).shape, node.dims));
+  const ReducedDims& r = node.state<ReducedDims>();
+  return r.keepdim ? t : reshape(t, keepdim_shape(node.input(0).shape, r.dims));
 }
 
 void require_nonempty(const char* op, const Tensor& x, const Dims& dims) {
@@ -93,8 +94,7 @@ Tensor sum(const Tensor& x, const Dims& dims_in, bool keepdim) {
   DType dtype = is_floating(x.dtype()) ? x.dtype() : DType::Int64;
   Tensor out = reduce_forward(kernels::ReduceOp::Sum, x, dims, keepdim, dtype);
   if (auto node = record(OpKind::Sum, {&x})) {
-    node->dims = dims;
-    node->keepdim = keepdim;
+    node->set_state(ReducedDims{dims, keepdim});
     set_grad_fn(out, std::move(node));
   }
   return out;
@@ -112,8 +112,7 @@ Tensor prod(const Tensor& x, const Dims& dims_in, bool keepdim) {
   DType dtype = is_floating(x.dtype()) ? x.dtype() : DType::Int64;
   Tensor out = reduce_forward(kernels::ReduceOp::Prod, x, dims, keepdim, dtype);
   if (auto node = record(OpKind::Prod, {&x})) {
-    node->dims = dims;
-    node->keepdim = keepdim;
+    node->set_state(ReducedDims{dims, keepdim});
     node->save(x);
     set_grad_fn(out, node);
     node->save_output(out);
@@ -127,10 +126,11 @@ Tensor prod(const Tensor& x, const Dims& dims_in, bool keepdim) {
 std::vector<Tensor> vjp_prod(OpNode& node, const Tensor& g) {
   Tensor x = node.saved(0), y = restore_dims(node.saved(1), node);
   Tensor is_zero = eq(x, safe_scalar(0.0));
-  Tensor zeros_count = sum(is_zero, node.dims, /*keepdim=*/true);
+  const Dims& dims = node.state<ReducedDims>().dims;
+  Tensor zeros_count = sum(is_zero, dims, /*keepdim=*/true);
   Tensor x_or_one = where(is_zero, safe_scalar(1.0), x);
   Tensor others_no_zero = div(y, x_or_one);
-  Tensor nonzero_product = prod(x_or_one, node.dims, /*keepdim=*/true);
+  Tensor nonzero_product = prod(x_or_one, dims, /*keepdim=*/true);
   Tensor single_zero_here = mul(is_zero, eq(zeros_count, safe_scalar(int64_t{1})));
   Tensor others = where(eq(zeros_count, safe_scalar(int64_t{0})), others_no_zero,
                         where(single_zero_here, nonzero_product, safe_scalar(0.0)));
@@ -146,8 +146,7 @@ Tensor extreme(OpKind kind, const char* op, const Tensor& x, const Dims& dims_in
   auto reduce_op = kind == OpKind::Amax ? kernels::ReduceOp::Max : kernels::ReduceOp::Min;
   Tensor out = reduce_forward(reduce_op, x, dims, keepdim, x.dtype());
   if (auto node = record(kind, {&x})) {
-    node->dims = dims;
-    node->keepdim = keepdim;
+    node->set_state(ReducedDims{dims, keepdim});
     node->save(x);
     set_grad_fn(out, node);
     node->save_output(out);
@@ -159,7 +158,7 @@ Tensor extreme(OpKind kind, const char* op, const Tensor& x, const Dims& dims_in
 std::vector<Tensor> extreme_vjp(OpNode& node, const Tensor& g) {
   Tensor x = node.saved(0), y = restore_dims(node.saved(1), node);
   Tensor selected = eq(x, y);
-  Tensor count = sum(selected, node.dims, /*keepdim=*/true);
+  Tensor count = sum(selected, node.state<ReducedDims>().dims, /*keepdim=*/true);
   Tensor share = div(restore_dims(g, node), count);
   return {where(selected, share, safe_scalar(0.0))};
 }
@@ -207,8 +206,7 @@ std::pair<Tensor, Tensor> extreme_along(OpKind kind, const char* op, const Tenso
     indices = Tensor::view_of(indices.storage(), shape, contiguous_strides(shape), 0, DType::Int64);
   }
   if (auto node = record(kind, {&x})) {
-    node->dims = dims;
-    node->keepdim = keepdim;
+    node->set_state(ReducedDims{dims, keepdim});
     node->save(indices_kept);
     set_grad_fn(values, std::move(node));
   }
@@ -218,9 +216,10 @@ std::pair<Tensor, Tensor> extreme_along(OpKind kind, const char* op, const Tenso
 // The gradient goes to the element the forward selected (its index).
 std::vector<Tensor> extreme_along_vjp(OpNode& node, const Tensor& g) {
   const Shape& input_shape = node.input(0).shape;
-  if (node.dims.empty()) return {g};
-  return {scatter_add(zeros(input_shape, g.dtype()), node.dims[0], node.saved(0),
-                      restore_dims(g, node))};
+  const Dims& dims = node.state<ReducedDims>().dims;  // the one dim, none for a 0-d input
+  if (dims.empty()) return {g};
+  return {
+      scatter_add(zeros(input_shape, g.dtype()), dims[0], node.saved(0), restore_dims(g, node))};
 }
 }  // namespace
 

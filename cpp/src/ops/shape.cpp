@@ -192,16 +192,17 @@ Tensor permute(const Tensor& x, const Dims& dims) {
   }
   Tensor out = alias(x, shape, strides, x.offset());
   if (auto node = record(OpKind::Permute, {&x})) {
-    node->dims = perm;
+    node->set_state(Permutation{perm});
     set_grad_fn(out, std::move(node));
   }
   return out;
 }
 
 std::vector<Tensor> vjp_permute(OpNode& node, const Tensor& g) {
-  Dims inverse(node.dims.size());
-  for (size_t i = 0; i < node.dims.size(); ++i)
-    inverse[static_cast<size_t>(node.dims[i])] = static_cast<int64_t>(i);
+  const Dims& perm = node.state<Permutation>().perm;
+  Dims inverse(perm.size());
+  for (size_t i = 0; i < perm.size(); ++i)
+    inverse[static_cast<size_t>(perm[i])] = static_cast<int64_t>(i);
   return {permute(g, inverse)};
 }
 
@@ -282,8 +283,7 @@ Tensor slice(const Tensor& x, int64_t dim_in, int64_t start, int64_t step, int64
       x.offset() + (size > 0 ? start * x.strides()[static_cast<size_t>(dim)] : 0);
   Tensor out = alias(x, shape, strides, offset);
   if (auto node = record(OpKind::Slice, {&x})) {
-    node->dims = {dim};
-    node->ints = {start, step};
+    node->set_state(SliceRange{dim, start, step});
     set_grad_fn(out, std::move(node));
   }
   return out;
@@ -291,7 +291,8 @@ Tensor slice(const Tensor& x, int64_t dim_in, int64_t start, int64_t step, int64
 
 // The gradient flows back into the sliced positions; the others get 0.
 std::vector<Tensor> vjp_slice(OpNode& node, const Tensor& g) {
-  return {slice_backward(g, node.input(0).shape, node.dims[0], node.ints[0], node.ints[1])};
+  const SliceRange& r = node.state<SliceRange>();
+  return {slice_backward(g, node.input(0).shape, r.dim, r.start, r.step)};
 }
 
 // zeros(shape) with g written at the positions slice(dim, start, step) selects: the adjoint.
@@ -307,16 +308,15 @@ Tensor slice_backward(const Tensor& g, const Shape& shape, int64_t dim, int64_t 
     copy_values(target, g);
   }
   if (auto node = record(OpKind::SliceBackward, {&g})) {
-    node->dims = {dim};
-    node->ints = {start, step};
+    node->set_state(SliceRange{dim, start, step});
     set_grad_fn(out, std::move(node));
   }
   return out;
 }
 
 std::vector<Tensor> vjp_slice_backward(OpNode& node, const Tensor& g) {
-  const int64_t dim = node.dims[0];
-  return {slice(g, dim, node.ints[0], node.ints[1], node.input(0).shape[static_cast<size_t>(dim)])};
+  const SliceRange& r = node.state<SliceRange>();
+  return {slice(g, r.dim, r.start, r.step, node.input(0).shape[static_cast<size_t>(r.dim)])};
 }
 
 Tensor select(const Tensor& x, int64_t dim_in, int64_t index) {
@@ -374,7 +374,7 @@ Tensor cat(const std::vector<Tensor>& tensors, int64_t dim_in) {
   std::vector<const Tensor*> inputs;
   for (const Tensor& t : tensors) inputs.push_back(&t);
   if (auto node = record(OpKind::Cat, inputs.data(), inputs.size())) {
-    node->dims = {dim};
+    node->set_state(AlongDim{dim});
     set_grad_fn(out, std::move(node));
   }
   return out;
@@ -382,7 +382,7 @@ Tensor cat(const std::vector<Tensor>& tensors, int64_t dim_in) {
 
 // Each input gets back the slice of the gradient it filled.
 std::vector<Tensor> vjp_cat(OpNode& node, const Tensor& g) {
-  const int64_t dim = node.dims[0];
+  const int64_t dim = node.state<AlongDim>().dim;
   std::vector<Tensor> grads;
   int64_t offset = 0;
   for (size_t i = 0; i < node.next_edges().size(); ++i) {
@@ -409,15 +409,6 @@ Tensor stack(const std::vector<Tensor>& tensors, int64_t dim_in) {
 // ---- as_strided, as_strided_scatter: how in-place ops on views rewrite their base ----
 
 namespace {
-Dims geometry_attrs(const Shape& strides, int64_t offset) {
-  Dims attrs(strides.begin(), strides.end());
-  attrs.push_back(offset);
-  return attrs;
-}
-// The geometry (strides, then offset) of a view relative to a contiguous base.
-Shape strides_of(const Dims& attrs) { return Shape(attrs.begin(), attrs.end() - 1); }
-int64_t offset_of(const Dims& attrs) { return attrs.back(); }
-
 // The view (shape, strides, offset) must lie inside `numel` row-major elements: one stride per
 // size, no negative size, stride or offset, and its last element (offset + sum (size - 1) *
 // stride, overflow-checked) below numel; an empty view may start at most at numel.
@@ -455,8 +446,7 @@ Tensor as_strided(const Tensor& x, const Shape& shape, const Shape& strides, int
   Tensor source = contiguous_for_kernel(x);  // the geometry is relative to x's row-major layout
   Tensor out = alias(source, shape, strides, source.offset() + offset);
   if (auto node = record(OpKind::AsStrided, {&x})) {
-    node->shape = shape;
-    node->ints = geometry_attrs(strides, offset);
+    node->set_state(Geometry{shape, strides, offset});
     set_grad_fn(out, std::move(node));
   }
   return out;
@@ -464,8 +454,8 @@ Tensor as_strided(const Tensor& x, const Shape& shape, const Shape& strides, int
 
 std::vector<Tensor> vjp_as_strided(OpNode& node, const Tensor& g) {
   const Shape& input_shape = node.input(0).shape;
-  return {as_strided_scatter(zeros(input_shape, g.dtype()), g, strides_of(node.ints),
-                             offset_of(node.ints))};
+  const Geometry& view = node.state<Geometry>();
+  return {as_strided_scatter(zeros(input_shape, g.dtype()), g, view.strides, view.offset)};
 }
 
 Tensor as_strided_scatter(const Tensor& base, const Tensor& src, const Shape& strides,
@@ -476,8 +466,7 @@ Tensor as_strided_scatter(const Tensor& base, const Tensor& src, const Shape& st
   Tensor region = Tensor::view_of(out.storage(), src.shape(), strides, offset, out.dtype());
   copy_values(region, src);
   if (auto node = record(OpKind::AsStridedScatter, {&base, &src})) {
-    node->shape = src.shape();
-    node->ints = geometry_attrs(strides, offset);
+    node->set_state(Geometry{src.shape(), strides, offset});
     set_grad_fn(out, std::move(node));
   }
   return out;
@@ -485,12 +474,11 @@ Tensor as_strided_scatter(const Tensor& base, const Tensor& src, const Shape& st
 
 // The written region's gradient goes to src; the rest to base.
 std::vector<Tensor> vjp_as_strided_scatter(OpNode& node, const Tensor& g) {
-  const Shape strides = strides_of(node.ints);
-  const int64_t offset = offset_of(node.ints);
+  const Geometry& region = node.state<Geometry>();
   Tensor g_base, g_src;
   if (node.needs_input_grad(0))
-    g_base = as_strided_scatter(g, zeros(node.shape, g.dtype()), strides, offset);
-  if (node.needs_input_grad(1)) g_src = as_strided(g, node.shape, strides, offset);
+    g_base = as_strided_scatter(g, zeros(region.shape, g.dtype()), region.strides, region.offset);
+  if (node.needs_input_grad(1)) g_src = as_strided(g, region.shape, region.strides, region.offset);
   return {g_base, g_src};
 }
 
