@@ -123,6 +123,14 @@ bool vector_binary(BinaryOp op, VecBinary* out) {
       return false;
   }
 }
+
+// NOTE: written so that exp never overflows: for x < 0, e^x / (1 + e^x).
+template <typename T>
+T stable_sigmoid(T x) {
+  if (x >= T(0)) return T(1) / (T(1) + std::exp(-x));
+  T e = std::exp(x);
+  return e / (T(1) + e);
+}
 }  // namespace
 
 void unary(UnaryOp op, int ndim, const int64_t* shape, const Operand& out, const Operand& in) {
@@ -147,45 +155,13 @@ void unary(UnaryOp op, int ndim, const int64_t* shape, const Operand& out, const
           }
         }
         switch (op) {
-          case UnaryOp::Neg:
-            return map1<T, T>(p, s, n, [](T x) { return wrapping_neg(x); });
-          case UnaryOp::Relu:  // NaN < 0 is false: relu(NaN) stays NaN
-            return map1<T, T>(p, s, n, [](T x) { return x < T(0) ? T(0) : x; });
-          case UnaryOp::Sign:  // -1, 0 or 1; NaN stays NaN
-            return map1<T, T>(p, s, n, [](T x) { return x > T(0) ? T(1) : x < T(0) ? T(-1) : x; });
-          case UnaryOp::Abs:
-            return map1<T, T>(p, s, n, [](T x) { return x < T(0) ? wrapping_neg(x) : x; });
-          default:
-            break;
-        }
-        if constexpr (std::is_floating_point_v<T>) {
-          switch (op) {
-            case UnaryOp::Exp:
-              return map1<T, T>(p, s, n, [](T x) { return std::exp(x); });
-            case UnaryOp::Log:
-              return map1<T, T>(p, s, n, [](T x) { return std::log(x); });
-            case UnaryOp::Tanh:
-              return map1<T, T>(p, s, n, [](T x) { return std::tanh(x); });
-            case UnaryOp::Sqrt:
-              return map1<T, T>(p, s, n, [](T x) { return std::sqrt(x); });
-            case UnaryOp::Sin:
-              return map1<T, T>(p, s, n, [](T x) { return std::sin(x); });
-            case UnaryOp::Cos:
-              return map1<T, T>(p, s, n, [](T x) { return std::cos(x); });
-            case UnaryOp::Log1p:
-              return map1<T, T>(p, s, n, [](T x) { return std::log1p(x); });
-            case UnaryOp::Erf:
-              return map1<T, T>(p, s, n, [](T x) { return std::erf(x); });
-            case UnaryOp::Sigmoid:
-              // NOTE: written so that exp never overflows: for x < 0, e^x / (1 + e^x).
-              return map1<T, T>(p, s, n, [](T x) {
-                if (x >= T(0)) return T(1) / (T(1) + std::exp(-x));
-                T e = std::exp(x);
-                return e / (T(1) + e);
-              });
-            default:
-              break;
-          }
+#define BPROP_UNARY_KERNEL_CASE(kind, floating_only, value)        \
+  case UnaryOp::kind:                                              \
+    if constexpr (std::is_floating_point_v<T> || !(floating_only)) \
+      return map1<T, T>(p, s, n, [](T x) { return value; });       \
+    break;
+          BPROP_UNARY_KERNELS(BPROP_UNARY_KERNEL_CASE)
+#undef BPROP_UNARY_KERNEL_CASE
         }
         unsupported("unary", out.dtype);
       });

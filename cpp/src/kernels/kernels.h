@@ -18,7 +18,30 @@ struct Operand {
   const int64_t* strides;  // in elements, one per iteration dimension
 };
 
-enum class UnaryOp { Neg, Exp, Log, Tanh, Sigmoid, Relu, Abs, Sign, Sqrt, Sin, Cos, Log1p, Erf };
+// The unary kernels, one row each: X(kind, floating_only, the value for an element x of type
+// T). A floating_only kernel has no integer version. A row may also have a SIMD version
+// (vector_unary in elementwise.cpp); the scalar expression is the reference it must match.
+// clang-format off
+#define BPROP_UNARY_KERNELS(X)                                       \
+  X(Neg,     false, wrapping_neg(x))                                 \
+  X(Relu,    false, x < T(0) ? T(0) : x) /* relu(NaN) stays NaN */   \
+  X(Sign,    false, x > T(0) ? T(1) : x < T(0) ? T(-1) : x)          \
+  X(Abs,     false, x < T(0) ? wrapping_neg(x) : x)                  \
+  X(Exp,     true,  std::exp(x))                                     \
+  X(Log,     true,  std::log(x))                                     \
+  X(Log1p,   true,  std::log1p(x))                                   \
+  X(Tanh,    true,  std::tanh(x))                                    \
+  X(Sigmoid, true,  stable_sigmoid(x))                               \
+  X(Sqrt,    true,  std::sqrt(x))                                    \
+  X(Sin,     true,  std::sin(x))                                     \
+  X(Cos,     true,  std::cos(x))                                     \
+  X(Erf,     true,  std::erf(x))
+// clang-format on
+enum class UnaryOp {
+#define BPROP_UNARY_KERNEL_ENUM(kind, floating_only, value) kind,
+  BPROP_UNARY_KERNELS(BPROP_UNARY_KERNEL_ENUM)
+#undef BPROP_UNARY_KERNEL_ENUM
+};
 // Maximum and Minimum propagate NaN, as PyTorch's maximum/minimum do.
 enum class BinaryOp { Add, Sub, Mul, Div, Pow, Maximum, Minimum };
 enum class ReduceOp { Sum, Prod, Max, Min };

@@ -13,8 +13,8 @@ struct Entry {
 };
 
 const Entry kOps[] = {
-#define BPROP_OP_DIFF(kind, name, grad_fn_name) {#name, grad_fn_name, &vjp_##name},
-#define BPROP_OP_NONDIFF(kind, name, grad_fn_name) {#name, grad_fn_name, nullptr},
+#define BPROP_OP_DIFF(kind, name, ...) {#name, BPROP_OP_GRAD_FN_NAME(__VA_ARGS__), &vjp_##name},
+#define BPROP_OP_NONDIFF(kind, name, ...) {#name, BPROP_OP_GRAD_FN_NAME(__VA_ARGS__), nullptr},
     BPROP_DIFFERENTIABLE_OPS(BPROP_OP_DIFF) BPROP_NONDIFFERENTIABLE_OPS(BPROP_OP_NONDIFF)
 #undef BPROP_OP_DIFF
 #undef BPROP_OP_NONDIFF

@@ -1,6 +1,8 @@
 // The one list of ops. Adding an op touches this list, its definition (forward and VJP side
 // by side in the file of its family), one binding line, and its tests; tests enumerate
-// op_names() so that no op ships without a gradient test.
+// op_names() so that no op ships without a gradient test. A unary elementwise op is instead a
+// row of BPROP_UNARY_OPS (bprop/ops.h), from which its declaration, registry row and binding
+// derive, plus a row of BPROP_UNARY_KERNELS (kernels/kernels.h) for its scalar kernel.
 //
 // Derived ops (mean, transpose, sum_to, clone, matmul of vectors) compose these primitives
 // and get their gradients from them.
@@ -9,9 +11,17 @@
 #include <cstdint>
 #include <vector>
 
+#include "bprop/ops.h"
 #include "bprop/tensor.h"
 
 namespace bprop {
+
+// Rows are X(kind, name, grad_fn name); the unary elementwise ops come from their own list,
+// BPROP_UNARY_OPS in bprop/ops.h, whose rows carry a docstring as a fourth argument. So an X
+// given to these lists takes (kind, name, ...) and reads the grad_fn name with
+// BPROP_OP_GRAD_FN_NAME(__VA_ARGS__).
+#define BPROP_OP_GRAD_FN_NAME(...) BPROP_OP_FIRST_(__VA_ARGS__, )
+#define BPROP_OP_FIRST_(first, ...) first
 
 // clang-format off
 //  kind           name            grad_fn name
@@ -21,21 +31,9 @@ namespace bprop {
   X(Sub,           sub,            "SubBackward0")      \
   X(Mul,           mul,            "MulBackward0")      \
   X(Div,           div,            "DivBackward0")      \
-  X(Neg,           neg,            "NegBackward0")      \
   X(PowScalar,     pow_scalar,     "PowBackward0")      \
   X(Pow,           pow,            "PowBackward1")      \
-  X(Exp,           exp,            "ExpBackward0")      \
-  X(Log,           log,            "LogBackward0")      \
-  X(Log1p,         log1p,          "Log1PBackward0")    \
-  X(Tanh,          tanh,           "TanhBackward0")     \
-  X(Sigmoid,       sigmoid,        "SigmoidBackward0")  \
-  X(Relu,          relu,           "ReluBackward0")     \
-  X(Abs,           abs,            "AbsBackward0")      \
-  X(Sign,          sign,           "SignBackward0")     \
-  X(Sqrt,          sqrt,           "SqrtBackward0")     \
-  X(Sin,           sin,            "SinBackward0")      \
-  X(Cos,           cos,            "CosBackward0")      \
-  X(Erf,           erf,            "ErfBackward0")      \
+  BPROP_UNARY_OPS(X) /* neg, exp, log, ...: bprop/ops.h */ \
   X(Maximum,       maximum,        "MaximumBackward0")  \
   X(Minimum,       minimum,        "MinimumBackward0")  \
   X(Where,         where,          "WhereBackward0")    \
@@ -79,7 +77,7 @@ namespace bprop {
 // clang-format on
 
 enum class OpKind : uint8_t {
-#define BPROP_OP_ENUM(kind, name, grad_fn_name) kind,
+#define BPROP_OP_ENUM(kind, ...) kind,
   BPROP_DIFFERENTIABLE_OPS(BPROP_OP_ENUM) BPROP_NONDIFFERENTIABLE_OPS(BPROP_OP_ENUM)
 #undef BPROP_OP_ENUM
       Count
@@ -89,7 +87,7 @@ class OpNode;
 using VjpFn = std::vector<Tensor> (*)(OpNode& node, const Tensor& grad_output);
 
 // Each differentiable op's VJP, defined beside its forward.
-#define BPROP_OP_VJP_DECL(kind, name, grad_fn_name) \
+#define BPROP_OP_VJP_DECL(kind, name, ...) \
   std::vector<Tensor> vjp_##name(OpNode& node, const Tensor& grad_output);
 BPROP_DIFFERENTIABLE_OPS(BPROP_OP_VJP_DECL)
 #undef BPROP_OP_VJP_DECL
