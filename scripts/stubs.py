@@ -6,16 +6,14 @@
 Needs the ``typing`` extra (``pip install ".[typing]"``): pybind11-stubgen==3.0.0, the version
 this script's post-processing was written against, and an importable, built ``bprop._core``.
 
-The stub has two parts:
+The stub has two parts, both read from the built module, neither typed by hand:
 
 * what pybind11-stubgen reads from the C++ bindings, imported on their own (a bare ``bprop``
-  package object stands in for python/bprop/__init__.py, so the Python-side methods that
-  ``bprop._tensor`` installs on Tensor are not mixed in untyped). Post-processing fixes only what
+  package object stands in for python/bprop/__init__.py). Post-processing fixes only what
   the bindings cannot name: the ``Number`` caster (a Python bool, int or float) and pybind11's
   name for the ``dtype`` enum, which it spells ``numpy.dtype[typing.Any]``.
-* ``TENSOR_PYTHON_METHODS`` below: the typed signatures of the methods bprop._tensor installs on
-  Tensor in Python. If a new Python-side method appears, generation fails and names it; add its
-  signature here.
+* the Tensor methods defined in Python (bprop/_tensor.py's ``@method`` and
+  ``@function_and_method``), rendered from their annotated signatures with ``inspect``.
 """
 
 from __future__ import annotations
@@ -23,6 +21,8 @@ from __future__ import annotations
 import argparse
 import difflib
 import importlib
+import inspect
+import json
 import os
 import re
 import subprocess
@@ -54,152 +54,6 @@ class _RemovableHandle(typing.Protocol):
     def remove(self) -> None: ...
     def __enter__(self) -> _RemovableHandle: ...
     def __exit__(self, *exc: object) -> None: ...
-
-class _ValuesIndices(typing.NamedTuple):
-    \"\"\"What max(dim) and min(dim) return (a namedtuple at runtime).\"\"\"
-
-    values: Tensor
-    indices: Tensor
-"""
-
-# Methods that python/bprop/_tensor.py installs on Tensor, typed by hand. `builtins.` because
-# Tensor has methods named bool, float and int-like conversions that shadow the builtins here.
-TENSOR_PYTHON_METHODS = """
-    # ---- installed in Python by bprop._tensor ----
-    __array_priority__: typing.ClassVar[builtins.int]
-    def __array__(
-        self, dtype: typing.Any = None, copy: builtins.bool | None = None
-    ) -> _NDArray: ...
-    def __len__(self) -> builtins.int: ...
-    def __float__(self) -> builtins.float: ...
-    def __int__(self) -> builtins.int: ...
-    def __bool__(self) -> builtins.bool: ...
-    def __hash__(self) -> builtins.int: ...
-    def __repr__(self) -> builtins.str: ...
-    def __str__(self) -> builtins.str: ...
-    def __iter__(self) -> collections.abc.Iterator[Tensor]: ...
-    def __dlpack__(
-        self, *, stream: typing.Any = None,
-        max_version: tuple[builtins.int, builtins.int] | None = None,
-        dl_device: tuple[builtins.int, builtins.int] | None = None,
-        copy: builtins.bool | None = None,
-    ) -> typing.Any: ...  # a PyCapsule
-    def __dlpack_device__(self) -> tuple[builtins.int, builtins.int]: ...
-    def __getitem__(self, key: typing.Any) -> Tensor: ...
-    def __setitem__(self, key: typing.Any, value: Tensor | Number) -> None: ...
-    # `typing.Any` as in the C++ __add__ & co., which mypy requires the in-place forms to match.
-    def __iadd__(self, other: typing.Any, alpha: Number = 1) -> Tensor: ...
-    def __isub__(self, other: typing.Any, alpha: Number = 1) -> Tensor: ...
-    def __imul__(self, other: typing.Any) -> Tensor: ...
-    def __itruediv__(self, other: typing.Any) -> Tensor: ...
-    @property
-    def T(self) -> Tensor: ...
-    def tolist(self) -> typing.Any: ...
-    def float(self) -> Tensor: ...
-    def double(self) -> Tensor: ...
-    def long(self) -> Tensor: ...
-    def bool(self) -> Tensor: ...
-    def sum(
-        self, dim: _Dims = None, keepdim: builtins.bool = False, *,
-        axis: _Dims = None, keepdims: builtins.bool | None = None,
-    ) -> Tensor: ...
-    def mean(
-        self, dim: _Dims = None, keepdim: builtins.bool = False, *,
-        axis: _Dims = None, keepdims: builtins.bool | None = None,
-    ) -> Tensor: ...
-    def prod(
-        self, dim: _Dims = None, keepdim: builtins.bool = False, *,
-        axis: _Dims = None, keepdims: builtins.bool | None = None,
-    ) -> Tensor: ...
-    def amax(
-        self, dim: _Dims = (), keepdim: builtins.bool = False, *,
-        axis: _Dims = None, keepdims: builtins.bool | None = None,
-    ) -> Tensor: ...
-    def amin(
-        self, dim: _Dims = (), keepdim: builtins.bool = False, *,
-        axis: _Dims = None, keepdims: builtins.bool | None = None,
-    ) -> Tensor: ...
-    def argmax(
-        self, dim: builtins.int | None = None, keepdim: builtins.bool = False, *,
-        axis: builtins.int | None = None, keepdims: builtins.bool | None = None,
-    ) -> Tensor: ...
-    def argmin(
-        self, dim: builtins.int | None = None, keepdim: builtins.bool = False, *,
-        axis: builtins.int | None = None, keepdims: builtins.bool | None = None,
-    ) -> Tensor: ...
-    @typing.overload
-    def max(self) -> Tensor: ...
-    @typing.overload
-    def max(self, dim: Tensor) -> Tensor: ...
-    @typing.overload
-    def max(
-        self, dim: builtins.int, keepdim: builtins.bool = False, *,
-        keepdims: builtins.bool | None = None,
-    ) -> _ValuesIndices: ...
-    @typing.overload
-    def max(
-        self, dim: None = None, keepdim: builtins.bool = False, *,
-        axis: builtins.int, keepdims: builtins.bool | None = None,
-    ) -> _ValuesIndices: ...
-    @typing.overload
-    def min(self) -> Tensor: ...
-    @typing.overload
-    def min(self, dim: Tensor) -> Tensor: ...
-    @typing.overload
-    def min(
-        self, dim: builtins.int, keepdim: builtins.bool = False, *,
-        keepdims: builtins.bool | None = None,
-    ) -> _ValuesIndices: ...
-    @typing.overload
-    def min(
-        self, dim: None = None, keepdim: builtins.bool = False, *,
-        axis: builtins.int, keepdims: builtins.bool | None = None,
-    ) -> _ValuesIndices: ...
-    def var(
-        self, dim: _Dims | builtins.bool = None, unbiased: builtins.bool | None = None,
-        keepdim: builtins.bool = False, *, correction: builtins.float | None = None,
-        axis: _Dims = None, keepdims: builtins.bool | None = None,
-    ) -> Tensor: ...
-    def std(
-        self, dim: _Dims | builtins.bool = None, unbiased: builtins.bool | None = None,
-        keepdim: builtins.bool = False, *, correction: builtins.float | None = None,
-        axis: _Dims = None, keepdims: builtins.bool | None = None,
-    ) -> Tensor: ...
-    def logsumexp(self, dim: _Dims, keepdim: builtins.bool = False) -> Tensor: ...
-    def reshape(self, *shape: _Shape) -> Tensor: ...
-    def view(self, *shape: _Shape) -> Tensor: ...
-    def permute(self, *dims: _Shape) -> Tensor: ...
-    def expand(self, *sizes: _Shape) -> Tensor: ...
-    def flatten(self, start_dim: builtins.int = 0, end_dim: builtins.int = -1) -> Tensor: ...
-    def squeeze(self, dim: _Dims = None) -> Tensor: ...
-    def unsqueeze(self, dim: builtins.int) -> Tensor: ...
-    def expand_as(self, other: Tensor) -> Tensor: ...
-    def view_as(self, other: Tensor) -> Tensor: ...
-    def reshape_as(self, other: Tensor) -> Tensor: ...
-    def gather(self, dim: builtins.int, index: Tensor) -> Tensor: ...
-    def scatter_add(self, dim: builtins.int, index: Tensor, src: Tensor) -> Tensor: ...
-    def index_select(self, dim: builtins.int, index: Tensor) -> Tensor: ...
-    def index_add(self, dim: builtins.int, index: Tensor, source: Tensor) -> Tensor: ...
-    def nonzero(self) -> Tensor: ...
-    def clamp(
-        self, min: Tensor | Number | None = None, max: Tensor | Number | None = None
-    ) -> Tensor: ...
-    def clip(
-        self, min: Tensor | Number | None = None, max: Tensor | Number | None = None
-    ) -> Tensor: ...
-    def clamp_(
-        self, min: Tensor | Number | None = None, max: Tensor | Number | None = None
-    ) -> Tensor: ...
-    def add_(self, other: Tensor | Number, alpha: Number = 1) -> Tensor: ...
-    def sub_(self, other: Tensor | Number, alpha: Number = 1) -> Tensor: ...
-    def mul_(self, other: Tensor | Number) -> Tensor: ...
-    def div_(self, other: Tensor | Number) -> Tensor: ...
-    def fill_(self, value: Number) -> Tensor: ...
-    def zero_(self) -> Tensor: ...
-    def copy_(self, src: Tensor | Number) -> Tensor: ...
-    def register_post_accumulate_grad_hook(
-        self, hook: typing.Callable[[Tensor], None]
-    ) -> _RemovableHandle: ...
 """
 
 # Attributes every class has, or that Python adds on its own: not Python-side methods of ours.
@@ -213,11 +67,90 @@ def _core_path() -> str:
     return out.stdout.strip().splitlines()[-1]
 
 
-def _python_installed_tensor_attrs() -> set[str]:
-    """Names on Tensor after `import bprop` that the C++ class alone does not have."""
-    code = "import bprop\nprint(' '.join(sorted(vars(bprop._core.Tensor))))\n"
-    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
-    return set(out.stdout.split())
+class _Source:
+    """An annotation or default shown as written (inspect.Signature prints repr())."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+def _default_source(value: object) -> _Source:
+    if value is None or isinstance(value, (bool, int, float, str, tuple)):
+        return _Source(repr(value))
+    return _Source("...")
+
+
+def _signature_source(name: str, fn: types.FunctionType) -> str:
+    """`name(self, ...) -> ret` from fn's own annotations (the first parameter is self)."""
+    signature = inspect.signature(fn)
+    params = []
+    for index, param in enumerate(signature.parameters.values()):
+        if index == 0:
+            params.append(param.replace(name="self", annotation=inspect.Parameter.empty))
+            continue
+        if param.annotation is inspect.Parameter.empty:
+            sys.exit(
+                f"stubs.py: Tensor.{name} ({fn.__qualname__}): parameter {param.name} "
+                "has no annotation"
+            )
+        params.append(
+            param.replace(
+                annotation=_Source(param.annotation),
+                default=param.default
+                if param.default is inspect.Parameter.empty
+                else _default_source(param.default),
+            )
+        )
+    if signature.return_annotation is inspect.Signature.empty:
+        sys.exit(f"stubs.py: Tensor.{name} ({fn.__qualname__}) has no return annotation")
+    rendered = signature.replace(
+        parameters=params, return_annotation=_Source(signature.return_annotation)
+    )
+    return f"{name}{rendered}"
+
+
+def render_python_methods(bare_attrs: list[str]) -> str:
+    """The class-body lines for what `import bprop` adds to Tensor (run in a fresh process)."""
+    import bprop  # noqa: F401  (installs the Python-side methods)
+    from bprop import _core
+
+    lines = ["    # ---- defined in Python: bprop/_tensor.py ----"]
+
+    def python_defined(value: object) -> bool:
+        fget = value.fget if isinstance(value, property) else value
+        return isinstance(fget, types.FunctionType)
+
+    # New names, and C++ ones Python replaces (pybind11's __hash__ = None by the identity hash).
+    added = sorted(
+        name
+        for name, value in vars(_core.Tensor).items()
+        if name not in _IGNORED_ATTRS and (name not in bare_attrs or python_defined(value))
+    )
+    for name in added:
+        value = vars(_core.Tensor)[name]
+        if isinstance(value, property):
+            lines.append("    @property")
+            lines.append(f"    def {_signature_source(name, value.fget)}: ...")
+        elif isinstance(value, types.FunctionType):
+            lines.append(f"    def {_signature_source(name, value)}: ...")
+        elif isinstance(value, (bool, int, float, str)):
+            lines.append(f"    {name}: typing.ClassVar[builtins.{type(value).__name__}]")
+        else:
+            sys.exit(f"stubs.py: can't render Tensor.{name}, a {type(value).__name__}")
+    return "\n".join(lines) + "\n\n"
+
+
+def _python_methods(bare_attrs: set[str]) -> str:
+    """render_python_methods, in a separate interpreter (this one holds the bare module)."""
+    code = (
+        "import json, sys; sys.path.insert(0, sys.argv[1]); import stubs; "
+        "print(stubs.render_python_methods(json.loads(sys.argv[2])), end='')"
+    )
+    args = [sys.executable, "-c", code, str(ROOT / "scripts"), json.dumps(sorted(bare_attrs))]
+    return subprocess.run(args, check=True, capture_output=True, text=True).stdout
 
 
 def _import_bare_core(core_file: str) -> types.ModuleType:
@@ -254,7 +187,7 @@ def _class_block(text: str, name: str) -> tuple[int, int]:
     return match.start(), following.start() if following else len(text)
 
 
-def _postprocess(text: str) -> str:
+def _postprocess(text: str, python_methods: str) -> str:
     # pybind11 names the dtype enum as numpy's dtype; in this module it is bprop's own.
     text = text.replace("numpy.dtype[typing.Any]", "dtype")
     # The imports our additions need, merged into stubgen's (sorted, one per line).
@@ -277,6 +210,8 @@ def _postprocess(text: str) -> str:
         r"\2",
         text,
     )
+    _, end = _class_block(text, "Tensor")
+    text = text[:end] + python_methods + text[end:]
     # Class attributes (dtype.bool) and methods (Tensor.bool, .float) shadow the builtins in
     # class bodies: annotations there name them as builtins.X.
     text = re.sub(
@@ -298,35 +233,15 @@ def _postprocess(text: str) -> str:
     first_class = re.search(r"^class ", text, flags=re.M)
     assert first_class is not None
     text = text[: first_class.start()] + NUMBER_ALIAS.lstrip("\n") + text[first_class.start() :]
-    _, end = _class_block(text, "Tensor")
-    text = text[:end] + TENSOR_PYTHON_METHODS.lstrip("\n") + text[end:]
     return HEADER.format(version=STUBGEN_VERSION) + text
-
-
-def _check_coverage(text: str, bare_tensor_attrs: set[str]) -> None:
-    added = _python_installed_tensor_attrs() - bare_tensor_attrs - _IGNORED_ATTRS
-    start, end = _class_block(text, "Tensor")
-    body = text[start:end]
-    missing = sorted(
-        name
-        for name in added
-        if not re.search(rf"^    (def {re.escape(name)}\(|{re.escape(name)}:)", body, flags=re.M)
-    )
-    if missing:
-        sys.exit(
-            "stubs.py: bprop._tensor installs Tensor methods with no typed signature in "
-            f"TENSOR_PYTHON_METHODS (scripts/stubs.py): {', '.join(missing)}"
-        )
 
 
 def generate() -> str:
     core_file = _core_path()
     core = _import_bare_core(core_file)
-    bare_attrs = set(vars(core.Tensor))
+    python_methods = _python_methods(set(vars(core.Tensor)))
     with tempfile.TemporaryDirectory() as tmp:
-        text = _postprocess(_run_stubgen(tmp))
-    _check_coverage(text, bare_attrs)
-    return text
+        return _postprocess(_run_stubgen(tmp), python_methods)
 
 
 def main() -> None:

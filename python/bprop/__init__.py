@@ -8,23 +8,25 @@ loss.backward()          # w.grad == 2 (y_hat - y) x
 
 from __future__ import annotations
 
-import types as _types
-
 from . import _core, autograd, nn, optim, testing, viz
 from ._core import (
     Tensor,
     abs,
     add,
+    bmm,
     cos,
     div,
     dtype,
     eq,
     erf,
     exp,
+    gather,
     ge,
     get_default_dtype,
     get_num_threads,
     gt,
+    index_add,
+    index_select,
     is_grad_enabled,
     le,
     log,
@@ -34,7 +36,6 @@ from ._core import (
     maximum,
     minimum,
     mm,
-    bmm,
     mul,
     ne,
     neg,
@@ -42,6 +43,7 @@ from ._core import (
     pow,
     relu,
     result_type,
+    scatter_add,
     set_default_dtype,
     set_num_threads,
     sigmoid,
@@ -84,8 +86,6 @@ from ._tensor import (
     flatten,
     from_dlpack,
     from_numpy,
-    gather,
-    index_select,
     logsumexp,
     max,
     mean,
@@ -93,7 +93,6 @@ from ._tensor import (
     permute,
     prod,
     reshape,
-    scatter_add,
     squeeze,
     stack,
     std,
@@ -123,9 +122,20 @@ negative = neg
 
 __version__ = _core.__version__
 
-# Every public name above but the modules (the subpackages users reach are added by name).
+# The public names above and the subpackages users reach through bprop (a static list, as
+# type checkers need; tests/test_api.py checks it names exactly the public names here).
 __all__ = [
-    name
-    for name, value in list(globals().items())
-    if not name.startswith("_") and name != "annotations" and not isinstance(value, _types.ModuleType)
-] + ["autograd", "nn", "optim", "testing", "viz"]
+    "abs", "add", "amax", "amin", "arange", "argmax", "argmin", "bmm", "bool", "broadcast_to",
+    "cat", "clamp", "clip", "cmake_dir", "compile", "concat", "concatenate", "cos",
+    "detect_anomaly", "div", "divide", "double", "dtype", "empty", "enable_grad", "eq", "erf",
+    "exp", "eye", "flatten", "float", "float32", "float64", "from_dlpack", "from_numpy", "full",
+    "full_like", "gather", "ge", "get_default_dtype", "get_num_threads", "grad", "gt", "History",
+    "include_dir", "index_add", "index_select", "int64", "is_grad_enabled", "le", "linspace",
+    "load", "log", "log1p", "logsumexp", "long", "lt", "manual_seed", "matmul", "max", "maximum",
+    "mean", "min", "minimum", "mm", "mul", "multiply", "ne", "neg", "negative", "no_grad",
+    "nonzero", "ones", "ones_like", "permute", "pow", "prod", "rand", "randint", "randn", "relu",
+    "reshape", "result_type", "save", "scatter_add", "set_default_dtype", "set_grad_enabled",
+    "set_num_threads", "sigmoid", "sign", "sin", "sqrt", "squeeze", "stack", "std", "sub",
+    "subtract", "sum", "tanh", "Tensor", "tensor", "Trainer", "transpose", "true_divide",
+    "unsqueeze", "var", "where", "zeros", "zeros_like", "autograd", "nn", "optim", "testing", "viz",
+]  # fmt: skip

@@ -44,6 +44,13 @@ def function_and_method(fn: _F) -> _F:
     return method(fn)
 
 
+def _named(name: str, doc: str, fn: _F) -> _F:
+    """fn (made by a factory below) under its public name, with its docstring."""
+    fn.__name__ = fn.__qualname__ = name
+    fn.__doc__ = doc
+    return fn
+
+
 def _alias(fn: _F, name: str) -> _F:
     """A second name for a method (clip for clamp, __iadd__ for add_): the same object."""
     setattr(Tensor, name, fn)
@@ -157,9 +164,7 @@ from_numpy = _core.from_numpy
 _KDLCPU, _KDLCUDAHOST = 1, 3  # DLPack device types whose memory the CPU reads
 
 
-def from_dlpack(
-    x: typing.Any, *, device: typing.Any = None, copy: bool | None = None
-) -> Tensor:
+def from_dlpack(x: typing.Any, *, device: typing.Any = None, copy: bool | None = None) -> Tensor:
     """A tensor sharing memory with `x`, any object with ``__dlpack__`` (a numpy array, a torch
     or JAX CPU tensor, a bprop tensor) or a DLPack capsule.
 
@@ -300,9 +305,7 @@ def _conversion(name: str, dtype: _core.dtype) -> None:
     def convert(self: Tensor) -> Tensor:
         return self.to(dtype)
 
-    convert.__name__ = convert.__qualname__ = name
-    convert.__doc__ = f"self.to(bprop.{dtype.name}) (differentiable)"
-    method(convert)
+    method(_named(name, f"self.to(bprop.{dtype.name}) (differentiable)", convert))
 
 
 for _name, _dtype in [
@@ -328,9 +331,8 @@ def _reduction(name: str, core_fn, default_dim, doc: str):
     ) -> Tensor:
         return core_fn(input, _dims(name, dim, axis), _keep(keepdim, keepdims))
 
-    reduce.__name__ = reduce.__qualname__ = name
-    reduce.__doc__ = doc + " over dim (an int or tuple; all dims if omitted), keepdim to keep them"
-    return function_and_method(reduce)
+    doc += " over dim (an int or tuple; all dims if omitted), keepdim to keep them"
+    return function_and_method(_named(name, doc, reduce))
 
 
 sum = _reduction("sum", _core._sum, None, "The sum")  # noqa: A001
@@ -352,12 +354,11 @@ def _arg_reduction(name: str, core_fn, extreme: str):
         dim = dim if axis is None else axis
         return core_fn(input, None if dim is None else int(dim), _keep(keepdim, keepdims))
 
-    arg_reduce.__name__ = arg_reduce.__qualname__ = name
-    arg_reduce.__doc__ = (
+    doc = (
         f"The index of the {extreme} value along dim (first occurrence), or in the flattened "
         "tensor if dim is None"
     )
-    return function_and_method(arg_reduce)
+    return function_and_method(_named(name, doc, arg_reduce))
 
 
 argmax = _arg_reduction("argmax", _core._argmax, "largest")
@@ -385,13 +386,12 @@ def _extreme(name: str, all_fn, dim_fn, result_type, pairwise):
             raise TypeError(f"[{name}] dim must be an int (use amax/amin for several dims)")
         return result_type(*dim_fn(input, int(dim), _keep(keepdim, keepdims)))
 
-    extreme.__name__ = extreme.__qualname__ = name
     word = "largest" if name == "max" else "smallest"
-    extreme.__doc__ = (
+    doc = (
         f"The {word} value: {name}(input) -> 0-d tensor; {name}(input, dim) -> (values, "
         f"indices) along dim; {name}(input, other) -> {pairwise.__name__}"
     )
-    return function_and_method(extreme)
+    return function_and_method(_named(name, doc, extreme))
 
 
 max = _extreme("max", _core._max_all, _core._max_dim, _MaxResult, _core.maximum)  # noqa: A001
@@ -415,16 +415,13 @@ def _variance(name: str, core_fn, doc: str):
             raise TypeError(f"[{name}] give either correction or unbiased, not both")
         if correction is None:
             correction = 1 if unbiased is None or unbiased else 0
-        return core_fn(
-            input, _dims(name, dim, axis), float(correction), _keep(keepdim, keepdims)
-        )
+        return core_fn(input, _dims(name, dim, axis), float(correction), _keep(keepdim, keepdims))
 
-    variance.__name__ = variance.__qualname__ = name
-    variance.__doc__ = (
+    doc = (
         f"The {doc} over dim, dividing by N - correction (1 by default: unbiased; "
         "unbiased=False means correction=0)"
     )
-    return function_and_method(variance)
+    return function_and_method(_named(name, doc, variance))
 
 
 var = _variance("var", _core._var, "variance")
@@ -440,28 +437,36 @@ def logsumexp(input: Tensor, dim: _Dims, keepdim: bool = False) -> Tensor:
 # ---- shapes ----
 
 
-@function_and_method
-def reshape(input: Tensor, *shape: _Shape) -> Tensor:
-    """The same values in a new shape (2, 3) or 2, 3; one dim may be -1. A view where possible."""
-    return _core._reshape(input, _size_args("reshape", shape))
+def _with_shape(name: str, core_fn, doc: str, register):
+    """An op taking PyTorch's sizes, `f(2, 3)` or `f((2, 3))`."""
+
+    def shaped(input: Tensor, *shape: _Shape) -> Tensor:
+        return core_fn(input, _size_args(name, shape))
+
+    return register(_named(name, doc, shaped))
 
 
-@method
-def view(self: Tensor, *shape: _Shape) -> Tensor:
-    """A view with a new shape (the strides must allow it; else use reshape)."""
-    return _core._view(self, _size_args("view", shape))
-
-
-@function_and_method
-def permute(input: Tensor, *dims: _Shape) -> Tensor:
-    """A view with the dims reordered: permute(x, (1, 0)) or x.permute(1, 0)."""
-    return _core._permute(input, _size_args("permute", dims))
-
-
-@method
-def expand(self: Tensor, *sizes: _Shape) -> Tensor:
-    """A broadcast view to a larger shape (-1 keeps a dim); no copy."""
-    return _core._expand(self, _size_args("expand", sizes))
+reshape = _with_shape(
+    "reshape",
+    _core._reshape,
+    "The same values in a new shape (2, 3) or 2, 3; one dim may be -1. A view where possible.",
+    function_and_method,
+)
+view = _with_shape(
+    "view",
+    _core._view,
+    "A view with a new shape (the strides must allow it; else reshape).",
+    method,
+)
+permute = _with_shape(
+    "permute",
+    _core._permute,
+    "A view with the dims reordered: permute(x, (1, 0)) or x.permute(1, 0).",
+    function_and_method,
+)
+expand = _with_shape(
+    "expand", _core._expand, "A broadcast view to a larger shape (-1 keeps a dim); no copy.", method
+)
 
 
 def broadcast_to(input: Tensor, size: _Shape) -> Tensor:
@@ -529,30 +534,6 @@ def stack(tensors: collections.abc.Sequence[Tensor], dim: int = 0) -> Tensor:
 
 
 # ---- indexing ----
-
-
-@function_and_method
-def gather(input: Tensor, dim: int, index: Tensor) -> Tensor:
-    """out[i][j] = input[index[i][j]][j] for dim 0 (and so on for other dims)."""
-    return _core._gather(input, int(dim), index)
-
-
-@function_and_method
-def scatter_add(input: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor:
-    """A copy of input with src added at index along dim (the adjoint of gather)."""
-    return _core._scatter_add(input, int(dim), index, src)
-
-
-@function_and_method
-def index_select(input: Tensor, dim: int, index: Tensor) -> Tensor:
-    """The entries of input at the int64 indices along dim."""
-    return _core._index_select(input, int(dim), index)
-
-
-@method
-def index_add(self: Tensor, dim: int, index: Tensor, source: Tensor) -> Tensor:
-    """A copy of self with source's slices added at index along dim."""
-    return _core._index_add(self, int(dim), index, source)
 
 
 def _index_key(key) -> tuple:
@@ -640,9 +621,8 @@ def _inplace(name: str, core_fn, symbol: str) -> None:
         return self
 
     fn = update if symbol in "+-" else update_no_alpha
-    fn.__name__ = fn.__qualname__ = name
-    fn.__doc__ = f"self {symbol}= other{' * alpha' if fn is update else ''}, in place; returns self"
-    method(fn)
+    scaled = " * alpha" if fn is update else ""
+    method(_named(name, f"self {symbol}= other{scaled}, in place; returns self", fn))
     _alias(fn, "__i" + {"+": "add", "-": "sub", "*": "mul", "/": "truediv"}[symbol] + "__")
 
 

@@ -21,16 +21,9 @@ PYBIND11_MODULE(_core, m) {
       }
     }
   });
-  bprop::python::init_dtype(m);
-  bprop::python::init_tensor(m);
-  bprop::python::init_creation(m);
-  bprop::python::init_ops(m);
-  bprop::python::init_autograd(m);
-  bprop::python::init_optim(m);
-  bprop::python::init_nn(m);
-  bprop::python::init_runtime(m);
-  bprop::python::init_capture(m);
-  bprop::python::init_train(m);
-  bprop::python::init_io(m);
-  bprop::python::init_fast_ops(m);
+  // In this order: ops bind methods on Tensor, and fast_ops overrides their operator slots.
+  using namespace bprop::python;
+  for (auto init : {init_dtype, init_tensor, init_creation, init_ops, init_autograd, init_optim,
+                    init_nn, init_runtime, init_capture, init_train, init_io, init_fast_ops})
+    init(m);
 }

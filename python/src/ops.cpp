@@ -34,13 +34,13 @@ void init_ops(py::module_& m) {
 
   // Binary arithmetic: the function and method (tensor or number operands), and the operators
   // derived from the same C++ op.
-#define BPROP_BIND_BINARY(py_name, fn, doc)                                                       \
-  def_function_and_method(                                                                       \
-      m, #fn, [](py::handle a, py::handle b) { return fn(operand(a, #fn), operand(b, #fn)); },    \
-      doc, py::arg("other"));                                                                    \
-  tensor.def("__" py_name "__",                                                                  \
-             [](const Tensor& a, py::handle b) { return fn(a, operand(b, #fn)); });              \
-  tensor.def("__r" py_name "__",                                                                 \
+#define BPROP_BIND_BINARY(py_name, fn, doc)                                                    \
+  def_function_and_method(                                                                     \
+      m, #fn, [](py::handle a, py::handle b) { return fn(operand(a, #fn), operand(b, #fn)); }, \
+      doc, py::arg("other"));                                                                  \
+  tensor.def("__" py_name "__",                                                                \
+             [](const Tensor& a, py::handle b) { return fn(a, operand(b, #fn)); });            \
+  tensor.def("__r" py_name "__",                                                               \
              [](const Tensor& a, py::handle b) { return fn(operand(b, #fn), a); });
 
   BPROP_BIND_BINARY("add", add, "input + other, broadcast, with PyTorch's type promotion")
@@ -57,17 +57,19 @@ void init_ops(py::module_& m) {
   def_function_and_method(
       m, "pow", [](const Tensor& a, const Tensor& b) { return pow(a, b); }, "",
       py::arg("exponent"));
-  m.def("pow", [](Scalar a, const Tensor& b) { return pow(wrap(a), b); }, py::arg("input"),
-        py::arg("exponent"));
+  m.def(
+      "pow", [](Scalar a, const Tensor& b) { return pow(wrap(a), b); }, py::arg("input"),
+      py::arg("exponent"));
   tensor.def("__pow__", [](const Tensor& a, Scalar b) { return pow(a, b); });
   tensor.def("__pow__", [](const Tensor& a, const Tensor& b) { return pow(a, b); });
   tensor.def("__rpow__", [](const Tensor& a, Scalar b) { return pow(wrap(b), a); });
   tensor.def("__neg__", [](const Tensor& x) { return neg(x); });
   // Matrix products release the GIL: other Python threads run while the kernel does.
   const auto no_gil = py::call_guard<py::gil_scoped_release>();
-  def_function_and_method(m, "matmul", &matmul,
-                          "The matrix product of every rank (numpy's matmul rules), as input @ other",
-                          py::arg("other"), no_gil);
+  def_function_and_method(
+      m, "matmul", &matmul,
+      "The matrix product of every rank (numpy's matmul rules), as input @ other", py::arg("other"),
+      no_gil);
   tensor.def("__matmul__", &matmul, no_gil);
   def_function_and_method(m, "mm", &mm, "The product of two matrices (n, k) @ (k, m)",
                           py::arg("mat2"), no_gil);
@@ -76,11 +78,11 @@ void init_ops(py::module_& m) {
                           py::arg("mat2"), no_gil);
 
   // Comparisons: bool results, not differentiable.
-#define BPROP_BIND_COMPARE(py_name, fn, symbol)                                               \
-  def_function_and_method(                                                                    \
-      m, #fn, [](const Tensor& a, py::handle b) { return fn(a, operand(b, #fn)); },           \
+#define BPROP_BIND_COMPARE(py_name, fn, symbol)                                              \
+  def_function_and_method(                                                                   \
+      m, #fn, [](const Tensor& a, py::handle b) { return fn(a, operand(b, #fn)); },          \
       "input " symbol " other, elementwise and broadcast: a bool tensor", py::arg("other")); \
-  tensor.def("__" py_name "__",                                                               \
+  tensor.def("__" py_name "__",                                                              \
              [](const Tensor& a, py::handle b) { return fn(a, operand(b, #fn)); });
 
   BPROP_BIND_COMPARE("eq", eq, "==")
@@ -136,8 +138,7 @@ void init_ops(py::module_& m) {
 
   // Reductions and shapes: the Python layer normalises dim/axis/keepdims and *shape varargs.
   m.def("_sum", &reduce_without_gil<&sum>, py::arg("input"), py::arg("dims"), py::arg("keepdim"));
-  m.def("_mean", &reduce_without_gil<&mean>, py::arg("input"), py::arg("dims"),
-        py::arg("keepdim"));
+  m.def("_mean", &reduce_without_gil<&mean>, py::arg("input"), py::arg("dims"), py::arg("keepdim"));
   m.def("_reshape", &reshape, py::arg("input"), py::arg("shape"));
   m.def("_permute", &permute, py::arg("input"), py::arg("dims"));
   m.def("_expand", &expand, py::arg("input"), py::arg("shape"));
@@ -161,10 +162,18 @@ void init_ops(py::module_& m) {
   m.def("_unsqueeze", &unsqueeze);
   m.def("_cat", &cat);
   m.def("_stack", &stack);
-  m.def("_gather", &gather);
-  m.def("_scatter_add", &scatter_add);
-  m.def("_index_select", &index_select);
-  m.def("_index_add", &index_add);
+  def_function_and_method(m, "gather", &gather,
+                          "out[i][j] = input[index[i][j]][j] for dim 0 (and so on for other dims)",
+                          py::arg("dim"), py::arg("index"));
+  def_function_and_method(m, "scatter_add", &scatter_add,
+                          "A copy of input with src added at index along dim (gather's adjoint)",
+                          py::arg("dim"), py::arg("index"), py::arg("src"));
+  def_function_and_method(m, "index_select", &index_select,
+                          "The entries of input at the int64 indices along dim", py::arg("dim"),
+                          py::arg("index"));
+  def_function_and_method(m, "index_add", &index_add,
+                          "A copy of input with source's slices added at index along dim",
+                          py::arg("dim"), py::arg("index"), py::arg("source"));
 
   // In place; numbers arrive wrapped as 0-d tensors.
   m.def("_add_", &add_);

@@ -9,22 +9,6 @@
 namespace bprop::python {
 namespace {
 
-// Calls visit(T{}) with T the C++ element type of dtype.
-template <typename Visit>
-auto visit_element_type(DType dtype, Visit&& visit) {
-  switch (dtype) {
-    case DType::Bool:
-      return visit(bool{});
-    case DType::Int64:
-      return visit(int64_t{});
-    case DType::Float32:
-      return visit(float{});
-    case DType::Float64:
-      return visit(double{});
-  }
-  throw std::logic_error("unknown dtype");
-}
-
 py::dtype numpy_dtype(DType dtype) {
   return visit_element_type(dtype, [](auto t) { return py::dtype::of<decltype(t)>(); });
 }
@@ -117,8 +101,9 @@ py::buffer_info tensor_buffer(const Tensor& tensor) {
         "tensor.detach()");
   const auto size = static_cast<py::ssize_t>(itemsize(tensor.dtype()));
   std::vector<py::ssize_t> shape(tensor.shape().begin(), tensor.shape().end());
-  const std::string format = visit_element_type(
-      tensor.dtype(), [](auto t) { return std::string(py::format_descriptor<decltype(t)>::format()); });
+  const std::string format = visit_element_type(tensor.dtype(), [](auto t) {
+    return std::string(py::format_descriptor<decltype(t)>::format());
+  });
   return py::buffer_info(tensor.data(), size, format, static_cast<py::ssize_t>(shape.size()), shape,
                          byte_strides(tensor), /*readonly=*/false);
 }

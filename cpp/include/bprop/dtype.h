@@ -9,18 +9,25 @@ namespace bprop {
 
 enum class DType : uint8_t { Bool = 0, Int64 = 1, Float32 = 2, Float64 = 3 };
 
-inline size_t itemsize(DType dtype) {
+// Calls visit(T{}) with T the C++ element type of dtype (bool, int64_t, float, double) and
+// returns its result: one switch for code generic over the element type.
+template <typename Visit>
+decltype(auto) visit_element_type(DType dtype, Visit&& visit) {
   switch (dtype) {
     case DType::Bool:
-      return 1;
+      return visit(bool{});
     case DType::Int64:
-      return 8;
+      return visit(int64_t{});
     case DType::Float32:
-      return 4;
+      return visit(float{});
     case DType::Float64:
-      return 8;
+      break;
   }
-  return 0;
+  return visit(double{});
+}
+
+inline size_t itemsize(DType dtype) {
+  return visit_element_type(dtype, [](auto t) { return sizeof(t); });
 }
 
 inline const char* dtype_name(DType dtype) {

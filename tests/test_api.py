@@ -1,0 +1,155 @@
+"""The one-home rule, checked by introspection (CONTRIBUTING.md, "One home per API").
+
+Every public name of bprop and every public Tensor attribute has a docstring and a typed
+declaration (the generated stub python/bprop/_core.pyi for the extension module and Tensor,
+the annotated source for functions defined in Python); where bprop.<name> and
+Tensor.<name> both exist they take the same keywords. No list of names here: the names come
+from bp.__all__ and dir(bp.Tensor)."""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import re
+import types
+from pathlib import Path
+
+import bprop as bp
+import pytest
+from bprop import _core
+
+STUB = Path(__file__).resolve().parent.parent / "python" / "bprop" / "_core.pyi"
+
+# A pybind11 docstring opens with the signature of each overload: `name(a: T, b: U) -> R`.
+_PYBIND_SIGNATURE = re.compile(r"^(?:\d+\. )?(\w+)\((.*)\) -> .*$", flags=re.M)
+
+
+def _public_tensor_attributes() -> list[str]:
+    return sorted(n for n in dir(bp.Tensor) if not n.startswith("_"))
+
+
+def _public_functions() -> list[str]:
+    return sorted(
+        n for n in bp.__all__ if callable(getattr(bp, n)) and not inspect.isclass(getattr(bp, n))
+    )
+
+
+def _is_pybind(obj: object) -> bool:
+    return isinstance(obj, types.BuiltinFunctionType) or type(obj).__name__ == "instancemethod"
+
+
+def _description(obj: object) -> str:
+    """The docstring without pybind11's signature lines."""
+    doc = inspect.getdoc(obj) or ""
+    if _is_pybind(obj) or isinstance(obj, property):
+        doc = _PYBIND_SIGNATURE.sub("", doc).replace("Overloaded function.", "")
+    return doc.strip()
+
+
+def _keywords(obj: object) -> set[str]:
+    """The names a caller may pass by keyword, less the tensor itself (input or self)."""
+    if _is_pybind(obj):
+        names: set[str] = set()
+        for match in _PYBIND_SIGNATURE.finditer(inspect.getdoc(obj) or ""):
+            params = [p.split(":")[0].strip() for p in match[2].split(", ") if p]
+            names.update(p for p in params[1:] if p not in ("*", "/") and not p.startswith("arg"))
+        return names
+    params = list(inspect.signature(obj).parameters.values())[1:]
+    kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    return {p.name for p in params if p.kind in kinds}
+
+
+def _stub_tensor_names() -> set[str]:
+    tree = ast.parse(STUB.read_text())
+    (tensor,) = [n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "Tensor"]
+    names = set()
+    for node in tensor.body:
+        if isinstance(node, ast.FunctionDef):
+            names.add(node.name)
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            names.add(node.target.id)
+    return names
+
+
+def _stub_module_names() -> set[str]:
+    tree = ast.parse(STUB.read_text())
+    return {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+
+
+def test_all_names_exactly_the_public_names():
+    # __all__ is static for type checkers; it must not drift from what bprop defines.
+    public = {
+        name
+        for name, value in vars(bp).items()
+        if not name.startswith("_")
+        and name != "annotations"
+        and not isinstance(value, types.ModuleType)
+    }
+    assert set(bp.__all__) - {"autograd", "nn", "optim", "testing", "viz"} == public
+    assert len(bp.__all__) == len(set(bp.__all__))
+
+
+@pytest.mark.parametrize("name", sorted(bp.__all__))
+def test_every_public_name_has_a_docstring(name):
+    value = getattr(bp, name)
+    doc = value.__doc__ if isinstance(value, (bp.dtype, types.ModuleType)) else _description(value)
+    assert doc and doc.strip(), f"bprop.{name} has no docstring"
+
+
+@pytest.mark.parametrize("name", _public_tensor_attributes())
+def test_every_tensor_attribute_has_a_docstring(name):
+    assert _description(vars(bp.Tensor).get(name, getattr(bp.Tensor, name))), (
+        f"Tensor.{name} has no docstring"
+    )
+
+
+@pytest.mark.parametrize("name", _public_tensor_attributes())
+def test_every_tensor_attribute_is_in_the_stub(name):
+    assert name in _stub_tensor_names(), f"_core.pyi's Tensor lacks {name}: run scripts/stubs.py"
+
+
+@pytest.mark.parametrize("name", _public_functions())
+def test_every_public_function_is_typed(name):
+    fn = getattr(bp, name)
+    if _is_pybind(fn):  # bound in C++: declared by the generated stub
+        assert getattr(_core, fn.__name__) is fn
+        assert fn.__name__ in _stub_module_names(), f"_core.pyi lacks {name}: run stubs.py"
+        return
+    # Defined in Python: the annotated source is its stub (the package ships py.typed).
+    signature = inspect.signature(fn)
+    unannotated = [p.name for p in signature.parameters.values() if p.annotation is p.empty]
+    assert not unannotated, f"bprop.{name}: parameters {unannotated} have no annotation"
+    assert signature.return_annotation is not signature.empty, f"bprop.{name} has no return type"
+
+
+_BOTH_FORMS = [
+    n
+    for n in _public_functions()
+    if hasattr(bp.Tensor, n) and not isinstance(inspect.getattr_static(bp.Tensor, n), property)
+]
+
+
+def test_function_and_method_pairs_are_found():
+    # The introspection below must see the pairs (a check that finds none proves nothing).
+    assert {"sum", "exp", "add", "amax", "max", "clamp", "matmul", "transpose"} <= set(_BOTH_FORMS)
+
+
+@pytest.mark.parametrize("name", _BOTH_FORMS)
+def test_function_and_method_take_the_same_keywords(name):
+    function, method = getattr(bp, name), vars(bp.Tensor).get(name, getattr(bp.Tensor, name))
+    assert _keywords(function) == _keywords(method), (
+        f"bprop.{name} takes {sorted(_keywords(function))}, "
+        f"Tensor.{name} takes {sorted(_keywords(method))}"
+    )
+
+
+def test_keyword_comparison_detects_a_difference():
+    def function(input, dim=None, keepdim=False):  # noqa: A002
+        """A function form."""
+
+    def method(self, dim=None, keepdim=False, *, axis=None):
+        """A method form with one more keyword."""
+
+    assert _keywords(function) != _keywords(method)
+    assert _keywords(bp.amax) == {"dim", "keepdim", "axis", "keepdims"}
+    assert _keywords(bp.transpose) == {"dim0", "dim1"}
