@@ -4,21 +4,19 @@ Every public name of bprop and every public Tensor attribute has a docstring and
 declaration (the generated stub python/bprop/_core.pyi for the extension module and Tensor,
 the annotated source for functions defined in Python); where bprop.<name> and
 Tensor.<name> both exist they take the same keywords. No list of names here: the names come
-from bp.__all__ and dir(bp.Tensor)."""
+from bp.__all__ and dir(bp.Tensor). That the stub declares every Tensor attribute is
+tests/test_stubs.py's test_stub_declares_every_public_class_attribute."""
 
 from __future__ import annotations
 
-import ast
 import inspect
 import re
 import types
-from pathlib import Path
 
 import bprop as bp
 import pytest
 from bprop import _core
-
-STUB = Path(__file__).resolve().parent.parent / "python" / "bprop" / "_core.pyi"
+from test_stubs import _names, _stub_tree
 
 # A pybind11 docstring opens with the signature of each overload: `name(a: T, b: U) -> R`.
 _PYBIND_SIGNATURE = re.compile(r"^(?:\d+\. )?(\w+)\((.*)\) -> .*$", flags=re.M)
@@ -59,21 +57,8 @@ def _keywords(obj: object) -> set[str]:
     return {p.name for p in params if p.kind in kinds}
 
 
-def _stub_tensor_names() -> set[str]:
-    tree = ast.parse(STUB.read_text())
-    (tensor,) = [n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "Tensor"]
-    names = set()
-    for node in tensor.body:
-        if isinstance(node, ast.FunctionDef):
-            names.add(node.name)
-        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
-            names.add(node.target.id)
-    return names
-
-
 def _stub_module_names() -> set[str]:
-    tree = ast.parse(STUB.read_text())
-    return {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+    return _names(_stub_tree().body)
 
 
 def test_all_names_exactly_the_public_names():
@@ -101,11 +86,6 @@ def test_every_tensor_attribute_has_a_docstring(name):
     assert _description(vars(bp.Tensor).get(name, getattr(bp.Tensor, name))), (
         f"Tensor.{name} has no docstring"
     )
-
-
-@pytest.mark.parametrize("name", _public_tensor_attributes())
-def test_every_tensor_attribute_is_in_the_stub(name):
-    assert name in _stub_tensor_names(), f"_core.pyi's Tensor lacks {name}: run scripts/stubs.py"
 
 
 @pytest.mark.parametrize("name", _public_functions())
