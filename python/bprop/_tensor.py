@@ -622,7 +622,7 @@ def _inplace(name: str, core_fn, symbol: str) -> None:
 
     fn = update if symbol in "+-" else update_no_alpha
     scaled = " * alpha" if fn is update else ""
-    method(_named(name, f"self {symbol}= other{scaled}, in place; returns self", fn))
+    method(_named(name, f"``self {symbol}= other{scaled}``, in place; returns self", fn))
     _alias(fn, "__i" + {"+": "add", "-": "sub", "*": "mul", "/": "truediv"}[symbol] + "__")
 
 

@@ -67,7 +67,7 @@ Tensor pow(const Tensor& base, Scalar exponent);
   X(Tanh,    tanh,    "TanhBackward0",    "The hyperbolic tangent of input, elementwise")      \
   X(Sigmoid, sigmoid, "SigmoidBackward0", "1 / (1 + exp(-input)), elementwise")                \
   X(Relu,    relu,    "ReluBackward0",    "max(input, 0), elementwise (NaN stays NaN)")        \
-  X(Abs,     abs,     "AbsBackward0",     "|input|, elementwise")                              \
+  X(Abs,     abs,     "AbsBackward0",     "The absolute value of input, elementwise")          \
   X(Sign,    sign,    "SignBackward0",    "-1, 0 or 1 by the sign of input (NaN stays NaN); gradient 0") \
   X(Sqrt,    sqrt,    "SqrtBackward0",    "The square root of input, elementwise")             \
   X(Sin,     sin,     "SinBackward0",     "The sine of input (radians), elementwise")          \
