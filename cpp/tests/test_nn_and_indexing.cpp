@@ -1,4 +1,4 @@
-// The issue-3 op families used from C++: indexing, reductions with indices, in-place rules,
+// Op families used from C++: indexing, reductions with indices, in-place rules,
 // convolution against a direct loop, and the losses.
 #include <cmath>
 #include <stdexcept>
