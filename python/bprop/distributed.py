@@ -46,7 +46,7 @@ from ._tensor import _to_numpy_dtype
 
 __all__ = [
     "init", "is_initialized", "rank", "world_size", "all_reduce_", "broadcast_", "barrier",
-    "DistributedDataParallel", "DistributedSampler",
+    "DistributedDataParallel", "DistributedSampler", "rank_batches",
 ]  # fmt: skip
 
 
@@ -304,8 +304,9 @@ class DistributedDataParallel:
         if self._broken is not None:
             raise RuntimeError(self._broken)
 
-    def _expect_gradients(self) -> None:
-        """Called by every forward (and by the Trainer before each replayed step): whether
+    def prepare_for_backward(self) -> None:
+        """Called by every forward (and by a loop that replays a captured step, such as the
+        Trainer, before each replay; PyTorch's DDP does the same internally): whether
         the next backward's gradients belong to the next sync is decided by the forward that
         precedes it, as in PyTorch (grad enabled, outside no_sync()). Once a step's first
         gradient has been noted, only sync_gradients() ends it."""
@@ -314,7 +315,7 @@ class DistributedDataParallel:
             self._armed = self._sync_enabled and _core.is_grad_enabled()
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        self._expect_gradients()
+        self.prepare_for_backward()
         return self.module(*args, **kwargs)
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
@@ -388,7 +389,7 @@ class DistributedDataParallel:
         self.module.zero_grad(set_to_none)
 
 
-def _rank_batches(
+def rank_batches(
     order: np.ndarray, num_replicas: int, rank: int, batch_size: int
 ) -> Iterator[np.ndarray]:
     """Rank `rank`'s part of each full global batch of `order` (int64 slices of batch_size):
@@ -435,7 +436,7 @@ class DistributedSampler:
 
     def batches(self) -> Iterator[np.ndarray]:
         """This rank's index batches (int64 arrays of batch_size) for this epoch."""
-        return _rank_batches(self.permutation(), self.num_replicas, self.rank, self.batch_size)
+        return rank_batches(self.permutation(), self.num_replicas, self.rank, self.batch_size)
 
     def __iter__(self) -> Iterator[int]:
         for batch in self.batches():

@@ -132,7 +132,7 @@ class Trainer:
             if self.distributed:
                 # Before each step: a replay skips the wrapper's forward, which arms the
                 # gradient buckets; after each backward: the all-reduce, then the optimizer.
-                loop.set_gradient_sync(self.model._expect_gradients, self.model.sync_gradients)
+                loop.set_gradient_sync(self.model.prepare_for_backward, self.model.sync_gradients)
             object.__setattr__(self, "_loop", loop)
         return self._loop
 
@@ -212,7 +212,7 @@ class Trainer:
             from . import distributed as dist
 
             ranks, rank = dist.world_size(), dist.rank()
-            order = np.concatenate(list(dist._rank_batches(order, ranks, rank, batch_size)))
+            order = np.concatenate(list(dist.rank_batches(order, ranks, rank, batch_size)))
 
         def on_batch(count, running):
             if bar is not None:
@@ -226,9 +226,9 @@ class Trainer:
             on_batch,
         )  # fmt: skip
         if self.distributed:
-            sums = np.array([mean * rows, correct, rows], dtype=np.float64)
-            dist._allreduce_array(sums, "sum", "Trainer.fit")
-            mean, correct, rows = sums[0] / sums[2], int(sums[1]), int(sums[2])
+            sums = _core.from_numpy(np.array([mean * rows, correct, rows], dtype=np.float64))
+            total_loss, correct, rows = dist.all_reduce_(sums, "sum").numpy()
+            mean, correct, rows = total_loss / rows, int(correct), int(rows)
         return mean, correct, rows, stopped
 
     @staticmethod
