@@ -67,6 +67,11 @@ struct NonDeduced {
 // The arguments are the kernel's own (not deduced), so braced Operands work as in a call.
 template <typename... Params>
 void launch(void (*kernel)(Params...), typename launch_detail::NonDeduced<Params>::type... args) {
+  constexpr bool has_arrays = ((std::is_same_v<std::decay_t<Params>, const int64_t*> ||
+                                std::is_same_v<std::decay_t<Params>, kernels::Operand>) ||
+                               ...);
+  constexpr bool has_ndim = (std::is_same_v<std::decay_t<Params>, int> || ...);
+  static_assert(!has_arrays || has_ndim, "launch: a kernel taking arrays needs an int ndim first");
   if (tape::Recording rec; rec) {
     const std::tuple<std::decay_t<Params>...> values(args...);
     const int ndim = launch_detail::ndim_of(values);
