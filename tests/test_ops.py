@@ -223,6 +223,8 @@ OPS = [
     # ---- unary ----
     C("exp", lambda m, a: a.exp(), np.exp, ((3, 4),)),
     C("exp_fn", lambda m, a: m.exp(a), np.exp, ((2, 3, 2),)),
+    C("expm1", lambda m, a: a.expm1(), np.expm1, ((3, 4),)),
+    C("expm1_0d", lambda m, a: a.expm1(), np.expm1, ((),)),
     C("log", lambda m, a: a.log(), np.log, ((3, 4),), ("pos",)),
     C("log_fn", lambda m, a: m.log(a), np.log, ((2, 3, 2),), ("pos",)),
     C("tanh", lambda m, a: a.tanh(), np.tanh, ((3, 4),)),
@@ -1049,6 +1051,7 @@ REGISTRY_TO_CASES = {
         "pow_scalar_base_half",
     ],
     "exp": ["exp", "exp_fn", "exp_noncontig"],
+    "expm1": ["expm1", "expm1_0d"],
     "log": ["log", "log_fn"],
     "tanh": ["tanh", "tanh_fn", "tanh_0d"],
     "sigmoid": ["sigmoid", "sigmoid_fn"],
@@ -1406,6 +1409,7 @@ X_POS = np.array([0.4, 0.8, 1.0, 1.6, 2.5])
             id="tanh",
         ),
         pytest.param(lambda x: x.exp(), X_ANY, np.exp, np.exp, id="exp"),
+        pytest.param(lambda x: x.expm1(), X_ANY, np.exp, np.exp, id="expm1"),
         pytest.param(lambda x: x.log(), X_POS, lambda x: 1 / x, lambda x: -1 / x**2, id="log"),
         pytest.param(
             lambda x: x.sigmoid(),

@@ -267,6 +267,7 @@ def test_where_grad(dtype, data, torch):
 
 UNARY = {
     "exp": (lambda m, x: m.exp(x), np.exp, "small"),
+    "expm1": (lambda m, x: x.expm1(), np.expm1, "small"),
     "log": (lambda m, x: x.log(), np.log, "pos"),
     "log1p": (lambda m, x: x.log1p(), np.log1p, "gtm1"),
     "tanh": (lambda m, x: x.tanh(), np.tanh, "small"),

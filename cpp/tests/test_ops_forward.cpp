@@ -133,6 +133,17 @@ TEST_SUITE("ops forward") {
     check_values(sigmoid(f64({-800, 800}, {2})), {2}, {0, 1});
   }
 
+  TEST_CASE("expm1 is exp(x) - 1 without cancellation near 0") {
+    // exp(1e-12) - 1 in double keeps only about 4 digits; expm1 keeps them all.
+    Tensor x = f64({-2.0, -1e-12, 0.0, 1e-12, 0.5}, {5}, true);
+    Tensor y = expm1(x);
+    check_values(y, {5}, {std::expm1(-2.0), -1e-12, 0.0, 1e-12, std::expm1(0.5)});
+    CHECK(values(y)[3] == std::expm1(1e-12));
+    sum(y).backward();
+    check_values(x.grad(), {5},
+                 {std::exp(-2.0), std::exp(-1e-12), 1.0, std::exp(1e-12), std::exp(0.5)});
+  }
+
   TEST_CASE("where and comparisons") {
     Tensor a = f64({1, 2, 3}, {3});
     Tensor b = f64({3, 2, 1}, {3});

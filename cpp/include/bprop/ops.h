@@ -62,6 +62,7 @@ Tensor pow(const Tensor& base, Scalar exponent);
 #define BPROP_UNARY_OPS(X)                                                                     \
   X(Neg,     neg,     "NegBackward0",     "-input, elementwise")                               \
   X(Exp,     exp,     "ExpBackward0",     "e to the power of input, elementwise")              \
+  X(Expm1,   expm1,   "Expm1Backward0",   "exp(input) - 1, accurate for small input")          \
   X(Log,     log,     "LogBackward0",     "The natural logarithm of input, elementwise")       \
   X(Log1p,   log1p,   "Log1PBackward0",   "log(1 + input), accurate for small input")          \
   X(Tanh,    tanh,    "TanhBackward0",    "The hyperbolic tangent of input, elementwise")      \

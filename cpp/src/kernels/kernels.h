@@ -28,6 +28,7 @@ struct Operand {
   X(Sign,    false, x > T(0) ? T(1) : x < T(0) ? T(-1) : x)          \
   X(Abs,     false, x < T(0) ? wrapping_neg(x) : x)                  \
   X(Exp,     true,  std::exp(x))                                     \
+  X(Expm1,   true,  std::expm1(x))                                   \
   X(Log,     true,  std::log(x))                                     \
   X(Log1p,   true,  std::log1p(x))                                   \
   X(Tanh,    true,  std::tanh(x))                                    \

@@ -281,6 +281,14 @@ Tensor exp(const Tensor& x) {
 }
 std::vector<Tensor> vjp_exp(OpNode& node, const Tensor& g) { return {mul(g, node.saved(0))}; }
 
+Tensor expm1(const Tensor& x) {
+  return unary_op(OpKind::Expm1, kernels::UnaryOp::Expm1, x, floating_dtype(x), Save::Output);
+}
+// d expm1 = exp(x) = expm1(x) + 1, from the saved output.
+std::vector<Tensor> vjp_expm1(OpNode& node, const Tensor& g) {
+  return {mul(g, add(node.saved(0), scalar(1.0)))};
+}
+
 Tensor log(const Tensor& x) {
   return unary_op(OpKind::Log, kernels::UnaryOp::Log, x, floating_dtype(x), Save::Input);
 }
