@@ -9,52 +9,10 @@ loss.backward()          # w.grad == 2 (y_hat - y) x
 from __future__ import annotations
 
 from . import _core, autograd, nn, optim, testing, viz
-from ._core import (
-    Tensor,
-    abs,
-    add,
-    bmm,
-    cos,
-    div,
-    dtype,
-    eq,
-    erf,
-    exp,
-    gather,
-    ge,
-    get_default_dtype,
-    get_num_threads,
-    gt,
-    index_add,
-    index_select,
-    is_grad_enabled,
-    le,
-    log,
-    log1p,
-    lt,
-    matmul,
-    maximum,
-    minimum,
-    mm,
-    mul,
-    ne,
-    neg,
-    nonzero,
-    pow,
-    relu,
-    result_type,
-    scatter_add,
-    set_default_dtype,
-    set_num_threads,
-    sigmoid,
-    sign,
-    sin,
-    sqrt,
-    sub,
-    tanh,
-    transpose,
-    where,
-)
+
+# The API bound in C++: the names its bindings export (bprop._core.__all__).
+from ._core import *  # noqa: F403
+from ._core import div, dtype, mul, neg, sub
 from ._creation import (
     arange,
     empty,
@@ -62,7 +20,6 @@ from ._creation import (
     full,
     full_like,
     linspace,
-    manual_seed,
     ones,
     ones_like,
     rand,
@@ -85,7 +42,6 @@ from ._tensor import (
     concatenate,
     flatten,
     from_dlpack,
-    from_numpy,
     logsumexp,
     max,
     mean,
@@ -122,20 +78,17 @@ negative = neg
 
 __version__ = _core.__version__
 
-# The public names above and the subpackages users reach through bprop (a static list, as
-# type checkers need; tests/test_api.py checks it names exactly the public names here).
+# The names defined in Python above, the subpackages users reach through bprop, and the API
+# bound in C++ (static lists, as type checkers need them; tests/test_api.py checks that they
+# name exactly the public names here).
 __all__ = [
-    "abs", "add", "amax", "amin", "arange", "argmax", "argmin", "bmm", "bool", "broadcast_to",
-    "cat", "clamp", "clip", "cmake_dir", "compile", "concat", "concatenate", "cos",
-    "detect_anomaly", "div", "divide", "double", "dtype", "empty", "enable_grad", "eq", "erf",
-    "exp", "eye", "flatten", "float", "float32", "float64", "from_dlpack", "from_numpy", "full",
-    "full_like", "gather", "ge", "get_default_dtype", "get_num_threads", "grad", "gt", "History",
-    "include_dir", "index_add", "index_select", "int64", "is_grad_enabled", "le", "linspace",
-    "load", "log", "log1p", "logsumexp", "long", "lt", "manual_seed", "matmul", "max", "maximum",
-    "mean", "min", "minimum", "mm", "mul", "multiply", "ne", "neg", "negative", "no_grad",
-    "nonzero", "ones", "ones_like", "permute", "pow", "prod", "rand", "randint", "randn", "relu",
-    "reshape", "result_type", "save", "scatter_add", "set_default_dtype", "set_grad_enabled",
-    "set_num_threads", "sigmoid", "sign", "sin", "sqrt", "squeeze", "stack", "std", "sub",
-    "subtract", "sum", "tanh", "Tensor", "tensor", "Trainer", "transpose", "true_divide",
-    "unsqueeze", "var", "where", "zeros", "zeros_like", "autograd", "nn", "optim", "testing", "viz",
+    "amax", "amin", "arange", "argmax", "argmin", "bool", "broadcast_to", "cat", "clamp", "clip",
+    "cmake_dir", "compile", "concat", "concatenate", "detect_anomaly", "divide", "double", "empty",
+    "enable_grad", "eye", "flatten", "float", "float32", "float64", "from_dlpack", "full",
+    "full_like", "grad", "History", "include_dir", "int64", "linspace", "load", "logsumexp",
+    "long", "max", "mean", "min", "multiply", "negative", "no_grad", "ones", "ones_like",
+    "permute", "prod", "rand", "randint", "randn", "reshape", "save", "set_grad_enabled",
+    "squeeze", "stack", "std", "subtract", "sum", "tensor", "Trainer", "true_divide", "unsqueeze",
+    "var", "zeros", "zeros_like", "autograd", "nn", "optim", "testing", "viz",
 ]  # fmt: skip
+__all__ += _core.__all__

@@ -9,7 +9,7 @@ import collections.abc
 import numpy
 import typing
 import typing_extensions
-__all__: list[str] = ['Adam', 'Node', 'Reduction', 'SGD', 'Tensor', 'abs', 'add', 'cos', 'div', 'dtype', 'eq', 'erf', 'exp', 'from_numpy', 'ge', 'get_default_dtype', 'get_num_threads', 'gt', 'is_anomaly_enabled', 'is_grad_enabled', 'le', 'log', 'log1p', 'lt', 'manual_seed', 'matmul', 'maximum', 'minimum', 'mul', 'ne', 'neg', 'nonzero', 'op_names', 'pow', 'relu', 'result_type', 'set_default_dtype', 'set_grad_enabled', 'set_num_threads', 'sigmoid', 'sign', 'sin', 'sqrt', 'sub', 'tanh', 'transpose', 'where']
+__all__: list[typing.Any] = ['dtype', 'get_default_dtype', 'set_default_dtype', 'Tensor', 'from_numpy', 'manual_seed', 'add', 'sub', 'mul', 'div', 'pow', 'matmul', 'mm', 'bmm', 'eq', 'ne', 'lt', 'le', 'gt', 'ge', 'neg', 'exp', 'expm1', 'log', 'log1p', 'tanh', 'sigmoid', 'relu', 'abs', 'sign', 'sqrt', 'sin', 'cos', 'erf', 'maximum', 'minimum', 'transpose', 'nonzero', 'where', 'result_type', 'gather', 'scatter_add', 'index_select', 'index_add', 'is_grad_enabled', 'set_num_threads', 'get_num_threads']
 # The bindings' Scalar caster: a Python bool, int or float.
 Number: typing.TypeAlias = bool | int | float
 _Dims: typing.TypeAlias = int | tuple[int, ...] | list[int] | None
@@ -23,12 +23,6 @@ class _RemovableHandle(typing.Protocol):
     def remove(self) -> None: ...
     def __enter__(self) -> _RemovableHandle: ...
     def __exit__(self, *exc: object) -> None: ...
-
-class _ValuesIndices(typing.NamedTuple):
-    """What max(dim) and min(dim) return (a namedtuple at runtime)."""
-
-    values: Tensor
-    indices: Tensor
 class dtype:
     """
     Element type of a tensor
@@ -98,7 +92,6 @@ class Tensor:
     """
     An n-d array that can record operations for autograd
     """
-    requires_grad: bool
     def __add__(self, arg0: typing.Any) -> Tensor:
         ...
     def __eq__(self, arg0: typing.Any) -> Tensor:  # type: ignore[override]
@@ -146,267 +139,324 @@ class Tensor:
     def _is_same(self, arg0: Tensor) -> builtins.bool:
         ...
     def abs(self) -> Tensor:
-        ...
-    def add(self, arg0: typing.Any) -> Tensor:
-        ...
+        """
+        The absolute value of input, elementwise
+        """
+    def add(self, other: typing.Any) -> Tensor:
+        """
+        input + other, broadcast, with PyTorch's type promotion
+        """
     def backward(self, gradient: Tensor | None = None, retain_graph: builtins.bool | None = None, create_graph: builtins.bool = False) -> None:
         """
         Accumulates the gradient of this tensor into the .grad of the leaves.
         
         Runs without the GIL: other Python threads run meanwhile.
         """
+    def bmm(self, mat2: Tensor) -> Tensor:
+        """
+        Batched matrix products (b, n, k) @ (b, k, m), no broadcasting
+        """
     def clone(self) -> Tensor:
-        ...
+        """
+        A copy with its own memory (differentiable)
+        """
     def contiguous(self) -> Tensor:
-        ...
+        """
+        self if contiguous, else a contiguous copy
+        """
     def cos(self) -> Tensor:
-        ...
+        """
+        The cosine of input (radians), elementwise
+        """
     def detach(self) -> Tensor:
-        ...
+        """
+        A tensor sharing the memory, outside the graph
+        """
     def dim(self) -> builtins.int:
-        ...
-    def div(self, arg0: typing.Any) -> Tensor:
-        ...
-    def eq(self, arg0: typing.Any) -> Tensor:
-        ...
+        """
+        The number of dimensions (ndim)
+        """
+    def div(self, other: typing.Any) -> Tensor:
+        """
+        input / other, broadcast; true division (ints give floats)
+        """
+    def eq(self, other: typing.Any) -> Tensor:
+        """
+        input == other, elementwise and broadcast: a bool tensor
+        """
     def erf(self) -> Tensor:
-        ...
+        """
+        The error function of input, elementwise
+        """
     def exp(self) -> Tensor:
-        ...
-    def ge(self, arg0: typing.Any) -> Tensor:
-        ...
-    def gt(self, arg0: typing.Any) -> Tensor:
-        ...
+        """
+        e to the power of input, elementwise
+        """
+    def expm1(self) -> Tensor:
+        """
+        exp(input) - 1, accurate for small input
+        """
+    def gather(self, dim: typing.SupportsInt | typing.SupportsIndex, index: Tensor) -> Tensor:
+        """
+        out[i][j] = input[index[i][j]][j] for dim 0 (and so on for other dims)
+        """
+    def ge(self, other: typing.Any) -> Tensor:
+        """
+        input >= other, elementwise and broadcast: a bool tensor
+        """
+    def gt(self, other: typing.Any) -> Tensor:
+        """
+        input > other, elementwise and broadcast: a bool tensor
+        """
+    def index_add(self, dim: typing.SupportsInt | typing.SupportsIndex, index: Tensor, source: Tensor) -> Tensor:
+        """
+        A copy of input with source's slices added at index along dim
+        """
+    def index_select(self, dim: typing.SupportsInt | typing.SupportsIndex, index: Tensor) -> Tensor:
+        """
+        The entries of input at the int64 indices along dim
+        """
     def is_contiguous(self) -> builtins.bool:
-        ...
+        """
+        Whether the elements lie in row-major order
+        """
     def item(self) -> Number:
-        ...
-    def le(self, arg0: typing.Any) -> Tensor:
-        ...
+        """
+        The value of a one-element tensor as a Python number
+        """
+    def le(self, other: typing.Any) -> Tensor:
+        """
+        input <= other, elementwise and broadcast: a bool tensor
+        """
     def log(self) -> Tensor:
-        ...
+        """
+        The natural logarithm of input, elementwise
+        """
     def log1p(self) -> Tensor:
-        ...
-    def lt(self, arg0: typing.Any) -> Tensor:
-        ...
-    def matmul(self, arg0: Tensor) -> Tensor:
-        ...
-    def maximum(self, arg0: Tensor) -> Tensor:
-        ...
-    def minimum(self, arg0: Tensor) -> Tensor:
-        ...
-    def mul(self, arg0: typing.Any) -> Tensor:
-        ...
-    def ne(self, arg0: typing.Any) -> Tensor:
-        ...
+        """
+        log(1 + input), accurate for small input
+        """
+    def lt(self, other: typing.Any) -> Tensor:
+        """
+        input < other, elementwise and broadcast: a bool tensor
+        """
+    def matmul(self, other: Tensor) -> Tensor:
+        """
+        The matrix product of every rank (numpy's matmul rules), as input @ other
+        """
+    def maximum(self, other: Tensor) -> Tensor:
+        """
+        The larger of input and other, elementwise (NaN propagates)
+        """
+    def minimum(self, other: Tensor) -> Tensor:
+        """
+        The smaller of input and other, elementwise (NaN propagates)
+        """
+    def mm(self, mat2: Tensor) -> Tensor:
+        """
+        The product of two matrices (n, k) @ (k, m)
+        """
+    def mul(self, other: typing.Any) -> Tensor:
+        """
+        input * other, broadcast, with PyTorch's type promotion
+        """
+    def ne(self, other: typing.Any) -> Tensor:
+        """
+        input != other, elementwise and broadcast: a bool tensor
+        """
     def neg(self) -> Tensor:
-        ...
+        """
+        -input, elementwise
+        """
+    def nonzero(self) -> Tensor:
+        """
+        The indices of the nonzero elements, as an (n, ndim) int64 tensor
+        """
     def numel(self) -> builtins.int:
-        ...
+        """
+        The number of elements
+        """
     def numpy(self) -> numpy.ndarray:
         """
         A numpy array sharing this tensor's memory
         """
     @typing.overload
-    def pow(self, arg0: Number) -> Tensor:
-        ...
+    def pow(self, exponent: Number) -> Tensor:
+        """
+        input ** exponent, elementwise and broadcast (either side may be a number)
+        """
     @typing.overload
-    def pow(self, arg0: Tensor) -> Tensor:
+    def pow(self, exponent: Tensor) -> Tensor:
         ...
     def relu(self) -> Tensor:
-        ...
+        """
+        max(input, 0), elementwise (NaN stays NaN)
+        """
     def requires_grad_(self, requires_grad: builtins.bool = True) -> Tensor:
-        ...
+        """
+        Sets requires_grad (a leaf only) in place; returns self
+        """
+    def scatter_add(self, dim: typing.SupportsInt | typing.SupportsIndex, index: Tensor, src: Tensor) -> Tensor:
+        """
+        A copy of input with src added at index along dim (gather's adjoint)
+        """
     def sigmoid(self) -> Tensor:
-        ...
+        """
+        1 / (1 + exp(-input)), elementwise
+        """
     def sign(self) -> Tensor:
-        ...
+        """
+        -1, 0 or 1 by the sign of input (NaN stays NaN); gradient 0
+        """
     def sin(self) -> Tensor:
-        ...
+        """
+        The sine of input (radians), elementwise
+        """
     @typing.overload
     def size(self) -> tuple[builtins.int, ...]:
-        ...
+        """
+        The shape, or with dim the size of that dimension
+        """
     @typing.overload
     def size(self, dim: typing.SupportsInt | typing.SupportsIndex) -> builtins.int:
         ...
     def sqrt(self) -> Tensor:
-        ...
+        """
+        The square root of input, elementwise
+        """
     @typing.overload
     def stride(self) -> tuple[builtins.int, ...]:
-        ...
+        """
+        The strides in elements, or with dim the stride of that dimension
+        """
     @typing.overload
     def stride(self, dim: typing.SupportsInt | typing.SupportsIndex) -> builtins.int:
         ...
-    def sub(self, arg0: typing.Any) -> Tensor:
-        ...
+    def sub(self, other: typing.Any) -> Tensor:
+        """
+        input - other, broadcast, with PyTorch's type promotion
+        """
     def tanh(self) -> Tensor:
-        ...
+        """
+        The hyperbolic tangent of input, elementwise
+        """
     def to(self, dtype: dtype) -> Tensor:
-        ...
+        """
+        The values converted to dtype (self if it has it)
+        """
     def transpose(self, dim0: typing.SupportsInt | typing.SupportsIndex, dim1: typing.SupportsInt | typing.SupportsIndex) -> Tensor:
-        ...
+        """
+        A view with dims dim0 and dim1 swapped
+        """
     @property
     def _version(self) -> builtins.int:
         ...
     @property
     def data(self) -> Tensor:
-        ...
+        """
+        detach(): the values without the graph
+        """
     @property
     def dtype(self) -> dtype:
-        ...
+        """
+        The element type (bprop.float32, ...)
+        """
     @property
     def grad(self) -> typing.Any:
-        ...
+        """
+        The gradient backward() accumulated into this leaf, or None
+        """
     @grad.setter
     def grad(self, arg1: Tensor | None) -> None:
         ...
     @property
     def grad_fn(self) -> Node:
-        ...
+        """
+        The graph node that made this tensor, or None for a leaf
+        """
     @property
     def is_leaf(self) -> builtins.bool:
-        ...
+        """
+        True unless an op that requires grad made this tensor
+        """
     @property
     def ndim(self) -> builtins.int:
+        """
+        The number of dimensions
+        """
+    @property
+    def requires_grad(self) -> builtins.bool:
+        """
+        Whether ops on this tensor record the graph for backward
+        """
+    @requires_grad.setter
+    def requires_grad(self, arg1: builtins.bool) -> None:
         ...
     @property
     def shape(self) -> tuple[builtins.int, ...]:
-        ...
-    # ---- installed in Python by bprop._tensor ----
-    __array_priority__: typing.ClassVar[builtins.int]
-    def __array__(
-        self, dtype: typing.Any = None, copy: builtins.bool | None = None
-    ) -> _NDArray: ...
-    def __len__(self) -> builtins.int: ...
-    def __float__(self) -> builtins.float: ...
-    def __int__(self) -> builtins.int: ...
-    def __bool__(self) -> builtins.bool: ...
-    def __hash__(self) -> builtins.int: ...
-    def __repr__(self) -> builtins.str: ...
-    def __str__(self) -> builtins.str: ...
-    def __iter__(self) -> collections.abc.Iterator[Tensor]: ...
-    def __dlpack__(
-        self, *, stream: typing.Any = None,
-        max_version: tuple[builtins.int, builtins.int] | None = None,
-        dl_device: tuple[builtins.int, builtins.int] | None = None,
-        copy: builtins.bool | None = None,
-    ) -> typing.Any: ...  # a PyCapsule
-    def __dlpack_device__(self) -> tuple[builtins.int, builtins.int]: ...
-    def __getitem__(self, key: typing.Any) -> Tensor: ...
-    def __setitem__(self, key: typing.Any, value: Tensor | Number) -> None: ...
-    # `typing.Any` as in the C++ __add__ & co., which mypy requires the in-place forms to match.
-    def __iadd__(self, other: typing.Any, alpha: Number = 1) -> Tensor: ...
-    def __isub__(self, other: typing.Any, alpha: Number = 1) -> Tensor: ...
-    def __imul__(self, other: typing.Any) -> Tensor: ...
-    def __itruediv__(self, other: typing.Any) -> Tensor: ...
+        """
+        The size of each dimension, a tuple[typing.Any, ...]
+        """
+    # ---- defined in Python: bprop/_tensor.py ----
     @property
     def T(self) -> Tensor: ...
-    def tolist(self) -> typing.Any: ...
-    def float(self) -> Tensor: ...
-    def double(self) -> Tensor: ...
-    def long(self) -> Tensor: ...
-    def bool(self) -> Tensor: ...
-    def sum(
-        self, dim: _Dims = None, keepdim: builtins.bool = False, *,
-        axis: _Dims = None, keepdims: builtins.bool | None = None,
-    ) -> Tensor: ...
-    def mean(
-        self, dim: _Dims = None, keepdim: builtins.bool = False, *,
-        axis: _Dims = None, keepdims: builtins.bool | None = None,
-    ) -> Tensor: ...
-    def prod(
-        self, dim: _Dims = None, keepdim: builtins.bool = False, *,
-        axis: _Dims = None, keepdims: builtins.bool | None = None,
-    ) -> Tensor: ...
-    def amax(
-        self, dim: _Dims = (), keepdim: builtins.bool = False, *,
-        axis: _Dims = None, keepdims: builtins.bool | None = None,
-    ) -> Tensor: ...
-    def amin(
-        self, dim: _Dims = (), keepdim: builtins.bool = False, *,
-        axis: _Dims = None, keepdims: builtins.bool | None = None,
-    ) -> Tensor: ...
-    def argmax(
-        self, dim: builtins.int | None = None, keepdim: builtins.bool = False, *,
-        axis: builtins.int | None = None, keepdims: builtins.bool | None = None,
-    ) -> Tensor: ...
-    def argmin(
-        self, dim: builtins.int | None = None, keepdim: builtins.bool = False, *,
-        axis: builtins.int | None = None, keepdims: builtins.bool | None = None,
-    ) -> Tensor: ...
-    @typing.overload
-    def max(self) -> Tensor: ...
-    @typing.overload
-    def max(self, dim: Tensor) -> Tensor: ...
-    @typing.overload
-    def max(
-        self, dim: builtins.int, keepdim: builtins.bool = False, *,
-        keepdims: builtins.bool | None = None,
-    ) -> _ValuesIndices: ...
-    @typing.overload
-    def max(
-        self, dim: None = None, keepdim: builtins.bool = False, *,
-        axis: builtins.int, keepdims: builtins.bool | None = None,
-    ) -> _ValuesIndices: ...
-    @typing.overload
-    def min(self) -> Tensor: ...
-    @typing.overload
-    def min(self, dim: Tensor) -> Tensor: ...
-    @typing.overload
-    def min(
-        self, dim: builtins.int, keepdim: builtins.bool = False, *,
-        keepdims: builtins.bool | None = None,
-    ) -> _ValuesIndices: ...
-    @typing.overload
-    def min(
-        self, dim: None = None, keepdim: builtins.bool = False, *,
-        axis: builtins.int, keepdims: builtins.bool | None = None,
-    ) -> _ValuesIndices: ...
-    def var(
-        self, dim: _Dims | builtins.bool = None, unbiased: builtins.bool | None = None,
-        keepdim: builtins.bool = False, *, correction: builtins.float | None = None,
-        axis: _Dims = None, keepdims: builtins.bool | None = None,
-    ) -> Tensor: ...
-    def std(
-        self, dim: _Dims | builtins.bool = None, unbiased: builtins.bool | None = None,
-        keepdim: builtins.bool = False, *, correction: builtins.float | None = None,
-        axis: _Dims = None, keepdims: builtins.bool | None = None,
-    ) -> Tensor: ...
-    def logsumexp(self, dim: _Dims, keepdim: builtins.bool = False) -> Tensor: ...
-    def reshape(self, *shape: _Shape) -> Tensor: ...
-    def view(self, *shape: _Shape) -> Tensor: ...
-    def permute(self, *dims: _Shape) -> Tensor: ...
-    def expand(self, *sizes: _Shape) -> Tensor: ...
-    def flatten(self, start_dim: builtins.int = 0, end_dim: builtins.int = -1) -> Tensor: ...
-    def squeeze(self, dim: _Dims = None) -> Tensor: ...
-    def unsqueeze(self, dim: builtins.int) -> Tensor: ...
-    def expand_as(self, other: Tensor) -> Tensor: ...
-    def view_as(self, other: Tensor) -> Tensor: ...
-    def reshape_as(self, other: Tensor) -> Tensor: ...
-    def gather(self, dim: builtins.int, index: Tensor) -> Tensor: ...
-    def scatter_add(self, dim: builtins.int, index: Tensor, src: Tensor) -> Tensor: ...
-    def index_select(self, dim: builtins.int, index: Tensor) -> Tensor: ...
-    def index_add(self, dim: builtins.int, index: Tensor, source: Tensor) -> Tensor: ...
-    def nonzero(self) -> Tensor: ...
-    def clamp(
-        self, min: Tensor | Number | None = None, max: Tensor | Number | None = None
-    ) -> Tensor: ...
-    def clip(
-        self, min: Tensor | Number | None = None, max: Tensor | Number | None = None
-    ) -> Tensor: ...
-    def clamp_(
-        self, min: Tensor | Number | None = None, max: Tensor | Number | None = None
-    ) -> Tensor: ...
+    def __array__(self, dtype: typing.Any = None, copy: builtins.bool | None = None) -> _NDArray: ...
+    __array_priority__: typing.ClassVar[builtins.int]
+    def __bool__(self) -> builtins.bool: ...
+    def __dlpack__(self, *, stream: typing.Any = None, max_version: tuple[builtins.int, builtins.int] | None = None, dl_device: tuple[builtins.int, builtins.int] | None = None, copy: builtins.bool | None = None) -> typing.Any: ...
+    def __dlpack_device__(self) -> tuple[builtins.int, builtins.int]: ...
+    def __float__(self) -> builtins.float: ...
+    def __getitem__(self, key: typing.Any) -> Tensor: ...
+    def __hash__(self) -> builtins.int: ...
+    def __iadd__(self, other: Tensor | Number, alpha: Number = 1) -> Tensor: ...
+    def __imul__(self, other: Tensor | Number) -> Tensor: ...
+    def __int__(self) -> builtins.int: ...
+    def __isub__(self, other: Tensor | Number, alpha: Number = 1) -> Tensor: ...
+    def __iter__(self) -> collections.abc.Iterator[Tensor]: ...
+    def __itruediv__(self, other: Tensor | Number) -> Tensor: ...
+    def __len__(self) -> builtins.int: ...
+    def __repr__(self) -> builtins.str: ...
+    def __setitem__(self, key: typing.Any, value: Tensor | Number) -> None: ...
+    def __str__(self) -> builtins.str: ...
     def add_(self, other: Tensor | Number, alpha: Number = 1) -> Tensor: ...
-    def sub_(self, other: Tensor | Number, alpha: Number = 1) -> Tensor: ...
-    def mul_(self, other: Tensor | Number) -> Tensor: ...
-    def div_(self, other: Tensor | Number) -> Tensor: ...
-    def fill_(self, value: Number) -> Tensor: ...
-    def zero_(self) -> Tensor: ...
+    def amax(self, dim: _Dims = (), keepdim: builtins.bool = False, *, axis: _Dims = None, keepdims: builtins.bool | None = None) -> Tensor: ...
+    def amin(self, dim: _Dims = (), keepdim: builtins.bool = False, *, axis: _Dims = None, keepdims: builtins.bool | None = None) -> Tensor: ...
+    def argmax(self, dim: builtins.int | None = None, keepdim: builtins.bool = False, *, axis: builtins.int | None = None, keepdims: builtins.bool | None = None) -> Tensor: ...
+    def argmin(self, dim: builtins.int | None = None, keepdim: builtins.bool = False, *, axis: builtins.int | None = None, keepdims: builtins.bool | None = None) -> Tensor: ...
+    def bool(self) -> Tensor: ...
+    def clamp(self, min: Tensor | Number | None = None, max: Tensor | Number | None = None) -> Tensor: ...
+    def clamp_(self, min: Tensor | Number | None = None, max: Tensor | Number | None = None) -> Tensor: ...
+    def clip(self, min: Tensor | Number | None = None, max: Tensor | Number | None = None) -> Tensor: ...
     def copy_(self, src: Tensor | Number) -> Tensor: ...
-    def register_post_accumulate_grad_hook(
-        self, hook: typing.Callable[[Tensor], None]
-    ) -> _RemovableHandle: ...
+    def div_(self, other: Tensor | Number) -> Tensor: ...
+    def double(self) -> Tensor: ...
+    def expand(self, *shape: _Shape) -> Tensor: ...
+    def expand_as(self, other: Tensor) -> Tensor: ...
+    def fill_(self, value: Number) -> Tensor: ...
+    def flatten(self, start_dim: builtins.int = 0, end_dim: builtins.int = -1) -> Tensor: ...
+    def float(self) -> Tensor: ...
+    def logsumexp(self, dim: _Dims, keepdim: builtins.bool = False) -> Tensor: ...
+    def long(self) -> Tensor: ...
+    def max(self, dim: builtins.int | Tensor | None = None, keepdim: builtins.bool = False, *, axis: builtins.int | None = None, keepdims: builtins.bool | None = None) -> typing.Any: ...
+    def mean(self, dim: _Dims = None, keepdim: builtins.bool = False, *, axis: _Dims = None, keepdims: builtins.bool | None = None) -> Tensor: ...
+    def min(self, dim: builtins.int | Tensor | None = None, keepdim: builtins.bool = False, *, axis: builtins.int | None = None, keepdims: builtins.bool | None = None) -> typing.Any: ...
+    def mul_(self, other: Tensor | Number) -> Tensor: ...
+    def permute(self, *shape: _Shape) -> Tensor: ...
+    def prod(self, dim: _Dims = None, keepdim: builtins.bool = False, *, axis: _Dims = None, keepdims: builtins.bool | None = None) -> Tensor: ...
+    def register_post_accumulate_grad_hook(self, hook: collections.abc.Callable[[Tensor], None]) -> _RemovableHandle: ...
+    def reshape(self, *shape: _Shape) -> Tensor: ...
+    def reshape_as(self, other: Tensor) -> Tensor: ...
+    def squeeze(self, dim: _Dims = None) -> Tensor: ...
+    def std(self, dim: _Dims | builtins.bool = None, unbiased: builtins.bool | None = None, keepdim: builtins.bool = False, *, correction: builtins.float | None = None, axis: _Dims = None, keepdims: builtins.bool | None = None) -> Tensor: ...
+    def sub_(self, other: Tensor | Number, alpha: Number = 1) -> Tensor: ...
+    def sum(self, dim: _Dims = None, keepdim: builtins.bool = False, *, axis: _Dims = None, keepdims: builtins.bool | None = None) -> Tensor: ...
+    def tolist(self) -> typing.Any: ...
+    def unsqueeze(self, dim: builtins.int) -> Tensor: ...
+    def var(self, dim: _Dims | builtins.bool = None, unbiased: builtins.bool | None = None, keepdim: builtins.bool = False, *, correction: builtins.float | None = None, axis: _Dims = None, keepdims: builtins.bool | None = None) -> Tensor: ...
+    def view(self, *shape: _Shape) -> Tensor: ...
+    def view_as(self, other: Tensor) -> Tensor: ...
+    def zero_(self) -> Tensor: ...
+
 class Adam:
     """
     Adam and AdamW with PyTorch's update math
@@ -514,6 +564,18 @@ class _Capture:
     @property
     def launches(self) -> builtins.int:
         ...
+class _Trainer:
+    """
+    The training loop of bprop.Trainer (bprop/trainer.h)
+    """
+    def __init__(self, model: collections.abc.Callable[[Tensor], Tensor], loss_fn: collections.abc.Callable[[Tensor, Tensor], Tensor], zero_grad: collections.abc.Callable[[], None], step: collections.abc.Callable[[], None]) -> None:
+        ...
+    def run_epoch(self, inputs: Tensor, targets: Tensor, order: Tensor, batch_size: typing.SupportsInt | typing.SupportsIndex, count_correct: builtins.bool, on_batch: collections.abc.Callable[..., typing.Any] | None = None) -> tuple[typing.Any, ...]:
+        """
+        One epoch (Trainer::run_epoch): (mean loss, rows right, rows, stopped)
+        """
+    def set_gradient_sync(self, before_step: collections.abc.Callable[[], None], sync: collections.abc.Callable[[], None]) -> None:
+        ...
 def _add_(arg0: Tensor, arg1: Tensor, arg2: Number) -> Tensor:
     ...
 def _amax(arg0: Tensor, arg1: tuple[int, ...], arg2: bool) -> Tensor:
@@ -533,8 +595,6 @@ def _assign(dst: Tensor, src: Tensor) -> None:
 def _avg_pool2d(arg0: Tensor, arg1: tuple[typing.SupportsInt | typing.SupportsIndex, typing.SupportsInt | typing.SupportsIndex], arg2: tuple[typing.SupportsInt | typing.SupportsIndex, typing.SupportsInt | typing.SupportsIndex], arg3: tuple[typing.SupportsInt | typing.SupportsIndex, typing.SupportsInt | typing.SupportsIndex]) -> Tensor:
     ...
 def _binary_cross_entropy_with_logits(arg0: Tensor, arg1: Tensor, arg2: Tensor | None, arg3: Reduction, arg4: Tensor | None) -> Tensor:
-    ...
-def _bmm(arg0: Tensor, arg1: Tensor) -> Tensor:
     ...
 def _cat(arg0: collections.abc.Sequence[Tensor], arg1: typing.SupportsInt | typing.SupportsIndex) -> Tensor:
     ...
@@ -568,17 +628,11 @@ def _from_dlpack_capsule(capsule: typing_extensions.CapsuleType, copy: bool | No
     """
 def _full(shape: tuple[int, ...], value: Number, dtype: dtype) -> Tensor:
     ...
-def _gather(arg0: Tensor, arg1: typing.SupportsInt | typing.SupportsIndex, arg2: Tensor) -> Tensor:
-    ...
 def _gelu(arg0: Tensor, arg1: bool) -> Tensor:
     ...
 def _grad(outputs: collections.abc.Sequence[Tensor], inputs: collections.abc.Sequence[Tensor], grad_outputs: collections.abc.Sequence[Tensor | None], retain_graph: bool, create_graph: bool, allow_unused: bool) -> list[Tensor | None]:
     ...
 def _index(arg0: Tensor, arg1: tuple[typing.Any, ...]) -> Tensor:
-    ...
-def _index_add(arg0: Tensor, arg1: typing.SupportsInt | typing.SupportsIndex, arg2: Tensor, arg3: Tensor) -> Tensor:
-    ...
-def _index_select(arg0: Tensor, arg1: typing.SupportsInt | typing.SupportsIndex, arg2: Tensor) -> Tensor:
     ...
 def _isa() -> str:
     """
@@ -594,7 +648,7 @@ def _load_safetensors(path: str) -> tuple[list[tuple[str, Tensor]], dict[str, st
     ...
 def _log_softmax(arg0: Tensor, arg1: typing.SupportsInt | typing.SupportsIndex) -> Tensor:
     ...
-def _logsumexp(arg0: Tensor, arg1: tuple[int, ...], arg2: bool) -> Tensor:
+def _logsumexp(input: Tensor, dims: tuple[int, ...], keepdim: bool) -> Tensor:
     ...
 def _max_all(arg0: Tensor) -> Tensor:
     ...
@@ -607,8 +661,6 @@ def _mean(input: Tensor, dims: tuple[int, ...], keepdim: bool) -> Tensor:
 def _min_all(arg0: Tensor) -> Tensor:
     ...
 def _min_dim(arg0: Tensor, arg1: typing.SupportsInt | typing.SupportsIndex, arg2: bool) -> tuple[Tensor, Tensor]:
-    ...
-def _mm(arg0: Tensor, arg1: Tensor) -> Tensor:
     ...
 def _mse_loss(arg0: Tensor, arg1: Tensor, arg2: Reduction) -> Tensor:
     ...
@@ -636,11 +688,9 @@ def _remove_post_accumulate_grad_hook(leaf: Tensor, handle: typing.SupportsInt |
     ...
 def _reshape(input: Tensor, shape: tuple[int, ...]) -> Tensor:
     ...
-def _run_epoch(capture: _Capture, input_buffer: Tensor, target_buffer: Tensor, inputs: Tensor, targets: Tensor, order: Tensor, batch_size: typing.SupportsInt | typing.SupportsIndex, loss: Tensor, output: Tensor | None, on_batch: collections.abc.Callable[..., typing.Any] | None) -> tuple[float, int, int, bool]:
+def _run_epoch(capture: _Capture, input_buffer: Tensor, target_buffer: Tensor, inputs: Tensor, targets: Tensor, order: Tensor, batch_size: typing.SupportsInt | typing.SupportsIndex, loss: Tensor, output: Tensor | None, on_batch: collections.abc.Callable[..., typing.Any] | None) -> tuple[typing.Any, ...]:
     ...
 def _save_safetensors(path: str, tensors: collections.abc.Sequence[tuple[str, Tensor]], metadata: collections.abc.Mapping[str, str]) -> None:
-    ...
-def _scatter_add(arg0: Tensor, arg1: typing.SupportsInt | typing.SupportsIndex, arg2: Tensor, arg3: Tensor) -> Tensor:
     ...
 def _set_anomaly_enabled(mode: bool) -> None:
     ...
@@ -687,109 +737,212 @@ def _zero_grad(params: collections.abc.Sequence[Tensor], set_to_none: bool) -> N
 def _zeros(shape: tuple[int, ...], dtype: dtype) -> Tensor:
     ...
 def abs(input: Tensor) -> Tensor:
-    ...
-def add(arg0: typing.Any, arg1: typing.Any) -> Tensor:
-    ...
+    """
+    The absolute value of input, elementwise
+    """
+def add(input: typing.Any, other: typing.Any) -> Tensor:
+    """
+    input + other, broadcast, with PyTorch's type promotion
+    """
+def bmm(input: Tensor, mat2: Tensor) -> Tensor:
+    """
+    Batched matrix products (b, n, k) @ (b, k, m), no broadcasting
+    """
 def cos(input: Tensor) -> Tensor:
-    ...
-def div(arg0: typing.Any, arg1: typing.Any) -> Tensor:
-    ...
-def eq(arg0: Tensor, arg1: typing.Any) -> Tensor:
-    ...
+    """
+    The cosine of input (radians), elementwise
+    """
+def div(input: typing.Any, other: typing.Any) -> Tensor:
+    """
+    input / other, broadcast; true division (ints give floats)
+    """
+def eq(input: Tensor, other: typing.Any) -> Tensor:
+    """
+    input == other, elementwise and broadcast: a bool tensor
+    """
 def erf(input: Tensor) -> Tensor:
-    ...
+    """
+    The error function of input, elementwise
+    """
 def exp(input: Tensor) -> Tensor:
-    ...
+    """
+    e to the power of input, elementwise
+    """
+def expm1(input: Tensor) -> Tensor:
+    """
+    exp(input) - 1, accurate for small input
+    """
 def from_numpy(array: numpy.ndarray) -> Tensor:
     """
     A tensor sharing memory with a numpy array (float32, float64, int64 or bool)
     """
-def ge(arg0: Tensor, arg1: typing.Any) -> Tensor:
-    ...
+def gather(input: Tensor, dim: typing.SupportsInt | typing.SupportsIndex, index: Tensor) -> Tensor:
+    """
+    out[i][j] = input[index[i][j]][j] for dim 0 (and so on for other dims)
+    """
+def ge(input: Tensor, other: typing.Any) -> Tensor:
+    """
+    input >= other, elementwise and broadcast: a bool tensor
+    """
 def get_default_dtype() -> dtype:
-    ...
+    """
+    The dtype Python floats and the factories take (float32 unless set_default_dtype)
+    """
 def get_num_threads() -> int:
-    ...
-def gt(arg0: Tensor, arg1: typing.Any) -> Tensor:
-    ...
+    """
+    Threads the kernels may use (set_num_threads), the calling one included
+    """
+def gt(input: Tensor, other: typing.Any) -> Tensor:
+    """
+    input > other, elementwise and broadcast: a bool tensor
+    """
+def index_add(input: Tensor, dim: typing.SupportsInt | typing.SupportsIndex, index: Tensor, source: Tensor) -> Tensor:
+    """
+    A copy of input with source's slices added at index along dim
+    """
+def index_select(input: Tensor, dim: typing.SupportsInt | typing.SupportsIndex, index: Tensor) -> Tensor:
+    """
+    The entries of input at the int64 indices along dim
+    """
 def is_anomaly_enabled() -> bool:
-    ...
+    """
+    Whether detect_anomaly() is on (backward then checks for NaN and names the op)
+    """
 def is_grad_enabled() -> bool:
-    ...
-def le(arg0: Tensor, arg1: typing.Any) -> Tensor:
-    ...
+    """
+    Whether ops record the graph on this thread (no_grad turns it off)
+    """
+def le(input: Tensor, other: typing.Any) -> Tensor:
+    """
+    input <= other, elementwise and broadcast: a bool tensor
+    """
 def log(input: Tensor) -> Tensor:
-    ...
+    """
+    The natural logarithm of input, elementwise
+    """
 def log1p(input: Tensor) -> Tensor:
-    ...
-def lt(arg0: Tensor, arg1: typing.Any) -> Tensor:
-    ...
+    """
+    log(1 + input), accurate for small input
+    """
+def lt(input: Tensor, other: typing.Any) -> Tensor:
+    """
+    input < other, elementwise and broadcast: a bool tensor
+    """
 def manual_seed(seed: typing.SupportsInt | typing.SupportsIndex) -> None:
     """
     Seeds the generator behind rand, randn and randint
     """
-def matmul(arg0: Tensor, arg1: Tensor) -> Tensor:
-    ...
-def maximum(arg0: Tensor, arg1: Tensor) -> Tensor:
-    ...
-def minimum(arg0: Tensor, arg1: Tensor) -> Tensor:
-    ...
-def mul(arg0: typing.Any, arg1: typing.Any) -> Tensor:
-    ...
-def ne(arg0: Tensor, arg1: typing.Any) -> Tensor:
-    ...
+def matmul(input: Tensor, other: Tensor) -> Tensor:
+    """
+    The matrix product of every rank (numpy's matmul rules), as input @ other
+    """
+def maximum(input: Tensor, other: Tensor) -> Tensor:
+    """
+    The larger of input and other, elementwise (NaN propagates)
+    """
+def minimum(input: Tensor, other: Tensor) -> Tensor:
+    """
+    The smaller of input and other, elementwise (NaN propagates)
+    """
+def mm(input: Tensor, mat2: Tensor) -> Tensor:
+    """
+    The product of two matrices (n, k) @ (k, m)
+    """
+def mul(input: typing.Any, other: typing.Any) -> Tensor:
+    """
+    input * other, broadcast, with PyTorch's type promotion
+    """
+def ne(input: Tensor, other: typing.Any) -> Tensor:
+    """
+    input != other, elementwise and broadcast: a bool tensor
+    """
 def neg(input: Tensor) -> Tensor:
-    ...
+    """
+    -input, elementwise
+    """
 def nonzero(input: Tensor) -> Tensor:
-    ...
+    """
+    The indices of the nonzero elements, as an (n, ndim) int64 tensor
+    """
 def op_names() -> list[typing.Any]:
     """
     Every op in the C++ registry as (name, differentiable)
     """
 @typing.overload
-def pow(arg0: Tensor, arg1: Number) -> Tensor:
+def pow(input: Tensor, exponent: Number) -> Tensor:
+    """
+    input ** exponent, elementwise and broadcast (either side may be a number)
+    """
+@typing.overload
+def pow(input: Tensor, exponent: Tensor) -> Tensor:
     ...
 @typing.overload
-def pow(arg0: Tensor, arg1: Tensor) -> Tensor:
-    ...
-@typing.overload
-def pow(arg0: Number, arg1: Tensor) -> Tensor:
+def pow(input: Number, exponent: Tensor) -> Tensor:
     ...
 def relu(input: Tensor) -> Tensor:
-    ...
-def result_type(arg0: Tensor, arg1: Tensor) -> dtype:
-    ...
+    """
+    max(input, 0), elementwise (NaN stays NaN)
+    """
+def result_type(tensor1: Tensor, tensor2: Tensor) -> dtype:
+    """
+    The dtype an elementwise op of the two tensors computes in (PyTorch's promotion)
+    """
+def scatter_add(input: Tensor, dim: typing.SupportsInt | typing.SupportsIndex, index: Tensor, src: Tensor) -> Tensor:
+    """
+    A copy of input with src added at index along dim (gather's adjoint)
+    """
 def set_default_dtype(dtype: dtype) -> None:
-    ...
+    """
+    Sets the dtype Python floats and the factories take (float32 or float64)
+    """
 def set_grad_enabled(mode: bool) -> None:
-    ...
+    """
+    Turns graph recording on or off for this thread
+    """
 def set_num_threads(n: typing.SupportsInt | typing.SupportsIndex) -> None:
     """
     Threads the kernels may use, the calling one included
     """
 def sigmoid(input: Tensor) -> Tensor:
-    ...
+    """
+    1 / (1 + exp(-input)), elementwise
+    """
 def sign(input: Tensor) -> Tensor:
-    ...
+    """
+    -1, 0 or 1 by the sign of input (NaN stays NaN); gradient 0
+    """
 def sin(input: Tensor) -> Tensor:
-    ...
+    """
+    The sine of input (radians), elementwise
+    """
 def sqrt(input: Tensor) -> Tensor:
-    ...
-def sub(arg0: typing.Any, arg1: typing.Any) -> Tensor:
-    ...
+    """
+    The square root of input, elementwise
+    """
+def sub(input: typing.Any, other: typing.Any) -> Tensor:
+    """
+    input - other, broadcast, with PyTorch's type promotion
+    """
 def tanh(input: Tensor) -> Tensor:
-    ...
+    """
+    The hyperbolic tangent of input, elementwise
+    """
 def transpose(input: Tensor, dim0: typing.SupportsInt | typing.SupportsIndex, dim1: typing.SupportsInt | typing.SupportsIndex) -> Tensor:
+    """
+    A view with dims dim0 and dim1 swapped
+    """
+@typing.overload
+def where(condition: Tensor, input: Tensor, other: Tensor) -> Tensor:
+    """
+    input where condition is true, else other (either may be a number)
+    """
+@typing.overload
+def where(condition: Tensor, input: Tensor, other: Number) -> Tensor:
     ...
 @typing.overload
-def where(arg0: Tensor, arg1: Tensor, arg2: Tensor) -> Tensor:
+def where(condition: Tensor, input: Number, other: Tensor) -> Tensor:
     ...
 @typing.overload
-def where(arg0: Tensor, arg1: Tensor, arg2: Number) -> Tensor:
+def where(condition: Tensor, input: Number, other: Number) -> Tensor:
     ...
-@typing.overload
-def where(arg0: Tensor, arg1: Number, arg2: Tensor) -> Tensor:
-    ...
-@typing.overload
-def where(arg0: Tensor, arg1: Number, arg2: Number) -> Tensor:
-    ...
+__version__: str = '0.1.0'

@@ -18,10 +18,8 @@ _Size = Union[int, Sequence[int]]
 
 __all__ = [
     "zeros", "ones", "full", "empty", "zeros_like", "ones_like", "full_like",
-    "arange", "linspace", "eye", "rand", "randn", "randint", "manual_seed",
+    "arange", "linspace", "eye", "rand", "randn", "randint",
 ]  # fmt: skip
-
-manual_seed = _core.manual_seed
 
 
 def _finish(result: Tensor, requires_grad: bool) -> Tensor:

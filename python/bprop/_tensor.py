@@ -28,7 +28,7 @@ from ._format import tensor_repr
 if TYPE_CHECKING:
     from ._core import Number, _Dims, _NDArray, _RemovableHandle, _Shape
 
-__all__ = ["Tensor", "tensor", "from_numpy", "from_dlpack"]
+__all__ = ["Tensor", "tensor", "from_dlpack"]
 
 _F = TypeVar("_F", bound=collections.abc.Callable[..., typing.Any])
 
@@ -158,8 +158,6 @@ def _to_numpy_dtype(dtype) -> np.dtype:
             return np_dtype
     raise TypeError(f"unknown dtype {dtype!r}")
 
-
-from_numpy = _core.from_numpy
 
 _KDLCPU, _KDLCUDAHOST = 1, 3  # DLPack device types whose memory the CPU reads
 

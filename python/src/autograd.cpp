@@ -8,6 +8,7 @@ namespace bprop::python {
 void init_autograd(py::module_& m) {
   m.def("is_grad_enabled", &is_grad_enabled,
         "Whether ops record the graph on this thread (no_grad turns it off)");
+  export_name(m, "is_grad_enabled");
   m.def("set_grad_enabled", &set_grad_enabled, py::arg("mode"),
         "Turns graph recording on or off for this thread");
   m.def("is_anomaly_enabled", &is_anomaly_enabled,

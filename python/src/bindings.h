@@ -110,13 +110,23 @@ Tensor without_gil_if_large(const Tensor& x, Op&& op) {
   return op();
 }
 
+// Marks a name of bprop._core public: __all__ lists it, and `import bprop` re-exports it
+// (`from ._core import *`), so a binding makes its API public where it defines it.
+inline void export_name(py::module_& m, const char* name) {
+  if (!py::hasattr(m, "__all__")) m.attr("__all__") = py::list();
+  auto names = m.attr("__all__").cast<py::list>();
+  if (!names.contains(name)) names.append(name);
+}
+
 // One definition, two forms: the function bprop.<name>(input, ...) and the method
 // Tensor.<name>(...), bound from the same C++ callable with the same keywords and docstring
-// (fn's first parameter is the tensor). `extra`: the py::arg()s after input, call guards.
+// (fn's first parameter is the tensor); the function is exported. `extra`: the py::arg()s after
+// input, call guards.
 template <typename Fn, typename... Extra>
 void def_function_and_method(py::module_& m, const char* name, Fn&& fn, const char* doc,
                              const Extra&... extra) {
   m.def(name, fn, py::arg("input"), extra..., doc);
+  export_name(m, name);
   py::reinterpret_borrow<py::class_<Tensor>>(m.attr("Tensor")).def(name, fn, extra..., doc);
 }
 

@@ -17,6 +17,7 @@ void init_creation(py::module_& m) {
   m.def("_randint", &randint, py::arg("low"), py::arg("high"), py::arg("shape"), py::arg("dtype"));
   m.def("manual_seed", &manual_seed, py::arg("seed"),
         "Seeds the generator behind rand, randn and randint");
+  export_name(m, "manual_seed");
 }
 
 }  // namespace bprop::python

@@ -13,10 +13,13 @@ void init_dtype(py::module_& m) {
       .def("__str__", [](DType d) { return std::string("bprop.") + dtype_name(d); })
       .def_property_readonly("is_floating_point", [](DType d) { return is_floating(d); })
       .def_property_readonly("itemsize", [](DType d) { return itemsize(d); });
+  export_name(m, "dtype");
   m.def("get_default_dtype", &default_dtype,
         "The dtype Python floats and the factories take (float32 unless set_default_dtype)");
+  export_name(m, "get_default_dtype");
   m.def("set_default_dtype", &set_default_dtype, py::arg("dtype"),
         "Sets the dtype Python floats and the factories take (float32 or float64)");
+  export_name(m, "set_default_dtype");
 }
 
 }  // namespace bprop::python

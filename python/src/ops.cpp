@@ -133,8 +133,10 @@ void init_ops(py::module_& m) {
   m.def(
       "where", [](const Tensor& c, Scalar a, Scalar b) { return where(c, wrap(a), wrap(b)); },
       py::arg("condition"), py::arg("input"), py::arg("other"));
+  export_name(m, "where");
   m.def("result_type", &result_type, py::arg("tensor1"), py::arg("tensor2"),
         "The dtype an elementwise op of the two tensors computes in (PyTorch's promotion)");
+  export_name(m, "result_type");
 
   // Reductions and shapes: the Python layer normalises dim/axis/keepdims and *shape varargs.
   m.def("_sum", &reduce_without_gil<&sum>, py::arg("input"), py::arg("dims"), py::arg("keepdim"));

@@ -256,6 +256,7 @@ Runs without the GIL: other Python threads run meanwhile.)pbdoc")
       .def("_is_same", &Tensor::is_same)
       .def_property_readonly("_version", [](const Tensor& t) { return t.storage()->version(); });
 
+  export_name(m, "Tensor");
   m.def("_tensor_from_numpy", &copy_from_numpy, py::arg("array"));
   m.def("_to_dlpack_capsule", &to_dlpack_capsule, py::arg("tensor"), py::arg("versioned"),
         py::arg("copy"),
@@ -266,6 +267,7 @@ Runs without the GIL: other Python threads run meanwhile.)pbdoc")
         "or misaligned data, copy=False refuses to, copy=True always copies)");
   m.def("from_numpy", &share_numpy, py::arg("array"),
         "A tensor sharing memory with a numpy array (float32, float64, int64 or bool)");
+  export_name(m, "from_numpy");
   // Defined once Tensor is registered, so that the signature names it.
   node_class.def_property_readonly(
       "variable",  // PyTorch's name: the leaf of an AccumulateGrad node, else None
