@@ -4,7 +4,6 @@
 #include <string>
 
 #include "bprop/autograd.h"
-#include "bprop/bprop.h"
 #include "launch/tape.h"
 
 namespace bprop {
