@@ -12,21 +12,6 @@
 namespace bprop::kernels {
 namespace {
 
-// Calls f with a value of the C++ type for `dtype` (only its type matters).
-template <typename F>
-void dispatch_all(DType dtype, F&& f) {
-  switch (dtype) {
-    case DType::Bool:
-      return f(bool{});
-    case DType::Int64:
-      return f(int64_t{});
-    case DType::Float32:
-      return f(float{});
-    case DType::Float64:
-      return f(double{});
-  }
-}
-
 template <typename T>
 T& at(char* p, int64_t stride, int64_t i) {
   return *reinterpret_cast<T*>(p + stride * i);
@@ -137,7 +122,7 @@ void unary(UnaryOp op, int ndim, const int64_t* shape, const Operand& out, const
   const Operand* const ops[2] = {&out, &in};
   VecUnary vec_op;
   const bool vectorised = vector_unary(op, &vec_op);
-  dispatch_all(out.dtype, [&](auto tag) {
+  visit_element_type(out.dtype, [&](auto tag) {
     using T = decltype(tag);
     if constexpr (std::is_same_v<T, bool>) {
       unsupported("unary", out.dtype);
@@ -174,7 +159,7 @@ void binary(BinaryOp op, int ndim, const int64_t* shape, const Operand& out, con
   const Operand* const ops[3] = {&out, &a, &b};
   VecBinary vec_op;
   const bool vectorised = vector_binary(op, &vec_op);
-  dispatch_all(out.dtype, [&](auto tag) {
+  visit_element_type(out.dtype, [&](auto tag) {
     using T = decltype(tag);
     for_each_strided(ndim, shape, ops, [&](char** p, const int64_t* s, int64_t n) {
       if constexpr (std::is_floating_point_v<T>) {
@@ -236,7 +221,7 @@ void binary(BinaryOp op, int ndim, const int64_t* shape, const Operand& out, con
 void compare(CompareOp op, int ndim, const int64_t* shape, const Operand& out, const Operand& a,
              const Operand& b) {
   const Operand* const ops[3] = {&out, &a, &b};
-  dispatch_all(a.dtype, [&](auto tag) {
+  visit_element_type(a.dtype, [&](auto tag) {
     using T = decltype(tag);
     for_each_strided(ndim, shape, ops, [&](char** p, const int64_t* s, int64_t n) {
       switch (op) {
@@ -260,7 +245,7 @@ void compare(CompareOp op, int ndim, const int64_t* shape, const Operand& out, c
 void where(int ndim, const int64_t* shape, const Operand& out, const Operand& cond,
            const Operand& a, const Operand& b) {
   const Operand* const ops[4] = {&out, &cond, &a, &b};
-  dispatch_all(out.dtype, [&](auto tag) {
+  visit_element_type(out.dtype, [&](auto tag) {
     using T = decltype(tag);
     for_each_strided(ndim, shape, ops, [&](char** p, const int64_t* s, int64_t n) {
       for (int64_t i = 0; i < n; ++i)
@@ -272,9 +257,9 @@ void where(int ndim, const int64_t* shape, const Operand& out, const Operand& co
 
 void copy(int ndim, const int64_t* shape, const Operand& out, const Operand& in) {
   const Operand* const ops[2] = {&out, &in};
-  dispatch_all(out.dtype, [&](auto out_tag) {
+  visit_element_type(out.dtype, [&](auto out_tag) {
     using Out = decltype(out_tag);
-    dispatch_all(in.dtype, [&](auto in_tag) {
+    visit_element_type(in.dtype, [&](auto in_tag) {
       using In = decltype(in_tag);
       for_each_strided(ndim, shape, ops, [&](char** p, const int64_t* s, int64_t n) {
         if constexpr (std::is_same_v<Out, In>) {
@@ -305,7 +290,7 @@ template <typename F>
 void fused_backward(int ndim, const int64_t* shape, const Operand& out, const Operand& g,
                     const Operand& y, F formula) {
   const Operand* const ops[3] = {&out, &g, &y};
-  dispatch_all(out.dtype, [&](auto tag) {
+  visit_element_type(out.dtype, [&](auto tag) {
     using T = decltype(tag);
     if constexpr (std::is_floating_point_v<T>) {
       for_each_strided(ndim, shape, ops, [&](char** p, const int64_t* s, int64_t n) {
@@ -338,7 +323,7 @@ void sigmoid_backward(int ndim, const int64_t* shape, const Operand& out, const 
 
 void fill(int ndim, const int64_t* shape, const Operand& out, double value) {
   const Operand* const ops[1] = {&out};
-  dispatch_all(out.dtype, [&](auto tag) {
+  visit_element_type(out.dtype, [&](auto tag) {
     using T = decltype(tag);
     const T v = static_cast<T>(value);
     for_each_strided(ndim, shape, ops, [&](char** p, const int64_t* s, int64_t n) {
@@ -350,7 +335,7 @@ void fill(int ndim, const int64_t* shape, const Operand& out, double value) {
 void add_scaled(int ndim, const int64_t* shape, const Operand& out, const Operand& in,
                 double alpha) {
   const Operand* const ops[2] = {&out, &in};
-  dispatch_all(out.dtype, [&](auto tag) {
+  visit_element_type(out.dtype, [&](auto tag) {
     using T = decltype(tag);
     if constexpr (std::is_floating_point_v<T>) {
       const T scale = static_cast<T>(alpha);

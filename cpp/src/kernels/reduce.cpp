@@ -283,39 +283,25 @@ void scatter_add_typed(int ndim, const int64_t* shape, int dim, const Operand& o
   });
 }
 
-template <typename F>
-void dispatch_numeric(DType dtype, F&& f) {
-  switch (dtype) {
-    case DType::Float32:
-      return f(float{});
-    case DType::Float64:
-      return f(double{});
-    case DType::Int64:
-      return f(int64_t{});
-    case DType::Bool:
-      return f(bool{});
-  }
-}
-
 }  // namespace
 
 void arg_reduce(bool is_max, int ndim, const int64_t* shape, int dim, const Operand& values,
                 const Operand& indices, const Operand& in) {
-  dispatch_numeric(in.dtype, [&](auto tag) {
+  visit_element_type(in.dtype, [&](auto tag) {
     arg_reduce_typed<decltype(tag)>(is_max, ndim, shape, dim, values, indices, in);
   });
 }
 
 void gather(int ndim, const int64_t* out_shape, int dim, const Operand& out, const Operand& in,
             const Operand& index) {
-  dispatch_numeric(out.dtype, [&](auto tag) {
+  visit_element_type(out.dtype, [&](auto tag) {
     gather_typed<decltype(tag)>(ndim, out_shape, dim, out, in, index);
   });
 }
 
 void scatter_add(int ndim, const int64_t* src_shape, int dim, const Operand& out,
                  const Operand& src, const Operand& index) {
-  dispatch_numeric(out.dtype, [&](auto tag) {
+  visit_element_type(out.dtype, [&](auto tag) {
     using T = decltype(tag);
     if constexpr (std::is_same_v<T, bool>) {
       const int64_t* strides[3] = {out.strides, src.strides, index.strides};
