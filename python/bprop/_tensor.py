@@ -352,11 +352,10 @@ def _arg_reduction(name: str, core_fn, extreme: str):
         dim = dim if axis is None else axis
         return core_fn(input, None if dim is None else int(dim), _keep(keepdim, keepdims))
 
-    doc = (
-        f"The index of the {extreme} value along dim (first occurrence), or in the flattened "
-        "tensor if dim is None"
+    where = "along dim (the first occurrence), or in the flattened tensor if dim is None"
+    return function_and_method(
+        _named(name, f"The index of the {extreme} value {where}", arg_reduce)
     )
-    return function_and_method(_named(name, doc, arg_reduce))
 
 
 argmax = _arg_reduction("argmax", _core._argmax, "largest")

@@ -145,25 +145,26 @@ void init_ops(py::module_& m) {
   m.def("_permute", &permute, py::arg("input"), py::arg("dims"));
   m.def("_expand", &expand, py::arg("input"), py::arg("shape"));
   m.def("_to_dtype", &to_dtype, py::arg("input"), py::arg("dtype"));
-  m.def("_prod", &prod);
-  m.def("_amax", &amax);
-  m.def("_amin", &amin);
   m.def("_max_all", py::overload_cast<const Tensor&>(&max));
   m.def("_min_all", py::overload_cast<const Tensor&>(&min));
   m.def("_max_dim", py::overload_cast<const Tensor&, int64_t, bool>(&max));
   m.def("_min_dim", py::overload_cast<const Tensor&, int64_t, bool>(&min));
-  m.def("_argmax", &argmax);
-  m.def("_argmin", &argmin);
-  m.def("_var", &var);
   m.def("_std", &stddev);
   m.def("_logsumexp", &reduce_without_gil<&logsumexp>, py::arg("input"), py::arg("dims"),
         py::arg("keepdim"));
-  m.def("_view", &view);
-  m.def("_flatten", &flatten);
-  m.def("_squeeze", &squeeze);
-  m.def("_unsqueeze", &unsqueeze);
-  m.def("_cat", &cat);
-  m.def("_stack", &stack);
+  // The other primitives under their C++ names (in-place ones take numbers wrapped as 0-d
+  // tensors). Private: bprop/_tensor.py defines the public forms.
+#define BPROP_BIND_PRIMITIVE(fn) m.def("_" #fn, &fn)
+  // clang-format off
+  BPROP_BIND_PRIMITIVE(prod); BPROP_BIND_PRIMITIVE(amax); BPROP_BIND_PRIMITIVE(amin);
+  BPROP_BIND_PRIMITIVE(argmax); BPROP_BIND_PRIMITIVE(argmin); BPROP_BIND_PRIMITIVE(var);
+  BPROP_BIND_PRIMITIVE(view); BPROP_BIND_PRIMITIVE(flatten); BPROP_BIND_PRIMITIVE(squeeze);
+  BPROP_BIND_PRIMITIVE(unsqueeze); BPROP_BIND_PRIMITIVE(cat); BPROP_BIND_PRIMITIVE(stack);
+  BPROP_BIND_PRIMITIVE(add_); BPROP_BIND_PRIMITIVE(sub_); BPROP_BIND_PRIMITIVE(mul_);
+  BPROP_BIND_PRIMITIVE(div_); BPROP_BIND_PRIMITIVE(fill_); BPROP_BIND_PRIMITIVE(zero_);
+  BPROP_BIND_PRIMITIVE(copy_);
+  // clang-format on
+#undef BPROP_BIND_PRIMITIVE
   def_function_and_method(m, "gather", &gather,
                           "out[i][j] = input[index[i][j]][j] for dim 0 (and so on for other dims)",
                           py::arg("dim"), py::arg("index"));
@@ -176,15 +177,6 @@ void init_ops(py::module_& m) {
   def_function_and_method(m, "index_add", &index_add,
                           "A copy of input with source's slices added at index along dim",
                           py::arg("dim"), py::arg("index"), py::arg("source"));
-
-  // In place; numbers arrive wrapped as 0-d tensors.
-  m.def("_add_", &add_);
-  m.def("_sub_", &sub_);
-  m.def("_mul_", &mul_);
-  m.def("_div_", &div_);
-  m.def("_fill_", &fill_);
-  m.def("_zero_", &zero_);
-  m.def("_copy_", &copy_);
 
   // x[...]: the Python layer turns lists and arrays into tensors; this converts the rest.
   m.def("_index", [](const Tensor& x, const py::tuple& key) {
