@@ -133,3 +133,15 @@ def test_keyword_comparison_detects_a_difference():
     assert _keywords(function) != _keywords(method)
     assert _keywords(bp.amax) == {"dim", "keepdim", "axis", "keepdims"}
     assert _keywords(bp.transpose) == {"dim0", "dim1"}
+
+
+def test_version_has_one_source():
+    # project(bprop VERSION x.y.z) in CMakeLists.txt: the extension, the package metadata
+    # (scikit-build-core's regex provider) and bprop.__version__ all read it.
+    from importlib.metadata import version
+    from pathlib import Path
+
+    cmake = (Path(__file__).resolve().parent.parent / "CMakeLists.txt").read_text()
+    declared = re.search(r"project\(bprop\s+VERSION\s+([0-9.]+)", cmake)
+    assert declared is not None
+    assert bp.__version__ == _core.__version__ == version("bprop") == declared[1]
