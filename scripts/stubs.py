@@ -229,6 +229,8 @@ def _postprocess(text: str, python_methods: str) -> str:
         text,
         flags=re.M,
     )
+    # The version comes from CMakeLists.txt: declared, not copied, so a bump keeps the stub.
+    text = re.sub(r"^__version__: str = .*$", "__version__: str", text, flags=re.M)
     # Number and the helper aliases go after __all__, before the first class.
     first_class = re.search(r"^class ", text, flags=re.M)
     assert first_class is not None

@@ -123,6 +123,35 @@ def test_function_and_method_take_the_same_keywords(name):
     )
 
 
+@pytest.mark.parametrize("name", _BOTH_FORMS)
+def test_function_and_method_are_one_definition(name):
+    function, method = getattr(bp, name), inspect.getattr_static(bp.Tensor, name)
+    if _is_pybind(function):  # def_function_and_method: the docstring is written once
+        assert _description(function) == _description(method)
+    else:  # @function_and_method: the very same function object
+        assert function is method
+
+
+def test_no_name_is_defined_in_both_homes():
+    from bprop import _tensor
+
+    python_defined = {
+        n
+        for n, v in vars(_tensor).items()
+        if inspect.isfunction(v) and v.__module__ == _tensor.__name__
+    }
+    assert not python_defined & set(_core.__all__)
+
+
+def test_size_taking_ops_accept_pytorchs_keyword():
+    x = bp.arange(6)
+    assert bp.reshape(x, shape=(2, 3)).shape == x.reshape(2, 3).shape == (2, 3)
+    assert bp.permute(x.reshape(2, 3), dims=(1, 0)).shape == (3, 2)
+    assert x.view(size=(3, 2)).shape == x.reshape(3, 2).expand(size=(2, 3, 2)).shape[1:]
+    with pytest.raises(TypeError, match=r"\[reshape\] takes the shape"):
+        bp.reshape(x, dims=(3, 2))
+
+
 def test_keyword_comparison_detects_a_difference():
     def function(input, dim=None, keepdim=False):  # noqa: A002
         """A function form."""

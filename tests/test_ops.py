@@ -1965,7 +1965,7 @@ def test_reductions_over_empty_dims():
         e.argmax(dim=0)
 
 
-ISSUE3_PROMOTION = [
+PROMOTION_VS_TORCH = [
     pytest.param(
         lambda m: m.maximum(m.tensor([1.0]), m.tensor([2.0], dtype=m.float64)),
         "float64",
@@ -1995,15 +1995,15 @@ ISSUE3_PROMOTION = [
 ]
 
 
-@pytest.mark.parametrize("expr, want", ISSUE3_PROMOTION)
-def test_issue3_dtypes_vs_torch(expr, want):
+@pytest.mark.parametrize("expr, want", PROMOTION_VS_TORCH)
+def test_dtypes_vs_torch(expr, want):
     torch = pytest.importorskip("torch")
     assert dtype_name(expr(torch)) == want
     assert dtype_name(expr(bp)) == want
 
 
-def test_issue3_api_surface():
-    """Every op of the issue under PyTorch's name: bp.*, Tensor methods, bp.nn.functional."""
+def test_api_surface():
+    """Every op under PyTorch's name: bp.*, Tensor methods, bp.nn.functional."""
     functions = (
         "abs sqrt exp log sin cos tanh sigmoid relu clamp maximum minimum where sum mean prod "
         "var std max min amax amin logsumexp argmax argmin reshape flatten squeeze unsqueeze "

@@ -148,3 +148,35 @@ def test_the_last_partial_batch_is_kept_and_weighted_by_its_rows():
     assert history.loss == pytest.approx(expected, rel=1e-12)
     for p, q in zip(m1.parameters(), m2.parameters()):
         assert np.array_equal(p.detach().numpy(), q.detach().numpy())
+
+
+def test_data_that_requires_grad_are_constants_of_the_step():
+    x, y = data(rows=64)
+    m1, o1 = make()
+    xt = bp.tensor(x, requires_grad=True)
+    bp.Trainer(m1, F.cross_entropy, o1).fit(xt, y, epochs=2, batch_size=16, progress=False)
+    assert xt.grad is None  # the recorded step must not backpropagate into the data
+    m2, o2 = make()
+    bp.Trainer(m2, F.cross_entropy, o2).fit(x, y, epochs=2, batch_size=16, progress=False)
+    for p1, p2 in zip(m1.parameters(), m2.parameters()):
+        np.testing.assert_array_equal(p1.detach().numpy(), p2.detach().numpy())
+
+
+def test_a_model_that_returns_no_tensor_is_refused_by_name():
+    x, y = data(rows=32)
+    model, opt = make()
+
+    class TwoOutputs(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.inner = model
+
+        def forward(self, inputs):
+            return self.inner(inputs), inputs
+
+    def loss(output, target):
+        return F.cross_entropy(output[0], target)
+
+    trainer = bp.Trainer(TwoOutputs(), loss, opt)
+    with pytest.raises(TypeError, match=r"\[Trainer\] the model must return one Tensor.*tuple"):
+        trainer.fit(x, y, epochs=1, batch_size=16, progress=False)

@@ -434,35 +434,50 @@ def logsumexp(input: Tensor, dim: _Dims, keepdim: bool = False) -> Tensor:
 # ---- shapes ----
 
 
-def _with_shape(name: str, core_fn, doc: str, register):
-    """An op taking PyTorch's sizes, `f(2, 3)` or `f((2, 3))`."""
+def _with_shape(name: str, keyword: str, core_fn, doc: str, register):
+    """An op taking PyTorch's sizes: `f(x, 2, 3)`, `f(x, (2, 3))`, or by keyword
+    `f(x, shape=(2, 3))` (the keyword PyTorch documents for it: shape, dims or size)."""
 
-    def shaped(input: Tensor, *shape: _Shape) -> Tensor:
-        return core_fn(input, _size_args(name, shape))
+    def shaped(input: Tensor, *sizes: _Shape, **by_keyword: _Shape) -> Tensor:
+        if by_keyword:
+            if sizes or set(by_keyword) != {keyword}:
+                raise TypeError(
+                    f"[{name}] takes the {keyword} as arguments or as {keyword}=..., "
+                    f"got {len(sizes)} positional and keywords {sorted(by_keyword)}"
+                )
+            sizes = (by_keyword[keyword],)
+        return core_fn(input, _size_args(name, sizes))
 
     return register(_named(name, doc, shaped))
 
 
 reshape = _with_shape(
     "reshape",
+    "shape",
     _core._reshape,
     "The same values in a new shape (2, 3) or 2, 3; one dim may be -1. A view where possible.",
     function_and_method,
 )
 view = _with_shape(
     "view",
+    "size",
     _core._view,
     "A view with a new shape (the strides must allow it; else reshape).",
     method,
 )
 permute = _with_shape(
     "permute",
+    "dims",
     _core._permute,
     "A view with the dims reordered: permute(x, (1, 0)) or x.permute(1, 0).",
     function_and_method,
 )
 expand = _with_shape(
-    "expand", _core._expand, "A broadcast view to a larger shape (-1 keeps a dim); no copy.", method
+    "expand",
+    "size",
+    _core._expand,
+    "A broadcast view to a larger shape (-1 keeps a dim); no copy.",
+    method,
 )
 
 
@@ -609,11 +624,13 @@ def clamp_(
 
 
 def _inplace(name: str, core_fn, symbol: str) -> None:
-    def update(self: Tensor, other: Tensor | Number, alpha: Number = 1) -> Tensor:
+    # `other: typing.Any`, as the C++ __add__ & co. take it: type checkers require the
+    # in-place operators (__iadd__ is this function) to accept what the binary ones do.
+    def update(self: Tensor, other: typing.Any, alpha: Number = 1) -> Tensor:
         core_fn(self, _as_operand(other), alpha)
         return self
 
-    def update_no_alpha(self: Tensor, other: Tensor | Number) -> Tensor:
+    def update_no_alpha(self: Tensor, other: typing.Any) -> Tensor:
         core_fn(self, _as_operand(other))
         return self
 

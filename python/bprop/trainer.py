@@ -49,6 +49,22 @@ if TYPE_CHECKING:
 __all__ = ["Trainer", "History"]
 
 
+def _tensor_output(model: Callable[[Tensor], Any]) -> Callable[[Tensor], Tensor]:
+    """model, refusing an output that is not one Tensor (the loop passes it to the loss
+    and counts the rows it gets right) with an error that says so."""
+
+    def forward(inputs: Tensor) -> Tensor:
+        output = model(inputs)
+        if not isinstance(output, Tensor):
+            raise TypeError(
+                "[Trainer] the model must return one Tensor (passed to the loss function), "
+                f"got {type(output).__name__}; wrap it to return the tensor the loss takes"
+            )
+        return output
+
+    return forward
+
+
 class History:
     """Per-epoch metrics: loss, accuracy, val_loss, val_accuracy (None where not measured)."""
 
@@ -127,8 +143,9 @@ class Trainer:
         are the model and the optimizer's methods, never this Trainer (no reference cycle)."""
         if self._loop is None:
             loop = _core._Trainer(
-                self.model, self.loss_fn, self.optimizer.zero_grad, self.optimizer.step
-            )
+                _tensor_output(self.model), self.loss_fn, self.optimizer.zero_grad,
+                self.optimizer.step,
+            )  # fmt: skip
             if self.distributed:
                 # Before each step: a replay skips the wrapper's forward, which arms the
                 # gradient buckets; after each backward: the all-reduce, then the optimizer.

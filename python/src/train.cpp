@@ -1,4 +1,4 @@
-// The training loop (bprop/trainer.h): bprop::Trainer for bprop.Trainer, and run_epoch.
+// The training loop (bprop/trainer.h): bprop::Trainer, driven by bprop.Trainer.
 #include <pybind11/functional.h>
 
 #include "bindings.h"
@@ -14,10 +14,6 @@ BatchCallback batch_callback(const std::optional<py::function>& on_batch) {
     if (PyErr_CheckSignals() != 0) throw py::error_already_set();
     return on_batch ? (*on_batch)(done, running).cast<bool>() : true;
   };
-}
-
-py::tuple as_tuple(const EpochResult& r) {
-  return py::make_tuple(r.mean_loss, r.correct, r.rows, r.stopped);
 }
 
 }  // namespace
@@ -39,32 +35,13 @@ void init_train(py::module_& m) {
               py::gil_scoped_release release;
               r = trainer.run_epoch(inputs, targets, order, batch_size, count_correct, callback);
             }
-            return as_tuple(r);
+            return py::make_tuple(r.mean_loss, r.correct, r.rows, r.stopped);
           },
           py::arg("inputs"), py::arg("targets"), py::arg("order"), py::arg("batch_size"),
           py::arg("count_correct"), py::arg("on_batch") = py::none(),
           "One epoch (Trainer::run_epoch): (mean loss, rows right, rows, stopped)")
       .def("set_gradient_sync", &Trainer::set_gradient_sync, py::arg("before_step"),
            py::arg("sync"));
-  m.def(
-      "_run_epoch",
-      [](const Capture& capture, const Tensor& input_buffer, const Tensor& target_buffer,
-         const Tensor& inputs, const Tensor& targets, const Tensor& order, int64_t batch_size,
-         const Tensor& loss, const std::optional<Tensor>& output,
-         const std::optional<py::function>& on_batch) {
-        BatchCallback callback;
-        if (on_batch) callback = batch_callback(on_batch);
-        EpochResult r;
-        {
-          py::gil_scoped_release release;
-          r = run_epoch(capture, input_buffer, target_buffer, inputs, targets, order, batch_size,
-                        loss, output ? *output : Tensor(), callback);
-        }
-        return as_tuple(r);
-      },
-      py::arg("capture"), py::arg("input_buffer"), py::arg("target_buffer"), py::arg("inputs"),
-      py::arg("targets"), py::arg("order"), py::arg("batch_size"), py::arg("loss"),
-      py::arg("output"), py::arg("on_batch"));
 }
 
 }  // namespace bprop::python

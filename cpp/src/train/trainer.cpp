@@ -139,8 +139,9 @@ EpochResult Trainer::train_batches(const Tensor& inputs, const Tensor& targets, 
   };
 
   const Tensor first = slice(rows, 0, 0, 1, batch_size);
-  Tensor first_inputs = index_select(inputs, 0, first),
-         first_targets = index_select(targets, 0, first);
+  // Detached: the data are the step's constants, even if they require grad.
+  Tensor first_inputs = index_select(inputs.detach(), 0, first),
+         first_targets = index_select(targets.detach(), 0, first);
   Recording* r = recording_for(first_inputs, first_targets);
   if (!r) {  // the first batch records the step, training on it as any batch does
     if (before_step_) before_step_();
