@@ -197,8 +197,12 @@ EpochResult Trainer::run_epoch(const Tensor& inputs, const Tensor& targets, cons
   int64_t batches_before = 0;
   EpochResult result;
   // The full batches, then the last partial batch (kept: drop_last=False).
-  for (const auto& [begin, end, size] :
-       {std::tuple<int64_t, int64_t, int64_t>{0, full, batch}, {full, n, n - full}}) {
+  struct Run {
+    int64_t begin, end, size;  // rows [begin, end) of order, in batches of size
+  };
+  for (const Run run : {Run{0, full, batch}, Run{full, n, n - full}}) {
+    // Named copies: a lambda may not capture structured bindings (C++17).
+    const int64_t begin = run.begin, end = run.end, size = run.size;
     if (begin == end || result.stopped) continue;
     const int64_t offset = batches_before;
     const EpochResult part = train_batches(
