@@ -57,6 +57,21 @@ int ndim_of(const std::tuple<T...>& values) {
   return ndim;
 }
 
+// Whether a kernel's first int parameter (ndim, which sizes its arrays) comes before its
+// first array parameter, or it has no arrays.
+template <typename... Params>
+constexpr bool ndim_precedes_arrays() {
+  constexpr bool is_int[] = {std::is_same_v<std::decay_t<Params>, int>..., false};
+  constexpr bool is_array[] = {(std::is_same_v<std::decay_t<Params>, const int64_t*> ||
+                                std::is_same_v<std::decay_t<Params>, kernels::Operand>)...,
+                               false};
+  for (size_t i = 0; i < sizeof...(Params); ++i) {
+    if (is_int[i]) return true;
+    if (is_array[i]) return false;
+  }
+  return true;
+}
+
 template <typename T>
 struct NonDeduced {
   using type = T;
@@ -67,11 +82,8 @@ struct NonDeduced {
 // The arguments are the kernel's own (not deduced), so braced Operands work as in a call.
 template <typename... Params>
 void launch(void (*kernel)(Params...), typename launch_detail::NonDeduced<Params>::type... args) {
-  constexpr bool has_arrays = ((std::is_same_v<std::decay_t<Params>, const int64_t*> ||
-                                std::is_same_v<std::decay_t<Params>, kernels::Operand>) ||
-                               ...);
-  constexpr bool has_ndim = (std::is_same_v<std::decay_t<Params>, int> || ...);
-  static_assert(!has_arrays || has_ndim, "launch: a kernel taking arrays needs an int ndim first");
+  static_assert(launch_detail::ndim_precedes_arrays<Params...>(),
+                "launch: a kernel taking arrays needs its int ndim before them");
   if (tape::Recording rec; rec) {
     const std::tuple<std::decay_t<Params>...> values(args...);
     const int ndim = launch_detail::ndim_of(values);
