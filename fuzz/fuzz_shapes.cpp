@@ -326,7 +326,8 @@ Tensor step(Bytes& in, std::vector<Tensor>& pool) {
         if (!s.empty()) std::swap(s.back(), s[s.size() > 1 ? s.size() - 2 : 0]);
         Tensor t = bprop::zeros(Shape(), x.dtype());
         b = bprop::expand(t, s);
-        if (too_big(b)) return Tensor();
+        // span, not numel: an empty b, (1, 0, 2^31) say, still makes a huge (.., 2^31) result.
+        if (span(b) > kMaxNumel) return Tensor();
       }
       return bprop::matmul(x, b);
     }
