@@ -11,6 +11,7 @@ tails for the fuzzer to mutate. Regression inputs found by fuzzing live next to 
 crash-*/regress-* files and are not rewritten here.
 """
 
+import base64
 import json
 import random
 import struct
@@ -168,6 +169,13 @@ def shapes_seeds():
         "clone_then_view": program(two, op(20), op(21), op(2, 1, 0, 0, 1, 1)),
         "new_tensor": program(two, op(22, 3, 1, 4, 2, 1, 0, 1), op(23, 2)),
     }
+    # Found by a CI fuzz run: matmul of (.., 3, 0) with an empty (1, 0, 2^31) operand, whose
+    # result is huge; the harness must skip it (span, not numel), not allocate 150 GB.
+    seeds["matmul_with_empty_huge_operand"] = base64.b64decode(
+        "AQ0NDQ0NDRENDw0NAgECJQEpAAEPAw6RAAAAAAAAAAAAkSD5CEGanwWehqaNi4uLi4uL34uLi4smPQUBAYuLDSUN"
+        "DYt1dOb///90lXFxcXFxcXFxcXFxcXFxcXFxcXFxcXFxcXFxcXFxcXFxcXFxcfFxcXFxcXFxcXFxcXGLi24NDQ0N"
+        "DXZhbElkDQ0NDQ1fDQ0N"
+    )
     rng = random.Random(8)
     for i in range(6):  # long random programs
         seeds[f"random_{i}"] = bytes(rng.randrange(256) for _ in range(rng.randrange(40, 200)))
