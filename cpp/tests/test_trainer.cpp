@@ -1,6 +1,7 @@
 // bprop::Trainer and run_epoch, the training loop, used as a C++ app would.
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <stdexcept>
 #include <vector>
 
@@ -23,10 +24,41 @@ TEST_SUITE("trainer") {
     *y = from_vector<int64_t>(ys, {50});
   }
 
+  Tensor cross_entropy_loss(const Tensor& out, const Tensor& t) { return cross_entropy(out, t); }
+
+  Tensor rows_in_order() {
+    return arange(Scalar(int64_t{0}), Scalar(int64_t{50}), Scalar(int64_t{1}), DType::Int64);
+  }
+
+  // One epoch of the loop written by hand over the rows `order`, in batches of batch_size (the
+  // last one partial): zero_grad, forward, loss, backward, before_step(), step. Returns the
+  // mean loss weighted by rows, as the Trainer reports it.
+  double epoch_by_hand(nn::Sequential & model, optim::SGD & opt, const Tensor& x, const Tensor& y,
+                       const Tensor& order, int64_t batch_size,
+                       const std::function<void()>& before_step = {}) {
+    const int64_t n = order.numel();
+    double loss_sum = 0;
+    for (int64_t start = 0; start < n; start += batch_size) {
+      const int64_t size = std::min(batch_size, n - start);
+      const Tensor index = slice(order, 0, start, 1, size);
+      opt.zero_grad();
+      Tensor loss = cross_entropy_loss(model(index_select(x, 0, index)), index_select(y, 0, index));
+      loss.backward();
+      if (before_step) before_step();
+      opt.step();
+      loss_sum += loss.item().to_double() * static_cast<double>(size);
+    }
+    return loss_sum / static_cast<double>(n);
+  }
+
+  void check_same_parameters(nn::Sequential & a, nn::Sequential & b) {
+    for (size_t i = 0; i < a.parameters().size(); ++i)
+      CHECK(to_vector<float>(a.parameters()[i]) == to_vector<float>(b.parameters()[i]));
+  }
+
   TEST_CASE("fit gives bit for bit the parameters of the same loop written by hand") {
     Tensor x, y;
     blobs(&x, &y);
-    auto loss_fn = [](const Tensor& out, const Tensor& t) { return cross_entropy(out, t); };
     manual_seed(5);
     nn::Sequential a(nn::Linear(4, 6), nn::Tanh(), nn::Linear(6, 3));
     manual_seed(5);
@@ -34,28 +66,15 @@ TEST_SUITE("trainer") {
     optim::SGD opt_a(a.parameters(), optim::SGDOptions{0.1, 0.9});
     optim::SGD opt_b(b.parameters(), optim::SGDOptions{0.1, 0.9});
 
-    Trainer trainer(a, loss_fn, opt_a);
+    Trainer trainer(a, cross_entropy_loss, opt_a);
     FitOptions options;
     options.batch_size = 16;
     options.shuffle = false;
     const std::vector<EpochLog> history = trainer.fit(x, y, 3, options);
 
     std::vector<double> hand_losses;
-    for (int epoch = 0; epoch < 3; ++epoch) {
-      double loss_sum = 0;
-      for (int64_t start = 0; start < 50; start += 16) {
-        const int64_t end = std::min<int64_t>(start + 16, 50);
-        std::vector<int64_t> rows;
-        for (int64_t r = start; r < end; ++r) rows.push_back(r);
-        const Tensor index = from_vector<int64_t>(rows, {end - start});
-        opt_b.zero_grad();
-        Tensor loss = loss_fn(b(index_select(x, 0, index)), index_select(y, 0, index));
-        loss.backward();
-        opt_b.step();
-        loss_sum += loss.item().to_double() * static_cast<double>(end - start);
-      }
-      hand_losses.push_back(loss_sum / 50.0);
-    }
+    for (int epoch = 0; epoch < 3; ++epoch)
+      hand_losses.push_back(epoch_by_hand(b, opt_b, x, y, rows_in_order(), 16));
     REQUIRE(history.size() == 3);
     for (int e = 0; e < 3; ++e) {
       CHECK(history[e].epoch == e + 1);
@@ -63,8 +82,7 @@ TEST_SUITE("trainer") {
     }
     CHECK(history[2].loss < history[0].loss);
     CHECK(history[2].accuracy > 0.9);
-    for (size_t i = 0; i < a.parameters().size(); ++i)
-      CHECK(to_vector<float>(a.parameters()[i]) == to_vector<float>(b.parameters()[i]));
+    check_same_parameters(a, b);
   }
 
   TEST_CASE("fit: regression targets give NaN accuracy, on_epoch can stop, bad data throws") {
@@ -93,14 +111,13 @@ TEST_SUITE("trainer") {
   TEST_CASE("run_epoch keeps the last partial batch, records it once, and on_batch can stop") {
     Tensor x, y;
     blobs(&x, &y);
-    auto loss_fn = [](const Tensor& out, const Tensor& t) { return cross_entropy(out, t); };
     manual_seed(5);
     nn::Sequential a(nn::Linear(4, 6), nn::Tanh(), nn::Linear(6, 3));
     manual_seed(5);
     nn::Sequential b(nn::Linear(4, 6), nn::Tanh(), nn::Linear(6, 3));
     optim::SGD opt_a(a.parameters(), optim::SGDOptions{0.1, 0.9});
     optim::SGD opt_b(b.parameters(), optim::SGDOptions{0.1, 0.9});
-    Trainer trainer(a, loss_fn, opt_a);
+    Trainer trainer(a, cross_entropy_loss, opt_a);
 
     std::vector<int64_t> reversed(50);
     for (int64_t i = 0; i < 50; ++i) reversed[static_cast<size_t>(i)] = 49 - i;
@@ -119,19 +136,9 @@ TEST_SUITE("trainer") {
       CHECK(result.mean_loss == doctest::Approx(running.back()).epsilon(1e-12));
       CHECK(result.correct >= 0);
       CHECK(result.correct <= 50);
-      double loss_sum = 0;
-      for (int64_t start = 0; start < 50; start += 16) {
-        const int64_t end = std::min<int64_t>(start + 16, 50);
-        const Tensor index = slice(order, 0, start, 1, end - start);
-        opt_b.zero_grad();
-        Tensor loss = loss_fn(b(index_select(x, 0, index)), index_select(y, 0, index));
-        loss.backward();
-        opt_b.step();
-        loss_sum += loss.item().to_double() * static_cast<double>(end - start);
-      }
-      CHECK(result.mean_loss == doctest::Approx(loss_sum / 50.0).epsilon(1e-12));
-      for (size_t i = 0; i < a.parameters().size(); ++i)
-        CHECK(to_vector<float>(a.parameters()[i]) == to_vector<float>(b.parameters()[i]));
+      CHECK(result.mean_loss ==
+            doctest::Approx(epoch_by_hand(b, opt_b, x, y, order, 16)).epsilon(1e-12));
+      check_same_parameters(a, b);
     }
 
     const EpochResult stopped =
@@ -145,7 +152,6 @@ TEST_SUITE("trainer") {
   TEST_CASE("set_gradient_sync runs the sync and the optimizer step after each replay") {
     Tensor x, y;
     blobs(&x, &y);
-    auto loss_fn = [](const Tensor& out, const Tensor& t) { return cross_entropy(out, t); };
     manual_seed(2);
     nn::Sequential a(nn::Linear(4, 5), nn::ReLU(), nn::Linear(5, 3));
     manual_seed(2);
@@ -157,7 +163,7 @@ TEST_SUITE("trainer") {
       for (const Tensor& p : params) assign_(p.grad(), mul(p.grad(), Scalar(0.5)));
     };
     int before = 0, syncs = 0;
-    Trainer trainer(a, loss_fn, opt_a);
+    Trainer trainer(a, cross_entropy_loss, opt_a);
     trainer.set_gradient_sync([&] { ++before; },
                               [&] {
                                 CHECK(before == syncs + 1);
@@ -170,17 +176,8 @@ TEST_SUITE("trainer") {
     trainer.fit(x, y, 3, options);
     CHECK(before == 15);
     CHECK(syncs == 15);
-    const Tensor rows =
-        arange(Scalar(int64_t{0}), Scalar(int64_t{50}), Scalar(int64_t{1}), DType::Int64);
     for (int epoch = 0; epoch < 3; ++epoch)
-      for (int64_t start = 0; start < 50; start += 10) {
-        const Tensor index = slice(rows, 0, start, 1, 10);
-        opt_b.zero_grad();
-        loss_fn(b(index_select(x, 0, index)), index_select(y, 0, index)).backward();
-        halve(b.parameters());
-        opt_b.step();
-      }
-    for (size_t i = 0; i < a.parameters().size(); ++i)
-      CHECK(to_vector<float>(a.parameters()[i]) == to_vector<float>(b.parameters()[i]));
+      epoch_by_hand(b, opt_b, x, y, rows_in_order(), 10, [&] { halve(b.parameters()); });
+    check_same_parameters(a, b);
   }
 }
