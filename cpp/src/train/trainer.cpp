@@ -27,6 +27,7 @@ struct Trainer::Recording {
 
 namespace {
 
+// The rows whose largest output is their target (bp.Trainer.evaluate counts the same way).
 int64_t count_correct(const Tensor& output, const Tensor& targets) {
   NoGradGuard no_grad;
   return to_vector<int64_t>(sum(eq(argmax(output, -1), targets)))[0];
@@ -61,16 +62,10 @@ EpochResult run_epoch(const Capture& capture, const Tensor& input_buffer,
   for (int64_t b = 0; b < batches; ++b) {
     Tensor rows = slice(order, 0, b * batch_size, 1, batch_size);
     assign_(input_buffer, index_select(inputs, 0, rows));
-    Tensor batch_targets = index_select(targets, 0, rows);
-    assign_(target_buffer, batch_targets);
+    assign_(target_buffer, index_select(targets, 0, rows));
     capture.replay();
     total += loss.item().to_double();
-    if (output.defined()) {
-      std::vector<int64_t> predicted = to_vector<int64_t>(argmax(output, int64_t{-1}));
-      std::vector<int64_t> truth = to_vector<int64_t>(batch_targets);
-      for (size_t i = 0; i < predicted.size() && i < truth.size(); ++i)
-        result.correct += predicted[i] == truth[i];
-    }
+    if (output.defined()) result.correct += count_correct(output, target_buffer);
     result.rows += batch_size;
     if (on_batch && !on_batch(b + 1, total / static_cast<double>(b + 1))) {
       result.stopped = true;
