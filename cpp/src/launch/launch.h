@@ -84,7 +84,9 @@ template <typename... Params>
 void launch(void (*kernel)(Params...), typename launch_detail::NonDeduced<Params>::type... args) {
   static_assert(launch_detail::ndim_precedes_arrays<Params...>(),
                 "launch: a kernel taking arrays needs its int ndim before them");
-  if (tape::Recording rec; rec) {
+  // Alive until the kernel returns, so that nothing it starts is recorded a second time.
+  tape::Recording rec;
+  if (rec) {
     const std::tuple<std::decay_t<Params>...> values(args...);
     const int ndim = launch_detail::ndim_of(values);
     auto saved = std::apply(
@@ -95,7 +97,6 @@ void launch(void (*kernel)(Params...), typename launch_detail::NonDeduced<Params
     rec.push(
         [kernel, saved] { std::apply([kernel](const auto&... s) { kernel(s.get()...); }, saved); });
   }
-  tape::Recording nested;
   kernel(args...);
 }
 

@@ -65,14 +65,15 @@ void SGD::set_lr(double lr) {
 }
 
 void SGD::step() {
-  // A captured step replays the whole update, with the state it has then.
-  if (tape::Recording rec; rec) {
+  // A captured step replays the whole update, with the state it has then; rec stays alive
+  // through the update so that its own launches are not recorded as well.
+  tape::Recording rec;
+  if (rec) {
     if (std::shared_ptr<SGD> owned = weak_from_this().lock())
       rec.push([owned] { owned->step(); });
     else
       rec.push([this] { step(); });
   }
-  tape::Recording nested;
   NoGradGuard no_grad;
   const bool use_momentum = options_.momentum != 0.0;
   for (size_t i = 0; i < params_.size(); ++i) {
