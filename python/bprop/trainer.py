@@ -7,16 +7,14 @@
 The epochs run in C++: bp.Trainer drives bprop::Trainer (bprop/trainer.h), the loop C++
 apps use. The step (zero_grad, forward, loss, backward, optimizer step) is captured once per
 batch shape (see bprop.compile); every later batch of that shape is copied into the captured
-buffers and replayed from C++ with the GIL released. Every row is trained on in every epoch:
-when batch_size does not divide the rows, the last batch is smaller (PyTorch DataLoader's
-default, drop_last=False), captured once for its size. Results are those of the same loop run
+buffers and replayed from C++ with the GIL released. How batches are formed (the last partial
+batch is kept) is in the Trainer class's docstring. Results are those of the same loop run
 eagerly. Ctrl-C stops after the current batch: the model is intact and fit() returns the
 history so far, with history.interrupted set.
 
 Data-parallel (bprop.distributed, under mpiexec): pass a DistributedDataParallel model (or
 distributed=True, which wraps the model). Each rank then trains on its share of every global
-batch (DistributedSampler's split of the shared permutation: batch_size is per rank; an
-incomplete last global batch is dropped, so that all ranks take the same steps), and the
+batch (DistributedSampler's split of the shared permutation: batch_size is per rank), and the
 gradients are averaged across ranks after each backward. zero_grad + forward + backward is
 captured and replayed as above; after each replay the C++ loop calls back into Python for the
 gradient all-reduce and the optimizer step (which MPI needs outside the capture). Only rank 0
