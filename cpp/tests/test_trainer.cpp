@@ -51,6 +51,22 @@ TEST_SUITE("trainer") {
     return loss_sum / static_cast<double>(n);
   }
 
+  // Two identically initialised classifiers with SGD (momentum 0.9): `a` for the Trainer, `b`
+  // for the same loop written by hand.
+  nn::Sequential classifier(uint64_t seed) {
+    manual_seed(seed);
+    return nn::Sequential(nn::Linear(4, 6), nn::Tanh(), nn::Linear(6, 3));
+  }
+  struct Twins {
+    explicit Twins(uint64_t seed)
+        : a(classifier(seed)),
+          b(classifier(seed)),
+          opt_a(a.parameters(), optim::SGDOptions{0.1, 0.9}),
+          opt_b(b.parameters(), optim::SGDOptions{0.1, 0.9}) {}
+    nn::Sequential a, b;
+    optim::SGD opt_a, opt_b;
+  };
+
   void check_same_parameters(nn::Sequential & a, nn::Sequential & b) {
     for (size_t i = 0; i < a.parameters().size(); ++i)
       CHECK(to_vector<float>(a.parameters()[i]) == to_vector<float>(b.parameters()[i]));
@@ -59,12 +75,9 @@ TEST_SUITE("trainer") {
   TEST_CASE("fit gives bit for bit the parameters of the same loop written by hand") {
     Tensor x, y;
     blobs(&x, &y);
-    manual_seed(5);
-    nn::Sequential a(nn::Linear(4, 6), nn::Tanh(), nn::Linear(6, 3));
-    manual_seed(5);
-    nn::Sequential b(nn::Linear(4, 6), nn::Tanh(), nn::Linear(6, 3));
-    optim::SGD opt_a(a.parameters(), optim::SGDOptions{0.1, 0.9});
-    optim::SGD opt_b(b.parameters(), optim::SGDOptions{0.1, 0.9});
+    Twins twins(5);
+    nn::Sequential &a = twins.a, &b = twins.b;
+    optim::SGD &opt_a = twins.opt_a, &opt_b = twins.opt_b;
 
     Trainer trainer(a, cross_entropy_loss, opt_a);
     FitOptions options;
@@ -111,12 +124,9 @@ TEST_SUITE("trainer") {
   TEST_CASE("run_epoch keeps the last partial batch, records it once, and on_batch can stop") {
     Tensor x, y;
     blobs(&x, &y);
-    manual_seed(5);
-    nn::Sequential a(nn::Linear(4, 6), nn::Tanh(), nn::Linear(6, 3));
-    manual_seed(5);
-    nn::Sequential b(nn::Linear(4, 6), nn::Tanh(), nn::Linear(6, 3));
-    optim::SGD opt_a(a.parameters(), optim::SGDOptions{0.1, 0.9});
-    optim::SGD opt_b(b.parameters(), optim::SGDOptions{0.1, 0.9});
+    Twins twins(5);
+    nn::Sequential &a = twins.a, &b = twins.b;
+    optim::SGD &opt_a = twins.opt_a, &opt_b = twins.opt_b;
     Trainer trainer(a, cross_entropy_loss, opt_a);
 
     std::vector<int64_t> reversed(50);
@@ -152,12 +162,9 @@ TEST_SUITE("trainer") {
   TEST_CASE("set_gradient_sync runs the sync and the optimizer step after each replay") {
     Tensor x, y;
     blobs(&x, &y);
-    manual_seed(2);
-    nn::Sequential a(nn::Linear(4, 5), nn::ReLU(), nn::Linear(5, 3));
-    manual_seed(2);
-    nn::Sequential b(nn::Linear(4, 5), nn::ReLU(), nn::Linear(5, 3));
-    optim::SGD opt_a(a.parameters(), optim::SGDOptions{0.1, 0.9});
-    optim::SGD opt_b(b.parameters(), optim::SGDOptions{0.1, 0.9});
+    Twins twins(2);
+    nn::Sequential &a = twins.a, &b = twins.b;
+    optim::SGD &opt_a = twins.opt_a, &opt_b = twins.opt_b;
     // A stand-in for an all-reduce: each gradient becomes half of itself.
     auto halve = [](const std::vector<Tensor>& params) {
       for (const Tensor& p : params) assign_(p.grad(), mul(p.grad(), Scalar(0.5)));
