@@ -51,20 +51,23 @@ TEST_SUITE("trainer") {
     return loss_sum / static_cast<double>(n);
   }
 
-  // Two identically initialised classifiers with SGD (momentum 0.9): `a` for the Trainer, `b`
-  // for the same loop written by hand.
+  // The blobs, and two identically initialised classifiers with SGD (momentum 0.9): `a` for
+  // the Trainer, `b` for the same loop written by hand.
   nn::Sequential classifier(uint64_t seed) {
     manual_seed(seed);
     return nn::Sequential(nn::Linear(4, 6), nn::Tanh(), nn::Linear(6, 3));
   }
   struct Twins {
-    explicit Twins(uint64_t seed)
-        : a(classifier(seed)),
-          b(classifier(seed)),
+    Twins()
+        : a(classifier(5)),
+          b(classifier(5)),
           opt_a(a.parameters(), optim::SGDOptions{0.1, 0.9}),
-          opt_b(b.parameters(), optim::SGDOptions{0.1, 0.9}) {}
+          opt_b(b.parameters(), optim::SGDOptions{0.1, 0.9}) {
+      blobs(&x, &y);
+    }
     nn::Sequential a, b;
     optim::SGD opt_a, opt_b;
+    Tensor x, y;
   };
 
   void check_same_parameters(nn::Sequential & a, nn::Sequential & b) {
@@ -72,13 +75,8 @@ TEST_SUITE("trainer") {
       CHECK(to_vector<float>(a.parameters()[i]) == to_vector<float>(b.parameters()[i]));
   }
 
-  TEST_CASE("fit gives bit for bit the parameters of the same loop written by hand") {
-    Tensor x, y;
-    blobs(&x, &y);
-    Twins twins(5);
-    nn::Sequential &a = twins.a, &b = twins.b;
-    optim::SGD &opt_a = twins.opt_a, &opt_b = twins.opt_b;
-
+  TEST_CASE_FIXTURE(Twins,
+                    "fit gives bit for bit the parameters of the same loop written by hand") {
     Trainer trainer(a, cross_entropy_loss, opt_a);
     FitOptions options;
     options.batch_size = 16;
@@ -121,12 +119,8 @@ TEST_SUITE("trainer") {
     CHECK_THROWS_AS(trainer.fit(x, y, -1), std::invalid_argument);
   }
 
-  TEST_CASE("run_epoch keeps the last partial batch, records it once, and on_batch can stop") {
-    Tensor x, y;
-    blobs(&x, &y);
-    Twins twins(5);
-    nn::Sequential &a = twins.a, &b = twins.b;
-    optim::SGD &opt_a = twins.opt_a, &opt_b = twins.opt_b;
+  TEST_CASE_FIXTURE(
+      Twins, "run_epoch keeps the last partial batch, records it once, and on_batch can stop") {
     Trainer trainer(a, cross_entropy_loss, opt_a);
 
     std::vector<int64_t> reversed(50);
@@ -159,12 +153,8 @@ TEST_SUITE("trainer") {
     CHECK_THROWS_AS(trainer.run_epoch(x, y, zeros({50}), 16, false), std::invalid_argument);
   }
 
-  TEST_CASE("set_gradient_sync runs the sync and the optimizer step after each replay") {
-    Tensor x, y;
-    blobs(&x, &y);
-    Twins twins(2);
-    nn::Sequential &a = twins.a, &b = twins.b;
-    optim::SGD &opt_a = twins.opt_a, &opt_b = twins.opt_b;
+  TEST_CASE_FIXTURE(Twins,
+                    "set_gradient_sync runs the sync and the optimizer step after each replay") {
     // A stand-in for an all-reduce: each gradient becomes half of itself.
     auto halve = [](const std::vector<Tensor>& params) {
       for (const Tensor& p : params) assign_(p.grad(), mul(p.grad(), Scalar(0.5)));
