@@ -1,0 +1,43 @@
+"""Linear, as torch.nn.Linear."""
+
+from __future__ import annotations
+
+import math
+
+from ... import _core
+from ..._core import Tensor
+from .. import functional as F
+from .module import Module, Parameter, _uniform
+
+__all__ = ["Linear"]
+
+
+class Linear(Module):
+    """y = x W^T + b, with PyTorch's initialisation: U(-1/sqrt(in), 1/sqrt(in))."""
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        bias: bool = True,
+        dtype: _core.dtype | None = None,
+    ) -> None:
+        super().__init__()
+        if in_features < 0 or out_features < 0:
+            raise ValueError(
+                f"[Linear] sizes must be non-negative, got ({in_features}, {out_features})"
+            )
+        self.in_features, self.out_features = in_features, out_features
+        dtype = _core.get_default_dtype() if dtype is None else dtype
+        bound = 1.0 / math.sqrt(in_features) if in_features > 0 else 0.0
+        self.weight = Parameter(_uniform((out_features, in_features), bound, dtype))
+        self.bias = Parameter(_uniform((out_features,), bound, dtype)) if bias else None
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.linear(input, self.weight, self.bias)
+
+    def extra_repr(self) -> str:
+        return (
+            f"in_features={self.in_features}, out_features={self.out_features}, "
+            f"bias={self.bias is not None}"
+        )
