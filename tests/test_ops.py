@@ -990,6 +990,9 @@ OPS = [
         ((3, 4),),
     ),
     C("dropout_p0", lambda m, a: F(m).dropout(a, p=0.0), lambda a: a, ((3, 4),)),
+    # ---- shapes, masks, scans and sorting (tril, masked_fill, split, cumsum, sort, ...) ----
+    # ---- nn.functional: embeddings, normalisation, attention ----
+    # ---- nn.functional: convolutions, batch norm, recurrent cells, losses, padding ----
     # ---- in-place through views of non-leaves ----
     C("view_mul_", _view_mul_, _view_mul_ref, ((3, 4), (2, 2))),
     C("view_add_", _view_add_, _view_add_ref, ((3, 4), (3,))),
