@@ -28,6 +28,7 @@ from ._creation import (
     zeros,
     zeros_like,
 )
+from ._device import bfloat16, device, float16, half
 from ._native import cmake_dir, include_dir
 from ._tensor import (
     amax,
@@ -89,6 +90,8 @@ __all__ = [
     "long", "max", "mean", "min", "multiply", "negative", "no_grad", "ones", "ones_like",
     "permute", "prod", "rand", "randint", "randn", "reshape", "save", "set_grad_enabled",
     "squeeze", "stack", "std", "subtract", "sum", "tensor", "Trainer", "true_divide", "unsqueeze",
-    "var", "zeros", "zeros_like", "autograd", "nn", "optim", "testing", "viz",
+    "var", "zeros", "zeros_like",
+    "bfloat16", "device", "float16", "half",
+    "autograd", "nn", "optim", "testing", "viz",
 ]  # fmt: skip
 __all__ += _core.__all__
