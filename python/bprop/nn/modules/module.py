@@ -1,16 +1,23 @@
 """Module and Parameter: the base class of every layer, as torch.nn.Module.
 
-A Module registers the Parameters and Modules assigned to its attributes; parameters()
-walks them depth first, in assignment order, as PyTorch does."""
+A Module registers the Parameters, buffers and Modules assigned to its attributes (in
+``_parameters``, ``_buffers`` and ``_modules``, PyTorch's names); parameters() walks them depth
+first, in assignment order, as PyTorch does. Registered values also live in the instance's
+``__dict__``, so attribute reads need no ``__getattr__``: ``__setattr__`` and ``__delattr__``
+keep the two in step.
+
+state_dict() lists, per module and depth first, its parameters then its persistent buffers:
+PyTorch's key order, so checkpoints interchange."""
 
 from __future__ import annotations
 
-from collections import OrderedDict
-from collections.abc import Iterator, Mapping
+from collections import OrderedDict, namedtuple
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from ... import _core
 from ..._core import Tensor
+from ..._device import check_device, check_dtype, parse_to_args
 from ...autograd import no_grad as _no_grad
 
 __all__ = ["Parameter", "Module"]
@@ -19,12 +26,28 @@ __all__ = ["Parameter", "Module"]
 class Parameter(Tensor):
     """A tensor that is a module's parameter: a leaf that requires grad by default."""
 
-    def __init__(self, data: Tensor, requires_grad: bool = True) -> None:
+    def __init__(self, data: Tensor | None = None, requires_grad: bool = True) -> None:
+        if data is None:
+            data = _core._zeros((0,), _core.get_default_dtype())
         super().__init__(data)
         self.requires_grad_(requires_grad)
 
     def __repr__(self) -> str:
         return "Parameter containing:\n" + Tensor.__repr__(self)
+
+
+_IncompatibleKeys = namedtuple("_IncompatibleKeys", ["missing_keys", "unexpected_keys"])
+
+
+def _check_name(op: str, kind: str, module: Module, name: object, registry: dict) -> None:
+    if not isinstance(name, str):
+        raise TypeError(f"[{op}] {kind} name should be a string, got {type(name).__name__}")
+    if name == "":
+        raise KeyError(f'[{op}] {kind} name can\'t be empty string ""')
+    if "." in name:
+        raise KeyError(f'[{op}] {kind} name can\'t contain ".", got {name!r}')
+    if name in module.__dict__ and name not in registry:
+        raise KeyError(f"[{op}] attribute {name!r} already exists")
 
 
 class Module:
@@ -33,22 +56,138 @@ class Module:
     training: bool
 
     def __init__(self) -> None:
-        object.__setattr__(self, "_parameters", OrderedDict())
-        object.__setattr__(self, "_modules", OrderedDict())
         object.__setattr__(self, "training", True)
+        object.__setattr__(self, "_parameters", OrderedDict())
+        object.__setattr__(self, "_buffers", OrderedDict())
+        object.__setattr__(self, "_non_persistent_buffers_set", set())
+        object.__setattr__(self, "_modules", OrderedDict())
+
+    # ---- registration -------------------------------------------------------------------
 
     def __setattr__(self, name: str, value: Any) -> None:
         if "_parameters" not in self.__dict__:
             raise AttributeError(
                 f"cannot assign {name!r} before Module.__init__() call in {type(self).__name__}"
             )
-        self._parameters.pop(name, None)
-        self._modules.pop(name, None)
+        params, buffers, modules = self._parameters, self._buffers, self._modules
         if isinstance(value, Parameter):
-            self._parameters[name] = value
+            self._forget(name)
+            self.register_parameter(name, value)
+        elif name in params:
+            if value is not None:
+                raise TypeError(
+                    f"cannot assign '{type(value).__name__}' as parameter {name!r} "
+                    "(bprop.nn.Parameter or None expected)"
+                )
+            self.register_parameter(name, None)
         elif isinstance(value, Module):
-            self._modules[name] = value
-        object.__setattr__(self, name, value)
+            self._forget(name)
+            self.add_module(name, value)
+        elif name in modules:
+            if value is not None:
+                raise TypeError(
+                    f"cannot assign '{type(value).__name__}' as child module {name!r} "
+                    "(bprop.nn.Module or None expected)"
+                )
+            self.add_module(name, None)
+        elif name in buffers:
+            if value is not None and not isinstance(value, Tensor):
+                raise TypeError(
+                    f"cannot assign '{type(value).__name__}' as buffer {name!r} "
+                    "(bprop.Tensor or None expected)"
+                )
+            buffers[name] = value
+            object.__setattr__(self, name, value)
+        else:
+            object.__setattr__(self, name, value)
+
+    def _forget(self, name: str) -> None:
+        """Drops name from every registry and the instance dict (before re-registering it)."""
+        self.__dict__.pop(name, None)
+        self._parameters.pop(name, None)
+        self._buffers.pop(name, None)
+        self._modules.pop(name, None)
+        self._non_persistent_buffers_set.discard(name)
+
+    def __delattr__(self, name: str) -> None:
+        registered = name in self._parameters or name in self._buffers or name in self._modules
+        if registered:
+            self._forget(name)
+        else:
+            object.__delattr__(self, name)
+
+    def register_parameter(self, name: str, param: Parameter | None) -> None:
+        """Adds a parameter (or None, a declared but absent one) under name."""
+        if "_parameters" not in self.__dict__:
+            raise AttributeError("cannot assign parameter before Module.__init__() call")
+        _check_name("register_parameter", "parameter", self, name, self._parameters)
+        if param is not None and not isinstance(param, Parameter):
+            raise TypeError(
+                f"[register_parameter] cannot assign '{type(param).__name__}' object to "
+                f"parameter {name!r} (bprop.nn.Parameter or None required)"
+            )
+        self._parameters[name] = param
+        object.__setattr__(self, name, param)
+
+    def register_buffer(self, name: str, tensor: Tensor | None, persistent: bool = True) -> None:
+        """Adds a buffer: a tensor that is state but not a parameter (running statistics, a
+        causal mask). Persistent buffers are part of state_dict(); all of them follow .to()."""
+        if "_buffers" not in self.__dict__:
+            raise AttributeError("cannot assign buffer before Module.__init__() call")
+        _check_name("register_buffer", "buffer", self, name, self._buffers)
+        if tensor is not None and not isinstance(tensor, Tensor):
+            raise TypeError(
+                f"[register_buffer] cannot assign '{type(tensor).__name__}' object to buffer "
+                f"{name!r} (bprop.Tensor or None required)"
+            )
+        self._buffers[name] = tensor
+        if persistent:
+            self._non_persistent_buffers_set.discard(name)
+        else:
+            self._non_persistent_buffers_set.add(name)
+        object.__setattr__(self, name, tensor)
+
+    def add_module(self, name: str, module: Module | None) -> None:
+        """Adds a child module (or None) under name."""
+        if module is not None and not isinstance(module, Module):
+            raise TypeError(f"[add_module] {type(module).__name__} is not a Module subclass")
+        _check_name("add_module", "module", self, name, self._modules)
+        self._modules[name] = module
+        object.__setattr__(self, name, module)
+
+    def register_module(self, name: str, module: Module | None) -> None:
+        """Alias for add_module."""
+        self.add_module(name, module)
+
+    def get_submodule(self, target: str) -> Module:
+        """The module at a dotted path ('' is self); AttributeError if there is none."""
+        module = self
+        if target == "":
+            return module
+        for item in target.split("."):
+            child = module._modules.get(item)
+            if not isinstance(child, Module):
+                raise AttributeError(f"{type(module).__name__} has no submodule `{item}`")
+            module = child
+        return module
+
+    def get_parameter(self, target: str) -> Parameter:
+        """The parameter at a dotted path ('block.0.weight')."""
+        module_path, _, name = target.rpartition(".")
+        module = self.get_submodule(module_path)
+        if name not in module._parameters or module._parameters[name] is None:
+            raise AttributeError(f"{type(module).__name__} has no parameter `{name}`")
+        return module._parameters[name]
+
+    def get_buffer(self, target: str) -> Tensor:
+        """The buffer at a dotted path ('norm.running_mean')."""
+        module_path, _, name = target.rpartition(".")
+        module = self.get_submodule(module_path)
+        if name not in module._buffers or module._buffers[name] is None:
+            raise AttributeError(f"{type(module).__name__} has no buffer `{name}`")
+        return module._buffers[name]
+
+    # ---- calling --------------------------------------------------------------------------
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError(f"{type(self).__name__} has no forward()")  # pragma: no cover
@@ -57,54 +196,230 @@ class Module:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.forward(*args, **kwargs)
 
-    def named_parameters(
-        self, prefix: str = "", recurse: bool = True
-    ) -> Iterator[tuple[str, Parameter]]:
-        seen: set[int] = set()
-        for module_prefix, module in self.named_modules(prefix) if recurse else [(prefix, self)]:
-            for name, p in module._parameters.items():
-                if id(p) in seen:
-                    continue
-                seen.add(id(p))
-                yield (f"{module_prefix}.{name}" if module_prefix else name), p
+    # ---- walking --------------------------------------------------------------------------
 
-    def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
-        for _, p in self.named_parameters(recurse=recurse):
-            yield p
-
-    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
+    def named_modules(
+        self, memo: set[int] | None = None, prefix: str = "", remove_duplicate: bool = True
+    ) -> Iterator[tuple[str, Module]]:
+        """(dotted name, module) for self and every descendant, depth first; a module
+        reachable twice is listed once unless remove_duplicate=False."""
+        if memo is None:
+            memo = set()
+        if remove_duplicate:
+            if id(self) in memo:
+                return
+            memo.add(id(self))
         yield prefix, self
         for name, child in self._modules.items():
-            yield from child.named_modules(f"{prefix}.{name}" if prefix else name)
+            if child is None:
+                continue
+            yield from child.named_modules(
+                memo, f"{prefix}.{name}" if prefix else name, remove_duplicate
+            )
 
     def modules(self) -> Iterator[Module]:
         for _, m in self.named_modules():
             yield m
 
+    def named_children(self) -> Iterator[tuple[str, Module]]:
+        seen: set[int] = set()
+        for name, child in self._modules.items():
+            if child is not None and id(child) not in seen:
+                seen.add(id(child))
+                yield name, child
+
     def children(self) -> Iterator[Module]:
-        yield from self._modules.values()
+        for _, child in self.named_children():
+            yield child
+
+    def _named_members(
+        self, registry: str, prefix: str, recurse: bool, remove_duplicate: bool
+    ) -> Iterator[tuple[str, Any]]:
+        seen: set[int] = set()
+        modules = (
+            self.named_modules(prefix=prefix, remove_duplicate=remove_duplicate)
+            if recurse
+            else [(prefix, self)]
+        )
+        for module_prefix, module in modules:
+            for name, value in getattr(module, registry).items():
+                if value is None:
+                    continue
+                if remove_duplicate:
+                    if id(value) in seen:
+                        continue
+                    seen.add(id(value))
+                yield (f"{module_prefix}.{name}" if module_prefix else name), value
+
+    def named_parameters(
+        self, prefix: str = "", recurse: bool = True, remove_duplicate: bool = True
+    ) -> Iterator[tuple[str, Parameter]]:
+        """(dotted name, parameter), depth first in registration order; a shared parameter
+        is listed once."""
+        yield from self._named_members("_parameters", prefix, recurse, remove_duplicate)
+
+    def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
+        for _, p in self.named_parameters(recurse=recurse):
+            yield p
+
+    def named_buffers(
+        self, prefix: str = "", recurse: bool = True, remove_duplicate: bool = True
+    ) -> Iterator[tuple[str, Tensor]]:
+        """(dotted name, buffer), persistent or not, depth first in registration order."""
+        yield from self._named_members("_buffers", prefix, recurse, remove_duplicate)
+
+    def buffers(self, recurse: bool = True) -> Iterator[Tensor]:
+        for _, b in self.named_buffers(recurse=recurse):
+            yield b
+
+    def apply(self, fn: Callable[[Module], Any]) -> Module:
+        """Calls fn on every child (recursively), then on self; returns self
+        (``model.apply(init_weights)``)."""
+        for child in self.children():
+            child.apply(fn)
+        fn(self)
+        return self
+
+    # ---- modes and gradients --------------------------------------------------------------
 
     def train(self, mode: bool = True) -> Module:
-        for m in self.modules():
-            object.__setattr__(m, "training", bool(mode))
+        if not isinstance(mode, bool):
+            raise ValueError("[train] training mode is expected to be boolean")
+        object.__setattr__(self, "training", mode)
+        for child in self.children():
+            child.train(mode)
         return self
 
     def eval(self) -> Module:
         return self.train(False)
 
+    def requires_grad_(self, requires_grad: bool = True) -> Module:
+        """Sets requires_grad on every parameter; returns self."""
+        for p in self.parameters():
+            p.requires_grad_(requires_grad)
+        return self
+
     def zero_grad(self, set_to_none: bool = True) -> None:
         _core._zero_grad(list(self.parameters()), set_to_none)  # the optimizers' rule
 
-    def state_dict(self) -> OrderedDict[str, Tensor]:
-        """Every parameter by its dotted name (the tensors themselves, detached)."""
-        return OrderedDict((name, p.detach()) for name, p in self.named_parameters())
+    # ---- devices and dtypes ---------------------------------------------------------------
+
+    def _convert(self, convert: Callable[[Tensor], Tensor | None]) -> Module:
+        """Applies convert (a tensor -> converted tensor, or None for unchanged) to every
+        parameter, its gradient and every buffer. A converted parameter is replaced by a
+        Parameter with the same requires_grad in every module that holds it, so tied
+        parameters stay tied."""
+        replaced: dict[int, Parameter] = {}
+        with _no_grad():
+            for module in self.modules():
+                for name, p in list(module._parameters.items()):
+                    if p is None:
+                        continue
+                    if id(p) not in replaced:
+                        data = convert(p)
+                        if data is None:
+                            replaced[id(p)] = p
+                        else:
+                            new = Parameter(data.detach(), p.requires_grad)
+                            if p.grad is not None:
+                                grad = convert(p.grad)
+                                new.grad = p.grad if grad is None else grad
+                            replaced[id(p)] = new
+                    new_p = replaced[id(p)]
+                    if new_p is not p:
+                        module._parameters[name] = new_p
+                        object.__setattr__(module, name, new_p)
+                for name, b in list(module._buffers.items()):
+                    if b is not None:
+                        data = convert(b)
+                        if data is not None:
+                            module._buffers[name] = data
+                            object.__setattr__(module, name, data)
+        return self
+
+    def _cast_floating(self, dtype: _core.dtype) -> Module:
+        def convert(t: Tensor) -> Tensor | None:
+            if t.dtype.is_floating_point and t.dtype != dtype:
+                return t.detach().to(dtype)
+            return None
+
+        return self._convert(convert)
+
+    def to(self, *args: Any, **kwargs: Any) -> Module:
+        """As torch.nn.Module.to: ``to(device)``, ``to(dtype)``, ``to(device, dtype)``,
+        ``to(tensor)``, with ``non_blocking=``. The device must be the CPU (bprop computes
+        there; 'cuda' and others raise a RuntimeError); a dtype converts the floating-point
+        parameters and buffers. Returns self."""
+        dtype, _ = parse_to_args("Module.to", *args, **kwargs)
+        if dtype is not None:
+            if not dtype.is_floating_point:
+                raise TypeError(
+                    f"[Module.to] nn.Module.to only accepts floating point dtypes, got {dtype}"
+                )
+            self._cast_floating(dtype)
+        return self
+
+    def cpu(self) -> Module:
+        """Returns self: bprop's tensors live on the CPU."""
+        return self
+
+    def cuda(self, device: Any = None) -> Module:
+        """Raises a RuntimeError: bprop runs on the CPU only."""
+        check_device("Module.cuda", "cuda" if device is None else device)
+        raise RuntimeError(f"[Module.cuda] device {device!r} is not CUDA; bprop runs on the CPU")
+
+    def float(self) -> Module:
+        """Floating-point parameters and buffers to float32; returns self."""
+        return self._cast_floating(_core.float32)
+
+    def double(self) -> Module:
+        """Floating-point parameters and buffers to float64; returns self."""
+        return self._cast_floating(_core.float64)
+
+    def type(self, dst_type: _core.dtype) -> Module:
+        """Every parameter and buffer to dst_type; returns self."""
+        dst_type = check_dtype("Module.type", dst_type)
+        return self._convert(lambda t: None if t.dtype == dst_type else t.detach().to(dst_type))
+
+    # ---- state ----------------------------------------------------------------------------
+
+    def _state_items(self, prefix: str) -> Iterator[tuple[str, Module, str, Tensor]]:
+        """(key, owning module, local name, tensor) in state_dict order: per module, its
+        parameters then its persistent buffers, depth first (shared entries repeat)."""
+        for name, p in self._parameters.items():
+            if p is not None:
+                yield prefix + name, self, name, p
+        for name, b in self._buffers.items():
+            if b is not None and name not in self._non_persistent_buffers_set:
+                yield prefix + name, self, name, b
+        for name, child in self._modules.items():
+            if child is not None:
+                yield from child._state_items(f"{prefix}{name}.")
+
+    def state_dict(
+        self,
+        destination: dict[str, Tensor] | None = None,
+        prefix: str = "",
+        keep_vars: bool = False,
+    ) -> OrderedDict[str, Tensor]:
+        """Every parameter and persistent buffer by its dotted name, in PyTorch's order (the
+        tensors themselves, detached unless keep_vars)."""
+        out: Any = OrderedDict() if destination is None else destination
+        for key, _, _, t in self._state_items(prefix):
+            out[key] = t if keep_vars else t.detach()
+        return out
 
     def load_state_dict(
         self, state_dict: Mapping[str, Tensor], strict: bool = True
-    ) -> tuple[list[str], list[str]]:
-        """Copies values into the parameters. Every check runs before the first copy, so a
-        failed load changes nothing. Returns (missing_keys, unexpected_keys)."""
-        own = dict(self.named_parameters())
+    ) -> _IncompatibleKeys:
+        """Copies values into the parameters and persistent buffers. Every check runs before
+        the first copy, so a failed load changes nothing. Returns (missing_keys,
+        unexpected_keys)."""
+        if not isinstance(state_dict, Mapping):
+            raise TypeError(
+                f"[load_state_dict] expected a mapping, got {type(state_dict).__name__}"
+            )
+        own = {key: t for key, _, _, t in self._state_items("")}
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]
         if strict and (missing or unexpected):
@@ -112,7 +427,13 @@ class Module:
                 f"[load_state_dict] missing keys {missing}, unexpected keys {unexpected}"
             )
         for name, value in state_dict.items():
-            if name in own and tuple(value.shape) != tuple(own[name].shape):
+            if name not in own:
+                continue
+            if not isinstance(value, Tensor):
+                raise TypeError(
+                    f"[load_state_dict] {name}: expected a Tensor, got {type(value).__name__}"
+                )
+            if tuple(value.shape) != tuple(own[name].shape):
                 raise ValueError(
                     f"[load_state_dict] size mismatch for {name}: checkpoint "
                     f"{tuple(value.shape)}, model {tuple(own[name].shape)}"
@@ -120,20 +441,26 @@ class Module:
         with _no_grad():
             for name, value in state_dict.items():
                 if name in own:
-                    own[name].copy_(value)
-        return missing, unexpected
+                    target = own[name]
+                    target.copy_(value if value.dtype == target.dtype else value.to(target.dtype))
+        return _IncompatibleKeys(missing, unexpected)
+
+    # ---- printing -------------------------------------------------------------------------
 
     def extra_repr(self) -> str:
+        """The text between the parentheses of this module's repr (override to add it)."""
         return ""
 
     def __repr__(self) -> str:
-        lines = [f"{type(self).__name__}({self.extra_repr()}"]
-        if self._modules:
-            for name, child in self._modules.items():
-                child_repr = repr(child).replace("\n", "\n  ")
-                lines.append(f"  ({name}): {child_repr}")
-            return "\n".join(lines) + "\n)"
-        return lines[0] + ")"
+        extra = self.extra_repr()
+        children = [
+            f"({name}): " + repr(child).replace("\n", "\n  ")
+            for name, child in self._modules.items()
+        ]
+        if not children:
+            return f"{type(self).__name__}({extra})"
+        lines = ([extra] if extra else []) + children
+        return f"{type(self).__name__}(\n  " + "\n  ".join(lines) + "\n)"
 
 
 def _uniform(shape: tuple[int, ...], bound: float, dtype: _core.dtype) -> Tensor:
