@@ -3,13 +3,21 @@ the C++ core (cpp/src/ops/nn.cpp); this module parses PyTorch's argument forms."
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Sequence
+
+import numpy as np
+
 from .. import _core
 from .._core import Tensor
+from ..autograd import no_grad as _no_grad
 
 __all__ = [
     "relu", "leaky_relu", "gelu", "softplus", "tanh", "sigmoid", "softmax", "log_softmax",
     "cross_entropy", "nll_loss", "mse_loss", "binary_cross_entropy_with_logits", "linear",
     "conv2d", "max_pool2d", "avg_pool2d", "dropout", "unfold", "fold",
+    "l1_loss", "smooth_l1_loss", "binary_cross_entropy", "one_hot", "pad", "normalize",
+    "conv1d", "conv_transpose2d", "batch_norm",
 ]  # fmt: skip
 
 _REDUCTIONS = {
@@ -179,3 +187,478 @@ def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1) -> Te
 def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False):
     out = _core._dropout(input, float(p), bool(training))
     return input.copy_(out) if inplace else out
+
+
+# ---- convolutions, batch norm, losses, padding (composed from the ops above) ----
+
+
+def _legacy_reduction(size_average: bool | None, reduce: bool | None, reduction: str) -> str:
+    """PyTorch's deprecated size_average/reduce pair, mapped onto reduction as torch maps it."""
+    if size_average is None and reduce is None:
+        return reduction
+    warnings.warn(
+        "size_average and reduce args will be deprecated, please use reduction="
+        f"'{'none' if reduce is False else 'mean' if size_average is not False else 'sum'}' "
+        "instead.",
+        UserWarning,
+        stacklevel=3,
+    )
+    if reduce is False:
+        return "none"
+    return "sum" if size_average is False else "mean"
+
+
+def _reduce(op: str, loss: Tensor, reduction: str) -> Tensor:
+    if reduction == "none":
+        return loss
+    if reduction == "mean":
+        return loss.mean()
+    if reduction == "sum":
+        return loss.sum()
+    raise ValueError(f"[{op}] reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+
+
+def _elementwise_pair(op: str, input: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
+    if tuple(target.shape) != tuple(input.shape):
+        warnings.warn(
+            f"[{op}] Using a target size ({tuple(target.shape)}) that is different to the "
+            f"input size ({tuple(input.shape)}). This will likely lead to incorrect results "
+            "due to broadcasting. Please ensure they have the same size.",
+            UserWarning,
+            stacklevel=3,
+        )
+    return input, target
+
+
+def l1_loss(
+    input: Tensor,
+    target: Tensor,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
+    reduction: str = "mean",
+    weight: Tensor | None = None,
+) -> Tensor:
+    """Mean absolute error ``|input - target|``, reduced as `reduction` says; with `weight`
+    (input's shape) the errors are weighted and 'mean' divides by the sum of the weights."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    input, target = _elementwise_pair("l1_loss", input, target)
+    _reduction("l1_loss", reduction)
+    errors = (input - target).abs()
+    if weight is None:
+        return _reduce("l1_loss", errors, reduction)
+    if tuple(weight.shape) != tuple(input.shape):
+        raise ValueError(
+            f"[l1_loss] weight and input must have the same size, got {tuple(weight.shape)} "
+            f"and {tuple(input.shape)}"
+        )
+    errors = errors * weight
+    if reduction == "mean":
+        return errors.sum() / weight.sum()
+    return _reduce("l1_loss", errors, reduction)
+
+
+def smooth_l1_loss(
+    input: Tensor,
+    target: Tensor,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
+    reduction: str = "mean",
+    beta: float = 1.0,
+) -> Tensor:
+    """Huber-like loss: ``0.5 d^2 / beta`` where ``|d| < beta``, else ``|d| - 0.5 beta``
+    (the L1 loss when beta is 0)."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    input, target = _elementwise_pair("smooth_l1_loss", input, target)
+    _reduction("smooth_l1_loss", reduction)
+    beta = float(beta)
+    if beta < 0:
+        raise RuntimeError(f"[smooth_l1_loss] beta must be non-negative, got {beta}")
+    d = (input - target).abs()
+    if beta == 0.0:
+        return _reduce("smooth_l1_loss", d, reduction)
+    loss = _core.where(d < beta, d * d * (0.5 / beta), d - 0.5 * beta)
+    return _reduce("smooth_l1_loss", loss, reduction)
+
+
+def binary_cross_entropy(
+    input: Tensor,
+    target: Tensor,
+    weight: Tensor | None = None,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
+    reduction: str = "mean",
+) -> Tensor:
+    """``-(t log p + (1 - t) log(1 - p))`` for probabilities p in [0, 1], each log clamped
+    at -100 as PyTorch does."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    _reduction("binary_cross_entropy", reduction)
+    if tuple(target.shape) != tuple(input.shape):
+        raise ValueError(
+            f"[binary_cross_entropy] Using a target size ({tuple(target.shape)}) that is "
+            f"different to the input size ({tuple(input.shape)}) is deprecated. Please "
+            "ensure they have the same size."
+        )
+    log_p = input.log().clamp(min=-100.0)
+    log_q = (1.0 - input).log().clamp(min=-100.0)
+    loss = -(target * log_p + (1.0 - target) * log_q)
+    if weight is not None:
+        loss = loss * weight
+    return _reduce("binary_cross_entropy", loss, reduction)
+
+
+def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
+    """int64 tensor of shape ``(*tensor.shape, num_classes)``: 1 where the last index equals
+    the value, 0 elsewhere. num_classes=-1 takes the largest value + 1."""
+    if tensor.dtype != _core.dtype.int64:
+        raise RuntimeError(
+            f"[one_hot] one_hot is only applicable to index tensor of type int64, "
+            f"got {tensor.dtype}"
+        )
+    num_classes = int(num_classes)
+    if tensor.numel() == 0:
+        if num_classes <= 0:
+            raise RuntimeError("[one_hot] Can not infer total number of classes from empty tensor.")
+    else:
+        if int(tensor.min()) < 0:
+            raise RuntimeError("[one_hot] Class values must be non-negative.")
+        largest = int(tensor.max())
+        if num_classes == -1:
+            num_classes = largest + 1
+        elif largest >= num_classes:
+            raise RuntimeError(
+                f"[one_hot] Class values must be smaller than num_classes ({num_classes}), "
+                f"got {largest}."
+            )
+    if num_classes < 0:
+        raise RuntimeError(f"[one_hot] num_classes must be -1 or non-negative, got {num_classes}")
+    classes = _core._arange(0.0, float(num_classes), 1.0, _core.dtype.int64)
+    return _core.eq(tensor.unsqueeze(-1), classes).to(_core.dtype.int64)
+
+
+def _pad_indices(size: int, before: int, after: int, mode: str) -> list[int]:
+    """Source positions of a padded dim of `size` entries: reflect, replicate or circular."""
+    out = []
+    for i in range(-before, size + after):
+        if mode == "reflect":
+            period = 2 * (size - 1)
+            j = i % period if period else 0
+            out.append(j if j < size else period - j)
+        elif mode == "replicate":
+            out.append(min(max(i, 0), size - 1))
+        else:
+            out.append(i % size)
+    return out
+
+
+def pad(
+    input: Tensor, pad: Sequence[int], mode: str = "constant", value: float | None = None
+) -> Tensor:
+    """Pads (or, with negative amounts, crops) the last ``len(pad) // 2`` dims:
+    ``pad = (last_before, last_after, second_last_before, ...)``. mode 'constant' fills with
+    `value` (0 by default) on any number of dims; 'reflect', 'replicate' and 'circular' pad
+    the last one or two dims of a batched or unbatched input, as PyTorch's 1-d and 2-d modes."""
+    pad = [int(p) for p in pad]
+    if len(pad) % 2 or len(pad) // 2 > input.ndim:
+        raise ValueError(
+            f"[pad] padding length must be even and at most twice the input's dims "
+            f"({input.ndim}), got {len(pad)}"
+        )
+    if mode == "constant":
+        fill = 0.0 if value is None else float(value)
+        out = input
+        for k in range(len(pad) // 2):
+            dim = input.ndim - 1 - k
+            before, after = pad[2 * k], pad[2 * k + 1]
+            size = out.shape[dim]
+            if size + before + after < 0 or (before < 0 and after < 0 and -before - after > size):
+                raise RuntimeError(
+                    f"[pad] the padded size of dim {dim} ({size} + {before} + {after}) is negative"
+                )
+            if before < 0 or after < 0:
+                index = [slice(None)] * out.ndim
+                index[dim] = slice(max(-before, 0), size - max(-after, 0))
+                out = out[tuple(index)]
+            parts = []
+            for amount in (before, after):
+                if amount > 0:
+                    shape = list(out.shape)
+                    shape[dim] = amount
+                    parts.append(_core._full(tuple(shape), fill, out.dtype))
+                else:
+                    parts.append(None)
+            if parts[0] is not None or parts[1] is not None:
+                pieces = [p for p in (parts[0], out, parts[1]) if p is not None]
+                out = _core._cat(pieces, dim)
+        return out
+    if mode not in ("reflect", "replicate", "circular"):
+        raise NotImplementedError(
+            f"[pad] mode must be 'constant', 'reflect', 'replicate' or 'circular', got {mode!r}"
+        )
+    if value is not None and value != 0:
+        raise ValueError(f"[pad] padding mode {mode!r} doesn't take in value argument")
+    dims = len(pad) // 2
+    if dims > 2 or input.ndim not in (dims + 1, dims + 2):
+        raise NotImplementedError(
+            f"[pad] mode {mode!r} pads the last 1 or 2 dims of a 2-d/3-d or 3-d/4-d input; "
+            f"got pad of length {len(pad)} for a {input.ndim}-d input"
+        )
+    out = input
+    for k in range(dims):
+        dim = input.ndim - 1 - k
+        before, after = pad[2 * k], pad[2 * k + 1]
+        size = input.shape[dim]
+        if mode == "reflect" and (before >= size or after >= size):
+            raise RuntimeError(
+                f"[pad] reflect padding ({before}, {after}) must be smaller than the input "
+                f"size {size} of dim {dim}"
+            )
+        if mode == "circular" and (before > size or after > size):
+            raise RuntimeError(
+                f"[pad] circular padding ({before}, {after}) must be at most the input "
+                f"size {size} of dim {dim}"
+            )
+        if size == 0:
+            raise RuntimeError(f"[pad] cannot {mode}-pad dim {dim} of size 0")
+        index = _core._tensor_from_numpy(np.asarray(_pad_indices(size, before, after, mode)))
+        out = _core.index_select(out, dim, index)
+    return out
+
+
+def normalize(
+    input: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12, out: Tensor | None = None
+) -> Tensor:
+    """``input / max(||input||_p, eps)`` along `dim`."""
+    if out is not None:
+        raise TypeError("[normalize] out= is not supported")
+    p = float(p)
+    if p == 2.0:
+        norm = (input * input).sum(dim=dim, keepdim=True).sqrt()
+    elif p == 1.0:
+        norm = input.abs().sum(dim=dim, keepdim=True)
+    elif p == float("inf"):
+        norm = input.abs().amax(dim=dim, keepdim=True)
+    else:
+        norm = input.abs().pow(p).sum(dim=dim, keepdim=True).pow(1.0 / p)
+    return input / norm.clamp(min=float(eps)).expand_as(input)
+
+
+def _single(op: str, name: str, value: int | Sequence[int]) -> int:
+    if isinstance(value, (tuple, list)):
+        if len(value) != 1:
+            raise ValueError(f"[{op}] {name} must be an int or a 1-tuple, got {value!r}")
+        return int(value[0])
+    return int(value)
+
+
+def _same_padding(op: str, kernel: Sequence[int], dilation: Sequence[int], stride: Sequence[int]):
+    """(before, after) per dim for padding='same' (stride 1 only), as PyTorch splits it."""
+    if any(s != 1 for s in stride):
+        raise ValueError(f"[{op}] padding='same' is not supported for strided convolutions")
+    out = []
+    for k, d in zip(kernel, dilation):
+        total = d * (k - 1)
+        out.append((total // 2, total - total // 2))
+    return out
+
+
+def conv1d(
+    input: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride: int | Sequence[int] = 1,
+    padding: str | int | Sequence[int] = 0,
+    dilation: int | Sequence[int] = 1,
+    groups: int = 1,
+) -> Tensor:
+    """1-d convolution of a (N, C_in, L) or unbatched (C_in, L) input with a
+    (C_out, C_in / groups, K) weight: conv2d over a height of 1."""
+    if input.ndim not in (2, 3):
+        raise RuntimeError(
+            f"[conv1d] expected a 2-d (unbatched) or 3-d (batched) input, got shape "
+            f"{tuple(input.shape)}"
+        )
+    if weight.ndim != 3:
+        raise RuntimeError(
+            f"[conv1d] weight must be 3-d (out_channels, in_channels / groups, kernel), got "
+            f"shape {tuple(weight.shape)}"
+        )
+    stride_ = _single("conv1d", "stride", stride)
+    dilation_ = _single("conv1d", "dilation", dilation)
+    unbatched = input.ndim == 2
+    x = input.unsqueeze(0) if unbatched else input
+    if isinstance(padding, str):
+        if padding == "valid":
+            padding_ = 0
+        elif padding == "same":
+            ((before, after),) = _same_padding(
+                "conv1d", (weight.shape[2],), (dilation_,), (stride_,)
+            )
+            padding_ = before
+            if before != after:
+                x = pad(x, (0, after - before))
+        else:
+            raise ValueError(f"[conv1d] padding must be 'valid', 'same' or an int, got {padding!r}")
+    else:
+        padding_ = _single("conv1d", "padding", padding)
+    out = conv2d(
+        x.unsqueeze(2),
+        weight.unsqueeze(2),
+        bias,
+        (1, stride_),
+        (0, padding_),
+        (1, dilation_),
+        groups,
+    ).squeeze(2)
+    return out.squeeze(0) if unbatched else out
+
+
+def conv_transpose2d(
+    input: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride: int | Sequence[int] = 1,
+    padding: int | Sequence[int] = 0,
+    output_padding: int | Sequence[int] = 0,
+    groups: int = 1,
+    dilation: int | Sequence[int] = 1,
+) -> Tensor:
+    """The transposed 2-d convolution (the gradient of conv2d with respect to its input) of a
+    (N, C_in, H, W) or unbatched (C_in, H, W) input with a (C_in, C_out / groups, kh, kw)
+    weight: each group's weight^T @ input gives the columns that fold (col2im) scatters."""
+    op = "conv_transpose2d"
+    if input.ndim not in (3, 4):
+        raise RuntimeError(
+            f"[{op}] expected a 3-d (unbatched) or 4-d (batched) input, got shape "
+            f"{tuple(input.shape)}"
+        )
+    if weight.ndim != 4:
+        raise RuntimeError(
+            f"[{op}] weight must be 4-d (in_channels, out_channels / groups, kh, kw), got "
+            f"shape {tuple(weight.shape)}"
+        )
+    groups = int(groups)
+    stride_ = _pair(op, "stride", stride)
+    padding_ = _pair(op, "padding", padding)
+    out_pad = _pair(op, "output_padding", output_padding)
+    dilation_ = _pair(op, "dilation", dilation)
+    unbatched = input.ndim == 3
+    x = input.unsqueeze(0) if unbatched else input
+    n, c_in, h, w = x.shape
+    c_in_w, c_out_g, kh, kw = weight.shape
+    if groups <= 0 or c_in % groups:
+        raise RuntimeError(
+            f"[{op}] groups must be positive and divide in_channels ({c_in}), got {groups}"
+        )
+    if c_in_w != c_in:
+        raise RuntimeError(
+            f"[{op}] input has {c_in} channels but weight {tuple(weight.shape)} expects {c_in_w}"
+        )
+    for s, d, o in zip(stride_, dilation_, out_pad):
+        if s <= 0 or d <= 0 or min(padding_) < 0 or o < 0 or not (o < s or o < d):
+            raise RuntimeError(
+                f"[{op}] stride {stride_} and dilation {dilation_} must be positive, padding "
+                f"{padding_} non-negative, and output_padding {out_pad} smaller than either "
+                "stride or dilation"
+            )
+    c_out = c_out_g * groups
+    full = [
+        (size - 1) * s + d * (k - 1) + 1
+        for size, s, d, k in zip((h, w), stride_, dilation_, (kh, kw))
+    ]
+    out_size = [f - 2 * p + o for f, p, o in zip(full, padding_, out_pad)]
+    if min(out_size) <= 0:
+        raise RuntimeError(f"[{op}] the output size {tuple(out_size)} is too small")
+    xg = x.reshape(n, groups, c_in // groups, h * w)
+    wg = weight.reshape(groups, c_in // groups, c_out_g * kh * kw).transpose(1, 2)
+    cols = (wg @ xg).reshape(n, c_out * kh * kw, h * w)
+    out = _core._fold2d(cols, (n, c_out, full[0], full[1]), (kh, kw), stride_, (0, 0), dilation_)
+    if any(padding_) or any(out_pad):
+        # crop the padding off both ends; output_padding past the scattered extent is zeros
+        out = pad(
+            out,
+            (-padding_[1], out_pad[1] - padding_[1], -padding_[0], out_pad[0] - padding_[0]),
+        )
+    if bias is not None:
+        out = out + bias.reshape(1, c_out, 1, 1)
+    return out.squeeze(0) if unbatched else out
+
+
+def _batch_norm(
+    input: Tensor,
+    running_mean: Tensor | None,
+    running_var: Tensor | None,
+    weight: Tensor | None,
+    bias: Tensor | None,
+    training: bool,
+    momentum: float | Tensor,
+    eps: float,
+) -> Tensor:
+    """batch_norm with a momentum that may be a 0-d tensor, so that BatchNorm's cumulative
+    average (factor 1 / num_batches_tracked) is computed by tensor ops and stays capturable."""
+    op = "batch_norm"
+    if input.ndim < 2:
+        raise ValueError(
+            f"[{op}] expected an input of 2 or more dims, got shape {tuple(input.shape)}"
+        )
+    channels = input.shape[1]
+    for name, t in (
+        ("running_mean", running_mean),
+        ("running_var", running_var),
+        ("weight", weight),
+        ("bias", bias),
+    ):
+        if t is not None and tuple(t.shape) != (channels,):
+            raise RuntimeError(
+                f"[{op}] {name} should contain {channels} elements, got shape {tuple(t.shape)}"
+            )
+    dims = (0, *range(2, input.ndim))
+    shape = (1, channels) + (1,) * (input.ndim - 2)
+    if training:
+        count = input.numel() // max(channels, 1)
+        if count <= 1:
+            raise ValueError(
+                f"[{op}] Expected more than 1 value per channel when training, got input size "
+                f"{tuple(input.shape)}"
+            )
+        mean = input.mean(dim=dims, keepdim=True)
+        centred = input - mean
+        var = (centred * centred).mean(dim=dims, keepdim=True)
+        out = centred / (var + eps).sqrt()
+        if running_mean is not None or running_var is not None:
+            with _no_grad():
+                keep = 1.0 - momentum
+                if running_mean is not None:
+                    running_mean.mul_(keep).add_(mean.detach().reshape(channels) * momentum)
+                if running_var is not None:
+                    unbiased = var.detach().reshape(channels) * (count / (count - 1))
+                    running_var.mul_(keep).add_(unbiased * momentum)
+    else:
+        if running_mean is None or running_var is None:
+            raise RuntimeError(
+                f"[{op}] running_mean and running_var must be defined in evaluation mode"
+            )
+        out = (input - running_mean.reshape(shape)) / (running_var.reshape(shape) + eps).sqrt()
+    if weight is not None:
+        out = out * weight.reshape(shape)
+    if bias is not None:
+        out = out + bias.reshape(shape)
+    return out
+
+
+def batch_norm(
+    input: Tensor,
+    running_mean: Tensor | None,
+    running_var: Tensor | None,
+    weight: Tensor | None = None,
+    bias: Tensor | None = None,
+    training: bool = False,
+    momentum: float = 0.1,
+    eps: float = 1e-5,
+) -> Tensor:
+    """Normalises each channel (dim 1) of input. training=True: by the batch's mean and biased
+    variance, updating the running statistics in place (when given) as
+    ``running = (1 - momentum) * running + momentum * batch`` with the unbiased variance;
+    training=False: by running_mean and running_var. Then scales by weight, shifts by bias."""
+    return _batch_norm(
+        input, running_mean, running_var, weight, bias, bool(training), float(momentum), float(eps)
+    )
