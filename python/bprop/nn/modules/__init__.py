@@ -2,11 +2,11 @@
 (bprop.nn.modules.linear.Linear, ...); bprop.nn re-exports them."""
 
 from .activation import GELU, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
-from .container import Sequential
+from .container import ModuleDict, ModuleList, ParameterDict, ParameterList, Sequential
 from .conv import Conv2d
 from .dropout import Dropout
 from .flatten import Flatten
-from .linear import Linear
+from .linear import Identity, Linear
 from .module import Module, Parameter
 from .pooling import AvgPool2d, MaxPool2d
 
@@ -14,6 +14,11 @@ __all__ = [
     "Parameter",
     "Module",
     "Sequential",
+    "ModuleList",
+    "ModuleDict",
+    "ParameterList",
+    "ParameterDict",
+    "Identity",
     "Linear",
     "ReLU",
     "Tanh",

@@ -1,15 +1,26 @@
-"""Linear, as torch.nn.Linear."""
+"""Identity and Linear, as torch.nn's."""
 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from ... import _core
 from ..._core import Tensor
 from .. import functional as F
 from .module import Module, Parameter, _uniform
 
-__all__ = ["Linear"]
+__all__ = ["Identity", "Linear"]
+
+
+class Identity(Module):
+    """Returns its input; constructor arguments are accepted and ignored (as PyTorch's)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__()
+
+    def forward(self, input: Any) -> Any:
+        return input
 
 
 class Linear(Module):
