@@ -116,6 +116,9 @@ std::pair<Tensor, Tensor> min(const Tensor& x, int64_t dim, bool keepdim = false
 // Over all elements (flattened) when dim is absent.
 Tensor argmax(const Tensor& x, std::optional<int64_t> dim = std::nullopt, bool keepdim = false);
 Tensor argmin(const Tensor& x, std::optional<int64_t> dim = std::nullopt, bool keepdim = false);
+// The positions that sort x along dim (a stable sort: ties keep their order; NaN is the
+// largest value). Not differentiable: sorted values are gather(x, dim, argsort(x, dim)).
+Tensor argsort(const Tensor& x, int64_t dim = -1, bool descending = false);
 // Divides by max(0, N - correction); correction=1 is the unbiased estimate.
 Tensor var(const Tensor& x, const Dims& dims = {}, double correction = 1.0, bool keepdim = false);
 Tensor stddev(const Tensor& x, const Dims& dims = {}, double correction = 1.0,

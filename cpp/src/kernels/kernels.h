@@ -82,6 +82,11 @@ void reduce(ReduceOp op, int ndim, const int64_t* shape, const Operand& out, con
 // extreme (PyTorch's rule). in.shape[dim] must be > 0.
 void arg_reduce(bool is_max, int ndim, const int64_t* shape, int dim, const Operand& values,
                 const Operand& indices, const Operand& in);
+// Along `dim` of in: the positions (int64) that order each line, ascending or descending; equal
+// values keep their order (a stable sort), NaN counts as larger than every number (PyTorch's
+// rule). indices has in's shape.
+void argsort(bool descending, int ndim, const int64_t* shape, int dim, const Operand& indices,
+             const Operand& in);
 // out[.., i, ..] = in[.., index[.., i, ..], ..] along dim; out and index share out_shape,
 // in has in_dim_size along dim. Indices were checked by the caller.
 void gather(int ndim, const int64_t* out_shape, int dim, const Operand& out, const Operand& in,

@@ -250,6 +250,29 @@ void arg_reduce_typed(bool is_max, int ndim, const int64_t* shape, int dim, cons
   });
 }
 
+// Ascending: NaN sorts after every number; descending: before (PyTorch's rule).
+template <typename T>
+void argsort_typed(bool descending, int ndim, const int64_t* shape, int dim, const Operand& indices,
+                   const Operand& in) {
+  const int64_t* strides[2] = {in.strides, indices.strides};
+  const T* in_base = static_cast<const T*>(in.data);
+  int64_t* indices_base = static_cast<int64_t*>(indices.data);
+  const int64_t n = shape[dim], step = in.strides[dim], out_step = indices.strides[dim];
+  std::vector<int64_t> order(static_cast<size_t>(n));
+  for_each_line<2>(ndim, shape, dim, strides, [&](const int64_t* off) {
+    const T* p = in_base + off[0];
+    for (int64_t i = 0; i < n; ++i) order[static_cast<size_t>(i)] = i;
+    auto less = [&](int64_t a, int64_t b) {
+      const T x = p[a * step], y = p[b * step];
+      if (descending) return (x != x && y == y) || x > y;
+      return (x == x && y != y) || x < y;
+    };
+    std::stable_sort(order.begin(), order.end(), less);
+    for (int64_t i = 0; i < n; ++i)
+      indices_base[off[1] + i * out_step] = order[static_cast<size_t>(i)];
+  });
+}
+
 template <typename T>
 void gather_typed(int ndim, const int64_t* shape, int dim, const Operand& out, const Operand& in,
                   const Operand& index) {
@@ -289,6 +312,13 @@ void arg_reduce(bool is_max, int ndim, const int64_t* shape, int dim, const Oper
                 const Operand& indices, const Operand& in) {
   visit_element_type(in.dtype, [&](auto tag) {
     arg_reduce_typed<decltype(tag)>(is_max, ndim, shape, dim, values, indices, in);
+  });
+}
+
+void argsort(bool descending, int ndim, const int64_t* shape, int dim, const Operand& indices,
+             const Operand& in) {
+  visit_element_type(in.dtype, [&](auto tag) {
+    argsort_typed<decltype(tag)>(descending, ndim, shape, dim, indices, in);
   });
 }
 

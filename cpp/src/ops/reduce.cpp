@@ -259,6 +259,16 @@ Tensor argmin(const Tensor& x, std::optional<int64_t> dim, bool keepdim) {
   return arg_extreme(false, "argmin", x, dim, keepdim);
 }
 
+Tensor argsort(const Tensor& x, int64_t dim_in, bool descending) {
+  const int64_t dim = normalize_dim(dim_in, x.ndim(), "argsort");
+  if (x.ndim() == 0) return Tensor::zeros({}, DType::Int64);  // a 0-d tensor is sorted
+  Tensor indices = Tensor::empty(x.shape(), DType::Int64);
+  launch(kernels::argsort, descending, static_cast<int>(x.ndim()), x.shape().data(),
+         static_cast<int>(dim), {indices.data(), DType::Int64, indices.strides().data()},
+         {x.data(), x.dtype(), x.strides().data()});
+  return indices;
+}
+
 // ---- var, std, logsumexp (composed: their gradients come from the primitives) ----
 
 Tensor var(const Tensor& x, const Dims& dims_in, double correction, bool keepdim) {

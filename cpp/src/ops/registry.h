@@ -73,7 +73,8 @@ namespace bprop {
   X(Gt,     gt,     "")                \
   X(Ge,     ge,     "")                \
   X(ArgMax, argmax, "")                \
-  X(ArgMin, argmin, "")
+  X(ArgMin, argmin, "")                \
+  X(ArgSort, argsort, "")
 // clang-format on
 
 enum class OpKind : uint8_t {
