@@ -992,6 +992,87 @@ OPS = [
     C("dropout_p0", lambda m, a: F(m).dropout(a, p=0.0), lambda a: a, ((3, 4),)),
     # ---- shapes, masks, scans and sorting (tril, masked_fill, split, cumsum, sort, ...) ----
     # ---- nn.functional: embeddings, normalisation, attention ----
+    C(
+        "layer_norm",
+        lambda m, x, w, b: F(m).layer_norm(x, (4,), w, b),
+        lambda x, w, b: (
+            (x - x.mean(-1, keepdims=True)) / np.sqrt(x.var(-1, keepdims=True) + 1e-5) * w + b
+        ),
+        ((2, 3, 4), (4,), (4,)),
+    ),
+    C(
+        "layer_norm_2d_no_affine",
+        lambda m, x: F(m).layer_norm(x, [3, 4], eps=1e-3),
+        lambda x: (
+            (x - x.mean((-2, -1), keepdims=True)) / np.sqrt(x.var((-2, -1), keepdims=True) + 1e-3)
+        ),
+        ((2, 3, 4),),
+    ),
+    C(
+        "rms_norm",
+        lambda m, x, w: F(m).rms_norm(x, (4,), w, eps=1e-6),
+        lambda x, w: x / np.sqrt((x * x).mean(-1, keepdims=True) + 1e-6) * w,
+        ((3, 4), (4,)),
+    ),
+    C(
+        "rms_norm_default_eps",
+        lambda m, x: F(m).rms_norm(x, [2, 3]),
+        lambda x: x / np.sqrt((x * x).mean((-2, -1), keepdims=True)),
+        ((2, 2, 3),),
+    ),
+    C(
+        "group_norm",
+        lambda m, x, w, b: F(m).group_norm(x, 2, w, b),
+        lambda x, w, b: (
+            (lambda g: (g - g.mean(-1, keepdims=True)) / np.sqrt(g.var(-1, keepdims=True) + 1e-5))(
+                x.reshape(2, 2, -1)
+            ).reshape(x.shape)
+            * w[:, None]
+            + b[:, None]
+        ),
+        ((2, 4, 3), (4,), (4,)),
+    ),
+    C("silu", lambda m, x: F(m).silu(x), lambda x: x * _sigmoid(x), ((3, 4),)),
+    C(
+        "embedding",
+        lambda m, w: F(m).embedding(m.tensor([[0, 3, 3], [4, 1, 0]]), w),
+        lambda w: w[np.array([[0, 3, 3], [4, 1, 0]])],
+        ((5, 3),),
+    ),
+    C(
+        "sdpa",
+        lambda m, q, k, v: F(m).scaled_dot_product_attention(q, k, v),
+        lambda q, k, v: (lambda e: e / e.sum(-1, keepdims=True) @ v)(
+            np.exp(q @ k.swapaxes(-1, -2) * 0.5)
+        ),
+        ((2, 3, 4), (2, 5, 4), (2, 5, 2)),
+    ),
+    C(
+        "sdpa_causal",
+        lambda m, q, k, v: F(m).scaled_dot_product_attention(q, k, v, is_causal=True),
+        lambda q, k, v: (lambda e: e / e.sum(-1, keepdims=True) @ v)(
+            np.exp(q @ k.swapaxes(-1, -2) * 0.5) * np.tril(np.ones((3, 4)))
+        ),
+        ((2, 3, 4), (2, 4, 4), (2, 4, 3)),
+    ),
+    C(
+        "sdpa_bool_mask_scale",
+        lambda m, q, k, v: F(m).scaled_dot_product_attention(
+            q, k, v, attn_mask=m.tensor(MASK_34), scale=0.3
+        ),
+        lambda q, k, v: (lambda e: e / e.sum(-1, keepdims=True) @ v)(
+            np.exp(q @ k.swapaxes(-1, -2) * 0.3) * MASK_34
+        ),
+        ((2, 3, 4), (2, 4, 4), (2, 4, 3)),
+    ),
+    C(
+        "sdpa_float_mask",
+        lambda m, q, k, v, mask: F(m).scaled_dot_product_attention(q, k, v, attn_mask=mask),
+        lambda q, k, v, mask: (lambda e: e / e.sum(-1, keepdims=True) @ v)(
+            np.exp(q @ k.swapaxes(-1, -2) / np.sqrt(2.0) + mask)
+        ),
+        ((1, 2, 3, 2), (1, 2, 4, 2), (1, 2, 4, 3), (3, 4)),
+    ),
     # ---- nn.functional: convolutions, batch norm, recurrent cells, losses, padding ----
     # ---- in-place through views of non-leaves ----
     C("view_mul_", _view_mul_, _view_mul_ref, ((3, 4), (2, 2))),

@@ -3,6 +3,7 @@ the C++ core (cpp/src/ops/nn.cpp); this module parses PyTorch's argument forms."
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Sequence
 
@@ -18,6 +19,7 @@ __all__ = [
     "conv2d", "max_pool2d", "avg_pool2d", "dropout", "unfold", "fold",
     "l1_loss", "smooth_l1_loss", "binary_cross_entropy", "one_hot", "pad", "normalize",
     "conv1d", "conv_transpose2d", "batch_norm",
+    "embedding", "layer_norm", "rms_norm", "group_norm", "silu", "scaled_dot_product_attention",
 ]  # fmt: skip
 
 _REDUCTIONS = {
@@ -662,3 +664,200 @@ def batch_norm(
     return _batch_norm(
         input, running_mean, running_var, weight, bias, bool(training), float(momentum), float(eps)
     )
+
+
+# ---- embeddings, normalisation, attention (composed of bprop ops: autograd gives the VJPs) ----
+
+
+def embedding(
+    input: Tensor,
+    weight: Tensor,
+    padding_idx: int | None = None,
+    max_norm: float | None = None,
+    norm_type: float = 2.0,
+    scale_grad_by_freq: bool = False,
+    sparse: bool = False,
+) -> Tensor:
+    """Rows of weight picked by the int64 indices in input (any shape): the result has shape
+    input.shape + (embedding_dim,). The padding_idx row gets no gradient. max_norm,
+    scale_grad_by_freq and sparse are not supported yet (NotImplementedError)."""
+    if max_norm is not None or scale_grad_by_freq or sparse:
+        raise NotImplementedError(
+            "[embedding] max_norm, scale_grad_by_freq and sparse are not supported yet"
+        )
+    if input.dtype != _core.dtype.int64:
+        raise RuntimeError(f"[embedding] indices must be an int64 tensor, got {input.dtype}")
+    if weight.ndim != 2:
+        raise RuntimeError(f"[embedding] weight must be 2-D, got shape {tuple(weight.shape)}")
+    rows = weight.shape[0]
+    try:
+        out = weight.index_select(0, input.reshape(-1))
+    except IndexError as error:
+        message = str(error).replace("[index_select] ", "", 1)
+        raise IndexError(f"[embedding] {message} (num_embeddings)") from None
+    out = out.reshape(*input.shape, weight.shape[1])
+    if padding_idx is not None:
+        padding_idx = _padding_index(padding_idx, rows)
+        # Forward unchanged; the gradient reaching the padding row is cut.
+        out = _core.where((input == padding_idx).unsqueeze(-1), out.detach(), out)
+    return out
+
+
+def _padding_index(padding_idx: int, rows: int) -> int:
+    if not -rows <= padding_idx < rows:
+        raise ValueError(
+            f"[embedding] padding_idx {padding_idx} must be within num_embeddings ({rows})"
+        )
+    return padding_idx + rows if padding_idx < 0 else padding_idx
+
+
+def _normalized_dims(op: str, input: Tensor, normalized_shape: int | Sequence[int]) -> tuple:
+    shape = (
+        (int(normalized_shape),)
+        if isinstance(normalized_shape, int)
+        else tuple(int(s) for s in normalized_shape)
+    )
+    if input.ndim < len(shape) or not shape or tuple(input.shape[-len(shape) :]) != shape:
+        raise RuntimeError(
+            f"[{op}] normalized_shape={list(shape)} does not match the trailing dimensions of "
+            f"an input of shape {tuple(input.shape)}"
+        )
+    return tuple(range(-len(shape), 0))
+
+
+def layer_norm(
+    input: Tensor,
+    normalized_shape: int | Sequence[int],
+    weight: Tensor | None = None,
+    bias: Tensor | None = None,
+    eps: float = 1e-5,
+) -> Tensor:
+    """(x - mean) / sqrt(var + eps) over the trailing normalized_shape dimensions (biased
+    variance), then * weight + bias where given, as torch.nn.functional.layer_norm."""
+    dims = _normalized_dims("layer_norm", input, normalized_shape)
+    centered = input - input.mean(dim=dims, keepdim=True)
+    variance = (centered * centered).mean(dim=dims, keepdim=True)
+    out = centered / (variance + float(eps)).sqrt()
+    if weight is not None:
+        out = out * weight
+    if bias is not None:
+        out = out + bias
+    return out
+
+
+def rms_norm(
+    input: Tensor,
+    normalized_shape: int | Sequence[int],
+    weight: Tensor | None = None,
+    eps: float | None = None,
+) -> Tensor:
+    """x / sqrt(mean(x^2) + eps) over the trailing normalized_shape dimensions, then * weight;
+    eps=None is the machine epsilon of input's dtype (as torch.nn.functional.rms_norm)."""
+    dims = _normalized_dims("rms_norm", input, normalized_shape)
+    if eps is None:
+        eps = float(np.finfo(np.float64 if input.dtype == _core.dtype.float64 else np.float32).eps)
+    out = input / ((input * input).mean(dim=dims, keepdim=True) + float(eps)).sqrt()
+    return out if weight is None else out * weight
+
+
+def group_norm(
+    input: Tensor,
+    num_groups: int,
+    weight: Tensor | None = None,
+    bias: Tensor | None = None,
+    eps: float = 1e-5,
+) -> Tensor:
+    """Normalises each of num_groups channel groups of an (N, C, *) input over its channels
+    and positions, then * weight + bias per channel, as torch.nn.functional.group_norm."""
+    if input.ndim < 2:
+        raise RuntimeError(
+            f"[group_norm] expected an input of at least 2 dimensions (N, C, *), got shape "
+            f"{tuple(input.shape)}"
+        )
+    n, channels = input.shape[0], input.shape[1]
+    if num_groups <= 0 or channels % num_groups:
+        raise RuntimeError(
+            f"[group_norm] expected the number of channels ({channels}) to be divisible by "
+            f"num_groups ({num_groups})"
+        )
+    grouped = input.reshape(n, num_groups, -1)
+    centered = grouped - grouped.mean(dim=-1, keepdim=True)
+    variance = (centered * centered).mean(dim=-1, keepdim=True)
+    out = (centered / (variance + float(eps)).sqrt()).reshape(*input.shape)
+    per_channel = (channels,) + (1,) * (input.ndim - 2)
+    if weight is not None:
+        out = out * weight.reshape(*per_channel)
+    if bias is not None:
+        out = out + bias.reshape(*per_channel)
+    return out
+
+
+def silu(input: Tensor, inplace: bool = False) -> Tensor:
+    """x * sigmoid(x) (the swish), as torch.nn.functional.silu."""
+    out = input * _core.sigmoid(input)
+    return input.copy_(out) if inplace else out
+
+
+def _causal_mask(query_len: int, key_len: int) -> Tensor:
+    """(L, S) bool, True on and below the diagonal (torch's ones(L, S).tril())."""
+    rows = _core._arange(0, query_len, 1, _core.dtype.int64).unsqueeze(-1)
+    return rows >= _core._arange(0, key_len, 1, _core.dtype.int64)
+
+
+def _repeat_heads(t: Tensor, repeats: int) -> Tensor:
+    """(..., H, S, E) -> (..., H * repeats, S, E), each head repeated (repeat_interleave)."""
+    if repeats == 1:
+        return t
+    *batch, heads, length, width = t.shape
+    expanded = t.unsqueeze(-3).expand(*batch, heads, repeats, length, width)
+    return expanded.reshape(*batch, heads * repeats, length, width)
+
+
+def scaled_dot_product_attention(
+    query: Tensor,
+    key: Tensor,
+    value: Tensor,
+    attn_mask: Tensor | None = None,
+    dropout_p: float = 0.0,
+    is_causal: bool = False,
+    scale: float | None = None,
+    enable_gqa: bool = False,
+) -> Tensor:
+    """softmax(Q K^T * scale + mask) V over the last two dimensions (..., L, E) x (..., S, E),
+    as torch.nn.functional.scaled_dot_product_attention: scale defaults to 1/sqrt(E); a bool
+    attn_mask is True where attention is allowed, a float one is added to the scores;
+    is_causal masks the positions above the diagonal; dropout_p drops attention weights;
+    enable_gqa lets key and value have fewer heads (dimension -3) than query."""
+    op = "scaled_dot_product_attention"
+    if query.ndim < 2 or key.ndim < 2 or value.ndim < 2:
+        raise RuntimeError(f"[{op}] query, key and value need at least 2 dimensions")
+    if query.shape[-1] != key.shape[-1] or key.shape[-2] != value.shape[-2]:
+        raise RuntimeError(
+            f"[{op}] shapes query {tuple(query.shape)}, key {tuple(key.shape)}, value "
+            f"{tuple(value.shape)} do not fit (..., L, E), (..., S, E), (..., S, Ev)"
+        )
+    if is_causal and attn_mask is not None:
+        raise RuntimeError(f"[{op}] an explicit attn_mask should not be set when is_causal=True")
+    if enable_gqa and key.ndim >= 3 and key.shape[-3] != query.shape[-3]:
+        heads_q, heads_kv = query.shape[-3], key.shape[-3]
+        if heads_q % heads_kv:
+            raise RuntimeError(
+                f"[{op}] with enable_gqa the query heads ({heads_q}) must be a multiple of "
+                f"the key/value heads ({heads_kv})"
+            )
+        key = _repeat_heads(key, heads_q // heads_kv)
+        value = _repeat_heads(value, heads_q // heads_kv)
+    if scale is None:
+        scale = 1.0 / math.sqrt(query.shape[-1])
+    scores = (query * float(scale)).matmul(key.transpose(-2, -1))
+    if is_causal:
+        attn_mask = _causal_mask(query.shape[-2], key.shape[-2])
+    if attn_mask is not None:
+        if attn_mask.dtype == _core.dtype.bool:
+            scores = _core.where(attn_mask, scores, -math.inf)
+        else:
+            scores = scores + attn_mask
+    weights = _core._softmax(scores, -1)
+    if dropout_p > 0.0:
+        weights = dropout(weights, dropout_p)
+    return weights.matmul(value)
