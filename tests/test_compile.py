@@ -198,3 +198,170 @@ def test_zero_grad_replays_for_a_parameter_that_had_no_grad_when_recorded(zero_g
         step(bp.ones(4, 2))
         assert unused.weight.grad is None
         np.testing.assert_array_equal(unused.weight.detach().numpy(), before)
+
+
+# bp.compile(model) and torch.compile's keywords (issue 15).
+
+
+def test_compiled_module_passes_through_to_the_model_as_pytorchs_optimized_module():
+    bp.manual_seed(3)
+    net = nn.Sequential(nn.Linear(4, 3), nn.Dropout(0.5), nn.Linear(3, 2))
+    compiled = bp.compile(net)
+    assert isinstance(compiled, nn.Module) and compiled._orig_mod is net
+    x = bp.randn(5, 4)
+    compiled.eval()
+    assert not net.training and not compiled.training
+    np.testing.assert_array_equal(compiled(x).detach().numpy(), net(x).detach().numpy())
+    compiled.train()
+    assert net.training and all(m.training for m in net.modules())
+    net.eval()  # the mode is the model's, whichever object sets it
+    assert not compiled.training
+    assert [p is q for p, q in zip(compiled.parameters(), net.parameters())] == [True] * 4
+    net.note = "kept"
+    assert compiled.note == "kept"  # attributes the wrapper lacks come from the model
+    assert compiled._modules["_orig_mod"] is net
+    names = [name for name, _ in compiled.named_parameters()]
+    assert names == ["_orig_mod." + name for name, _ in net.named_parameters()]
+    # as in PyTorch, state_dict keys carry the _orig_mod. prefix
+    assert list(compiled.state_dict()) == names
+    other = nn.Sequential(nn.Linear(4, 3), nn.Dropout(0.5), nn.Linear(3, 2))
+    other.load_state_dict(compiled._orig_mod.state_dict())
+    twin = bp.compile(other)
+    twin.load_state_dict(compiled.state_dict())
+    twin.eval()
+    np.testing.assert_array_equal(twin(x).detach().numpy(), net(x).detach().numpy())
+    assert "OptimizedModule" in repr(compiled) and "(_orig_mod): Sequential" in repr(compiled)
+
+
+def test_compiled_module_state_dict_keys_are_pytorchs():
+    # torch 2.13: torch.compile(nn.Sequential(Linear, ReLU, Linear)).state_dict() has these
+    # keys (asserting it here against torch itself costs 8 s of torch._dynamo import).
+    ours = bp.compile(nn.Sequential(nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 1)))
+    assert list(ours.state_dict()) == [
+        "_orig_mod.0.weight", "_orig_mod.0.bias", "_orig_mod.2.weight", "_orig_mod.2.bias",
+    ]  # fmt: skip
+    assert type(ours).__name__ == "OptimizedModule"
+
+
+def test_a_compiled_module_trains_inside_a_compiled_step():
+    net1, opt1 = make("sgd")
+    net2, opt2 = make("sgd")
+    eager = step_for(net1, opt1)
+    compiled = bp.compile(step_for(bp.compile(net2), opt2))
+    bp.manual_seed(4)
+    first = [eager(x, y).item() for x, y in batches(5)]
+    bp.manual_seed(4)
+    second = [compiled(x, y).item() for x, y in batches(5)]
+    assert first == second
+
+
+def test_torch_compile_keywords_and_decorator_form():
+    @bp.compile(mode="max-autotune", fullgraph=True, dynamic=False, backend="inductor")
+    def double(x):
+        return x * 2
+
+    assert isinstance(double, bp.compile.__globals__["CompiledStep"])
+    np.testing.assert_array_equal(double(bp.arange(3)).numpy(), [0, 2, 4])
+    np.testing.assert_array_equal(double(bp.arange(3) + 1).numpy(), [2, 4, 6])  # replayed
+    net = nn.Linear(2, 2)
+    assert bp.compile(net, disable=True) is net
+    decorated = bp.compile(mode="reduce-overhead")(net)
+    assert decorated._orig_mod is net
+    # PyTorch's errors, types and messages (torch.compile raises the same before compiling)
+    with pytest.raises(RuntimeError, match="Unrecognized mode=fastest"):
+        bp.compile(net, mode="fastest")
+    with pytest.raises(RuntimeError, match="Either mode or options"):
+        bp.compile(net, mode="default", options={"trace.enabled": True})
+    with pytest.raises(TypeError, match=r"\[compile\] expects an nn.Module or a step"):
+        bp.compile(42)
+
+
+def test_clip_grad_norm_records_and_replays_like_eager_steps():
+    # The clip coefficient is a tensor: replays with different gradients (some clipped,
+    # some not) must match eager steps, which a frozen Python float would not.
+    def run(compiled):
+        bp.manual_seed(2)
+        net = nn.Sequential(nn.Linear(6, 8), nn.Tanh(), nn.Linear(8, 3))
+        opt = bp.optim.SGD(net.parameters(), lr=0.1, momentum=0.9)
+
+        def step(x, y):
+            opt.zero_grad()
+            loss = F.cross_entropy(net(x), y)
+            loss.backward()
+            norm = nn.utils.clip_grad_norm_(net.parameters(), max_norm=0.5)
+            opt.step()
+            return loss, norm
+
+        step = bp.compile(step) if compiled else step
+        rng = np.random.default_rng(0)
+        out = []
+        for i in range(8):
+            scale = 10.0 if i % 2 else 0.01  # large inputs: clipped; tiny ones: not
+            x = bp.tensor((rng.standard_normal((10, 6)) * scale).astype(np.float32))
+            y = bp.tensor(rng.integers(0, 3, 10))
+            loss, norm = step(x, y)
+            out.append((loss.item(), norm.item()))
+        return out, [p.detach().numpy().copy() for p in net.parameters()]
+
+    (eager, eager_params), (replayed, replayed_params) = run(False), run(True)
+    norms = [n for _, n in eager]
+    assert min(norms) < 0.5 < max(norms)  # both regimes were exercised
+    np.testing.assert_allclose(replayed, eager, rtol=1e-6)
+    for p, q in zip(eager_params, replayed_params):
+        np.testing.assert_allclose(p, q, rtol=1e-6, atol=1e-7)
+
+
+# nn.utils: the clipping a compiled step may record, and its neighbours, against PyTorch.
+
+
+def test_clip_grad_value_and_norm_options_match_pytorch():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(1)
+    rows = [rng.standard_normal(5) * 3, rng.standard_normal((2, 3)) * 3]
+    for norm_type in (2.0, 1.0, 3.0, float("inf"), -float("inf")):
+        ours = [bp.zeros(*r.shape, dtype=bp.float64, requires_grad=True) for r in rows]
+        theirs = [torch.zeros(r.shape, dtype=torch.float64, requires_grad=True) for r in rows]
+        for p, q, r in zip(ours, theirs, rows):
+            p.grad, q.grad = bp.tensor(r), torch.from_numpy(r.copy())
+        total = nn.utils.clip_grad_norm_(iter(ours), 2.0, norm_type=norm_type, foreach=True)
+        expected = torch.nn.utils.clip_grad_norm_(iter(theirs), 2.0, norm_type=norm_type)
+        assert total.shape == () and total.item() == pytest.approx(expected.item(), rel=1e-12)
+        for p, q in zip(ours, theirs):
+            np.testing.assert_allclose(p.grad.numpy(), q.grad.numpy(), rtol=1e-12)
+    p, q = bp.zeros(6, requires_grad=True), torch.zeros(6, requires_grad=True)
+    values = np.array([-3.0, -0.5, 0.0, 0.2, 1.5, 9.0], np.float32)
+    p.grad, q.grad = bp.tensor(values), torch.from_numpy(values.copy())
+    assert nn.utils.clip_grad_value_(p, 1.0) is None
+    torch.nn.utils.clip_grad_value_(q, 1.0)
+    np.testing.assert_array_equal(p.grad.numpy(), q.grad.numpy())
+    assert nn.utils.clip_grad_norm_([bp.zeros(2, requires_grad=True)], 1.0).item() == 0.0
+
+
+def test_clip_grad_norm_refuses_a_nonfinite_norm_when_asked():
+    p = bp.zeros(2, requires_grad=True)
+    p.grad = bp.tensor([1.0, float("inf")])
+    with pytest.raises(RuntimeError, match=r"\[clip_grad_norm_\] The total norm of order 2.0"):
+        nn.utils.clip_grad_norm_([p], 1.0, error_if_nonfinite=True)
+    np.testing.assert_array_equal(p.grad.numpy(), [1.0, float("inf")])  # unchanged
+    assert np.isinf(nn.utils.clip_grad_norm_([p], 1.0).item())
+
+
+def test_parameters_to_vector_and_back_match_pytorch():
+    torch = pytest.importorskip("torch")
+    net = nn.Sequential(nn.Linear(3, 2), nn.Linear(2, 1))
+    vec = nn.utils.parameters_to_vector(net.parameters())
+    twin = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.Linear(2, 1))
+    with torch.no_grad():
+        for q, p in zip(twin.parameters(), net.parameters()):
+            q.copy_(torch.from_numpy(p.detach().numpy()))
+    expected = torch.nn.utils.parameters_to_vector(twin.parameters())
+    np.testing.assert_array_equal(vec.detach().numpy(), expected.detach().numpy())
+    vec.sum().backward()  # differentiable, as PyTorch's
+    assert all(np.all(p.grad.numpy() == 1) for p in net.parameters())
+    nn.utils.vector_to_parameters(bp.arange(11).float(), net.parameters())
+    np.testing.assert_array_equal(net[0].weight.detach().numpy(), [[0, 1, 2], [3, 4, 5]])
+    np.testing.assert_array_equal(net[1].bias.detach().numpy(), [10])
+    with pytest.raises(TypeError, match="expected a Tensor"):
+        nn.utils.vector_to_parameters([1.0], net.parameters())
+    with pytest.raises(ValueError, match=r"shape \(5,\); the parameters hold 11"):
+        nn.utils.vector_to_parameters(bp.zeros(5), net.parameters())
