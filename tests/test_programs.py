@@ -1,0 +1,150 @@
+"""The PyTorch programs of tests/programs/ run unchanged with bprop and follow PyTorch's losses.
+
+Each program is ordinary PyTorch code (`import torch`, `import torch.nn as nn`, ...) that ends by
+printing `LOSSES <json list>`. It runs twice in subprocesses on one thread each, through
+tests/programs/_run.py: once with PyTorch, once with an import hook that makes `torch` mean
+bprop. The deterministic programs draw their initial weights and data from numpy, so their
+loss lists must agree to float32 rounding; `random_names.py` draws its own random numbers, so
+there bprop's loss must only fall by about as much as PyTorch's. Without PyTorch installed the
+torch runs skip and bprop's run is checked alone (it must finish and its loss must fall).
+
+All runs start at once on a pool as wide as the machine, so the file takes about the time of
+the slowest program times the runs per core (around 20 s on two cores).
+"""
+
+import importlib.util
+import json
+import math
+import os
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+HERE = Path(__file__).resolve().parent
+PROGRAMS = HERE / "programs"
+RUNNER = PROGRAMS / "_run.py"
+DATA = HERE.parent.parent / "shared" / "data"
+HAVE_TORCH = importlib.util.find_spec("torch") is not None
+TIMEOUT_S = 120
+
+# Programs whose losses must match PyTorch's to float32 rounding.
+EXACT = [
+    "attention_pooling",
+    "char_gpt",
+    "checkpoint_resume",
+    "cnn_batchnorm",
+    "conv1d_signals",
+    "gru_names",
+    "lstm_lm",
+    "mlp_regression",
+    "scalar_autograd",
+    "sdpa_ema",
+    "transformer_adder",
+]
+# Programs that draw random numbers: bprop's loss must fall by a comparable fraction.
+RANDOM = ["random_names"]
+ALL = EXACT + RANDOM
+# The text files some programs read (../shared/data, next to the repository).
+NEEDS = {
+    "char_gpt": "tiny_shakespeare.txt",
+    "lstm_lm": "tiny_shakespeare.txt",
+    "sdpa_ema": "tiny_shakespeare.txt",
+    "gru_names": "names.txt",
+    "random_names": "names.txt",
+}
+RTOL, ATOL = 1e-4, 1e-5
+
+
+class Run:
+    """The outcome of one program under one backend."""
+
+    def __init__(self, backend, name, proc):
+        self.backend, self.name = backend, name
+        self.returncode, self.stdout, self.stderr = proc.returncode, proc.stdout, proc.stderr
+        lines = [line for line in self.stdout.splitlines() if line.startswith("LOSSES ")]
+        self.losses = json.loads(lines[-1][len("LOSSES ") :]) if lines else None
+
+    def check(self):
+        """Fails the test with the program's own error when it did not finish."""
+        if self.returncode != 0 or self.losses is None:
+            tail = "\n".join((self.stdout + self.stderr).splitlines()[-25:])
+            pytest.fail(
+                f"{self.name}.py under {self.backend} exited with {self.returncode}"
+                f"{'' if self.losses is not None else ' without a LOSSES line'}:\n{tail}",
+                pytrace=False,
+            )
+        assert all(math.isfinite(v) for v in self.losses), self.losses
+        return self.losses
+
+
+def _run(backend, name):
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", BPROP_NUM_THREADS="1")
+    cmd = [sys.executable, str(RUNNER), backend, str(PROGRAMS / f"{name}.py")]
+    try:
+        proc = subprocess.run(
+            cmd, capture_output=True, text=True, env=env, cwd=PROGRAMS, timeout=TIMEOUT_S
+        )
+    except subprocess.TimeoutExpired as e:
+        proc = subprocess.CompletedProcess(
+            cmd, -1, e.stdout or "", f"{e.stderr or ''}\ntimed out after {TIMEOUT_S} s"
+        )
+        proc.stdout = proc.stdout.decode() if isinstance(proc.stdout, bytes) else proc.stdout
+        proc.stderr = proc.stderr.decode() if isinstance(proc.stderr, bytes) else proc.stderr
+    return Run(backend, name, proc)
+
+
+@pytest.fixture(scope="module")
+def runs(request):
+    """Starts the runs of every selected test at once; each test waits on its own."""
+    wanted = {
+        item.callspec.params["name"]
+        for item in request.session.items
+        if item.module is request.module and hasattr(item, "callspec")
+    }
+    backends = ["bprop", "torch"] if HAVE_TORCH else ["bprop"]
+    runnable = [n for n in ALL if n in wanted and (n not in NEEDS or (DATA / NEEDS[n]).is_file())]
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        yield {(n, b): pool.submit(_run, b, n) for n in runnable for b in backends}
+
+
+def _result(runs, name, backend):
+    if name in NEEDS and not (DATA / NEEDS[name]).is_file():
+        pytest.skip(f"{name}.py reads {DATA / NEEDS[name]}, which is not here")
+    return runs[name, backend].result()
+
+
+def _drop(losses, k=5):
+    """How much the training loss fell: 1 - mean(last k) / mean(first k)."""
+    return 1.0 - float(np.mean(losses[-k - 1 : -1])) / float(np.mean(losses[:k]))
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_program_runs_under_torch(runs, name):
+    if not HAVE_TORCH:
+        pytest.skip("torch is not installed")
+    losses = _result(runs, name, "torch").check()
+    assert len(losses) >= 5
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_program_runs_under_bprop_like_torch(runs, name):
+    bp_losses = _result(runs, name, "bprop").check()
+    if not HAVE_TORCH:
+        assert bp_losses[-2] < bp_losses[0], f"{name}: the loss did not fall: {bp_losses}"
+        return
+    torch_losses = _result(runs, name, "torch").check()
+    if name in EXACT:
+        assert len(bp_losses) == len(torch_losses), (bp_losses, torch_losses)
+        np.testing.assert_allclose(
+            bp_losses, torch_losses, rtol=RTOL, atol=ATOL, err_msg=f"{name}: bprop vs torch"
+        )
+    else:
+        bp_drop, torch_drop = _drop(bp_losses), _drop(torch_losses)
+        assert torch_drop > 0.1, f"{name}: PyTorch's own loss hardly fell ({torch_drop:.3f})"
+        assert bp_drop > 0.6 * torch_drop, (
+            f"{name}: bprop's loss fell by {bp_drop:.1%}, PyTorch's by {torch_drop:.1%}"
+        )
