@@ -8,7 +8,20 @@ loss.backward()          # w.grad == 2 (y_hat - y) x
 
 from __future__ import annotations
 
-from . import _core, autograd, nn, optim, testing, viz
+from . import (  # noqa: F401  (_protocols installs Tensor methods)
+    _core,
+    _protocols,
+    accelerator,
+    amp,
+    autograd,
+    backends,
+    cuda,
+    nn,
+    onnx,
+    optim,
+    testing,
+    viz,
+)
 
 # The API bound in C++: the names its bindings export (bprop._core.__all__).
 from ._core import *  # noqa: F403
@@ -58,7 +71,16 @@ from ._tensor import (
     unsqueeze,
     var,
 )
-from .autograd import detect_anomaly, enable_grad, grad, no_grad, set_grad_enabled
+from .amp import autocast
+from .autograd import (
+    detect_anomaly,
+    enable_grad,
+    grad,
+    inference_mode,
+    is_inference_mode_enabled,
+    no_grad,
+    set_grad_enabled,
+)
 from .compile import compile
 from .serialization import load, save
 from .trainer import History, Trainer
@@ -91,7 +113,9 @@ __all__ = [
     "permute", "prod", "rand", "randint", "randn", "reshape", "save", "set_grad_enabled",
     "squeeze", "stack", "std", "subtract", "sum", "tensor", "Trainer", "true_divide", "unsqueeze",
     "var", "zeros", "zeros_like",
-    "bfloat16", "device", "float16", "half",
+    "autocast", "bfloat16", "device", "float16", "half", "inference_mode",
+    "is_inference_mode_enabled",
+    "accelerator", "amp", "backends", "cuda", "onnx",
     "autograd", "nn", "optim", "testing", "viz",
 ]  # fmt: skip
 __all__ += _core.__all__

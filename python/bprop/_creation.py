@@ -1,13 +1,19 @@
 """Factories with PyTorch's signatures (`zeros(2, 3)` or `zeros((2, 3))`, `dtype=`,
-`requires_grad=`); the C++ core does the work."""
+`device=`, `requires_grad=`); the C++ core does the work.
+
+`device=` takes None, 'cpu' or bprop.device('cpu'); any other device raises a RuntimeError
+(bprop runs on the CPU only). `pin_memory=True`, where PyTorch has it, raises as it does
+on a machine without an accelerator."""
 
 from __future__ import annotations
 
+import typing
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Union
 
 from . import _core
 from ._core import Tensor
+from ._device import check_device, check_dtype
 from ._tensor import _size_args
 
 if TYPE_CHECKING:
@@ -20,6 +26,19 @@ __all__ = [
     "zeros", "ones", "full", "empty", "zeros_like", "ones_like", "full_like",
     "arange", "linspace", "eye", "rand", "randn", "randint",
 ]  # fmt: skip
+
+
+def _options(
+    op: str, dtype: typing.Any, device: typing.Any, pin_memory: bool = False
+) -> _core.dtype | None:
+    """dtype, once dtype, device and pin_memory are checked ([op] errors)."""
+    check_device(op, device)
+    if pin_memory:
+        raise RuntimeError(
+            f"[{op}] pin_memory=True needs an accelerator's pinned-memory allocator; bprop runs "
+            "on the CPU only"
+        )
+    return check_dtype(op, dtype)
 
 
 def _finish(result: Tensor, requires_grad: bool) -> Tensor:
@@ -40,18 +59,38 @@ def _scalar_dtype(value: Number) -> _core.dtype:
     return _core.get_default_dtype()
 
 
-def zeros(*size: _Size, dtype: _core.dtype | None = None, requires_grad: bool = False) -> Tensor:
+def zeros(
+    *size: _Size,
+    dtype: _core.dtype | None = None,
+    device: typing.Any = None,
+    requires_grad: bool = False,
+) -> Tensor:
     """A tensor of zeros: zeros(2, 3) or zeros((2, 3))."""
+    dtype = _options("zeros", dtype, device)
     return _finish(_core._zeros(_size_args("zeros", size), _default(dtype)), requires_grad)
 
 
-def ones(*size: _Size, dtype: _core.dtype | None = None, requires_grad: bool = False) -> Tensor:
+def ones(
+    *size: _Size,
+    dtype: _core.dtype | None = None,
+    device: typing.Any = None,
+    requires_grad: bool = False,
+) -> Tensor:
     """A tensor of ones: ones(2, 3) or ones((2, 3))."""
+    dtype = _options("ones", dtype, device)
     return _finish(_core._ones(_size_args("ones", size), _default(dtype)), requires_grad)
 
 
-def empty(*size: _Size, dtype: _core.dtype | None = None, requires_grad: bool = False) -> Tensor:
+def empty(
+    *size: _Size,
+    dtype: _core.dtype | None = None,
+    device: typing.Any = None,
+    requires_grad: bool = False,
+    pin_memory: bool = False,
+    memory_format: typing.Any = None,
+) -> Tensor:
     """Like zeros: bprop's storage is always initialised."""
+    dtype = _options("empty", dtype, device, pin_memory)
     return _finish(_core._zeros(_size_args("empty", size), _default(dtype)), requires_grad)
 
 
@@ -60,25 +99,37 @@ def full(
     fill_value: Number,
     *,
     dtype: _core.dtype | None = None,
+    device: typing.Any = None,
     requires_grad: bool = False,
 ) -> Tensor:
     """A tensor of shape size with every element fill_value (its dtype by default)."""
+    dtype = _options("full", dtype, device)
     dtype = _scalar_dtype(fill_value) if dtype is None else dtype
     return _finish(_core._full(_size_args("full", (size,)), fill_value, dtype), requires_grad)
 
 
 def zeros_like(
-    input: Tensor, *, dtype: _core.dtype | None = None, requires_grad: bool = False
+    input: Tensor,
+    *,
+    dtype: _core.dtype | None = None,
+    device: typing.Any = None,
+    requires_grad: bool = False,
 ) -> Tensor:
     """Zeros with input's shape (and dtype unless given)."""
+    dtype = _options("zeros_like", dtype, device)
     dtype = input.dtype if dtype is None else dtype
     return _finish(_core._zeros(input.shape, dtype), requires_grad)
 
 
 def ones_like(
-    input: Tensor, *, dtype: _core.dtype | None = None, requires_grad: bool = False
+    input: Tensor,
+    *,
+    dtype: _core.dtype | None = None,
+    device: typing.Any = None,
+    requires_grad: bool = False,
 ) -> Tensor:
     """Ones with input's shape (and dtype unless given)."""
+    dtype = _options("ones_like", dtype, device)
     dtype = input.dtype if dtype is None else dtype
     return _finish(_core._ones(input.shape, dtype), requires_grad)
 
@@ -88,9 +139,11 @@ def full_like(
     fill_value: Number,
     *,
     dtype: _core.dtype | None = None,
+    device: typing.Any = None,
     requires_grad: bool = False,
 ) -> Tensor:
     """fill_value everywhere, with input's shape (and dtype unless given)."""
+    dtype = _options("full_like", dtype, device)
     dtype = input.dtype if dtype is None else dtype
     return _finish(_core._full(input.shape, fill_value, dtype), requires_grad)
 
@@ -101,9 +154,11 @@ def arange(
     step: Number = 1,
     *,
     dtype: _core.dtype | None = None,
+    device: typing.Any = None,
     requires_grad: bool = False,
 ) -> Tensor:
     """`arange(end)` or `arange(start, end, step)`; int64 unless an argument is a float."""
+    dtype = _options("arange", dtype, device)
     if end is None:
         start, end = 0, start
     if dtype is None:
@@ -118,9 +173,11 @@ def linspace(
     steps: int,
     *,
     dtype: _core.dtype | None = None,
+    device: typing.Any = None,
     requires_grad: bool = False,
 ) -> Tensor:
     """steps values evenly spaced from start to end, both included."""
+    dtype = _options("linspace", dtype, device)
     return _finish(
         _core._linspace(float(start), float(end), int(steps), _default(dtype)), requires_grad
     )
@@ -131,19 +188,35 @@ def eye(
     m: int | None = None,
     *,
     dtype: _core.dtype | None = None,
+    device: typing.Any = None,
     requires_grad: bool = False,
 ) -> Tensor:
     """The n x m identity matrix (m = n if omitted)."""
+    dtype = _options("eye", dtype, device)
     return _finish(_core._eye(n, n if m is None else m, _default(dtype)), requires_grad)
 
 
-def rand(*size: _Size, dtype: _core.dtype | None = None, requires_grad: bool = False) -> Tensor:
+def rand(
+    *size: _Size,
+    dtype: _core.dtype | None = None,
+    device: typing.Any = None,
+    requires_grad: bool = False,
+    pin_memory: bool = False,
+) -> Tensor:
     """Uniform on [0, 1)."""
+    dtype = _options("rand", dtype, device, pin_memory)
     return _finish(_core._rand(_size_args("rand", size), _default(dtype)), requires_grad)
 
 
-def randn(*size: _Size, dtype: _core.dtype | None = None, requires_grad: bool = False) -> Tensor:
+def randn(
+    *size: _Size,
+    dtype: _core.dtype | None = None,
+    device: typing.Any = None,
+    requires_grad: bool = False,
+    pin_memory: bool = False,
+) -> Tensor:
     """Standard normal."""
+    dtype = _options("randn", dtype, device, pin_memory)
     return _finish(_core._randn(_size_args("randn", size), _default(dtype)), requires_grad)
 
 
@@ -153,8 +226,10 @@ def randint(
     size: _Size | None = None,
     *,
     dtype: _core.dtype | None = None,
+    device: typing.Any = None,
 ) -> Tensor:
     """`randint(high, size)` or `randint(low, high, size)`: integers in [low, high)."""
+    dtype = _options("randint", dtype, device)
     if size is None:
         if high is None or not isinstance(high, (tuple, list)):
             raise TypeError("[randint] missing the size argument")

@@ -23,6 +23,7 @@ import numpy as np
 
 from . import _core
 from ._core import Tensor
+from ._device import check_device, check_dtype
 from ._format import tensor_repr
 
 if TYPE_CHECKING:
@@ -127,12 +128,22 @@ def _numpy_for(data, op: str) -> np.ndarray:
 
 
 def tensor(
-    data: typing.Any, dtype: _core.dtype | None = None, requires_grad: bool = False
+    data: typing.Any,
+    dtype: _core.dtype | None = None,
+    requires_grad: bool = False,
+    *,
+    device: typing.Any = None,
+    pin_memory: bool = False,
 ) -> Tensor:
     """A new tensor holding a copy of `data` (a number, nested sequence, numpy array or Tensor).
 
     Python ints become int64, floats the default dtype (float32), bools bool; numpy arrays keep
-    their dtype (other integer widths become int64)."""
+    their dtype (other integer widths become int64). device: None or the CPU (bprop runs on
+    the CPU only); pin_memory=True raises, as PyTorch does without an accelerator."""
+    check_device("tensor", device)
+    if pin_memory:
+        raise RuntimeError("[tensor] pin_memory=True needs an accelerator; bprop runs on the CPU")
+    check_dtype("tensor", dtype)
     if isinstance(data, Tensor):
         result = data.detach().clone()
     else:

@@ -1,9 +1,11 @@
-"""bprop.autograd: grad(), and the grad-mode switches (no_grad, enable_grad, set_grad_enabled)."""
+"""bprop.autograd: grad(), and the grad-mode switches (no_grad, enable_grad, set_grad_enabled,
+inference_mode)."""
 
 from __future__ import annotations
 
 import functools
 import inspect
+import threading
 import traceback
 from collections.abc import Callable, Sequence
 from typing import Any, Literal, TypeVar, overload
@@ -14,7 +16,7 @@ from ._tensor import RemovableHandle
 
 __all__ = [
     "grad", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "detect_anomaly",
-    "RemovableHandle",
+    "RemovableHandle", "inference_mode", "is_inference_mode_enabled",
 ]  # fmt: skip
 
 _F = TypeVar("_F", bound=Callable[..., Any])
@@ -180,6 +182,52 @@ class enable_grad(_GradMode):
     """Turns recording back on, e.g. inside no_grad."""
 
     mode = True
+
+
+_inference = threading.local()  # per thread, as grad mode is
+
+
+def is_inference_mode_enabled() -> bool:
+    """Whether this thread is inside inference_mode()."""
+    return bool(getattr(_inference, "enabled", False))
+
+
+class inference_mode:
+    """no_grad for inference: inside it ops record no graph. A context manager, a decorator
+    (``@inference_mode()`` or bare ``@inference_mode``) and ``inference_mode(False)``, which
+    turns it off again (and recording on), as PyTorch's does.
+
+    PyTorch also marks the tensors made inside as inference tensors that autograd refuses
+    later; bprop's are ordinary tensors that do not require grad."""
+
+    @overload
+    def __new__(cls, mode: bool = True) -> inference_mode: ...
+
+    @overload
+    def __new__(cls, mode: _F) -> _F: ...  # type: ignore[misc]  # bare @inference_mode
+
+    def __new__(cls, mode: Any = True) -> Any:
+        if callable(mode):
+            return _decorate(mode, cls)
+        return super().__new__(cls)
+
+    def __init__(self, mode: bool = True) -> None:
+        self.mode = bool(mode)
+
+    def __enter__(self) -> inference_mode:
+        self.previous = (is_grad_enabled(), is_inference_mode_enabled())
+        _core.set_grad_enabled(not self.mode)
+        _inference.enabled = self.mode
+        return self
+
+    def __exit__(self, *exc: object) -> Literal[False]:
+        grad_mode, _inference.enabled = self.previous
+        _core.set_grad_enabled(grad_mode)
+        return False
+
+    def __call__(self, fn: _F) -> _F:
+        mode = self.mode
+        return _decorate(fn, lambda: inference_mode(mode))
 
 
 def _python_stack() -> str:

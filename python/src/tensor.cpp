@@ -218,7 +218,6 @@ void init_tensor(py::module_& m) {
       .def("is_contiguous", &Tensor::is_contiguous, "Whether the elements lie in row-major order")
       .def("contiguous", &Tensor::contiguous, "self if contiguous, else a contiguous copy")
       .def("clone", &Tensor::clone, "A copy with its own memory (differentiable)")
-      .def("to", &Tensor::to, py::arg("dtype"), "The values converted to dtype (self if it has it)")
       .def("detach", &Tensor::detach, "A tensor sharing the memory, outside the graph")
       .def_property_readonly("data", &Tensor::detach, "detach(): the values without the graph")
       .def_property(
