@@ -42,7 +42,28 @@ from ._creation import (
     zeros_like,
 )
 from ._device import bfloat16, device, float16, half
+from ._manipulation import (
+    argsort,
+    chunk,
+    clamp_max,
+    clamp_min,
+    cumsum,
+    flip,
+    index_fill,
+    masked_fill,
+    masked_select,
+    narrow,
+    roll,
+    sort,
+    split,
+    t,
+    topk,
+    tril,
+    triu,
+    unbind,
+)
 from ._native import cmake_dir, include_dir
+from ._sampling import Generator, multinomial, randperm
 from ._tensor import (
     amax,
     amin,
@@ -105,6 +126,9 @@ __version__ = _core.__version__
 # bound in C++ (static lists, as type checkers need them; tests/test_api.py checks that they
 # name exactly the public names here).
 __all__ = [
+    "argsort", "chunk", "clamp_max", "clamp_min", "cumsum", "flip", "index_fill", "masked_fill",
+    "masked_select", "narrow", "roll", "sort", "split", "t", "topk", "tril", "triu", "unbind",
+    "Generator", "multinomial", "randperm",
     "amax", "amin", "arange", "argmax", "argmin", "bool", "broadcast_to", "cat", "clamp", "clip",
     "cmake_dir", "compile", "concat", "concatenate", "detect_anomaly", "divide", "double", "empty",
     "enable_grad", "eye", "flatten", "float", "float32", "float64", "from_dlpack", "full",
