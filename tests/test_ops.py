@@ -140,6 +140,34 @@ def _view_clamp_ref(a):
     return y * y
 
 
+SCATTER_IDX_32 = np.array([[3, 0], [1, 2], [0, 1]])
+
+
+def _index(m, array):
+    return m.tensor(array)
+
+
+def _np_softmax(a, axis):
+    e = np.exp(a - a.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def _np_scatter(a, idx, src):
+    out = a.copy()
+    for i in range(idx.shape[0]):
+        for j in range(idx.shape[1]):
+            out[i, idx[i, j]] = src[i, j]
+    return out
+
+
+def _np_scatter0_value(a, idx, value):
+    out = a.copy()
+    for i in range(idx.shape[0]):
+        for j in range(idx.shape[1]):
+            out[idx[i, j], j] = value
+    return out
+
+
 C = OpCase
 OPS = [
     # ---- add ----
@@ -1074,6 +1102,43 @@ OPS = [
         ((1, 2, 3, 2), (1, 2, 4, 2), (1, 2, 4, 3), (3, 4)),
     ),
     # ---- nn.functional: convolutions, batch norm, recurrent cells, losses, padding ----
+    # ---- more math: softmax methods, powers and logs, norms, products, scatter ----
+    C("softmax_method", lambda m, a: a.softmax(-1), lambda a: _np_softmax(a, -1), ((3, 4),)),
+    C(
+        "log_softmax_fn",
+        lambda m, a: m.log_softmax(a, 0),
+        lambda a: np.log(_np_softmax(a, 0)),
+        ((3, 4),),
+    ),  # fmt: skip
+    C("square", lambda m, a: m.square(a), lambda a: a * a, ((3, 4),)),
+    C("rsqrt", lambda m, a: a.rsqrt(), lambda a: 1 / np.sqrt(a), ((3, 4),), ("pos",)),
+    C("reciprocal", lambda m, a: m.reciprocal(a), lambda a: 1 / a, ((3, 4),), ("pos",)),
+    C("exp2", lambda m, a: m.exp2(a), lambda a: 2.0**a, ((3, 4),)),
+    C("log2", lambda m, a: m.log2(a), np.log2, ((3, 4),), ("pos",)),
+    C("log10", lambda m, a: a.log10(), np.log10, ((3, 4),), ("pos",)),
+    C("norm_all", lambda m, a: m.norm(a), lambda a: np.sqrt((a * a).sum()), ((3, 4),)),
+    C(
+        "norm_p3_dim",
+        lambda m, a: a.norm(p=3, dim=1, keepdim=True),
+        lambda a: (np.abs(a) ** 3).sum(1, keepdims=True) ** (1 / 3),
+        ((3, 4),),
+    ),  # fmt: skip
+    C("norm_p1", lambda m, a: m.norm(a, p=1, dim=0), lambda a: np.abs(a).sum(0), ((3, 4),)),
+    C("dot", lambda m, a, b: m.dot(a, b), lambda a, b: np.dot(a, b), ((5,), (5,))),
+    C("outer", lambda m, a, b: m.outer(a, b), np.outer, ((3,), (4,))),
+    C("mv", lambda m, a, b: m.mv(a, b), lambda a, b: a @ b, ((3, 4), (4,))),
+    C(
+        "scatter_src",
+        lambda m, a, b: m.scatter(a, 1, _index(m, SCATTER_IDX_32), b),
+        lambda a, b: _np_scatter(a, SCATTER_IDX_32, b),
+        ((3, 4), (3, 2)),
+    ),  # fmt: skip
+    C(
+        "scatter_value",
+        lambda m, a: a.scatter(0, _index(m, SCATTER_IDX_32), 2.5),
+        lambda a: _np_scatter0_value(a, SCATTER_IDX_32, 2.5),
+        ((4, 3),),
+    ),  # fmt: skip
     # ---- in-place through views of non-leaves ----
     C("view_mul_", _view_mul_, _view_mul_ref, ((3, 4), (2, 2))),
     C("view_add_", _view_add_, _view_add_ref, ((3, 4), (3,))),

@@ -42,6 +42,30 @@ from ._creation import (
     zeros_like,
 )
 from ._device import bfloat16, device, float16, half
+from ._logical import all, any, logical_and, logical_not, logical_or, logical_xor
+from ._math import (
+    Size,
+    allclose,
+    bernoulli,
+    count_nonzero,
+    dot,
+    equal,
+    exp2,
+    isfinite,
+    isinf,
+    isnan,
+    log2,
+    log10,
+    log_softmax,
+    mv,
+    norm,
+    outer,
+    reciprocal,
+    rsqrt,
+    scatter,
+    softmax,
+    square,
+)
 from ._manipulation import (
     argsort,
     chunk,
@@ -126,9 +150,6 @@ __version__ = _core.__version__
 # bound in C++ (static lists, as type checkers need them; tests/test_api.py checks that they
 # name exactly the public names here).
 __all__ = [
-    "argsort", "chunk", "clamp_max", "clamp_min", "cumsum", "flip", "index_fill", "masked_fill",
-    "masked_select", "narrow", "roll", "sort", "split", "t", "topk", "tril", "triu", "unbind",
-    "Generator", "multinomial", "randperm",
     "amax", "amin", "arange", "argmax", "argmin", "bool", "broadcast_to", "cat", "clamp", "clip",
     "cmake_dir", "compile", "concat", "concatenate", "detect_anomaly", "divide", "double", "empty",
     "enable_grad", "eye", "flatten", "float", "float32", "float64", "from_dlpack", "full",
@@ -139,6 +160,13 @@ __all__ = [
     "var", "zeros", "zeros_like",
     "autocast", "bfloat16", "device", "float16", "half", "inference_mode",
     "is_inference_mode_enabled",
+    "all", "any", "logical_and", "logical_not", "logical_or", "logical_xor",
+    "Size", "allclose", "bernoulli", "count_nonzero", "dot", "equal", "exp2", "isfinite", "isinf",
+    "isnan", "log2", "log10", "log_softmax", "mv", "norm", "outer", "reciprocal", "rsqrt",
+    "scatter", "softmax", "square",
+    "argsort", "chunk", "clamp_max", "clamp_min", "cumsum", "flip", "index_fill", "masked_fill",
+    "masked_select", "narrow", "roll", "sort", "split", "t", "topk", "tril", "triu", "unbind",
+    "Generator", "multinomial", "randperm",
     "accelerator", "amp", "backends", "cuda", "onnx",
     "autograd", "nn", "optim", "testing", "viz",
 ]  # fmt: skip
