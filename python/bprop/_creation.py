@@ -198,26 +198,34 @@ def eye(
 
 def rand(
     *size: _Size,
+    generator: typing.Any = None,
     dtype: _core.dtype | None = None,
     device: typing.Any = None,
     requires_grad: bool = False,
     pin_memory: bool = False,
 ) -> Tensor:
-    """Uniform on [0, 1)."""
+    """Uniform on [0, 1), from bprop's global generator or a bprop.Generator."""
+    from ._sampling import uniform
+
     dtype = _options("rand", dtype, device, pin_memory)
-    return _finish(_core._rand(_size_args("rand", size), _default(dtype)), requires_grad)
+    shape = _size_args("rand", size)
+    return _finish(uniform("rand", generator, shape, _default(dtype)), requires_grad)
 
 
 def randn(
     *size: _Size,
+    generator: typing.Any = None,
     dtype: _core.dtype | None = None,
     device: typing.Any = None,
     requires_grad: bool = False,
     pin_memory: bool = False,
 ) -> Tensor:
-    """Standard normal."""
+    """Standard normal, from bprop's global generator or a bprop.Generator."""
+    from ._sampling import normal
+
     dtype = _options("randn", dtype, device, pin_memory)
-    return _finish(_core._randn(_size_args("randn", size), _default(dtype)), requires_grad)
+    shape = _size_args("randn", size)
+    return _finish(normal("randn", generator, shape, _default(dtype)), requires_grad)
 
 
 def randint(
@@ -225,10 +233,14 @@ def randint(
     high: int | _Size | None = None,
     size: _Size | None = None,
     *,
+    generator: typing.Any = None,
     dtype: _core.dtype | None = None,
     device: typing.Any = None,
 ) -> Tensor:
-    """`randint(high, size)` or `randint(low, high, size)`: integers in [low, high)."""
+    """`randint(high, size)` or `randint(low, high, size)`: integers in [low, high), from
+    bprop's global generator or a bprop.Generator."""
+    from ._sampling import integers
+
     dtype = _options("randint", dtype, device)
     if size is None:
         if high is None or not isinstance(high, (tuple, list)):
@@ -237,4 +249,5 @@ def randint(
     elif high is None:
         low, high = 0, low
     dtype = _core.dtype.int64 if dtype is None else dtype
-    return _core._randint(int(low), int(high), _size_args("randint", (size,)), dtype)
+    shape = _size_args("randint", (size,))
+    return integers("randint", generator, int(low), int(high), shape, dtype)
