@@ -411,3 +411,72 @@ def test_captured_steps_replay_like_eager_with_live_learning_rates(name, default
     assert eager_losses == captured_losses
     for p, q in zip(eager, captured):
         np.testing.assert_array_equal(p.detach().numpy(), q.detach().numpy())
+
+
+# ---------------------------------------------------------------- more
+
+
+@pytest.mark.parametrize("name", ["RMSprop", "Adagrad", "Adadelta"])
+def test_new_optimizers_in_float32(name):
+    ours = [bp.tensor(INIT[k].astype(np.float32), requires_grad=True) for k in ("w1", "b1", "w2")]
+    theirs = [torch.tensor(INIT[k].astype(np.float32), requires_grad=True)
+              for k in ("w1", "b1", "w2")]  # fmt: skip
+    options = [{"lr": 0.05}, {"weight_decay": 0.1}]
+    ob = optimizer(bp, name, ours, {}, options)
+    ot = optimizer(torch, name, theirs, {}, options)
+    for lib, params, opt in ((bp, ours, ob), (torch, theirs, ot)):
+        x = lib.tensor(X.astype(np.float32))
+        for _ in range(10):
+            opt.zero_grad()
+            loss_of(lib, params, x).backward()
+            opt.step()
+    assert all(p.dtype == bp.float32 for p in ours)
+    assert all(s["step"].dtype == bp.float32 for s in ob.state.values())
+    assert_same(ours, theirs, tol=2e-5)
+
+
+def test_a_subclass_written_for_torch_runs():
+    def make(lib):
+        class Momentum(lib.optim.Optimizer):
+            def __init__(self, params, lr=0.1, beta=0.9):
+                super().__init__(params, {"lr": lr, "beta": beta})
+
+            def step(self, closure=None):
+                with lib.no_grad():
+                    for group in self.param_groups:
+                        for p in group["params"]:
+                            state = self.state[p]
+                            if "buf" not in state:
+                                state["buf"] = lib.zeros_like(p)
+                            state["buf"].mul_(group["beta"]).add_(p.grad)
+                            p.sub_(state["buf"] * group["lr"])
+
+        return Momentum
+
+    results = []
+    for lib in (bp, torch):
+        params = make_params(lib)
+        opt = make(lib)([{"params": params[:2]}, {"params": params[2:], "lr": 0.01}], beta=0.5)
+        train(lib, params, opt, 5)
+        results.append((params, opt.state_dict()))
+    assert_same(results[0][0], results[1][0])
+    assert sorted(results[0][1]["state"]) == [0, 1, 2]
+    assert results[0][1]["param_groups"][1]["lr"] == 0.01
+
+
+def test_multi_group_state_dict_saves_and_loads(tmp_path):
+    params = make_params(bp)
+    opt = bp.optim.AdamW([{"params": params[:2], "weight_decay": 0.0}, {"params": params[2:]}])
+    sched = bp.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=10)
+    train(bp, params, opt, 3)
+    sched.step()
+    bp.save({"optimizer": opt.state_dict()}, tmp_path / "ckpt.safetensors")
+    back = bp.load(tmp_path / "ckpt.safetensors")["optimizer"]
+    fresh = bp.optim.AdamW([{"params": params[:2]}, {"params": params[2:]}])
+    fresh.load_state_dict(back)
+    assert [g["lr"] for g in fresh.param_groups] == sched.get_last_lr()
+    assert fresh.param_groups[0]["weight_decay"] == 0.0
+    for key in ("exp_avg", "exp_avg_sq"):
+        np.testing.assert_array_equal(
+            fresh.state[params[2]][key].numpy(), opt.state[params[2]][key].numpy()
+        )

@@ -15,7 +15,7 @@ __all__ = ["Adam", "AdamW"]
 class Adam(Optimizer):
     """Adam (Kingma and Ba) with PyTorch's update math, in PyTorch's order of operations:
 
-        g = grad (+ weight_decay * w; with decoupled_weight_decay w *= 1 - lr * weight_decay)
+        g = grad + weight_decay w   (decoupled_weight_decay: w = (1 - lr weight_decay) w instead)
         m = m + (1 - beta1) (g - m);  v = beta2 v + (1 - beta2) g^2;  t = t + 1
         w = w - lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
 
@@ -23,6 +23,7 @@ class Adam(Optimizer):
     hyper-parameters (see Optimizer). amsgrad=True is not offered (ValueError); maximize=True
     ascends. foreach, capturable and fused are accepted and ignored."""
 
+    _backed = True
     _hyper_keys = ("lr", "betas", "eps", "weight_decay", "amsgrad", "maximize",
                    "differentiable", "decoupled_weight_decay")  # fmt: skip
     _default_weight_decay: float = 0

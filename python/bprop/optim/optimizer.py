@@ -13,6 +13,7 @@ is fixed in a recording, as any Python control flow is."""
 from __future__ import annotations
 
 import weakref
+from collections import defaultdict
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -60,6 +61,9 @@ class Optimizer:
 
     # Hyper-parameters the backend reads (writes reach it at once), set by each optimizer.
     _hyper_keys: tuple[str, ...] = ()
+    # bprop's optimizers keep their state in a backend per group; a subclass written as for
+    # torch.optim.Optimizer (its own step() over param_groups) keeps it in self.state.
+    _backed = False
 
     def __init__(self, params: Iterable[Any], defaults: dict[str, Any]) -> None:
         name = type(self).__name__
@@ -70,6 +74,7 @@ class Optimizer:
             )
         self.defaults = dict(defaults)
         self.param_groups: list[dict[str, Any]] = []
+        self._plain_state: defaultdict[Tensor, dict[str, Any]] = defaultdict(dict)
         groups = list(params)
         if not groups:
             raise ValueError(f"[{name}] got an empty parameter list")
@@ -144,7 +149,7 @@ class Optimizer:
             values["param_names"] = names
         group = _ParamGroup(self, values)
         self._check(group)
-        group._backend = self._make_backend(group) if tensors else None
+        group._backend = self._make_backend(group) if tensors and self._backed else None
         self.param_groups.append(group)
 
     def _check(self, values: dict[str, Any]) -> None:
@@ -152,7 +157,7 @@ class Optimizer:
 
     def _make_backend(self, group: dict[str, Any]) -> Any:
         """What updates the group's parameters (a C++ optimizer or tensor-op state)."""
-        raise NotImplementedError
+        raise NotImplementedError(f"[{type(self).__name__}] has no backend")
 
     def _apply(self, group: _ParamGroup, values: dict[str, Any]) -> None:
         """Checks new hyper-parameters for `group` and hands them to its backend."""
@@ -188,6 +193,8 @@ class Optimizer:
         if closure is not None:
             with enable_grad():
                 loss = closure()
+        if not self._backed:
+            raise NotImplementedError(f"[{type(self).__name__}] a subclass defines step()")
         with no_grad():
             for group in self.param_groups:
                 if group._backend is not None:
@@ -212,17 +219,32 @@ class Optimizer:
         parameters entries lacks."""
         raise NotImplementedError
 
+    def _entry(self, group: _ParamGroup, i: int) -> dict[str, Any] | None:
+        if group._backend is not None:
+            return self._param_state(group, i)
+        return self._plain_state.get(group["params"][i]) or None
+
     @property
     def state(self) -> dict[Tensor, dict[str, Any]]:
-        """Per-parameter state keyed by the parameter, as PyTorch's optimizer.state (built
-        on each access; its tensors are the optimizer's own buffers)."""
+        """Per-parameter state keyed by the parameter, as PyTorch's optimizer.state. For
+        bprop's optimizers it is built on each access (its tensors are the optimizer's own
+        buffers); a subclass that defines its own step() keeps its state here, a
+        defaultdict(dict) as PyTorch's."""
+        if not self._backed:
+            return self._plain_state
         state = {}
         for group in self.param_groups:
             for i, p in enumerate(group["params"]):
-                entry = self._param_state(group, i) if group._backend is not None else None
+                entry = self._entry(group, i)
                 if entry is not None:
                     state[p] = entry
         return state
+
+    @state.setter
+    def state(self, value: dict[Tensor, dict[str, Any]]) -> None:
+        if self._backed:
+            raise AttributeError(f"[{type(self).__name__}] state is read-only; use load_state_dict")
+        self._plain_state = defaultdict(dict, value)
 
     def state_dict(self) -> dict[str, Any]:
         """{'state': {index: {name: tensor}}, 'param_groups': [{hyper-parameters, 'params':
@@ -232,7 +254,7 @@ class Optimizer:
             packed = {k: v for k, v in group.items() if k != "params"}
             packed["params"] = list(range(index, index + len(group["params"])))
             for i in range(len(group["params"])):
-                entry = self._param_state(group, i) if group._backend is not None else None
+                entry = self._entry(group, i)
                 if entry is not None:
                     state[index + i] = entry
             groups.append(packed)
@@ -268,7 +290,8 @@ class Optimizer:
             if int(index) not in where:
                 raise ValueError(f"[{name}] state for parameter {index}, which no group holds")
             g, i = where[int(index)]
-            self._check_param_state(self.param_groups[g], i, entry)
+            if self._backed:
+                self._check_param_state(self.param_groups[g], i, entry)
         merged = []
         for group, packed in zip(self.param_groups, saved):
             values = dict(group)
@@ -283,6 +306,10 @@ class Optimizer:
                 if key != "params":
                     dict.__setitem__(group, key, value)
         loaded = {where[int(index)]: entry for index, entry in state.items()}
+        if not self._backed:
+            self._plain_state = defaultdict(dict)
+            for (g, i), entry in loaded.items():
+                self._plain_state[self.param_groups[g]["params"][i]] = dict(entry)
         for g, group in enumerate(self.param_groups):
             if group._backend is not None:
                 entries = {i: entry for (h, i), entry in loaded.items() if h == g}
@@ -323,6 +350,7 @@ class _TensorOptimizer(Optimizer):
     their creation, or every replay would reset them. Loading a state copies into these
     buffers, so a captured step keeps working after load_state_dict."""
 
+    _backed = True
     _tensor_keys: tuple[str, ...] = ()  # the numeric hyper-parameters the update reads
     _state_keys: tuple[str, ...] = ()  # the buffers of a parameter, besides 'step'
 

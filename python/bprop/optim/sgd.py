@@ -43,6 +43,7 @@ class SGD(Optimizer):
     hyper-parameters (see Optimizer). maximize=True ascends. foreach and fused are accepted
     and ignored (each group's update is one C++ loop already)."""
 
+    _backed = True
     _hyper_keys = ("lr", "momentum", "dampening", "weight_decay", "nesterov", "maximize",
                    "differentiable")  # fmt: skip
 
