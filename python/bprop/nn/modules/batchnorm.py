@@ -95,6 +95,12 @@ class _BatchNorm(Module):
                 f"[{type(self).__name__}] expected {self.num_features} channels (dim 1), got "
                 f"input of shape {tuple(input.shape)}"
             )
+        if self.training and input.numel() // self.num_features <= 1:
+            # checked here too, before num_batches_tracked moves: a failed call changes nothing
+            raise ValueError(
+                f"[batch_norm] Expected more than 1 value per channel when training, got input "
+                f"size {tuple(input.shape)}"
+            )
         factor: float | Tensor = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats and self.num_batches_tracked is not None:
             with _no_grad():
