@@ -1217,6 +1217,103 @@ OPS = [
         ((1, 2, 3, 2), (1, 2, 4, 2), (1, 2, 4, 3), (3, 4)),
     ),
     # ---- nn.functional: convolutions, batch norm, recurrent cells, losses, padding ----
+    C(
+        "l1_loss",
+        lambda m, a, b: F(m).l1_loss(a, b),
+        lambda a, b: np.abs(a - b).mean(),
+        ((3, 4), (3, 4)),
+    ),
+    C(
+        "smooth_l1_loss_beta_sum",
+        lambda m, a, b: F(m).smooth_l1_loss(a, b, reduction="sum", beta=0.7),
+        lambda a, b: np.where(
+            np.abs(a - b) < 0.7, 0.5 * (a - b) ** 2 / 0.7, np.abs(a - b) - 0.35
+        ).sum(),
+        ((3, 4), (3, 4)),
+    ),
+    C(
+        "binary_cross_entropy",
+        lambda m, a: F(m).binary_cross_entropy(a.sigmoid(), m.tensor(PROB_34).to(a.dtype)),
+        lambda a: -(PROB_34 * np.log(_sigmoid(a)) + (1 - PROB_34) * np.log(1 - _sigmoid(a))).mean(),
+        ((3, 4),),
+    ),
+    C(
+        "pad_constant",
+        lambda m, a: F(m).pad(a, (1, 2, 2, 0), value=0.5),
+        lambda a: np.pad(a, ((0, 0), (2, 0), (1, 2)), constant_values=0.5),
+        ((2, 3, 4),),
+    ),
+    C(
+        "pad_reflect",
+        lambda m, a: F(m).pad(a, (2, 1, 1, 2), mode="reflect"),
+        lambda a: np.pad(a, ((0, 0), (0, 0), (1, 2), (2, 1)), mode="reflect"),
+        ((1, 2, 3, 4),),
+    ),
+    C(
+        "pad_replicate",
+        lambda m, a: F(m).pad(a, (3, 1), mode="replicate"),
+        lambda a: np.pad(a, ((0, 0), (0, 0), (3, 1)), mode="edge"),
+        ((2, 2, 3),),
+    ),
+    C(
+        "pad_circular",
+        lambda m, a: F(m).pad(a, (1, 2, 2, 1), mode="circular"),
+        lambda a: np.pad(a, ((0, 0), (2, 1), (1, 2)), mode="wrap"),
+        ((2, 3, 4),),
+    ),
+    C(
+        "normalize",
+        lambda m, a: F(m).normalize(a, dim=1),
+        lambda a: a / np.sqrt((a * a).sum(1, keepdims=True)),
+        ((3, 4, 2),),
+    ),
+    C(
+        "conv1d",
+        lambda m, x, w, b: F(m).conv1d(x, w, b, stride=2, padding=1, dilation=2),
+        lambda x, w, b: oracles.conv2d(
+            x[:, :, None], w[:, :, None], b, stride=(1, 2), padding=(0, 1), dilation=(1, 2)
+        )[:, :, 0],
+        ((2, 3, 9), (4, 3, 3), (4,)),
+    ),
+    C(
+        "conv_transpose2d_stride_pad_outpad",
+        lambda m, x, w, b: F(m).conv_transpose2d(x, w, b, stride=2, padding=1, output_padding=1),
+        # out[x'] gathers x[i] w[k] where x' = 2 i - 1 + k: one 0/1 scatter matrix per dim
+        lambda x, w, b: (
+            np.einsum(
+                "ncij,cokl,ikp,jlq->nopq",
+                x,
+                w,
+                *[
+                    np.equal.outer(
+                        np.add.outer(2 * np.arange(n) - 1, np.arange(k)), np.arange(2 * n - 3 + k)
+                    )
+                    for n, k in ((3, 3), (2, 2))
+                ],
+            )
+            + b[None, :, None, None]
+        ),
+        ((2, 2, 3, 2), (2, 3, 3, 2), (3,)),
+    ),
+    C(
+        "batch_norm_train",
+        lambda m, x, w, b: F(m).batch_norm(x, None, None, w, b, training=True),
+        lambda x, w, b: (
+            (x - x.mean((0, 2), keepdims=True))
+            / np.sqrt(x.var((0, 2), keepdims=True) + 1e-5)
+            * w[None, :, None]
+            + b[None, :, None]
+        ),
+        ((4, 3, 2), (3,), (3,)),
+    ),
+    C(
+        "batch_norm_eval",
+        lambda m, x, w: F(m).batch_norm(
+            x, m.tensor(PROB_34[0, :3]).to(x.dtype), m.tensor(PROB_34[2, :3]).to(x.dtype), w
+        ),
+        lambda x, w: (x - PROB_34[0, :3]) / np.sqrt(PROB_34[2, :3] + 1e-5) * w,
+        ((4, 3), (3,)),
+    ),
     # ---- more math: softmax methods, powers and logs, norms, products, scatter ----
     C("softmax_method", lambda m, a: a.softmax(-1), lambda a: _np_softmax(a, -1), ((3, 4),)),
     C(
