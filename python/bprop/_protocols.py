@@ -397,7 +397,7 @@ def _rebuild_from_numpy(
     cls: type, array: np.ndarray, requires_grad: bool, state: dict | None = None
 ) -> Tensor:
     return _rebuild(
-        cls, _core._tensor_from_numpy(np.ascontiguousarray(array)), requires_grad, state
+        cls, _core._tensor_from_numpy(np.require(array, requirements="C")), requires_grad, state
     )
 
 
