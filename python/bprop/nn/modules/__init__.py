@@ -1,7 +1,7 @@
 """bprop.nn.modules: the module classes, in the submodules where torch.nn.modules keeps them
 (bprop.nn.modules.linear.Linear, ...); bprop.nn re-exports them."""
 
-from .activation import GELU, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
+from .activation import GELU, LeakyReLU, MultiheadAttention, ReLU, Sigmoid, SiLU, Softmax, Tanh
 from .batchnorm import BatchNorm1d, BatchNorm2d, BatchNorm3d
 from .container import ModuleDict, ModuleList, ParameterDict, ParameterList, Sequential
 from .conv import Conv1d, Conv2d, ConvTranspose2d
@@ -18,8 +18,17 @@ from .loss import (
     SmoothL1Loss,
 )
 from .module import Module, Parameter
+from .normalization import GroupNorm, LayerNorm, RMSNorm
 from .pooling import AvgPool2d, MaxPool2d
 from .rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell, RNNCellBase
+from .sparse import Embedding
+from .transformer import (
+    Transformer,
+    TransformerDecoder,
+    TransformerDecoderLayer,
+    TransformerEncoder,
+    TransformerEncoderLayer,
+)
 
 __all__ = [
     "Parameter",
@@ -30,6 +39,17 @@ __all__ = [
     "ParameterList",
     "ParameterDict",
     "Identity",
+    "SiLU",
+    "MultiheadAttention",
+    "Embedding",
+    "LayerNorm",
+    "GroupNorm",
+    "RMSNorm",
+    "TransformerEncoderLayer",
+    "TransformerEncoder",
+    "TransformerDecoderLayer",
+    "TransformerDecoder",
+    "Transformer",
     "Linear",
     "ReLU",
     "Tanh",

@@ -1,13 +1,22 @@
-"""Activation modules, as torch.nn's."""
+"""Activation modules, as torch.nn's, with MultiheadAttention (which torch.nn also keeps in
+activation.py)."""
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
 from ... import _core
 from ..._core import Tensor
+from ..._device import check_device, check_dtype
 from .. import functional as F
-from .module import Module
+from .. import init
+from .linear import Linear
+from .module import Module, Parameter
 
-__all__ = ["ReLU", "Tanh", "Sigmoid", "GELU", "LeakyReLU", "Softmax"]
+__all__ = [
+    "ReLU", "Tanh", "Sigmoid", "GELU", "LeakyReLU", "Softmax", "SiLU", "MultiheadAttention",
+]  # fmt: skip
 
 
 class ReLU(Module):
@@ -56,3 +65,216 @@ class Softmax(Module):
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}"
+
+
+class SiLU(Module):
+    """x * sigmoid(x), as torch.nn.SiLU."""
+
+    def __init__(self, inplace: bool = False) -> None:
+        super().__init__()
+        self.inplace = inplace
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.silu(input, self.inplace)
+
+    def extra_repr(self) -> str:
+        return "inplace=True" if self.inplace else ""
+
+
+def _float_mask(op: str, name: str, mask: Tensor, dtype: _core.dtype) -> Tensor:
+    """A mask to add to attention scores: a bool mask (True = do not attend, the convention of
+    nn.MultiheadAttention) becomes 0 / -inf; a floating-point one is used as it is."""
+    if mask.dtype == _core.dtype.bool:
+        return _core.where(mask, -math.inf, _core._zeros(tuple(mask.shape), dtype))
+    if not mask.dtype.is_floating_point:
+        raise TypeError(
+            f"[{op}] only bool and floating types of {name} are supported, got {mask.dtype}"
+        )
+    return mask
+
+
+class MultiheadAttention(Module):
+    """Multi-head attention, as torch.nn.MultiheadAttention, with its parameter names
+    (in_proj_weight, in_proj_bias, out_proj.weight, out_proj.bias; q_proj_weight,
+    k_proj_weight, v_proj_weight when kdim or vdim differ from embed_dim) and initialisation,
+    so state dicts interchange.
+
+    forward(query, key, value) takes (L, N, E) inputs, or (N, L, E) with batch_first, or
+    unbatched (L, E), and returns (output, weights): weights are the attention weights
+    averaged over heads (N, L, S), per head (N, H, L, S) with average_attn_weights=False, or
+    None with need_weights=False. In attn_mask ((L, S) or (N * num_heads, L, S)) and
+    key_padding_mask ((N, S)) a True entry means "do not attend"; float masks are added to the
+    scores. add_bias_kv is not supported yet (NotImplementedError)."""
+
+    def __init__(
+        self,
+        embed_dim: int,
+        num_heads: int,
+        dropout: float = 0.0,
+        bias: bool = True,
+        add_bias_kv: bool = False,
+        add_zero_attn: bool = False,
+        kdim: int | None = None,
+        vdim: int | None = None,
+        batch_first: bool = False,
+        device: Any = None,
+        dtype: _core.dtype | None = None,
+    ) -> None:
+        super().__init__()
+        op = "MultiheadAttention"
+        check_device(op, device)
+        dtype = check_dtype(op, dtype) or _core.get_default_dtype()
+        if embed_dim <= 0 or num_heads <= 0:
+            raise ValueError(
+                f"[{op}] embed_dim and num_heads must be positive, got {embed_dim} and {num_heads}"
+            )
+        if embed_dim % num_heads:
+            raise ValueError(
+                f"[{op}] embed_dim ({embed_dim}) must be divisible by num_heads ({num_heads})"
+            )
+        if add_bias_kv:
+            raise NotImplementedError(f"[{op}] add_bias_kv=True is not supported yet")
+        self.embed_dim, self.num_heads = embed_dim, num_heads
+        self.kdim = embed_dim if kdim is None else kdim
+        self.vdim = embed_dim if vdim is None else vdim
+        self._qkv_same_embed_dim = self.kdim == embed_dim and self.vdim == embed_dim
+        self.dropout, self.batch_first = dropout, batch_first
+        self.head_dim = embed_dim // num_heads
+        self.add_zero_attn = add_zero_attn
+        if self._qkv_same_embed_dim:
+            self.in_proj_weight = Parameter(_core._zeros((3 * embed_dim, embed_dim), dtype))
+            self.register_parameter("q_proj_weight", None)
+            self.register_parameter("k_proj_weight", None)
+            self.register_parameter("v_proj_weight", None)
+        else:
+            self.q_proj_weight = Parameter(_core._zeros((embed_dim, embed_dim), dtype))
+            self.k_proj_weight = Parameter(_core._zeros((embed_dim, self.kdim), dtype))
+            self.v_proj_weight = Parameter(_core._zeros((embed_dim, self.vdim), dtype))
+            self.register_parameter("in_proj_weight", None)
+        if bias:
+            self.in_proj_bias = Parameter(_core._zeros((3 * embed_dim,), dtype))
+        else:
+            self.register_parameter("in_proj_bias", None)
+        self.out_proj = Linear(embed_dim, embed_dim, bias=bias, dtype=dtype)
+        self.bias_k = self.bias_v = None
+        self._reset_parameters()
+
+    def _reset_parameters(self) -> None:
+        if self._qkv_same_embed_dim:
+            init.xavier_uniform_(self.in_proj_weight)
+        else:
+            init.xavier_uniform_(self.q_proj_weight)
+            init.xavier_uniform_(self.k_proj_weight)
+            init.xavier_uniform_(self.v_proj_weight)
+        if self.in_proj_bias is not None:
+            init.constant_(self.in_proj_bias, 0.0)
+            init.constant_(self.out_proj.bias, 0.0)
+
+    def _projections(self, query: Tensor, key: Tensor, value: Tensor) -> tuple[Tensor, ...]:
+        e = self.embed_dim
+        if self._qkv_same_embed_dim:
+            w = self.in_proj_weight
+            weights = (w[:e], w[e : 2 * e], w[2 * e :])
+        else:
+            weights = (self.q_proj_weight, self.k_proj_weight, self.v_proj_weight)
+        b = self.in_proj_bias
+        biases = (None, None, None) if b is None else (b[:e], b[e : 2 * e], b[2 * e :])
+        return tuple(
+            F.linear(x, w, bias) for x, w, bias in zip((query, key, value), weights, biases)
+        )
+
+    def forward(
+        self,
+        query: Tensor,
+        key: Tensor,
+        value: Tensor,
+        key_padding_mask: Tensor | None = None,
+        need_weights: bool = True,
+        attn_mask: Tensor | None = None,
+        average_attn_weights: bool = True,
+        is_causal: bool = False,
+    ) -> tuple[Tensor, Tensor | None]:
+        op = "MultiheadAttention"
+        if query.ndim not in (2, 3) or key.ndim != query.ndim or value.ndim != query.ndim:
+            raise RuntimeError(
+                f"[{op}] query, key and value must all be 3-D (batched) or 2-D (unbatched), "
+                f"got shapes {tuple(query.shape)}, {tuple(key.shape)}, {tuple(value.shape)}"
+            )
+        if is_causal and attn_mask is None:
+            raise RuntimeError(
+                f"[{op}] is_causal=True is a hint that attn_mask is the causal mask: "
+                "attn_mask is required with it"
+            )
+        batched = query.ndim == 3
+        if not batched:
+            query, key, value = query.unsqueeze(1), key.unsqueeze(1), value.unsqueeze(1)
+            if key_padding_mask is not None:
+                key_padding_mask = key_padding_mask.unsqueeze(0)
+        elif self.batch_first:
+            query, key, value = query.transpose(0, 1), key.transpose(0, 1), value.transpose(0, 1)
+        tgt_len, batch, embed = query.shape
+        src_len = key.shape[0]
+        if embed != self.embed_dim:
+            raise RuntimeError(
+                f"[{op}] query has embedding size {embed}, expected embed_dim={self.embed_dim}"
+            )
+        heads, head_dim = self.num_heads, self.head_dim
+        q, k, v = self._projections(query, key, value)
+
+        mask = None
+        if attn_mask is not None:
+            mask = _float_mask(op, "attn_mask", attn_mask, q.dtype)
+            if mask.ndim == 2:
+                expected = (tgt_len, src_len)
+            elif mask.ndim == 3:
+                expected = (batch * heads, tgt_len, src_len)
+            else:
+                expected = None
+            if expected is None or tuple(mask.shape) != expected:
+                raise RuntimeError(
+                    f"[{op}] attn_mask has shape {tuple(mask.shape)}, expected "
+                    f"({tgt_len}, {src_len}) or ({batch * heads}, {tgt_len}, {src_len})"
+                )
+            if mask.ndim == 3:
+                mask = mask.reshape(batch, heads, tgt_len, src_len)
+        if key_padding_mask is not None:
+            if tuple(key_padding_mask.shape) != (batch, src_len):
+                raise RuntimeError(
+                    f"[{op}] key_padding_mask has shape {tuple(key_padding_mask.shape)}, "
+                    f"expected ({batch}, {src_len})"
+                )
+            padding = _float_mask(op, "key_padding_mask", key_padding_mask, q.dtype)
+            padding = padding.reshape(batch, 1, 1, src_len)
+            mask = padding if mask is None else mask + padding
+
+        # (length, N, E) -> (N, heads, length, head_dim)
+        q = q.reshape(tgt_len, batch, heads, head_dim).permute(1, 2, 0, 3)
+        k = k.reshape(src_len, batch, heads, head_dim).permute(1, 2, 0, 3)
+        v = v.reshape(src_len, batch, heads, head_dim).permute(1, 2, 0, 3)
+        if self.add_zero_attn:
+            zeros = _core._zeros((batch, heads, 1, head_dim), q.dtype)
+            k, v = _core._cat([k, zeros], -2), _core._cat([v, zeros], -2)
+            if mask is not None:
+                mask = _core._cat([mask, _core._zeros((*mask.shape[:-1], 1), mask.dtype)], -1)
+
+        scores = (q * (1.0 / math.sqrt(head_dim))).matmul(k.transpose(-2, -1))
+        if mask is not None:
+            scores = scores + mask
+        weights = F.softmax(scores, -1)
+        dropout_p = self.dropout if self.training else 0.0
+        if dropout_p > 0.0:
+            weights = F.dropout(weights, dropout_p)
+        out = weights.matmul(v).permute(2, 0, 1, 3).reshape(tgt_len, batch, embed)
+        out = F.linear(out, self.out_proj.weight, self.out_proj.bias)
+
+        if not need_weights:
+            returned = None
+        else:
+            returned = weights.mean(dim=1) if average_attn_weights else weights
+            if not batched:
+                returned = returned.squeeze(0)
+        if not batched:
+            out = out.squeeze(1)
+        elif self.batch_first:
+            out = out.transpose(0, 1)
+        return out, returned

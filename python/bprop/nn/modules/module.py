@@ -370,11 +370,11 @@ class Module:
 
     def float(self) -> Module:
         """Floating-point parameters and buffers to float32; returns self."""
-        return self._cast_floating(_core.float32)
+        return self._cast_floating(_core.dtype.float32)
 
     def double(self) -> Module:
         """Floating-point parameters and buffers to float64; returns self."""
-        return self._cast_floating(_core.float64)
+        return self._cast_floating(_core.dtype.float64)
 
     def type(self, dst_type: _core.dtype) -> Module:
         """Every parameter and buffer to dst_type; returns self."""
