@@ -16,10 +16,12 @@ from . import (  # noqa: F401  (_protocols installs Tensor methods)
     autograd,
     backends,
     cuda,
+    distributed,
     nn,
     onnx,
     optim,
     testing,
+    utils,
     viz,
 )
 
@@ -169,5 +171,6 @@ __all__ = [
     "Generator", "multinomial", "randperm",
     "accelerator", "amp", "backends", "cuda", "onnx",
     "autograd", "nn", "optim", "testing", "viz",
+    "distributed", "utils",
 ]  # fmt: skip
 __all__ += _core.__all__
