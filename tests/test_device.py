@@ -49,7 +49,7 @@ def test_malformed_device_strings_raise_runtime_error_like_torch(bad):
         torch.device(bad)
     with pytest.raises(RuntimeError) as ours:
         bp.device(bad)
-    assert str(ours.value) == str(theirs.value)
+    assert str(ours.value) == "[device] " + str(theirs.value)
 
 
 def test_device_index_errors():

@@ -42,37 +42,37 @@ class device:  # noqa: N801  (PyTorch's name)
     def __init__(self, type: str | device, index: int | None = None) -> None:  # noqa: A002
         if isinstance(type, device):
             if index is not None:
-                raise TypeError("device(): a device and an index were both given")
+                raise TypeError("[device] a device and an index were both given")
             self._type, self._index = type._type, type._index
             return
         if isinstance(type, bool) or not isinstance(type, str):
             if isinstance(type, int):
                 raise RuntimeError(
-                    f"device(): device index {type} names an accelerator, but bprop runs on "
+                    f"[device] device index {type} names an accelerator, but bprop runs on "
                     "the CPU only"
                 )
-            raise TypeError(f"device(): expected a device string, got {type!r}")
+            raise TypeError(f"[device] expected a device string, got {type!r}")
         match = _DEVICE_STRING.fullmatch(type)
         if match is None:
-            raise RuntimeError(f"Invalid device string: {type!r}")
+            raise RuntimeError(f"[device] Invalid device string: {type!r}")
         if match.group(1) not in _DEVICE_TYPES:
             raise RuntimeError(
-                f"Expected one of {', '.join(_DEVICE_TYPES)} device type at start of "
+                f"[device] Expected one of {', '.join(_DEVICE_TYPES)} device type at start of "
                 f"device string: {type}"
             )
         name, parsed = match.group(1), match.group(2)
         if parsed is not None:
             if index is not None:
                 raise RuntimeError(
-                    "type (string) must not include an index because index was passed "
+                    "[device] type (string) must not include an index because index was passed "
                     f"explicitly: {type}"
                 )
             index = int(parsed)
         if index is not None:
             if isinstance(index, bool) or not isinstance(index, int):
-                raise TypeError(f"device(): index must be an int, got {index!r}")
+                raise TypeError(f"[device] index must be an int, got {index!r}")
             if index < 0:
-                raise RuntimeError("Device index must not be negative")
+                raise RuntimeError("[device] Device index must not be negative")
         self._type, self._index = name, index
 
     @property
@@ -135,7 +135,7 @@ def check_device(op: str, dev: typing.Any) -> None:
         try:
             parsed = device(dev)
         except RuntimeError as error:
-            raise RuntimeError(f"[{op}] {error}") from None
+            raise RuntimeError(f"[{op}] " + str(error).removeprefix("[device] ")) from None
     elif isinstance(dev, int) and not isinstance(dev, bool):
         raise _cpu_only(op, f"cuda:{dev}")
     else:

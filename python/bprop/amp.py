@@ -53,7 +53,7 @@ class autocast:  # noqa: N801  (PyTorch's name)
         try:
             kind = device(device_type).type
         except RuntimeError as error:
-            raise RuntimeError(f"[autocast] {error}") from None
+            raise RuntimeError("[autocast] " + str(error).removeprefix("[device] ")) from None
         self.device_type = device_type
         self.fast_dtype = dtype
         self._cache_enabled = cache_enabled
