@@ -148,6 +148,7 @@ def masked_fill(input: Tensor, mask: Tensor, value: Tensor | Number) -> Tensor:
     """input with value (a number, or a 0-d tensor, differentiable) where the bool mask
     (broadcast) is True; the gradient of input flows where mask is False."""
     _require_bool_mask("masked_fill", mask)
+    _broadcast_shape("masked_fill", input.shape, mask.shape)
     return _core.where(mask, _fill_value("masked_fill", value, input.dtype), input)
 
 
@@ -155,6 +156,7 @@ def masked_fill(input: Tensor, mask: Tensor, value: Tensor | Number) -> Tensor:
 def masked_fill_(self: Tensor, mask: Tensor, value: Tensor | Number) -> Tensor:
     """masked_fill in place (mask must broadcast to self's shape); returns self."""
     _require_bool_mask("masked_fill_", mask)
+    _broadcast_shape("masked_fill_", self.shape, mask.shape)
     result = _core.where(mask, _fill_value("masked_fill_", value, self.dtype), self)
     return _assign("masked_fill_", self, result)
 
