@@ -799,3 +799,43 @@ def test_failed_batch_norm_changes_no_running_stats():
         bn(bp.randn(1, 3))
     assert bn.running_mean.tolist() == [0.0, 0.0, 0.0]
     assert bn.num_batches_tracked.item() == 0
+
+
+# ---------------------------------------------------------------------------------------------
+# padding modules
+# ---------------------------------------------------------------------------------------------
+
+PAD_CASES = [
+    ("ZeroPad1d", (2,), (2, 3, 4)),
+    ("ZeroPad2d", ((1, 0, 2, 3),), (2, 2, 3, 3)),
+    ("ZeroPad3d", (1,), (1, 2, 2, 2, 2)),
+    ("ConstantPad1d", ((2, 1), 0.5), (3, 4)),
+    ("ConstantPad2d", (1, -2.0), (2, 3, 3)),
+    ("ConstantPad3d", ((1, 0, 0, 1, 2, 0), 1.5), (1, 2, 2, 2)),
+    ("ReflectionPad1d", (2,), (2, 2, 4)),
+    ("ReflectionPad2d", ((1, 2, 2, 1),), (1, 2, 3, 4)),
+    ("ReplicationPad1d", ((3, 1),), (2, 4)),
+    ("ReplicationPad2d", (2,), (2, 2, 3)),
+    ("CircularPad1d", (2,), (1, 2, 3)),
+    ("CircularPad2d", ((1, 2, 0, 1),), (1, 1, 3, 3)),
+]
+
+
+@pytest.mark.parametrize("name, args, shape", PAD_CASES)
+def test_padding_modules_match_pytorch(torch, name, args, shape):
+    tm, bm = getattr(torch.nn, name)(*args), getattr(nn, name)(*args)
+    assert bm.padding == tm.padding
+    assert repr(bm) == repr(tm)
+    compare_module(torch, tm, bm, [rng(1).standard_normal(shape)])
+
+
+def test_padding_module_rejects_a_wrong_tuple():
+    with pytest.raises(ValueError, match=r"\[ZeroPad2d\] padding must be an int or a 4-tuple"):
+        nn.ZeroPad2d((1, 2))
+
+
+def test_batch_norm_eps_must_be_positive_while_training():
+    with pytest.raises(ValueError, match=r"\[batch_norm\] eps must be positive"):
+        F.batch_norm(bp.randn(4, 3), None, None, training=True, eps=0.0)
+    out = F.batch_norm(bp.ones(2, 3), bp.zeros(3), bp.ones(3), eps=0.0)
+    assert out.tolist() == [[1.0, 1.0, 1.0], [1.0, 1.0, 1.0]]

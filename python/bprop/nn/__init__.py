@@ -13,6 +13,11 @@ from .modules import (
     BatchNorm3d,
     BCELoss,
     BCEWithLogitsLoss,
+    CircularPad1d,
+    CircularPad2d,
+    ConstantPad1d,
+    ConstantPad2d,
+    ConstantPad3d,
     Conv1d,
     Conv2d,
     ConvTranspose2d,
@@ -38,7 +43,11 @@ from .modules import (
     Parameter,
     ParameterDict,
     ParameterList,
+    ReflectionPad1d,
+    ReflectionPad2d,
     ReLU,
+    ReplicationPad1d,
+    ReplicationPad2d,
     RMSNorm,
     RNNBase,
     RNNCell,
@@ -54,6 +63,9 @@ from .modules import (
     TransformerDecoderLayer,
     TransformerEncoder,
     TransformerEncoderLayer,
+    ZeroPad1d,
+    ZeroPad2d,
+    ZeroPad3d,
 )
 
 __all__ = [
@@ -66,4 +78,7 @@ __all__ = [
     "Conv1d", "ConvTranspose2d", "BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "RNNBase", "RNN",
     "GRU", "LSTM", "RNNCellBase", "RNNCell", "GRUCell", "LSTMCell", "L1Loss", "MSELoss",
     "SmoothL1Loss", "NLLLoss", "CrossEntropyLoss", "BCELoss", "BCEWithLogitsLoss",
+    "ConstantPad1d", "ConstantPad2d", "ConstantPad3d", "ZeroPad1d", "ZeroPad2d", "ZeroPad3d",
+    "ReflectionPad1d", "ReflectionPad2d", "ReplicationPad1d", "ReplicationPad2d",
+    "CircularPad1d", "CircularPad2d",
 ]  # fmt: skip

@@ -613,6 +613,10 @@ def _batch_norm(
             raise RuntimeError(
                 f"[{op}] {name} should contain {channels} elements, got shape {tuple(t.shape)}"
             )
+    if eps < 0 or (training and eps == 0):
+        raise ValueError(
+            f"[{op}] eps must be positive during training and non-negative otherwise, got {eps}"
+        )
     dims = (0, *range(2, input.ndim))
     shape = (1, channels) + (1,) * (input.ndim - 2)
     if training:
