@@ -7,9 +7,11 @@ gather), so its gradient, and the gradient of that gradient, come from theirs: m
 VJP is a `where`, split's a slice-backward per piece, cumsum's (written as a Hillis-Steele scan
 of shifted adds) a cumulative sum taken in the reverse direction, sort's and topk's a scatter of
 the gradient back to where each value came from. The one primitive that is not differentiable
-is ``_core._argsort`` (a stable sort, NaN largest), which sort/argsort/topk build on. None of
-these ops reads tensor values in Python except index_fill (which checks its indices through
-index_add), so they run inside ``bp.compile``.
+is ``_core._argsort`` (a stable sort, NaN largest), which sort/argsort/topk build on.
+
+None of these ops reads tensor values in Python (index_fill's indices are checked in C++ by
+index_add), so they run inside ``bp.compile``; the exceptions are masked_select, whose result
+size depends on the mask's values, and narrow given its start as a tensor.
 """
 
 from __future__ import annotations
