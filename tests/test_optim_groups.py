@@ -494,3 +494,38 @@ def test_multi_group_state_dict_saves_and_loads(tmp_path):
         np.testing.assert_array_equal(
             fresh.state[params[2]][key].numpy(), opt.state[params[2]][key].numpy()
         )
+
+
+def test_named_parameters_and_switching_adam_to_decoupled_decay():
+    results = []
+    for lib in (bp, torch):
+        params = make_params(lib)
+        named = [("w1", params[0]), ("b1", params[1])]
+        opt = lib.optim.Adam(named, lr=0.01, weight_decay=0.5)
+        opt.add_param_group({"params": [("w2", params[2])], "lr": 0.02})
+
+        def switch(i, opt):
+            if i == 2:  # Adam -> AdamW for the first group, state kept
+                opt.param_groups[0]["decoupled_weight_decay"] = True
+
+        train(lib, params, opt, 6, switch)
+        results.append((params, opt.state_dict()))
+    (ours, saved), (theirs, reference) = results
+    assert_same(ours, theirs)
+    assert [g["param_names"] for g in saved["param_groups"]] == [["w1", "b1"], ["w2"]]
+    assert saved["param_groups"][0]["decoupled_weight_decay"] is True
+    with pytest.raises(ValueError, match="all optimizer param groups should be with/without"):
+        bp.optim.SGD([("w", ours[0])]).add_param_group({"params": [ours[1]]})
+
+
+def test_group_update_is_checked_as_a_whole():
+    w = bp.ones(2, requires_grad=True)
+    opt = bp.optim.SGD([w], lr=0.1)
+    opt.param_groups[0].update(momentum=0.9, nesterov=True)  # valid together, not one by one
+    with pytest.raises(ValueError, match="learning rate"):
+        opt.param_groups[0].update(lr=-1.0, momentum=0.5)
+    assert opt.param_groups[0]["lr"] == 0.1 and opt.param_groups[0]["momentum"] == 0.9
+    w.grad = bp.ones(2)
+    opt.step()
+    opt.step()  # nesterov: b = g, then b = 0.9 b + g; w -= lr (g + 0.9 b)
+    np.testing.assert_allclose(w.detach().numpy(), 1 - 0.1 * 1.9 - 0.1 * (1 + 0.9 * 1.9), rtol=1e-6)

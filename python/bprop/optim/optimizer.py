@@ -30,6 +30,8 @@ class _ParamGroup(dict):
     checked and handed to the group's backend before they are stored. (It refers to its
     optimizer weakly: a cycle would keep every optimizer alive.)"""
 
+    _backend: Any  # what updates the group (set once the group is checked; None: nothing)
+
     def __init__(self, optimizer: Optimizer, values: dict) -> None:
         super().__init__(values)
         self._optimizer = weakref.ref(optimizer)
@@ -43,8 +45,13 @@ class _ParamGroup(dict):
         super().__setitem__(key, value)
 
     def update(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
-        for key, value in dict(*args, **kwargs).items():
-            self[key] = value
+        new = dict(*args, **kwargs)
+        optimizer = self._optimizer()
+        if optimizer is not None and "_backend" in vars(self):
+            if any(key in optimizer._hyper_keys for key in new):
+                optimizer._apply(self, {**self, **new})  # all keys checked together
+        for key, value in new.items():
+            super().__setitem__(key, value)
 
     def __reduce_ex__(self, protocol: Any) -> Any:  # copies are plain dicts
         return (dict, (dict(self),))
