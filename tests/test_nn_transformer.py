@@ -130,6 +130,12 @@ def test_failed_load_changes_nothing_buffers_included():
     missing, unexpected = b.load_state_dict({**state, "extra": bp.zeros(1)}, strict=False)
     assert missing == ["fc.bias"] and unexpected == ["extra"]
     np.testing.assert_array_equal(b.scale.numpy(), [7.0, 7.0, 7.0])
+    weight = bp.ones(2, 3)
+    b.load_state_dict({**state, "fc.bias": bp.zeros(2), "fc.weight": weight}, assign=True)
+    assert isinstance(b.fc.weight, nn.Parameter) and b.fc.weight.requires_grad
+    assert b.scale is state["scale"]
+    weight.fill_(3.0)  # the parameter shares the checkpoint tensor's memory
+    assert float(b.fc.weight.sum()) == 18.0
 
 
 def test_apply_visits_children_first_and_returns_self():

@@ -410,15 +410,17 @@ class Module:
         return out
 
     def load_state_dict(
-        self, state_dict: Mapping[str, Tensor], strict: bool = True
+        self, state_dict: Mapping[str, Tensor], strict: bool = True, assign: bool = False
     ) -> _IncompatibleKeys:
-        """Copies values into the parameters and persistent buffers. Every check runs before
-        the first copy, so a failed load changes nothing. Returns (missing_keys,
+        """Copies values into the parameters and persistent buffers (assign=True: makes the
+        checkpoint's tensors themselves the parameters and buffers). Every check runs before
+        the first change, so a failed load changes nothing. Returns (missing_keys,
         unexpected_keys)."""
         if not isinstance(state_dict, Mapping):
             raise TypeError(
                 f"[load_state_dict] expected a mapping, got {type(state_dict).__name__}"
             )
+        owners = {key: (module, name) for key, module, name, _ in self._state_items("")}
         own = {key: t for key, _, _, t in self._state_items("")}
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]
@@ -439,9 +441,16 @@ class Module:
                     f"{tuple(value.shape)}, model {tuple(own[name].shape)}"
                 )
         with _no_grad():
-            for name, value in state_dict.items():
-                if name in own:
-                    target = own[name]
+            for key, value in state_dict.items():
+                if key not in own:
+                    continue
+                target = own[key]
+                if assign:
+                    module, name = owners[key]
+                    if isinstance(target, Parameter) and not isinstance(value, Parameter):
+                        value = Parameter(value, target.requires_grad)
+                    setattr(module, name, value)
+                else:
                     target.copy_(value if value.dtype == target.dtype else value.to(target.dtype))
         return _IncompatibleKeys(missing, unexpected)
 

@@ -20,7 +20,7 @@ from .activation import MultiheadAttention
 from .container import ModuleList
 from .dropout import Dropout
 from .linear import Linear
-from .module import Module, Parameter
+from .module import Module
 from .normalization import LayerNorm
 
 __all__ = [
@@ -42,17 +42,8 @@ def _activation(op: str, activation: Activation) -> Callable[[Tensor], Tensor]:
 
 
 def _clones(module: Module, n: int) -> ModuleList:
-    """n independent deep copies of module. Its parameters and buffers are cloned up front
-    (through deepcopy's memo), so the copy needs nothing from the tensors themselves."""
-    layers = []
-    for _ in range(n):
-        memo: dict[int, Any] = {}
-        for p in module.parameters():
-            memo[id(p)] = Parameter(p.detach().clone(), p.requires_grad)
-        for b in module.buffers():
-            memo[id(b)] = b.detach().clone()
-        layers.append(copy.deepcopy(module, memo))
-    return ModuleList(layers)
+    """n independent deep copies of module."""
+    return ModuleList([copy.deepcopy(module) for _ in range(n)])
 
 
 def _checked_dtype(op: str, device: Any, dtype: _core.dtype | None) -> _core.dtype:
