@@ -96,7 +96,8 @@ class Optimizer:
         """Adds a group: its 'params' and any hyper-parameters (the others take the
         optimizer's defaults). Raises TypeError for a non-dict or a non-tensor parameter,
         ValueError for a parameter already optimized (in this group or another) or a bad
-        hyper-parameter; a failed call changes nothing."""
+        hyper-parameter; a failed call changes nothing. (PyTorch only warns for a parameter
+        twice within one group, saying it will become an error; bprop raises.)"""
         name = type(self).__name__
         if not isinstance(param_group, dict):
             raise TypeError(
@@ -177,7 +178,8 @@ class Optimizer:
 
     @property
     def lr(self) -> float:
-        """The first group's learning rate (a bprop shorthand for param_groups[0]['lr'])."""
+        """The first group's learning rate (a bprop shorthand for param_groups[0]['lr']);
+        setting it sets every group's."""
         return self.param_groups[0]["lr"]
 
     @lr.setter
