@@ -452,3 +452,20 @@ def test_autocast_enabled_on_cpu_is_not_supported_yet():
     with pytest.raises(RuntimeError, match=r"^\[autocast\] Expected one of"):
         bp.autocast("gpu", enabled=False)
     assert bp.amp.is_autocast_available("cpu") is False
+
+
+def test_float32_matmul_precision_like_torch():
+    torch = pytest.importorskip("torch")
+    assert bp.get_float32_matmul_precision() == torch.get_float32_matmul_precision() == "highest"
+    try:
+        for precision in ("high", "medium", "highest"):
+            torch.set_float32_matmul_precision(precision)
+            bp.set_float32_matmul_precision(precision)
+            assert bp.get_float32_matmul_precision() == torch.get_float32_matmul_precision()
+            assert bp.backends.cuda.matmul.allow_tf32 == torch.backends.cuda.matmul.allow_tf32
+        with pytest.warns(UserWarning, match="no effect"):
+            bp.set_float32_matmul_precision("fastest")
+        assert bp.get_float32_matmul_precision() == "highest"
+    finally:
+        torch.set_float32_matmul_precision("highest")
+        bp.set_float32_matmul_precision("highest")

@@ -128,6 +128,7 @@ from .autograd import (
     no_grad,
     set_grad_enabled,
 )
+from .backends import get_float32_matmul_precision, set_float32_matmul_precision
 from .compile import compile
 from .serialization import load, save
 from .trainer import History, Trainer
@@ -161,7 +162,7 @@ __all__ = [
     "squeeze", "stack", "std", "subtract", "sum", "tensor", "Trainer", "true_divide", "unsqueeze",
     "var", "zeros", "zeros_like",
     "autocast", "bfloat16", "device", "float16", "half", "inference_mode",
-    "is_inference_mode_enabled",
+    "is_inference_mode_enabled", "get_float32_matmul_precision", "set_float32_matmul_precision",
     "all", "any", "logical_and", "logical_not", "logical_or", "logical_xor",
     "Size", "allclose", "bernoulli", "count_nonzero", "dot", "equal", "exp2", "isfinite", "isinf",
     "isnan", "log2", "log10", "log_softmax", "mv", "norm", "outer", "reciprocal", "rsqrt",
