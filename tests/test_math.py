@@ -70,3 +70,14 @@ def test_size_and_errors():
         bp.mv(bp.zeros(3), bp.zeros(3))
     with pytest.raises(TypeError, match=r"\[norm\] needs a float tensor"):
         bp.norm(bp.tensor([1, 2]))
+
+
+def test_random_fills_follow_a_seeded_generator():
+    g = bp.Generator().manual_seed(7)
+    first = [bp.zeros(4).uniform_(generator=g), bp.zeros(4).normal_(generator=g)]
+    first.append(bp.bernoulli(bp.full((4,), 0.5), generator=g))
+    g.manual_seed(7)
+    again = [bp.zeros(4).uniform_(generator=g), bp.zeros(4).normal_(generator=g)]
+    again.append(bp.bernoulli(bp.full((4,), 0.5), generator=g))
+    for a, b in zip(first, again):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())

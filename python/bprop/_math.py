@@ -2,7 +2,7 @@
 gradients are written with bprop ops and differentiate again): softmax and log_softmax as
 functions and methods, square/rsqrt/reciprocal/exp2/log2/log10, norm, dot/outer/mv,
 scatter, the float tests isnan/isinf/isfinite, allclose/equal, count_nonzero, the in-place
-random fills uniform_/normal_, bernoulli, and bp.Size."""
+random fills uniform_/normal_, bernoulli (from bprop's generator or a bp.Generator), and bp.Size."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from . import _core
+from . import _core, _sampling
 from ._core import Tensor
 from ._tensor import _dims, function_and_method, method
 from .autograd import no_grad
@@ -238,9 +238,9 @@ def uniform_(
     self: Tensor, from_: float = 0.0, to: float = 1.0, *, generator: typing.Any = None
 ) -> Tensor:
     """Fills self with U(from_, to) from bprop's generator (in place, not recorded by autograd)."""
-    _no_generator("uniform_", generator)
+    draws = _sampling.uniform("uniform_", generator, tuple(self.shape), self.dtype)
     with no_grad():
-        return self.copy_(_core._rand(tuple(self.shape), self.dtype) * (to - from_) + from_)
+        return self.copy_(draws * (to - from_) + from_)
 
 
 @method
@@ -248,25 +248,17 @@ def normal_(
     self: Tensor, mean: float = 0.0, std: float = 1.0, *, generator: typing.Any = None
 ) -> Tensor:
     """Fills self with N(mean, std^2) from bprop's generator (in place, not recorded)."""
-    _no_generator("normal_", generator)
+    draws = _sampling.normal("normal_", generator, tuple(self.shape), self.dtype)
     with no_grad():
-        return self.copy_(_core._randn(tuple(self.shape), self.dtype) * std + mean)
+        return self.copy_(draws * std + mean)
 
 
 @function_and_method
 def bernoulli(input: Tensor, *, generator: typing.Any = None) -> Tensor:
     """0/1 draws with the probabilities in input (same shape and dtype)."""
-    _no_generator("bernoulli", generator)
     if input.dtype not in _FLOATS:
         raise TypeError(f"[bernoulli] needs float probabilities, got {input.dtype.name}")
     p = input.detach()
     if bool(((p < 0) | (p > 1) | (p != p)).any()):
         raise RuntimeError("[bernoulli] probabilities must be in [0, 1]")
-    return (_core._rand(tuple(p.shape), p.dtype) < p).to(p.dtype)
-
-
-def _no_generator(op: str, generator: typing.Any) -> None:
-    if generator is not None:
-        raise NotImplementedError(
-            f"[{op}] generator= is not supported here yet; seed bprop with bp.manual_seed"
-        )
+    return (_sampling.uniform("bernoulli", generator, tuple(p.shape), p.dtype) < p).to(p.dtype)
