@@ -529,3 +529,22 @@ def test_group_update_is_checked_as_a_whole():
     opt.step()
     opt.step()  # nesterov: b = g, then b = 0.9 b + g; w -= lr (g + 0.9 b)
     np.testing.assert_allclose(w.detach().numpy(), 1 - 0.1 * 1.9 - 0.1 * (1 + 0.9 * 1.9), rtol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["SGD", "AdamW", "RMSprop", "Adagrad"])
+def test_deepcopy_of_model_and_optimizer_trains_independently(name):
+    import copy
+
+    params = make_params(bp)
+    opt = optimizer(bp, name, params, {"lr": 0.01}, [{"weight_decay": 0.1}, {"lr": 0.02}])
+    train(bp, params, opt, 3)
+    params2, opt2 = copy.deepcopy((params, opt))
+    assert all(p is not q for p, q in zip(params, params2))
+    assert opt2.param_groups[1]["params"][0] is params2[2]  # the model's copies
+    train(bp, params, opt, 3)
+    before = [p.detach().numpy().copy() for p in params]
+    train(bp, params2, opt2, 3)
+    for p, q in zip(params, params2):
+        np.testing.assert_array_equal(p.detach().numpy(), q.detach().numpy())
+    for p, b in zip(params, before):  # the copy's steps left the original alone
+        np.testing.assert_array_equal(p.detach().numpy(), b)

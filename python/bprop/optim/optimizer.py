@@ -12,6 +12,7 @@ is fixed in a recording, as any Python control flow is."""
 
 from __future__ import annotations
 
+import copy
 import weakref
 from collections import defaultdict
 from collections.abc import Callable, Iterable
@@ -323,6 +324,25 @@ class Optimizer:
             if group._backend is not None:
                 entries = {i: entry for (h, i), entry in loaded.items() if h == g}
                 self._load_group_state(group, entries)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Optimizer:
+        """A copy over copies of the parameters (the same copies as the model's when both are
+        copied in one deepcopy call), with its own copy of the state."""
+        new = object.__new__(type(self))
+        memo[id(self)] = new
+        for key, value in self.__dict__.items():
+            if key not in ("param_groups", "_plain_state"):
+                new.__dict__[key] = copy.deepcopy(value, memo)
+        new.param_groups = []
+        new._plain_state = defaultdict(dict)
+        for group in self.param_groups:
+            values = {k: v for k, v in group.items() if k not in ("params", "param_names")}
+            params = copy.deepcopy(group["params"], memo)
+            if "param_names" in group:
+                params = list(zip(group["param_names"], params))
+            new.add_param_group({**copy.deepcopy(values, memo), "params": params})
+        new.load_state_dict(copy.deepcopy(self.state_dict(), memo))
+        return new
 
     def __repr__(self) -> str:
         lines = [f"{type(self).__name__} ("]
