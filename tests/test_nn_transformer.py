@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import math
+import warnings
 from collections import OrderedDict
 
 import bprop as bp
@@ -380,6 +381,35 @@ def test_silu_module_matches_formula():
     y = x.clone()
     assert F.silu(y, inplace=True) is y
     np.testing.assert_allclose(y.numpy(), want, rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda m: m.ReLU(inplace=True),
+        lambda m: m.LeakyReLU(0.2, inplace=True),
+        lambda m: m.Softplus(beta=2.0, threshold=1.0),
+        lambda m: m.Softmax(),
+        lambda m: m.LogSoftmax(dim=-1),
+        lambda m: m.GELU(approximate="tanh"),
+        lambda m: m.Dropout(0.3, inplace=True).eval(),
+    ],
+    ids=["relu_", "leaky_relu_", "softplus", "softmax_dim_none", "log_softmax", "gelu", "drop"],
+)
+def test_activation_modules_match_pytorch(make):
+    torch = pytest.importorskip("torch")
+    a = np.random.default_rng(0).standard_normal((2, 3, 4))
+    x, tx = bp.tensor(a), torch.tensor(a)
+    with warnings.catch_warnings(record=True) as ours_warned:
+        warnings.simplefilter("always")
+        out = make(nn)(x)
+    with warnings.catch_warnings(record=True) as theirs_warned:
+        warnings.simplefilter("always")
+        tout = make(torch.nn)(tx)
+    assert [str(w.message) for w in ours_warned] == [str(w.message) for w in theirs_warned]
+    assert_close(out, tout, 1e-12)
+    assert_close(x, tx, 0.0)  # in place exactly where torch is
+    assert repr(make(nn)) == repr(make(torch.nn))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """bprop.nn: neural-network building blocks, as torch.nn. `bprop.nn.functional` holds the
 functions; the modules wrap them with their parameters; `bprop.nn.init` initialises them."""
 
-from . import functional, init, utils
+from . import functional, init, parallel, utils
 from .modules import (
     GELU,
     GRU,
@@ -32,6 +32,7 @@ from .modules import (
     LayerNorm,
     LeakyReLU,
     Linear,
+    LogSoftmax,
     LSTMCell,
     MaxPool2d,
     Module,
@@ -57,6 +58,7 @@ from .modules import (
     SiLU,
     SmoothL1Loss,
     Softmax,
+    Softplus,
     Tanh,
     Transformer,
     TransformerDecoder,
@@ -72,7 +74,8 @@ __all__ = [
     "functional", "init", "utils", "Module", "Parameter", "Linear", "Sequential", "ReLU",
     "Tanh", "Sigmoid", "GELU", "LeakyReLU", "Softmax", "Dropout", "Flatten", "Conv2d",
     "MaxPool2d", "AvgPool2d", "ModuleList", "ModuleDict", "ParameterList", "ParameterDict",
-    "Identity", "SiLU", "MultiheadAttention", "Embedding", "LayerNorm", "GroupNorm", "RMSNorm",
+    "Identity", "SiLU", "Softplus", "LogSoftmax", "MultiheadAttention", "Embedding", "LayerNorm",
+    "GroupNorm", "RMSNorm",
     "TransformerEncoderLayer", "TransformerEncoder", "TransformerDecoderLayer",
     "TransformerDecoder", "Transformer",
     "Conv1d", "ConvTranspose2d", "BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "RNNBase", "RNN",

@@ -1,7 +1,18 @@
 """bprop.nn.modules: the module classes, in the submodules where torch.nn.modules keeps them
 (bprop.nn.modules.linear.Linear, ...); bprop.nn re-exports them."""
 
-from .activation import GELU, LeakyReLU, MultiheadAttention, ReLU, Sigmoid, SiLU, Softmax, Tanh
+from .activation import (
+    GELU,
+    LeakyReLU,
+    LogSoftmax,
+    MultiheadAttention,
+    ReLU,
+    Sigmoid,
+    SiLU,
+    Softmax,
+    Softplus,
+    Tanh,
+)
 from .batchnorm import BatchNorm1d, BatchNorm2d, BatchNorm3d
 from .container import ModuleDict, ModuleList, ParameterDict, ParameterList, Sequential
 from .conv import Conv1d, Conv2d, ConvTranspose2d
@@ -54,6 +65,8 @@ __all__ = [
     "ParameterDict",
     "Identity",
     "SiLU",
+    "Softplus",
+    "LogSoftmax",
     "MultiheadAttention",
     "Embedding",
     "LayerNorm",

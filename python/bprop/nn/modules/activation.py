@@ -4,6 +4,7 @@ activation.py)."""
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any
 
 from ... import _core
@@ -15,13 +16,23 @@ from .linear import Linear
 from .module import Module, Parameter
 
 __all__ = [
-    "ReLU", "Tanh", "Sigmoid", "GELU", "LeakyReLU", "Softmax", "SiLU", "MultiheadAttention",
+    "ReLU", "Tanh", "Sigmoid", "GELU", "LeakyReLU", "Softplus", "Softmax", "LogSoftmax", "SiLU",
+    "MultiheadAttention",
 ]  # fmt: skip
 
 
 class ReLU(Module):
+    """max(x, 0); inplace=True overwrites the input."""
+
+    def __init__(self, inplace: bool = False) -> None:
+        super().__init__()
+        self.inplace = inplace
+
     def forward(self, input: Tensor) -> Tensor:
-        return _core.relu(input)
+        return F.relu(input, self.inplace)
+
+    def extra_repr(self) -> str:
+        return "inplace=True" if self.inplace else ""
 
 
 class Tanh(Module):
@@ -42,26 +53,68 @@ class GELU(Module):
     def forward(self, input: Tensor) -> Tensor:
         return F.gelu(input, self.approximate)
 
+    def extra_repr(self) -> str:
+        return f"approximate={self.approximate!r}"
+
 
 class LeakyReLU(Module):
-    def __init__(self, negative_slope: float = 0.01) -> None:
+    def __init__(self, negative_slope: float = 0.01, inplace: bool = False) -> None:
         super().__init__()
-        self.negative_slope = negative_slope
+        self.negative_slope, self.inplace = negative_slope, inplace
 
     def forward(self, input: Tensor) -> Tensor:
-        return F.leaky_relu(input, self.negative_slope)
+        return F.leaky_relu(input, self.negative_slope, self.inplace)
 
     def extra_repr(self) -> str:
-        return f"negative_slope={self.negative_slope}"
+        return f"negative_slope={self.negative_slope}" + (", inplace=True" if self.inplace else "")
+
+
+class Softplus(Module):
+    """log(1 + exp(beta * x)) / beta, linear above threshold."""
+
+    def __init__(self, beta: float = 1.0, threshold: float = 20.0) -> None:
+        super().__init__()
+        self.beta, self.threshold = beta, threshold
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.softplus(input, self.beta, self.threshold)
+
+    def extra_repr(self) -> str:
+        return f"beta={self.beta}, threshold={self.threshold}"
+
+
+def _legacy_softmax_dim(ndim: int) -> int:
+    """PyTorch's choice when dim is None: 0 for 0-, 1- and 3-d inputs, else 1 (with its
+    deprecation warning)."""
+    warnings.warn(
+        "Implicit dimension choice for softmax has been deprecated. Change the call to include "
+        "dim=X as an argument.",
+        stacklevel=3,
+    )
+    return 0 if ndim in (0, 1, 3) else 1
 
 
 class Softmax(Module):
-    def __init__(self, dim: int) -> None:
+    def __init__(self, dim: int | None = None) -> None:
         super().__init__()
         self.dim = dim
 
     def forward(self, input: Tensor) -> Tensor:
-        return F.softmax(input, self.dim)
+        dim = _legacy_softmax_dim(input.ndim) if self.dim is None else self.dim
+        return F.softmax(input, dim)
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}"
+
+
+class LogSoftmax(Module):
+    def __init__(self, dim: int | None = None) -> None:
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, input: Tensor) -> Tensor:
+        dim = _legacy_softmax_dim(input.ndim) if self.dim is None else self.dim
+        return F.log_softmax(input, dim)
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}"
