@@ -839,3 +839,33 @@ def test_batch_norm_eps_must_be_positive_while_training():
         F.batch_norm(bp.randn(4, 3), None, None, training=True, eps=0.0)
     out = F.batch_norm(bp.ones(2, 3), bp.zeros(3), bp.ones(3), eps=0.0)
     assert out.tolist() == [[1.0, 1.0, 1.0], [1.0, 1.0, 1.0]]
+
+
+@pytest.mark.parametrize("mode", ["reflect", "replicate", "circular", "constant"])
+def test_compiled_step_with_padding_replays_as_eager(mode):
+    def make():
+        bp.manual_seed(4)
+        conv = nn.Conv1d(2, 3, 3, padding=2, padding_mode="zeros" if mode == "constant" else mode)
+        return conv, bp.optim.SGD(conv.parameters(), lr=0.1)
+
+    def step_for(conv, opt):
+        def step(x):
+            opt.zero_grad()
+            loss = (F.pad(conv(x), (1, 2), mode=mode) ** 2).mean()
+            loss.backward()
+            opt.step()
+            return loss
+
+        return step
+
+    eager_conv, eager_opt = make()
+    compiled_conv, compiled_opt = make()
+    eager, compiled = (
+        step_for(eager_conv, eager_opt),
+        bp.compile(step_for(compiled_conv, compiled_opt)),
+    )
+    r = rng(12)
+    for _ in range(3):
+        x = bp.tensor(r.standard_normal((2, 2, 5)).astype(np.float32))
+        assert eager(x).item() == compiled(x).item()
+    assert np.array_equal(to_np(eager_conv.weight), to_np(compiled_conv.weight))

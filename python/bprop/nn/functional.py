@@ -337,19 +337,16 @@ def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
     return _core.eq(tensor.unsqueeze(-1), classes).to(_core.dtype.int64)
 
 
-def _pad_indices(size: int, before: int, after: int, mode: str) -> list[int]:
-    """Source positions of a padded dim of `size` entries: reflect, replicate or circular."""
-    out = []
-    for i in range(-before, size + after):
-        if mode == "reflect":
-            period = 2 * (size - 1)
-            j = i % period if period else 0
-            out.append(j if j < size else period - j)
-        elif mode == "replicate":
-            out.append(min(max(i, 0), size - 1))
-        else:
-            out.append(i % size)
-    return out
+def _pad_indices(size: int, before: int, after: int, mode: str) -> Tensor:
+    """Source positions of a padded dim of `size` entries (reflect: pads < size; circular:
+    pads <= size), made by tensor ops so that bp.compile can record them."""
+    i = _core._arange(-before, size + after, 1, _core.dtype.int64)
+    if mode == "reflect":
+        last = size - 1
+        return (i.abs() - last).abs().neg() + last  # last - |last - |i||
+    if mode == "replicate":
+        return i.clamp(0, size - 1)
+    return _core.where(i < 0, i + size, _core.where(i >= size, i - size, i))
 
 
 def pad(
@@ -421,8 +418,7 @@ def pad(
             )
         if size == 0:
             raise RuntimeError(f"[pad] cannot {mode}-pad dim {dim} of size 0")
-        index = _core._tensor_from_numpy(np.asarray(_pad_indices(size, before, after, mode)))
-        out = _core.index_select(out, dim, index)
+        out = _core.index_select(out, dim, _pad_indices(size, before, after, mode))
     return out
 
 
