@@ -225,6 +225,10 @@ class MultiheadAttention(Module):
 
     def _projections(self, query: Tensor, key: Tensor, value: Tensor) -> tuple[Tensor, ...]:
         e = self.embed_dim
+        if self._qkv_same_embed_dim and query is key and key is value:
+            # Self-attention: one matrix product for the three projections (as PyTorch).
+            qkv = F.linear(query, self.in_proj_weight, self.in_proj_bias)
+            return qkv[..., :e], qkv[..., e : 2 * e], qkv[..., 2 * e :]
         if self._qkv_same_embed_dim:
             w = self.in_proj_weight
             weights = (w[:e], w[e : 2 * e], w[2 * e :])
@@ -259,12 +263,15 @@ class MultiheadAttention(Module):
                 "attn_mask is required with it"
             )
         batched = query.ndim == 3
+        self_attention = query is key and key is value
         if not batched:
             query, key, value = query.unsqueeze(1), key.unsqueeze(1), value.unsqueeze(1)
             if key_padding_mask is not None:
                 key_padding_mask = key_padding_mask.unsqueeze(0)
         elif self.batch_first:
             query, key, value = query.transpose(0, 1), key.transpose(0, 1), value.transpose(0, 1)
+        if self_attention:
+            key = value = query
         tgt_len, batch, embed = query.shape
         src_len = key.shape[0]
         if embed != self.embed_dim:
