@@ -44,6 +44,8 @@ NUMBER_ALIAS = """
 # The bindings' Scalar caster: a Python bool, int or float.
 Number: typing.TypeAlias = bool | int | float
 _Dims: typing.TypeAlias = int | tuple[int, ...] | list[int] | None
+# Inside class Tensor, `dtype` is the property: name the dtype class out here.
+_DType: typing.TypeAlias = dtype
 _Shape: typing.TypeAlias = int | tuple[int, ...] | list[int]
 # Inside class Tensor, `numpy` is the method: name the array type out here.
 _NDArray: typing.TypeAlias = numpy.ndarray[typing.Any, numpy.dtype[typing.Any]]

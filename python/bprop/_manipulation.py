@@ -28,7 +28,7 @@ from ._device import check_dtype
 from ._tensor import _as_operand, _size_args, function_and_method, method
 
 if typing.TYPE_CHECKING:
-    from ._core import Number, _Shape
+    from ._core import Number, _DType, _Shape
 
 __all__ = [
     "tril", "triu", "masked_fill", "split", "chunk", "unbind", "narrow", "t", "masked_select",
@@ -372,7 +372,7 @@ def repeat(self: Tensor, *repeats: _Shape) -> Tensor:
 
 
 @function_and_method
-def cumsum(input: Tensor, dim: int, *, dtype: _core.dtype | None = None) -> Tensor:
+def cumsum(input: Tensor, dim: int, *, dtype: _DType | None = None) -> Tensor:
     """The running sums along dim (ints and bools sum in int64; dtype= converts first).
 
     A scan of log2(n) shifted adds, so its gradient is the cumulative sum of the incoming
