@@ -175,3 +175,22 @@ def test_namespace_helpers():
     assert bp.hstack([bp.zeros(2), bp.ones(3)]).tolist() == [0, 0, 1, 1, 1]
     assert bp.hstack([bp.zeros(2, 1), bp.ones(2, 2)]).shape == (2, 3)
     assert bp.vstack([bp.zeros(2), bp.ones(2)]).tolist() == [[0, 0], [1, 1]]
+
+
+def test_like_factories_follow_input_shape_and_dtype():
+    x = bp.zeros(2, 3, dtype=bp.float64)
+    bp.manual_seed(0)
+    u = bp.rand_like(x)
+    assert u.shape == (2, 3) and u.dtype == bp.float64 and 0 <= u.min().item() < 1
+    assert bp.randn_like(x, dtype=bp.float32).dtype == bp.float32
+    ints = bp.randint_like(bp.zeros(100, dtype=bp.int64), 2, 4)
+    assert ints.dtype == bp.int64 and set(ints.tolist()) <= {2, 3}
+    assert bp.randint_like(x, 5).dtype == bp.float64
+    e = bp.empty_like(x, requires_grad=True)
+    assert e.shape == (2, 3) and e.requires_grad
+    g = bp.Generator().manual_seed(4)
+    a = bp.randn_like(x, generator=g)
+    g.manual_seed(4)
+    np.testing.assert_array_equal(a.numpy(), bp.randn_like(x, generator=g).numpy())
+    with pytest.raises(RuntimeError, match=r"\[rand_like\].*cuda"):
+        bp.rand_like(x, device="cuda")

@@ -31,6 +31,7 @@ from ._core import div, dtype, mul, neg, sub
 from ._creation import (
     arange,
     empty,
+    empty_like,
     eye,
     full,
     full_like,
@@ -38,8 +39,11 @@ from ._creation import (
     ones,
     ones_like,
     rand,
+    rand_like,
     randint,
+    randint_like,
     randn,
+    randn_like,
     zeros,
     zeros_like,
 )
@@ -183,7 +187,7 @@ __all__ = [
     "isnan", "log2", "log10", "log_softmax", "mv", "norm", "outer", "reciprocal", "rsqrt",
     "scatter", "softmax", "square", "as_tensor", "ceil", "einsum", "floor", "floor_divide",
     "fmod", "frac", "hstack", "is_floating_point", "is_tensor", "lerp", "remainder",
-    "round", "trunc", "vstack",
+    "round", "trunc", "vstack", "empty_like", "rand_like", "randint_like", "randn_like",
     "argsort", "chunk", "clamp_max", "clamp_min", "cumsum", "flip", "index_fill", "masked_fill",
     "masked_select", "narrow", "roll", "sort", "split", "t", "topk", "tril", "triu", "unbind",
     "Generator", "multinomial", "randperm",

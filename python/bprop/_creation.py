@@ -24,7 +24,8 @@ _Size = Union[int, Sequence[int]]
 
 __all__ = [
     "zeros", "ones", "full", "empty", "zeros_like", "ones_like", "full_like",
-    "arange", "linspace", "eye", "rand", "randn", "randint",
+    "arange", "linspace", "eye", "rand", "randn", "randint", "empty_like", "rand_like",
+    "randn_like", "randint_like",
 ]  # fmt: skip
 
 
@@ -251,3 +252,68 @@ def randint(
     dtype = _core.dtype.int64 if dtype is None else dtype
     shape = _size_args("randint", (size,))
     return integers("randint", generator, int(low), int(high), shape, dtype)
+
+
+def empty_like(
+    input: Tensor,
+    *,
+    dtype: _core.dtype | None = None,
+    device: typing.Any = None,
+    requires_grad: bool = False,
+) -> Tensor:
+    """A tensor with input's shape (and dtype unless given); bprop fills it with zeros."""
+    dtype = _options("empty_like", dtype, device)
+    dtype = input.dtype if dtype is None else dtype
+    return _finish(_core._zeros(input.shape, dtype), requires_grad)
+
+
+def rand_like(
+    input: Tensor,
+    *,
+    generator: typing.Any = None,
+    dtype: _core.dtype | None = None,
+    device: typing.Any = None,
+    requires_grad: bool = False,
+) -> Tensor:
+    """Uniform on [0, 1) with input's shape (and dtype unless given)."""
+    from ._sampling import uniform
+
+    dtype = _options("rand_like", dtype, device)
+    dtype = input.dtype if dtype is None else dtype
+    return _finish(uniform("rand_like", generator, tuple(input.shape), dtype), requires_grad)
+
+
+def randn_like(
+    input: Tensor,
+    *,
+    generator: typing.Any = None,
+    dtype: _core.dtype | None = None,
+    device: typing.Any = None,
+    requires_grad: bool = False,
+) -> Tensor:
+    """Standard normal with input's shape (and dtype unless given)."""
+    from ._sampling import normal
+
+    dtype = _options("randn_like", dtype, device)
+    dtype = input.dtype if dtype is None else dtype
+    return _finish(normal("randn_like", generator, tuple(input.shape), dtype), requires_grad)
+
+
+def randint_like(
+    input: Tensor,
+    low: int,
+    high: int | None = None,
+    *,
+    generator: typing.Any = None,
+    dtype: _core.dtype | None = None,
+    device: typing.Any = None,
+) -> Tensor:
+    """`randint_like(input, high)` or `randint_like(input, low, high)`: integers in
+    [low, high) with input's shape, in input's dtype unless given."""
+    from ._sampling import integers
+
+    dtype = _options("randint_like", dtype, device)
+    if high is None:
+        low, high = 0, low
+    dtype = input.dtype if dtype is None else dtype
+    return integers("randint_like", generator, int(low), int(high), tuple(input.shape), dtype)
