@@ -286,6 +286,24 @@ def test_sequential_from_ordered_dict_slicing_append():
     assert tuple(seq(bp.ones(5, 2)).shape) == (5, 1)
 
 
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda m: m.ModuleList([m.Linear(2, 2) for _ in range(3)] + [m.ReLU(), m.ReLU()]),
+        lambda m: m.Sequential(OrderedDict([("emb", m.Embedding(9, 2, padding_idx=0))])),
+        lambda m: m.ModuleDict({"norm": m.LayerNorm(4, bias=False), "gn": m.GroupNorm(2, 4)}),
+        lambda m: m.Sequential(m.RMSNorm([2, 3]), m.Dropout(0.2), m.SiLU(), m.Identity()),
+        lambda m: m.TransformerEncoder(m.TransformerEncoderLayer(8, 2, 16, batch_first=True), 2),
+        lambda m: m.MultiheadAttention(4, 2),
+        lambda m: m.ModuleList(),
+    ],
+    ids=["module_list", "embedding", "module_dict", "norms", "encoder", "mha", "empty_list"],
+)
+def test_repr_matches_pytorch(make):
+    torch = pytest.importorskip("torch")
+    assert repr(make(nn)) == repr(make(torch.nn))
+
+
 # ---------------------------------------------------------------------------------------------
 # Embedding
 # ---------------------------------------------------------------------------------------------
@@ -339,10 +357,11 @@ def test_embedding_init_from_pretrained_and_errors():
         lambda m, d: m.LayerNorm(4, elementwise_affine=False, dtype=d),
         lambda m, d: m.GroupNorm(1, 3, dtype=d),
         lambda m, d: m.GroupNorm(3, 3, affine=False, dtype=d),
+        lambda m, d: m.GroupNorm(3, 3, dtype=d, bias=False),
         lambda m, d: m.RMSNorm(4, dtype=d),
         lambda m, d: m.RMSNorm([3, 4], eps=1e-4, dtype=d),
     ],
-    ids=["ln", "ln_2d_nobias", "ln_noaffine", "gn1", "gn3_noaffine", "rms", "rms_2d"],
+    ids=["ln", "ln_2d_nobias", "ln_noaffine", "gn1", "gn3_noaffine", "gn3_nobias", "rms", "rms_2d"],
 )
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_norm_layers_match_pytorch(make, dtype):

@@ -12,7 +12,7 @@ from ..._core import Tensor
 from ..._device import check_device, check_dtype
 from .. import functional as F
 from .. import init
-from .linear import Linear
+from .linear import NonDynamicallyQuantizableLinear
 from .module import Module, Parameter
 
 __all__ = [
@@ -208,7 +208,9 @@ class MultiheadAttention(Module):
             self.in_proj_bias = Parameter(_core._zeros((3 * embed_dim,), dtype))
         else:
             self.register_parameter("in_proj_bias", None)
-        self.out_proj = Linear(embed_dim, embed_dim, bias=bias, dtype=dtype)
+        self.out_proj = NonDynamicallyQuantizableLinear(
+            embed_dim, embed_dim, bias=bias, dtype=dtype
+        )
         self.bias_k = self.bias_v = None
         self._reset_parameters()
 

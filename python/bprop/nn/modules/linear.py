@@ -10,7 +10,7 @@ from ..._core import Tensor
 from .. import functional as F
 from .module import Module, Parameter, _uniform
 
-__all__ = ["Identity", "Linear"]
+__all__ = ["Identity", "Linear", "NonDynamicallyQuantizableLinear"]
 
 
 class Identity(Module):
@@ -52,3 +52,8 @@ class Linear(Module):
             f"in_features={self.in_features}, out_features={self.out_features}, "
             f"bias={self.bias is not None}"
         )
+
+
+class NonDynamicallyQuantizableLinear(Linear):
+    """Linear under the name PyTorch gives MultiheadAttention.out_proj (a marker for its
+    quantization tools); it computes exactly what Linear does."""

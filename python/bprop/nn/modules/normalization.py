@@ -55,13 +55,14 @@ class LayerNorm(Module):
 
     def extra_repr(self) -> str:
         return (
-            f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
+            f"{self.normalized_shape}, eps={self.eps}, "
+            f"elementwise_affine={self.elementwise_affine}, bias={self.bias is not None}"
         )
 
 
 class GroupNorm(Module):
     """Normalises num_groups groups of the channels of an (N, C, *) input, then (affine)
-    scales and shifts per channel."""
+    scales and (unless bias=False) shifts per channel."""
 
     def __init__(
         self,
@@ -71,6 +72,8 @@ class GroupNorm(Module):
         affine: bool = True,
         device: Any = None,
         dtype: _core.dtype | None = None,
+        *,
+        bias: bool = True,
     ) -> None:
         super().__init__()
         dtype = _dtype("GroupNorm", device, dtype)
@@ -83,7 +86,8 @@ class GroupNorm(Module):
         self.eps, self.affine = eps, affine
         if affine:
             self.weight = Parameter(_core._ones((num_channels,), dtype))
-            self.bias = Parameter(_core._zeros((num_channels,), dtype))
+            bias_value = Parameter(_core._zeros((num_channels,), dtype)) if bias else None
+            self.register_parameter("bias", bias_value)
         else:
             self.register_parameter("weight", None)
             self.register_parameter("bias", None)
@@ -92,7 +96,10 @@ class GroupNorm(Module):
         return F.group_norm(input, self.num_groups, self.weight, self.bias, self.eps)
 
     def extra_repr(self) -> str:
-        return f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}"
+        return (
+            f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}, "
+            f"bias={self.bias is not None}"
+        )
 
 
 class RMSNorm(Module):
