@@ -205,6 +205,19 @@ def test_module_registration_helpers():
     assert m.eval() is m and not m[1][0].training
 
 
+def test_linear_device_dtype_and_reset_parameters():
+    torch = pytest.importorskip("torch")
+    lin = nn.Linear(3, 2, False, "cpu", bp.float64)
+    assert lin.weight.dtype == bp.float64 and lin.bias is None
+    assert list(lin._parameters) == list(torch.nn.Linear(3, 2, bias=False)._parameters)
+    before = lin.weight.detach().numpy().copy()
+    lin.reset_parameters()
+    after = lin.weight.detach().numpy()
+    assert not np.array_equal(before, after) and np.abs(after).max() <= 1 / math.sqrt(3)
+    with pytest.raises(RuntimeError, match="CPU only"):
+        nn.Linear(2, 2, device="cuda")
+
+
 def test_deepcopy_is_independent():
     model = nn.Sequential(nn.Linear(3, 4), nn.LayerNorm(4))
     model.register_buffer("steps", bp.zeros(1))

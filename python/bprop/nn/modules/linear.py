@@ -7,6 +7,8 @@ from typing import Any
 
 from ... import _core
 from ..._core import Tensor
+from ..._device import check_device, check_dtype
+from ...autograd import no_grad as _no_grad
 from .. import functional as F
 from .module import Module, Parameter, _uniform
 
@@ -31,18 +33,31 @@ class Linear(Module):
         in_features: int,
         out_features: int,
         bias: bool = True,
+        device: Any = None,
         dtype: _core.dtype | None = None,
     ) -> None:
         super().__init__()
+        check_device("Linear", device)
         if in_features < 0 or out_features < 0:
             raise ValueError(
                 f"[Linear] sizes must be non-negative, got ({in_features}, {out_features})"
             )
         self.in_features, self.out_features = in_features, out_features
-        dtype = _core.get_default_dtype() if dtype is None else dtype
+        dtype = check_dtype("Linear", dtype) or _core.get_default_dtype()
         bound = 1.0 / math.sqrt(in_features) if in_features > 0 else 0.0
         self.weight = Parameter(_uniform((out_features, in_features), bound, dtype))
-        self.bias = Parameter(_uniform((out_features,), bound, dtype)) if bias else None
+        if bias:
+            self.bias = Parameter(_uniform((out_features,), bound, dtype))
+        else:
+            self.register_parameter("bias", None)
+
+    def reset_parameters(self) -> None:
+        """Draws weight and bias again from U(-1/sqrt(in_features), 1/sqrt(in_features))."""
+        bound = 1.0 / math.sqrt(self.in_features) if self.in_features > 0 else 0.0
+        with _no_grad():
+            for p in (self.weight, self.bias):
+                if p is not None:
+                    p.copy_(_uniform(tuple(p.shape), bound, p.dtype))
 
     def forward(self, input: Tensor) -> Tensor:
         return F.linear(input, self.weight, self.bias)
