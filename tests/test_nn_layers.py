@@ -186,6 +186,32 @@ FUNCTIONAL_CASES = {
         ),
         ((4, 3), (3,), (3,), (3,)),
     ),
+    "max_pool1d": (
+        lambda m, x: m.nn.functional.max_pool1d(x, 3, stride=2, padding=1, dilation=1),
+        ((2, 3, 9),),
+    ),
+    "max_pool1d_unbatched_dilation": (
+        lambda m, x: m.nn.functional.max_pool1d(x, 2, dilation=2),
+        ((3, 8),),
+    ),
+    "avg_pool1d": (lambda m, x: m.nn.functional.avg_pool1d(x, 3, 2, 1), ((2, 3, 8),)),
+    "adaptive_avg_pool1d": (lambda m, x: m.nn.functional.adaptive_avg_pool1d(x, 3), ((2, 3, 7),)),
+    "adaptive_avg_pool2d_uneven": (
+        lambda m, x: m.nn.functional.adaptive_avg_pool2d(x, (3, 2)),
+        ((2, 3, 7, 5),),
+    ),
+    "adaptive_avg_pool2d_even_none": (
+        lambda m, x: m.nn.functional.adaptive_avg_pool2d(x, (2, None)),
+        ((3, 6, 5),),
+    ),
+    "adaptive_avg_pool2d_1": (
+        lambda m, x: m.nn.functional.adaptive_avg_pool2d(x, 1),
+        ((2, 3, 4, 5),),
+    ),
+    "adaptive_max_pool2d": (
+        lambda m, x: m.nn.functional.adaptive_max_pool2d(x, (2, 3)),
+        ((2, 2, 5, 7),),
+    ),
 }
 
 
@@ -869,3 +895,45 @@ def test_compiled_step_with_padding_replays_as_eager(mode):
         x = bp.tensor(r.standard_normal((2, 2, 5)).astype(np.float32))
         assert eager(x).item() == compiled(x).item()
     assert np.array_equal(to_np(eager_conv.weight), to_np(compiled_conv.weight))
+
+
+# ---------------------------------------------------------------------------------------------
+# pooling and unflatten modules
+# ---------------------------------------------------------------------------------------------
+
+POOL_CASES = [
+    ("MaxPool1d", (3,), dict(stride=1, padding=1), (2, 3, 7)),
+    ("AvgPool1d", (2,), dict(), (2, 3, 7)),
+    ("AdaptiveAvgPool1d", (4,), dict(), (2, 3, 9)),
+    ("AdaptiveAvgPool2d", ((1, 1),), dict(), (2, 3, 4, 4)),
+    ("AdaptiveAvgPool2d", (3,), dict(), (2, 3, 5, 7)),
+    ("AdaptiveMaxPool2d", ((None, 2),), dict(), (2, 3, 4, 5)),
+    ("Unflatten", (1, (2, -1)), dict(), (3, 8, 2)),
+    ("Flatten", (0, 1), dict(), (3, 4, 2)),
+]
+
+
+@pytest.mark.parametrize("name, args, kwargs, shape", POOL_CASES)
+def test_pooling_modules_match_pytorch(torch, name, args, kwargs, shape):
+    tm, bm = getattr(torch.nn, name)(*args, **kwargs), getattr(nn, name)(*args, **kwargs)
+    compare_module(torch, tm, bm, [rng(2).standard_normal(shape)])
+    if not name.startswith(("MaxPool1d", "AvgPool1d")):
+        assert repr(bm) == repr(tm)
+
+
+@pytest.mark.parametrize(
+    "call, error, message",
+    [
+        (lambda: F.max_pool1d(bp.ones(2, 3, 4, 4), 2), RuntimeError, r"\[max_pool1d\] expected"),
+        (lambda: F.max_pool1d(bp.ones(2, 3), 2, ceil_mode=True), NotImplementedError, "ceil_mode"),
+        (lambda: nn.AvgPool1d(2, count_include_pad=False), NotImplementedError, "count_include"),
+        (lambda: F.adaptive_avg_pool2d(bp.ones(3, 4), 2), RuntimeError, r"\[adaptive_avg_pool2d"),
+        (lambda: F.adaptive_avg_pool2d(bp.ones(1, 3, 4), (2, 0)), RuntimeError, "positive"),
+        (lambda: F.adaptive_avg_pool2d(bp.ones(1, 3, 4), (1, 2, 3)), ValueError, "2 elements"),
+        (lambda: nn.Unflatten(1, 6), TypeError, r"\[Unflatten\] unflattened_size"),
+        (lambda: nn.Unflatten(3, (2, 3))(bp.ones(2, 6)), IndexError, r"\[Unflatten\] dim 3"),
+    ],
+)
+def test_pooling_errors_name_the_op(call, error, message):
+    with pytest.raises(error, match=message):
+        call()

@@ -1314,6 +1314,50 @@ OPS = [
         lambda x, w: (x - PROB_34[0, :3]) / np.sqrt(PROB_34[2, :3] + 1e-5) * w,
         ((4, 3), (3,)),
     ),
+    C(
+        "max_pool1d",
+        lambda m, x: F(m).max_pool1d(x, 3, stride=2, padding=1),
+        lambda x: oracles.max_pool2d(x[:, :, None], (1, 3), (1, 2), (0, 1))[:, :, 0],
+        ((2, 2, 7),),
+    ),
+    C(
+        "avg_pool1d",
+        lambda m, x: F(m).avg_pool1d(x, 3, stride=2, padding=1),
+        lambda x: oracles.avg_pool2d(x[:, :, None], (1, 3), (1, 2), (0, 1))[:, :, 0],
+        ((2, 2, 7),),
+    ),
+    C(
+        "adaptive_avg_pool2d",
+        lambda m, x: F(m).adaptive_avg_pool2d(x, (3, 2)),
+        lambda x: np.array(
+            [
+                [
+                    x[
+                        ..., i * 5 // 3 : -(-(i + 1) * 5 // 3), j * 3 // 2 : -(-(j + 1) * 3 // 2)
+                    ].mean((-2, -1))
+                    for j in range(2)
+                ]
+                for i in range(3)
+            ]
+        ).transpose(2, 3, 0, 1),
+        ((2, 2, 5, 3),),
+    ),
+    C(
+        "adaptive_max_pool2d",
+        lambda m, x: F(m).adaptive_max_pool2d(x, (2, 3)),
+        lambda x: np.array(
+            [
+                [
+                    x[
+                        ..., i * 5 // 2 : -(-(i + 1) * 5 // 2), j * 4 // 3 : -(-(j + 1) * 4 // 3)
+                    ].max((-2, -1))
+                    for j in range(3)
+                ]
+                for i in range(2)
+            ]
+        ).transpose(2, 3, 0, 1),
+        ((1, 2, 5, 4),),
+    ),
     # ---- more math: softmax methods, powers and logs, norms, products, scatter ----
     C("softmax_method", lambda m, a: a.softmax(-1), lambda a: _np_softmax(a, -1), ((3, 4),)),
     C(

@@ -18,7 +18,8 @@ __all__ = [
     "cross_entropy", "nll_loss", "mse_loss", "binary_cross_entropy_with_logits", "linear",
     "conv2d", "max_pool2d", "avg_pool2d", "dropout", "unfold", "fold",
     "l1_loss", "smooth_l1_loss", "binary_cross_entropy", "one_hot", "pad", "normalize",
-    "conv1d", "conv_transpose2d", "batch_norm",
+    "conv1d", "conv_transpose2d", "batch_norm", "max_pool1d", "avg_pool1d",
+    "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_max_pool2d",
     "embedding", "layer_norm", "rms_norm", "group_norm", "silu", "scaled_dot_product_attention",
 ]  # fmt: skip
 
@@ -664,6 +665,131 @@ def batch_norm(
     return _batch_norm(
         input, running_mean, running_var, weight, bias, bool(training), float(momentum), float(eps)
     )
+
+
+def _unsupported(op: str, **flags: bool) -> None:
+    for name, value in flags.items():
+        if value:
+            raise NotImplementedError(f"[{op}] {name}=True is not supported")
+
+
+def _pool1d_input(op: str, input: Tensor) -> tuple[Tensor, bool]:
+    """(N, C, 1, L) for 2-d pooling, and whether input was unbatched (C, L)."""
+    if input.ndim not in (2, 3):
+        raise RuntimeError(
+            f"[{op}] expected a 2-d (unbatched) or 3-d (batched) input, got shape "
+            f"{tuple(input.shape)}"
+        )
+    unbatched = input.ndim == 2
+    x = input.unsqueeze(0) if unbatched else input
+    return x.unsqueeze(2), unbatched
+
+
+def max_pool1d(
+    input: Tensor,
+    kernel_size: int | Sequence[int],
+    stride: int | Sequence[int] | None = None,
+    padding: int | Sequence[int] = 0,
+    dilation: int | Sequence[int] = 1,
+    ceil_mode: bool = False,
+    return_indices: bool = False,
+) -> Tensor:
+    """Largest value of each window along the last dim of (N, C, L) or (C, L) input."""
+    _unsupported("max_pool1d", ceil_mode=ceil_mode, return_indices=return_indices)
+    x, unbatched = _pool1d_input("max_pool1d", input)
+    kernel = _single("max_pool1d", "kernel_size", kernel_size)
+    step = kernel if stride is None else _single("max_pool1d", "stride", stride)
+    out = max_pool2d(
+        x,
+        (1, kernel),
+        (1, step),
+        (0, _single("max_pool1d", "padding", padding)),
+        (1, _single("max_pool1d", "dilation", dilation)),
+    ).squeeze(2)
+    return out.squeeze(0) if unbatched else out
+
+
+def avg_pool1d(
+    input: Tensor,
+    kernel_size: int | Sequence[int],
+    stride: int | Sequence[int] | None = None,
+    padding: int | Sequence[int] = 0,
+    ceil_mode: bool = False,
+    count_include_pad: bool = True,
+) -> Tensor:
+    """Mean of each window along the last dim of (N, C, L) or (C, L) input (zero padding
+    counted in the mean, PyTorch's default)."""
+    _unsupported("avg_pool1d", ceil_mode=ceil_mode, count_include_pad=not count_include_pad)
+    x, unbatched = _pool1d_input("avg_pool1d", input)
+    kernel = _single("avg_pool1d", "kernel_size", kernel_size)
+    step = kernel if stride is None else _single("avg_pool1d", "stride", stride)
+    out = avg_pool2d(
+        x, (1, kernel), (1, step), (0, _single("avg_pool1d", "padding", padding))
+    ).squeeze(2)
+    return out.squeeze(0) if unbatched else out
+
+
+def _adaptive(x: Tensor, dim: int, out: int, reduce: str) -> Tensor:
+    """Pools dim down to `out` bins, bin i covering [floor(i n / out), ceil((i + 1) n / out))."""
+    size = x.shape[dim]
+    if out == size:
+        return x
+    if size % out == 0:
+        split = x.reshape(*x.shape[:dim], out, size // out, *x.shape[dim + 1 :])
+        return split.mean(dim=dim + 1) if reduce == "mean" else split.amax(dim=dim + 1)
+    parts = []
+    for i in range(out):
+        start, end = (i * size) // out, -((-(i + 1) * size) // out)
+        index = [slice(None)] * x.ndim
+        index[dim] = slice(start, end)
+        window = x[tuple(index)]
+        if reduce == "mean":
+            parts.append(window.mean(dim=dim, keepdim=True))
+        else:
+            parts.append(window.amax(dim=dim, keepdim=True))
+    return _core._cat(parts, dim)
+
+
+def _adaptive_pool(op: str, input: Tensor, output_size: object, dims: int, reduce: str) -> Tensor:
+    if input.ndim not in (dims + 1, dims + 2):
+        raise RuntimeError(
+            f"[{op}] expected a {dims + 1}-d (unbatched) or {dims + 2}-d (batched) input, got "
+            f"shape {tuple(input.shape)}"
+        )
+    sizes = list(output_size) if isinstance(output_size, (tuple, list)) else [output_size] * dims
+    if len(sizes) != dims:
+        raise ValueError(f"[{op}] output_size must have {dims} elements, got {output_size!r}")
+    out = input
+    for k, size in enumerate(sizes):
+        dim = input.ndim - dims + k
+        size = input.shape[dim] if size is None else int(size)
+        if size <= 0 or input.shape[dim] == 0:
+            raise RuntimeError(
+                f"[{op}] output_size {output_size!r} must be positive, for an input of non-empty "
+                f"dims {tuple(input.shape)}"
+            )
+        out = _adaptive(out, dim, size, reduce)
+    return out
+
+
+def adaptive_avg_pool1d(input: Tensor, output_size: int | Sequence[int]) -> Tensor:
+    """Means over `output_size` near-equal bins of the last dim of (N, C, L) or (C, L) input."""
+    return _adaptive_pool("adaptive_avg_pool1d", input, output_size, 1, "mean")
+
+
+def adaptive_avg_pool2d(input: Tensor, output_size: int | None | Sequence[int | None]) -> Tensor:
+    """Means over near-equal bins of the last two dims of (N, C, H, W) or (C, H, W) input;
+    None in output_size keeps that dim's size."""
+    return _adaptive_pool("adaptive_avg_pool2d", input, output_size, 2, "mean")
+
+
+def adaptive_max_pool2d(
+    input: Tensor, output_size: int | None | Sequence[int | None], return_indices: bool = False
+) -> Tensor:
+    """Largest values over near-equal bins of the last two dims of (N, C, H, W) or (C, H, W)
+    input; None in output_size keeps that dim's size."""
+    _unsupported("adaptive_max_pool2d", return_indices=return_indices)
+    return _adaptive_pool("adaptive_max_pool2d", input, output_size, 2, "max")
 
 
 # ---- embeddings, normalisation, attention (composed of bprop ops: autograd gives the VJPs) ----
