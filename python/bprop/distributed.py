@@ -24,18 +24,29 @@ A rank that dies makes MPICH's launcher (hydra) kill the whole job, so the other
 Where the launcher does not (Open MPI with some settings, `mpiexec -disable-auto-cleanup`),
 set BPROP_MPI_TIMEOUT=<seconds>: every collective then polls a non-blocking request and raises
 RuntimeError naming the op and the ranks once the deadline passes (and the process then
-ends at exit without MPI_Finalize, which would wait for the lost rank forever)."""
+ends at exit without MPI_Finalize, which would wait for the lost rank forever).
+
+PyTorch's names work too, over the same MPI backend: ``init_process_group(backend)`` ('gloo'
+or 'mpi'; under mpiexec it joins the MPI job, and a program started without a launcher gets
+PyTorch's single-process group of world size 1, which needs no MPI at all),
+``destroy_process_group``, ``get_rank``, ``get_world_size``,
+``all_reduce(tensor, op=ReduceOp.SUM)``, ``broadcast(tensor, src)``, ``all_gather``,
+``barrier``. `bprop.nn.parallel.DistributedDataParallel` is the wrapper with PyTorch's
+constructor, which averages the gradients at the end of backward by itself."""
 
 from __future__ import annotations
 
 import atexit
 import contextlib
+import datetime
+import enum
 import functools
 import os
 import sys
 import time
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -43,10 +54,14 @@ import numpy as np
 from . import _core
 from ._core import Tensor
 from ._tensor import _to_numpy_dtype
+from .autograd import no_grad
 
 __all__ = [
     "init", "is_initialized", "rank", "world_size", "all_reduce_", "broadcast_", "barrier",
     "DistributedDataParallel", "DistributedSampler", "rank_batches",
+    "ReduceOp", "Work", "init_process_group", "destroy_process_group", "is_available",
+    "is_mpi_available", "is_gloo_available", "is_nccl_available", "is_torchelastic_launched",
+    "get_rank", "get_world_size", "get_backend", "all_reduce", "broadcast", "all_gather",
 ]  # fmt: skip
 
 
@@ -64,6 +79,19 @@ def _mpi() -> Any:
 _comm: Any = None
 
 
+@dataclass(frozen=True)
+class _Group:
+    """The default process group of init_process_group: over MPI (comm), or this process
+    alone (comm None: rank 0 of 1, no MPI needed)."""
+
+    backend: str
+    comm: Any
+    timeout: float | None
+
+
+_group: _Group | None = None
+
+
 def init(comm: Any = None) -> None:
     """Starts MPI (mpi4py does on import) and selects the communicator, COMM_WORLD by default."""
     global _comm
@@ -71,7 +99,14 @@ def init(comm: Any = None) -> None:
 
 
 def is_initialized() -> bool:
-    return _comm is not None
+    """Whether init() or init_process_group() has been called (and no
+    destroy_process_group() since)."""
+    return _comm is not None or _group is not None
+
+
+def _single_process() -> bool:
+    """This process is the whole group, without MPI (init_process_group without a launcher)."""
+    return _group is not None and _group.comm is None
 
 
 def _get_comm() -> Any:
@@ -81,11 +116,13 @@ def _get_comm() -> Any:
 
 
 def rank() -> int:
-    return int(_get_comm().Get_rank())
+    """This process's rank (0 in a single-process group)."""
+    return 0 if _single_process() else int(_get_comm().Get_rank())
 
 
 def world_size() -> int:
-    return int(_get_comm().Get_size())
+    """The number of processes (1 in a single-process group)."""
+    return 1 if _single_process() else int(_get_comm().Get_size())
 
 
 def _buffer(tensor: Tensor, op: str) -> np.ndarray:
@@ -107,7 +144,9 @@ def _buffer(tensor: Tensor, op: str) -> np.ndarray:
 
 def _timeout() -> float | None:
     value = os.environ.get("BPROP_MPI_TIMEOUT")
-    return float(value) if value else None
+    if value:
+        return float(value)
+    return _group.timeout if _group is not None else None
 
 
 def _exit_without_finalize() -> None:
@@ -153,21 +192,342 @@ def _allreduce_array(array: np.ndarray, op: str, name: str) -> None:
 
 def all_reduce_(tensor: Tensor, op: str = "sum") -> Tensor:
     """Sums (op="sum") or averages (op="mean") `tensor` across ranks, in place; returns it."""
-    _allreduce_array(_buffer(tensor, "all_reduce_"), op, "all_reduce_")
+    array = _buffer(tensor, "all_reduce_")
+    if _single_process():
+        if op not in ("sum", "mean"):
+            raise ValueError(f'[all_reduce_] op must be "sum" or "mean", got {op!r}')
+        return tensor
+    _allreduce_array(array, op, "all_reduce_")
     return tensor
 
 
 def broadcast_(tensor: Tensor, src: int = 0) -> Tensor:
     """Overwrites `tensor` on every rank with rank `src`'s values, in place; returns it."""
     array = _buffer(tensor, "broadcast_")
+    if _single_process():
+        _check_rank(src, "broadcast_", "src")
+        return tensor
     comm = _get_comm()
     _wait(comm.Ibcast(array, root=src), "broadcast_", comm)
     return tensor
 
 
-def barrier() -> None:
+def barrier(group: Any = None, async_op: bool = False, device_ids: Any = None) -> Work | None:
+    """Waits until every rank has reached it (torch.distributed.barrier)."""
+    _check_group(group, "barrier")
+    if not _single_process():
+        comm = _get_comm()
+        _wait(comm.Ibarrier(), "barrier", comm)
+    return Work() if async_op else None
+
+
+# PyTorch's process-group API (torch.distributed), over the same MPI backend.
+
+
+class ReduceOp(enum.IntEnum):
+    """The reductions of all_reduce, with PyTorch's names and values. AVG averages;
+    BAND, BOR and BXOR take integer or bool tensors; PREMUL_SUM is not supported."""
+
+    SUM = 0
+    AVG = 1
+    PRODUCT = 2
+    MIN = 3
+    MAX = 4
+    BAND = 5
+    BOR = 6
+    BXOR = 7
+    PREMUL_SUM = 8
+
+
+class Work:
+    """What a collective called with async_op=True returns. bprop's collectives complete
+    before they return, so wait() returns at once."""
+
+    def wait(self, timeout: datetime.timedelta | None = None) -> bool:
+        """Waits for the collective: it has already completed."""
+        return True
+
+    def is_completed(self) -> bool:
+        """Whether the collective has completed: always."""
+        return True
+
+    def is_success(self) -> bool:
+        """Whether it completed without error: always (errors raise at the call)."""
+        return True
+
+
+# Environment variables that MPI launchers set in every process they start.
+_LAUNCHER_SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE", "PMIX_SIZE")
+
+
+def _launched_by_mpi() -> bool:
+    return any(v in os.environ for v in _LAUNCHER_SIZE_VARIABLES)
+
+
+def _env_int(name: str) -> int:
+    value = os.environ.get(name)
+    return int(value) if value not in (None, "") else -1
+
+
+def _backend_name(backend: Any) -> str:
+    name = "gloo" if backend is None else str(backend).lower()
+    # "cpu:gloo,cuda:nccl": the CPU's entry is the one that runs here
+    if ":" in name:
+        parts = dict(part.split(":", 1) for part in name.split(",") if ":" in part)
+        name = parts.get("cpu", name)
+    if name in ("nccl", "ucc", "xccl", "hccl"):
+        raise RuntimeError(
+            f"[init_process_group] backend {name!r} needs an accelerator; bprop runs on the CPU: "
+            "use 'gloo' or 'mpi' (both run over bprop's MPI backend)"
+        )
+    if name not in ("gloo", "mpi"):
+        raise ValueError(
+            f"[init_process_group] unknown backend {backend!r}; bprop accepts 'gloo' and 'mpi'"
+        )
+    return name
+
+
+def init_process_group(
+    backend: str | None = None,
+    init_method: str | None = None,
+    timeout: datetime.timedelta | None = None,
+    world_size: int = -1,
+    rank: int = -1,
+    store: Any = None,
+    group_name: str = "",
+    pg_options: Any = None,
+    device_id: Any = None,
+) -> None:
+    """Initialises the default process group, as torch.distributed.init_process_group. Under
+    an MPI launcher (mpiexec -n N) the group is the MPI job (backend 'gloo' and 'mpi' both run
+    over MPI; world_size and rank, if given, must match it). Without a launcher, world size 1
+    (given, from the WORLD_SIZE variable, or left out) is PyTorch's single-process group: rank
+    0 of 1, collectives return their input, and no MPI is needed. More processes must be
+    started by mpiexec: TCP rendezvous (torchrun's env://, tcp://) is not supported. timeout
+    bounds every collective (BPROP_MPI_TIMEOUT, if set, wins)."""
+    global _group
+    if _group is not None:
+        raise ValueError(
+            "[init_process_group] trying to initialize the default process group twice!"
+        )
+    name = _backend_name(backend)
+    seconds = timeout.total_seconds() if timeout is not None else None
+    if world_size == -1:
+        world_size = _env_int("WORLD_SIZE")
+    if rank == -1:
+        rank = _env_int("RANK")
+    if _comm is not None or _launched_by_mpi():
+        comm = _get_comm()
+        size, own = int(comm.Get_size()), int(comm.Get_rank())
+        if world_size not in (-1, size) or rank not in (-1, own):
+            raise ValueError(
+                f"[init_process_group] world_size={world_size}, rank={rank} disagree with the "
+                f"MPI job: rank {own} of {size} processes"
+            )
+        _group = _Group(name, comm, seconds)
+        return
+    if world_size not in (-1, 1):
+        raise RuntimeError(
+            f"[init_process_group] world_size={world_size}: bprop's process groups run over "
+            f"MPI; start the program with `mpiexec -n {world_size} python ...` (torchrun's "
+            "TCP rendezvous is not supported)"
+        )
+    if rank not in (-1, 0):
+        raise ValueError(f"[init_process_group] rank {rank} in a group of world size 1")
+    _group = _Group(name, None, seconds)
+
+
+def destroy_process_group(group: Any = None) -> None:
+    """Ends the default process group (MPI itself stays up until the program exits, so a
+    later init_process_group() can join again)."""
+    global _group, _comm
+    _check_group(group, "destroy_process_group")
+    _group = None
+    _comm = None
+
+
+def _require_group(op: str) -> None:
+    if not is_initialized():
+        raise ValueError(
+            f"[{op}] Default process group has not been initialized, please make sure to call "
+            "init_process_group."
+        )
+
+
+def _check_group(group: Any, op: str) -> None:
+    if group is not None and group is not _group:
+        raise ValueError(f"[{op}] bprop has one process group, the default: pass group=None")
+
+
+def _check_rank(r: Any, op: str, what: str) -> int:
+    n = world_size()
+    if not isinstance(r, int) or isinstance(r, bool) or not 0 <= r < n:
+        raise ValueError(f"[{op}] {what}={r!r} is not a rank of the group (world size {n})")
+    return r
+
+
+def is_available() -> bool:
+    """Whether bprop.distributed can be used: always (a single-process group needs no MPI)."""
+    return True
+
+
+def is_mpi_available() -> bool:
+    """Whether mpi4py (and so a multi-process group under mpiexec) is available."""
+    try:
+        import mpi4py  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def is_gloo_available() -> bool:
+    """Whether backend='gloo' is accepted: always (it runs over bprop's MPI backend)."""
+    return True
+
+
+def is_nccl_available() -> bool:
+    """NCCL is for GPUs: never available in bprop."""
+    return False
+
+
+def is_torchelastic_launched() -> bool:
+    """Whether torchrun started this process: bprop's groups are started by mpiexec."""
+    return False
+
+
+def get_rank(group: Any = None) -> int:
+    """This process's rank in the default group (torch.distributed.get_rank)."""
+    _require_group("get_rank")
+    _check_group(group, "get_rank")
+    return rank()
+
+
+def get_world_size(group: Any = None) -> int:
+    """The number of processes in the default group (torch.distributed.get_world_size)."""
+    _require_group("get_world_size")
+    _check_group(group, "get_world_size")
+    return world_size()
+
+
+def get_backend(group: Any = None) -> str:
+    """The backend the default group was initialised with ('gloo' or 'mpi')."""
+    _require_group("get_backend")
+    _check_group(group, "get_backend")
+    return _group.backend if _group is not None else "mpi"
+
+
+def _collective_tensor(tensor: Any, op: str) -> Tensor:
+    _require_group(op)
+    if not isinstance(tensor, Tensor):
+        raise TypeError(f"[{op}] expects a bprop Tensor, got {type(tensor).__name__}")
+    if not tensor.is_contiguous():
+        raise ValueError(
+            f"[{op}] Tensors must be contiguous (shape {tuple(tensor.shape)} is a strided view)"
+        )
+    return tensor
+
+
+def _in_place(tensor: Tensor, run: Any) -> None:
+    """Runs run(array) on tensor's values and leaves the result in tensor: on its own
+    memory, or, for a tensor that requires grad, on a copy written back with copy_ (so
+    autograd sees the in-place change)."""
+    if not tensor.requires_grad:
+        run(tensor.numpy())
+        return
+    array = tensor.detach().numpy().copy()
+    run(array)
+    with no_grad():
+        tensor.copy_(_core._tensor_from_numpy(array))
+
+
+def _mpi_op(op: Any, tensor: Tensor, name: str) -> Any:
+    try:
+        op = ReduceOp(op)
+    except ValueError:
+        raise ValueError(f"[{name}] unknown op {op!r}; use bprop.distributed.ReduceOp") from None
+    if op is ReduceOp.PREMUL_SUM:
+        raise ValueError(f"[{name}] ReduceOp.PREMUL_SUM is not supported")
+    floating = tensor.dtype in (_core.dtype.float32, _core.dtype.float64)
+    if op in (ReduceOp.BAND, ReduceOp.BOR, ReduceOp.BXOR) and floating:
+        raise ValueError(f"[{name}] {op.name} needs an integer or bool tensor, got {tensor.dtype}")
+    if op is ReduceOp.AVG and not floating:
+        raise ValueError(f"[{name}] AVG needs a floating-point tensor, got {tensor.dtype}")
+    return op
+
+
+def all_reduce(
+    tensor: Tensor, op: ReduceOp | int = ReduceOp.SUM, group: Any = None, async_op: bool = False
+) -> Work | None:
+    """Reduces tensor across ranks, in place, so every rank holds the result
+    (torch.distributed.all_reduce): op is a ReduceOp (SUM by default, AVG averages)."""
+    tensor = _collective_tensor(tensor, "all_reduce")
+    _check_group(group, "all_reduce")
+    op = _mpi_op(op, tensor, "all_reduce")
+    if not _single_process():
+        MPI, comm = _mpi(), _get_comm()
+        mpi_op = {ReduceOp.SUM: MPI.SUM, ReduceOp.AVG: MPI.SUM, ReduceOp.PRODUCT: MPI.PROD,
+                  ReduceOp.MIN: MPI.MIN, ReduceOp.MAX: MPI.MAX, ReduceOp.BAND: MPI.BAND,
+                  ReduceOp.BOR: MPI.BOR, ReduceOp.BXOR: MPI.BXOR}[op]  # fmt: skip
+
+        def run(array: np.ndarray) -> None:
+            _wait(comm.Iallreduce(MPI.IN_PLACE, array, op=mpi_op), "all_reduce", comm)
+            if op is ReduceOp.AVG:
+                array /= comm.Get_size()
+
+        _in_place(tensor, run)
+    return Work() if async_op else None
+
+
+def broadcast(
+    tensor: Tensor,
+    src: int | None = None,
+    group: Any = None,
+    async_op: bool = False,
+    group_src: int | None = None,
+) -> Work | None:
+    """Overwrites tensor on every rank with rank src's values, in place
+    (torch.distributed.broadcast)."""
+    tensor = _collective_tensor(tensor, "broadcast")
+    _check_group(group, "broadcast")
+    if src is None:
+        src = group_src
+    if src is None:
+        raise ValueError("[broadcast] Either src or group_src must be specified")
+    _check_rank(src, "broadcast", "src")
+    if not _single_process():
+        comm = _get_comm()
+        _in_place(tensor, lambda a: _wait(comm.Ibcast(a, root=src), "broadcast", comm))
+    return Work() if async_op else None
+
+
+def all_gather(
+    tensor_list: Sequence[Tensor], tensor: Tensor, group: Any = None, async_op: bool = False
+) -> Work | None:
+    """Fills tensor_list[r] with rank r's tensor, on every rank (torch.distributed.all_gather);
+    tensor_list holds world-size tensors of tensor's shape and dtype."""
+    tensor = _collective_tensor(tensor, "all_gather")
+    _check_group(group, "all_gather")
+    n = world_size()
+    if len(tensor_list) != n or any(
+        not isinstance(t, Tensor) or t.shape != tensor.shape or t.dtype != tensor.dtype
+        for t in tensor_list
+    ):
+        raise ValueError(
+            f"[all_gather] tensor_list must hold {n} tensors of shape {tuple(tensor.shape)} and "
+            f"dtype {tensor.dtype}"
+        )
+    if _single_process():
+        with no_grad():
+            tensor_list[0].copy_(tensor)
+        return Work() if async_op else None
     comm = _get_comm()
-    _wait(comm.Ibarrier(), "barrier", comm)
+    local = np.ascontiguousarray(tensor.detach().numpy())
+    gathered = np.empty((n, *local.shape), dtype=local.dtype)
+    _wait(comm.Iallgather(local, gathered), "all_gather", comm)
+    with no_grad():
+        for t, part in zip(tensor_list, gathered):
+            t.copy_(_core._tensor_from_numpy(part.copy()))
+    return Work() if async_op else None
 
 
 def _gradient_ready(ddp: weakref.ref[DistributedDataParallel], index: int, _leaf: Tensor) -> None:
@@ -202,12 +562,21 @@ class DistributedDataParallel:
     inside `with model.no_sync():` (as in PyTorch); with several buckets, a second gradient for
     a parameter before sync_gradients() is an error, since its bucket may be on its way."""
 
+    # Set by the subclass with PyTorch's behaviour (bprop.nn.parallel): gradients are averaged
+    # as soon as backward has produced the last one, with no sync_gradients() call.
+    _auto_sync = False
+    _init_sync = True
+
     def __init__(self, module: Any, bucket_cap_mb: float = 25) -> None:
         self.module = module
         self.bucket_cap_mb = bucket_cap_mb
         self._params = [p for p in module.parameters() if p.requires_grad]
-        for p in module.parameters():
-            broadcast_(p.detach(), 0)
+        # A single-process group (init_process_group without a launcher) needs no MPI: the
+        # average over one rank is the gradient itself.
+        self._local = _single_process()
+        if self._init_sync:
+            for p in module.parameters():
+                broadcast_(p.detach(), 0)
         cap = max(int(bucket_cap_mb * 2**20), 1)
         # Each bucket is one flat buffer per dtype, laid out once here: (buffer, [(parameter
         # index, its slice of the buffer)]), the last parameters first.
@@ -228,12 +597,14 @@ class DistributedDataParallel:
             for i, _ in views:
                 self._bucket_of[i] = b
         self._sync_enabled = True  # False inside no_sync()
-        self._mpi = _mpi()
+        self._mpi = None if self._local else _mpi()
+        self._synced = False  # the auto sync has averaged this step's gradients
         self._reset()
         # With one bucket there is nothing to overlap (backward's last gradient completes it,
-        # just before sync_gradients): no hooks, and no cost per parameter per step.
-        self.overlaps = len(self._buckets) > 1
-        if self.overlaps:
+        # just before sync_gradients): no hooks, and no cost per parameter per step, unless
+        # the hooks are what ends the step (_auto_sync).
+        self.overlaps = not self._local and len(self._buckets) > 1
+        if self.overlaps or (self._auto_sync and not self._local):
             ref = weakref.ref(self)  # the hooks live on the parameters: no cycle back to self
             hooks = [
                 p.register_post_accumulate_grad_hook(functools.partial(_gradient_ready, ref, i))
@@ -297,7 +668,10 @@ class DistributedDataParallel:
         while self._sent < len(self._buckets) and self._missing[self._sent] == 0:
             self._send(self._sent)
             self._sent += 1
-        if self._requests:
+        if self._auto_sync and self._noted_count == len(self._params):
+            self._finish()  # backward has produced every gradient: average them now
+            self._synced = True
+        elif self._requests:
             self._mpi.Request.Testall(self._requests)  # lets MPI progress the ones in flight
 
     def _check_usable(self) -> None:
@@ -311,8 +685,20 @@ class DistributedDataParallel:
         precedes it, as in PyTorch (grad enabled, outside no_sync()). Once a step's first
         gradient has been noted, only sync_gradients() ends it."""
         self._check_usable()
+        if self._auto_sync and 0 < self._noted_count < len(self._params):
+            missing = [name for name, p in self.module.named_parameters()
+                       if any(p._is_same(q) and not self._noted[i]
+                              for i, q in enumerate(self._params))]  # fmt: skip
+            raise RuntimeError(
+                "[DistributedDataParallel] Expected to have finished reduction in the prior "
+                "iteration before starting a new one: parameters "
+                f"{missing} received no gradient in the last backward. Pass "
+                "find_unused_parameters=True to DistributedDataParallel if the forward does "
+                "not use every parameter"
+            )
         if not self._noted_count:
             self._armed = self._sync_enabled and _core.is_grad_enabled()
+            self._synced = False
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         self.prepare_for_backward()
@@ -338,6 +724,12 @@ class DistributedDataParallel:
         sent yet, waits for all, and copies the averages back. A parameter without a
         gradient on this rank contributes zeros (and gets the average)."""
         self._check_usable()
+        if self._local or (self._synced and not self._noted_count):
+            return  # one rank: nothing to average; or the auto sync has done it
+        self._finish()
+
+    def _finish(self) -> None:
+        """Sends the buckets not sent yet, waits for all, and writes the averages into .grad."""
         comm, n = _get_comm(), world_size()
         try:
             while self._sent < len(self._buckets):
