@@ -910,6 +910,8 @@ POOL_CASES = [
     ("AdaptiveMaxPool2d", ((None, 2),), dict(), (2, 3, 4, 5)),
     ("Unflatten", (1, (2, -1)), dict(), (3, 8, 2)),
     ("Flatten", (0, 1), dict(), (3, 4, 2)),
+    ("MaxPool2d", (3, 2, 1), dict(dilation=1), (2, 2, 6, 5)),
+    ("AvgPool2d", (2,), dict(), (2, 2, 4, 5)),
 ]
 
 
@@ -917,8 +919,7 @@ POOL_CASES = [
 def test_pooling_modules_match_pytorch(torch, name, args, kwargs, shape):
     tm, bm = getattr(torch.nn, name)(*args, **kwargs), getattr(nn, name)(*args, **kwargs)
     compare_module(torch, tm, bm, [rng(2).standard_normal(shape)])
-    if not name.startswith(("MaxPool1d", "AvgPool1d")):
-        assert repr(bm) == repr(tm)
+    assert repr(bm) == repr(tm)
 
 
 @pytest.mark.parametrize(
@@ -927,6 +928,8 @@ def test_pooling_modules_match_pytorch(torch, name, args, kwargs, shape):
         (lambda: F.max_pool1d(bp.ones(2, 3, 4, 4), 2), RuntimeError, r"\[max_pool1d\] expected"),
         (lambda: F.max_pool1d(bp.ones(2, 3), 2, ceil_mode=True), NotImplementedError, "ceil_mode"),
         (lambda: nn.AvgPool1d(2, count_include_pad=False), NotImplementedError, "count_include"),
+        (lambda: nn.MaxPool2d(2, return_indices=True), NotImplementedError, "return_indices"),
+        (lambda: nn.AvgPool2d(2, divisor_override=3), NotImplementedError, "divisor_override"),
         (lambda: F.adaptive_avg_pool2d(bp.ones(3, 4), 2), RuntimeError, r"\[adaptive_avg_pool2d"),
         (lambda: F.adaptive_avg_pool2d(bp.ones(1, 3, 4), (2, 0)), RuntimeError, "positive"),
         (lambda: F.adaptive_avg_pool2d(bp.ones(1, 3, 4), (1, 2, 3)), ValueError, "2 elements"),

@@ -52,17 +52,25 @@ class MaxPool2d(Module):
         stride: int | tuple[int, int] | None = None,
         padding: int | tuple[int, int] = 0,
         dilation: int | tuple[int, int] = 1,
+        return_indices: bool = False,
+        ceil_mode: bool = False,
     ) -> None:
         super().__init__()
-        self.kernel_size, self.stride = kernel_size, stride
+        F._unsupported("MaxPool2d", ceil_mode=ceil_mode, return_indices=return_indices)
+        self.kernel_size = kernel_size
+        self.stride = kernel_size if stride is None else stride
         self.padding, self.dilation = padding, dilation
+        self.return_indices, self.ceil_mode = return_indices, ceil_mode
 
     def forward(self, input: Tensor) -> Tensor:
         """input pooled."""
         return F.max_pool2d(input, self.kernel_size, self.stride, self.padding, self.dilation)
 
     def extra_repr(self) -> str:
-        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+        return (
+            f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
+            f"dilation={self.dilation}, ceil_mode={self.ceil_mode}"
+        )
 
 
 class AvgPool1d(Module):
@@ -78,9 +86,12 @@ class AvgPool1d(Module):
     ) -> None:
         super().__init__()
         F._unsupported("AvgPool1d", ceil_mode=ceil_mode, count_include_pad=not count_include_pad)
-        self.kernel_size = kernel_size
-        self.stride = kernel_size if stride is None else stride
-        self.padding, self.ceil_mode, self.count_include_pad = padding, ceil_mode, count_include_pad
+        # PyTorch keeps 1-tuples here (and prints them)
+        self.kernel_size = (F._single("AvgPool1d", "kernel_size", kernel_size),)
+        step = kernel_size if stride is None else stride
+        self.stride = (F._single("AvgPool1d", "stride", step),)
+        self.padding = (F._single("AvgPool1d", "padding", padding),)
+        self.ceil_mode, self.count_include_pad = ceil_mode, count_include_pad
 
     def forward(self, input: Tensor) -> Tensor:
         """input pooled."""
@@ -98,9 +109,17 @@ class AvgPool2d(Module):
         kernel_size: int | tuple[int, int],
         stride: int | tuple[int, int] | None = None,
         padding: int | tuple[int, int] = 0,
+        ceil_mode: bool = False,
+        count_include_pad: bool = True,
+        divisor_override: int | None = None,
     ) -> None:
         super().__init__()
-        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
+        F._unsupported("AvgPool2d", ceil_mode=ceil_mode, count_include_pad=not count_include_pad,
+                       divisor_override=divisor_override is not None)  # fmt: skip
+        self.kernel_size = kernel_size
+        self.stride = kernel_size if stride is None else stride
+        self.padding, self.ceil_mode, self.count_include_pad = padding, ceil_mode, count_include_pad
+        self.divisor_override = divisor_override
 
     def forward(self, input: Tensor) -> Tensor:
         """input pooled."""
