@@ -17,7 +17,7 @@ import json
 import os
 import tempfile
 from collections.abc import Callable, Mapping
-from typing import IO, Any
+from typing import IO, Any, Union
 
 import numpy as np
 
@@ -28,7 +28,7 @@ __all__ = ["save", "load"]
 
 _STRUCTURE_KEY = "bprop.structure"
 
-FileLike = str | os.PathLike[str] | IO[bytes]
+FileLike = Union[str, "os.PathLike[str]", IO[bytes]]  # noqa: UP007  (runs on 3.9)
 
 
 class _Names:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from typing import Union
 
 from ... import _core
 from ..._core import Tensor
@@ -16,7 +17,7 @@ from ...autograd import no_grad
 
 __all__ = ["clip_grad_norm_", "clip_grad_value_", "clip_grads_with_norm_", "get_total_norm"]
 
-Tensors = Tensor | Iterable[Tensor]
+Tensors = Union[Tensor, Iterable[Tensor]]  # noqa: UP007  (runs on 3.9)
 
 
 def _as_list(tensors: Tensors) -> list[Tensor]:

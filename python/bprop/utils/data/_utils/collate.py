@@ -11,7 +11,7 @@ from __future__ import annotations
 import collections.abc
 import copy
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Union
 
 import numpy as np
 
@@ -25,7 +25,7 @@ default_collate_err_msg_format = (
     "default_collate: batch must contain tensors, numpy arrays, numbers, dicts or lists; found {}"
 )
 
-CollateFnMap = dict[type | tuple[type, ...], Callable[..., Any]]
+CollateFnMap = dict[Union[type, tuple[type, ...]], Callable[..., Any]]  # noqa: UP007  (3.9)
 
 
 def _is_string_array(array: np.ndarray) -> bool:
