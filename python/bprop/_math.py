@@ -103,7 +103,8 @@ def norm(
     dtype: _DType | None = None,
 ) -> Tensor:
     """The vector p-norm over dim (all elements if None): 'fro' and 2 are the Euclidean norm,
-    inf the largest |x|, -inf the smallest, 0 the count of nonzeros, others sum(|x|^p)^(1/p)."""
+    inf the largest ``abs(x)``, -inf the smallest, 0 the count of nonzeros, others
+    ``sum(abs(x)**p) ** (1/p)``."""
     x = _converted(input, dtype)
     if x.dtype not in _FLOATS:
         raise TypeError(f"[norm] needs a float tensor, got {x.dtype.name}")
@@ -216,7 +217,7 @@ def isfinite(input: Tensor) -> Tensor:
 def allclose(
     input: Tensor, other: Tensor, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False
 ) -> bool:
-    """Whether |input - other| <= atol + rtol |other| everywhere (broadcast)."""
+    """Whether ``abs(input - other) <= atol + rtol * abs(other)`` everywhere (broadcast)."""
     a, b = input.detach().numpy(), other.detach().numpy()
     return bool(np.allclose(a, b, rtol=rtol, atol=atol, equal_nan=equal_nan))
 
@@ -239,7 +240,7 @@ def count_nonzero(input: Tensor, dim: _Dims = None) -> Tensor:
 def uniform_(
     self: Tensor, from_: float = 0.0, to: float = 1.0, *, generator: typing.Any = None
 ) -> Tensor:
-    """Fills self with U(from_, to) from bprop's generator (in place, not recorded by autograd)."""
+    """Fills self with ``U(from_, to)`` from bprop's generator (in place, not recorded by autograd)."""
     draws = _sampling.uniform("uniform_", generator, tuple(self.shape), self.dtype)
     with no_grad():
         return self.copy_(draws * (to - from_) + from_)

@@ -61,7 +61,7 @@ class LayerNorm(Module):
 
 
 class GroupNorm(Module):
-    """Normalises num_groups groups of the channels of an (N, C, *) input, then (affine)
+    """Normalises num_groups groups of the channels of an ``(N, C, *)`` input, then (affine)
     scales and (unless bias=False) shifts per channel."""
 
     def __init__(
