@@ -1,8 +1,8 @@
 """An MNIST-style CNN script on synthetic 12x12 images of bars (three classes).
 
-Conv2d, BatchNorm2d (running statistics used in eval mode), MaxPool2d, Dropout, Flatten,
-CrossEntropyLoss, Adam and StepLR stepped once an epoch, accuracy counted with `argmax`.
-The weights are set by a loop over `named_parameters()` with numpy draws.
+Conv2d without bias before BatchNorm2d (running statistics used in eval mode), MaxPool2d,
+Dropout, Flatten, CrossEntropyLoss, Adam and StepLR stepped once an epoch, accuracy counted
+with `argmax`. The weights are set by a loop over `named_parameters()` with numpy draws.
 """
 
 import json
@@ -31,9 +31,9 @@ def make_images(rng, n):
 class Net(nn.Module):
     def __init__(self):
         super().__init__()
-        self.conv1 = nn.Conv2d(1, 8, kernel_size=3, padding=1)
+        self.conv1 = nn.Conv2d(1, 8, kernel_size=3, padding=1, bias=False)
         self.bn1 = nn.BatchNorm2d(8)
-        self.conv2 = nn.Conv2d(8, 16, kernel_size=3, padding=1)
+        self.conv2 = nn.Conv2d(8, 16, kernel_size=3, padding=1, bias=False)
         self.bn2 = nn.BatchNorm2d(16)
         self.pool = nn.MaxPool2d(2, 2)
         self.dropout = nn.Dropout(0.0)
@@ -62,7 +62,7 @@ def main():
                 fan_in = param[0].numel()
                 w = rng.standard_normal(tuple(param.shape)) * np.sqrt(2.0 / fan_in)
                 param.copy_(torch.from_numpy(w).float())
-            elif name.startswith("fc") or name.startswith("conv"):
+            elif name.startswith("fc"):
                 param.zero_()
     model = model.to(device)
 
