@@ -940,3 +940,30 @@ def test_pooling_modules_match_pytorch(torch, name, args, kwargs, shape):
 def test_pooling_errors_name_the_op(call, error, message):
     with pytest.raises(error, match=message):
         call()
+
+
+@pytest.mark.parametrize("name", ["RNN", "GRU", "LSTM"])
+def test_recurrent_gradients_pass_gradcheck_and_gradgradcheck(name):
+    """Composed of differentiable ops: first and second order against finite differences."""
+    module = getattr(nn, name)(2, 3, bidirectional=True, dtype=bp.float64)
+    x = bp.tensor(rng(5).standard_normal((3, 2, 2)), requires_grad=True)
+    h = bp.tensor(rng(6).standard_normal((2, 2, 3)), requires_grad=True)
+
+    def fn(x, h):
+        state = (h, h * 0.5) if name == "LSTM" else h
+        return module(x, state)[0]
+
+    assert bp.testing.gradcheck(fn, (x, h))
+    assert bp.testing.gradgradcheck(fn, (x, h), random_directions=4)
+
+
+def test_batch_norm_and_conv_transpose_pass_gradgradcheck():
+    x = bp.tensor(rng(7).standard_normal((3, 2, 2, 2)), requires_grad=True)
+    w = bp.tensor(rng(8).standard_normal((2, 2, 2, 2)), requires_grad=True)
+
+    def fn(x, w):
+        y = F.conv_transpose2d(x, w, stride=2, padding=1, output_padding=1)
+        return F.batch_norm(y, None, None, training=True)
+
+    assert bp.testing.gradcheck(fn, (x, w))
+    assert bp.testing.gradgradcheck(fn, (x, w), random_directions=4)
