@@ -68,7 +68,7 @@ def clip_grads_with_norm_(
     parameters: Tensors, max_norm: float, total_norm: Tensor, foreach: bool | None = None
 ) -> None:
     """Scales the gradients in place by clamp(max_norm / (total_norm + 1e-6), max=1), as
-    torch.nn.utils.clip_grads_with_norm_."""
+    ``torch.nn.utils.clip_grads_with_norm_``."""
     del foreach
     grads = _grads(parameters)
     if not grads:
@@ -87,7 +87,7 @@ def clip_grad_norm_(
     foreach: bool | None = None,
 ) -> Tensor:
     """Scales the gradients in place so their joint norm is at most max_norm and returns the
-    norm before clipping (a 0-d tensor), as torch.nn.utils.clip_grad_norm_. Recordable by
+    norm before clipping (a 0-d tensor), as ``torch.nn.utils.clip_grad_norm_``. Recordable by
     bp.compile unless error_if_nonfinite=True."""
     parameters = _as_list(parameters)
     grads = _grads(parameters)
@@ -98,7 +98,7 @@ def clip_grad_norm_(
 
 def clip_grad_value_(parameters: Tensors, clip_value: float, foreach: bool | None = None) -> None:
     """Clamps every gradient in place to [-clip_value, clip_value], as
-    torch.nn.utils.clip_grad_value_."""
+    ``torch.nn.utils.clip_grad_value_``."""
     del foreach
     clip_value = float(clip_value)
     with no_grad():
