@@ -471,3 +471,22 @@ def test_timeout_raises():
 
     with pytest.raises(RuntimeError, match="DataLoader timed out after 0.1 seconds"):
         list(DataLoader(Sleepy(), num_workers=1, timeout=0.1))
+
+
+def make_parameter_batch(i):
+    p = bp.nn.Parameter(bp.full((2,), float(i)))
+    return {"p": p, "mask": bp.tensor([i % 2 == 0]), "n": i}
+
+
+def test_tensors_of_every_kind_cross_from_workers():
+    batches = list(DataLoader([0, 1], batch_size=None, num_workers=1,
+                              collate_fn=make_parameter_batch))  # fmt: skip
+    assert [b["n"] for b in batches] == [0, 1]
+    assert batches[1]["p"].tolist() == [1.0, 1.0] and batches[1]["p"].requires_grad
+    assert batches[0]["mask"].dtype == bp.bool and batches[0]["mask"].tolist() == [True]
+
+    def non_leaf(i):
+        return bp.ones(2, requires_grad=True) * i
+
+    with pytest.raises(RuntimeError, match="Cowardly refusing to serialize non-leaf tensor"):
+        list(DataLoader([1], batch_size=None, num_workers=1, collate_fn=non_leaf))

@@ -9,7 +9,9 @@ traceback; a worker that dies is reported instead of waited for."""
 
 from __future__ import annotations
 
+import io
 import os
+import pickle
 import queue
 import random
 import sys
@@ -55,10 +57,32 @@ def _rebuild_tensor(array: np.ndarray, requires_grad: bool) -> Tensor:
 
 
 def _reduce_tensor(t: Tensor) -> tuple[Any, tuple[np.ndarray, bool]]:
+    if t.requires_grad and not t.is_leaf:
+        raise RuntimeError(
+            "Cowardly refusing to serialize non-leaf tensor which requires_grad, since "
+            "autograd does not support crossing process boundaries. If you just want to "
+            "transfer the data, call detach() on the tensor before serializing"
+        )
     return _rebuild_tensor, (t.detach().contiguous().numpy(), bool(t.requires_grad))
 
 
+# Tensors in what multiprocessing pickles itself (a dataset sent to a spawned worker)...
 ForkingPickler.register(Tensor, _reduce_tensor)
+
+
+class _BatchPickler(ForkingPickler):
+    """...and in the batches, subclasses (Parameter) included."""
+
+    def reducer_override(self, obj: Any) -> Any:
+        if isinstance(obj, Tensor):
+            return _reduce_tensor(obj)
+        return NotImplemented
+
+
+def _pickle(data: Any) -> bytes:
+    buffer = io.BytesIO()
+    _BatchPickler(buffer, pickle.HIGHEST_PROTOCOL).dump(data)
+    return buffer.getvalue()
 
 
 class ExceptionWrapper:
@@ -97,12 +121,12 @@ class IterableDatasetStop:
 
 def _dumps(data: Any) -> bytes:
     try:
-        return bytes(ForkingPickler.dumps(data))
+        return _pickle(data)
     except Exception:
         if not isinstance(data, ExceptionWrapper):
             raise
         data.exc_type = RuntimeError  # an exception class pickle can't find by name
-        return bytes(ForkingPickler.dumps(data))
+        return _pickle(data)
 
 
 def seed_worker(seed: int, worker_id: int) -> None:
