@@ -490,3 +490,21 @@ def test_tensors_of_every_kind_cross_from_workers():
 
     with pytest.raises(RuntimeError, match="Cowardly refusing to serialize non-leaf tensor"):
         list(DataLoader([1], batch_size=None, num_workers=1, collate_fn=non_leaf))
+
+
+def test_an_abandoned_epoch_stops_its_workers_at_once():
+    # Batches bigger than a pipe's buffer, unread: the workers must not wait at exit for the
+    # main process to read them (which would cost the 5 s join timeout, then a terminate).
+    import gc
+    import time
+
+    loader = DataLoader(TensorDataset(bp.zeros(64, 20000)), batch_size=16, num_workers=2)
+    it = iter(loader)
+    next(it)
+    workers = it._workers
+    started = time.monotonic()
+    del it
+    gc.collect()
+    assert not any(w.is_alive() for w in workers)
+    assert [w.exitcode for w in workers] == [0, 0]  # stopped, not terminated
+    assert time.monotonic() - started < 4.0

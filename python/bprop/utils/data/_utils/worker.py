@@ -170,10 +170,10 @@ def worker_loop(
                 task = index_queue.get(timeout=POLL_INTERVAL)
             except queue.Empty:
                 if os.getppid() != parent:  # the main process is gone
-                    return
+                    break
                 continue
             if task is None:  # shut down
-                return
+                break
             if done_event.is_set():
                 continue
             task_epoch, idx, index = task
@@ -204,3 +204,7 @@ def worker_loop(
             result_queue.put((task_epoch, idx, blob))
     except KeyboardInterrupt:
         pass
+    # Results the main process will not read must not keep this process alive at exit
+    # (the queue's feeder thread would wait for room in the pipe).
+    if done_event.is_set():
+        result_queue.cancel_join_thread()
