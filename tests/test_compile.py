@@ -318,7 +318,7 @@ def test_clip_grad_value_and_norm_options_match_pytorch():
     torch = pytest.importorskip("torch")
     rng = np.random.default_rng(1)
     rows = [rng.standard_normal(5) * 3, rng.standard_normal((2, 3)) * 3]
-    for norm_type in (2.0, 1.0, 3.0, float("inf"), -float("inf")):
+    for norm_type in (2.0, 1.0, 3.0, 0.5, 0, float("inf"), -float("inf")):
         ours = [bp.zeros(*r.shape, dtype=bp.float64, requires_grad=True) for r in rows]
         theirs = [torch.zeros(r.shape, dtype=torch.float64, requires_grad=True) for r in rows]
         for p, q, r in zip(ours, theirs, rows):

@@ -31,6 +31,8 @@ def _grads(parameters: Tensors) -> list[Tensor]:
 def _norm(t: Tensor, norm_type: float) -> Tensor:
     if math.isinf(norm_type):
         return t.abs().amax() if norm_type > 0 else t.abs().amin()
+    if norm_type == 0.0:  # the number of non-zero entries
+        return t.ne(0).to(t.dtype).sum()
     if norm_type == 2.0:
         return (t * t).sum().sqrt()
     if norm_type == 1.0:
