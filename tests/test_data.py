@@ -508,3 +508,21 @@ def test_an_abandoned_epoch_stops_its_workers_at_once():
     assert not any(w.is_alive() for w in workers)
     assert [w.exitcode for w in workers] == [0, 0]  # stopped, not terminated
     assert time.monotonic() - started < 4.0
+
+
+class Uneven(IterableDataset):
+    """Worker 0 yields one sample, worker 1 seven: the loader must drain worker 1 after
+    worker 0 has ended."""
+
+    def __iter__(self):
+        info = get_worker_info()
+        count = 1 if info.id == 0 else 7
+        return iter(range(100 * info.id, 100 * info.id + count))
+
+
+@pytest.mark.parametrize("prefetch_factor", [1, 2])
+def test_iterable_workers_of_unequal_length_are_all_drained(prefetch_factor):
+    loader = DataLoader(Uneven(), batch_size=1, num_workers=2, prefetch_factor=prefetch_factor)
+    values = [int(b.item()) for b in loader]
+    assert sorted(values) == [0, *range(100, 107)]
+    assert values[:3] == [0, 100, 101]  # round-robin while both workers have data

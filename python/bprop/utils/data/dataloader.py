@@ -283,7 +283,7 @@ class _MultiProcessingIter:
     def __init__(self, loader: DataLoader) -> None:
         self._loader = loader
         self._num_workers = loader.num_workers
-        self._prefetch = loader.prefetch_factor * loader.num_workers
+        self._prefetch = max(loader.prefetch_factor, 1) * loader.num_workers
         self._timeout = loader.timeout
         self._persistent = loader.persistent_workers
         self._is_iterable = isinstance(loader.dataset, IterableDataset)
@@ -392,6 +392,7 @@ class _MultiProcessingIter:
                 continue
             if isinstance(data, IterableDatasetStop):
                 self._active[data.worker_id] = False
+                self._put_index()  # its slot goes to a worker that still has data
                 continue
             if idx != self._rcvd_idx:
                 self._tasks[idx].append(data)
