@@ -526,3 +526,12 @@ def test_iterable_workers_of_unequal_length_are_all_drained(prefetch_factor):
     values = [int(b.item()) for b in loader]
     assert sorted(values) == [0, *range(100, 107)]
     assert values[:3] == [0, 100, 101]  # round-robin while both workers have data
+
+
+def test_spawned_workers_receive_the_dataset_by_pickle():
+    # With "spawn" nothing is inherited: the TensorDataset's tensors cross as numpy arrays.
+    ds = TensorDataset(bp.arange(6).float(), bp.tensor([True, False] * 3))
+    loader = DataLoader(ds, batch_size=4, num_workers=1, multiprocessing_context="spawn")
+    batches = list(loader)
+    assert [b[0].tolist() for b in batches] == [[0.0, 1.0, 2.0, 3.0], [4.0, 5.0]]
+    assert batches[1][1].dtype == bp.bool and batches[1][1].tolist() == [True, False]
