@@ -535,3 +535,22 @@ def test_spawned_workers_receive_the_dataset_by_pickle():
     batches = list(loader)
     assert [b[0].tolist() for b in batches] == [[0.0, 1.0, 2.0, 3.0], [4.0, 5.0]]
     assert batches[1][1].dtype == bp.bool and batches[1][1].tolist() == [True, False]
+
+
+def test_stack_dataset_matches_pytorch():
+    torch = pytest.importorskip("torch")
+    import torch.utils.data as tud
+    from bprop.utils.data import StackDataset
+
+    ours = StackDataset(TensorDataset(bp.arange(4)), list("abcd"))
+    theirs = tud.StackDataset(tud.TensorDataset(torch.arange(4)), list("abcd"))
+    assert len(ours) == len(theirs) == 4
+    assert to_numpy(list(DataLoader(ours, batch_size=3))) == to_numpy(
+        list(tud.DataLoader(theirs, batch_size=3))
+    )
+    named = StackDataset(x=bp.arange(3) * 2, label=[7, 8, 9])
+    assert named[1]["label"] == 8 and named[1]["x"].item() == 2
+    with pytest.raises(ValueError, match="Size mismatch between datasets"):
+        StackDataset([1, 2], [1])
+    with pytest.raises(ValueError, match="both types are given"):
+        StackDataset([1], y=[2])

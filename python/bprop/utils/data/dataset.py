@@ -15,8 +15,8 @@ from ..._core import Tensor
 from . import _random
 
 __all__ = [
-    "Dataset", "IterableDataset", "TensorDataset", "Subset", "ConcatDataset", "ChainDataset",
-    "random_split",
+    "Dataset", "IterableDataset", "TensorDataset", "StackDataset", "Subset", "ConcatDataset",
+    "ChainDataset", "random_split",
 ]  # fmt: skip
 
 T_co = TypeVar("T_co", covariant=True)
@@ -65,6 +65,33 @@ class TensorDataset(Dataset[tuple[Tensor, ...]]):
 
     def __len__(self) -> int:
         return self.tensors[0].shape[0]
+
+
+class StackDataset(Dataset[Any]):
+    """Sample i gathers sample i of each dataset: a tuple for datasets given by position, a
+    dict for datasets given by keyword (one form or the other); the lengths must agree."""
+
+    def __init__(self, *args: Dataset, **kwargs: Dataset) -> None:
+        if args and kwargs:
+            raise ValueError(
+                "[StackDataset] Supported either ``tuple``- (via ``args``) or"
+                "``dict``- (via ``kwargs``) like input/output, but both types are given."
+            )
+        datasets = list(args) if args else list(kwargs.values())
+        if not datasets:
+            raise ValueError("[StackDataset] At least one dataset should be passed")
+        self._length = len(datasets[0])  # type: ignore[arg-type]
+        if any(len(d) != self._length for d in datasets):  # type: ignore[arg-type]
+            raise ValueError("[StackDataset] Size mismatch between datasets")
+        self.datasets: tuple[Dataset, ...] | dict[str, Dataset] = args if args else kwargs
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(self.datasets, dict):
+            return {k: d[index] for k, d in self.datasets.items()}
+        return tuple(d[index] for d in self.datasets)
+
+    def __len__(self) -> int:
+        return self._length
 
 
 class ConcatDataset(Dataset[T_co]):
