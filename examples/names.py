@@ -63,7 +63,8 @@ class MLP(nn.Module):
     def forward(self, context: bp.Tensor) -> bp.Tensor:
         """(batch, block_size) character ids -> (batch, vocab_size) logits of the next one."""
         e = self.embedding(context)
-        return self.out(bp.tanh(self.hidden(e.view(e.shape[0], -1))))
+        logits: bp.Tensor = self.out(bp.tanh(self.hidden(e.view(e.shape[0], -1))))
+        return logits
 
 
 class Recurrent(nn.Module):
@@ -154,7 +155,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--block-size", type=int, default=3, help="MLP: characters of context")
     parser.add_argument("--embed", type=int, default=16)
-    parser.add_argument("--hidden", type=int, default=200)
+    parser.add_argument("--hidden", type=int, default=None, help="default 200 (MLP), 128 (RNN)")
     parser.add_argument("--optimizer", choices=["adam", "sgd"], default="adam")
     parser.add_argument("--lr", type=float, default=None, help="default 1e-2 (Adam), 0.1 (SGD)")
     parser.add_argument("--eval-every", type=int, default=1000)
@@ -173,11 +174,11 @@ def main() -> None:
     bp.manual_seed(args.seed)
     model: nn.Module
     if args.model == "mlp":
-        model = MLP(len(vocab), args.block_size, args.embed, args.hidden)
+        model = MLP(len(vocab), args.block_size, args.embed, args.hidden or 200)
         x_train, y_train = mlp_examples(train_names, vocab, args.block_size)
         x_val, y_val = mlp_examples(val_names, vocab, args.block_size)
     else:
-        model = Recurrent(args.model, len(vocab), args.embed, args.hidden)
+        model = Recurrent(args.model, len(vocab), args.embed, args.hidden or 128)
         x_train, y_train = sequence_examples(train_names, vocab)
         x_val, y_val = sequence_examples(val_names, vocab)
     parameters = sum(p.numel() for p in model.parameters())
@@ -212,7 +213,7 @@ def main() -> None:
 
     bp.manual_seed(args.seed)
     longest = max(len(n) for n in names) + 5
-    print("samples:", " ".join(sample(model, vocab, args.samples, longest)))
+    print("samples:", ", ".join(sample(model, vocab, args.samples, longest)))
 
 
 if __name__ == "__main__":
