@@ -13,6 +13,7 @@ _LINE_WIDTH = 80
 _THRESHOLD = 1000
 _EDGE_ITEMS = 3
 _PRECISION = 4
+_SCI_MODE = None  # None: chosen from the values; True/False: forced (bprop.set_printoptions)
 
 
 class _Formatter:
@@ -35,6 +36,8 @@ class _Formatter:
                     self.sci = hi / lo > 1000.0 or hi > 1.0e8
                 else:
                     self.sci = hi / lo > 1000.0 or hi > 1.0e8 or lo < 1.0e-4
+            if _SCI_MODE is not None:
+                self.sci = bool(_SCI_MODE)
         # As PyTorch: float columns are as wide as the widest nonzero finite value; nan, inf
         # and zeros don't widen them.
         shown = nonzero_values if self.kind == "f" else flat
