@@ -4,9 +4,10 @@ Each program is ordinary PyTorch code (`import torch`, `import torch.nn as nn`, 
 printing `LOSSES <json list>`. It runs twice in subprocesses on one thread each, through
 tests/programs/_run.py: once with PyTorch, once with an import hook that makes `torch` mean
 bprop. The deterministic programs draw their initial weights and data from numpy, so their
-loss lists must agree to float32 rounding; `random_names.py` draws its own random numbers, so
-there bprop's loss must only fall by about as much as PyTorch's. Without PyTorch installed the
-torch runs skip and bprop's run is checked alone (it must finish and its loss must fall).
+loss lists must agree to float32 rounding (they agree to about 3e-7 relative; the tolerance is
+1e-4); `random_names.py` draws its own random numbers, so there bprop's loss must only fall by
+about as much as PyTorch's. Without PyTorch installed the torch runs skip and bprop's runs must
+still finish with finite values.
 
 All runs start at once on a pool as wide as the machine, so the file takes about the time of
 the slowest program times the runs per core (around 20 s on two cores).
@@ -29,11 +30,12 @@ PROGRAMS = HERE / "programs"
 RUNNER = PROGRAMS / "_run.py"
 DATA = HERE.parent.parent / "shared" / "data"
 HAVE_TORCH = importlib.util.find_spec("torch") is not None
-TIMEOUT_S = 120
+TIMEOUT_S = 60
 
 # Programs whose losses must match PyTorch's to float32 rounding.
 EXACT = [
     "attention_pooling",
+    "bilstm_tagger",
     "char_gpt",
     "checkpoint_resume",
     "cnn_batchnorm",
@@ -45,7 +47,8 @@ EXACT = [
     "sdpa_ema",
     "transformer_adder",
 ]
-# Programs that draw random numbers: bprop's loss must fall by a comparable fraction.
+# Programs that draw random numbers, whose last value is a held-out loss: bprop's loss must fall
+# by a comparable fraction.
 RANDOM = ["random_names"]
 ALL = EXACT + RANDOM
 # The text files some programs read (../shared/data, next to the repository).
@@ -118,8 +121,8 @@ def _result(runs, name, backend):
 
 
 def _drop(losses, k=5):
-    """How much the training loss fell: 1 - mean(last k) / mean(first k)."""
-    return 1.0 - float(np.mean(losses[-k - 1 : -1])) / float(np.mean(losses[:k]))
+    """How much the loss fell: 1 - held-out loss at the end / mean of the first k steps."""
+    return 1.0 - losses[-1] / float(np.mean(losses[:k]))
 
 
 @pytest.mark.parametrize("name", ALL)
@@ -134,7 +137,6 @@ def test_program_runs_under_torch(runs, name):
 def test_program_runs_under_bprop_like_torch(runs, name):
     bp_losses = _result(runs, name, "bprop").check()
     if not HAVE_TORCH:
-        assert bp_losses[-2] < bp_losses[0], f"{name}: the loss did not fall: {bp_losses}"
         return
     torch_losses = _result(runs, name, "torch").check()
     if name in EXACT:

@@ -2,8 +2,10 @@
 
 Token and position embeddings, pre-LayerNorm blocks with causal self-attention (a `tril` mask
 kept as a buffer, `masked_fill`) and a GELU MLP, weight tying, AdamW with decay / no-decay
-parameter groups, gradient clipping, periodic evaluation under `torch.no_grad()`. The initial
-weights and the batches come from numpy, so two runs of this program see the same numbers.
+parameter groups, gradient clipping, periodic evaluation under `torch.no_grad()`, and nanoGPT's
+train.py plumbing around it (TF32 flags, an autocast context and a GradScaler, both disabled in
+float32). The initial weights and the batches come from numpy, so two runs of this program see
+the same numbers.
 """
 
 import json
@@ -148,7 +150,14 @@ class GPT(nn.Module):
 
 
 def main():
+    torch.manual_seed(1337)
+    torch.backends.cuda.matmul.allow_tf32 = True
+    torch.backends.cudnn.allow_tf32 = True
     device = "cuda" if torch.cuda.is_available() else "cpu"
+    device_type = "cuda" if "cuda" in device else "cpu"
+    dtype = "float16" if device_type == "cuda" else "float32"
+    ptdtype = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+    ctx = torch.autocast(device_type=device_type, dtype=ptdtype[dtype], enabled=dtype != "float32")
     text = DATA.read_text()
     chars = sorted(set(text))
     stoi = {ch: i for i, ch in enumerate(chars)}
@@ -167,7 +176,9 @@ def main():
         ix = rng.integers(0, len(source) - config.block_size, size=batch_size)
         x = torch.stack([source[i : i + config.block_size] for i in ix])
         y = torch.stack([source[i + 1 : i + 1 + config.block_size] for i in ix])
-        return x.to(device), y.to(device)
+        if device_type == "cuda":
+            return x.pin_memory().to(device, non_blocking=True), y.pin_memory().to(device)
+        return x.to(device, non_blocking=True), y.to(device, non_blocking=True)
 
     model = GPT(config)
 
@@ -183,6 +194,7 @@ def main():
     model.to(device)
     print(f"number of parameters: {model.get_num_params() / 1e3:.2f}K")
     optimizer = model.configure_optimizers(weight_decay=0.1, learning_rate=3e-3, betas=(0.9, 0.95))
+    scaler = torch.amp.GradScaler(device_type, enabled=(dtype == "float16"))
 
     @torch.no_grad()
     def estimate_loss(eval_iters=2):
@@ -192,7 +204,8 @@ def main():
             losses = torch.zeros(eval_iters)
             for k in range(eval_iters):
                 X, Y = get_batch(split)
-                _, loss = model(X, Y)
+                with ctx:
+                    _, loss = model(X, Y)
                 losses[k] = loss.item()
             out[split] = losses.mean()
         model.train()
@@ -205,11 +218,14 @@ def main():
             print(f"step {it}: train loss {est['train']:.4f}, val loss {est['val']:.4f}")
             history += [est["train"].item(), est["val"].item()]
         X, Y = get_batch("train")
-        logits, loss = model(X, Y)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        with ctx:
+            logits, loss = model(X, Y)
+        scaler.scale(loss).backward()
+        scaler.unscale_(optimizer)
         norm = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
+        scaler.step(optimizer)
+        scaler.update()
+        optimizer.zero_grad(set_to_none=True)
         history.append(loss.item())
         print(f"iter {it}: loss {loss:.4f}, grad norm {norm:.4f}")
     est = estimate_loss()

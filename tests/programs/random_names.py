@@ -1,9 +1,9 @@
 """makemore's MLP on names.txt, with randomness left in: only a comparable loss drop is expected.
 
-PyTorch's default initialisation, `torch.randperm` for the train / validation split, a
-shuffling `DataLoader`, dropout, and names sampled with `torch.multinomial` from a seeded
-`torch.Generator`. Two libraries draw different random numbers, so the losses are not the
-same; both should fall by about as much.
+PyTorch's default initialisation, the words shuffled by `torch.randperm`, a `random_split` into
+train and validation sets, a shuffling `DataLoader` with two worker processes, dropout, and
+names sampled with `torch.multinomial` from a seeded `torch.Generator`. Two libraries draw
+different random numbers, so the losses are not the same; both should fall by about as much.
 """
 
 import json
@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import DataLoader, TensorDataset, random_split
 
 DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "names.txt"
 BLOCK = 3
@@ -39,12 +39,13 @@ def main():
     stoi["."] = 0
     itos = {i: s for s, i in stoi.items()}
 
+    words = [words[i] for i in torch.randperm(len(words)).tolist()]
     X, Y = build_dataset(words, stoi)
-    perm = torch.randperm(len(X))
-    n1 = int(0.9 * len(X))
-    Xtr, Ytr = X[perm[:n1]], Y[perm[:n1]]
-    Xva, Yva = X[perm[n1:]], Y[perm[n1:]]
-    loader = DataLoader(TensorDataset(Xtr, Ytr), batch_size=64, shuffle=True, drop_last=True)
+    train_set, val_set = random_split(
+        TensorDataset(X, Y), [0.9, 0.1], generator=torch.Generator().manual_seed(1)
+    )
+    loader = DataLoader(train_set, batch_size=64, shuffle=True, drop_last=True, num_workers=2)
+    val_loader = DataLoader(val_set, batch_size=512)
 
     model = nn.Sequential(
         nn.Embedding(len(stoi), 10),
@@ -71,7 +72,10 @@ def main():
 
     model.eval()
     with torch.no_grad():
-        val = F.cross_entropy(model(Xva.to(device)), Yva.to(device))
+        val = sum(
+            F.cross_entropy(model(xb.to(device)), yb.to(device), reduction="sum")
+            for xb, yb in val_loader
+        ) / len(val_set)
         print(f"val loss {val:.4f}")
         g = torch.Generator().manual_seed(2147483647)
         for _ in range(5):
