@@ -21,6 +21,14 @@ __all__ = [
     "conv1d", "conv_transpose2d", "batch_norm", "max_pool1d", "avg_pool1d",
     "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_max_pool2d",
     "embedding", "layer_norm", "rms_norm", "group_norm", "silu", "scaled_dot_product_attention",
+    "elu", "celu", "selu", "hardtanh", "relu6", "hardsigmoid", "hardswish", "mish", "softsign",
+    "tanhshrink", "logsigmoid", "softmin", "glu", "threshold", "prelu", "rrelu", "hardshrink",
+    "softshrink", "cosine_similarity", "pairwise_distance", "pdist", "dropout1d", "dropout2d",
+    "dropout3d", "alpha_dropout", "feature_alpha_dropout", "interpolate", "upsample",
+    "pixel_shuffle", "pixel_unshuffle", "instance_norm", "bilinear", "kl_div", "huber_loss",
+    "soft_margin_loss", "margin_ranking_loss", "hinge_embedding_loss", "cosine_embedding_loss",
+    "triplet_margin_loss", "poisson_nll_loss", "gaussian_nll_loss", "multilabel_soft_margin_loss",
+    "multi_margin_loss",
 ]  # fmt: skip
 
 _REDUCTIONS = {
@@ -987,3 +995,946 @@ def scaled_dot_product_attention(
     if dropout_p > 0.0:
         weights = dropout(weights, dropout_p)
     return weights.matmul(value)
+
+
+# ---- activations, distances, channel dropout, resampling, instance norm, bilinear and the
+# other losses of torch.nn.functional (composed of bprop ops: autograd gives the VJPs) ----
+
+
+def _inplace(input: Tensor, out: Tensor, inplace: bool) -> Tensor:
+    return input.copy_(out) if inplace else out
+
+
+def _log1p_exp(x: Tensor) -> Tensor:
+    """log(1 + exp(x)) without overflow or a threshold: x + log1p(exp(-x)) above 0, else
+    log1p(exp(x)); each branch sees only its own half of x so no gradient is inf * 0."""
+    positive = x.clamp(min=0.0)
+    negative = x.clamp(max=0.0)
+    return _core.where(x > 0, positive + (-positive).exp().log1p(), negative.exp().log1p())
+
+
+def elu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    """x where x > 0, else alpha * (exp(x) - 1)."""
+    out = _core.where(input > 0, input, input.clamp(max=0.0).expm1() * float(alpha))
+    return _inplace(input, out, inplace)
+
+
+def celu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    """x where x > 0, else alpha * (exp(x / alpha) - 1)."""
+    alpha = float(alpha)
+    if alpha == 0.0:
+        raise RuntimeError("[celu] ZeroDivisionError: alpha must not be 0")
+    out = _core.where(input > 0, input, (input.clamp(max=0.0) / alpha).expm1() * alpha)
+    return _inplace(input, out, inplace)
+
+
+_SELU_ALPHA = 1.6732632423543772848170429916717
+_SELU_SCALE = 1.0507009873554804934193349852946
+
+
+def selu(input: Tensor, inplace: bool = False) -> Tensor:
+    """scale * elu(x, alpha) with the self-normalising constants of Klambauer et al."""
+    out = elu(input, _SELU_ALPHA) * _SELU_SCALE
+    return _inplace(input, out, inplace)
+
+
+def hardtanh(
+    input: Tensor, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False
+) -> Tensor:
+    """x clamped to [min_val, max_val]."""
+    if min_val > max_val:
+        raise ValueError(
+            f"[hardtanh] min_val cannot be greater than max_val, got {min_val} > {max_val}"
+        )
+    out = input.clamp(float(min_val), float(max_val))
+    return _inplace(input, out, inplace)
+
+
+def relu6(input: Tensor, inplace: bool = False) -> Tensor:
+    """min(max(x, 0), 6)."""
+    return hardtanh(input, 0.0, 6.0, inplace)
+
+
+def hardsigmoid(input: Tensor, inplace: bool = False) -> Tensor:
+    """relu6(x + 3) / 6: 0 below -3, 1 above 3, linear between."""
+    out = (input + 3.0).clamp(0.0, 6.0) / 6.0
+    return _inplace(input, out, inplace)
+
+
+def hardswish(input: Tensor, inplace: bool = False) -> Tensor:
+    """x * relu6(x + 3) / 6."""
+    out = input * ((input + 3.0).clamp(0.0, 6.0) / 6.0)
+    return _inplace(input, out, inplace)
+
+
+def mish(input: Tensor, inplace: bool = False) -> Tensor:
+    """x * tanh(softplus(x))."""
+    out = input * _core.tanh(softplus(input))
+    return _inplace(input, out, inplace)
+
+
+def softsign(input: Tensor) -> Tensor:
+    """x / (1 + |x|)."""
+    return input / (input.abs() + 1.0)
+
+
+def tanhshrink(input: Tensor) -> Tensor:
+    """x - tanh(x)."""
+    return input - _core.tanh(input)
+
+
+def logsigmoid(input: Tensor) -> Tensor:
+    """log(sigmoid(x)) = -log(1 + exp(-x)), computed without overflow."""
+    return -_log1p_exp(-input)
+
+
+def softmin(
+    input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype: _core.dtype | None = None
+) -> Tensor:
+    """softmax(-x) along dim (cast to dtype first when given)."""
+    if dim is None:
+        warnings.warn(
+            "Implicit dimension choice for softmin has been deprecated. Change the call to "
+            "include dim=X as an argument.",
+            stacklevel=_stacklevel,
+        )
+        dim = 0 if input.ndim in (0, 1, 3) else 1
+    x = input if dtype is None else input.to(dtype)
+    return _core._softmax(-x, int(dim))
+
+
+def glu(input: Tensor, dim: int = -1) -> Tensor:
+    """a * sigmoid(b) for the two halves a, b of input along dim."""
+    if input.ndim == 0:
+        raise RuntimeError("[glu] glu does not support scalars because halving size must be even")
+    dim = int(dim)
+    size = input.shape[dim]
+    if size % 2:
+        raise RuntimeError(
+            f"[glu] Halving dimension must be even, but dimension {dim} is size {size}"
+        )
+    a, b = input.split(size // 2, dim)
+    return a * _core.sigmoid(b)
+
+
+def threshold(input: Tensor, threshold: float, value: float, inplace: bool = False) -> Tensor:
+    """x where x > threshold, else value."""
+    out = _core.where(input > float(threshold), input, float(value))
+    return _inplace(input, out, inplace)
+
+
+def prelu(input: Tensor, weight: Tensor) -> Tensor:
+    """x where x >= 0, else weight * x; weight holds one slope, or one per channel (dim 1;
+    an input of fewer than 2 dims has one channel)."""
+    count = weight.numel()
+    if weight.ndim > 1:
+        raise RuntimeError(f"[prelu] weight must be 0-d or 1-d, got shape {tuple(weight.shape)}")
+    if count != 1:
+        if input.ndim == 0:
+            raise RuntimeError(
+                f"[prelu] Not allow zero-dim input tensor with {count} weights (one expected)"
+            )
+        channels = input.shape[1] if input.ndim >= 2 else 1
+        if count != channels:
+            raise RuntimeError(
+                f"[prelu] Mismatch of parameter numbers and input channel size. Found parameter "
+                f"numbers = {count} and channel size = {channels}."
+            )
+        if input.ndim >= 2:
+            weight = weight.reshape(channels, *([1] * (input.ndim - 2)))
+    elif weight.ndim == 1:
+        weight = weight.reshape(())
+    return _core.where(input >= 0, input, input * weight)
+
+
+def rrelu(
+    input: Tensor,
+    lower: float = 1.0 / 8,
+    upper: float = 1.0 / 3,
+    training: bool = False,
+    inplace: bool = False,
+) -> Tensor:
+    """Leaky ReLU whose negative slope is drawn uniformly from [lower, upper] per element
+    while training (bprop's generator), and is (lower + upper) / 2 in evaluation."""
+    lower, upper = float(lower), float(upper)
+    if not training:
+        return leaky_relu(input, (lower + upper) / 2, inplace)
+    from .._sampling import uniform
+
+    slope = uniform("rrelu", None, tuple(input.shape), input.dtype) * (upper - lower) + lower
+    out = _core.where(input >= 0, input, input * slope)
+    return _inplace(input, out, inplace)
+
+
+def hardshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
+    """x where |x| > lambd, else 0."""
+    return _core.where(input.abs() > float(lambd), input, 0.0)
+
+
+def softshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
+    """x - lambd above lambd, x + lambd below -lambd, else 0."""
+    lambd = float(lambd)
+    if lambd < 0:
+        raise RuntimeError(
+            f"[softshrink] lambda must be greater or equal to 0, but found to be {lambd}."
+        )
+    inner = _core.where(input < -lambd, input + lambd, 0.0)
+    return _core.where(input > lambd, input - lambd, inner)
+
+
+def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -> Tensor:
+    """sum(x1 * x2) / (max(||x1||, eps) * max(||x2||, eps)) along dim (inputs broadcast)."""
+    eps = float(eps)
+    n1 = (x1 * x1).sum(dim=dim, keepdim=True).sqrt().clamp(min=eps)
+    n2 = (x2 * x2).sum(dim=dim, keepdim=True).sqrt().clamp(min=eps)
+    return ((x1 / n1) * (x2 / n2)).sum(dim=dim)
+
+
+def _p_norm(x: Tensor, p: float, dim: int, keepdim: bool) -> Tensor:
+    if p == 2.0:
+        return (x * x).sum(dim=dim, keepdim=keepdim).sqrt()
+    if p == 1.0:
+        return x.abs().sum(dim=dim, keepdim=keepdim)
+    if p == math.inf:
+        return x.abs().amax(dim=dim, keepdim=keepdim)
+    if p == 0.0:
+        return (x != 0).to(x.dtype).sum(dim=dim, keepdim=keepdim)
+    return x.abs().pow(p).sum(dim=dim, keepdim=keepdim).pow(1.0 / p)
+
+
+def pairwise_distance(
+    x1: Tensor, x2: Tensor, p: float = 2.0, eps: float = 1e-6, keepdim: bool = False
+) -> Tensor:
+    """||x1 - x2 + eps||_p along the last dim (inputs broadcast)."""
+    p = float(p)
+    ndim = max(x1.ndim, x2.ndim)
+    if ndim == 0:
+        raise RuntimeError("[pairwise_distance] inputs must have at least one dimension")
+    return _p_norm(x1 - x2 + float(eps), p, ndim - 1, bool(keepdim))
+
+
+def pdist(input: Tensor, p: float = 2.0) -> Tensor:
+    """p-norm distances between the rows of a 2-d (N, M) input, for every pair i < j in
+    row-major order: N (N - 1) / 2 values."""
+    if input.ndim != 2:
+        raise RuntimeError(
+            f"[pdist] pdist only supports 2D tensors, got: {input.ndim}D of shape "
+            f"{tuple(input.shape)}"
+        )
+    p = float(p)
+    if p < 0:
+        raise RuntimeError(f"[pdist] pdist only supports non-negative p values, got {p}")
+    rows, cols = np.triu_indices(input.shape[0], k=1)
+    i = _core._tensor_from_numpy(rows.astype(np.int64))
+    j = _core._tensor_from_numpy(cols.astype(np.int64))
+    diff = input.index_select(0, i) - input.index_select(0, j)
+    return _p_norm(diff, p, 1, False)
+
+
+def _check_probability(p: float) -> float:
+    p = float(p)
+    if p < 0.0 or p > 1.0:
+        raise ValueError(f"[dropout] dropout probability has to be between 0 and 1, but got {p}")
+    return p
+
+
+def _feature_mask(op: str, x: Tensor, p: float) -> Tensor:
+    """1 / (1 - p) or 0 per (N, C) entry of x, broadcast over the remaining dims."""
+    from .._sampling import uniform
+
+    shape = tuple(x.shape[:2]) + (1,) * (x.ndim - 2)
+    if p == 1.0:
+        return _core._zeros(shape, x.dtype)
+    keep = uniform(op, None, shape, x.dtype) >= p
+    return keep.to(x.dtype) * (1.0 / (1.0 - p))
+
+
+def _feature_dropout(op: str, input: Tensor, p: float, training: bool, inplace: bool) -> Tensor:
+    if not training or p == 0.0:
+        return input
+    return _inplace(input, input * _feature_mask(op, input, p), inplace)
+
+
+def dropout1d(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False):
+    """Zeroes whole channels of a (N, C, L) or (C, L) input with probability p while
+    training, scaling the kept ones by 1 / (1 - p)."""
+    p = _check_probability(p)
+    if input.ndim not in (2, 3):
+        raise RuntimeError(
+            f"[dropout1d] Expected 2D or 3D input, but received a {input.ndim}D input. Note that "
+            "dropout1d exists to provide channel-wise dropout on inputs with 1 spatial "
+            "dimension, a channel dimension, and an optional batch dimension (i.e. 2D or 3D "
+            "inputs)."
+        )
+    if input.ndim == 2:
+        if not training or p == 0.0:
+            return input
+        mask = _feature_mask("dropout1d", input.unsqueeze(0), p).squeeze(0)
+        return _inplace(input, input * mask, inplace)
+    return _feature_dropout("dropout1d", input, p, bool(training), inplace)
+
+
+def dropout2d(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False):
+    """Zeroes whole channels (dim 1) of a (N, C, H, W) input with probability p while
+    training, scaling the kept ones by 1 / (1 - p). As PyTorch, a 3-d input is taken as
+    (N, C, L) with a warning."""
+    p = _check_probability(p)
+    if input.ndim not in (3, 4):
+        warnings.warn(
+            f"dropout2d: Received a {input.ndim}-D input to dropout2d, which is deprecated and "
+            "will result in an error in a future release. To retain the behavior and silence "
+            "this warning, please use dropout instead. Note that dropout2d exists to provide "
+            "channel-wise dropout on inputs with 2 spatial dimensions, a channel dimension, and "
+            "an optional batch dimension (i.e. 3D or 4D inputs).",
+            stacklevel=2,
+        )
+    if input.ndim == 3:
+        warnings.warn(
+            "dropout2d: Received a 3D input to dropout2d and assuming that channel-wise 1D "
+            "dropout behavior is desired - input is interpreted as shape (N, C, L), where C is "
+            "the channel dim. This behavior will change in a future release to interpret the "
+            "input as one without a batch dimension, i.e. shape (C, H, W). To maintain the 1D "
+            "channel-wise dropout behavior, please switch to using dropout1d instead.",
+            stacklevel=2,
+        )
+    return _feature_dropout("dropout2d", input, p, bool(training), inplace)
+
+
+def dropout3d(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False):
+    """Zeroes whole channels of a (N, C, D, H, W) or (C, D, H, W) input with probability p
+    while training, scaling the kept ones by 1 / (1 - p)."""
+    p = _check_probability(p)
+    if input.ndim not in (4, 5):
+        warnings.warn(
+            f"dropout3d: Received a {input.ndim}-D input to dropout3d, which is deprecated and "
+            "will result in an error in a future release. To retain the behavior and silence "
+            "this warning, please use dropout instead. Note that dropout3d exists to provide "
+            "channel-wise dropout on inputs with 3 spatial dimensions, a channel dimension, and "
+            "an optional batch dimension (i.e. 4D or 5D inputs).",
+            stacklevel=2,
+        )
+    if input.ndim == 4:
+        if not training or p == 0.0:
+            return input
+        mask = _feature_mask("dropout3d", input.unsqueeze(0), p).squeeze(0)
+        return _inplace(input, input * mask, inplace)
+    return _feature_dropout("dropout3d", input, p, bool(training), inplace)
+
+
+_ALPHA_PRIME = _SELU_ALPHA * _SELU_SCALE
+
+
+def _alpha_dropout(op: str, input: Tensor, p: float, training: bool, inplace: bool, feature):
+    p = _check_probability(p)
+    if not training or p == 0.0:
+        return input
+    if p == 1.0:
+        return _inplace(input, input * 0.0, inplace)
+    from .._sampling import uniform
+
+    shape = tuple(input.shape[:2]) + (1,) * (input.ndim - 2) if feature else tuple(input.shape)
+    keep = (uniform(op, None, shape, input.dtype) >= p).to(input.dtype)
+    a = 1.0 / math.sqrt((_ALPHA_PRIME * _ALPHA_PRIME * p + 1.0) * (1.0 - p))
+    b = (keep - 1.0) * (_ALPHA_PRIME * a) + _ALPHA_PRIME * a * p
+    return _inplace(input, input * (keep * a) + b, inplace)
+
+
+def alpha_dropout(input: Tensor, p: float = 0.5, training: bool = False, inplace: bool = False):
+    """Dropout for SELU networks: dropped elements take SELU's negative saturation value and
+    the result is rescaled to keep zero mean and unit variance."""
+    return _alpha_dropout("alpha_dropout", input, p, bool(training), inplace, False)
+
+
+def feature_alpha_dropout(
+    input: Tensor, p: float = 0.5, training: bool = False, inplace: bool = False
+) -> Tensor:
+    """alpha_dropout of whole channels (dim 1)."""
+    return _alpha_dropout("feature_alpha_dropout", input, p, bool(training), inplace, True)
+
+
+_INTERPOLATE_MODES = ("nearest", "nearest-exact", "linear", "bilinear", "trilinear", "area")
+
+
+def _resample_dim(
+    x: Tensor, dim: int, out: int, mode: str, align_corners: bool, scale: float | None
+) -> Tensor:
+    """x resampled along dim to `out` entries, as PyTorch's upsample kernels index it (in the
+    input's floating-point precision)."""
+    size = x.shape[dim]
+    real = np.float64 if x.dtype == _core.dtype.float64 else np.float32
+    dst = np.arange(out, dtype=real)
+    if mode in ("nearest", "nearest-exact"):
+        if out == size:
+            return x
+        ratio = real(1.0 / scale) if scale is not None and scale > 0 else real(size) / real(out)
+        offset = real(0.5) if mode == "nearest-exact" else real(0.0)
+        index = np.minimum(np.floor((dst + offset) * ratio).astype(np.int64), size - 1)
+        return x.index_select(dim, _core._tensor_from_numpy(index))
+    if out == size:
+        return x
+    if align_corners:
+        ratio = real(size - 1) / real(out - 1) if out > 1 else real(0.0)
+        source = ratio * dst
+    else:
+        ratio = real(1.0 / scale) if scale is not None and scale > 0 else real(size) / real(out)
+        source = np.maximum(ratio * (dst + real(0.5)) - real(0.5), real(0.0))
+    low = np.minimum(source.astype(np.int64), size - 1)
+    lam = np.clip(source - low.astype(real), 0.0, 1.0).astype(real)
+    high = low + (low < size - 1)
+    shape = [1] * x.ndim
+    shape[dim] = out
+    w1 = _core._tensor_from_numpy(lam.reshape(shape))
+    w0 = _core._tensor_from_numpy((real(1.0) - lam).reshape(shape))
+    a = x.index_select(dim, _core._tensor_from_numpy(low))
+    b = x.index_select(dim, _core._tensor_from_numpy(high))
+    return a * w0 + b * w1
+
+
+def interpolate(
+    input: Tensor,
+    size: int | Sequence[int] | None = None,
+    scale_factor: float | Sequence[float] | None = None,
+    mode: str = "nearest",
+    align_corners: bool | None = None,
+    recompute_scale_factor: bool | None = None,
+    antialias: bool = False,
+) -> Tensor:
+    """Resizes the spatial dims of a (N, C, *spatial) input to `size`, or scales them by
+    `scale_factor`: mode 'nearest' / 'nearest-exact' (3-5 d), 'linear' (3-d), 'bilinear' (4-d),
+    'trilinear' (5-d), with align_corners as PyTorch, or 'area' (adaptive average pooling,
+    3-4 d). 'bicubic' and antialias are not supported (NotImplementedError)."""
+    op = "interpolate"
+    if mode in ("nearest", "area", "nearest-exact"):
+        if align_corners is not None:
+            raise ValueError(
+                f"[{op}] align_corners option can only be set with the interpolating modes: "
+                "linear | bilinear | bicubic | trilinear"
+            )
+    elif align_corners is None:
+        align_corners = False
+    dims = input.ndim - 2
+    if size is not None and scale_factor is not None:
+        raise ValueError(f"[{op}] only one of size or scale_factor should be defined")
+    scales: list[float | None] = [None] * max(dims, 0)
+    if size is not None:
+        if isinstance(size, (list, tuple)):
+            if len(size) != dims:
+                raise ValueError(
+                    f"[{op}] Input and output must have the same number of spatial dimensions, "
+                    f"but got input with spatial dimensions of {list(input.shape[2:])} and "
+                    f"output size of {size}."
+                )
+            out_size = [int(s) for s in size]
+        else:
+            out_size = [int(size)] * dims
+    elif scale_factor is not None:
+        if isinstance(scale_factor, (list, tuple)):
+            if len(scale_factor) != dims:
+                raise ValueError(
+                    f"[{op}] Input and scale_factor must have the same number of spatial "
+                    f"dimensions, but got input with spatial dimensions of "
+                    f"{list(input.shape[2:])} and scale_factor of shape {scale_factor}."
+                )
+            factors = [float(s) for s in scale_factor]
+        else:
+            factors = [float(scale_factor)] * dims
+        out_size = [int(math.floor(input.shape[2 + k] * factors[k])) for k in range(dims)]
+        if not recompute_scale_factor and mode != "area":
+            scales = list(factors)
+    else:
+        raise ValueError(f"[{op}] either size or scale_factor should be defined")
+    if recompute_scale_factor and size is not None:
+        raise ValueError(f"[{op}] recompute_scale_factor is not meaningful with an explicit size.")
+    if antialias:
+        raise NotImplementedError(f"[{op}] antialias=True is not supported")
+    if mode not in _INTERPOLATE_MODES or input.ndim not in (3, 4, 5):
+        if mode == "bicubic" and input.ndim == 4:
+            raise NotImplementedError(f"[{op}] mode 'bicubic' is not supported")
+        raise NotImplementedError(
+            f"[{op}] Input Error: Only 3D, 4D and 5D input Tensors supported (got "
+            f"{input.ndim}D) for the modes: nearest | linear | bilinear | trilinear | area | "
+            f"nearest-exact (got {mode})"
+        )
+    needed = {"linear": 3, "bilinear": 4, "trilinear": 5}.get(mode)
+    if needed is not None and input.ndim != needed:
+        raise NotImplementedError(
+            f"[{op}] Got {input.ndim}D input, but {mode} mode needs {needed}D input"
+        )
+    if any(s <= 0 for s in out_size) or any(s == 0 for s in input.shape[2:]):
+        raise RuntimeError(
+            f"[{op}] Input and output sizes should be greater than 0, but got input "
+            f"({tuple(input.shape[2:])}) and output ({tuple(out_size)})"
+        )
+    if mode == "area":
+        if dims == 1:
+            return adaptive_avg_pool1d(input, out_size)
+        if dims == 2:
+            return adaptive_avg_pool2d(input, out_size)
+        out = input
+        for k in range(dims):
+            out = _adaptive(out, 2 + k, out_size[k], "mean")
+        return out
+    out = input
+    for k in range(dims):
+        out = _resample_dim(out, 2 + k, out_size[k], mode, bool(align_corners), scales[k])
+    return out
+
+
+def upsample(
+    input: Tensor,
+    size: int | Sequence[int] | None = None,
+    scale_factor: float | Sequence[float] | None = None,
+    mode: str = "nearest",
+    align_corners: bool | None = None,
+) -> Tensor:
+    """interpolate, under its deprecated name."""
+    warnings.warn(
+        "`nn.functional.upsample` is deprecated. Use `nn.functional.interpolate` instead.",
+        stacklevel=2,
+    )
+    return interpolate(input, size, scale_factor, mode, align_corners)
+
+
+def pixel_shuffle(input: Tensor, upscale_factor: int) -> Tensor:
+    """(*, C r^2, H, W) -> (*, C, H r, W r)."""
+    r = int(upscale_factor)
+    if input.ndim < 3:
+        raise RuntimeError(
+            f"[pixel_shuffle] expects input to have at least 3 dimensions, but got input with "
+            f"{input.ndim} dimension(s)"
+        )
+    if r <= 0:
+        raise RuntimeError(f"[pixel_shuffle] upscale_factor must be greater than 0, but got {r}")
+    *batch, channels, h, w = input.shape
+    if channels % (r * r):
+        raise RuntimeError(
+            "[pixel_shuffle] expects its input's 'channel' dimension to be divisible by the "
+            f"square of upscale_factor, but input.size(-3)={channels} is not divisible by {r * r}"
+        )
+    c = channels // (r * r)
+    lead = len(batch)
+    x = input.reshape(*batch, c, r, r, h, w)
+    order = (*range(lead), lead, lead + 3, lead + 1, lead + 4, lead + 2)
+    return x.permute(*order).reshape(*batch, c, h * r, w * r)
+
+
+def pixel_unshuffle(input: Tensor, downscale_factor: int) -> Tensor:
+    """(*, C, H r, W r) -> (*, C r^2, H, W), the inverse of pixel_shuffle."""
+    r = int(downscale_factor)
+    if input.ndim < 3:
+        raise RuntimeError(
+            f"[pixel_unshuffle] expects input to have at least 3 dimensions, but got input "
+            f"with {input.ndim} dimension(s)"
+        )
+    if r <= 0:
+        raise RuntimeError(
+            f"[pixel_unshuffle] downscale_factor must be greater than 0, but got {r}"
+        )
+    *batch, c, hr, wr = input.shape
+    if hr % r or wr % r:
+        raise RuntimeError(
+            f"[pixel_unshuffle] expects height ({hr}) and width ({wr}) to be divisible by "
+            f"downscale_factor ({r})"
+        )
+    h, w = hr // r, wr // r
+    lead = len(batch)
+    x = input.reshape(*batch, c, h, r, w, r)
+    order = (*range(lead), lead, lead + 2, lead + 4, lead + 1, lead + 3)
+    return x.permute(*order).reshape(*batch, c * r * r, h, w)
+
+
+def instance_norm(
+    input: Tensor,
+    running_mean: Tensor | None = None,
+    running_var: Tensor | None = None,
+    weight: Tensor | None = None,
+    bias: Tensor | None = None,
+    use_input_stats: bool = True,
+    momentum: float = 0.1,
+    eps: float = 1e-5,
+) -> Tensor:
+    """Normalises each channel of each sample of a (N, C, *) input over its positions
+    (biased variance), then * weight + bias per channel. With use_input_stats, given running
+    statistics are updated in place by the batch's per-instance statistics averaged over N
+    (unbiased variance); without, running_mean and running_var normalise."""
+    op = "instance_norm"
+    if input.ndim < 3:
+        raise ValueError(
+            f"[{op}] expected an input of 3 or more dims (N, C, *), got shape {tuple(input.shape)}"
+        )
+    channels = input.shape[1]
+    for name, t in (
+        ("running_mean", running_mean),
+        ("running_var", running_var),
+        ("weight", weight),
+        ("bias", bias),
+    ):
+        if t is not None and tuple(t.shape) != (channels,):
+            raise RuntimeError(
+                f"[{op}] {name} should contain {channels} elements, got shape {tuple(t.shape)}"
+            )
+    dims = tuple(range(2, input.ndim))
+    shape = (1, channels) + (1,) * (input.ndim - 2)
+    eps = float(eps)
+    if use_input_stats:
+        count = input.numel() // max(input.shape[0] * channels, 1)
+        if count <= 1:
+            raise ValueError(
+                f"[{op}] Expected more than 1 spatial element when training, got input size "
+                f"{tuple(input.shape)}"
+            )
+        mean = input.mean(dim=dims, keepdim=True)
+        centred = input - mean
+        var = (centred * centred).mean(dim=dims, keepdim=True)
+        out = centred / (var + eps).sqrt()
+        with _no_grad():
+            keep = 1.0 - float(momentum)
+            if running_mean is not None:
+                batch_mean = mean.detach().reshape(-1, channels).mean(dim=0)
+                running_mean.mul_(keep).add_(batch_mean * float(momentum))
+            if running_var is not None:
+                unbiased = var.detach().reshape(-1, channels).mean(dim=0) * (count / (count - 1))
+                running_var.mul_(keep).add_(unbiased * float(momentum))
+    else:
+        if running_mean is None or running_var is None:
+            raise RuntimeError(
+                f"[{op}] Expected running_mean and running_var to be defined when "
+                "use_input_stats is false"
+            )
+        out = (input - running_mean.reshape(shape)) / (running_var.reshape(shape) + eps).sqrt()
+    if weight is not None:
+        out = out * weight.reshape(shape)
+    if bias is not None:
+        out = out + bias.reshape(shape)
+    return out
+
+
+def bilinear(input1: Tensor, input2: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """y_k = x1^T A_k x2 + b_k for (*, in1) and (*, in2) inputs and a (out, in1, in2) weight."""
+    op = "bilinear"
+    if weight.ndim != 3:
+        raise RuntimeError(f"[{op}] weight must be 3-d (out, in1, in2), got {tuple(weight.shape)}")
+    out_f, in1, in2 = weight.shape
+    if input1.ndim == 0 or input2.ndim == 0 or input1.shape[-1] != in1 or input2.shape[-1] != in2:
+        raise RuntimeError(
+            f"[{op}] input1 {tuple(input1.shape)} and input2 {tuple(input2.shape)} must end in "
+            f"weight's in1_features ({in1}) and in2_features ({in2})"
+        )
+    if tuple(input1.shape[:-1]) != tuple(input2.shape[:-1]):
+        raise RuntimeError(
+            f"[{op}] input1 {tuple(input1.shape)} and input2 {tuple(input2.shape)} must have "
+            "the same leading dims"
+        )
+    lead = tuple(input1.shape[:-1])
+    x1 = input1.reshape(-1, in1)
+    x2 = input2.reshape(-1, 1, in2)
+    projected = x1.matmul(weight.permute(1, 0, 2).reshape(in1, out_f * in2))
+    out = (projected.reshape(-1, out_f, in2) * x2).sum(dim=-1)
+    if bias is not None:
+        out = out + bias
+    return out.reshape(*lead, out_f)
+
+
+def _loss_reduction(op: str, size_average, reduce, reduction: str, extra=()) -> str:
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    if reduction not in ("none", "mean", "sum", *extra):
+        raise ValueError(f"[{op}] {reduction} is not a valid value for reduction")
+    return reduction
+
+
+def kl_div(
+    input: Tensor,
+    target: Tensor,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
+    reduction: str = "mean",
+    log_target: bool = False,
+) -> Tensor:
+    """target * (log(target) - input) pointwise (0 where target is 0), or with log_target
+    exp(target) * (target - input); 'batchmean' divides the sum by the batch size."""
+    op = "kl_div"
+    if size_average is None and reduce is None and reduction == "mean":
+        warnings.warn(
+            "reduction: 'mean' divides the total loss by both the batch size and the support "
+            "size.'batchmean' divides only by the batch size, and aligns with the KL div math "
+            "definition.'mean' will be changed to behave the same as 'batchmean' in the next "
+            "major release.",
+            stacklevel=2,
+        )
+    reduction = _loss_reduction(op, size_average, reduce, reduction, ("batchmean",))
+    if log_target:
+        loss = target.exp() * (target - input)
+    else:
+        positive = target > 0
+        safe = _core.where(positive, target, 1.0)
+        loss = _core.where(positive, target * safe.log(), 0.0) - target * input
+    if reduction == "batchmean":
+        total = loss.sum()
+        return total / input.shape[0] if input.ndim else total
+    return _reduce(op, loss, reduction)
+
+
+def huber_loss(
+    input: Tensor,
+    target: Tensor,
+    reduction: str = "mean",
+    delta: float = 1.0,
+    weight: Tensor | None = None,
+) -> Tensor:
+    """0.5 d^2 where |d| < delta, else delta (|d| - 0.5 delta), for d = input - target;
+    weight (input's shape) scales each term."""
+    op = "huber_loss"
+    input, target = _elementwise_pair(op, input, target)
+    _reduction(op, reduction)
+    delta = float(delta)
+    if delta <= 0:
+        raise RuntimeError(f"[{op}] huber_loss does not support non-positive values for delta.")
+    d = (input - target).abs()
+    loss = _core.where(d < delta, d * d * 0.5, (d - 0.5 * delta) * delta)
+    if weight is not None:
+        if tuple(weight.shape) != tuple(input.shape):
+            raise ValueError(f"[{op}] Weights and input must have the same size.")
+        loss = loss * weight
+    return _reduce(op, loss, reduction)
+
+
+def soft_margin_loss(
+    input: Tensor,
+    target: Tensor,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
+    reduction: str = "mean",
+) -> Tensor:
+    """log(1 + exp(-target * input)) for targets in {1, -1}."""
+    reduction = _loss_reduction("soft_margin_loss", size_average, reduce, reduction)
+    return _reduce("soft_margin_loss", _log1p_exp(-target * input), reduction)
+
+
+def margin_ranking_loss(
+    input1: Tensor,
+    input2: Tensor,
+    target: Tensor,
+    margin: float = 0,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
+    reduction: str = "mean",
+) -> Tensor:
+    """max(0, -target * (input1 - input2) + margin)."""
+    op = "margin_ranking_loss"
+    reduction = _loss_reduction(op, size_average, reduce, reduction)
+    if input1.ndim != input2.ndim or input1.ndim != target.ndim:
+        raise RuntimeError(
+            f"[{op}] All input tensors should have same dimension but got sizes: input1: "
+            f"{tuple(input1.shape)}, input2: {tuple(input2.shape)}, target: {tuple(target.shape)}"
+        )
+    loss = (-target * (input1 - input2) + float(margin)).clamp(min=0.0)
+    return _reduce(op, loss, reduction)
+
+
+def hinge_embedding_loss(
+    input: Tensor,
+    target: Tensor,
+    margin: float = 1.0,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
+    reduction: str = "mean",
+) -> Tensor:
+    """input where target is 1, max(0, margin - input) where target is -1."""
+    op = "hinge_embedding_loss"
+    reduction = _loss_reduction(op, size_average, reduce, reduction)
+    margin_part = _core.where(target != 1, (float(margin) - input).clamp(min=0.0), 0.0)
+    self_part = _core.where(target != -1, input, 0.0)
+    return _reduce(op, margin_part + self_part, reduction)
+
+
+def cosine_embedding_loss(
+    input1: Tensor,
+    input2: Tensor,
+    target: Tensor,
+    margin: float = 0,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
+    reduction: str = "mean",
+) -> Tensor:
+    """1 - cos(input1, input2) where target is 1, max(0, cos - margin) where target is -1, for
+    (N, D) inputs with (N,) targets or (D,) inputs with a 0-d target."""
+    op = "cosine_embedding_loss"
+    reduction = _loss_reduction(op, size_average, reduce, reduction)
+    if target.ndim not in (0, 1):
+        raise RuntimeError(f"[{op}] 0D or 1D target tensor expected, multi-target not supported")
+    if input1.ndim != input2.ndim or input1.ndim != target.ndim + 1:
+        raise RuntimeError(
+            f"[{op}] {target.ndim}D target tensor expects {target.ndim + 1}D input tensors, but "
+            f"found inputs with sizes {tuple(input1.shape)} and {tuple(input2.shape)}."
+        )
+    dim = input1.ndim - 1
+    product = (input1 * input2).sum(dim=dim)
+    square1 = (input1 * input1).sum(dim=dim) + 1e-12
+    square2 = (input2 * input2).sum(dim=dim) + 1e-12
+    cos = product / (square1 * square2).sqrt()
+    positive = _core.where(target == 1, 1.0 - cos, 0.0)
+    negative = _core.where(target == -1, (cos - float(margin)).clamp(min=0.0), 0.0)
+    return _reduce(op, positive + negative, reduction)
+
+
+def triplet_margin_loss(
+    anchor: Tensor,
+    positive: Tensor,
+    negative: Tensor,
+    margin: float = 1.0,
+    p: float = 2,
+    eps: float = 1e-6,
+    swap: bool = False,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
+    reduction: str = "mean",
+) -> Tensor:
+    """max(0, d(anchor, positive) - d(anchor, negative) + margin) with d the pairwise p-norm
+    distance; swap uses min(d(a, n), d(p, n)) as the negative distance."""
+    op = "triplet_margin_loss"
+    reduction = _loss_reduction(op, size_average, reduce, reduction)
+    if margin <= 0:
+        raise ValueError(f"[{op}] margin must be greater than 0, got {margin}")
+    if not anchor.ndim == positive.ndim == negative.ndim:
+        raise RuntimeError(
+            f"[{op}] The anchor, positive, and negative tensors are expected to have the same "
+            f"number of dimensions, but got: anchor {anchor.ndim}D, positive {positive.ndim}D, "
+            f"and negative {negative.ndim}D inputs"
+        )
+    d_pos = pairwise_distance(anchor, positive, p, eps)
+    d_neg = pairwise_distance(anchor, negative, p, eps)
+    if swap:
+        d_neg = _core.minimum(d_neg, pairwise_distance(positive, negative, p, eps))
+    loss = (d_pos - d_neg + float(margin)).clamp(min=0.0)
+    return _reduce(op, loss, reduction)
+
+
+def poisson_nll_loss(
+    input: Tensor,
+    target: Tensor,
+    log_input: bool = True,
+    full: bool = False,
+    size_average: bool | None = None,
+    eps: float = 1e-8,
+    reduce: bool | None = None,
+    reduction: str = "mean",
+) -> Tensor:
+    """exp(input) - target * input (log_input), else input - target * log(input + eps); full
+    adds Stirling's term target log target - target + 0.5 log(2 pi target) where target > 1."""
+    op = "poisson_nll_loss"
+    reduction = _loss_reduction(op, size_average, reduce, reduction)
+    if log_input:
+        loss = input.exp() - target * input
+    else:
+        loss = input - target * (input + float(eps)).log()
+    if full:
+        big = target > 1
+        safe = _core.where(big, target, 2.0)
+        stirling = safe * safe.log() - safe + 0.5 * (2.0 * math.pi * safe).log()
+        loss = loss + _core.where(big, stirling, 0.0)
+    return _reduce(op, loss, reduction)
+
+
+def gaussian_nll_loss(
+    input: Tensor,
+    target: Tensor,
+    var: Tensor | float,
+    full: bool = False,
+    eps: float = 1e-6,
+    reduction: str = "mean",
+) -> Tensor:
+    """0.5 (log(var) + (input - target)^2 / var) (+ 0.5 log(2 pi) when full), with var clamped
+    below at eps (the clamp passes gradients through, as PyTorch's); var may have input's
+    shape, or one dim fewer or one dim of size 1 (homoscedastic)."""
+    op = "gaussian_nll_loss"
+    if isinstance(var, (int, float)):
+        if var < 0:
+            raise ValueError(f"[{op}] var has negative entry/entries")
+        var = _core._full(tuple(input.shape), float(var), input.dtype)
+    elif bool((var < 0).any()):
+        raise ValueError(f"[{op}] var has negative entry/entries")
+    if tuple(var.shape) != tuple(input.shape):
+        if tuple(input.shape[:-1]) == tuple(var.shape):
+            var = var.unsqueeze(-1)
+        elif input.ndim == var.ndim and (
+            sum(v for i, v in zip(input.shape, var.shape) if i != v) == 1
+        ):
+            pass
+        else:
+            raise ValueError(f"[{op}] var is of incorrect size")
+    if reduction not in ("none", "mean", "sum"):
+        raise ValueError(f"[{op}] {reduction} is not valid")
+    var = var + (var.detach().clamp(min=float(eps)) - var.detach())
+    diff = input - target
+    loss = (var.log() + diff * diff / var) * 0.5
+    if full:
+        loss = loss + 0.5 * math.log(2 * math.pi)
+    return _reduce(op, loss, reduction)
+
+
+def multilabel_soft_margin_loss(
+    input: Tensor,
+    target: Tensor,
+    weight: Tensor | None = None,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
+    reduction: str = "mean",
+) -> Tensor:
+    """-(target log sigmoid(input) + (1 - target) log sigmoid(-input)), weighted per class,
+    averaged over the classes (last dim)."""
+    op = "multilabel_soft_margin_loss"
+    reduction = _loss_reduction(op, size_average, reduce, reduction)
+    loss = -(target * logsigmoid(input) + (1.0 - target) * logsigmoid(-input))
+    if weight is not None:
+        loss = loss * weight
+    class_dim = input.ndim - 1
+    loss = loss.sum(dim=class_dim) / input.shape[class_dim]
+    return _reduce(op, loss, reduction)
+
+
+def multi_margin_loss(
+    input: Tensor,
+    target: Tensor,
+    p: int = 1,
+    margin: float = 1.0,
+    weight: Tensor | None = None,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
+    reduction: str = "mean",
+) -> Tensor:
+    """Multi-class hinge loss: sum over classes i != y of max(0, margin - x[y] + x[i])^p / C
+    (times weight[y]), for (N, C) input and (N,) class indices, or (C,) and a 0-d index."""
+    op = "multi_margin_loss"
+    reduction = _loss_reduction(op, size_average, reduce, reduction)
+    if p not in (1, 2):
+        raise ValueError(f"[{op}] only p == 1 and p == 2 supported")
+    if weight is not None and weight.ndim != 1:
+        raise ValueError(f"[{op}] weight must be one-dimensional")
+    if input.ndim > 2:
+        raise RuntimeError(
+            f"[{op}] Expected non-empty vector or matrix with optional 0-dim batch size, but "
+            f"got: {tuple(input.shape)}"
+        )
+    x = input.reshape(1, -1) if input.ndim < 2 else input
+    n, classes = x.shape
+    if target.dtype != _core.dtype.int64:
+        raise RuntimeError(f"[{op}] target must be an int64 tensor, got {target.dtype}")
+    y = target.reshape(-1)
+    if y.numel() != n:
+        raise RuntimeError(
+            f"[{op}] inconsistent target size, expected {n} but got {tuple(target.shape)}"
+        )
+    if n and (int(y.min()) < 0 or int(y.max()) >= classes):
+        raise RuntimeError(f"[{op}] target out of range: classes are 0 to {classes - 1}")
+    picked = x.gather(1, y.unsqueeze(1))
+    terms = (x - picked + float(margin)).clamp(min=0.0)
+    if p == 2:
+        terms = terms * terms
+    if weight is not None:
+        terms = terms * weight.index_select(0, y).unsqueeze(1)
+    classes_range = _core._arange(0, classes, 1, _core.dtype.int64)
+    terms = _core.where(classes_range == y.unsqueeze(1), 0.0, terms)
+    loss = terms.sum(dim=1) / classes
+    if input.ndim < 2:
+        loss = loss.reshape(tuple(target.shape))
+    return _reduce(op, loss, reduction)
