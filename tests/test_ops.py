@@ -1019,6 +1019,174 @@ OPS = [
     ),
     C("dropout_p0", lambda m, a: F(m).dropout(a, p=0.0), lambda a: a, ((3, 4),)),
     # ---- shapes, masks, scans and sorting (tril, masked_fill, split, cumsum, sort, ...) ----
+    # bprop/_extras.py: shapes, scans, reductions, elementwise and in-place ops, composed
+    C("x_movedim", lambda m, a: m.movedim(a, 0, -1), lambda a: np.moveaxis(a, 0, -1), ((2, 3, 4),)),
+    C("x_swapaxes", lambda m, a: a.swapaxes(0, 2), lambda a: np.swapaxes(a, 0, 2), ((2, 3, 4),)),
+    C(
+        "x_unflatten",
+        lambda m, a: a.unflatten(2, (2, -1)),
+        lambda a: a.reshape(2, 3, 2, 2),
+        ((2, 3, 4),),
+    ),
+    C("x_tile", lambda m, a: m.tile(a, (2, 1, 3)), lambda a: np.tile(a, (2, 1, 3)), ((2, 3),)),
+    C(
+        "x_repeat_interleave",
+        lambda m, a: a.repeat_interleave(2, dim=1),
+        lambda a: np.repeat(a, 2, axis=1),
+        ((3, 4),),
+    ),
+    C(
+        "x_repeat_interleave_counts",
+        lambda m, a: m.repeat_interleave(a, m.tensor([1, 0, 2]), dim=0),
+        lambda a: np.repeat(a, [1, 0, 2], axis=0),
+        ((3, 4),),
+    ),
+    C(
+        "x_sum_to_size",
+        lambda m, a: a.sum_to_size(3, 1),
+        lambda a: a.sum(0).sum(1, keepdims=True),
+        ((2, 3, 4),),
+    ),
+    C("x_mT", lambda m, a: a.mT, lambda a: np.swapaxes(a, -1, -2), ((2, 3, 4),)),
+    C("x_diag_vector", lambda m, a: m.diag(a, 1), lambda a: np.diag(a, 1), ((4,),)),
+    C("x_diag_matrix", lambda m, a: a.diag(-1), lambda a: np.diag(a, -1), ((3, 4),)),
+    C(
+        "x_diagonal",
+        lambda m, a: m.diagonal(a, 1, 0, 2),
+        lambda a: np.diagonal(a, 1, 0, 2),
+        ((2, 3, 4),),
+    ),
+    C(
+        "x_diag_embed",
+        lambda m, a: m.diag_embed(a, 1),
+        lambda a: np.stack([np.diag(r, 1) for r in a]),
+        ((3, 4),),
+    ),
+    C("x_trace", lambda m, a: m.trace(a), np.trace, ((3, 4),)),
+    C(
+        "x_cartesian_prod",
+        lambda m, a, b: m.cartesian_prod(a, b),
+        lambda a, b: np.array([[x, y] for x in a for y in b]),
+        ((3,), (2,)),
+    ),
+    C("x_kron", lambda m, a, b: m.kron(a, b), np.kron, ((2, 3), (3, 2))),
+    C(  # PyTorch's mm path: its default one has no second derivative
+        "x_cdist",
+        lambda m, a, b: m.cdist(a, b, compute_mode="use_mm_for_euclid_dist"),
+        lambda a, b: np.sqrt(((a[:, None, :] - b[None, :, :]) ** 2).sum(-1)),
+        ((3, 4), (2, 4)),
+    ),
+    C("x_cumprod", lambda m, a: a.cumprod(1), lambda a: np.cumprod(a, 1), ((3, 5),)),
+    C(
+        "x_logcumsumexp",
+        lambda m, a: m.logcumsumexp(a, 0),
+        lambda a: np.logaddexp.accumulate(a, 0),
+        ((5, 3),),
+    ),
+    C(
+        "x_cummax_values",
+        lambda m, a: m.cummax(a, 1).values,
+        lambda a: np.maximum.accumulate(a, 1),
+        ((3, 5),),
+    ),
+    C(
+        "x_diff",
+        lambda m, a, p: m.diff(a, 2, 1, prepend=p),
+        lambda a, p: np.diff(a, 2, 1, prepend=p),
+        ((3, 4), (3, 1)),
+    ),
+    C(
+        "x_nansum",
+        lambda m, a: m.nansum(a.masked_fill(m.tensor(MASK_34), float("nan")), 1),
+        lambda a: np.nansum(np.where(MASK_34, np.nan, a), 1),
+        ((3, 4),),
+    ),
+    C(
+        "x_nanmean",
+        lambda m, a: a.masked_fill(m.tensor(MASK_34), float("nan")).nanmean(0),
+        lambda a: np.nanmean(np.where(MASK_34, np.nan, a), 0),
+        ((3, 4),),
+    ),
+    C("x_median", lambda m, a: m.median(a), np.median, ((3, 5),)),
+    C("x_median_dim", lambda m, a: a.median(1).values, lambda a: np.median(a, 1), ((3, 5),)),
+    C(
+        "x_quantile",
+        lambda m, a: m.quantile(a, 0.3, dim=1),
+        lambda a: np.quantile(a, 0.3, axis=1),
+        ((3, 5),),
+    ),
+    C(
+        "x_std_mean",
+        lambda m, a: m.stack(list(m.std_mean(a, 1))),
+        lambda a: np.stack([np.std(a, 1, ddof=1), np.mean(a, 1)]),
+        ((3, 5),),
+    ),
+    C(
+        "x_logit",
+        lambda m, a: m.logit(a.sigmoid() * 0.8 + 0.1),
+        lambda a: np.log((_sigmoid(a) * 0.8 + 0.1) / (0.9 - _sigmoid(a) * 0.8)),
+        ((3, 4),),
+    ),
+    C("x_erfc", lambda m, a: m.erfc(a), lambda a: 1.0 - oracles.erf(a), ((3, 4),)),
+    C("x_sinh", lambda m, a: m.sinh(a), np.sinh, ((3, 4),)),
+    C("x_cosh", lambda m, a: a.cosh(), np.cosh, ((3, 4),)),
+    C("x_tan", lambda m, a: (a * 0.5).tan(), lambda a: np.tan(a * 0.5), ((3, 4),)),
+    C("x_asinh", lambda m, a: m.asinh(a), np.arcsinh, ((3, 4),)),
+    C(
+        "x_acosh",
+        lambda m, a: (a + 1.0).acosh(),
+        lambda a: np.arccosh(a + 1.0),
+        ((3, 4),),
+        ("pos",),
+    ),
+    C("x_atanh", lambda m, a: m.atanh(a * 0.5), lambda a: np.arctanh(a * 0.5), ((3, 4),)),
+    C(
+        "x_xlogy",
+        lambda m, a, b: m.xlogy(a, b),
+        lambda a, b: a * np.log(b),
+        ((3, 4), (4,)),
+        ("any", "pos"),
+    ),
+    C("x_hypot", lambda m, a, b: m.hypot(a, b), np.hypot, ((3, 4), (3, 1))),
+    C(
+        "x_nan_to_num",
+        lambda m, a: m.nan_to_num(a.masked_fill(m.tensor(MASK_34), float("nan")), nan=2.0),
+        lambda a: np.where(MASK_34, 2.0, a),
+        ((3, 4),),
+    ),
+    C(
+        "x_index_copy",
+        lambda m, a, s: m.index_copy(a, 1, m.tensor([3, 1]), s),
+        lambda a, s: np.stack([a[:, 0], s[:, 1], a[:, 2], s[:, 0]], 1),
+        ((3, 4), (3, 2)),
+    ),
+    C(
+        "x_masked_scatter_",
+        lambda m, a, s: (a * 1.0).masked_scatter_(m.tensor(MASK_34), s),
+        lambda a, s: np.where(MASK_34, s[np.cumsum(MASK_34.ravel()).reshape(3, 4) - 1], a),
+        ((3, 4), (12,)),
+    ),
+    C(
+        "x_fill_diagonal_",
+        lambda m, a: (a * 1.0).fill_diagonal_(2.0),
+        lambda a: np.where(np.eye(3, 4, dtype=bool), 2.0, a),
+        ((3, 4),),
+    ),
+    C("x_sin_", lambda m, a: (a * 1.0).sin_(), np.sin, ((3, 4),)),
+    C("x_sqrt_", lambda m, a: (a * 1.0).sqrt_(), np.sqrt, ((3, 4),), ("pos",)),
+    C(
+        "x_pow_",
+        lambda m, a, b: (a * 1.0).pow_(b),
+        lambda a, b: a**b,
+        ((3, 4), (4,)),
+        ("pos", "any"),
+    ),
+    C(
+        "x_index_add_",
+        lambda m, a, s: (a * 1.0).index_add_(0, m.tensor([2, 0]), s, alpha=2.0),
+        lambda a, s: a + np.stack([2.0 * s[1], np.zeros(4), 2.0 * s[0]]),
+        ((3, 4), (2, 4)),
+    ),
     C("tril", lambda m, a: m.tril(a), np.tril, ((4, 5),)),
     C(
         "tril_batched_diag",
@@ -1217,6 +1385,190 @@ OPS = [
         ((1, 2, 3, 2), (1, 2, 4, 2), (1, 2, 4, 3), (3, 4)),
     ),
     # ---- nn.functional: convolutions, batch norm, recurrent cells, losses, padding ----
+    # activations, distances, resampling and losses composed of bprop ops (test_nn_breadth.py)
+    C("elu", lambda m, a: F(m).elu(a), lambda a: np.where(a > 0, a, np.expm1(a)), ((3, 4),)),
+    C("celu", lambda m, a: F(m).celu(a), lambda a: np.where(a > 0, a, np.expm1(a)), ((3, 4),)),
+    C(
+        "selu",
+        lambda m, a: F(m).selu(a),
+        lambda a: 1.0507009873554805 * np.where(a > 0, a, 1.6732632423543772 * np.expm1(a)),
+        ((3, 4),),
+    ),
+    C("relu6", lambda m, a: F(m).relu6(a * 5.0), lambda a: np.clip(a * 5.0, 0, 6), ((3, 4),)),
+    C(
+        "hardtanh",
+        lambda m, a: F(m).hardtanh(a, -0.5, 1.2),
+        lambda a: np.clip(a, -0.5, 1.2),
+        ((3, 4),),
+    ),
+    C(
+        "hardswish",
+        lambda m, a: F(m).hardswish(a * 3.0),
+        lambda a: a * 3.0 * np.clip(a * 3.0 + 3.0, 0, 6) / 6.0,
+        ((3, 4),),
+    ),
+    C("mish", lambda m, a: F(m).mish(a), lambda a: a * np.tanh(np.log1p(np.exp(a))), ((3, 4),)),
+    C("softsign", lambda m, a: F(m).softsign(a), lambda a: a / (1 + np.abs(a)), ((3, 4),)),
+    C("tanhshrink", lambda m, a: F(m).tanhshrink(a), lambda a: a - np.tanh(a), ((3, 4),)),
+    C("logsigmoid", lambda m, a: F(m).logsigmoid(a), lambda a: -np.log1p(np.exp(-a)), ((3, 4),)),
+    C("softmin", lambda m, a: F(m).softmin(a, dim=1), lambda a: _np_softmax(-a, 1), ((3, 4),)),
+    C("glu", lambda m, a: F(m).glu(a, 0), lambda a: a[:2] * _sigmoid(a[2:]), ((4, 3),)),
+    C(
+        "threshold",
+        lambda m, a: F(m).threshold(a, 0.5, -2.0),
+        lambda a: np.where(a > 0.5, a, -2.0),
+        ((3, 4),),
+    ),
+    C(
+        "prelu",
+        lambda m, a, w: F(m).prelu(a, w),
+        lambda a, w: np.where(a >= 0, a, a * w.reshape(3, 1)),
+        ((2, 3, 4), (3,)),
+    ),
+    C(
+        "hardshrink",
+        lambda m, a: F(m).hardshrink(a, 0.7),
+        lambda a: np.where(np.abs(a) > 0.7, a, 0.0),
+        ((3, 4),),
+    ),
+    C(
+        "softshrink",
+        lambda m, a: F(m).softshrink(a, 0.7),
+        lambda a: np.where(a > 0.7, a - 0.7, np.where(a < -0.7, a + 0.7, 0.0)),
+        ((3, 4),),
+    ),
+    C(
+        "cosine_similarity",
+        lambda m, a, b: F(m).cosine_similarity(a, b),
+        lambda a, b: (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)),
+        ((3, 4), (3, 4)),
+    ),
+    C(
+        "pairwise_distance",
+        lambda m, a, b: F(m).pairwise_distance(a, b),
+        lambda a, b: np.linalg.norm(a - b + 1e-6, axis=-1),
+        ((3, 4), (3, 4)),
+    ),
+    C(
+        "pixel_shuffle",
+        lambda m, a: F(m).pixel_shuffle(a, 2),
+        lambda a: a.reshape(1, 2, 2, 2, 2, 3).transpose(0, 1, 4, 2, 5, 3).reshape(1, 2, 4, 6),
+        ((1, 8, 2, 3),),
+    ),
+    C(
+        "interpolate_bilinear",
+        lambda m, a: F(m).interpolate(a, size=(5, 7), mode="bilinear"),
+        lambda a: np.apply_along_axis(
+            lambda r: np.interp(np.maximum((np.arange(7) + 0.5) * 5 / 7 - 0.5, 0), np.arange(5), r),
+            3,
+            np.apply_along_axis(
+                lambda r: np.interp(
+                    np.maximum((np.arange(5) + 0.5) * 3 / 5 - 0.5, 0), np.arange(3), r
+                ),
+                2,
+                a,
+            ),
+        ),
+        ((1, 2, 3, 5),),
+    ),
+    C(
+        "instance_norm",
+        lambda m, a: F(m).instance_norm(a),
+        lambda a: (a - a.mean(2, keepdims=True)) / np.sqrt(a.var(2, keepdims=True) + 1e-5),
+        ((2, 3, 5),),
+    ),
+    C(
+        "bilinear",
+        lambda m, a, b, w, bias: F(m).bilinear(a, b, w, bias),
+        lambda a, b, w, bias: np.einsum("ni,oij,nj->no", a, w, b) + bias,
+        ((2, 3), (2, 4), (5, 3, 4), (5,)),
+    ),
+    C(
+        "kl_div_batchmean",
+        lambda m, a: F(m).kl_div(a, m.tensor(PROB_34).to(a.dtype), reduction="batchmean"),
+        lambda a: (
+            (
+                np.where(PROB_34 > 0, PROB_34 * np.log(np.where(PROB_34 > 0, PROB_34, 1)), 0)
+                - PROB_34 * a
+            ).sum()
+            / 3
+        ),
+        ((3, 4),),
+    ),
+    C(
+        "huber_loss",
+        lambda m, a, b: F(m).huber_loss(a, b, delta=0.8),
+        lambda a, b: np.where(
+            np.abs(a - b) < 0.8, 0.5 * (a - b) ** 2, 0.8 * (np.abs(a - b) - 0.4)
+        ).mean(),
+        ((3, 4), (3, 4)),
+    ),
+    C(
+        "soft_margin_loss",
+        lambda m, a: F(m).soft_margin_loss(a, m.tensor(np.where(MASK_34, 1.0, -1.0)).to(a.dtype)),
+        lambda a: np.log1p(np.exp(-np.where(MASK_34, 1.0, -1.0) * a)).mean(),
+        ((3, 4),),
+    ),
+    C(
+        "margin_ranking_loss",
+        lambda m, a, b: F(m).margin_ranking_loss(
+            a, b, m.tensor(np.where(MASK_34[0], 1.0, -1.0)).to(a.dtype), margin=0.3
+        ),
+        lambda a, b: np.maximum(0, -np.where(MASK_34[0], 1.0, -1.0) * (a - b) + 0.3).mean(),
+        ((4,), (4,)),
+    ),
+    C(
+        "hinge_embedding_loss",
+        lambda m, a: F(m).hinge_embedding_loss(
+            a, m.tensor(np.where(MASK_34, 1.0, -1.0)).to(a.dtype), 0.8
+        ),
+        lambda a: np.where(MASK_34, a, np.maximum(0, 0.8 - a)).mean(),
+        ((3, 4),),
+    ),
+    C(
+        "cosine_embedding_loss",
+        lambda m, a, b: F(m).cosine_embedding_loss(
+            a, b, m.tensor(np.where(MASK_31[:, 0], 1, -1)), margin=0.1
+        ),
+        lambda a, b: np.where(
+            MASK_31[:, 0],
+            1 - (a * b).sum(1) / np.sqrt(((a * a).sum(1) + 1e-12) * ((b * b).sum(1) + 1e-12)),
+            np.maximum(
+                0,
+                (a * b).sum(1) / np.sqrt(((a * a).sum(1) + 1e-12) * ((b * b).sum(1) + 1e-12)) - 0.1,
+            ),
+        ).mean(),
+        ((3, 4), (3, 4)),
+    ),
+    C(
+        "triplet_margin_loss",
+        lambda m, a, p, n: F(m).triplet_margin_loss(a, p, n, margin=2.0),
+        lambda a, p, n: np.maximum(
+            np.linalg.norm(a - p + 1e-6, axis=-1) - np.linalg.norm(a - n + 1e-6, axis=-1) + 2.0, 0
+        ).mean(),
+        ((3, 4), (3, 4), (3, 4)),
+    ),
+    C(
+        "poisson_nll_loss",
+        lambda m, a: F(m).poisson_nll_loss(a, m.tensor(np.round(PROB_34 * 4)).to(a.dtype)),
+        lambda a: (np.exp(a) - np.round(PROB_34 * 4) * a).mean(),
+        ((3, 4),),
+    ),
+    C(
+        "gaussian_nll_loss",
+        lambda m, a, b, v: F(m).gaussian_nll_loss(a, b, v),
+        lambda a, b, v: (0.5 * (np.log(v) + (a - b) ** 2 / v)).mean(),
+        ((3, 4), (3, 4), (3, 4)),
+        domains=("any", "any", "pos"),
+    ),
+    C(
+        "multilabel_soft_margin_loss",
+        lambda m, a: F(m).multilabel_soft_margin_loss(a, m.tensor(MASK_34 * 1.0).to(a.dtype)),
+        lambda a: (
+            -(MASK_34 * np.log(_sigmoid(a)) + (1 - MASK_34) * np.log(_sigmoid(-a))).mean(1).mean()
+        ),
+        ((3, 4),),
+    ),
     C(
         "l1_loss",
         lambda m, a, b: F(m).l1_loss(a, b),

@@ -579,3 +579,22 @@ def test_set_printoptions_matches_torch():
         bp.set_printoptions(profile="default", sci_mode=None)
         torch.set_printoptions(profile="default", sci_mode=None)
     assert repr(bp.tensor([1.5, 2.0])) == "tensor([1.5000, 2.0000])"
+
+
+@pytest.mark.parametrize(
+    "fn",
+    [
+        lambda a, b: bp.cdist(a, b, p=3.0),
+        lambda a, b: bp.cdist(a, b, p=1.5),
+        lambda a, b: bp.logcumsumexp(a - b.sum(), 1),
+        lambda a, b: bp.quantile(a, bp.tensor([0.2, 0.7], dtype=bp.float64), dim=0),
+        lambda a, b: bp.kron(a, b),
+    ],
+    ids=["cdist_p3", "cdist_p1.5", "logcumsumexp", "quantile", "kron"],
+)
+def test_second_order_by_central_differences(fn):
+    """Second derivatives (PyTorch's cdist has none for p != 2) against central differences."""
+    a = bp.tensor(RNG.normal(size=(3, 4)), requires_grad=True)
+    b = bp.tensor(RNG.normal(size=(2, 4)), requires_grad=True)
+    assert bp.testing.gradcheck(fn, (a, b))
+    assert bp.testing.gradgradcheck(fn, (a, b))
