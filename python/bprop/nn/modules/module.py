@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections import OrderedDict, namedtuple
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from ... import _core
 from ..._core import Tensor
@@ -21,6 +21,9 @@ from ..._device import check_device, check_dtype, parse_to_args
 from ...autograd import no_grad as _no_grad
 
 __all__ = ["Parameter", "Module"]
+
+# Methods that return self are typed to return the caller's own class, as torch.nn.Module's.
+_M = TypeVar("_M", bound="Module")
 
 
 class Parameter(Tensor):
@@ -272,7 +275,7 @@ class Module:
         for _, b in self.named_buffers(recurse=recurse):
             yield b
 
-    def apply(self, fn: Callable[[Module], Any]) -> Module:
+    def apply(self: _M, fn: Callable[[Module], Any]) -> _M:
         """Calls fn on every child (recursively), then on self; returns self
         (``model.apply(init_weights)``)."""
         for child in self.children():
@@ -282,7 +285,7 @@ class Module:
 
     # ---- modes and gradients --------------------------------------------------------------
 
-    def train(self, mode: bool = True) -> Module:
+    def train(self: _M, mode: bool = True) -> _M:
         if not isinstance(mode, bool):
             raise ValueError("[train] training mode is expected to be boolean")
         object.__setattr__(self, "training", mode)
@@ -290,10 +293,10 @@ class Module:
             child.train(mode)
         return self
 
-    def eval(self) -> Module:
+    def eval(self: _M) -> _M:
         return self.train(False)
 
-    def requires_grad_(self, requires_grad: bool = True) -> Module:
+    def requires_grad_(self: _M, requires_grad: bool = True) -> _M:
         """Sets requires_grad on every parameter; returns self."""
         for p in self.parameters():
             p.requires_grad_(requires_grad)
@@ -345,7 +348,7 @@ class Module:
 
         return self._convert(convert)
 
-    def to(self, *args: Any, **kwargs: Any) -> Module:
+    def to(self: _M, *args: Any, **kwargs: Any) -> _M:
         """As torch.nn.Module.to: ``to(device)``, ``to(dtype)``, ``to(device, dtype)``,
         ``to(tensor)``, with ``non_blocking=``. The device must be the CPU (bprop computes
         there; 'cuda' and others raise a RuntimeError); a dtype converts the floating-point
@@ -359,24 +362,24 @@ class Module:
             self._cast_floating(dtype)
         return self
 
-    def cpu(self) -> Module:
+    def cpu(self: _M) -> _M:
         """Returns self: bprop's tensors live on the CPU."""
         return self
 
-    def cuda(self, device: Any = None) -> Module:
+    def cuda(self: _M, device: Any = None) -> _M:
         """Raises a RuntimeError: bprop runs on the CPU only."""
         check_device("Module.cuda", "cuda" if device is None else device)
         raise RuntimeError(f"[Module.cuda] device {device!r} is not CUDA; bprop runs on the CPU")
 
-    def float(self) -> Module:
+    def float(self: _M) -> _M:
         """Floating-point parameters and buffers to float32; returns self."""
         return self._cast_floating(_core.dtype.float32)
 
-    def double(self) -> Module:
+    def double(self: _M) -> _M:
         """Floating-point parameters and buffers to float64; returns self."""
         return self._cast_floating(_core.dtype.float64)
 
-    def type(self, dst_type: _core.dtype) -> Module:
+    def type(self: _M, dst_type: _core.dtype) -> _M:
         """Every parameter and buffer to dst_type; returns self."""
         dst_type = check_dtype("Module.type", dst_type)
         return self._convert(lambda t: None if t.dtype == dst_type else t.detach().to(dst_type))
