@@ -109,6 +109,9 @@ def main():
         test_loss = F.cross_entropy(out["cls"], y_cls) + F.mse_loss(out["reg"].squeeze(-1), y_reg)
         accuracy = (out["cls"].argmax(-1) == y_cls).float().mean().item()
         masked_weight = weights.masked_select(pad.unsqueeze(1).expand_as(weights)).abs().max()
+        lengths = (~pad).sum(dim=1)
+        first = weights[0, : lengths[0], : lengths[0]]
+        print(f"first example: {int(lengths[0])} tokens, rows sum to {first.sum(-1).min():.4f}")
     print(
         f"test loss {test_loss.item():.4f}, accuracy {accuracy:.3f}, "
         f"attention on padding {masked_weight.item():.1e}"

@@ -191,6 +191,11 @@ def main():
                     torch.nn.init.zeros_(module.bias)
 
     model.apply(init_weights)
+    with torch.no_grad():
+        for pn, p in model.named_parameters():
+            if pn.endswith("c_proj.weight"):
+                std = 0.02 / math.sqrt(2 * config.n_layer)
+                p.copy_(torch.from_numpy(rng.normal(0.0, std, size=tuple(p.shape))))
     model.to(device)
     print(f"number of parameters: {model.get_num_params() / 1e3:.2f}K")
     optimizer = model.configure_optimizers(weight_decay=0.1, learning_rate=3e-3, betas=(0.9, 0.95))

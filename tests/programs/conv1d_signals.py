@@ -72,7 +72,9 @@ def main():
     model.apply(init_fn)
     model = model.to(device)
     criterion = nn.BCEWithLogitsLoss()
-    optimizer = torch.optim.SGD(model.blocks.parameters(), lr=0.1, momentum=0.9)
+    optimizer = torch.optim.SGD(
+        model.blocks.parameters(), lr=0.1, momentum=0.9, nesterov=True, weight_decay=5e-4
+    )
     optimizer.add_param_group({"params": model.head.parameters(), "lr": 0.3})
     scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=0.8)
 
@@ -95,7 +97,8 @@ def main():
         with torch.no_grad():
             logits = model(x_test.to(device))
             test_loss = criterion(logits, y_test.to(device)).item()
-            acc = ((logits > 0).float() == y_test.to(device)).float().mean().item()
+            probs = torch.sigmoid(logits).detach().cpu().numpy()
+        acc = float(np.mean((probs > 0.5) == y_test.numpy().astype(bool)))
         history.append(test_loss)
         print(
             f"epoch {epoch}: train {total / len(loader):.4f} test {test_loss:.4f} "

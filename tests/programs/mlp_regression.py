@@ -1,8 +1,8 @@
 """The regression tutorial: an MLP fits a smooth function of three inputs.
 
-`nn.Sequential`, `nn.MSELoss`, SGD with momentum, a `DataLoader` over a `TensorDataset`,
-`model.apply(init_fn)` with weights drawn by numpy, per-epoch train loss and a test loss
-under `torch.no_grad()` in eval mode.
+`nn.Sequential`, `nn.MSELoss`, SGD with momentum under a `OneCycleLR` schedule stepped every
+batch, a `DataLoader` over a `TensorDataset`, `model.apply(init_fn)` with weights drawn by
+numpy, per-epoch train loss and a test loss under `torch.no_grad()` in eval mode.
 """
 
 import json
@@ -48,6 +48,9 @@ model.apply(init_fn)
 model = model.to(device)
 criterion = nn.MSELoss()
 optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+scheduler = torch.optim.lr_scheduler.OneCycleLR(
+    optimizer, max_lr=0.1, epochs=6, steps_per_epoch=len(train_loader)
+)
 
 history = []
 for epoch in range(6):
@@ -60,6 +63,7 @@ for epoch in range(6):
         loss = criterion(outputs, targets)
         loss.backward()
         optimizer.step()
+        scheduler.step()
         running_loss += loss.item() * inputs.size(0)
     train_loss = running_loss / len(train_loader.dataset)
 

@@ -1,9 +1,10 @@
 """makemore's MLP on names.txt, with randomness left in: only a comparable loss drop is expected.
 
-PyTorch's default initialisation, the words shuffled by `torch.randperm`, a `random_split` into
-train and validation sets, a shuffling `DataLoader` with two worker processes, dropout, and
-names sampled with `torch.multinomial` from a seeded `torch.Generator`. Two libraries draw
-different random numbers, so the losses are not the same; both should fall by about as much.
+Weights from `nn.init` (xavier_uniform_, normal_) through `model.apply`, the words shuffled by
+`torch.randperm`, a `random_split` into train and validation sets, a shuffling `DataLoader` with
+two worker processes, dropout, and names sampled with `torch.multinomial` from a seeded
+`torch.Generator`. Two libraries draw different random numbers, so the losses are not the same;
+both should fall by about as much.
 """
 
 import json
@@ -54,7 +55,17 @@ def main():
         nn.Tanh(),
         nn.Dropout(0.1),
         nn.Linear(64, len(stoi)),
-    ).to(device)
+    )
+
+    def init_fn(m):
+        if isinstance(m, nn.Linear):
+            nn.init.xavier_uniform_(m.weight, gain=nn.init.calculate_gain("tanh"))
+            nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.Embedding):
+            nn.init.normal_(m.weight, std=1.0)
+
+    model.apply(init_fn)
+    model.to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
 
     history = []

@@ -2,8 +2,9 @@
 
 nanoGPT's fast attention path (`F.scaled_dot_product_attention(..., is_causal=True)`), bias-free
 LayerNorm, an exponential moving average of the weights kept in a `copy.deepcopy` of the model,
-a warm-up then cosine schedule (`SequentialLR` of `LinearLR` and `CosineAnnealingLR`), and
-evaluation under `torch.inference_mode()` with top-5 accuracy from `topk`.
+gradients accumulated over two micro-batches, a warm-up then cosine schedule (`SequentialLR` of
+`LinearLR` and `CosineAnnealingLR`), and evaluation under `torch.inference_mode()` with top-5
+accuracy from `topk`.
 """
 
 import copy
@@ -89,12 +90,14 @@ def main():
         return x.to(device), y.to(device)
 
     history = []
+    accumulation_steps = 2
     for step in range(20):
-        x, y = batch()
-        logits = model(x)
-        loss = F.cross_entropy(logits.view(-1, logits.size(-1)), y.view(-1))
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        for _ in range(accumulation_steps):
+            x, y = batch(8)
+            logits = model(x)
+            loss = F.cross_entropy(logits.view(-1, logits.size(-1)), y.view(-1))
+            (loss / accumulation_steps).backward()
         optimizer.step()
         scheduler.step()
         with torch.no_grad():
