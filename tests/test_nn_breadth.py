@@ -847,3 +847,114 @@ def test_upsample_deprecated_alias():
     np.testing.assert_array_equal(
         y.numpy(), BF.interpolate(x, scale_factor=2, mode="bilinear").numpy()
     )
+
+
+SECOND_ORDER = [
+    ("multi_margin_loss_p2", lambda x: BF.multi_margin_loss(x, bp.tensor([1, 0, 3]), p=2), (3, 4)),
+    ("hardsigmoid", lambda x: BF.hardsigmoid(x * 3.0) * x, (3, 4)),
+    (
+        "trilinear",
+        lambda x: BF.interpolate(x, scale_factor=1.5, mode="trilinear") ** 2,
+        (1, 1, 2, 2, 3),
+    ),
+    ("pdist", lambda x: BF.pdist(x), (4, 3)),
+    ("instance_norm_2d", lambda x: BF.instance_norm(x), (1, 2, 3, 3)),
+    ("poisson_full", lambda x: BF.poisson_nll_loss(x, bp.tensor(COUNTS), False, True), (3, 4)),
+    ("pixel_unshuffle", lambda x: BF.pixel_unshuffle(x, 2) ** 2, (1, 1, 4, 2)),
+]
+
+
+@pytest.mark.parametrize("case", SECOND_ORDER, ids=[c[0] for c in SECOND_ORDER])
+def test_second_order_by_central_differences(case):
+    """Where PyTorch has no double backward (multi_margin_loss) or is used elsewhere: bprop's
+    gradient of the gradient against central differences."""
+    _, fn, shape = case
+    x = bp.tensor(_arrays((shape,), 8, "pos" if case[0] == "poisson_full" else "any")[0])
+    x.requires_grad_(True)
+    assert bp.testing.gradgradcheck(fn, (x,), atol=1e-6, rtol=1e-5)
+
+
+# ---- in-place variants, channel_shuffle, Softmax2d, and the last two losses ----
+
+
+@pytest.mark.parametrize(
+    "name,args",
+    [
+        ("relu_", ()),
+        ("leaky_relu_", (0.2,)),
+        ("elu_", (0.5,)),
+        ("celu_", (1.5,)),
+        ("selu_", ()),
+        ("hardtanh_", (-0.5, 0.5)),
+        ("rrelu_", (0.1, 0.3)),
+        ("threshold_", (0.3, -1.0)),
+    ],
+)
+def test_inplace_functions_as_torch(name, args):
+    a = _arrays(((3, 4),), 12)[0]
+    xb, xt = bp.tensor(a), torch.tensor(a)
+    outb = getattr(BF, name)(xb, *args)
+    getattr(TF, name)(xt, *args)
+    assert outb is xb
+    np.testing.assert_allclose(xb.numpy(), xt.numpy(), rtol=1e-12, atol=1e-15)
+
+
+def test_channel_shuffle_and_module():
+    a = _arrays(((2, 6, 2, 3),), 13)[0]
+    _check_against_torch(lambda m, x: F(m).channel_shuffle(x, 3), ((2, 6, 2, 3),), "any", "float64")
+    b = bnn.ChannelShuffle(2)(bp.tensor(a)).numpy()
+    np.testing.assert_array_equal(b, tnn.ChannelShuffle(2)(torch.tensor(a)).numpy())
+    assert repr(bnn.ChannelShuffle(2)) == repr(tnn.ChannelShuffle(2))
+    with pytest.raises(RuntimeError, match=r"^\[channel_shuffle\]"):
+        BF.channel_shuffle(bp.tensor(a), 4)
+
+
+def test_softmax2d_as_torch():
+    a = _arrays(((2, 3, 2, 2),), 14)[0]
+    got = bnn.Softmax2d()(bp.tensor(a)).numpy()
+    np.testing.assert_allclose(got, tnn.Softmax2d()(torch.tensor(a)).numpy(), rtol=1e-12)
+    assert repr(bnn.Softmax2d()) == repr(tnn.Softmax2d())
+    with pytest.raises(ValueError, match=r"^\[Softmax2d\]"):
+        bnn.Softmax2d()(bp.ones(2, 3))
+
+
+@pytest.mark.parametrize("swap", [False, True])
+def test_triplet_margin_with_distance_loss_as_torch(swap):
+    def fn(m, a, p, n):
+        def cosine_distance(x, y):
+            return 1.0 - F(m).cosine_similarity(x, y)
+
+        return F(m).triplet_margin_with_distance_loss(
+            a, p, n, distance_function=cosine_distance, margin=0.5, swap=swap, reduction="sum"
+        )
+
+    _check_against_torch(fn, ((3, 4), (3, 4), (3, 4)), "any", "float64")
+
+    def default(m, a, p, n):
+        mod = (bnn if m is bp else tnn).TripletMarginWithDistanceLoss(margin=1.5, swap=swap)
+        return mod(a, p, n)
+
+    _check_against_torch(default, ((3, 4), (3, 4), (3, 4)), "any", "float64")
+    assert repr(bnn.TripletMarginWithDistanceLoss()) == repr(tnn.TripletMarginWithDistanceLoss())
+    with pytest.raises(ValueError, match=r"^\[TripletMarginWithDistanceLoss\]"):
+        bnn.TripletMarginWithDistanceLoss(margin=0.0)
+
+
+ML_TARGET = np.array([[3, 0, -1, 1], [1, 2, 3, 0], [2, -1, 0, 0]])
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_multilabel_margin_loss_as_torch(reduction):
+    def fn(m, x):
+        return F(m).multilabel_margin_loss(x, m.tensor(ML_TARGET), reduction=reduction)
+
+    _check_against_torch(fn, ((3, 4),), "any", "float64")
+    _check_against_torch(fn, ((3, 4),), "any", "float32")
+
+    def unbatched(m, x):
+        return (bnn if m is bp else tnn).MultiLabelMarginLoss(reduction=reduction)(
+            x, m.tensor([2, 0, -1, 3])
+        )
+
+    _check_against_torch(unbatched, ((4,),), "any", "float64")
+    assert repr(bnn.MultiLabelMarginLoss()) == repr(tnn.MultiLabelMarginLoss())

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -28,7 +28,8 @@ __all__ = [
     "pixel_shuffle", "pixel_unshuffle", "instance_norm", "bilinear", "kl_div", "huber_loss",
     "soft_margin_loss", "margin_ranking_loss", "hinge_embedding_loss", "cosine_embedding_loss",
     "triplet_margin_loss", "poisson_nll_loss", "gaussian_nll_loss", "multilabel_soft_margin_loss",
-    "multi_margin_loss",
+    "multi_margin_loss", "relu_", "leaky_relu_", "elu_", "celu_", "selu_", "hardtanh_", "rrelu_",
+    "threshold_", "channel_shuffle", "triplet_margin_with_distance_loss", "multilabel_margin_loss",
 ]  # fmt: skip
 
 _REDUCTIONS = {
@@ -1255,7 +1256,9 @@ def _feature_dropout(op: str, input: Tensor, p: float, training: bool, inplace: 
     return _inplace(input, input * _feature_mask(op, input, p), inplace)
 
 
-def dropout1d(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False):
+def dropout1d(
+    input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False
+) -> Tensor:
     """Zeroes whole channels of a (N, C, L) or (C, L) input with probability p while
     training, scaling the kept ones by 1 / (1 - p)."""
     p = _check_probability(p)
@@ -1274,7 +1277,9 @@ def dropout1d(input: Tensor, p: float = 0.5, training: bool = True, inplace: boo
     return _feature_dropout("dropout1d", input, p, bool(training), inplace)
 
 
-def dropout2d(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False):
+def dropout2d(
+    input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False
+) -> Tensor:
     """Zeroes whole channels (dim 1) of a (N, C, H, W) input with probability p while
     training, scaling the kept ones by 1 / (1 - p). As PyTorch, a 3-d input is taken as
     (N, C, L) with a warning."""
@@ -1300,7 +1305,9 @@ def dropout2d(input: Tensor, p: float = 0.5, training: bool = True, inplace: boo
     return _feature_dropout("dropout2d", input, p, bool(training), inplace)
 
 
-def dropout3d(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False):
+def dropout3d(
+    input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False
+) -> Tensor:
     """Zeroes whole channels of a (N, C, D, H, W) or (C, D, H, W) input with probability p
     while training, scaling the kept ones by 1 / (1 - p)."""
     p = _check_probability(p)
@@ -1324,7 +1331,9 @@ def dropout3d(input: Tensor, p: float = 0.5, training: bool = True, inplace: boo
 _ALPHA_PRIME = _SELU_ALPHA * _SELU_SCALE
 
 
-def _alpha_dropout(op: str, input: Tensor, p: float, training: bool, inplace: bool, feature):
+def _alpha_dropout(
+    op: str, input: Tensor, p: float, training: bool, inplace: bool, feature: bool
+) -> Tensor:
     p = _check_probability(p)
     if not training or p == 0.0:
         return input
@@ -1339,7 +1348,9 @@ def _alpha_dropout(op: str, input: Tensor, p: float, training: bool, inplace: bo
     return _inplace(input, input * (keep * a) + b, inplace)
 
 
-def alpha_dropout(input: Tensor, p: float = 0.5, training: bool = False, inplace: bool = False):
+def alpha_dropout(
+    input: Tensor, p: float = 0.5, training: bool = False, inplace: bool = False
+) -> Tensor:
     """Dropout for SELU networks: dropped elements take SELU's negative saturation value and
     the result is rescaled to keep zero mean and unit variance."""
     return _alpha_dropout("alpha_dropout", input, p, bool(training), inplace, False)
@@ -1937,4 +1948,137 @@ def multi_margin_loss(
     loss = terms.sum(dim=1) / classes
     if input.ndim < 2:
         loss = loss.reshape(tuple(target.shape))
+    return _reduce(op, loss, reduction)
+
+
+def relu_(input: Tensor) -> Tensor:
+    """relu, in place."""
+    return relu(input, inplace=True)
+
+
+def leaky_relu_(input: Tensor, negative_slope: float = 0.01) -> Tensor:
+    """leaky_relu, in place."""
+    return leaky_relu(input, negative_slope, inplace=True)
+
+
+def elu_(input: Tensor, alpha: float = 1.0) -> Tensor:
+    """elu, in place."""
+    return elu(input, alpha, inplace=True)
+
+
+def celu_(input: Tensor, alpha: float = 1.0) -> Tensor:
+    """celu, in place."""
+    return celu(input, alpha, inplace=True)
+
+
+def selu_(input: Tensor) -> Tensor:
+    """selu, in place."""
+    return selu(input, inplace=True)
+
+
+def hardtanh_(input: Tensor, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:
+    """hardtanh, in place."""
+    return hardtanh(input, min_val, max_val, inplace=True)
+
+
+def rrelu_(
+    input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3, training: bool = False
+) -> Tensor:
+    """rrelu, in place."""
+    return rrelu(input, lower, upper, training, inplace=True)
+
+
+def threshold_(input: Tensor, threshold: float, value: float) -> Tensor:
+    """threshold, in place."""
+    return input.copy_(_core.where(input > float(threshold), input, float(value)))
+
+
+def channel_shuffle(input: Tensor, groups: int) -> Tensor:
+    """(N, C, *) -> the channels split into `groups` groups and interleaved: channel
+    g * (C / groups) + k moves to k * groups + g."""
+    groups = int(groups)
+    if input.ndim < 3:
+        raise RuntimeError(
+            f"[channel_shuffle] expects input to have at least 3 dimensions, but got input "
+            f"with {input.ndim} dimension(s)"
+        )
+    if groups <= 0:
+        raise RuntimeError(f"[channel_shuffle] Number of groups to divide channels in must be "
+                           f"positive. Value of groups:{groups}")  # fmt: skip
+    n, channels, *rest = input.shape
+    if channels % groups:
+        raise RuntimeError(
+            f"[channel_shuffle] Number of channels must be divisible by groups. Got {channels} "
+            f"channels and {groups} groups."
+        )
+    x = input.reshape(n, groups, channels // groups, *rest)
+    return x.transpose(1, 2).reshape(*input.shape)
+
+
+def triplet_margin_with_distance_loss(
+    anchor: Tensor,
+    positive: Tensor,
+    negative: Tensor,
+    *,
+    distance_function: Callable[[Tensor, Tensor], Tensor] | None = None,
+    margin: float = 1.0,
+    swap: bool = False,
+    reduction: str = "mean",
+) -> Tensor:
+    """max(0, d(anchor, positive) - d(anchor, negative) + margin) for any distance function
+    (pairwise_distance by default); swap uses min(d(a, n), d(p, n))."""
+    op = "triplet_margin_with_distance_loss"
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"[{op}] {reduction} is not a valid value for reduction")
+    if margin <= 0:
+        raise ValueError(f"[{op}] margin must be greater than 0, got {margin}")
+    if not anchor.ndim == positive.ndim == negative.ndim:
+        raise RuntimeError(
+            f"[{op}] The anchor, positive, and negative tensors are expected to have the same "
+            f"number of dimensions, but got: anchor {anchor.ndim}D, positive {positive.ndim}D, "
+            f"and negative {negative.ndim}D inputs"
+        )
+    distance = pairwise_distance if distance_function is None else distance_function
+    d_pos = distance(anchor, positive)
+    d_neg = distance(anchor, negative)
+    if swap:
+        d_neg = _core.minimum(d_neg, distance(positive, negative))
+    loss = (d_pos - d_neg + float(margin)).clamp(min=0.0)
+    return _reduce(op, loss, reduction)
+
+
+def multilabel_margin_loss(
+    input: Tensor,
+    target: Tensor,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
+    reduction: str = "mean",
+) -> Tensor:
+    """Multi-label hinge loss: for each sample, the sum over its target classes j (the
+    leading entries of target, up to the first -1) and its other classes i of
+    max(0, 1 - (x[j] - x[i])), divided by the number of classes."""
+    op = "multilabel_margin_loss"
+    reduction = _loss_reduction(op, size_average, reduce, reduction)
+    if input.ndim > 2 or tuple(target.shape) != tuple(input.shape):
+        raise RuntimeError(
+            f"[{op}] expected input of 0-2 dims and a target of the same shape, got input "
+            f"{tuple(input.shape)} and target {tuple(target.shape)}"
+        )
+    if target.dtype != _core.dtype.int64:
+        raise RuntimeError(f"[{op}] target must be an int64 tensor, got {target.dtype}")
+    x = input.reshape(1, -1) if input.ndim < 2 else input
+    y = target.reshape(1, -1) if input.ndim < 2 else target
+    classes = x.shape[1]
+    if y.numel() and (int(y.min()) < -1 or int(y.max()) >= classes):
+        raise RuntimeError(f"[{op}] target values must be in [-1, {classes - 1}]")
+    valid = (y == -1).to(_core.dtype.int64).cumsum(1) == 0  # before the first -1
+    labels = _core._arange(0, classes, 1, _core.dtype.int64)
+    hits = (y.unsqueeze(-1) == labels) & valid.unsqueeze(-1)  # (N, j, i)
+    is_target = hits.any(dim=1)  # (N, i)
+    picked = x.gather(1, y.clamp(min=0))  # x[y_j]: (N, j)
+    terms = (1.0 - picked.unsqueeze(-1) + x.unsqueeze(1)).clamp(min=0.0)  # (N, j, i)
+    keep = valid.unsqueeze(-1) & is_target.logical_not().unsqueeze(1)
+    loss = _core.where(keep, terms, 0.0).sum(dim=(1, 2)) / classes
+    if input.ndim < 2:
+        loss = loss.reshape(())
     return _reduce(op, loss, reduction)

@@ -23,6 +23,7 @@ from .activation import (
     Sigmoid,
     SiLU,
     Softmax,
+    Softmax2d,
     Softmin,
     Softplus,
     Softshrink,
@@ -51,6 +52,7 @@ from .loss import (
     L1Loss,
     MarginRankingLoss,
     MSELoss,
+    MultiLabelMarginLoss,
     MultiLabelSoftMarginLoss,
     MultiMarginLoss,
     NLLLoss,
@@ -58,6 +60,7 @@ from .loss import (
     SmoothL1Loss,
     SoftMarginLoss,
     TripletMarginLoss,
+    TripletMarginWithDistanceLoss,
 )
 from .module import Module, Parameter
 from .normalization import GroupNorm, LayerNorm, RMSNorm
@@ -75,7 +78,7 @@ from .padding import (
     ZeroPad2d,
     ZeroPad3d,
 )
-from .pixelshuffle import PixelShuffle, PixelUnshuffle
+from .pixelshuffle import ChannelShuffle, PixelShuffle, PixelUnshuffle
 from .pooling import (
     AdaptiveAvgPool1d,
     AdaptiveAvgPool2d,
@@ -210,6 +213,10 @@ __all__ = [
     "TripletMarginLoss",
     "PixelShuffle",
     "PixelUnshuffle",
+    "Softmax2d",
+    "ChannelShuffle",
+    "TripletMarginWithDistanceLoss",
+    "MultiLabelMarginLoss",
     "Upsample",
     "UpsamplingBilinear2d",
     "UpsamplingNearest2d",

@@ -19,7 +19,7 @@ __all__ = [
     "ReLU", "Tanh", "Sigmoid", "GELU", "LeakyReLU", "Softplus", "Softmax", "LogSoftmax", "SiLU",
     "MultiheadAttention", "ELU", "CELU", "SELU", "Hardtanh", "ReLU6", "Hardsigmoid", "Hardswish",
     "Mish", "Softsign", "Tanhshrink", "LogSigmoid", "Softmin", "GLU", "Threshold", "PReLU",
-    "RReLU", "Hardshrink", "Softshrink",
+    "RReLU", "Hardshrink", "Softshrink", "Softmax2d",
 ]  # fmt: skip
 
 
@@ -627,3 +627,14 @@ class Softshrink(Module):
 
     def extra_repr(self) -> str:
         return str(self.lambd)
+
+
+class Softmax2d(Module):
+    """softmax over the channels (dim -3) of a (N, C, H, W) or (C, H, W) input."""
+
+    def forward(self, input: Tensor) -> Tensor:
+        if input.ndim not in (3, 4):
+            raise ValueError(
+                f"[Softmax2d] Softmax2d: expected input to be 3D or 4D, got {input.ndim}D instead"
+            )
+        return F.softmax(input, -3)

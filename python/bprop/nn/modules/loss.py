@@ -3,8 +3,11 @@ appear in state_dict as PyTorch's do) and calls its function in bprop.nn.functio
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from ..._core import Tensor
 from .. import functional as F
+from .distance import PairwiseDistance
 from .module import Module
 
 __all__ = [
@@ -26,6 +29,8 @@ __all__ = [
     "GaussianNLLLoss",
     "MultiLabelSoftMarginLoss",
     "MultiMarginLoss",
+    "TripletMarginWithDistanceLoss",
+    "MultiLabelMarginLoss",
 ]
 
 
@@ -396,3 +401,47 @@ class MultiMarginLoss(_WeightedLoss):
         """The loss of input (scores) against target (class indices)."""
         return F.multi_margin_loss(input, target, p=self.p, margin=self.margin,
                                    weight=self.weight, reduction=self.reduction)  # fmt: skip
+
+
+class TripletMarginWithDistanceLoss(_Loss):
+    """The triplet loss with any distance function (PairwiseDistance() by default), as
+    F.triplet_margin_with_distance_loss."""
+
+    def __init__(
+        self,
+        *,
+        distance_function: Callable[[Tensor, Tensor], Tensor] | None = None,
+        margin: float = 1.0,
+        swap: bool = False,
+        reduction: str = "mean",
+    ) -> None:
+        super().__init__(None, None, reduction)
+        if margin <= 0:
+            raise ValueError(
+                f"[TripletMarginWithDistanceLoss] TripletMarginWithDistanceLoss: expected margin "
+                f"to be greater than 0, got {margin} instead"
+            )
+        self.distance_function: Callable[[Tensor, Tensor], Tensor] | None = (
+            distance_function if distance_function is not None else PairwiseDistance()
+        )
+        self.margin, self.swap = margin, swap
+
+    def forward(self, anchor: Tensor, positive: Tensor, negative: Tensor) -> Tensor:
+        """The loss of the triplet."""
+        return F.triplet_margin_with_distance_loss(
+            anchor, positive, negative, distance_function=self.distance_function,
+            margin=self.margin, swap=self.swap, reduction=self.reduction,
+        )  # fmt: skip
+
+
+class MultiLabelMarginLoss(_Loss):
+    """Multi-label hinge loss, as F.multilabel_margin_loss."""
+
+    def __init__(
+        self, size_average: bool | None = None, reduce: bool | None = None, reduction: str = "mean"
+    ) -> None:
+        super().__init__(size_average, reduce, reduction)
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        """The loss of input (scores) against target (class indices, ended by -1)."""
+        return F.multilabel_margin_loss(input, target, reduction=self.reduction)

@@ -1,4 +1,5 @@
-"""PixelShuffle and PixelUnshuffle, as torch.nn's."""
+"""PixelShuffle, PixelUnshuffle and ChannelShuffle, as torch.nn's (torch.nn keeps
+ChannelShuffle in channelshuffle.py; bprop keeps the three rearrangements together)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from ..._core import Tensor
 from .. import functional as F
 from .module import Module
 
-__all__ = ["PixelShuffle", "PixelUnshuffle"]
+__all__ = ["PixelShuffle", "PixelUnshuffle", "ChannelShuffle"]
 
 
 class PixelShuffle(Module):
@@ -35,3 +36,17 @@ class PixelUnshuffle(Module):
 
     def extra_repr(self) -> str:
         return f"downscale_factor={self.downscale_factor}"
+
+
+class ChannelShuffle(Module):
+    """Interleaves the channels of `groups` groups, as F.channel_shuffle."""
+
+    def __init__(self, groups: int) -> None:
+        super().__init__()
+        self.groups = groups
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.channel_shuffle(input, self.groups)
+
+    def extra_repr(self) -> str:
+        return f"groups={self.groups}"
