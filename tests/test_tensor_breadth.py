@@ -440,6 +440,68 @@ def test_elementwise_composed():
     _close(got, torch.heaviside(torch.tensor(step), torch.tensor(values)))
 
 
+def test_more_inplace_unary_and_dtype_rule():
+    for name in ("expm1_", "log1p_", "erf_", "sign_", "rsqrt_"):
+        _same_value_and_grad(lambda m, a: getattr(a * 1.0 + 2.5, name)(), A34)
+    with pytest.raises(RuntimeError, match=r"\[exp_\] result type float32 can't be cast"):
+        bp.arange(3).exp_()
+    x = bp.arange(3)
+    assert x.abs_() is x and x.dtype == bp.int64
+
+
+def test_addcmul_addcdiv_and_in_place():
+    b = RNG.uniform(0.5, 2.0, size=(4,))
+    _same_value_and_grad(lambda m, a, t1, t2: m.addcmul(a, t1, t2, value=0.5), A34, A34 + 1, b)
+    _same_value_and_grad(lambda m, a, t1, t2: a.addcdiv(t1, t2, value=-2), A34, A34 + 1, b)
+    _same_value_and_grad(lambda m, a, t1, t2: (a * 1.0).addcmul_(t1, t2), A34, A34 + 1, b)
+    _same_value_and_grad(
+        lambda m, a, t1, t2: (a * 1.0).addcdiv_(t1, t2, value=0.1), A34, A34 + 1, b
+    )
+    with pytest.raises(RuntimeError, match=r"\[addcdiv\]"):
+        bp.addcdiv(bp.zeros(2), bp.tensor([1, 2]), bp.tensor([1, 1]))
+
+
+def test_addmm_family():
+    m1, m2 = RNG.normal(size=(3, 4)), RNG.normal(size=(4, 2))
+    for kwargs in ({}, {"beta": 0.5, "alpha": 2.0}, {"beta": 0}):
+        _same_value_and_grad(lambda m, a, x, y: m.addmm(a, x, y, **kwargs), A34[0, :2], m1, m2)
+        _same_value_and_grad(lambda m, a, x, y: a.addmv(x, y, **kwargs), A34[:, 0], m1, A34[0])
+        b1, b2 = RNG.normal(size=(2, 3, 4)), RNG.normal(size=(2, 4, 2))
+        _same_value_and_grad(
+            lambda m, a, x, y: m.baddbmm(a, x, y, **kwargs), RNG.normal(size=(3, 2)), b1, b2
+        )
+        _same_value_and_grad(
+            lambda m, a, x, y: a.addbmm(x, y, **kwargs), RNG.normal(size=(3, 2)), b1, b2
+        )
+    with pytest.raises(RuntimeError, match=r"\[addmm\]"):
+        bp.addmm(bp.zeros(2), bp.zeros(2), bp.zeros(2, 2))
+
+
+def test_logaddexp_rot90_take_along_dim():
+    _same_value_and_grad(lambda m, a, b: m.logaddexp(a, b), A34 * 40, A34[0] * 40)
+    _same_value_and_grad(lambda m, a, b: a.logaddexp2(b), A34, A34[:, :1])
+    for k, dims in ((1, (0, 1)), (2, (1, 2)), (3, (0, 2)), (-1, (2, 0)), (4, (0, 1))):
+        _same_value_and_grad(lambda m, a: m.rot90(a, k, dims), A234)
+    index = np.array([[0, 3], [1, 1], [2, 0]])
+    _same_value_and_grad(lambda m, a: m.take_along_dim(a, m.tensor(index), dim=1), A34)
+    _same_value_and_grad(lambda m, a: a.take_along_dim(m.tensor(index[:2, :1]), 0), A34)
+    _same_value_and_grad(lambda m, a: m.take_along_dim(a, m.tensor([5, 0, 11])), A34)
+
+
+def test_atleast_and_block_diag():
+    for name in ("atleast_1d", "atleast_2d", "atleast_3d"):
+        for shape in ((), (3,), (2, 3), (2, 3, 1)):
+            got = getattr(bp, name)(bp.zeros(shape))
+            assert tuple(got.shape) == tuple(getattr(torch, name)(torch.zeros(shape)).shape)
+        got = getattr(bp, name)(bp.zeros(()), bp.zeros(2))
+        want = getattr(torch, name)(torch.zeros(()), torch.zeros(2))
+        assert [tuple(g.shape) for g in got] == [tuple(w.shape) for w in want]
+    _same_value_and_grad(lambda m, a, b, c: m.block_diag(a, b, c), A34[:2, :3], A34[0], A34[1, 0])
+    got = bp.block_diag(bp.tensor([[1, 2]]), bp.tensor([[0.5]]))
+    want = torch.block_diag(torch.tensor([[1, 2]]), torch.tensor([[0.5]]))
+    assert got.tolist() == want.tolist() and got.dtype == bp.float32
+
+
 # ---- counting and searching ----
 
 

@@ -71,7 +71,9 @@ __all__ = [
     "unique_consecutive", "bincount", "histc", "searchsorted", "bucketize", "index_copy",
     "FloatTensor", "DoubleTensor", "LongTensor", "BoolTensor", "memory_format",
     "contiguous_format", "preserve_format", "channels_last", "set_default_device",
-    "get_default_device", "set_printoptions",
+    "get_default_device", "set_printoptions", "addcmul", "addcdiv", "addmm", "addmv",
+    "baddbmm", "addbmm", "logaddexp", "logaddexp2", "rot90", "take_along_dim", "atleast_1d",
+    "atleast_2d", "atleast_3d", "block_diag",
 ]  # fmt: skip
 
 _F32, _F64, _I64, _BOOL = (
@@ -114,9 +116,23 @@ def _old(self: Tensor) -> Tensor:
     return self.clone() if self.requires_grad and _core.is_grad_enabled() else self
 
 
+_KIND = {_BOOL: 0, _I64: 1, _F32: 2, _F64: 2}
+
+
+def _write(op: str, self: Tensor, result: Tensor) -> Tensor:
+    """_assign, refusing what PyTorch refuses: a result of a higher kind (float into an
+    integer tensor, an integer into a bool one) can't be written in place."""
+    if _KIND[result.dtype] > _KIND[self.dtype]:
+        raise RuntimeError(
+            f"[{op}] result type {result.dtype.name} can't be cast to the desired output type "
+            f"{self.dtype.name}"
+        )
+    return _assign(op, self, result)
+
+
 def _inplace_unary(name: str, fn: typing.Callable[[Tensor], Tensor]) -> None:
     def update(self: Tensor) -> Tensor:
-        return _assign(name, self, fn(_old(self)))
+        return _write(name, self, fn(_old(self)))
 
     method(_named(name, f"``{name[:-1]}``, in place; returns self", update))
 
@@ -137,6 +153,11 @@ for _name, _fn in [
     ("floor_", _floor),
     ("ceil_", _ceil),
     ("trunc_", _trunc),
+    ("expm1_", _core.expm1),
+    ("log1p_", _core.log1p),
+    ("erf_", _core.erf),
+    ("sign_", _core.sign),
+    ("rsqrt_", lambda x: 1.0 / x.sqrt()),
 ]:
     _inplace_unary(_name, _fn)
 
@@ -144,13 +165,13 @@ for _name, _fn in [
 @method
 def round_(self: Tensor, *, decimals: int = 0) -> Tensor:
     """``round(decimals=)`` (half to even), in place; returns self."""
-    return _assign("round_", self, _round(_old(self), decimals=decimals))
+    return _write("round_", self, _round(_old(self), decimals=decimals))
 
 
 @method
 def pow_(self: Tensor, exponent: Tensor | Number) -> Tensor:
     """``self ** exponent``, in place; returns self."""
-    return _assign("pow_", self, _core.pow(_old(self), _as_operand(exponent)))
+    return _write("pow_", self, _core.pow(_old(self), _as_operand(exponent)))
 
 
 @method
@@ -159,13 +180,13 @@ def index_add_(
 ) -> Tensor:
     """``self[..., index[i], ...] += alpha * source[..., i, ...]`` along dim, in place."""
     source = source if alpha == 1 else source * alpha
-    return _assign("index_add_", self, _core.index_add(_old(self), dim, index, source))
+    return _write("index_add_", self, _core.index_add(_old(self), dim, index, source))
 
 
 @method
 def scatter_add_(self: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor:
     """scatter_add, in place: ``self[index[i][j]][j] += src[i][j]`` (for dim 0); returns self."""
-    return _assign("scatter_add_", self, _core.scatter_add(_old(self), dim, index, src))
+    return _write("scatter_add_", self, _core.scatter_add(_old(self), dim, index, src))
 
 
 def _index_copy(op: str, input: Tensor, dim: int, index: Tensor, source: Tensor) -> Tensor:
@@ -197,7 +218,7 @@ def index_copy(input: Tensor, dim: int, index: Tensor, source: Tensor) -> Tensor
 @method
 def index_copy_(self: Tensor, dim: int, index: Tensor, source: Tensor) -> Tensor:
     """index_copy, in place; returns self."""
-    return _assign("index_copy_", self, _index_copy("index_copy_", _old(self), dim, index, source))
+    return _write("index_copy_", self, _index_copy("index_copy_", _old(self), dim, index, source))
 
 
 @method
@@ -216,7 +237,7 @@ def masked_scatter_(self: Tensor, mask: Tensor, source: Tensor) -> Tensor:
     position = (full.to(_I64).cumsum(0) - 1).clamp(min=0)
     taken = _core.index_select(source.reshape(-1).to(self.dtype), 0, position)
     result = _core.where(full, taken, _old(self).reshape(-1)).reshape(_shape(self))
-    return _assign("masked_scatter_", self, result)
+    return _write("masked_scatter_", self, result)
 
 
 @method
@@ -1025,7 +1046,7 @@ def nan_to_num_(
     self: Tensor, nan: float = 0.0, posinf: float | None = None, neginf: float | None = None
 ) -> Tensor:
     """nan_to_num, in place; returns self."""
-    return _assign("nan_to_num_", self, _nan_to_num(_old(self), nan, posinf, neginf))
+    return _write("nan_to_num_", self, _nan_to_num(_old(self), nan, posinf, neginf))
 
 
 @function_and_method
@@ -1135,6 +1156,199 @@ def hypot(input: Tensor, other: Tensor | Number) -> Tensor:
 def argwhere(input: Tensor) -> Tensor:
     """The indices of the nonzero elements, one row each: an (N, input.ndim) int64 tensor."""
     return _core.nonzero(input)
+
+
+@function_and_method
+def addcmul(input: Tensor, tensor1: Tensor, tensor2: Tensor, *, value: Number = 1) -> Tensor:
+    """input + value * tensor1 * tensor2, broadcast."""
+    return input + value * (tensor1 * tensor2)
+
+
+@function_and_method
+def addcdiv(input: Tensor, tensor1: Tensor, tensor2: Tensor, *, value: Number = 1) -> Tensor:
+    """input + value * tensor1 / tensor2, broadcast (floating point only)."""
+    if tensor1.dtype not in _FLOATS and tensor2.dtype not in _FLOATS:
+        raise RuntimeError(
+            "[addcdiv] integer division of tensors using addcdiv is no longer supported; "
+            "divide with a floating-point tensor"
+        )
+    return input + value * (tensor1 / tensor2)
+
+
+@method
+def addcmul_(self: Tensor, tensor1: Tensor, tensor2: Tensor, *, value: Number = 1) -> Tensor:
+    """addcmul, in place (Adam's second moment: v.addcmul_(g, g, value=1 - beta2))."""
+    return _write("addcmul_", self, addcmul(_old(self), tensor1, tensor2, value=value))
+
+
+@method
+def addcdiv_(self: Tensor, tensor1: Tensor, tensor2: Tensor, *, value: Number = 1) -> Tensor:
+    """addcdiv, in place (Adam's step: p.addcdiv_(m, denom, value=-lr))."""
+    return _write("addcdiv_", self, addcdiv(_old(self), tensor1, tensor2, value=value))
+
+
+def _scaled_sum(input: Tensor, product: Tensor, beta: Number, alpha: Number) -> Tensor:
+    # beta == 0 ignores input, NaN and inf included, as PyTorch documents.
+    scaled = product if alpha == 1 else alpha * product
+    if beta == 0:  # a where, not 0 * input: the gradient to input is zero, NaN or not
+        return _core.where(_core._zeros((), _BOOL), input, scaled)
+    return (input if beta == 1 else beta * input) + scaled
+
+
+def _matrix(op: str, name: str, t: Tensor, ndim: int) -> None:
+    if t.ndim != ndim:
+        raise RuntimeError(f"[{op}] {name} must be a {ndim}-D tensor, got shape {_shape(t)}")
+
+
+@function_and_method
+def addmm(
+    input: Tensor, mat1: Tensor, mat2: Tensor, *, beta: Number = 1, alpha: Number = 1
+) -> Tensor:
+    """beta * input + alpha * (mat1 @ mat2), input broadcast to the product's shape."""
+    _matrix("addmm", "mat1", mat1, 2)
+    _matrix("addmm", "mat2", mat2, 2)
+    return _scaled_sum(input, _core.mm(mat1, mat2), beta, alpha)
+
+
+@function_and_method
+def addmv(
+    input: Tensor, mat: Tensor, vec: Tensor, *, beta: Number = 1, alpha: Number = 1
+) -> Tensor:
+    """beta * input + alpha * (mat @ vec)."""
+    _matrix("addmv", "mat", mat, 2)
+    _matrix("addmv", "vec", vec, 1)
+    return _scaled_sum(input, _core.matmul(mat, vec), beta, alpha)
+
+
+@function_and_method
+def baddbmm(
+    input: Tensor, batch1: Tensor, batch2: Tensor, *, beta: Number = 1, alpha: Number = 1
+) -> Tensor:
+    """beta * input + alpha * (batch1 @ batch2), batched matrix products of 3-D tensors."""
+    _matrix("baddbmm", "batch1", batch1, 3)
+    _matrix("baddbmm", "batch2", batch2, 3)
+    return _scaled_sum(input, _core.bmm(batch1, batch2), beta, alpha)
+
+
+@function_and_method
+def addbmm(
+    input: Tensor, batch1: Tensor, batch2: Tensor, *, beta: Number = 1, alpha: Number = 1
+) -> Tensor:
+    """beta * input + alpha * the sum over the batch of batch1[i] @ batch2[i]."""
+    _matrix("addbmm", "batch1", batch1, 3)
+    _matrix("addbmm", "batch2", batch2, 3)
+    return _scaled_sum(input, _core.bmm(batch1, batch2).sum(0), beta, alpha)
+
+
+@function_and_method
+def logaddexp(input: Tensor, other: Tensor) -> Tensor:
+    """log(exp(input) + exp(other)), elementwise, without overflow."""
+    return _logaddexp(input, other)
+
+
+@function_and_method
+def logaddexp2(input: Tensor, other: Tensor) -> Tensor:
+    """log2(2**input + 2**other), elementwise, without overflow."""
+    return _logaddexp(input * math.log(2.0), other * math.log(2.0)) / math.log(2.0)
+
+
+@function_and_method
+def rot90(input: Tensor, k: int = 1, dims: collections.abc.Sequence[int] = (0, 1)) -> Tensor:
+    """input rotated by 90 degrees k times, from dims[0] towards dims[1] (numpy's rot90)."""
+    dims = tuple(dims)
+    if len(dims) != 2:
+        raise RuntimeError(f"[rot90] expected total rotation dims == 2, but got dims = {len(dims)}")
+    if input.ndim < 2:
+        raise RuntimeError(f"[rot90] expected total dims >= 2, but got total dims = {input.ndim}")
+    d0, d1 = _dim("rot90", dims[0], input.ndim), _dim("rot90", dims[1], input.ndim)
+    if d0 == d1:
+        raise RuntimeError(f"[rot90] expected rotation dims to be different, got {d0} and {d1}")
+    k = _int("rot90", "k", k) % 4
+    if k == 1:
+        return input.flip(d1).transpose(d0, d1)
+    if k == 2:
+        return input.flip(d0, d1)
+    if k == 3:
+        return input.flip(d0).transpose(d0, d1)
+    return input.clone()
+
+
+@function_and_method
+def take_along_dim(input: Tensor, indices: Tensor, dim: int | None = None) -> Tensor:
+    """The values of input at indices along dim (broadcast against each other, as numpy's
+    take_along_axis); with dim=None, of the flattened input."""
+    if dim is None:
+        return _core.gather(input.reshape(-1), 0, indices.reshape(-1))
+    d = _dim("take_along_dim", dim, input.ndim)
+    in_shape, ix_shape = list(input.shape), list(indices.shape)
+    in_shape[d] = ix_shape[d] = 1
+    shape = list(np.broadcast_shapes(tuple(in_shape), tuple(ix_shape)))
+    x_shape, i_shape = list(shape), list(shape)
+    x_shape[d], i_shape[d] = input.shape[d], indices.shape[d]
+    return _core.gather(input.expand(*x_shape), d, indices.expand(*i_shape))
+
+
+def _atleast(op: str, ndim: int, tensors: tuple) -> Tensor | tuple[Tensor, ...]:
+    if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
+        tensors = tuple(tensors[0])
+        single = False
+    else:
+        single = len(tensors) == 1
+    results = []
+    for t in tensors:
+        if t.ndim == 0:
+            t = t.reshape((1,) * ndim)
+        elif t.ndim == 1 and ndim >= 2:
+            t = t.unsqueeze(0)
+            if ndim == 3:
+                t = t.unsqueeze(-1)
+        elif t.ndim == 2 and ndim == 3:
+            t = t.unsqueeze(-1)
+        results.append(t)
+    return results[0] if single else tuple(results)
+
+
+def atleast_1d(*tensors: Tensor | collections.abc.Sequence[Tensor]) -> Tensor | tuple[Tensor, ...]:
+    """Each tensor with at least 1 dim (a 0-d one becomes shape (1,)); one tensor in, one out."""
+    return _atleast("atleast_1d", 1, tensors)
+
+
+def atleast_2d(*tensors: Tensor | collections.abc.Sequence[Tensor]) -> Tensor | tuple[Tensor, ...]:
+    """Each tensor with at least 2 dims (a 1-d one of size n becomes (1, n))."""
+    return _atleast("atleast_2d", 2, tensors)
+
+
+def atleast_3d(*tensors: Tensor | collections.abc.Sequence[Tensor]) -> Tensor | tuple[Tensor, ...]:
+    """Each tensor with at least 3 dims ((n,) becomes (1, n, 1), (m, n) becomes (m, n, 1))."""
+    return _atleast("atleast_3d", 3, tensors)
+
+
+def block_diag(*tensors: Tensor) -> Tensor:
+    """The tensors (0-d, 1-d as one row, or 2-d) as the blocks of a block-diagonal matrix."""
+    blocks = []
+    for t in tensors:
+        if t.ndim > 2:
+            raise RuntimeError(
+                f"[block_diag] Input tensors must have 2 or fewer dimensions, got shape {_shape(t)}"
+            )
+        blocks.append(t.reshape(1, -1) if t.ndim < 2 else t)
+    if not blocks:
+        return _core._zeros((1, 0), _core.get_default_dtype())
+    dtype = blocks[0].dtype
+    for b in blocks[1:]:
+        dtype = _core.result_type(_core._zeros((), dtype), b)
+    width = builtins.sum(b.shape[1] for b in blocks)
+    rows, left = [], 0
+    for b in blocks:
+        right = width - left - b.shape[1]
+        parts = [
+            _core._zeros((b.shape[0], left), dtype),
+            b.to(dtype),
+            _core._zeros((b.shape[0], right), dtype),
+        ]
+        rows.append(_core._cat(parts, 1))
+        left += b.shape[1]
+    return _core._cat(rows, 0)
 
 
 # ---- counting and searching, in numpy ----
