@@ -48,6 +48,16 @@ def main():
     sys.argv = [program]
     sys.path.insert(0, os.path.dirname(os.path.abspath(program)))
     runpy.run_path(program, run_name="__main__")
+    if backend == "bprop":
+        # The comparison means something only if PyTorch itself never ran.
+        real = sorted(
+            name
+            for name, module in list(sys.modules.items())
+            if (name == "torch" or name.startswith("torch."))
+            and not getattr(module, "__name__", "").startswith("bprop")
+        )
+        if real:
+            raise SystemExit(f"PyTorch was imported in the bprop run: {', '.join(real[:3])}, ...")
 
 
 if __name__ == "__main__":
