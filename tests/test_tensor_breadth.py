@@ -336,6 +336,7 @@ def test_median():
     _close(got.values, want.values)
     assert got.indices.tolist() == want.indices.tolist()
     assert math.isnan(bp.tensor(with_nan).median().item())
+    assert math.isnan(bp.tensor([]).median().item()) and math.isnan(torch.tensor([]).median())
 
 
 def test_mode():

@@ -2,24 +2,28 @@
 (and the gradients of those) come from autograd:
 
 * in place: exp_, log_, sqrt_, abs_, neg_, sigmoid_, tanh_, relu_, sin_, cos_, reciprocal_,
-  square_, floor_, ceil_, round_, trunc_, pow_, nan_to_num_, index_add_, scatter_add_,
-  index_copy_, masked_scatter_, fill_diagonal_, and the random fills bernoulli_, random_,
-  exponential_. Each computes its result out of place from a clone of self and writes it
-  with copy_, so a leaf that requires grad raises as in PyTorch, version counters move, and
-  the gradient flows through the old value as PyTorch's in-place autograd does;
+  square_, floor_, ceil_, round_, trunc_, expm1_, log1p_, erf_, sign_, rsqrt_, pow_,
+  nan_to_num_, addcmul_, addcdiv_, index_add_, scatter_add_, index_copy_, masked_scatter_,
+  fill_diagonal_, and the random fills bernoulli_, random_, exponential_. Each computes its
+  result out of place from a clone of self and writes it with copy_, so a leaf that requires
+  grad raises as in PyTorch, version counters move, and the gradient flows through the old
+  value as PyTorch's in-place autograd does; a float result can't go into an integer tensor;
 * shapes: movedim/moveaxis, swapaxes/swapdims, unflatten, tile, repeat_interleave,
   Tensor.broadcast_to, sum_to_size, mT/mH, diag, diagonal (a copy, not a view), diag_embed,
-  trace, tril_indices/triu_indices, meshgrid, cartesian_prod, kron, cdist;
+  trace, tril_indices/triu_indices, meshgrid, cartesian_prod, kron, cdist, rot90,
+  take_along_dim, atleast_1d/2d/3d, block_diag;
+* products: addcmul, addcdiv, addmm, addmv, baddbmm, addbmm;
 * scans and reductions: cumprod (exact gradients through zeros: a product scan, no
   division), logcumsumexp, cummax/cummin, diff, aminmax, nansum/nanmean, median,
   quantile/nanquantile, mode, std_mean/var_mean;
 * elementwise: isclose, nan_to_num, logit, erfc, sinh, cosh, tan, asinh, acosh, atanh, xlogy,
-  sgn, signbit, heaviside, hypot;
-* counting and searching (computed in numpy on the values: not differentiable, and a step
+  sgn, signbit, heaviside, hypot, logaddexp, logaddexp2;
+* counting and searching, computed in numpy on the values (not differentiable, and a step
   captured by bp.compile freezes their result): unique, unique_consecutive, bincount, histc,
-  searchsorted, bucketize, argwhere; cummax/cummin, median(dim), mode and the nan-aware
-  reductions find their indices with tensor ops or numpy and gather the values, so the
-  values stay differentiable;
+  searchsorted, bucketize, argwhere. cummax/cummin and mode find their indices in numpy too,
+  and masked_scatter_ and repeat_interleave with tensor repeats read the mask or the counts,
+  so they are frozen in a captured step as well; their values are gathered with tensor ops
+  and stay differentiable;
 * legacy typed constructors FloatTensor/DoubleTensor/LongTensor/BoolTensor, the memory
   formats contiguous_format/preserve_format/channels_last (names only: bprop's tensors are
   row-major), set_default_device/get_default_device (the CPU only) and set_printoptions.
@@ -843,6 +847,8 @@ def median(
     median(input) is a 0-d tensor; median(input, dim) is (values, indices). Differentiable:
     the gradient goes to the element chosen."""
     if dim is None:
+        if input.numel() == 0:  # PyTorch's median of nothing is NaN
+            return _core._full((), math.nan, input.dtype)
         return _median_along("median", input.reshape(-1), 0, False)[0]
     d = _dim("median", dim, input.ndim)
     if input.ndim == 0:
