@@ -41,10 +41,12 @@ EXACT = [
     "cnn_batchnorm",
     "conv1d_signals",
     "gru_names",
+    "llama_tiny",
     "lstm_lm",
     "mlp_regression",
     "scalar_autograd",
     "sdpa_ema",
+    "seq2seq_transformer",
     "transformer_adder",
 ]
 # Programs that draw random numbers, whose last value is a held-out loss: bprop's loss must fall
@@ -56,6 +58,7 @@ NEEDS = {
     "char_gpt": "tiny_shakespeare.txt",
     "lstm_lm": "tiny_shakespeare.txt",
     "sdpa_ema": "tiny_shakespeare.txt",
+    "llama_tiny": "tiny_shakespeare.txt",
     "gru_names": "names.txt",
     "random_names": "names.txt",
 }
