@@ -348,6 +348,9 @@ INTERPOLATE = [
     ("linear", dict(size=7, mode="linear"), (2, 2, 5)),
     ("linear_align", dict(scale_factor=2.5, mode="linear", align_corners=True), (1, 2, 4)),
     ("trilinear", dict(scale_factor=1.5, mode="trilinear"), (1, 2, 3, 2, 4)),
+    ("bicubic", dict(size=(5, 7), mode="bicubic"), (2, 2, 3, 5)),
+    ("bicubic_scale", dict(scale_factor=(1.5, 0.7), mode="bicubic"), (1, 2, 4, 5)),
+    ("bicubic_align", dict(size=(7, 4), mode="bicubic", align_corners=True), (1, 2, 3, 5)),
     ("area", dict(size=(2, 3), mode="area"), (1, 2, 5, 7)),
     ("area_1d", dict(scale_factor=0.5, mode="area"), (1, 2, 6)),
 ]
@@ -958,3 +961,57 @@ def test_multilabel_margin_loss_as_torch(reduction):
 
     _check_against_torch(unbatched, ((4,),), "any", "float64")
     assert repr(bnn.MultiLabelMarginLoss()) == repr(tnn.MultiLabelMarginLoss())
+
+
+@pytest.mark.parametrize(
+    "name,padding,shape",
+    [
+        ("ReflectionPad3d", (1, 2, 0, 1, 2, 1), (2, 3, 4, 5, 6)),
+        ("ReplicationPad3d", 2, (3, 4, 5, 6)),
+        ("CircularPad3d", (1, 2, 3, 1, 2, 0), (1, 2, 4, 5, 6)),
+    ],
+)
+def test_3d_padding_modules_as_torch(name, padding, shape):
+    def fn(m, x):
+        return getattr(bnn if m is bp else tnn, name)(padding)(x)
+
+    _check_against_torch(fn, (shape,), "any", "float64")
+    assert repr(getattr(bnn, name)(padding)) == repr(getattr(tnn, name)(padding))
+
+
+def test_resampling_and_index_building_are_capturable_by_compile():
+    """interpolate, pdist and the 3-d pads build their indices by tensor ops, so bp.compile
+    records them: replays match eager steps."""
+
+    def make():
+        bp.manual_seed(0)
+        model = bnn.Sequential(
+            bnn.Conv2d(2, 4, 3, padding=1),
+            bnn.Upsample(scale_factor=1.5, mode="bilinear"),
+            bnn.Upsample(size=(4, 5), mode="bicubic"),
+            bnn.Upsample(size=(3, 3)),
+            bnn.ReplicationPad3d(1),
+            bnn.Flatten(),
+            bnn.Linear(6 * 5 * 5, 3),
+        )
+        return model, bp.optim.SGD(model.parameters(), lr=0.05)
+
+    def stepper(model, opt):
+        def step(x, y):
+            opt.zero_grad()
+            out = model(x)
+            loss = BF.multi_margin_loss(out, y) + BF.pdist(out).mean() * 0.1
+            loss.backward()
+            opt.step()
+            return loss
+
+        return step
+
+    x = bp.tensor(_arrays(((4, 2, 3, 3),), 21)[0], dtype=bp.float32)
+    y = bp.tensor([0, 2, 1, 0])
+    eager_model, eager_opt = make()
+    eager = stepper(eager_model, eager_opt)
+    compiled_model, compiled_opt = make()
+    compiled = bp.compile(stepper(compiled_model, compiled_opt))
+    for _ in range(3):
+        assert float(compiled(x, y)) == float(eager(x, y))

@@ -1225,9 +1225,12 @@ def pdist(input: Tensor, p: float = 2.0) -> Tensor:
     p = float(p)
     if p < 0:
         raise RuntimeError(f"[pdist] pdist only supports non-negative p values, got {p}")
-    rows, cols = np.triu_indices(input.shape[0], k=1)
-    i = _core._tensor_from_numpy(rows.astype(np.int64))
-    j = _core._tensor_from_numpy(cols.astype(np.int64))
+    n, int64 = input.shape[0], _core.dtype.int64
+    if n < 2:
+        i = j = _core._zeros((0,), int64)
+    else:  # the pairs (i, j > i) in row-major order, by tensor ops (bp.compile records them)
+        i = _core._cat([_core._full((n - 1 - r,), float(r), int64) for r in range(n - 1)], 0)
+        j = _core._cat([_core._arange(r + 1, n, 1, int64) for r in range(n - 1)], 0)
     diff = input.index_select(0, i) - input.index_select(0, j)
     return _p_norm(diff, p, 1, False)
 
@@ -1363,42 +1366,67 @@ def feature_alpha_dropout(
     return _alpha_dropout("feature_alpha_dropout", input, p, bool(training), inplace, True)
 
 
-_INTERPOLATE_MODES = ("nearest", "nearest-exact", "linear", "bilinear", "trilinear", "area")
+_INTERPOLATE_MODES = (
+    "nearest", "nearest-exact", "linear", "bilinear", "bicubic", "trilinear", "area",
+)  # fmt: skip
+_CUBIC_A = -0.75  # PyTorch's (and OpenCV's) cubic convolution coefficient
 
 
 def _resample_dim(
     x: Tensor, dim: int, out: int, mode: str, align_corners: bool, scale: float | None
 ) -> Tensor:
-    """x resampled along dim to `out` entries, as PyTorch's upsample kernels index it (in the
-    input's floating-point precision)."""
+    """x resampled along dim to `out` entries, as PyTorch's upsample kernels index it: source
+    positions in the input's floating-point precision, made by tensor ops (not numpy data) so
+    that bp.compile can record them."""
     size = x.shape[dim]
     real = np.float64 if x.dtype == _core.dtype.float64 else np.float32
-    dst = np.arange(out, dtype=real)
+    int64 = _core.dtype.int64
+    dst = _core._arange(0, out, 1, x.dtype)
+    # PyTorch's scale, rounded to the compute precision (exact as a Python float)
+    ratio = float(real(1.0 / scale) if scale is not None and scale > 0 else real(size) / real(out))
     if mode in ("nearest", "nearest-exact"):
         if out == size:
             return x
-        ratio = real(1.0 / scale) if scale is not None and scale > 0 else real(size) / real(out)
-        offset = real(0.5) if mode == "nearest-exact" else real(0.0)
-        index = np.minimum(np.floor((dst + offset) * ratio).astype(np.int64), size - 1)
-        return x.index_select(dim, _core._tensor_from_numpy(index))
+        offset = 0.5 if mode == "nearest-exact" else 0.0
+        index = ((dst + offset) * ratio).floor().to(int64).clamp(max=size - 1)
+        return x.index_select(dim, index)
     if out == size:
         return x
     if align_corners:
-        ratio = real(size - 1) / real(out - 1) if out > 1 else real(0.0)
-        source = ratio * dst
+        ratio = float(real(size - 1) / real(out - 1)) if out > 1 else 0.0
+        source = dst * ratio
     else:
-        ratio = real(1.0 / scale) if scale is not None and scale > 0 else real(size) / real(out)
-        source = np.maximum(ratio * (dst + real(0.5)) - real(0.5), real(0.0))
-    low = np.minimum(source.astype(np.int64), size - 1)
-    lam = np.clip(source - low.astype(real), 0.0, 1.0).astype(real)
-    high = low + (low < size - 1)
+        source = (dst + 0.5) * ratio - 0.5
+        if mode != "bicubic":
+            source = source.clamp(min=0.0)
     shape = [1] * x.ndim
     shape[dim] = out
-    w1 = _core._tensor_from_numpy(lam.reshape(shape))
-    w0 = _core._tensor_from_numpy((real(1.0) - lam).reshape(shape))
-    a = x.index_select(dim, _core._tensor_from_numpy(low))
-    b = x.index_select(dim, _core._tensor_from_numpy(high))
-    return a * w0 + b * w1
+    if mode == "bicubic":
+        # Keys' cubic convolution over the neighbours floor(s) - 1 .. floor(s) + 2 (clamped)
+        floor = source.floor()
+        base = floor.to(int64)
+        t = source - floor
+        a = _CUBIC_A
+        one = 1.0 - t
+        weights = (
+            (((t + 1.0) * a - 5 * a) * (t + 1.0) + 8 * a) * (t + 1.0) - 4 * a,
+            ((t * (a + 2) - (a + 3)) * t) * t + 1.0,
+            ((one * (a + 2) - (a + 3)) * one) * one + 1.0,
+            (((one + 1.0) * a - 5 * a) * (one + 1.0) + 8 * a) * (one + 1.0) - 4 * a,
+        )
+        result = None
+        for k, w in enumerate(weights):
+            index = (base + (k - 1)).clamp(0, size - 1)
+            term = x.index_select(dim, index) * w.reshape(shape)
+            result = term if result is None else result + term
+        return result
+    low = source.to(int64).clamp(max=size - 1)  # truncation: source >= 0
+    lam = (source - low.to(x.dtype)).clamp(0.0, 1.0)
+    high = (low + 1).clamp(max=size - 1)
+    lam = lam.reshape(shape)
+    a = x.index_select(dim, low)
+    b = x.index_select(dim, high)
+    return a * (1.0 - lam) + b * lam
 
 
 def interpolate(
@@ -1411,9 +1439,9 @@ def interpolate(
     antialias: bool = False,
 ) -> Tensor:
     """Resizes the spatial dims of a (N, C, *spatial) input to `size`, or scales them by
-    `scale_factor`: mode 'nearest' / 'nearest-exact' (3-5 d), 'linear' (3-d), 'bilinear' (4-d),
-    'trilinear' (5-d), with align_corners as PyTorch, or 'area' (adaptive average pooling,
-    3-4 d). 'bicubic' and antialias are not supported (NotImplementedError)."""
+    `scale_factor`: mode 'nearest' / 'nearest-exact' (3-5 d), 'linear' (3-d), 'bilinear' and
+    'bicubic' (4-d), 'trilinear' (5-d), with align_corners as PyTorch, or 'area' (adaptive
+    average pooling). antialias is not supported (NotImplementedError)."""
     op = "interpolate"
     if mode in ("nearest", "area", "nearest-exact"):
         if align_corners is not None:
@@ -1459,14 +1487,12 @@ def interpolate(
     if antialias:
         raise NotImplementedError(f"[{op}] antialias=True is not supported")
     if mode not in _INTERPOLATE_MODES or input.ndim not in (3, 4, 5):
-        if mode == "bicubic" and input.ndim == 4:
-            raise NotImplementedError(f"[{op}] mode 'bicubic' is not supported")
         raise NotImplementedError(
             f"[{op}] Input Error: Only 3D, 4D and 5D input Tensors supported (got "
-            f"{input.ndim}D) for the modes: nearest | linear | bilinear | trilinear | area | "
-            f"nearest-exact (got {mode})"
+            f"{input.ndim}D) for the modes: nearest | linear | bilinear | bicubic | trilinear | "
+            f"area | nearest-exact (got {mode})"
         )
-    needed = {"linear": 3, "bilinear": 4, "trilinear": 5}.get(mode)
+    needed = {"linear": 3, "bilinear": 4, "bicubic": 4, "trilinear": 5}.get(mode)
     if needed is not None and input.ndim != needed:
         raise NotImplementedError(
             f"[{op}] Got {input.ndim}D input, but {mode} mode needs {needed}D input"
@@ -1935,9 +1961,10 @@ def multi_margin_loss(
         raise RuntimeError(
             f"[{op}] inconsistent target size, expected {n} but got {tuple(target.shape)}"
         )
-    if n and (int(y.min()) < 0 or int(y.max()) >= classes):
-        raise RuntimeError(f"[{op}] target out of range: classes are 0 to {classes - 1}")
-    picked = x.gather(1, y.unsqueeze(1))
+    try:
+        picked = x.gather(1, y.unsqueeze(1))
+    except IndexError:
+        raise RuntimeError(f"[{op}] target out of range: classes are 0 to {classes - 1}") from None
     terms = (x - picked + float(margin)).clamp(min=0.0)
     if p == 2:
         terms = terms * terms

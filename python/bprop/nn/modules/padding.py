@@ -10,7 +10,7 @@ from .module import Module
 __all__ = [
     "ConstantPad1d", "ConstantPad2d", "ConstantPad3d", "ZeroPad1d", "ZeroPad2d", "ZeroPad3d",
     "ReflectionPad1d", "ReflectionPad2d", "ReplicationPad1d", "ReplicationPad2d",
-    "CircularPad1d", "CircularPad2d",
+    "CircularPad1d", "CircularPad2d", "ReflectionPad3d", "ReplicationPad3d", "CircularPad3d",
 ]  # fmt: skip
 
 
@@ -133,3 +133,56 @@ class CircularPad2d(_ModePad):
     """Pads the last two dims by wrapping around."""
 
     _dims, _mode = 2, "circular"
+
+
+class _ModePad3d(_ModePad):
+    """The three-dim reflect / replicate / circular pads of (N, C, D, H, W) or (C, D, H, W)
+    input, gathered per dim as F.pad gathers its one- and two-dim ones."""
+
+    _dims = 3
+
+    def forward(self, input: Tensor) -> Tensor:
+        """input padded by this module's padding."""
+        op = type(self).__name__
+        if input.ndim not in (4, 5):
+            raise NotImplementedError(
+                f"[{op}] expected a 4-d (unbatched) or 5-d (batched) input, got shape "
+                f"{tuple(input.shape)}"
+            )
+        out = input
+        for k in range(3):
+            dim = input.ndim - 1 - k
+            before, after = self.padding[2 * k], self.padding[2 * k + 1]
+            size = input.shape[dim]
+            if size == 0:
+                raise RuntimeError(f"[{op}] cannot pad dim {dim} of size 0")
+            if self._mode == "reflect" and (before >= size or after >= size):
+                raise RuntimeError(
+                    f"[{op}] reflect padding ({before}, {after}) must be smaller than the input "
+                    f"size {size} of dim {dim}"
+                )
+            if self._mode == "circular" and (before > size or after > size):
+                raise RuntimeError(
+                    f"[{op}] circular padding ({before}, {after}) must be at most the input "
+                    f"size {size} of dim {dim}"
+                )
+            out = out.index_select(dim, F._pad_indices(size, before, after, self._mode))
+        return out
+
+
+class ReflectionPad3d(_ModePad3d):
+    """Pads the last three dims with their reflection (the edge not repeated)."""
+
+    _mode = "reflect"
+
+
+class ReplicationPad3d(_ModePad3d):
+    """Pads the last three dims by repeating their edge values."""
+
+    _mode = "replicate"
+
+
+class CircularPad3d(_ModePad3d):
+    """Pads the last three dims by wrapping around."""
+
+    _mode = "circular"
