@@ -70,7 +70,7 @@ def test_all_names_exactly_the_public_names():
         and name != "annotations"
         and not isinstance(value, types.ModuleType)
     }
-    modules = {"autograd", "nn", "optim", "testing", "viz"}
+    modules = {"autograd", "nn", "optim", "random", "testing", "viz"}
     modules |= {"accelerator", "amp", "backends", "cuda", "onnx"}
     modules |= {"distributed", "utils"}
     assert set(bp.__all__) - modules == public

@@ -20,6 +20,7 @@ from . import (  # noqa: F401  (_protocols installs Tensor methods)
     nn,
     onnx,
     optim,
+    random,
     testing,
     utils,
     viz,
@@ -285,7 +286,7 @@ __all__ = [
     "addcmul", "addcdiv", "addmm", "addmv", "baddbmm", "addbmm", "logaddexp", "logaddexp2",
     "rot90", "take_along_dim", "atleast_1d", "atleast_2d", "atleast_3d", "block_diag",
     "accelerator", "amp", "backends", "cuda", "onnx",
-    "autograd", "nn", "optim", "testing", "viz",
+    "autograd", "nn", "optim", "random", "testing", "viz",
     "distributed", "utils",
 ]  # fmt: skip
 __all__ += _core.__all__

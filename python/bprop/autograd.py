@@ -1,5 +1,5 @@
-"""bprop.autograd: grad(), and the grad-mode switches (no_grad, enable_grad, set_grad_enabled,
-inference_mode)."""
+"""bprop.autograd: grad(), the grad-mode switches (no_grad, enable_grad, set_grad_enabled,
+inference_mode), and Tensor.register_hook."""
 
 from __future__ import annotations
 
@@ -8,11 +8,14 @@ import inspect
 import threading
 import traceback
 from collections.abc import Callable, Sequence
-from typing import Any, Literal, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 from . import _core
 from ._core import Tensor, is_grad_enabled
-from ._tensor import RemovableHandle
+from ._tensor import RemovableHandle, method
+
+if TYPE_CHECKING:
+    from ._core import _RemovableHandle
 
 __all__ = [
     "grad", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "detect_anomaly",
@@ -80,6 +83,39 @@ def grad(
             outputs, inputs, grad_outputs, bool(retain_graph), bool(create_graph), allow_unused
         )
     )
+
+
+class _HookHandle(RemovableHandle):
+    """The RemovableHandle of a Tensor.register_hook registration; it keeps neither the
+    tensor nor its graph alive."""
+
+    def __init__(self, handle: _core._HookHandle) -> None:
+        self._hook = handle
+
+    @property
+    def id(self) -> int:
+        """The registration's number, unique in the process."""
+        return self._hook.id
+
+    def remove(self) -> None:
+        """Takes the hook off (nothing happens if it already is)."""
+        self._hook.remove()
+
+
+@method
+def register_hook(self: Tensor, hook: Callable[[Tensor], Tensor | None]) -> _RemovableHandle:
+    """Calls hook(grad) with the gradient with respect to this tensor each time backward()
+    or bp.autograd.grad() computes it, before it flows on (for a leaf, before it is added into
+    .grad); hook may return a replacement of the same shape and dtype, or None to keep it.
+    Hooks run in the order registered; an exception a hook raises propagates out of
+    backward(). With create_graph=True the gradient is differentiable. Returns a
+    RemovableHandle. Raises RuntimeError if the tensor does not require grad. A hook that
+    holds this tensor keeps it (and its graph) alive for good; in a step captured by
+    bp.compile, the bprop ops a hook runs are recorded and replayed, its other effects happen
+    once."""
+    if not callable(hook):
+        raise TypeError(f"[register_hook] hook must be callable, got {type(hook).__name__}")
+    return _HookHandle(_core._register_hook(self, hook))
 
 
 def _decorate(fn: _F, make_context: Callable[[], Any]) -> _F:

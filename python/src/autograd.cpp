@@ -28,6 +28,31 @@ void init_autograd(py::module_& m) {
         py::arg("hook"));
   m.def("_remove_post_accumulate_grad_hook", &remove_post_accumulate_grad_hook, py::arg("leaf"),
         py::arg("handle"));
+  py::class_<HookHandle>(m, "_HookHandle", "A Tensor.register_hook registration")
+      .def("remove", &HookHandle::remove, "Takes the hook off; False if it already was")
+      .def_property_readonly("id", &HookHandle::id);
+  m.def(
+      "_register_hook",
+      [](const Tensor& tensor, py::function hook) {
+        // Copying the C++ hook copies this shared_ptr, not the Python object; the last owner
+        // drops the object with the GIL held (or not at all once Python has shut down).
+        std::shared_ptr<py::object> callable(new py::object(std::move(hook)), [](py::object* o) {
+          if (!Py_IsInitialized()) return;
+          py::gil_scoped_acquire gil;
+          delete o;
+        });
+        return register_hook(tensor, [callable](const Tensor& grad) -> Tensor {
+          py::gil_scoped_acquire gil;
+          py::object result = (*callable)(grad);
+          if (result.is_none()) return Tensor();
+          if (!py::isinstance<Tensor>(result))
+            throw TypeError("[register_hook] expected the hook to return a Tensor or None, got '" +
+                            py::str(py::type::of(result).attr("__name__")).cast<std::string>() +
+                            "'");
+          return result.cast<Tensor>();
+        });
+      },
+      py::arg("tensor"), py::arg("hook"));
   m.def(
       "_grad",
       [](const std::vector<Tensor>& outputs, const std::vector<Tensor>& inputs,

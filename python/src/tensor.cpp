@@ -219,7 +219,16 @@ void init_tensor(py::module_& m) {
       .def("contiguous", &Tensor::contiguous, "self if contiguous, else a contiguous copy")
       .def("clone", &Tensor::clone, "A copy with its own memory (differentiable)")
       .def("detach", &Tensor::detach, "A tensor sharing the memory, outside the graph")
-      .def_property_readonly("data", &Tensor::detach, "detach(): the values without the graph")
+      .def_property(
+          "data", &Tensor::detach,
+          [](Tensor& t, const Tensor& other) {
+            check_not_capturing("setting .data");
+            t.set_data(other);
+          },
+          R"pbdoc(detach(): the values without the graph.
+
+Setting it (t.data = other) makes t share other's values, shape and dtype while t keeps its
+identity, requires_grad, .grad and hooks, as PyTorch's setter.)pbdoc")
       .def_property(
           "requires_grad", &Tensor::requires_grad,
           [](Tensor& t, bool value) { t.set_requires_grad(value); },
@@ -227,6 +236,11 @@ void init_tensor(py::module_& m) {
       .def("requires_grad_", &Tensor::set_requires_grad, py::arg("requires_grad") = true,
            py::return_value_policy::reference_internal,
            "Sets requires_grad (a leaf only) in place; returns self")
+      .def("retain_grad", &retain_grad,
+           "Makes backward also store the gradient of this non-leaf in its .grad (a no-op on "
+           "a leaf)")
+      .def_property_readonly("retains_grad", &retains_grad,
+                             "Whether retain_grad() was called on this non-leaf")
       .def_property_readonly("is_leaf", &Tensor::is_leaf,
                              "True unless an op that requires grad made this tensor")
       .def_property_readonly("grad_fn", &Tensor::grad_fn,

@@ -9,8 +9,9 @@
 //      that point at it: its number of successors in the forward graph;
 //   2. seed the outputs' gradients (1 for a scalar loss);
 //   3. run a node once all its successors have contributed: its gradient is the SUM of their
-//      contributions (the multi-path chain rule), and its vector-Jacobian product turns that
-//      into gradients for its inputs, which flow along its edges.
+//      contributions (the multi-path chain rule), which the hooks of its tensor may replace
+//      (register_hook), and its vector-Jacobian product turns that into gradients for its
+//      inputs, which flow along its edges.
 //
 // Each node's gradient is computed once and reused by all its predecessors, so backward costs
 // as much as forward. VJPs are written with the library's own ops (symbol-to-symbol): with
@@ -45,6 +46,7 @@
 // in a loop when it is not already inside one.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -58,6 +60,26 @@
 #include "bprop/tensor.h"
 
 namespace bprop {
+
+// Tensor hooks (PyTorch's Tensor.register_hook): hook(grad) is called with the gradient with
+// respect to a tensor once backward (or grad()) has summed it, before it flows on: for a
+// non-leaf, before its grad_fn's VJP; for a leaf, before it is added into .grad. A hook may
+// return a replacement of the same shape and dtype, or an undefined Tensor to keep the
+// gradient. Hooks run in the order they were registered, on the thread running backward, with
+// grad mode set to create_graph (so the gradient, and what a hook computes from it, is
+// differentiable then); an exception a hook throws ends that backward. A non-leaf's hooks live
+// on its grad_fn of the moment of registration, a leaf's on the leaf. A hook that holds its
+// own tensor makes a cycle that is never freed. In a captured step the hooks run while
+// recording: the ops they run on bprop tensors are recorded and replayed, anything else they
+// do happens once.
+using TensorHook = std::function<Tensor(const Tensor& grad)>;
+struct TensorHooks {
+  // Shared, so that copying the list copies no std::function (see PostAccumulateGradHooks).
+  std::vector<std::pair<uint64_t, std::shared_ptr<const TensorHook>>> hooks;
+  // Non-leaf tensors made by this node that retain their gradient (retain_grad): after the
+  // hooks, the gradient is added into their .grad.
+  std::vector<std::weak_ptr<TensorImpl>> retained;
+};
 
 struct Edge {
   std::shared_ptr<Node> node;  // null: this input needs no gradient
@@ -114,12 +136,23 @@ class Node : public std::enable_shared_from_this<Node> {
   // backpropagating through one graph take turns at each node. See Note [Threads].
   std::mutex& execution_mutex() { return execution_mutex_; }
 
+  // The hooks of the tensor this node made (register_hook, retain_grad), null when none.
+  std::shared_ptr<const TensorHooks> tensor_hooks() const;
+  // Replaces them by edit(current hooks) under their lock, a new list each time (a backward
+  // that read the old one keeps it); returns the old list, for the caller to release after the
+  // lock. edit must take no lock and call no hook.
+  using TensorHooksEdit =
+      std::function<std::shared_ptr<const TensorHooks>(const std::shared_ptr<const TensorHooks>&)>;
+  std::shared_ptr<const TensorHooks> update_tensor_hooks(const TensorHooksEdit& edit);
+
  protected:
   Edges next_edges_;
   std::string forward_trace_;
 
  private:
   std::mutex execution_mutex_;
+  std::shared_ptr<const TensorHooks> tensor_hooks_;  // under a pooled mutex (node.cpp)
+  std::atomic<bool> has_tensor_hooks_{false};        // read without the lock on the hot path
 };
 
 // The node at the bottom of the graph: adds the incoming gradient into a leaf's .grad.
@@ -162,6 +195,32 @@ struct PostAccumulateGradHooks {
 uint64_t register_post_accumulate_grad_hook(const Tensor& leaf, PostAccumulateGradHook hook);
 // Returns whether the handle named one of the leaf's hooks.
 bool remove_post_accumulate_grad_hook(const Tensor& leaf, uint64_t handle);
+
+// What register_hook returns: remove() takes the hook off (false if it was already off, or
+// its tensor or node is gone). It holds neither the tensor nor the node alive.
+class HookHandle {
+ public:
+  HookHandle() = default;
+  HookHandle(std::weak_ptr<TensorImpl> leaf, std::weak_ptr<Node> node, uint64_t id)
+      : leaf_(std::move(leaf)), node_(std::move(node)), id_(id) {}
+  bool remove();
+  uint64_t id() const { return id_; }
+
+ private:
+  std::weak_ptr<TensorImpl> leaf_;
+  std::weak_ptr<Node> node_;
+  uint64_t id_ = 0;
+};
+// Throws std::runtime_error unless `tensor` requires grad.
+HookHandle register_hook(const Tensor& tensor, TensorHook hook);
+// PyTorch's Tensor.retain_grad(): backward also stores the gradient with respect to this
+// non-leaf in its .grad (after its hooks, accumulating over backward calls); a no-op on a
+// leaf. Throws std::runtime_error unless `tensor` requires grad. The gradient is stored by the
+// grad_fn the tensor has now: after an in-place op gives the tensor a new grad_fn, call it
+// again.
+void retain_grad(const Tensor& tensor);
+// Whether retain_grad() was called on this non-leaf (false for leaves, as PyTorch).
+bool retains_grad(const Tensor& tensor);
 
 // Grad mode: when off, ops record no graph. Thread-local, like PyTorch's.
 bool is_grad_enabled();

@@ -102,6 +102,7 @@ class Storage {
 class Node;
 class TensorImpl;
 struct PostAccumulateGradHooks;  // bprop/autograd.h
+struct TensorHooks;              // bprop/autograd.h
 
 class Tensor {
  public:
@@ -152,6 +153,12 @@ class Tensor {
   void set_grad(const Tensor& grad);
   // Shares storage, cuts the graph.
   Tensor detach() const;
+  // PyTorch's `t.data = other`: this tensor views other's storage with other's shape, strides
+  // and dtype, and keeps its identity and autograd metadata (requires_grad, grad_fn, .grad,
+  // hooks). Throws std::runtime_error when the tensor requires grad and other is not floating
+  // point, or when it is a non-leaf whose shape or dtype would change (its graph expects
+  // them). Like an in-place write, it must not race with other uses of the tensor.
+  void set_data(const Tensor& other);
   // Runs reverse-mode accumulation into the .grad of every leaf this tensor depends on.
   // retain_graph defaults to create_graph, as in PyTorch.
   void backward(const Tensor& gradient = Tensor(), std::optional<bool> retain_graph = std::nullopt,
@@ -185,6 +192,7 @@ class TensorImpl {
   DType dtype;
   bool requires_grad = false;
   bool wrapped_scalar = false;
+  bool retains_grad = false;  // non-leaves only: retain_grad() was called (bprop/autograd.h)
   // Set on results of view ops (reshape, permute, expand, slicing, ...): the tensor whose
   // storage they share, always a non-view. An in-place op on a view rewrites the base's
   // history too (see Note [In-place ops and autograd] in ops/inplace.cpp).
@@ -195,7 +203,23 @@ class TensorImpl {
   // Leaves only, null when none (see register_post_accumulate_grad_hook in autograd.h);
   // replaced, never changed in place, under the grad mutex.
   std::shared_ptr<const PostAccumulateGradHooks> post_accumulate_grad_hooks;
+  // Leaves only, null when none (register_hook in autograd.h; a non-leaf's are on its
+  // grad_fn); replaced, never changed in place, under a pooled mutex of src/autograd.
+  std::shared_ptr<const TensorHooks> tensor_hooks;
 };
+
+// The global generator behind rand, randn and randint (src/tensor/random.cpp; manual_seed is
+// in ops.h). Its state is an int64 tensor of kRngStateWords: xoshiro256++'s four words, then
+// the initial seed; set_rng_state(get_rng_state()) brings back exactly the same future draws.
+// set_rng_state throws TypeError for another dtype and std::runtime_error for another shape
+// or an all-zero state. Neither may be called while a capture records.
+constexpr int64_t kRngStateWords = 5;
+Tensor get_rng_state();
+void set_rng_state(const Tensor& state);
+// The seed last given to manual_seed (or seed()), or the generator's fixed default one.
+uint64_t initial_seed();
+// Reseeds from std::random_device (non-deterministic); returns the seed.
+uint64_t seed();
 
 // "(3, 4)" as Python prints shapes.
 std::string shape_to_string(const Shape& shape);

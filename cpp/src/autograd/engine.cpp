@@ -195,6 +195,9 @@ std::vector<Tensor> sweep(GraphTask& task, size_t input_count) {
     Node* node = task.nodes[index];
     Tensor gradient = std::move(task.buffers[index]);
     auto answers = task.input_positions.find(node);
+    // The tensor's hooks see its summed gradient, wherever backward goes with it next.
+    if (gradient.defined() && (task.needed[index] || answers != task.input_positions.end()))
+      gradient = autograd_detail::run_tensor_hooks(*node, std::move(gradient));
     if (answers != task.input_positions.end())
       for (size_t j : answers->second) captured[j] = gradient;
     const bool run = task.needed[index] && gradient.defined() &&

@@ -1,5 +1,6 @@
 #include <algorithm>
 #include <atomic>
+#include <cstdint>
 #include <mutex>
 #include <stdexcept>
 #include <string>
@@ -213,6 +214,152 @@ std::vector<Tensor> AccumulateGrad::apply(const Tensor& grad_output) {
   }
   return {};  // the engine runs the leaf's hooks next, outside this node's execution mutex
 }
+
+// ---- tensor hooks (register_hook, retain_grad) ----
+
+namespace {
+// Guards Node::tensor_hooks_ and TensorImpl::tensor_hooks: a small pool picked by address, as
+// tensor/meta_lock.h does. Code holding one takes no other lock and calls no hook.
+std::mutex& hook_mutex(const void* owner) {
+  static std::mutex pool[64];
+  return pool[(reinterpret_cast<uintptr_t>(owner) >> 4) % 64];
+}
+
+std::atomic<uint64_t> next_tensor_hook{1};
+
+std::shared_ptr<const TensorHooks> leaf_hooks(const TensorImpl& leaf) {
+  std::lock_guard<std::mutex> lock(hook_mutex(&leaf));
+  return leaf.tensor_hooks;
+}
+
+// Applies edit to a copy of the hooks of the leaf (if given) or of the node; returns whether
+// it changed them. The old list is released after the unlock: it may hold the last reference
+// to a removed hook, whose destruction may take the Python GIL.
+template <typename Edit>
+bool edit_hooks(TensorImpl* leaf, Node* node, Edit edit) {
+  bool changed = false;
+  auto update =
+      [&](const std::shared_ptr<const TensorHooks>& hooks) -> std::shared_ptr<const TensorHooks> {
+    auto updated = std::make_shared<TensorHooks>(hooks ? *hooks : TensorHooks{});
+    changed = edit(*updated);
+    if (!changed) return hooks;
+    if (updated->hooks.empty() && updated->retained.empty()) return nullptr;
+    return updated;
+  };
+  std::shared_ptr<const TensorHooks> old;
+  if (leaf) {
+    std::lock_guard<std::mutex> lock(hook_mutex(leaf));
+    std::shared_ptr<const TensorHooks> updated = update(leaf->tensor_hooks);
+    old = std::exchange(leaf->tensor_hooks, std::move(updated));
+  } else {
+    old = node->update_tensor_hooks(update);
+  }
+  return changed;
+}
+
+void check_requires_grad(const char* op, const Tensor& tensor, const char* what) {
+  if (!tensor.defined()) throw std::invalid_argument(std::string("[") + op + "] tensor is None");
+  if (!tensor.requires_grad()) throw std::runtime_error(std::string("[") + op + "] " + what);
+}
+
+// retain_grad's hook: .grad = gradient the first time, .grad + gradient after (out of place,
+// as PyTorch; recorded when create_graph is on).
+void store_retained(TensorImpl& impl, const Tensor& gradient) {
+  Tensor old;
+  {
+    std::lock_guard<std::mutex> lock(detail::grad_mutex(&impl));
+    old = impl.grad;
+  }
+  detail::store_grad(impl, old.defined() ? add(old, gradient) : gradient.clone());
+}
+}  // namespace
+
+std::shared_ptr<const TensorHooks> Node::tensor_hooks() const {
+  if (!has_tensor_hooks_.load(std::memory_order_acquire)) return nullptr;
+  std::lock_guard<std::mutex> lock(hook_mutex(this));
+  return tensor_hooks_;
+}
+
+std::shared_ptr<const TensorHooks> Node::update_tensor_hooks(const TensorHooksEdit& edit) {
+  std::lock_guard<std::mutex> lock(hook_mutex(this));
+  std::shared_ptr<const TensorHooks> updated = edit(tensor_hooks_);
+  has_tensor_hooks_.store(updated != nullptr, std::memory_order_release);
+  return std::exchange(tensor_hooks_, std::move(updated));
+}
+
+HookHandle register_hook(const Tensor& tensor, TensorHook hook) {
+  check_requires_grad("register_hook", tensor,
+                      "cannot register a hook on a tensor that doesn't require gradient");
+  const uint64_t id = next_tensor_hook.fetch_add(1, std::memory_order_relaxed);
+  auto entry = std::make_shared<const TensorHook>(std::move(hook));
+  const std::shared_ptr<Node>& node = tensor.grad_fn();
+  edit_hooks(node ? nullptr : tensor.impl(), node.get(), [&](TensorHooks& hooks) {
+    hooks.hooks.emplace_back(id, entry);
+    return true;
+  });
+  if (node) return HookHandle({}, node, id);
+  return HookHandle(tensor.impl_ptr(), {}, id);
+}
+
+bool HookHandle::remove() {
+  std::shared_ptr<TensorImpl> leaf = leaf_.lock();
+  std::shared_ptr<Node> node = node_.lock();
+  if (!leaf && !node) return false;
+  return edit_hooks(leaf.get(), node.get(), [this](TensorHooks& hooks) {
+    auto& list = hooks.hooks;
+    const size_t before = list.size();
+    list.erase(std::remove_if(list.begin(), list.end(),
+                              [this](const auto& entry) { return entry.first == id_; }),
+               list.end());
+    return list.size() != before;
+  });
+}
+
+void retain_grad(const Tensor& tensor) {
+  check_requires_grad("retain_grad", tensor,
+                      "can't retain_grad on Tensor that has requires_grad=False");
+  const std::shared_ptr<Node>& node = tensor.grad_fn();
+  if (!node) return;  // a leaf's .grad is kept anyway
+  tensor.impl()->retains_grad = true;
+  edit_hooks(nullptr, node.get(), [&](TensorHooks& hooks) {
+    const std::shared_ptr<TensorImpl>& self = tensor.impl_ptr();
+    for (const auto& weak : hooks.retained)  // compared without lock(): see edit_hooks
+      if (!weak.owner_before(self) && !self.owner_before(weak)) return false;
+    hooks.retained.push_back(self);
+    return true;
+  });
+}
+
+bool retains_grad(const Tensor& tensor) {
+  return tensor.defined() && tensor.grad_fn() && tensor.impl()->retains_grad;
+}
+
+namespace autograd_detail {
+Tensor run_tensor_hooks(Node& node, Tensor gradient) {
+  const std::shared_ptr<TensorImpl>* leaf = node.accumulated_leaf();
+  std::shared_ptr<const TensorHooks> hooks = leaf ? leaf_hooks(**leaf) : node.tensor_hooks();
+  if (!hooks) return gradient;
+  for (const auto& entry : hooks->hooks) {
+    Tensor replaced = (*entry.second)(gradient);
+    if (!replaced.defined()) continue;
+    if (replaced.shape() != gradient.shape())
+      throw std::runtime_error("[register_hook] a hook changed the size of the gradient: it got " +
+                               gradient.shape_str() + " and returned " + replaced.shape_str());
+    if (replaced.dtype() != gradient.dtype())
+      throw std::runtime_error(std::string("[register_hook] a hook changed the type of the "
+                                           "gradient: it got ") +
+                               dtype_name(gradient.dtype()) + " and returned " +
+                               dtype_name(replaced.dtype()));
+    gradient = std::move(replaced);
+  }
+  for (const auto& weak : hooks->retained) {
+    std::shared_ptr<TensorImpl> impl = weak.lock();
+    // Still made by this node: an in-place op since gave it another grad_fn otherwise.
+    if (impl && impl->grad_fn.get() == &node) store_retained(*impl, gradient);
+  }
+  return gradient;
+}
+}  // namespace autograd_detail
 
 // ---- edges ----
 

@@ -93,6 +93,11 @@ void Adam::step() {
   }
   NoGradGuard no_grad;
   for (size_t i = 0; i < params_.size(); ++i) {
+    optim_detail::check_matches("Adam", i, params_[i], params_[i].grad(), "gradient");
+    optim_detail::check_matches("Adam", i, params_[i], exp_avg_[i], "exp_avg");
+    optim_detail::check_matches("Adam", i, params_[i], exp_avg_sq_[i], "exp_avg_sq");
+  }
+  for (size_t i = 0; i < params_.size(); ++i) {
     const Tensor& p = params_[i];
     Tensor g = p.grad();
     if (!g.defined()) continue;

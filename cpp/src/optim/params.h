@@ -30,4 +30,21 @@ inline void check_parameters(const char* optimizer, const std::vector<Tensor>& p
   }
 }
 
+// Throws std::runtime_error, naming the optimizer, when parameter i's gradient (`what` is
+// "gradient") or a state buffer no longer has the parameter's shape (and, for state, dtype):
+// its .data was replaced after the state was made, e.g. by model.double(). Optimizers check
+// every parameter before their step changes any.
+inline void check_matches(const char* optimizer, size_t i, const Tensor& p, const Tensor& t,
+                          const char* what) {
+  const bool is_state = std::string(what) != "gradient";
+  if (!t.defined() || (t.shape() == p.shape() && (!is_state || t.dtype() == p.dtype()))) return;
+  throw std::runtime_error(
+      std::string("[") + optimizer + "] parameter " + std::to_string(i) + " is " +
+      dtype_name(p.dtype()) + " " + p.shape_str() + " but its " + what + " is " +
+      dtype_name(t.dtype()) + " " + t.shape_str() +
+      (is_state ? ": the parameter changed (e.g. model.double() or .data = ...) after the "
+                  "optimizer made its state; create the optimizer again (or reset its state)"
+                : ""));
+}
+
 }  // namespace bprop::optim_detail

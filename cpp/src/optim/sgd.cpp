@@ -77,6 +77,10 @@ void SGD::step() {
   NoGradGuard no_grad;
   const bool use_momentum = options_.momentum != 0.0;
   for (size_t i = 0; i < params_.size(); ++i) {
+    optim_detail::check_matches("SGD", i, params_[i], params_[i].grad(), "gradient");
+    optim_detail::check_matches("SGD", i, params_[i], buffers_[i], "momentum_buffer");
+  }
+  for (size_t i = 0; i < params_.size(); ++i) {
     const Tensor& p = params_[i];
     Tensor g = p.grad();
     if (!g.defined()) continue;

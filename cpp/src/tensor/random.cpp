@@ -1,21 +1,29 @@
-// Random tensors from one global generator (xoshiro256++), reseeded by manual_seed.
+// Random tensors from one global generator (xoshiro256++), reseeded by manual_seed; its
+// state can be saved and restored (get_rng_state, set_rng_state).
 #include <cmath>
 #include <cstdint>
 #include <mutex>
+#include <random>
 #include <stdexcept>
 #include <string>
 
+#include "bprop/capture.h"
 #include "bprop/ops.h"
 #include "launch/tape.h"
 
 namespace bprop {
 namespace {
 
+constexpr uint64_t kDefaultSeed = 0x853c49e6748fea9bULL;
+
 class Generator {
  public:
-  Generator() { seed(0x853c49e6748fea9bULL); }
+  static constexpr size_t kStateWords = 4;
+
+  Generator() { seed(kDefaultSeed); }
 
   void seed(uint64_t value) {
+    initial_seed_ = value;
     // splitmix64 expands the seed into the 256-bit state.
     for (uint64_t& word : state_) {
       value += 0x9e3779b97f4a7c15ULL;
@@ -41,9 +49,17 @@ class Generator {
   // Uniform in [0, 1) with 53 random bits.
   double uniform() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }
 
+  uint64_t initial_seed() const { return initial_seed_; }
+  const uint64_t* state() const { return state_; }
+  void set_state(const uint64_t* words, uint64_t initial_seed) {
+    for (size_t i = 0; i < kStateWords; ++i) state_[i] = words[i];
+    initial_seed_ = initial_seed;
+  }
+
  private:
   static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
-  uint64_t state_[4];
+  uint64_t state_[kStateWords];
+  uint64_t initial_seed_ = kDefaultSeed;
 };
 
 Generator& generator() {
@@ -107,6 +123,52 @@ void draw_into(const Tensor& out, DType dtype, F draw) {
 void manual_seed(uint64_t seed) {
   std::lock_guard<std::mutex> lock(generator_mutex());
   generator().seed(seed);
+}
+
+uint64_t initial_seed() {
+  std::lock_guard<std::mutex> lock(generator_mutex());
+  return generator().initial_seed();
+}
+
+uint64_t seed() {
+  std::random_device entropy;
+  const uint64_t value = (static_cast<uint64_t>(entropy()) << 32) ^ entropy();
+  manual_seed(value);
+  return value;
+}
+
+// Words 0-3: xoshiro256++'s state; word 4: the initial seed. As int64 (bits unchanged).
+Tensor get_rng_state() {
+  check_not_capturing("get_rng_state() (the generator's state when a replay runs differs)");
+  Tensor out = Tensor::empty({kRngStateWords}, DType::Int64);
+  int64_t* words = out.data_as<int64_t>();
+  std::lock_guard<std::mutex> lock(generator_mutex());
+  const Generator& gen = generator();
+  for (size_t i = 0; i < Generator::kStateWords; ++i)
+    words[i] = static_cast<int64_t>(gen.state()[i]);
+  words[Generator::kStateWords] = static_cast<int64_t>(gen.initial_seed());
+  return out;
+}
+
+void set_rng_state(const Tensor& state) {
+  check_not_capturing("set_rng_state() (a replay would not set it again)");
+  if (!state.defined()) throw TypeError("[set_rng_state] the state must be a tensor, got None");
+  if (state.dtype() != DType::Int64)
+    throw TypeError(std::string("[set_rng_state] the state must be the int64 tensor "
+                                "get_rng_state() returns, got dtype ") +
+                    dtype_name(state.dtype()));
+  if (state.shape() != Shape{kRngStateWords})
+    throw std::runtime_error("[set_rng_state] the state must have shape (" +
+                             std::to_string(kRngStateWords) + ",), got " + state.shape_str());
+  uint64_t words[kRngStateWords];
+  for (int64_t i = 0; i < kRngStateWords; ++i)
+    words[i] = static_cast<uint64_t>(state.data_as<int64_t>()[i * state.stride(0)]);
+  if ((words[0] | words[1] | words[2] | words[3]) == 0)
+    throw std::runtime_error(
+        "[set_rng_state] an all-zero generator state is invalid (xoshiro256++ would only ever "
+        "draw zeros); pass a state get_rng_state() returned");
+  std::lock_guard<std::mutex> lock(generator_mutex());
+  generator().set_state(words, words[Generator::kStateWords]);
 }
 
 Tensor rand(const Shape& shape, DType dtype) {

@@ -287,6 +287,33 @@ Tensor Tensor::detach() const {
   return view_of(impl_->storage, impl_->shape, impl_->strides, impl_->offset, impl_->dtype);
 }
 
+void Tensor::set_data(const Tensor& other) {
+  if (!defined()) throw std::invalid_argument("[data] the tensor is undefined");
+  if (!other.defined()) throw TypeError("[data] data has to be a tensor, got None");
+  if (impl_->requires_grad && !is_floating(other.dtype()))
+    throw std::runtime_error(std::string("[data] data set to a tensor that requires gradients "
+                                         "must be floating point, got ") +
+                             dtype_name(other.dtype()));
+  if (impl_->grad_fn && (other.shape() != shape() || other.dtype() != dtype()))
+    throw std::runtime_error("[data] can't change the shape or dtype of a tensor made by an op (" +
+                             impl_->grad_fn->name() + "): its graph expects " +
+                             std::string(dtype_name(dtype())) + " " + shape_str() + ", got " +
+                             dtype_name(other.dtype()) + " " + other.shape_str());
+  TensorImpl& source = *other.impl_;
+  // Copies first: other may be this tensor, or a view of it.
+  std::shared_ptr<Storage> storage = source.storage;
+  Shape new_shape = source.shape, new_strides = source.strides;
+  std::shared_ptr<TensorImpl> base = source.view_base;
+  impl_->storage = std::move(storage);
+  impl_->shape = std::move(new_shape);
+  impl_->strides = std::move(new_strides);
+  impl_->offset = source.offset;
+  impl_->dtype = source.dtype;
+  impl_->wrapped_scalar = false;
+  // The views of one storage know their base: in-place ops on them rewrite its history.
+  impl_->view_base = base.get() == impl_.get() ? nullptr : std::move(base);
+}
+
 void Tensor::backward(const Tensor& gradient, std::optional<bool> retain_graph,
                       bool create_graph) const {
   run_backward({*this}, {gradient}, retain_graph.value_or(create_graph), create_graph);

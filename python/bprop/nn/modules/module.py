@@ -11,6 +11,8 @@ PyTorch's key order, so checkpoints interchange."""
 
 from __future__ import annotations
 
+import itertools
+import weakref
 from collections import OrderedDict, namedtuple
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TypeVar
@@ -18,6 +20,7 @@ from typing import Any, TypeVar
 from ... import _core
 from ..._core import Tensor
 from ..._device import check_device, check_dtype, parse_to_args
+from ..._tensor import RemovableHandle, cat
 from ...autograd import no_grad as _no_grad
 
 __all__ = ["Parameter", "Module"]
@@ -37,6 +40,154 @@ class Parameter(Tensor):
 
     def __repr__(self) -> str:
         return "Parameter containing:\n" + Tensor.__repr__(self)
+
+
+class _ModuleHookHandle(RemovableHandle):
+    """The RemovableHandle of a module hook (torch.utils.hooks.RemovableHandle): remove()
+    takes the hook out of the module's hook tables; it holds them weakly."""
+
+    _ids = itertools.count()
+
+    def __init__(self, *tables: OrderedDict) -> None:
+        self.id = next(_ModuleHookHandle._ids)
+        self._tables = [weakref.ref(table) for table in tables]
+
+    def remove(self) -> None:
+        """Takes the hook off (nothing happens if it already is)."""
+        for ref in self._tables:
+            table = ref()
+            if table is not None:
+                table.pop(self.id, None)
+
+
+def _pack(tensors: list[Tensor]) -> tuple[Tensor, list[Tensor]]:
+    """One tensor that all of tensors flow through (so that one tensor hook sees all their
+    gradients at once), and their replacements computed from it."""
+    if len(tensors) == 1:
+        packed = tensors[0].view_as(tensors[0])
+        return packed, [packed]
+    if len({t.dtype for t in tensors}) != 1:
+        raise RuntimeError(
+            "[register_full_backward_hook] the tensors requiring grad in a module's inputs "
+            "(or outputs) must share one dtype, got " + ", ".join(str(t.dtype) for t in tensors)
+        )
+    packed = cat([t.reshape(-1) for t in tensors])
+    parts = packed.split([t.numel() for t in tensors])
+    return packed, [part.view(t.shape) for part, t in zip(parts, tensors)]
+
+
+def _unpack(grad: Tensor, tensors: list[Tensor]) -> list[Tensor]:
+    """The gradient of each of tensors from the gradient of their _pack."""
+    if len(tensors) == 1:
+        return [grad]
+    parts = grad.split([t.numel() for t in tensors])
+    return [part.view(t.shape) for part, t in zip(parts, tensors)]
+
+
+def _repack(op: str, grads: Any, n: int, index: list[int], like: list[Tensor]) -> Tensor:
+    """The gradient of a _pack from a hook's tuple of n gradients (None: zeros)."""
+    if not isinstance(grads, (tuple, list)) or len(grads) != n:
+        raise RuntimeError(
+            f"[{op}] the hook must return None or a tuple of {n} gradients, got {grads!r}"
+        )
+    chosen = []
+    for i, t in zip(index, like):
+        g = grads[i]
+        if g is None:
+            g = _core._zeros(tuple(t.shape), t.dtype)
+        elif not isinstance(g, Tensor) or tuple(g.shape) != tuple(t.shape):
+            raise RuntimeError(
+                f"[{op}] the hook returned a gradient of shape "
+                f"{tuple(getattr(g, 'shape', ()))} for a tensor of shape {tuple(t.shape)}"
+            )
+        chosen.append(g)
+    return chosen[0] if len(chosen) == 1 else cat([g.reshape(-1) for g in chosen])
+
+
+class _BackwardHook:
+    """One call's full backward hooks, as torch.utils.hooks.BackwardHook: the module's tensor
+    inputs and outputs that require grad are passed through one identity each (_pack), whose
+    tensor hooks see grad_output (backward pre-hooks may replace it) and then grad_input
+    (backward hooks are called with both and may replace grad_input)."""
+
+    def __init__(self, module: Module) -> None:
+        self.module = module
+        self.n_inputs = 0
+        self.input_index: list[int] = []
+        self.inputs: list[Tensor] = []
+        self.grad_outputs: tuple | None = None
+
+    def setup_inputs(self, args: tuple) -> tuple:
+        self.n_inputs = len(args)
+        if not _core.is_grad_enabled():
+            return args
+        self.input_index = [
+            i for i, a in enumerate(args) if isinstance(a, Tensor) and a.requires_grad
+        ]
+        if not self.input_index:
+            return args
+        self.inputs = [args[i] for i in self.input_index]
+        packed, parts = _pack(self.inputs)
+        packed.register_hook(self._on_grad_input)
+        new_args = list(args)
+        for i, part in zip(self.input_index, parts):
+            new_args[i] = part
+        return tuple(new_args)
+
+    def setup_outputs(self, result: Any) -> Any:
+        single = isinstance(result, Tensor)
+        outputs = [result] if single else list(result) if isinstance(result, tuple) else None
+        if outputs is None or not _core.is_grad_enabled():
+            return result
+        index = [i for i, o in enumerate(outputs) if isinstance(o, Tensor) and o.requires_grad]
+        if not index:
+            return result
+        like = [outputs[i] for i in index]
+        packed, parts = _pack(like)
+        n = len(outputs)
+
+        def on_grad_output(grad: Tensor) -> Tensor | None:
+            grads: list[Tensor | None] = [None] * n
+            for i, g in zip(index, _unpack(grad, like)):
+                grads[i] = g
+            replaced = None
+            for hook in list(self.module.__dict__.get("_backward_pre_hooks", {}).values()):
+                new = hook(self.module, tuple(grads))
+                if new is not None:
+                    if not isinstance(new, tuple):
+                        new = (new,)
+                    replaced = _repack("register_full_backward_pre_hook", new, n, index, like)
+                    grads = list(new)
+            self.grad_outputs = tuple(grads)
+            if not self.input_index:  # no gradient for the inputs will come: call them now
+                self._call_hooks((None,) * self.n_inputs)
+            return replaced
+
+        packed.register_hook(on_grad_output)
+        for i, part in zip(index, parts):
+            outputs[i] = part
+        return outputs[0] if single else tuple(outputs)
+
+    def _call_hooks(self, grad_input: tuple) -> tuple | None:
+        replaced = None
+        for hook in list(self.module.__dict__.get("_backward_hooks", {}).values()):
+            new = hook(self.module, grad_input, self.grad_outputs)
+            if new is not None:
+                if not isinstance(new, tuple):
+                    new = (new,)
+                replaced = grad_input = new
+        return replaced
+
+    def _on_grad_input(self, grad: Tensor) -> Tensor | None:
+        grads: list[Tensor | None] = [None] * self.n_inputs
+        for i, g in zip(self.input_index, _unpack(grad, self.inputs)):
+            grads[i] = g
+        new = self._call_hooks(tuple(grads))
+        if new is None:
+            return None
+        return _repack(
+            "register_full_backward_hook", new, self.n_inputs, self.input_index, self.inputs
+        )
 
 
 _IncompatibleKeys = namedtuple("_IncompatibleKeys", ["missing_keys", "unexpected_keys"])
@@ -197,7 +348,133 @@ class Module:
 
     # Any: what a module returns is up to its forward().
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self.forward(*args, **kwargs)
+        d = self.__dict__
+        if not (
+            d.get("_forward_pre_hooks")
+            or d.get("_forward_hooks")
+            or d.get("_backward_hooks")
+            or d.get("_backward_pre_hooks")
+        ):
+            return self.forward(*args, **kwargs)
+        return self._call_with_hooks(args, kwargs)
+
+    def _call_with_hooks(self, args: tuple, kwargs: dict) -> Any:
+        """forward with the module's hooks around it, in torch.nn.Module._call_impl's order."""
+        d = self.__dict__
+        with_kwargs = d.get("_forward_pre_hooks_with_kwargs", {})
+        for hook_id, hook in list(d.get("_forward_pre_hooks", {}).items()):
+            if hook_id in with_kwargs:
+                result = hook(self, args, kwargs)
+                if result is not None:
+                    if not (isinstance(result, tuple) and len(result) == 2):
+                        raise RuntimeError(
+                            "[register_forward_pre_hook] forward pre-hook must return None or "
+                            f"a tuple of (new_args, new_kwargs), but got {result}."
+                        )
+                    args, kwargs = result
+            else:
+                result = hook(self, args)
+                if result is not None:
+                    args = result if isinstance(result, tuple) else (result,)
+        backward_hook = None
+        if d.get("_backward_hooks") or d.get("_backward_pre_hooks"):
+            backward_hook = _BackwardHook(self)
+            args = backward_hook.setup_inputs(args)
+        forward_hooks = list(d.get("_forward_hooks", {}).items())
+        with_kwargs = d.get("_forward_hooks_with_kwargs", {})
+        try:
+            result = self.forward(*args, **kwargs)
+        except Exception:
+            for hook_id, hook in forward_hooks:
+                if hook_id in d.get("_forward_hooks_always_called", {}):
+                    try:
+                        if hook_id in with_kwargs:
+                            hook(self, args, kwargs, None)
+                        else:
+                            hook(self, args, None)
+                    except Exception:
+                        pass  # forward's own error is the one to report, as torch does
+            raise
+        for hook_id, hook in forward_hooks:
+            if hook_id in with_kwargs:
+                new = hook(self, args, kwargs, result)
+            else:
+                new = hook(self, args, result)
+            if new is not None:
+                result = new
+        if backward_hook is not None:
+            result = backward_hook.setup_outputs(result)
+        return result
+
+    def _hook_table(self, name: str) -> OrderedDict:
+        """The module's OrderedDict of hooks `name` (handle id -> hook), made on first use."""
+        table = self.__dict__.get(name)
+        if table is None:
+            table = OrderedDict()
+            object.__setattr__(self, name, table)
+        return table
+
+    def _add_hook(self, name: str, hook: Callable[..., Any], prepend: bool, *flags: str) -> Any:
+        if not callable(hook):
+            raise TypeError(f"[{name}] hook must be callable, got {type(hook).__name__}")
+        table = self._hook_table(name)
+        flag_tables = [self._hook_table(flag) for flag in flags]
+        handle = _ModuleHookHandle(table, *flag_tables)
+        table[handle.id] = hook
+        if prepend:
+            table.move_to_end(handle.id, last=False)
+        for flag_table in flag_tables:
+            flag_table[handle.id] = True
+        return handle
+
+    def register_forward_pre_hook(
+        self,
+        hook: Callable[..., Any],
+        *,
+        prepend: bool = False,
+        with_kwargs: bool = False,
+    ) -> RemovableHandle:
+        """Calls hook(module, args) before each forward (hook(module, args, kwargs) with
+        with_kwargs=True); it may return new args (a non-tuple is wrapped into a 1-tuple), or
+        with with_kwargs a tuple (new_args, new_kwargs). prepend=True puts it first. Returns
+        a RemovableHandle."""
+        flags = ("_forward_pre_hooks_with_kwargs",) if with_kwargs else ()
+        return self._add_hook("_forward_pre_hooks", hook, prepend, *flags)
+
+    def register_forward_hook(
+        self,
+        hook: Callable[..., Any],
+        *,
+        prepend: bool = False,
+        with_kwargs: bool = False,
+        always_call: bool = False,
+    ) -> RemovableHandle:
+        """Calls hook(module, args, output) after each forward (hook(module, args, kwargs,
+        output) with with_kwargs=True); a result other than None replaces the output.
+        prepend=True puts it first; always_call=True calls it (with output None) even when
+        forward raises. Returns a RemovableHandle."""
+        flags = ("_forward_hooks_with_kwargs",) if with_kwargs else ()
+        flags += ("_forward_hooks_always_called",) if always_call else ()
+        return self._add_hook("_forward_hooks", hook, prepend, *flags)
+
+    def register_full_backward_pre_hook(
+        self, hook: Callable[..., Any], prepend: bool = False
+    ) -> RemovableHandle:
+        """Calls hook(module, grad_output) when the gradients with respect to the module's
+        outputs are computed (one entry per output, None where an output needs none); it may
+        return a replacement grad_output. Returns a RemovableHandle."""
+        return self._add_hook("_backward_pre_hooks", hook, prepend)
+
+    def register_full_backward_hook(
+        self, hook: Callable[..., Any], prepend: bool = False
+    ) -> RemovableHandle:
+        """Calls hook(module, grad_input, grad_output) when the gradients with respect to the
+        module's positional inputs are computed (one entry per input, None for one that is not
+        a tensor requiring grad); it may return a replacement grad_input. Tensor inputs (and
+        outputs) requiring grad must share one dtype. As in PyTorch, a module's inputs and
+        outputs then pass through an identity; its outputs should not be modified in place.
+        Returns a RemovableHandle."""
+        return self._add_hook("_backward_hooks", hook, prepend)
 
     # ---- walking --------------------------------------------------------------------------
 
@@ -309,29 +586,37 @@ class Module:
 
     def _convert(self, convert: Callable[[Tensor], Tensor | None]) -> Module:
         """Applies convert (a tensor -> converted tensor, or None for unchanged) to every
-        parameter, its gradient and every buffer. A converted parameter is replaced by a
-        Parameter with the same requires_grad in every module that holds it, so tied
-        parameters stay tied."""
-        replaced: dict[int, Parameter] = {}
+        parameter, its gradient and every buffer, as torch.nn.Module._apply does: a parameter
+        (and its .grad) is converted in place through the ``.data`` setter, so it stays the
+        same object (an optimizer holding it trains the converted values; tied parameters
+        stay tied); a buffer is replaced by its converted copy. Nothing changes if a
+        conversion is refused (an integer dtype for a parameter that requires grad)."""
+        done: set[int] = set()
+        # (tensor, its new data, the parameter whose .grad the tensor is, or None)
+        updates: list[tuple[Tensor, Tensor, Tensor | None]] = []
         with _no_grad():
             for module in self.modules():
-                for name, p in list(module._parameters.items()):
-                    if p is None:
+                for p in module._parameters.values():
+                    if p is None or id(p) in done:
                         continue
-                    if id(p) not in replaced:
-                        data = convert(p)
-                        if data is None:
-                            replaced[id(p)] = p
-                        else:
-                            new = Parameter(data.detach(), p.requires_grad)
-                            if p.grad is not None:
-                                grad = convert(p.grad)
-                                new.grad = p.grad if grad is None else grad
-                            replaced[id(p)] = new
-                    new_p = replaced[id(p)]
-                    if new_p is not p:
-                        module._parameters[name] = new_p
-                        object.__setattr__(module, name, new_p)
+                    done.add(id(p))
+                    data = convert(p)
+                    if data is not None:
+                        if p.requires_grad and not data.dtype.is_floating_point:
+                            raise RuntimeError(
+                                "[Module._apply] data set to a tensor that requires gradients "
+                                f"must be floating point, got {data.dtype}"
+                            )
+                        updates.append((p, data.detach(), None))
+                    grad = None if p.grad is None else convert(p.grad)
+                    if grad is not None:
+                        updates.append((p.grad, grad.detach(), p))
+            for tensor, data, owner in updates:
+                if owner is not None and tensor.grad_fn is not None:
+                    owner.grad = data  # a create_graph gradient: its graph fixes its dtype
+                else:
+                    tensor.data = data
+            for module in self.modules():
                 for name, b in list(module._buffers.items()):
                     if b is not None:
                         data = convert(b)
