@@ -503,6 +503,145 @@ def test_atleast_and_block_diag():
     assert got.tolist() == want.tolist() and got.dtype == bp.float32
 
 
+def test_type_as_ndimension_ravel():
+    x = bp.tensor([1, 2])
+    assert x.type_as(bp.tensor([1.5])).dtype == bp.float32 and x.type_as(x) is x
+    assert bp.zeros(2, 3).ndimension() == torch.zeros(2, 3).ndimension() == 2
+    _same_value_and_grad(lambda m, a: m.ravel(a.t()), A34)
+
+
+def test_index_put_and_masked_scatter():
+    rows, cols = [0, 2, 0], [1, 3, 1]  # a repeated position: written once, or added twice
+    got = bp.zeros(3, 4).index_put((bp.tensor(rows), bp.tensor(cols)), bp.tensor([1.0, 2.0, 3.0]))
+    want = torch.zeros(3, 4).index_put(
+        (torch.tensor(rows), torch.tensor(cols)), torch.tensor([1.0, 2.0, 3.0])
+    )
+    _close(got, want)
+    for accumulate in (False, True):
+        _same_value_and_grad(
+            lambda m, a, v: a.index_put((m.tensor(rows[1:]), m.tensor(cols[1:])), v, accumulate),
+            A34,
+            RNG.normal(size=(1,)),
+        )
+        _same_value_and_grad(
+            lambda m, a, v: a.index_put((m.tensor(rows), m.tensor(cols)), v, accumulate=True),
+            A34,
+            RNG.normal(size=(3,)),
+        )
+        _same_value_and_grad(
+            lambda m, a, v: (a * 1.0).index_put_((m.tensor([-1, 0]),), v, accumulate=accumulate),
+            A34,
+            RNG.normal(size=(4,)),
+        )
+    mask = np.array([[True, False, True, False]] * 3)
+    _same_value_and_grad(lambda m, a, v: m.index_put(a, (m.tensor(mask),), v), A34, [2.5])
+    with pytest.raises(IndexError, match=r"\[index_put\]"):
+        bp.index_put(bp.zeros(3), (bp.tensor([3]),), bp.tensor(1.0))
+    _same_value_and_grad(
+        lambda m, a, s: m.masked_scatter(a, m.tensor(mask[0]), s), A34, RNG.normal(size=(9,))
+    )
+
+
+def test_products_and_statistics():
+    _same_value_and_grad(lambda m, a: m.diagflat(a, -1), A34[:2, :2])
+    _same_value_and_grad(lambda m, a, b: m.cross(a, b, dim=1), A34[:, :3], A34[:, 1:])
+    _same_value_and_grad(lambda m, a, b: a.cross(b, dim=0), A34[:, :3].T, A34[:, 1:].T)
+    _same_value_and_grad(lambda m, a: m.trapezoid(a), A34)
+    _same_value_and_grad(lambda m, a: m.trapezoid(a, dx=0.5, dim=0), A34)
+    _same_value_and_grad(lambda m, a, x: m.trapezoid(a, x), A34, [0.0, 1.0, 3.0, 4.5])
+    _same_value_and_grad(lambda m, a, x: m.trapz(a, x, dim=1), A34, A34.cumsum(1))
+    _same_value_and_grad(lambda m, a: m.cov(a), A34)
+    _same_value_and_grad(lambda m, a: a.cov(correction=0), A34[0])
+    fw, aw = np.array([1, 2, 1, 3]), np.array([0.5, 1.0, 2.0, 1.0])
+    _same_value_and_grad(
+        lambda m, a: m.cov(a, fweights=m.tensor(fw), aweights=m.tensor(aw, dtype=m.float64)), A34
+    )
+    _same_value_and_grad(lambda m, a: m.corrcoef(a), A34)
+    _same_value_and_grad(lambda m, a, b: m.inner(a, b), A34, A34[:2])
+    _same_value_and_grad(lambda m, a, b: a.inner(b), A234, A34[:2])
+    _same_value_and_grad(
+        lambda m, a, b: m.tensordot(a, b, 2), A234.reshape(3, 2, 4), A234.reshape(2, 4, 3)
+    )
+    _same_value_and_grad(lambda m, a, b: m.tensordot(a, b, ([0, 2], [2, 0])), A234, A234.T)
+    _same_value_and_grad(lambda m, a, b: m.tensordot(a, b, 0), A34[0], A34[1, :2])
+    _same_value_and_grad(lambda m, a, b: m.vdot(a, b), A34[0], A34[1])
+    with pytest.raises(RuntimeError, match=r"\[cross\]"):
+        bp.cross(bp.zeros(2, 4), bp.zeros(2, 4), dim=1)
+
+
+def test_nanmedian_fmax_fmin_copysign_and_more():
+    a = np.array([[1.0, math.nan, 3.0, 2.0, 5.0], [4.0, 0.0, math.nan, math.nan, 1.5]])
+    _same_value_and_grad(lambda m, x: m.nanmedian(x), a)
+    for dim in (1, -1):
+        pb, pt = _pair(a)
+        got, want = pb.nanmedian(dim, keepdim=True), torch.nanmedian(pt, dim, keepdim=True)
+        _close(got.values, want.values)
+        assert got.indices.tolist() == want.indices.tolist()
+    x = np.array([1.0, math.nan, 3.0, math.nan, -2.0])
+    y = np.array([2.0, 1.0, math.nan, math.nan, -3.0])
+    for name in ("fmax", "fmin"):
+        _same_value_and_grad(lambda m, p, q: getattr(m, name)(p, q), x, y)
+    _same_value_and_grad(lambda m, p: m.copysign(p, m.tensor(A34[::-1].copy())), A34)
+    signs = np.array([1.0, -2.0, 3.0, 0.0])
+    got = bp.copysign(bp.tensor(signs), bp.tensor([-1.0, 1.0, -0.0, -3.0]))
+    _close(got, torch.copysign(torch.tensor(signs), torch.tensor([-1.0, 1.0, -0.0, -3.0])))
+    _close(bp.copysign(bp.tensor([1, -2]), -1.0), torch.copysign(torch.tensor([1, -2]), -1.0))
+    _same_value_and_grad(lambda m, p: m.deg2rad(p), A34)
+    _same_value_and_grad(lambda m, p: p.rad2deg(), A34)
+    _same_value_and_grad(lambda m, p, q: m.float_power(p, q), np.abs(A34) + 0.5, A34[0])
+    assert bp.float_power(bp.tensor([2, 3]), 2).dtype == bp.float64
+    assert bp.positive(bp.tensor([1.0])).tolist() == [1.0]
+    with pytest.raises(TypeError, match=r"\[positive\]"):
+        bp.positive(bp.tensor([True]))
+    _same_value_and_grad(lambda m, p: m.msort(p), A34)
+    _close(bp.logspace(0, 2, 5), torch.logspace(0, 2, 5), rtol=1e-6)
+    _close(
+        bp.logspace(-1, 3, 4, base=2.0, dtype=bp.float64),
+        torch.logspace(-1, 3, 4, base=2.0, dtype=torch.float64),
+    )
+    for name in ("greater", "greater_equal", "less", "less_equal", "not_equal"):
+        got = getattr(bp.tensor([1, 2, 3]), name)(2)
+        assert got.tolist() == getattr(torch.tensor([1, 2, 3]), name)(2).tolist()
+    _same_value_and_grad(lambda m, p: m.absolute(p), A34)
+    _same_value_and_grad(lambda m, p: p.arcsinh(), A34)
+    _same_value_and_grad(lambda m, p: m.arccosh(p), np.abs(A34) + 1.5)
+    _same_value_and_grad(lambda m, p: m.arctanh(p), np.tanh(A34))
+    _close(bp.tensor(A34 * 3).fix(), torch.tensor(A34 * 3).fix())
+
+
+def test_python_operators():
+    for a_values, b_values in (([5, -5, 7], [2, 3, -3]), ([5.5, -5.0, 7.0], [2.0, 2.0, -3.0])):
+        a, b = bp.tensor(a_values), bp.tensor(b_values)
+        ta, tb = torch.tensor(a_values), torch.tensor(b_values)
+        assert (a // b).tolist() == (ta // tb).tolist()
+        assert (a // 2).tolist() == (ta // 2).tolist()
+        assert (7 // b).tolist() == (7 // tb).tolist()
+        assert (a % b).tolist() == (ta % tb).tolist()
+        assert (a % 3).tolist() == (ta % 3).tolist()
+        assert (7 % b).tolist() == (7 % tb).tolist()
+        a //= 2
+        ta //= 2
+        assert a.tolist() == ta.tolist()
+        a %= 3
+        ta %= 3
+        assert a.tolist() == ta.tolist()
+    assert (+bp.tensor([1, -2])).tolist() == [1, -2]
+    assert abs(bp.tensor([1, -2])).tolist() == [1, 2]
+    got = np.ones((2, 3)) @ bp.ones(3, 2, dtype=bp.float64)
+    assert got.tolist() == [[3.0, 3.0], [3.0, 3.0]]
+    m = bp.tensor([True, True, False])
+    m &= bp.tensor([True, False, False])
+    assert m.tolist() == [True, False, False]
+    m |= bp.tensor([False, False, True])
+    m ^= bp.tensor([True, False, False])
+    assert m.tolist() == [False, False, True]
+    assert 2 in bp.tensor([1, 2]) and 3 not in bp.tensor([1, 2]) and 2.0 in bp.tensor([1.0, 2.0])
+    assert list(reversed(bp.tensor([1, 2, 3])).tolist()) == [3, 2, 1]
+    _close(bp.tensor(A34) // 0.5, torch.tensor(A34) // 0.5)
+    _same_value_and_grad(lambda m, a: a % 0.7, A34)
+    _close(1.5 % (bp.tensor(A34).abs() + 1), 1.5 % (torch.tensor(A34).abs() + 1))
+
+
 # ---- counting and searching ----
 
 

@@ -47,7 +47,9 @@ from ._manipulation import _assign, _dim, _int, _slice
 from ._math import bernoulli as _bernoulli
 from ._math import ceil as _ceil
 from ._math import floor as _floor
+from ._math import floor_divide as _floor_divide
 from ._math import isnan as _isnan
+from ._math import remainder as _remainder
 from ._math import round as _round
 from ._math import trunc as _trunc
 from ._tensor import (
@@ -77,7 +79,11 @@ __all__ = [
     "contiguous_format", "preserve_format", "channels_last", "set_default_device",
     "get_default_device", "set_printoptions", "addcmul", "addcdiv", "addmm", "addmv",
     "baddbmm", "addbmm", "logaddexp", "logaddexp2", "rot90", "take_along_dim", "atleast_1d",
-    "atleast_2d", "atleast_3d", "block_diag",
+    "atleast_2d", "atleast_3d", "block_diag", "ravel", "index_put", "masked_scatter",
+    "diagflat", "cross", "trapezoid", "trapz", "cov", "corrcoef", "inner", "tensordot", "vdot",
+    "nanmedian", "fmax", "fmin", "copysign", "deg2rad", "rad2deg", "float_power", "positive",
+    "msort", "logspace", "greater", "greater_equal", "less", "less_equal", "not_equal",
+    "absolute", "arcsinh", "arccosh", "arctanh", "fix",
 ]  # fmt: skip
 
 _F32, _F64, _I64, _BOOL = (
@@ -1355,6 +1361,549 @@ def block_diag(*tensors: Tensor) -> Tensor:
         rows.append(_core._cat(parts, 1))
         left += b.shape[1]
     return _core._cat(rows, 0)
+
+
+# ---- more products, reductions and conversions ----
+
+
+@method
+def type_as(self: Tensor, other: Tensor) -> Tensor:
+    """self converted to other's dtype (self itself if it already has it)."""
+    return self if self.dtype == other.dtype else self.to(other.dtype)
+
+
+@method
+def ndimension(self: Tensor) -> int:
+    """The number of dims, as dim()."""
+    return self.ndim
+
+
+@function_and_method
+def ravel(input: Tensor) -> Tensor:
+    """input flattened to one dim (a view where possible)."""
+    return input.reshape(-1)
+
+
+def _linear_index(op: str, self: Tensor, indices: tuple) -> tuple[Tensor, int]:
+    """The row-major positions that indices (int64 tensors, or bool masks, broadcast against
+    each other) select among the first len(indices) dims of self, and that count of dims."""
+    parts = []
+    for index in indices:
+        if not isinstance(index, Tensor):
+            raise TypeError(f"[{op}] indices must be tensors, got {type(index).__name__}")
+        if index.dtype == _BOOL:
+            parts.extend(_core.nonzero(index).unbind(1))
+        elif index.dtype == _I64:
+            parts.append(index)
+        else:
+            raise IndexError(
+                f"[{op}] tensors used as indices must be long or bool, got {index.dtype.name}"
+            )
+    if len(parts) > self.ndim:
+        raise IndexError(f"[{op}] too many indices for a tensor of dimension {self.ndim}")
+    shape = np.broadcast_shapes(*(_shape(p) for p in parts)) if parts else ()
+    position = _core._zeros(tuple(shape), _I64)
+    for d, part in enumerate(parts):
+        size = self.shape[d]
+        values = _numpy(part)
+        if values.size and (values.min() < -size or values.max() >= size):
+            raise IndexError(
+                f"[{op}] index out of range for dim {d} of size {size}: "
+                f"{int(values.min())}..{int(values.max())}"
+            )
+        part = _core.where(part < 0, part + size, part)
+        position = position * size + part
+    return position, len(parts)
+
+
+def _index_put(op: str, input: Tensor, indices, values, accumulate: bool) -> Tensor:
+    position, k = _linear_index(op, input, tuple(indices))
+    rest = _shape(input)[k:]
+    flat = input.reshape((math.prod(_shape(input)[:k]),) + rest)
+    values = _as_operand(values).to(input.dtype)
+    values = _core._expand(values, _shape(position) + rest).reshape((-1,) + rest)
+    position = position.reshape(-1)
+    if accumulate:
+        result = _core.index_add(flat, 0, position, values)
+    else:
+        # A repeated index is written once, with its last value (as PyTorch does on the CPU).
+        where_at = _numpy(position)
+        last = np.unique(where_at[::-1], return_index=True)[1]
+        keep = _i64(np.sort(where_at.size - 1 - last))
+        result = _index_copy(
+            op, flat, 0, _core.index_select(position, 0, keep), _core.index_select(values, 0, keep)
+        )
+    return result.reshape(_shape(input))
+
+
+@function_and_method
+def index_put(
+    input: Tensor,
+    indices: collections.abc.Sequence[Tensor],
+    values: Tensor | Number,
+    accumulate: bool = False,
+) -> Tensor:
+    """input with input[indices] := values (or += values with accumulate=True, which adds
+    every repeated index); indices is a tuple of int64 tensors or bool masks, as in x[idx]."""
+    return _index_put("index_put", input, indices, values, accumulate)
+
+
+@method
+def index_put_(
+    self: Tensor,
+    indices: collections.abc.Sequence[Tensor],
+    values: Tensor | Number,
+    accumulate: bool = False,
+) -> Tensor:
+    """index_put, in place; returns self."""
+    return _write(
+        "index_put_", self, _index_put("index_put_", _old(self), indices, values, accumulate)
+    )
+
+
+def _masked_scatter(op: str, input: Tensor, mask: Tensor, source: Tensor) -> Tensor:
+    if not isinstance(mask, Tensor) or mask.dtype != _BOOL:
+        raise RuntimeError(f"[{op}] mask must be a bool tensor")
+    shape = tuple(np.broadcast_shapes(_shape(input), _shape(mask)))
+    full = _core._expand(mask, shape).reshape(-1)
+    count = int(full.sum().item())
+    if count > source.numel():
+        raise RuntimeError(
+            f"[{op}] the mask selects {count} elements but source has only {source.numel()}"
+        )
+    position = (full.to(_I64).cumsum(0) - 1).clamp(min=0)
+    taken = _core.index_select(source.reshape(-1).to(input.dtype), 0, position)
+    return _core.where(full, taken, _core._expand(input, shape).reshape(-1)).reshape(shape)
+
+
+@function_and_method
+def masked_scatter(input: Tensor, mask: Tensor, source: Tensor) -> Tensor:
+    """input with the elements where mask (broadcast) is True taken from source's first
+    elements in row-major order; differentiable in input and source."""
+    return _masked_scatter("masked_scatter", input, mask, source)
+
+
+@function_and_method
+def diagflat(input: Tensor, offset: int = 0) -> Tensor:
+    """The flattened input as the diagonal offset of a square matrix."""
+    return diag_embed(input.reshape(-1), offset)
+
+
+@function_and_method
+def cross(input: Tensor, other: Tensor, dim: int | None = None) -> Tensor:
+    """The cross product of 3-vectors along dim (the first dim of size 3 if None), broadcast."""
+    a, b = (
+        (input, other)
+        if _shape(input) == _shape(other)
+        else (
+            _core._expand(input, tuple(np.broadcast_shapes(_shape(input), _shape(other)))),
+            _core._expand(other, tuple(np.broadcast_shapes(_shape(input), _shape(other)))),
+        )
+    )
+    if dim is None:
+        sizes = [i for i, s in enumerate(a.shape) if s == 3]
+        if not sizes:
+            raise RuntimeError(f"[cross] no dimension of size 3 in input of shape {_shape(a)}")
+        d = sizes[0]
+    else:
+        d = _dim("cross", dim, a.ndim)
+    if a.shape[d] != 3:
+        raise RuntimeError(
+            f"[cross] inputs dimension {d} must have length 3, got shape {_shape(a)}"
+        )
+    ax, ay, az = (_slice(a, d, i, 1) for i in range(3))
+    bx, by, bz = (_slice(b, d, i, 1) for i in range(3))
+    return _core._cat([ay * bz - az * by, az * bx - ax * bz, ax * by - ay * bx], d)
+
+
+def trapezoid(
+    y: Tensor, x: Tensor | None = None, *, dx: float | None = None, dim: int = -1
+) -> Tensor:
+    """The integral of y along dim by the trapezoidal rule, at sample points x (a 1-d tensor or
+    y's shape) or spaced dx apart (1 by default)."""
+    d = _dim("trapezoid", dim, y.ndim)
+    size = y.shape[d]
+    if size == 0:
+        return y.sum(d)
+    pairs = _slice(y, d, 1, size - 1) + _slice(y, d, 0, size - 1)
+    if x is None:
+        return pairs.sum(d) * (0.5 * (1.0 if dx is None else dx))
+    if dx is not None:
+        raise RuntimeError("[trapezoid] give either x or dx, not both")
+    if x.ndim == 1:
+        view = [1] * y.ndim
+        view[d] = size
+        x = x.reshape(tuple(view))
+        spacing = _slice(x, d, 1, size - 1) - _slice(x, d, 0, size - 1)
+    else:
+        xd = _dim("trapezoid", dim, x.ndim)
+        spacing = _slice(x, xd, 1, size - 1) - _slice(x, xd, 0, size - 1)
+    return (spacing * pairs).sum(d) * 0.5
+
+
+def trapz(y: Tensor, x: Tensor | None = None, *, dx: float | None = None, dim: int = -1) -> Tensor:
+    """trapezoid under its older name."""
+    return trapezoid(y, x, dx=dx, dim=dim)
+
+
+@function_and_method
+def cov(
+    input: Tensor,
+    *,
+    correction: int = 1,
+    fweights: Tensor | None = None,
+    aweights: Tensor | None = None,
+) -> Tensor:
+    """The covariance matrix of the variables in input's rows (observations in columns; a
+    1-d input is one variable), with frequency and observation weights as numpy.cov."""
+    if input.ndim > 2:
+        raise RuntimeError(
+            f"[cov] expected input to have two or fewer dimensions, got {input.ndim}"
+        )
+    x = input.reshape(1, -1) if input.ndim < 2 else input
+    if x.dtype not in _FLOATS:
+        x = x.to(_core.get_default_dtype())
+    n = x.shape[1]
+    weights = None
+    if fweights is not None:
+        weights = fweights.to(x.dtype)
+    if aweights is not None:
+        weights = aweights.to(x.dtype) if weights is None else weights * aweights.to(x.dtype)
+    if weights is None:
+        total = _core._full((), float(n), x.dtype)
+        mean = x.mean(1, keepdim=True)
+        norm = total - correction
+        centered = x - mean
+        result = centered.matmul(centered.t()) / norm
+    else:
+        total = weights.sum()
+        mean = (x * weights).sum(1, keepdim=True) / total
+        if aweights is None:
+            norm = total - correction
+        else:
+            norm = total - correction * (weights * aweights.to(x.dtype)).sum() / total
+        centered = x - mean
+        result = (centered * weights).matmul(centered.t()) / norm
+    return result.reshape(()) if input.ndim < 2 else result
+
+
+@function_and_method
+def corrcoef(input: Tensor) -> Tensor:
+    """The Pearson correlation coefficients of the variables in input's rows (clipped to
+    [-1, 1], as PyTorch)."""
+    c = cov(input)
+    if c.ndim == 0:
+        return c / c
+    d = diagonal(c).sqrt()
+    return (c / d.unsqueeze(1) / d.unsqueeze(0)).clamp(-1.0, 1.0)
+
+
+@function_and_method
+def inner(input: Tensor, other: Tensor) -> Tensor:
+    """The inner product over the last dims: sum(input[..., None, ..., :] * other[..., :])
+    (a product with a number if either is 0-d)."""
+    if input.ndim == 0 or other.ndim == 0:
+        return input * other
+    if input.shape[-1] != other.shape[-1]:
+        raise RuntimeError(
+            f"[inner] last dimensions of the inputs must match: {_shape(input)} and {_shape(other)}"
+        )
+    a = input.reshape(_shape(input)[:-1] + (1,) * (other.ndim - 1) + (input.shape[-1],))
+    return (a * other).sum(-1)
+
+
+def tensordot(
+    a: Tensor,
+    b: Tensor,
+    dims: int | collections.abc.Sequence[typing.Any] = 2,
+) -> Tensor:
+    """The sum of products over dims of a and b: dims=n contracts a's last n with b's first n;
+    dims=([a dims], [b dims]) contracts those pairs."""
+    if isinstance(dims, Tensor):
+        dims = dims.tolist()
+    if isinstance(dims, (int, np.integer)):
+        n = int(dims)
+        if n < 0:
+            raise RuntimeError(f"[tensordot] expects dims >= 0, but got dims={n}")
+        dims_a, dims_b = list(range(a.ndim - n, a.ndim)), list(range(n))
+    else:
+        dims_a, dims_b = list(dims[0]), list(dims[1])
+        if isinstance(dims[0], int):
+            dims_a, dims_b = [dims[0]], [dims[1]]
+    dims_a = [_dim("tensordot", d, a.ndim) for d in dims_a]
+    dims_b = [_dim("tensordot", d, b.ndim) for d in dims_b]
+    if len(dims_a) != len(dims_b):
+        raise RuntimeError("[tensordot] both dimension lists should have same length")
+    for da, db in zip(dims_a, dims_b):
+        if a.shape[da] != b.shape[db]:
+            raise RuntimeError(
+                f"[tensordot] contracted dimensions need to match, but first has size "
+                f"{a.shape[da]} in dim {da} and second has size {b.shape[db]} in dim {db}"
+            )
+    free_a = [d for d in range(a.ndim) if d not in dims_a]
+    free_b = [d for d in range(b.ndim) if d not in dims_b]
+    inner_size = math.prod(a.shape[d] for d in dims_a)
+    left = a.permute(*(free_a + dims_a)).reshape(-1, inner_size)
+    right = b.permute(*(dims_b + free_b)).reshape(inner_size, -1)
+    shape = tuple(a.shape[d] for d in free_a) + tuple(b.shape[d] for d in free_b)
+    return _core.mm(left, right).reshape(shape)
+
+
+@function_and_method
+def vdot(input: Tensor, other: Tensor) -> Tensor:
+    """The dot product of two 1-d tensors (the conjugate of input's, for real ones input)."""
+    if input.ndim != 1 or other.ndim != 1:
+        raise RuntimeError(
+            f"[vdot] 1D tensors expected, but got {input.ndim}D and {other.ndim}D tensors"
+        )
+    if input.shape[0] != other.shape[0]:
+        raise RuntimeError(
+            f"[vdot] inconsistent tensor size, expected tensor [{input.shape[0]}] and src "
+            f"[{other.shape[0]}] to have the same number of elements"
+        )
+    return (input * other).sum()
+
+
+@function_and_method
+def nanmedian(
+    input: Tensor, dim: int | None = None, keepdim: bool = False
+) -> Tensor | tuple[Tensor, Tensor]:
+    """median ignoring NaN (the lower median of the other values; NaN only for a row of NaN):
+    nanmedian(input) is a 0-d tensor, nanmedian(input, dim) is (values, indices)."""
+
+    def along(x: Tensor, d: int, keep: bool):
+        order = _core._argsort(x, d, False)  # NaN last
+        size = x.shape[d]
+        valid = (~x.isnan()).to(_I64).sum(d, keepdim=True) if x.dtype in _FLOATS else None
+        k = _floor_divide((valid - 1).clamp(min=0), 2) if valid is not None else None
+        if k is None:
+            shape = list(x.shape)
+            shape[d] = 1
+            k = _core._full(tuple(shape), (size - 1) // 2, _I64)
+        indices = _core.gather(order, d, k)
+        values = _core.gather(x, d, indices)
+        if not keep:
+            indices, values = indices.squeeze(d), values.squeeze(d)
+        return values, indices
+
+    if dim is None:
+        if input.numel() == 0:
+            return _core._full((), math.nan, input.dtype)
+        return along(input.reshape(-1), 0, False)[0]
+    d = _dim("nanmedian", dim, input.ndim)
+    if input.ndim == 0:
+        return _MedianResult(input.clone(), _core._zeros((), _I64))
+    values, indices = along(input, d, bool(keepdim))
+    return collections.namedtuple("nanmedian", ["values", "indices"])(values, indices)
+
+
+@function_and_method
+def fmax(input: Tensor, other: Tensor) -> Tensor:
+    """The elementwise maximum, taking the number where one side is NaN."""
+    other = _as_operand(other)
+    m = _core.maximum(input, other)
+    if m.dtype not in _FLOATS:
+        return m
+    m = _core.where(input.isnan(), other.to(m.dtype) if other.dtype != m.dtype else other, m)
+    return _core.where(other.isnan(), input if input.dtype == m.dtype else input.to(m.dtype), m)
+
+
+@function_and_method
+def fmin(input: Tensor, other: Tensor) -> Tensor:
+    """The elementwise minimum, taking the number where one side is NaN."""
+    other = _as_operand(other)
+    m = _core.minimum(input, other)
+    if m.dtype not in _FLOATS:
+        return m
+    m = _core.where(input.isnan(), other.to(m.dtype) if other.dtype != m.dtype else other, m)
+    return _core.where(other.isnan(), input if input.dtype == m.dtype else input.to(m.dtype), m)
+
+
+@function_and_method
+def copysign(input: Tensor, other: Tensor | Number) -> Tensor:
+    """|input| with the sign of other (its sign bit: -0.0 counts as negative)."""
+    x = input if input.dtype in _FLOATS else input.to(_core.get_default_dtype())
+    negative = signbit(
+        _as_operand(other) if isinstance(other, Tensor) else _core._full((), float(other), _F64)
+    )
+    magnitude = x.abs()
+    return _core.where(negative, -magnitude, magnitude)
+
+
+@function_and_method
+def deg2rad(input: Tensor) -> Tensor:
+    """Degrees to radians."""
+    return input * (math.pi / 180.0)
+
+
+@function_and_method
+def rad2deg(input: Tensor) -> Tensor:
+    """Radians to degrees."""
+    return input * (180.0 / math.pi)
+
+
+@function_and_method
+def float_power(input: Tensor | Number, exponent: Tensor | Number) -> Tensor:
+    """input ** exponent computed in float64 (the result is float64)."""
+    base = _as_operand(input).to(_F64)
+    power = exponent.to(_F64) if isinstance(exponent, Tensor) else float(exponent)
+    return base**power
+
+
+@function_and_method
+def positive(input: Tensor) -> Tensor:
+    """input itself (unary plus); bool tensors are refused, as PyTorch."""
+    if input.dtype == _BOOL:
+        raise TypeError("[positive] The `+` operator, on a bool tensor is not supported.")
+    return input
+
+
+@function_and_method
+def msort(input: Tensor) -> Tensor:
+    """input sorted along its first dim (ascending)."""
+    return input.sort(0).values
+
+
+def logspace(
+    start: float,
+    end: float,
+    steps: int,
+    base: float = 10.0,
+    *,
+    dtype: _DType | None = None,
+    device: typing.Any = None,
+    requires_grad: bool = False,
+) -> Tensor:
+    """steps values from base**start to base**end, evenly spaced in the exponent."""
+    from ._creation import linspace
+
+    check_device("logspace", device)
+    dtype = check_dtype("logspace", dtype) or _core.get_default_dtype()
+    exponents = linspace(start, end, steps, dtype=_F64)
+    result = (float(base) ** exponents).to(dtype)
+    if requires_grad:
+        result.requires_grad_(True)
+    return result
+
+
+def _comparison_alias(name: str, fn, doc: str):
+    def compare(input: Tensor, other: Tensor | Number) -> Tensor:
+        return fn(input, _as_operand(other))
+
+    return function_and_method(_named(name, doc, compare))
+
+
+greater = _comparison_alias("greater", _core.gt, "input > other, elementwise (gt).")
+greater_equal = _comparison_alias("greater_equal", _core.ge, "input >= other, elementwise (ge).")
+less = _comparison_alias("less", _core.lt, "input < other, elementwise (lt).")
+less_equal = _comparison_alias("less_equal", _core.le, "input <= other, elementwise (le).")
+not_equal = _comparison_alias("not_equal", _core.ne, "input != other, elementwise (ne).")
+
+
+def _unary_alias(name: str, fn, doc: str):
+    def apply(input: Tensor) -> Tensor:
+        return fn(input)
+
+    return function_and_method(_named(name, doc, apply))
+
+
+absolute = _unary_alias("absolute", _core.abs, "|input|, elementwise (abs).")
+arcsinh = _unary_alias("arcsinh", asinh, "The inverse hyperbolic sine (asinh).")
+arccosh = _unary_alias("arccosh", acosh, "The inverse hyperbolic cosine (acosh).")
+arctanh = _unary_alias("arctanh", atanh, "The inverse hyperbolic tangent (atanh).")
+fix = _unary_alias("fix", _trunc, "input rounded towards zero (trunc).")
+
+
+# ---- Python operators PyTorch's tensors have ----
+
+
+@method
+def __floordiv__(self: Tensor, other: typing.Any) -> Tensor:
+    """self // other: floor_divide."""
+    return _floor_divide(self, other)
+
+
+@method
+def __rfloordiv__(self: Tensor, other: typing.Any) -> Tensor:
+    """other // self: floor_divide."""
+    return _floor_divide(_as_operand(other), self)
+
+
+@method
+def __ifloordiv__(self: Tensor, other: typing.Any) -> Tensor:
+    """self //= other, in place."""
+    return _write("__ifloordiv__", self, _floor_divide(_old(self), other))
+
+
+@method
+def __mod__(self: Tensor, other: typing.Any) -> Tensor:
+    """self % other: remainder (the sign of other, as Python's %)."""
+    return _remainder(self, other)
+
+
+@method
+def __rmod__(self: Tensor, other: typing.Any) -> Tensor:
+    """other % self: remainder."""
+    return _remainder(_as_operand(other), self)
+
+
+@method
+def __imod__(self: Tensor, other: typing.Any) -> Tensor:
+    """self %= other, in place."""
+    return _write("__imod__", self, _remainder(_old(self), other))
+
+
+@method
+def __pos__(self: Tensor) -> Tensor:
+    """+self: positive."""
+    return positive(self)
+
+
+@method
+def __abs__(self: Tensor) -> Tensor:
+    """abs(self)."""
+    return _core.abs(self)
+
+
+@method
+def __rmatmul__(self: Tensor, other: typing.Any) -> Tensor:
+    """other @ self (other a tensor or a numpy array)."""
+    if isinstance(other, np.ndarray):
+        other = tensor(other)
+    return _core.matmul(_as_operand(other), self)
+
+
+def _logical_inplace(name: str, symbol: str):
+    def update(self: Tensor, other: Tensor | Number) -> Tensor:
+        operand = _as_operand(other)
+        result = {"&": Tensor.__and__, "|": Tensor.__or__, "^": Tensor.__xor__}[symbol](
+            self, operand
+        )
+        return _write(name, self, result)
+
+    return method(_named(name, f"self {symbol}= other, in place (bool tensors)", update))
+
+
+_logical_inplace("__iand__", "&")
+_logical_inplace("__ior__", "|")
+_logical_inplace("__ixor__", "^")
+
+
+@method
+def __contains__(self: Tensor, element: typing.Any) -> bool:
+    """Whether any element equals element (a number or a tensor)."""
+    if not isinstance(element, (Tensor, bool, int, float, np.number)):
+        raise RuntimeError(
+            f"[__contains__] Tensor.__contains__ only supports Tensor or scalar, but you passed "
+            f"in a {type(element).__name__}"
+        )
+    return bool((self == _as_operand(element)).any().item())
+
+
+@method
+def __reversed__(self: Tensor) -> Tensor:
+    """self flipped along its first dim (a 0-d tensor as it is)."""
+    return self.clone() if self.ndim == 0 else self.flip(0)
 
 
 # ---- counting and searching, in numpy ----
