@@ -594,3 +594,100 @@ TEST_SUITE("autograd") {
                          doctest::Contains("does not require grad"), std::runtime_error);
   }
 }
+
+TEST_SUITE("tensor hooks and retain_grad") {
+  TEST_CASE("retain_grad stores a non-leaf's gradient, after its hooks, accumulating") {
+    Tensor x = f64({1, 2}, {2}, true);
+    Tensor y = mul(x, 2.0);
+    CHECK_FALSE(retains_grad(y));
+    retain_grad(y);
+    retain_grad(y);  // twice is once
+    CHECK(retains_grad(y));
+    retain_grad(x);  // a no-op on a leaf
+    CHECK_FALSE(retains_grad(x));
+    Tensor loss = sum(mul(y, y));  // d loss / dy = 2y = (4, 8)
+    loss.backward(Tensor(), true);
+    check_values(y.grad(), {2}, {4, 8});
+    check_grad(x, {8, 16});
+    loss.backward();
+    check_values(y.grad(), {2}, {8, 16});  // accumulated, as .grad of a leaf
+    Tensor z = mul(x, 3.0);                // not retained: no .grad
+    sum(z).backward();
+    CHECK_FALSE(z.grad().defined());
+    // grad() computes y's gradient too, so it stores it as well.
+    Tensor w = mul(x, 2.0);
+    retain_grad(w);
+    grad({sum(mul(w, w))}, {x});
+    check_values(w.grad(), {2}, {4, 8});
+    CHECK_THROWS_WITH_AS(retain_grad(f64({1}, {1})), doctest::Contains("requires_grad=False"),
+                         std::runtime_error);
+  }
+
+  TEST_CASE("hooks see and replace gradients, in order, on leaves and non-leaves") {
+    Tensor x = f64({1, 2}, {2}, true);
+    Tensor y = mul(x, 2.0);
+    std::vector<std::string> calls;
+    std::vector<double> seen;
+    register_hook(y, [&](const Tensor& g) {
+      calls.push_back("first");
+      seen = values(g);
+      return mul(g, 10.0);
+    });
+    HookHandle second = register_hook(y, [&](const Tensor& g) {
+      calls.push_back("second");
+      seen = values(g);  // the first hook's replacement
+      return Tensor();   // keep it
+    });
+    retain_grad(y);
+    register_hook(x, [&](const Tensor& g) {  // a leaf's hook runs before accumulation
+      calls.push_back("leaf");
+      return add(g, 1.0);
+    });
+    sum(y).backward(Tensor(), true);
+    CHECK(calls == std::vector<std::string>{"first", "second", "leaf"});
+    CHECK(seen == std::vector<double>{10, 10});
+    check_values(y.grad(), {2}, {10, 10});  // retained after the hooks
+    check_grad(x, {21, 21});                // 10 * 2, then + 1
+    CHECK(second.remove());
+    CHECK_FALSE(second.remove());
+    calls.clear();
+    x.set_grad(Tensor());
+    sum(y).backward();
+    CHECK(calls == std::vector<std::string>{"first", "leaf"});
+    check_grad(x, {21, 21});
+
+    // grad(): the hook of an input runs and its replacement is the answer; a node grad()
+    // does not run calls no hook.
+    Tensor a = f64({1, 2}, {2}, true), b = f64({3}, {1}, true);
+    int calls_on_b = 0;
+    register_hook(a, [](const Tensor& g) { return mul(g, 7.0); });
+    register_hook(b, [&](const Tensor& g) {
+      ++calls_on_b;
+      return g;
+    });
+    check_values(grad({sum(mul(a, b))}, {a})[0], {2}, {21, 21});
+    CHECK(calls_on_b == 0);
+  }
+
+  TEST_CASE("hooks: errors, and differentiable gradients with create_graph") {
+    Tensor x = f64({1, 2}, {2}, true);
+    CHECK_THROWS_WITH_AS(register_hook(f64({1}, {1}), [](const Tensor& g) { return g; }),
+                         doctest::Contains("doesn't require gradient"), std::runtime_error);
+    Tensor y = mul(x, 2.0);
+    register_hook(y, [](const Tensor& g) { return sum(g); });
+    CHECK_THROWS_WITH_AS(sum(y).backward(), doctest::Contains("changed the size"),
+                         std::runtime_error);
+    Tensor u = mul(x, 2.0);
+    register_hook(u, [](const Tensor&) -> Tensor { throw std::invalid_argument("from a hook"); });
+    CHECK_THROWS_WITH_AS(sum(u).backward(), "from a hook", std::invalid_argument);
+
+    // d/dx sum(x^3) with the hook g -> g * x on x^2's gradient... second order through it.
+    Tensor s = mul(x, x);
+    register_hook(s, [&](const Tensor& g) { return mul(g, x); });
+    Tensor g = grad({sum(mul(s, x))}, {x}, {}, std::nullopt, true)[0];
+    // s's gradient x becomes x*x; x's gradient = s + 2x * x*x = x^2 + 2x^3.
+    check_values(g, {2}, {3, 20});
+    Tensor gg = grad({sum(g)}, {x})[0];  // 2x + 6x^2
+    check_values(gg, {2}, {8, 28});
+  }
+}
