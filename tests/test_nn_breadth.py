@@ -1015,3 +1015,101 @@ def test_resampling_and_index_building_are_capturable_by_compile():
     compiled = bp.compile(stepper(compiled_model, compiled_opt))
     for _ in range(3):
         assert float(compiled(x, y)) == float(eager(x, y))
+
+
+# ---- affine_grid, grid_sample, gumbel_softmax ----
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("align_corners", [False, True])
+@pytest.mark.parametrize("size", [(2, 3, 4, 5), (1, 1, 1, 3), (2, 1, 2, 3, 4)])
+def test_affine_grid_against_torch(size, align_corners, dtype):
+    dims = len(size) - 2
+    _check_against_torch(
+        lambda m, theta: F(m).affine_grid(theta, size, align_corners=align_corners),
+        ((size[0], dims, dims + 1),),
+        "any",
+        dtype,
+    )
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("align_corners", [False, True])
+@pytest.mark.parametrize("padding_mode", ["zeros", "border", "reflection"])
+@pytest.mark.parametrize("mode", ["bilinear", "nearest"])
+def test_grid_sample_against_torch(mode, padding_mode, align_corners, dtype):
+    rng = np.random.default_rng(17)
+    x = rng.standard_normal((2, 3, 4, 5))
+    grid = rng.uniform(-1.4, 1.4, (2, 3, 6, 2))  # some positions outside [-1, 1]
+    results = []
+    for m in (bp, torch):
+        dt = getattr(m, dtype)
+        xt = m.tensor(x, dtype=dt, requires_grad=True)
+        gt = m.tensor(grid, dtype=dt, requires_grad=True)
+        out = F(m).grid_sample(xt, gt, mode, padding_mode, align_corners)
+        g = np.random.default_rng(3).standard_normal(tuple(out.shape))
+        (out * m.tensor(g, dtype=dt)).sum().backward()
+        grid_grad = np.zeros(grid.shape) if gt.grad is None else gt.grad.numpy()
+        results.append((out.detach().numpy(), xt.grad.numpy(), grid_grad))
+    for got, want in zip(*results):
+        np.testing.assert_allclose(got, want, **TOL[dtype])
+
+
+def test_grid_sample_identity_grid_and_second_order():
+    x = bp.tensor(_arrays(((1, 2, 3, 4),), 5)[0])
+    theta = bp.tensor([[[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]], dtype=bp.float64)
+    grid = BF.affine_grid(theta, (1, 2, 3, 4), align_corners=False)
+    same = BF.grid_sample(x, grid, align_corners=False)
+    np.testing.assert_allclose(same.numpy(), x.numpy(), rtol=1e-12, atol=1e-14)
+    g = bp.tensor(np.random.default_rng(2).uniform(-0.9, 0.9, (1, 2, 2, 2)), requires_grad=True)
+    x.requires_grad_(True)
+    assert bp.testing.gradgradcheck(
+        lambda a, b: BF.grid_sample(a, b, align_corners=True) ** 2, (x, g), atol=1e-6, rtol=1e-5
+    )
+
+
+def test_grid_sample_and_affine_grid_errors_as_torch():
+    cases = [
+        (
+            "grid_sample",
+            lambda m: F(m).grid_sample(
+                _x(m, 1, 1, 2, 2), _x(m, 1, 2, 2, 2), "cubic", "zeros", False
+            ),
+        ),
+        (
+            "grid_sample",
+            lambda m: F(m).grid_sample(
+                _x(m, 1, 1, 2, 2), _x(m, 1, 2, 2, 2), "bilinear", "wrap", False
+            ),
+        ),
+        (
+            "grid_sample",
+            lambda m: F(m).grid_sample(_x(m, 1, 1, 2, 2), _x(m, 1, 2, 2), align_corners=False),
+        ),
+        ("affine_grid", lambda m: F(m).affine_grid(_x(m, 1, 2, 3), (1, 1, 2, 2, 2), False)),
+        ("affine_grid", lambda m: F(m).affine_grid(_x(m, 1, 2, 3), (1, 1, 2), False)),
+        ("affine_grid", lambda m: F(m).affine_grid(_x(m, 1, 2, 3), (1, 1, 0, 2), False)),
+    ]
+    for op, call in cases:
+        with pytest.raises(Exception) as want:
+            call(torch)
+        with pytest.raises(want.type, match=rf"^\[{op}\]"):
+            call(bp)
+    with pytest.warns(UserWarning, match="align_corners=False since 1.3.0"):
+        BF.grid_sample(bp.ones(1, 1, 2, 2), bp.zeros(1, 1, 1, 2))
+
+
+@pytest.mark.parametrize("hard", [False, True])
+def test_gumbel_softmax_samples(hard):
+    bp.manual_seed(6)
+    logits = bp.tensor(np.log([[0.1, 0.2, 0.7]] * 4000), requires_grad=True)
+    y = BF.gumbel_softmax(logits, tau=0.5, hard=hard)
+    values = y.detach().numpy()
+    np.testing.assert_allclose(values.sum(-1), 1.0, rtol=1e-12)
+    winners = np.bincount(values.argmax(-1), minlength=3) / 4000
+    np.testing.assert_allclose(winners, [0.1, 0.2, 0.7], atol=0.03)  # Gumbel-max sampling
+    if hard:
+        assert set(np.unique(values)) == {0.0, 1.0}
+    (y * bp.tensor([1.0, 2.0, 3.0], dtype=bp.float64)).sum().backward()
+    assert logits.grad is not None and np.isfinite(logits.grad.numpy()).all()
+    assert np.abs(logits.grad.numpy()).sum() > 0  # straight through: the soft sample's gradient

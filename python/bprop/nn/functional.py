@@ -30,6 +30,7 @@ __all__ = [
     "triplet_margin_loss", "poisson_nll_loss", "gaussian_nll_loss", "multilabel_soft_margin_loss",
     "multi_margin_loss", "relu_", "leaky_relu_", "elu_", "celu_", "selu_", "hardtanh_", "rrelu_",
     "threshold_", "channel_shuffle", "triplet_margin_with_distance_loss", "multilabel_margin_loss",
+    "gumbel_softmax", "affine_grid", "grid_sample",
 ]  # fmt: skip
 
 _REDUCTIONS = {
@@ -2109,3 +2110,182 @@ def multilabel_margin_loss(
     if input.ndim < 2:
         loss = loss.reshape(())
     return _reduce(op, loss, reduction)
+
+
+def gumbel_softmax(
+    logits: Tensor, tau: float = 1, hard: bool = False, eps: float = 1e-10, dim: int = -1
+) -> Tensor:
+    """softmax((logits + g) / tau) along dim with Gumbel(0, 1) noise g from bprop's
+    generator; hard=True returns the one-hot of its argmax with the soft sample's gradient
+    (straight through)."""
+    from .._sampling import uniform
+
+    if eps != 1e-10:
+        warnings.warn("`eps` parameter is deprecated and has no effect.", stacklevel=2)
+    u = uniform("gumbel_softmax", None, tuple(logits.shape), logits.dtype)
+    gumbels = -(-(1.0 - u).log()).log()  # -log(Exp(1)), Exp(1) = -log(1 - U) with 1 - U in (0, 1]
+    y_soft = _core._softmax((logits + gumbels) / float(tau), int(dim))
+    if not hard:
+        return y_soft
+    index = y_soft.argmax(dim=int(dim), keepdim=True)
+    y_hard = _core._zeros(tuple(logits.shape), logits.dtype).scatter(int(dim), index, 1.0)
+    return y_hard - y_soft.detach() + y_soft
+
+
+def _grid_axis(size: int, align_corners: bool, dtype: _core.dtype) -> Tensor:
+    """PyTorch's affine_grid base coordinates along one axis: linspace(-1, 1, size), scaled
+    by (size - 1) / size without align_corners; 0 for a single point."""
+    if size <= 1:
+        return _core._zeros((max(size, 0),), dtype)
+    steps = _core._arange(0, size, 1, dtype) * 2.0 - float(size - 1)
+    return steps / float(size - 1 if align_corners else size)
+
+
+def affine_grid(theta: Tensor, size: Sequence[int], align_corners: bool | None = None) -> Tensor:
+    """The (N, H, W, 2) sampling grid of the 2-d affine transforms theta (N, 2, 3) for an
+    output of size (N, C, H, W), or the (N, D, H, W, 3) grid of theta (N, 3, 4) for a 5-d
+    size, in grid_sample's normalised [-1, 1] coordinates (x first)."""
+    op = "affine_grid"
+    if align_corners is None:
+        warnings.warn(
+            "Default grid_sample and affine_grid behavior has changed to align_corners=False "
+            "since 1.3.0. Please specify align_corners=True if the old behavior is desired. "
+            "See the documentation of grid_sample for details.",
+            stacklevel=2,
+        )
+        align_corners = False
+    if not theta.dtype.is_floating_point:
+        raise ValueError(
+            f"[{op}] Expected theta to have floating point type, but got {theta.dtype}"
+        )
+    size = [int(s) for s in size]
+    if len(size) not in (4, 5):
+        raise NotImplementedError(
+            f"[{op}] affine_grid only supports 4D and 5D sizes, for 2D and 3D affine "
+            f"transforms, respectively. Got size {size}."
+        )
+    dims = len(size) - 2
+    if theta.ndim != 3 or tuple(theta.shape[1:]) != (dims, dims + 1):
+        raise ValueError(
+            f"[{op}] Expected a batch of {dims}D affine matrices of shape Nx{dims}x{dims + 1} "
+            f"for size {size}. Got {tuple(theta.shape)}."
+        )
+    spatial = size[2:]
+    if align_corners and min(spatial) == 1:
+        warnings.warn(
+            "Since version 1.3.0, affine_grid behavior has changed for unit-size grids when "
+            "align_corners=True. This is not an intended use case of affine_grid. See the "
+            "documentation of affine_grid for details.",
+            stacklevel=2,
+        )
+    elif min(size) <= 0:
+        raise ValueError(f"[{op}] Expected non-zero, positive output size. Got {size}")
+    n = size[0]
+    axes = [_grid_axis(s, bool(align_corners), theta.dtype) for s in reversed(spatial)]  # x, y, z
+    points = 1
+    for s in spatial:
+        points *= s
+    columns = []
+    for k, axis in enumerate(axes):  # axis k varies along spatial dim (dims - 1 - k)
+        shape = [1] * dims
+        shape[dims - 1 - k] = spatial[dims - 1 - k]
+        columns.append(axis.reshape(*shape).expand(*spatial).reshape(points, 1))
+    columns.append(_core._ones((points, 1), theta.dtype))
+    base = _core._cat(columns, 1)  # (points, dims + 1): x, y[, z], 1
+    grid = base.unsqueeze(0).matmul(theta.transpose(1, 2))  # (N, points, dims)
+    return grid.reshape(n, *spatial, dims)
+
+
+def _grid_source(coord: Tensor, size: int, padding_mode: str, align_corners: bool) -> Tensor:
+    """grid_sample's pixel coordinate of a normalised one, after border / reflection padding."""
+    if align_corners:
+        x = (coord + 1.0) * (0.5 * (size - 1))
+    else:
+        x = ((coord + 1.0) * size - 1.0) * 0.5
+    if padding_mode == "zeros":
+        return x
+    if padding_mode == "reflection":
+        low, high = (0.0, 2.0 * (size - 1)) if align_corners else (-1.0, 2.0 * size - 1.0)
+        if low == high:
+            return x * 0.0
+        start, span = low / 2, (high - low) / 2
+        distance = (x - start).abs()
+        extra = distance.fmod(span)
+        flips = (distance.detach() / span).floor()
+        even = flips.fmod(2.0) == 0
+        x = _core.where(even, extra + start, (span + start) - extra)
+    return x.clamp(0.0, float(size - 1))
+
+
+def grid_sample(
+    input: Tensor,
+    grid: Tensor,
+    mode: str = "bilinear",
+    padding_mode: str = "zeros",
+    align_corners: bool | None = None,
+) -> Tensor:
+    """Samples the (N, C, H, W) input at the (N, Ho, Wo, 2) grid of normalised (x, y)
+    positions in [-1, 1], as torch.nn.functional.grid_sample: mode 'bilinear' or 'nearest',
+    padding_mode 'zeros', 'border' or 'reflection'; differentiable with respect to input and
+    grid. 5-d input and mode 'bicubic' are not supported (NotImplementedError)."""
+    op = "grid_sample"
+    if mode not in ("bilinear", "nearest", "bicubic"):
+        raise ValueError(
+            f"[{op}] nn.functional.grid_sample(): expected mode to be 'bilinear', 'nearest' or "
+            f"'bicubic', but got: '{mode}'"
+        )
+    if padding_mode not in ("zeros", "border", "reflection"):
+        raise ValueError(
+            f"[{op}] nn.functional.grid_sample(): expected padding_mode to be 'zeros', "
+            f"'border', or 'reflection', but got: '{padding_mode}'"
+        )
+    if align_corners is None:
+        warnings.warn(
+            "Default grid_sample and affine_grid behavior has changed to align_corners=False "
+            "since 1.3.0. Please specify align_corners=True if the old behavior is desired. "
+            "See the documentation of grid_sample for details.",
+            stacklevel=2,
+        )
+        align_corners = False
+    if input.ndim != grid.ndim or input.ndim not in (4, 5):
+        raise RuntimeError(
+            f"[{op}] grid_sampler(): expected 4D or 5D input and grid with same number of "
+            f"dimensions, but got input with sizes {tuple(input.shape)} and grid with sizes "
+            f"{tuple(grid.shape)}"
+        )
+    if input.ndim == 5 or mode == "bicubic":
+        raise NotImplementedError(f"[{op}] 5-d input and mode 'bicubic' are not supported")
+    n, c, h, w = input.shape
+    if grid.shape[0] != n or grid.shape[-1] != 2:
+        raise RuntimeError(
+            f"[{op}] grid_sampler(): expected grid of shape (N, H_out, W_out, 2) with the "
+            f"input's batch size {n}, but got grid with sizes {tuple(grid.shape)}"
+        )
+    _, out_h, out_w, _ = grid.shape
+    length = out_h * out_w
+    grid = grid.to(input.dtype)
+    ix = _grid_source(grid[..., 0], w, padding_mode, bool(align_corners)).reshape(n, 1, length)
+    iy = _grid_source(grid[..., 1], h, padding_mode, bool(align_corners)).reshape(n, 1, length)
+    flat = input.reshape(n, c, h * w)
+    int64 = _core.dtype.int64
+
+    def pick(x: Tensor, y: Tensor) -> Tensor:
+        """input at the integer-valued positions (x, y), 0 outside."""
+        inside = (x >= 0) & (x <= w - 1) & (y >= 0) & (y <= h - 1)
+        xi = x.clamp(0, w - 1).to(int64)
+        yi = y.clamp(0, h - 1).to(int64)
+        values = flat.gather(2, (yi * w + xi).expand(n, c, length))
+        return _core.where(inside, values, 0.0)
+
+    if mode == "nearest":
+        out = pick(ix.detach().round(), iy.detach().round())
+    else:
+        x0, y0 = ix.detach().floor(), iy.detach().floor()
+        x1, y1 = x0 + 1.0, y0 + 1.0
+        out = (
+            pick(x0, y0) * ((x1 - ix) * (y1 - iy))
+            + pick(x1, y0) * ((ix - x0) * (y1 - iy))
+            + pick(x0, y1) * ((x1 - ix) * (iy - y0))
+            + pick(x1, y1) * ((ix - x0) * (iy - y0))
+        )
+    return out.reshape(n, c, out_h, out_w)
