@@ -1113,3 +1113,47 @@ def test_gumbel_softmax_samples(hard):
     (y * bp.tensor([1.0, 2.0, 3.0], dtype=bp.float64)).sum().backward()
     assert logits.grad is not None and np.isfinite(logits.grad.numpy()).all()
     assert np.abs(logits.grad.numpy()).sum() > 0  # straight through: the soft sample's gradient
+
+
+# ---- ctc_loss ----
+
+CTC_TARGETS = np.array([[1, 2, 2], [3, 1, 0], [4, 4, 3]])
+CTC_CASES = [
+    ("mean", (6, 3, 5), CTC_TARGETS, [6, 5, 6], [3, 2, 3], {}),
+    ("none", (6, 3, 5), CTC_TARGETS, [6, 5, 6], [3, 2, 3], dict(reduction="none")),
+    ("sum_empty_target", (6, 3, 5), CTC_TARGETS, [6, 5, 6], [3, 0, 3], dict(reduction="sum")),
+    ("concatenated", (6, 3, 5), np.array([1, 2, 2, 3, 1, 4, 4, 3]), [6, 5, 6], [3, 2, 3], {}),
+    ("blank_last", (6, 3, 5), np.array([[1, 3, 3], [3, 1, 0], [0, 0, 1]]), [6, 5, 6], [3, 2, 3],
+     dict(blank=4, reduction="none")),
+    ("zero_infinity", (6, 3, 5), CTC_TARGETS, [6, 5, 2], [3, 2, 3],
+     dict(reduction="none", zero_infinity=True)),
+    ("unbatched", (6, 5), np.array([1, 2, 3]), [6], [3], {}),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("case", CTC_CASES, ids=[c[0] for c in CTC_CASES])
+def test_ctc_loss_against_torch(case, dtype):
+    _, shape, targets, input_lengths, target_lengths, kwargs = case
+
+    def fn(m, x):
+        lp = F(m).log_softmax(x, x.ndim - 1)
+        return F(m).ctc_loss(lp, m.tensor(targets), input_lengths, target_lengths, **kwargs)
+
+    _check_against_torch(fn, (shape,), "any", dtype)
+
+
+def test_ctc_loss_module_tensor_lengths_and_infinity():
+    x = _arrays(((6, 3, 5),), 30)[0]
+    losses = []
+    for m, nn in ((bp, bnn), (torch, tnn)):
+        lp = F(m).log_softmax(m.tensor(x), 2)
+        loss = nn.CTCLoss(reduction="none")(
+            lp, m.tensor(CTC_TARGETS), m.tensor([6, 5, 2]), m.tensor([3, 2, 3])
+        )
+        losses.append(loss.numpy())
+    np.testing.assert_allclose(losses[0], losses[1], rtol=1e-12)
+    assert np.isinf(losses[0][2])  # 2 frames cannot emit 3 labels
+    assert repr(bnn.CTCLoss(blank=2)) == repr(tnn.CTCLoss(blank=2))
+    with pytest.raises(RuntimeError, match=r"^\[ctc_loss\] Expected input_lengths"):
+        BF.ctc_loss(bp.tensor(x), bp.tensor(CTC_TARGETS), [7, 5, 6], [3, 2, 3])

@@ -36,6 +36,7 @@ from .modules import (
     CosineEmbeddingLoss,
     CosineSimilarity,
     CrossEntropyLoss,
+    CTCLoss,
     Dropout,
     Dropout1d,
     Dropout2d,
@@ -151,7 +152,7 @@ __all__ = [
     "HingeEmbeddingLoss", "HuberLoss", "KLDivLoss", "MarginRankingLoss",
     "MultiLabelSoftMarginLoss", "MultiMarginLoss", "PoissonNLLLoss", "SoftMarginLoss",
     "TripletMarginLoss", "Softmax2d", "ChannelShuffle", "TripletMarginWithDistanceLoss",
-    "MultiLabelMarginLoss", "ReflectionPad3d", "ReplicationPad3d", "CircularPad3d",
+    "MultiLabelMarginLoss", "CTCLoss", "ReflectionPad3d", "ReplicationPad3d", "CircularPad3d",
     "PixelShuffle", "PixelUnshuffle", "Upsample", "UpsamplingBilinear2d",
     "UpsamplingNearest2d",
 ]  # fmt: skip

@@ -30,7 +30,7 @@ __all__ = [
     "triplet_margin_loss", "poisson_nll_loss", "gaussian_nll_loss", "multilabel_soft_margin_loss",
     "multi_margin_loss", "relu_", "leaky_relu_", "elu_", "celu_", "selu_", "hardtanh_", "rrelu_",
     "threshold_", "channel_shuffle", "triplet_margin_with_distance_loss", "multilabel_margin_loss",
-    "gumbel_softmax", "affine_grid", "grid_sample",
+    "gumbel_softmax", "affine_grid", "grid_sample", "ctc_loss",
 ]  # fmt: skip
 
 _REDUCTIONS = {
@@ -2289,3 +2289,108 @@ def grid_sample(
             + pick(x1, y1) * ((ix - x0) * (iy - y0))
         )
     return out.reshape(n, c, out_h, out_w)
+
+
+def _lengths(op: str, name: str, lengths: Tensor | Sequence[int], batch: int) -> list[int]:
+    values = lengths.tolist() if isinstance(lengths, Tensor) else list(lengths)
+    values = [int(v) for v in (values if isinstance(values, list) else [values])]
+    if len(values) != batch:
+        raise RuntimeError(
+            f"[{op}] {name} must have {batch} entries (one per sample), got {values}"
+        )
+    return values
+
+
+def ctc_loss(
+    log_probs: Tensor,
+    targets: Tensor,
+    input_lengths: Tensor | Sequence[int],
+    target_lengths: Tensor | Sequence[int],
+    blank: int = 0,
+    reduction: str = "mean",
+    zero_infinity: bool = False,
+) -> Tensor:
+    """Connectionist temporal classification loss: -log of the total probability of every
+    alignment of each target to its input frames, by the forward (alpha) recursion in log
+    space over the (T, N, C) or unbatched (T, C) log_probs. targets are (N, S) padded or the
+    targets concatenated (1-d); 'mean' divides each loss by its target length, then averages.
+    Impossible alignments give inf (0 with zero_infinity, with no gradient)."""
+    op = "ctc_loss"
+    _reduction(op, reduction)
+    if log_probs.ndim not in (2, 3):
+        raise RuntimeError(
+            f"[{op}] log_probs must be (T, N, C) or unbatched (T, C), got shape "
+            f"{tuple(log_probs.shape)}"
+        )
+    unbatched = log_probs.ndim == 2
+    lp = log_probs.unsqueeze(1) if unbatched else log_probs
+    steps, batch, classes = lp.shape
+    if not 0 <= blank < classes:
+        raise RuntimeError(f"[{op}] blank must be in label range [0, {classes}), got {blank}")
+    in_lengths = _lengths(op, "input_lengths", input_lengths, batch)
+    tg_lengths = _lengths(op, "target_lengths", target_lengths, batch)
+    for length in in_lengths:
+        if not 0 <= length <= steps:
+            raise RuntimeError(
+                f"[{op}] Expected input_lengths to have value at most {steps}, but got value "
+                f"{length}"
+            )
+    int64 = _core.dtype.int64
+    longest = max(tg_lengths + [0])
+    if unbatched or targets.ndim == 2:
+        padded = targets.reshape(1, -1) if unbatched else targets
+        if padded.shape[1] < longest:
+            raise RuntimeError(
+                f"[{op}] Expected tensor to have size at least {longest} at dimension 1, but got "
+                f"size {padded.shape[1]} for argument #2 'targets'"
+            )
+        padded = padded[:, :longest].to(int64)
+    else:  # concatenated 1-d targets
+        flat, rows, offset = targets.reshape(-1).to(int64), [], 0
+        for length in tg_lengths:
+            piece = flat[offset : offset + length]
+            if length < longest:
+                filler = _core._full((longest - length,), float(blank), int64)
+                piece = _core._cat([piece, filler], 0)
+            rows.append(piece.unsqueeze(0))
+            offset += length
+        if offset > flat.shape[0]:
+            raise RuntimeError(
+                f"[{op}] targets has {flat.shape[0]} entries, target_lengths sum to {offset}"
+            )
+        padded = _core._cat(rows, 0) if rows else _core._zeros((0, longest), int64)
+    labels = 2 * longest + 1
+    # extended labels: blank, y1, blank, y2, ..., blank
+    blanks = _core._full((batch, longest), float(blank), int64)
+    ext = _core._stack([blanks, padded], -1).reshape(batch, 2 * longest)
+    ext = _core._cat([ext, _core._full((batch, 1), float(blank), int64)], 1)
+    position = _core._arange(0, labels, 1, int64)
+    shifted = _core._cat([_core._full((batch, 2), float(blank), int64), ext[:, :-2]], 1)
+    skip = (position >= 2) & (ext != blank) & (ext != shifted)
+    try:
+        emit = lp.gather(2, ext.unsqueeze(0).expand(steps, batch, labels))  # (T, N, L)
+    except IndexError:
+        raise IndexError(f"[{op}] target labels must be in [0, {classes})") from None
+    neg = -1e30  # a finite log(0): its gradients stay finite where -inf would give nan
+    tl = _core._tensor_from_numpy(np.array(tg_lengths, dtype=np.int64)).unsqueeze(1)
+    il = _core._tensor_from_numpy(np.array(in_lengths, dtype=np.int64)).unsqueeze(1)
+    start = (position < 2) & ((position == 0) | (tl > 0))
+    alpha = _core.where(start, emit[0], neg)
+    pad1 = _core._full((batch, 1), neg, lp.dtype)
+    pad2 = _core._full((batch, 2), neg, lp.dtype)
+    for t in range(1, steps):
+        one = _core._cat([pad1, alpha[:, :-1]], 1)
+        two = _core.where(skip, _core._cat([pad2, alpha[:, :-2]], 1), neg)
+        step = _core._stack([alpha, one, two], 0).logsumexp(dim=0) + emit[t]
+        alpha = _core.where(il > t, step, alpha)
+    last = alpha.gather(1, 2 * tl)
+    before = _core.where(tl > 0, alpha.gather(1, (2 * tl - 1).clamp(min=0)), neg)
+    loss = -_core._stack([last, before], 0).logsumexp(dim=0).reshape(batch)
+    loss = _core.where(il.reshape(batch) > 0, loss, _core.where(tl.reshape(batch) > 0, -neg, 0.0))
+    impossible = loss > -neg / 2
+    loss = _core.where(impossible, 0.0 if zero_infinity else math.inf, loss)
+    if unbatched:
+        loss = loss.reshape(())
+    if reduction == "mean":
+        return (loss / tl.reshape(loss.shape).clamp(min=1).to(loss.dtype)).mean()
+    return _reduce(op, loss, reduction)

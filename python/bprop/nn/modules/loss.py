@@ -3,7 +3,7 @@ appear in state_dict as PyTorch's do) and calls its function in bprop.nn.functio
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from ..._core import Tensor
 from .. import functional as F
@@ -31,6 +31,7 @@ __all__ = [
     "MultiMarginLoss",
     "TripletMarginWithDistanceLoss",
     "MultiLabelMarginLoss",
+    "CTCLoss",
 ]
 
 
@@ -445,3 +446,24 @@ class MultiLabelMarginLoss(_Loss):
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         """The loss of input (scores) against target (class indices, ended by -1)."""
         return F.multilabel_margin_loss(input, target, reduction=self.reduction)
+
+
+class CTCLoss(_Loss):
+    """Connectionist temporal classification loss, as F.ctc_loss."""
+
+    def __init__(
+        self, blank: int = 0, reduction: str = "mean", zero_infinity: bool = False
+    ) -> None:
+        super().__init__(reduction=reduction)
+        self.blank, self.zero_infinity = blank, zero_infinity
+
+    def forward(
+        self,
+        log_probs: Tensor,
+        targets: Tensor,
+        input_lengths: Tensor | Sequence[int],
+        target_lengths: Tensor | Sequence[int],
+    ) -> Tensor:
+        """The loss of the (T, N, C) log_probs against the targets."""
+        return F.ctc_loss(log_probs, targets, input_lengths, target_lengths, self.blank,
+                          self.reduction, self.zero_infinity)  # fmt: skip
