@@ -3,13 +3,15 @@
 Weights from `nn.init` (xavier_uniform_, normal_) through `model.apply`, the words shuffled by
 `torch.randperm`, a `random_split` into train and validation sets, a shuffling `DataLoader` with
 two worker processes, dropout, and names sampled with `torch.multinomial` from a seeded
-`torch.Generator`. Two libraries draw different random numbers, so the losses are not the same;
-both should fall by about as much.
+`torch.Generator`, after the usual `set_seed`. Two libraries draw different random numbers, so
+the losses are not the same; both should fall by about as much.
 """
 
 import json
+import random
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -31,8 +33,17 @@ def build_dataset(words, stoi):
     return torch.tensor(X), torch.tensor(Y)
 
 
+def set_seed(seed):
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    torch.cuda.manual_seed_all(seed)
+    torch.backends.cudnn.deterministic = True
+    torch.backends.cudnn.benchmark = False
+
+
 def main():
-    torch.manual_seed(42)
+    set_seed(42)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     words = DATA.read_text().splitlines()[:1500]
     chars = sorted(set("".join(words)))
