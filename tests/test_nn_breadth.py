@@ -1157,3 +1157,54 @@ def test_ctc_loss_module_tensor_lengths_and_infinity():
     assert repr(bnn.CTCLoss(blank=2)) == repr(tnn.CTCLoss(blank=2))
     with pytest.raises(RuntimeError, match=r"^\[ctc_loss\] Expected input_lengths"):
         BF.ctc_loss(bp.tensor(x), bp.tensor(CTC_TARGETS), [7, 5, 6], [3, 2, 3])
+
+
+def test_a_small_super_resolution_program_trains_as_in_torch():
+    """The same model code on torch.nn and bprop.nn (ESPCN-style: PReLU, InstanceNorm2d,
+    PixelShuffle, bicubic skip connection, Dropout2d in eval, a Huber + cosine loss), the
+    weights copied, three SGD steps: equal losses."""
+
+    def build(nn):
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.body = nn.Sequential(
+                    nn.Conv2d(1, 8, 3, padding=1),
+                    nn.PReLU(8),
+                    nn.InstanceNorm2d(8, affine=True),
+                    nn.Conv2d(8, 4, 3, padding=1),
+                    nn.Mish(),
+                    nn.Dropout2d(0.2),
+                    nn.PixelShuffle(2),
+                )
+                self.up = nn.Upsample(scale_factor=2, mode="bicubic", align_corners=False)
+
+            def forward(self, x):
+                return self.body(x) + self.up(x)
+
+        return Net()
+
+    tmodel = build(tnn).double()
+    bmodel = build(bnn).double()
+    _copy_params(bmodel, tmodel)
+    tmodel.eval()
+    bmodel.eval()
+    low = _arrays(((2, 1, 4, 4),), 40)[0]
+    high = _arrays(((2, 1, 8, 8),), 41)[0]
+    losses = []
+    for m, model in ((bp, bmodel), (torch, tmodel)):
+        opt = m.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        x, y = m.tensor(low), m.tensor(high)
+        trace = []
+        for _ in range(3):
+            opt.zero_grad()
+            out = model(x)
+            loss = F(m).huber_loss(out, y, delta=0.5) + (
+                1 - F(m).cosine_similarity(out.flatten(1), y.flatten(1)).mean()
+            )
+            loss.backward()
+            opt.step()
+            trace.append(float(loss.detach()))
+        losses.append(trace)
+    np.testing.assert_allclose(losses[0], losses[1], rtol=1e-10)
+    assert losses[0][2] < losses[0][0]
