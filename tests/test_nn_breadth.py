@@ -1208,3 +1208,16 @@ def test_a_small_super_resolution_program_trains_as_in_torch():
         losses.append(trace)
     np.testing.assert_allclose(losses[0], losses[1], rtol=1e-10)
     assert losses[0][2] < losses[0][0]
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("shape,size", [((2, 5, 3), 3), ((2, 6, 3, 4), 4), ((1, 3, 2, 2, 2), 5)])
+def test_local_response_norm_against_torch(shape, size, dtype):
+    _check_against_torch(
+        lambda m, x: F(m).local_response_norm(x, size, alpha=0.5, beta=0.6, k=1.5),
+        (shape,),
+        "any",
+        dtype,
+    )
+    with pytest.raises(ValueError, match=r"^\[local_response_norm\]"):
+        BF.local_response_norm(bp.ones(2, 3), 2)

@@ -30,7 +30,7 @@ __all__ = [
     "triplet_margin_loss", "poisson_nll_loss", "gaussian_nll_loss", "multilabel_soft_margin_loss",
     "multi_margin_loss", "relu_", "leaky_relu_", "elu_", "celu_", "selu_", "hardtanh_", "rrelu_",
     "threshold_", "channel_shuffle", "triplet_margin_with_distance_loss", "multilabel_margin_loss",
-    "gumbel_softmax", "affine_grid", "grid_sample", "ctc_loss",
+    "gumbel_softmax", "affine_grid", "grid_sample", "ctc_loss", "local_response_norm",
 ]  # fmt: skip
 
 _REDUCTIONS = {
@@ -2394,3 +2394,31 @@ def ctc_loss(
     if reduction == "mean":
         return (loss / tl.reshape(loss.shape).clamp(min=1).to(loss.dtype)).mean()
     return _reduce(op, loss, reduction)
+
+
+def local_response_norm(
+    input: Tensor, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0
+) -> Tensor:
+    """x / (k + alpha * mean of x^2 over `size` neighbouring channels)^beta, the window
+    zero-padded as PyTorch's (size // 2 channels before, (size - 1) // 2 after)."""
+    if input.ndim < 3:
+        raise ValueError(
+            f"[local_response_norm] Expected 3D or higher dimensionality input (got {input.ndim} "
+            "dimensions)"
+        )
+    if input.numel() == 0:
+        return input
+    size = int(size)
+    squares = input * input
+    channels = input.shape[1]
+    pieces = []
+    for amount in (size // 2, (size - 1) // 2):
+        shape = list(input.shape)
+        shape[1] = amount
+        pieces.append(_core._zeros(tuple(shape), input.dtype) if amount > 0 else None)
+    padded = _core._cat([p for p in (pieces[0], squares, pieces[1]) if p is not None], 1)
+    window = padded[:, 0:channels]
+    for offset in range(1, size):
+        window = window + padded[:, offset : offset + channels]
+    scale = (window * (float(alpha) / size) + float(k)).pow(float(beta))
+    return input / scale
