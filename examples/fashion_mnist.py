@@ -3,7 +3,7 @@ with a DataLoader, Adam or SGD with momentum and a learning-rate schedule, to ov
 accuracy on the 10,000 test images.
 
     apt-get install -y dataset-fashion-mnist
-    python examples/fashion_mnist.py [--epochs 8] [--limit N] [--data DIR]
+    python examples/fashion_mnist.py [--epochs 5] [--limit N] [--data DIR]
 
 The images are read with numpy from the four IDX files (train-images-idx3-ubyte.gz, ...) in
 --data (default /usr/share/datasets/fashion-mnist). Written with PyTorch's names only: changing
@@ -89,7 +89,7 @@ def evaluate(model: nn.Module, loader: DataLoader) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder of IDX files")
-    parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--limit", type=int, default=None, help="use only N training images")
     parser.add_argument("--test-limit", type=int, default=None, help="use only N test images")
     parser.add_argument("--batch-size", type=int, default=64)
