@@ -3,6 +3,7 @@ inference_mode), and Tensor.register_hook."""
 
 from __future__ import annotations
 
+import collections.abc
 import functools
 import inspect
 import threading
@@ -103,7 +104,9 @@ class _HookHandle(RemovableHandle):
 
 
 @method
-def register_hook(self: Tensor, hook: Callable[[Tensor], Tensor | None]) -> _RemovableHandle:
+def register_hook(
+    self: Tensor, hook: collections.abc.Callable[[Tensor], Tensor | None]
+) -> _RemovableHandle:
     """Calls hook(grad) with the gradient with respect to this tensor each time backward()
     or bp.autograd.grad() computes it, before it flows on (for a leaf, before it is added into
     .grad); hook may return a replacement of the same shape and dtype, or None to keep it.
