@@ -2,6 +2,7 @@
 // rule, .grad accumulation, retain_graph, create_graph, grad(), grad mode, and long chains.
 #include <doctest/doctest.h>
 
+#include <atomic>
 #include <cmath>
 #include <string>
 #include <thread>
@@ -691,5 +692,33 @@ TEST_SUITE("tensor hooks and retain_grad") {
     // reaching s by x in this backward too (as PyTorch: 8 and 32).
     Tensor gg = grad({sum(g)}, {x})[0];
     check_values(gg, {2}, {8, 32});
+  }
+
+  TEST_CASE("hooks: threads backpropagate through a shared hooked leaf while others register") {
+    Tensor w = f64({1, 2, 3}, {3}, true);
+    std::atomic<int> calls{0};
+    register_hook(w, [&](const Tensor& g) {
+      calls.fetch_add(1);
+      return mul(g, 2.0);
+    });
+    constexpr int kThreads = 3, kSteps = 20;
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t)
+      threads.emplace_back([&] {
+        for (int i = 0; i < kSteps; ++i) {
+          Tensor y = mul(w, 3.0);
+          retain_grad(y);
+          register_hook(y, [](const Tensor& g) { return g; });
+          sum(y).backward();
+          check_values(y.grad(), {3}, {1, 1, 1});
+        }
+      });
+    threads.emplace_back([&] {  // registers and removes hooks on w meanwhile
+      for (int i = 0; i < kSteps; ++i)
+        register_hook(w, [](const Tensor&) { return Tensor(); }).remove();
+    });
+    for (std::thread& thread : threads) thread.join();
+    CHECK(calls.load() == kThreads * kSteps);
+    check_grad(w, {6.0 * kThreads * kSteps, 6.0 * kThreads * kSteps, 6.0 * kThreads * kSteps});
   }
 }
