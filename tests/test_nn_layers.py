@@ -967,3 +967,9 @@ def test_batch_norm_and_conv_transpose_pass_gradgradcheck():
 
     assert bp.testing.gradcheck(fn, (x, w))
     assert bp.testing.gradgradcheck(fn, (x, w), random_directions=4)
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"affine": False}, {"bias": False}, {"momentum": None}])
+def test_batchnorm_repr_matches_torch(kwargs):
+    torch = pytest.importorskip("torch")
+    assert repr(bp.nn.BatchNorm2d(4, **kwargs)) == repr(torch.nn.BatchNorm2d(4, **kwargs))

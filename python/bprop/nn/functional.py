@@ -903,8 +903,9 @@ def group_norm(
     bias: Tensor | None = None,
     eps: float = 1e-5,
 ) -> Tensor:
-    """Normalises each of num_groups channel groups of an (N, C, *) input over its channels
-    and positions, then * weight + bias per channel, as torch.nn.functional.group_norm."""
+    """Normalises each of num_groups channel groups of an ``(N, C, *)`` input over its
+    channels and positions, then ``* weight + bias`` per channel, as
+    torch.nn.functional.group_norm."""
     if input.ndim < 2:
         raise RuntimeError(
             f"[group_norm] expected an input of at least 2 dimensions (N, C, *), got shape "
