@@ -807,7 +807,7 @@ def test_loss_modules_are_exported_where_torch_keeps_them():
             r"\[pad\] reflect padding",
         ),
         (
-            lambda: F.pad(bp.ones(1, 1, 2, 3, 3), (1, 1, 1, 1, 1, 1), mode="replicate"),
+            lambda: F.pad(bp.ones(1, 1, 2, 3, 3), (1, 1, 1, 1, 1, 1, 1, 1), mode="replicate"),
             NotImplementedError,
             r"\[pad\] mode 'replicate'",
         ),
@@ -973,3 +973,17 @@ def test_batch_norm_and_conv_transpose_pass_gradgradcheck():
 def test_batchnorm_repr_matches_torch(kwargs):
     torch = pytest.importorskip("torch")
     assert repr(bp.nn.BatchNorm2d(4, **kwargs)) == repr(torch.nn.BatchNorm2d(4, **kwargs))
+
+
+@pytest.mark.parametrize("mode", ["reflect", "replicate", "circular"])
+def test_pad_three_trailing_dims_matches_torch(mode):
+    torch = pytest.importorskip("torch")
+    x = np.random.default_rng(0).standard_normal((1, 2, 3, 4, 5))
+    ours = bp.tensor(x, requires_grad=True)
+    theirs = torch.tensor(x, requires_grad=True)
+    pad = (1, 2, 2, 1, 1, 1)
+    out, ref = F.pad(ours, pad, mode=mode), torch.nn.functional.pad(theirs, pad, mode=mode)
+    np.testing.assert_allclose(out.detach().numpy(), ref.detach().numpy())
+    (out * out).sum().backward()
+    (ref * ref).sum().backward()
+    np.testing.assert_allclose(ours.grad.numpy(), theirs.grad.numpy(), rtol=1e-12)

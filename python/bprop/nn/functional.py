@@ -407,9 +407,10 @@ def pad(
     if value is not None and value != 0:
         raise ValueError(f"[pad] padding mode {mode!r} doesn't take in value argument")
     dims = len(pad) // 2
-    if dims > 2 or input.ndim not in (dims + 1, dims + 2):
+    if dims > 3 or input.ndim not in (dims + 1, dims + 2):
         raise NotImplementedError(
-            f"[pad] mode {mode!r} pads the last 1 or 2 dims of a 2-d/3-d or 3-d/4-d input; "
+            f"[pad] mode {mode!r} pads the last 1, 2 or 3 dims of a 2-d/3-d, 3-d/4-d or 4-d/5-d "
+            "input; "
             f"got pad of length {len(pad)} for a {input.ndim}-d input"
         )
     out = input
