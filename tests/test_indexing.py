@@ -465,3 +465,31 @@ def test_stack_errors():
         bp.stack([bp.zeros(2, 3)], dim=-4)
     with pytest.raises((ValueError, RuntimeError)):
         bp.stack([])
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        lambda m: (m.tensor([1, 3]),),
+        lambda m: (m.tensor([0, 1]), m.tensor([2, 0])),
+        lambda m: (m.tensor([True, False, True, False]),),
+    ],
+    ids=["rows", "pairs", "row_mask"],
+)
+def test_assignment_through_tensor_indices_matches_torch(key):
+    torch = pytest.importorskip("torch")
+    ours, theirs = bp.zeros(4, 3), torch.zeros(4, 3)
+    ours[key(bp)] = 5.0
+    theirs[key(torch)] = 5.0
+    np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+    w = bp.ones(4, 3, requires_grad=True)
+    y = w * 2.0
+    y[key(bp)] = 0.0
+    y.sum().backward()
+    tw = torch.ones(4, 3, requires_grad=True)
+    ty = tw * 2.0
+    ty[key(torch)] = 0.0
+    ty.sum().backward()
+    np.testing.assert_array_equal(w.grad.numpy(), tw.grad.numpy())
+    with pytest.raises(IndexError, match=r"\[index\] assignment mixing tensor indices"):
+        ours[bp.tensor([1]), 1:] = 1.0

@@ -594,10 +594,13 @@ def __setitem__(self: Tensor, key: typing.Any, value: Tensor | Number) -> None:
         if tuple(key[0].shape) == tuple(self.shape):  # x[mask] = v, the common advanced form
             self.copy_(_core.where(key[0], _as_operand(value), self))
             return
+    if key and all(isinstance(part, Tensor) for part in key):
+        self.index_put_(key, value)  # x[idx] = v, x[rows, cols] = v (bprop/_extras.py)
+        return
     if any(isinstance(part, Tensor) for part in key):
         raise IndexError(
-            "[index] assignment through integer-tensor indices or partial masks is not "
-            "supported; use index_add or where"
+            "[index] assignment mixing tensor indices with slices is not supported; use "
+            "index_put_, index_add or where"
         )
     _core._copy_(_core._index(self, key), _as_operand(value))
 
