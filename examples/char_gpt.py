@@ -11,7 +11,9 @@ It prints the train and validation loss as it goes, then samples text.
     python examples/char_gpt.py --data my_text.txt   # any text file
 
 The defaults are nanoGPT's `shakespeare_char` recipe at its CPU size (4 layers, 4 heads, 128
-wide, block 64, batch 12, lr 1e-3 decaying to 1e-4, beta2 0.99, weight decay 0.1, dropout 0).
+wide, block 64, batch 12, 2000 steps, beta2 0.99, weight decay 0.1, dropout 0) with twice its
+learning rate: 2e-3 decaying to 2e-4. With nanoGPT's 1e-3 this small model ends at validation
+loss 1.90 in bprop and in PyTorch alike; with 2e-3 it gets further in the same 2000 steps.
 """
 
 from __future__ import annotations
@@ -168,8 +170,8 @@ def main() -> None:
     parser.add_argument("--n-head", type=int, default=4)
     parser.add_argument("--n-embd", type=int, default=128)
     parser.add_argument("--dropout", type=float, default=0.0)
-    parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--min-lr", type=float, default=1e-4)
+    parser.add_argument("--lr", type=float, default=2e-3)
+    parser.add_argument("--min-lr", type=float, default=2e-4)
     parser.add_argument("--warmup", type=int, default=100)
     parser.add_argument("--weight-decay", type=float, default=0.1)
     parser.add_argument("--grad-clip", type=float, default=1.0)
