@@ -27,7 +27,9 @@ import bprop as bp
 import bprop.nn as nn
 import bprop.nn.functional as F
 
-SHARED_TEXT = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data" / "tiny_shakespeare.txt"
+SHARED_TEXT = (
+    pathlib.Path(__file__).resolve().parents[2] / "shared" / "data" / "tiny_shakespeare.txt"
+)
 
 
 class CausalSelfAttention(nn.Module):
@@ -241,8 +243,8 @@ def main() -> None:
         nn.utils.clip_grad_norm_(model.parameters(), args.grad_clip)
         optimizer.step()
     train_time = time.perf_counter() - start
-    print(f"{args.steps} steps in {train_time:.1f} s "
-          f"({1e3 * train_time / max(1, args.steps):.1f} ms/step, evaluation included)")  # fmt: skip
+    per_step = 1e3 * train_time / max(1, args.steps)
+    print(f"{args.steps} steps in {train_time:.1f} s ({per_step:.1f} ms/step, evaluation included)")
 
     context = bp.zeros((1, 1), dtype=bp.long, device=device)
     sample = model.generate(context, max_new_tokens=args.sample_chars)[0].tolist()

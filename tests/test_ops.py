@@ -1828,17 +1828,38 @@ OPS = [
         lambda a: _np_scatter0_value(a, SCATTER_IDX_32, 2.5),
         ((4, 3),),
     ),  # fmt: skip
-    C("einsum_bmm", lambda m, a, b: m.einsum("bij,bjk->bik", a, b),
-      lambda a, b: np.einsum("bij,bjk->bik", a, b), ((2, 3, 4), (2, 4, 5))),  # fmt: skip
-    C("einsum_attention", lambda m, a, b: m.einsum("bqd,bkd->bqk", a, b),
-      lambda a, b: np.einsum("bqd,bkd->bqk", a, b), ((2, 3, 4), (2, 5, 4))),  # fmt: skip
-    C("einsum_three", lambda m, a, b, c: m.einsum("ij,jk,k->i", a, b, c),
-      lambda a, b, c: np.einsum("ij,jk,k->i", a, b, c), ((2, 3), (3, 4), (4,))),  # fmt: skip
-    C("lerp", lambda m, a, b, w: m.lerp(a, b, w), lambda a, b, w: a + w * (b - a),
-      ((3, 4), (3, 4), (3, 4))),  # fmt: skip
+    C(
+        "einsum_bmm",
+        lambda m, a, b: m.einsum("bij,bjk->bik", a, b),
+        lambda a, b: np.einsum("bij,bjk->bik", a, b),
+        ((2, 3, 4), (2, 4, 5)),
+    ),  # fmt: skip
+    C(
+        "einsum_attention",
+        lambda m, a, b: m.einsum("bqd,bkd->bqk", a, b),
+        lambda a, b: np.einsum("bqd,bkd->bqk", a, b),
+        ((2, 3, 4), (2, 5, 4)),
+    ),  # fmt: skip
+    C(
+        "einsum_three",
+        lambda m, a, b, c: m.einsum("ij,jk,k->i", a, b, c),
+        lambda a, b, c: np.einsum("ij,jk,k->i", a, b, c),
+        ((2, 3), (3, 4), (4,)),
+    ),  # fmt: skip
+    C(
+        "lerp",
+        lambda m, a, b, w: m.lerp(a, b, w),
+        lambda a, b, w: a + w * (b - a),
+        ((3, 4), (3, 4), (3, 4)),
+    ),  # fmt: skip
     C("frac", lambda m, a: m.frac(a), lambda a: a - np.trunc(a), ((3, 4),)),
-    C("remainder_tensor", lambda m, a, b: m.remainder(a, b), np.remainder, ((3, 4), (3, 4)),
-      ("any", "pos")),  # fmt: skip
+    C(
+        "remainder_tensor",
+        lambda m, a, b: m.remainder(a, b),
+        np.remainder,
+        ((3, 4), (3, 4)),
+        ("any", "pos"),
+    ),  # fmt: skip
     # ---- in-place through views of non-leaves ----
     C("view_mul_", _view_mul_, _view_mul_ref, ((3, 4), (2, 2))),
     C("view_add_", _view_add_, _view_add_ref, ((3, 4), (3,))),

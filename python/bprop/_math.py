@@ -240,7 +240,8 @@ def count_nonzero(input: Tensor, dim: _Dims = None) -> Tensor:
 def uniform_(
     self: Tensor, from_: float = 0.0, to: float = 1.0, *, generator: typing.Any = None
 ) -> Tensor:
-    """Fills self with ``U(from_, to)`` from bprop's generator (in place, not recorded by autograd)."""
+    """Fills self with ``U(from_, to)`` from bprop's generator or a bp.Generator (in place,
+    not recorded by autograd)."""
     draws = _sampling.uniform("uniform_", generator, tuple(self.shape), self.dtype)
     with no_grad():
         return self.copy_(draws * (to - from_) + from_)

@@ -130,8 +130,8 @@ from .modules import (
 )
 
 __all__ = [
-    "functional", "init", "utils", "Module", "Parameter", "Linear", "Sequential", "ReLU",
-    "Tanh", "Sigmoid", "GELU", "LeakyReLU", "Softmax", "Dropout", "Flatten", "Conv2d",
+    "functional", "init", "parallel", "utils", "Module", "Parameter", "Linear", "Sequential",
+    "ReLU", "Tanh", "Sigmoid", "GELU", "LeakyReLU", "Softmax", "Dropout", "Flatten", "Conv2d",
     "MaxPool2d", "AvgPool2d", "ModuleList", "ModuleDict", "ParameterList", "ParameterDict",
     "Identity", "SiLU", "Softplus", "LogSoftmax", "MultiheadAttention", "Embedding", "LayerNorm",
     "GroupNorm", "RMSNorm",
