@@ -291,7 +291,7 @@ def bernoulli_(self: Tensor, p: Tensor | float = 0.5, *, generator: typing.Any =
 def random_(
     self: Tensor, from_: int = 0, to: int | None = None, *, generator: typing.Any = None
 ) -> Tensor:
-    """Every element := an integer drawn uniformly from [from_, to - 1]; random_(to) draws
+    """Every element := an integer drawn uniformly from ``[from_, to - 1]``; random_(to) draws
     from [0, to - 1]; random_() from [0, 2**24] for float32, [0, 2**53] for float64 and
     [0, 2**63 - 1] for int64 (PyTorch's ranges). In place; returns self."""
     from ._creation import randint
@@ -1009,7 +1009,7 @@ def isclose(
     atol: float = 1e-08,
     equal_nan: bool = False,
 ) -> Tensor:
-    """Elementwise |input - other| <= atol + rtol * |other| (equal infinities are close;
+    """Elementwise ``abs(input - other) <= atol + rtol * abs(other)`` (equal infinities are close;
     NaN equals NaN only with equal_nan), a bool tensor."""
     other = _as_operand(other)
     if input.dtype != other.dtype and other.ndim:
@@ -1098,7 +1098,7 @@ def _asinh_nonnegative(x: Tensor) -> Tensor:
 
 @function_and_method
 def asinh(input: Tensor) -> Tensor:
-    """The inverse hyperbolic sine, log(x + sqrt(x^2 + 1)) (odd, computed on |x|)."""
+    """The inverse hyperbolic sine, ``log(x + sqrt(x^2 + 1))`` (odd, computed on ``abs(x)``)."""
     return _core.where(input < 0, -_asinh_nonnegative(-input), _asinh_nonnegative(input))
 
 
@@ -1721,7 +1721,7 @@ def fmin(input: Tensor, other: Tensor) -> Tensor:
 
 @function_and_method
 def copysign(input: Tensor, other: Tensor | Number) -> Tensor:
-    """|input| with the sign of other (its sign bit: -0.0 counts as negative)."""
+    """``abs(input)`` with the sign of other (its sign bit: -0.0 counts as negative)."""
     x = input if input.dtype in _FLOATS else input.to(_core.get_default_dtype())
     negative = signbit(
         _as_operand(other) if isinstance(other, Tensor) else _core._full((), float(other), _F64)
@@ -1807,7 +1807,7 @@ def _unary_alias(name: str, fn, doc: str):
     return function_and_method(_named(name, doc, apply))
 
 
-absolute = _unary_alias("absolute", _core.abs, "|input|, elementwise (abs).")
+absolute = _unary_alias("absolute", _core.abs, "``abs(input)``, elementwise (abs).")
 arcsinh = _unary_alias("arcsinh", asinh, "The inverse hyperbolic sine (asinh).")
 arccosh = _unary_alias("arccosh", acosh, "The inverse hyperbolic cosine (acosh).")
 arctanh = _unary_alias("arctanh", atanh, "The inverse hyperbolic tangent (atanh).")

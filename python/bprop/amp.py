@@ -127,7 +127,7 @@ class GradScaler:
         """Nothing to unscale: the gradients were never scaled."""
 
     def step(self, optimizer: Any, *args: Any, **kwargs: Any) -> Any:
-        """optimizer.step(*args, **kwargs), and its return value."""
+        """``optimizer.step(*args, **kwargs)``, and its return value."""
         return optimizer.step(*args, **kwargs)
 
     def update(self, new_scale: float | Tensor | None = None) -> None:

@@ -1078,7 +1078,7 @@ def mish(input: Tensor, inplace: bool = False) -> Tensor:
 
 
 def softsign(input: Tensor) -> Tensor:
-    """x / (1 + |x|)."""
+    """``x / (1 + abs(x))``."""
     return input / (input.abs() + 1.0)
 
 
@@ -1171,7 +1171,7 @@ def rrelu(
 
 
 def hardshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
-    """x where |x| > lambd, else 0."""
+    """x where ``abs(x) > lambd``, else 0."""
     return _core.where(input.abs() > float(lambd), input, 0.0)
 
 
@@ -1441,7 +1441,7 @@ def interpolate(
     recompute_scale_factor: bool | None = None,
     antialias: bool = False,
 ) -> Tensor:
-    """Resizes the spatial dims of a (N, C, *spatial) input to `size`, or scales them by
+    """Resizes the spatial dims of a ``(N, C, *spatial)`` input to `size`, or scales them by
     `scale_factor`: mode 'nearest' / 'nearest-exact' (3-5 d), 'linear' (3-d), 'bilinear' and
     'bicubic' (4-d), 'trilinear' (5-d), with align_corners as PyTorch, or 'area' (adaptive
     average pooling). antialias is not supported (NotImplementedError)."""
@@ -1593,8 +1593,8 @@ def instance_norm(
     momentum: float = 0.1,
     eps: float = 1e-5,
 ) -> Tensor:
-    """Normalises each channel of each sample of a (N, C, *) input over its positions
-    (biased variance), then * weight + bias per channel. With use_input_stats, given running
+    """Normalises each channel of each sample of a ``(N, C, *)`` input over its positions
+    (biased variance), then ``* weight + bias`` per channel. With use_input_stats, given running
     statistics are updated in place by the batch's per-instance statistics averaged over N
     (unbiased variance); without, running_mean and running_var normalise."""
     op = "instance_norm"
@@ -1721,8 +1721,8 @@ def huber_loss(
     delta: float = 1.0,
     weight: Tensor | None = None,
 ) -> Tensor:
-    """0.5 d^2 where |d| < delta, else delta (|d| - 0.5 delta), for d = input - target;
-    weight (input's shape) scales each term."""
+    """``0.5 d^2`` where ``abs(d) < delta``, else ``delta (abs(d) - 0.5 delta)``, for
+    ``d = input - target``; weight (input's shape) scales each term."""
     op = "huber_loss"
     input, target = _elementwise_pair(op, input, target)
     _reduction(op, reduction)
@@ -2024,7 +2024,7 @@ def threshold_(input: Tensor, threshold: float, value: float) -> Tensor:
 
 
 def channel_shuffle(input: Tensor, groups: int) -> Tensor:
-    """(N, C, *) -> the channels split into `groups` groups and interleaved: channel
+    """``(N, C, *)`` -> the channels split into `groups` groups and interleaved: channel
     g * (C / groups) + k moves to k * groups + g."""
     groups = int(groups)
     if input.ndim < 3:

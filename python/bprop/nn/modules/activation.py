@@ -483,7 +483,7 @@ class Mish(Module):
 
 
 class Softsign(Module):
-    """x / (1 + |x|)."""
+    """``x / (1 + abs(x))``."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__()
@@ -602,7 +602,7 @@ class RReLU(Module):
 
 
 class Hardshrink(Module):
-    """x where |x| > lambd, else 0."""
+    """x where ``abs(x) > lambd``, else 0."""
 
     def __init__(self, lambd: float = 0.5) -> None:
         super().__init__()
