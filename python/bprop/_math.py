@@ -161,7 +161,9 @@ def mv(input: Tensor, vec: Tensor) -> Tensor:
     return _core.matmul(input, vec)
 
 
-def _scattered(op: str, input: Tensor, dim: int, index: Tensor, src: Tensor | Number) -> Tensor:
+def _scattered(
+    op: str, input: Tensor, dim: int, index: Tensor, src: Tensor | Number, reduce: str | None
+) -> Tensor:
     if not isinstance(src, Tensor):
         src = _core._full(tuple(index.shape), src, input.dtype)
     elif src.dtype != input.dtype:
@@ -171,6 +173,10 @@ def _scattered(op: str, input: Tensor, dim: int, index: Tensor, src: Tensor | Nu
     if tuple(src.shape) != tuple(index.shape):
         # PyTorch reads src at index's positions; bprop's scatter_add takes src of index's shape.
         src = src[tuple(slice(0, n) for n in index.shape)]
+    if reduce == "add":
+        return _core.scatter_add(input, dim, index, src)
+    if reduce is not None:
+        raise NotImplementedError(f"[{op}] reduce must be None or 'add', got {reduce!r}")
     zeros = _core._zeros(tuple(input.shape), input.dtype)
     ones = _core._ones(tuple(src.shape), input.dtype)
     written = _core.scatter_add(zeros, dim, index, ones) > 0
@@ -178,17 +184,22 @@ def _scattered(op: str, input: Tensor, dim: int, index: Tensor, src: Tensor | Nu
 
 
 @function_and_method
-def scatter(input: Tensor, dim: int, index: Tensor, src: Tensor | Number) -> Tensor:
+def scatter(
+    input: Tensor, dim: int, index: Tensor, src: Tensor | Number, *, reduce: str | None = None
+) -> Tensor:
     """A copy of input with src (a tensor, or one value) written at index along dim:
     out[i][index[i][j]] = src[i][j] for dim 1. An index written twice receives the sum of
-    its values (PyTorch leaves the choice unspecified)."""
-    return _scattered("scatter", input, dim, index, src)
+    its values (PyTorch leaves the choice unspecified). reduce='add' adds instead of
+    writing (scatter_add)."""
+    return _scattered("scatter", input, dim, index, src, reduce)
 
 
 @method
-def scatter_(self: Tensor, dim: int, index: Tensor, src: Tensor | Number) -> Tensor:
+def scatter_(
+    self: Tensor, dim: int, index: Tensor, src: Tensor | Number, *, reduce: str | None = None
+) -> Tensor:
     """In-place scatter (see bprop.scatter)."""
-    return self.copy_(_scattered("scatter_", self, dim, index, src))
+    return self.copy_(_scattered("scatter_", self, dim, index, src, reduce))
 
 
 @function_and_method

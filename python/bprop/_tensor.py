@@ -27,7 +27,7 @@ from ._device import check_device, check_dtype
 from ._format import tensor_repr
 
 if TYPE_CHECKING:
-    from ._core import Number, _Dims, _NDArray, _RemovableHandle, _Shape
+    from ._core import Number, _Dims, _DType, _NDArray, _RemovableHandle, _Shape
 
 __all__ = ["Tensor", "tensor", "from_dlpack"]
 
@@ -344,9 +344,33 @@ def _reduction(name: str, core_fn, default_dim, doc: str):
     return function_and_method(_named(name, doc, reduce))
 
 
-sum = _reduction("sum", _core._sum, None, "The sum")  # noqa: A001
-mean = _reduction("mean", _core._mean, None, "The mean")
-prod = _reduction("prod", _core._prod, None, "The product")
+def _reduction_with_dtype(name: str, core_fn, doc: str):
+    """sum, mean, prod: as _reduction, and dtype= converts the input first (PyTorch's
+    keyword, e.g. sum(dtype=float64) of a float32 tensor accumulates in float64)."""
+
+    def reduce(
+        input: Tensor,
+        dim: _Dims = None,
+        keepdim: bool = False,
+        *,
+        dtype: _DType | None = None,
+        axis: _Dims = None,
+        keepdims: bool | None = None,
+    ) -> Tensor:
+        if dtype is not None:
+            input = input.to(dtype)
+        return core_fn(input, _dims(name, dim, axis), _keep(keepdim, keepdims))
+
+    doc += (
+        " over dim (an int or tuple; all dims if omitted), keepdim to keep them; dtype= "
+        "converts the input first"
+    )
+    return function_and_method(_named(name, doc, reduce))
+
+
+sum = _reduction_with_dtype("sum", _core._sum, "The sum")  # noqa: A001
+mean = _reduction_with_dtype("mean", _core._mean, "The mean")
+prod = _reduction_with_dtype("prod", _core._prod, "The product")
 amax = _reduction("amax", _core._amax, (), "The largest values (ties share the gradient)")
 amin = _reduction("amin", _core._amin, (), "The smallest values (ties share the gradient)")
 

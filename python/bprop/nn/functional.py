@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from .. import _core
+from .. import _core, _math
 from .._core import Tensor
 from ..autograd import no_grad as _no_grad
 
@@ -84,12 +84,32 @@ def sigmoid(input: Tensor) -> Tensor:
     return _core.sigmoid(input)
 
 
-def softmax(input: Tensor, dim: int) -> Tensor:
-    return _core._softmax(input, int(dim))
+def _softmax_dim(op: str, input: Tensor, dim: int | None) -> int:
+    """dim, or PyTorch's legacy choice when it is None (0 for 0-, 1- and 3-d input, else 1),
+    with PyTorch's deprecation warning."""
+    if dim is not None:
+        return int(dim)
+    warnings.warn(
+        f"Implicit dimension choice for {op} has been deprecated. Change the call to include "
+        "dim=X as an argument.",
+        UserWarning,
+        stacklevel=3,
+    )
+    return 0 if input.ndim in (0, 1, 3) else 1
 
 
-def log_softmax(input: Tensor, dim: int) -> Tensor:
-    return _core._log_softmax(input, int(dim))
+def softmax(
+    input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype: _core.dtype | None = None
+) -> Tensor:
+    """exp(x) / sum(exp(x)) along dim (after converting to dtype, if given)."""
+    return _math.softmax(input, _softmax_dim("softmax", input, dim), dtype)
+
+
+def log_softmax(
+    input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype: _core.dtype | None = None
+) -> Tensor:
+    """x - logsumexp(x) along dim (after converting to dtype, if given)."""
+    return _math.log_softmax(input, _softmax_dim("log_softmax", input, dim), dtype)
 
 
 def nll_loss(
@@ -122,8 +142,23 @@ def cross_entropy(
     )
 
 
-def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
-    return _core._mse_loss(input, target, _reduction("mse_loss", reduction))
+def mse_loss(
+    input: Tensor,
+    target: Tensor,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
+    reduction: str = "mean",
+    weight: Tensor | None = None,
+) -> Tensor:
+    """The squared error (input - target)^2, each term scaled by weight when given, reduced
+    by mean (over the elements), sum, or none."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    if weight is None:
+        return _core._mse_loss(input, target, _reduction("mse_loss", reduction))
+    terms = _core._mse_loss(input, target, _reduction("mse_loss", "none")) * weight
+    if reduction == "none":
+        return terms
+    return terms.sum() if reduction == "sum" else terms.mean()
 
 
 def binary_cross_entropy_with_logits(
@@ -990,12 +1025,21 @@ def scaled_dot_product_attention(
     scores = (query * float(scale)).matmul(key.transpose(-2, -1))
     if is_causal:
         attn_mask = _causal_mask(query.shape[-2], key.shape[-2])
+    masked_rows = None
     if attn_mask is not None:
         if attn_mask.dtype == _core.dtype.bool:
             scores = _core.where(attn_mask, scores, -math.inf)
         else:
             scores = scores + attn_mask
+        if not is_causal:
+            # A query that may attend to nothing gets zeros, as PyTorch's kernels give (not a
+            # softmax of -inf's NaN); its scores become zeros first so no NaN reaches backward.
+            attends = scores.detach().amax(-1, keepdim=True) > -math.inf
+            scores = _core.where(attends, scores, 0.0)
+            masked_rows = attends
     weights = _core._softmax(scores, -1)
+    if masked_rows is not None:
+        weights = _core.where(masked_rows, weights, 0.0)
     if dropout_p > 0.0:
         weights = dropout(weights, dropout_p)
     return weights.matmul(value)
@@ -1096,15 +1140,8 @@ def softmin(
     input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype: _core.dtype | None = None
 ) -> Tensor:
     """softmax(-x) along dim (cast to dtype first when given)."""
-    if dim is None:
-        warnings.warn(
-            "Implicit dimension choice for softmin has been deprecated. Change the call to "
-            "include dim=X as an argument.",
-            stacklevel=_stacklevel,
-        )
-        dim = 0 if input.ndim in (0, 1, 3) else 1
     x = input if dtype is None else input.to(dtype)
-    return _core._softmax(-x, int(dim))
+    return _core._softmax(-x, _softmax_dim("softmin", input, dim))
 
 
 def glu(input: Tensor, dim: int = -1) -> Tensor:

@@ -85,25 +85,13 @@ class Softplus(Module):
         return f"beta={self.beta}, threshold={self.threshold}"
 
 
-def _legacy_softmax_dim(ndim: int) -> int:
-    """PyTorch's choice when dim is None: 0 for 0-, 1- and 3-d inputs, else 1 (with its
-    deprecation warning)."""
-    warnings.warn(
-        "Implicit dimension choice for softmax has been deprecated. Change the call to include "
-        "dim=X as an argument.",
-        stacklevel=3,
-    )
-    return 0 if ndim in (0, 1, 3) else 1
-
-
 class Softmax(Module):
     def __init__(self, dim: int | None = None) -> None:
         super().__init__()
         self.dim = dim
 
     def forward(self, input: Tensor) -> Tensor:
-        dim = _legacy_softmax_dim(input.ndim) if self.dim is None else self.dim
-        return F.softmax(input, dim)
+        return F.softmax(input, self.dim)
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}"
@@ -115,8 +103,7 @@ class LogSoftmax(Module):
         self.dim = dim
 
     def forward(self, input: Tensor) -> Tensor:
-        dim = _legacy_softmax_dim(input.ndim) if self.dim is None else self.dim
-        return F.log_softmax(input, dim)
+        return F.log_softmax(input, self.dim)
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}"
