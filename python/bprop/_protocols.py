@@ -423,7 +423,8 @@ def __copy__(self: Tensor) -> Tensor:
 
 @method
 def __deepcopy__(self: Tensor, memo: dict[builtins.int, typing.Any]) -> Tensor:
-    """copy.deepcopy: a leaf with its own copy of the values, requires_grad and .grad; the memo
+    """copy.deepcopy: a leaf with its own copy of the values, requires_grad and .grad (not for
+    nn.Parameter, whose grad PyTorch's Parameter.__deepcopy__ drops); the memo
     keeps one copy per tensor object, so tied parameters stay tied in a copied model.
     Only leaves can be deep-copied, as in PyTorch."""
     if not self.is_leaf:
@@ -435,7 +436,7 @@ def __deepcopy__(self: Tensor, memo: dict[builtins.int, typing.Any]) -> Tensor:
         return memo[id(self)]
     result = _rebuild(type(self), self.detach().clone(), self.requires_grad)
     memo[id(self)] = result
-    if self.grad is not None:
+    if self.grad is not None and getattr(type(self), "_deepcopy_grad", True):
         result.grad = copy.deepcopy(self.grad, memo)
     state = _state(self)
     if state:

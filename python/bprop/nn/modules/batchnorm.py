@@ -79,6 +79,13 @@ class _BatchNorm(Module):
             if self.bias is not None:
                 self.bias.zero_()
 
+    def _state_dict_defaults(self) -> dict[str, Tensor]:
+        """A checkpoint without num_batches_tracked (saved before PyTorch had it) loads,
+        keeping the current count, as PyTorch's _NormBase._load_from_state_dict."""
+        if self.num_batches_tracked is None:
+            return {}
+        return {"num_batches_tracked": self.num_batches_tracked}
+
     def _check_input_dim(self, input: Tensor) -> None:
         if input.ndim not in self._dims:
             wanted = " or ".join(f"{d}D" for d in self._dims)

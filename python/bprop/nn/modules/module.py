@@ -19,7 +19,14 @@ from typing import Any, TypeVar
 
 from ... import _core
 from ..._core import Tensor
-from ..._device import check_device, check_dtype, parse_to_args
+from ..._device import (
+    bfloat16,
+    check_device,
+    check_dtype,
+    float16,
+    parse_to_args,
+    unsupported_dtype_error,
+)
 from ..._tensor import RemovableHandle, cat
 from ...autograd import no_grad as _no_grad
 
@@ -31,6 +38,8 @@ _M = TypeVar("_M", bound="Module")
 
 class Parameter(Tensor):
     """A tensor that is a module's parameter: a leaf that requires grad by default."""
+
+    _deepcopy_grad = False  # copy.deepcopy leaves .grad None, as PyTorch's Parameter
 
     def __init__(self, data: Tensor | None = None, requires_grad: bool = True) -> None:
         if data is None:
@@ -191,6 +200,18 @@ class _BackwardHook:
 
 
 _IncompatibleKeys = namedtuple("_IncompatibleKeys", ["missing_keys", "unexpected_keys"])
+
+
+class StateDictKeyError(RuntimeError, KeyError):
+    """load_state_dict(strict=True) with missing or unexpected keys: a RuntimeError, as
+    PyTorch raises, and a KeyError."""
+
+    __str__ = BaseException.__str__  # KeyError's would quote the message
+
+
+class StateDictSizeError(RuntimeError, ValueError):
+    """load_state_dict with a tensor whose shape differs from the model's: a RuntimeError, as
+    PyTorch raises, and a ValueError."""
 
 
 def _check_name(op: str, kind: str, module: Module, name: object, registry: dict) -> None:
@@ -664,6 +685,15 @@ class Module:
         """Floating-point parameters and buffers to float64; returns self."""
         return self._cast_floating(_core.dtype.float64)
 
+    def half(self: _M) -> _M:
+        """Raises TypeError, changing nothing: bprop has no float16 yet (as Tensor.half)."""
+        raise unsupported_dtype_error("Module.half", float16)
+
+    def bfloat16(self: _M) -> _M:
+        """Raises TypeError, changing nothing: bprop has no bfloat16 yet (as
+        Tensor.bfloat16)."""
+        raise unsupported_dtype_error("Module.bfloat16", bfloat16)
+
     def type(self: _M, dst_type: _core.dtype) -> _M:
         """Every parameter and buffer to dst_type; returns self."""
         dst_type = check_dtype("Module.type", dst_type)
@@ -683,6 +713,12 @@ class Module:
         for name, child in self._modules.items():
             if child is not None:
                 yield from child._state_items(f"{prefix}{name}.")
+
+    def _state_dict_defaults(self) -> dict[str, Tensor]:
+        """Values, by local name, that load_state_dict uses for this module's keys a checkpoint
+        lacks (such a key does not count as missing). None by default; BatchNorm keeps its
+        num_batches_tracked, as PyTorch's _NormBase._load_from_state_dict does."""
+        return {}
 
     def state_dict(
         self,
@@ -710,12 +746,22 @@ class Module:
             )
         owners = {key: (module, name) for key, module, name, _ in self._state_items("")}
         own = {key: t for key, _, _, t in self._state_items("")}
+        defaults: dict[str, Tensor] = {}
+        for prefix, module in self.named_modules(remove_duplicate=False):
+            for name, value in module._state_dict_defaults().items():
+                defaults[f"{prefix}.{name}" if prefix else name] = value
+        state_dict = {**{k: v for k, v in defaults.items() if k in own}, **state_dict}
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]
-        if strict and (missing or unexpected):
-            raise KeyError(
-                f"[load_state_dict] missing keys {missing}, unexpected keys {unexpected}"
-            )
+        errors: list[str] = []
+        if strict:
+            if missing:
+                keys = ", ".join(f'"{k}"' for k in missing)
+                errors.append(f"Missing key(s) in state_dict: {keys}. ")
+            if unexpected:
+                keys = ", ".join(f'"{k}"' for k in unexpected)
+                errors.append(f"Unexpected key(s) in state_dict: {keys}. ")
+        keys_wrong = bool(errors)
         for name, value in state_dict.items():
             if name not in own:
                 continue
@@ -724,15 +770,24 @@ class Module:
                     f"[load_state_dict] {name}: expected a Tensor, got {type(value).__name__}"
                 )
             if tuple(value.shape) != tuple(own[name].shape):
-                raise ValueError(
-                    f"[load_state_dict] size mismatch for {name}: checkpoint "
-                    f"{tuple(value.shape)}, model {tuple(own[name].shape)}"
+                errors.append(
+                    f"size mismatch for {name}: copying a param with shape "
+                    f"{tuple(value.shape)} from checkpoint, the shape in current model is "
+                    f"{tuple(own[name].shape)}."
                 )
+        if errors:
+            error = StateDictKeyError if keys_wrong else StateDictSizeError
+            raise error(
+                f"[load_state_dict] Error(s) in loading state_dict for {type(self).__name__}:"
+                "\n\t" + "\n\t".join(errors)
+            )
         with _no_grad():
             for key, value in state_dict.items():
                 if key not in own:
                     continue
                 target = own[key]
+                if value is target:
+                    continue
                 if assign:
                     module, name = owners[key]
                     if isinstance(target, Parameter) and not isinstance(value, Parameter):
