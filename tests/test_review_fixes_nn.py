@@ -201,3 +201,74 @@ def test_pack_errors_and_gradient():
     (ot * _t(w)).sum().backward()
     for a, c in zip(xb, xt):
         _same(a.grad, c.grad)
+
+
+# ---- 5. packed sequences through RNN / GRU / LSTM ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "kind, kwargs, lengths, enforce_sorted",
+    [
+        ("LSTM", {"num_layers": 2, "bidirectional": True}, [5, 3, 2], True),
+        ("GRU", {}, [2, 5, 1, 3], False),
+        ("RNN", {"bidirectional": True}, [1, 3, 2], False),
+    ],
+)
+def test_rnn_packed_sequence_matches_torch(kind, kwargs, lengths, enforce_sorted):
+    torch.manual_seed(0)
+    t = getattr(torch.nn, kind)(3, 4, **kwargs).double()
+    b = getattr(nn, kind)(3, 4, **kwargs).double()
+    _copy_weights(b, t)
+    rng = np.random.default_rng(1)
+    seqs = _seqs(lengths, 3, seed=1)
+    layers = kwargs.get("num_layers", 1) * (2 if kwargs.get("bidirectional") else 1)
+    h0 = rng.standard_normal((layers, len(lengths), 4))
+    xb = [_b(s).requires_grad_() for s in seqs]
+    xt = [_t(s).requires_grad_() for s in seqs]
+    pb = R.pack_sequence(xb, enforce_sorted=enforce_sorted)
+    pt = TR.pack_sequence(xt, enforce_sorted=enforce_sorted)
+    if kind == "LSTM":
+        ob, (hb, cb) = b(pb, (_b(h0), _b(h0 * 2)))
+        ot, (ht, ct) = t(pt, (_t(h0), _t(h0 * 2)))
+        _same(cb, ct, 1e-10)
+    else:
+        ob, hb = b(pb, _b(h0))
+        ot, ht = t(pt, _t(h0))
+    assert isinstance(ob, R.PackedSequence)
+    assert ob.batch_sizes.tolist() == ot.batch_sizes.tolist()
+    _same(ob.data, ot.data, 1e-10)
+    _same(hb, ht, 1e-10)  # each sequence's state after its own last step
+    # the padded output matches too, and gradients through output and h_n agree
+    ub, lb = R.pad_packed_sequence(ob, batch_first=True)
+    ut, lt = TR.pad_packed_sequence(ot, batch_first=True)
+    _same(ub, ut, 1e-10)
+    assert lb.tolist() == lt.tolist() == lengths
+    wu = np.linspace(-1, 1, ub.numel()).reshape(tuple(ub.shape))
+    wh = np.linspace(1, 2, hb.numel()).reshape(tuple(hb.shape))
+    ((ub * _b(wu)).sum() + (hb * _b(wh)).sum()).backward()
+    ((ut * _t(wu)).sum() + (ht * _t(wh)).sum()).backward()
+    for a, c in zip(xb, xt):
+        _same(a.grad, c.grad, 1e-10)
+    for (name, p), (tname, q) in zip(b.named_parameters(), t.named_parameters()):
+        assert name == tname
+        _same(p.grad, q.grad, 1e-10)
+
+
+def test_rnn_packed_without_hx_and_batch_first_module():
+    torch.manual_seed(0)
+    t = torch.nn.GRU(2, 3, batch_first=True).double()
+    b = nn.GRU(2, 3, batch_first=True).double()
+    _copy_weights(b, t)
+    seqs = _seqs([3, 1, 2])
+    pb = R.pack_padded_sequence(R.pad_sequence([_b(s) for s in seqs], True), [3, 1, 2], True, False)
+    pt = TR.pack_padded_sequence(
+        TR.pad_sequence([_t(s) for s in seqs], True), torch.tensor([3, 1, 2]), True, False
+    )
+    ob, hb = b(pb)
+    ot, ht = t(pt)
+    _same(ob.data, ot.data, 1e-10)
+    _same(hb, ht, 1e-10)
+    # the unpacked last valid step of each sequence is its h_n (one layer, one direction)
+    ub, lb = R.pad_packed_sequence(ob, batch_first=True)
+    for i, n in enumerate(lb.tolist()):
+        _same(ub[i, n - 1], hb[0, i])

@@ -18,6 +18,7 @@ from ... import _core
 from ..._core import Tensor
 from ..._device import check_device, check_dtype
 from .. import functional as F
+from ..utils.rnn import PackedSequence, _pack_sorted, _pad_sorted
 from .module import Module, Parameter, _uniform
 
 __all__ = ["RNNBase", "RNN", "GRU", "LSTM", "RNNCellBase", "RNNCell", "GRUCell", "LSTMCell"]
@@ -174,10 +175,14 @@ class RNNBase(Module):
             out.append(state)
         return out
 
-    def forward(self, input: Tensor, hx: Any = None) -> tuple[Tensor, Any]:
+    def forward(self, input: Tensor | PackedSequence, hx: Any = None) -> tuple[Any, Any]:
         """(output, h_n), or (output, (h_n, c_n)) for LSTM. input is (L, N, H_in), (N, L, H_in)
-        with batch_first, or unbatched (L, H_in); output has D * hidden_size features."""
+        with batch_first, unbatched (L, H_in), or a PackedSequence (then output is one too,
+        and h_n holds each sequence's state after its own last step, as PyTorch's); output
+        has D * hidden_size features."""
         op = type(self).__name__
+        if isinstance(input, PackedSequence):
+            return self._forward_packed(op, input, hx)
         if input.ndim not in (2, 3):
             raise ValueError(f"[{op}] Expected input to be 2D or 3D, got {input.ndim}D instead")
         batched = input.ndim == 3
@@ -185,16 +190,61 @@ class RNNBase(Module):
             x = input.unsqueeze(1)
         else:
             x = input.transpose(0, 1) if self.batch_first else input
+        self._check_input(op, x, tuple(input.shape))
+        states = self._initial_state(op, hx, x, batched)
+        output, finals = self._recurrence(x, states, None)
+        if not batched:
+            output = output.squeeze(1)
+            finals = [f.squeeze(1) for f in finals]
+        elif self.batch_first:
+            output = output.transpose(0, 1)
+        if self.mode == "LSTM":
+            return output, (finals[0], finals[1])
+        return output, finals[0]
+
+    def _check_input(self, op: str, x: Tensor, shape: tuple[int, ...]) -> None:
         if x.shape[-1] != self.input_size:
             raise RuntimeError(
                 f"[{op}] input.size(-1) must be equal to input_size. Expected "
                 f"{self.input_size}, got {x.shape[-1]}"
             )
         if x.shape[0] == 0:
-            raise RuntimeError(f"[{op}] the input sequence is empty: shape {tuple(input.shape)}")
-        states = self._initial_state(op, hx, x, batched)
+            raise RuntimeError(f"[{op}] the input sequence is empty: shape {shape}")
+
+    def _forward_packed(self, op: str, input: PackedSequence, hx: Any) -> tuple[Any, Any]:
+        """The recurrence over the padded batch in the packed (longest first) order, each
+        sequence's state frozen past its last step; hx and h_n in the caller's batch order."""
+        sizes = input.batch_sizes.tolist()
+        x = _pad_sorted(input, 0.0, len(sizes))
+        self._check_input(op, x, tuple(input.data.shape))
+        if hx is not None and input.sorted_indices is not None:
+            order = input.sorted_indices
+            hx = (
+                tuple(h.index_select(1, order) for h in hx)
+                if isinstance(hx, (tuple, list))
+                else hx.index_select(1, order)
+            )
+        states = self._initial_state(op, hx, x, True)
+        output, finals = self._recurrence(x, states, sizes)
+        if input.unsorted_indices is not None:
+            finals = [f.index_select(1, input.unsorted_indices) for f in finals]
+        packed = _pack_sorted(output, input)
+        if self.mode == "LSTM":
+            return packed, (finals[0], finals[1])
+        return packed, finals[0]
+
+    def _recurrence(
+        self, x: Tensor, states: list[Tensor], batch_sizes: list[int] | None
+    ) -> tuple[Tensor, list[Tensor]]:
+        """Every layer and direction over x (L, N, H_in): (output, [h_n(, c_n)]). With
+        batch_sizes (packed input, longest first), step t updates only the first
+        batch_sizes[t] sequences; the others keep their state."""
         directions = 2 if self.bidirectional else 1
-        steps = x.shape[0]
+        steps, batch = x.shape[0], x.shape[1]
+        masks: list[Tensor | None] = [None] * steps
+        if batch_sizes is not None:
+            rows = _core._arange(0, batch, 1, _core.dtype.int64).unsqueeze(1)
+            masks = [None if b == batch else rows < b for b in batch_sizes]
         final: list[list[Tensor]] = [[] for _ in states]
         layer_input = x
         for layer in range(self.num_layers):
@@ -214,11 +264,17 @@ class RNNBase(Module):
                 ys: list[Tensor] = [h] * steps
                 for t in range(steps) if direction == 0 else range(steps - 1, -1, -1):
                     if self.mode == "LSTM":
-                        h, c = _lstm_step(x_proj[t], h, c, w_hh, b_hh)
+                        h_new, c_new = _lstm_step(x_proj[t], h, c, w_hh, b_hh)
                     elif self.mode == "GRU":
-                        h = _gru_step(x_proj[t], h, w_hh, b_hh)
+                        h_new, c_new = _gru_step(x_proj[t], h, w_hh, b_hh), None
                     else:
-                        h = _rnn_step(self.mode, x_proj[t], h, w_hh, b_hh)
+                        h_new, c_new = _rnn_step(self.mode, x_proj[t], h, w_hh, b_hh), None
+                    mask = masks[t]
+                    if mask is None:
+                        h, c = h_new, c_new
+                    else:  # sequences already finished keep their state
+                        h = _core.where(mask, h_new, h)
+                        c = None if c is None else _core.where(mask, c_new, c)
                     ys[t] = h
                 outputs.append(_core._stack(ys, 0))
                 final[0].append(h)
@@ -227,16 +283,7 @@ class RNNBase(Module):
             layer_input = outputs[0] if directions == 1 else _core._cat(outputs, 2)
             if self.dropout and self.training and layer < self.num_layers - 1:
                 layer_input = F.dropout(layer_input, self.dropout, True)
-        output = layer_input
-        finals = [_core._stack(f, 0) for f in final]
-        if not batched:
-            output = output.squeeze(1)
-            finals = [f.squeeze(1) for f in finals]
-        elif self.batch_first:
-            output = output.transpose(0, 1)
-        if self.mode == "LSTM":
-            return output, (finals[0], finals[1])
-        return output, finals[0]
+        return layer_input, [_core._stack(f, 0) for f in final]
 
     def extra_repr(self) -> str:
         s = f"{self.input_size}, {self.hidden_size}"
