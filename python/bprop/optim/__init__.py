@@ -8,10 +8,14 @@ from __future__ import annotations
 from .adadelta import Adadelta
 from .adagrad import Adagrad
 from .adam import Adam, AdamW
+from .adamax import Adamax
+from .nadam import NAdam
 from .optimizer import Optimizer
+from .radam import RAdam
 from .rmsprop import RMSprop
 from .sgd import SGD
 
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "lr_scheduler"]
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "Adamax", "NAdam",
+           "RAdam", "lr_scheduler", "swa_utils"]
 
-from . import lr_scheduler  # noqa: E402  (it needs the classes above)
+from . import lr_scheduler, swa_utils  # noqa: E402  (they need the classes above)

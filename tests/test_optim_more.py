@@ -1,0 +1,396 @@
+"""bp.optim's Adamax, NAdam, RAdam and bp.optim.swa_utils against PyTorch: the same problem
+from the same float64 weights, step by step, with two parameter groups that differ in their
+hyper-parameters; state dict round trips, PyTorch's errors, a bp.compile replay, and
+AveragedModel / SWALR / update_bn."""
+
+import bprop as bp
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+TOL = 1e-10
+RNG = np.random.default_rng(1)
+INIT = {"w1": RNG.standard_normal((3, 4)), "b1": RNG.standard_normal(4) * 0.1,
+        "w2": RNG.standard_normal((4, 2))}  # fmt: skip
+X = RNG.standard_normal((5, 3))
+
+
+def make_params(lib):
+    return [lib.tensor(INIT[k].copy(), requires_grad=True) for k in ("w1", "b1", "w2")]
+
+
+def loss_of(lib, params, x):
+    w1, b1, w2 = params
+    h = (x @ w1 + b1).tanh()
+    return ((h @ w2) ** 2).sum() + (w2 * 0.5).sum()
+
+
+def optimizer(lib, name, params, defaults, group_options):
+    w1, b1, w2 = params
+    groups = [{"params": [w1, b1], **group_options[0]}, {"params": [w2], **group_options[1]}]
+    return getattr(lib.optim, name)(groups, **defaults)
+
+
+def train(lib, params, opt, steps, each=None):
+    x = lib.tensor(X)
+    for i in range(steps):
+        opt.zero_grad()
+        loss_of(lib, params, x).backward()
+        opt.step()
+        if each is not None:
+            each(i, opt)
+
+
+def assert_same(ours, theirs, tol=TOL):
+    for p, q in zip(ours, theirs):
+        np.testing.assert_allclose(p.detach().numpy(), q.detach().numpy(), rtol=tol, atol=tol)
+
+
+CASES = [
+    ("Adamax", {}, [{"lr": 0.01}, {"betas": (0.5, 0.9), "weight_decay": 0.1}]),
+    ("Adamax", {"lr": 0.02, "eps": 1e-3}, [{"maximize": True}, {"betas": (0.3, 0.99)}]),
+    ("NAdam", {}, [{"lr": 0.01, "momentum_decay": 0.1}, {"weight_decay": 0.1}]),
+    ("NAdam", {"lr": 0.01, "weight_decay": 0.2, "decoupled_weight_decay": True},
+     [{"betas": (0.6, 0.9)}, {"maximize": True, "eps": 1e-4}]),
+    ("RAdam", {"lr": 0.01}, [{"betas": (0.5, 0.9)}, {"weight_decay": 0.1}]),
+    ("RAdam", {"lr": 0.02, "weight_decay": 0.1, "decoupled_weight_decay": True},
+     [{"maximize": True}, {"betas": (0.8, 0.5), "eps": 1e-3}]),
+]  # fmt: skip
+IDS = [f"{name}-{i}" for i, (name, _, _) in enumerate(CASES)]
+NAMES = ["Adamax", "NAdam", "RAdam"]
+
+
+@pytest.mark.parametrize("name, defaults, groups", CASES, ids=IDS)
+def test_two_groups_match_pytorch_step_by_step(name, defaults, groups):
+    ours, theirs = make_params(bp), make_params(torch)
+    ob = optimizer(bp, name, ours, defaults, groups)
+    ot = optimizer(torch, name, theirs, defaults, groups)
+    x, tx = bp.tensor(X), torch.tensor(X)
+    for _ in range(12):
+        for lib, params, opt, data in ((bp, ours, ob, x), (torch, theirs, ot, tx)):
+            opt.zero_grad()
+            loss_of(lib, params, data).backward()
+            opt.step()
+        assert_same(ours, theirs)
+    for p, key in zip(ours, ("w1", "b1", "w2")):
+        assert np.abs(p.detach().numpy() - INIT[key]).max() > 1e-3
+    assert [sorted(g) for g in ob.param_groups] == [sorted(g) for g in ot.param_groups]
+    for gb, gt in zip(ob.param_groups, ot.param_groups):
+        assert {k: v for k, v in gb.items() if k != "params"} == {
+            k: v for k, v in gt.items() if k != "params"
+        }
+
+
+def test_radam_takes_both_branches():
+    # beta2 = 0.5: rho_inf = 3, so rho_t <= 5 always (the plain branch); beta2 = 0.999 with
+    # 10 steps stays below 5 too; beta2 = 0.9 crosses 5 after a few steps.
+    for beta2 in (0.5, 0.9):
+        ours, theirs = make_params(bp), make_params(torch)
+        options = {"lr": 0.01, "betas": (0.8, beta2)}
+        ob, ot = bp.optim.RAdam(ours, **options), torch.optim.RAdam(theirs, **options)
+        train(bp, ours, ob, 10)
+        train(torch, theirs, ot, 10)
+        assert_same(ours, theirs)
+
+
+@pytest.mark.parametrize("name, defaults, groups", CASES[::2], ids=IDS[::2])
+def test_changing_a_groups_hyper_parameters_mid_run(name, defaults, groups):
+    def change(i, opt):
+        if i == 3:
+            opt.param_groups[1]["lr"] = opt.param_groups[1]["lr"] * 3
+            opt.param_groups[1]["betas"] = (0.7, 0.95)
+        if i == 6:
+            opt.param_groups[0]["lr"] = 0.001
+            opt.param_groups[0]["weight_decay"] = 0.2
+
+    ours, theirs = make_params(bp), make_params(torch)
+    train(bp, ours, optimizer(bp, name, ours, defaults, groups), 10, change)
+    train(torch, theirs, optimizer(torch, name, theirs, defaults, groups), 10, change)
+    assert_same(ours, theirs)
+
+
+@pytest.mark.parametrize("name, defaults, groups", CASES, ids=IDS)
+def test_state_dict_round_trip_resumes_like_uninterrupted(name, defaults, groups):
+    ours, theirs = make_params(bp), make_params(torch)
+    ob = optimizer(bp, name, ours, defaults, groups)
+    ot = optimizer(torch, name, theirs, defaults, groups)
+    train(bp, ours, ob, 4)
+    train(torch, theirs, ot, 4)
+    saved, reference = ob.state_dict(), ot.state_dict()
+    assert [g["params"] for g in saved["param_groups"]] == [[0, 1], [2]]
+    assert sorted(saved["state"]) == sorted(reference["state"])
+    for index, entry in reference["state"].items():
+        assert list(saved["state"][index]) == list(entry)  # PyTorch's keys, in its order
+        for key, value in entry.items():
+            mine = saved["state"][index][key]
+            assert str(mine.dtype).split(".")[-1] == str(value.dtype).split(".")[-1]
+            np.testing.assert_allclose(np.asarray(mine), value.numpy(), rtol=TOL, atol=TOL)
+    resumed = make_params(bp)
+    with bp.no_grad():
+        for p, q in zip(resumed, ours):
+            p.copy_(q)
+    other = getattr(bp.optim, name)(
+        [{"params": resumed[:2], "lr": 0.9}, {"params": resumed[2:], "betas": (0.1, 0.2)}],
+        lr=0.7,
+    )
+    other.load_state_dict(saved)
+    assert other.param_groups[1]["betas"] == ob.param_groups[1]["betas"]
+    train(bp, ours, ob, 4)
+    train(bp, resumed, other, 4)
+    for p, q in zip(ours, resumed):
+        np.testing.assert_array_equal(p.detach().numpy(), q.detach().numpy())
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_loading_pytorchs_state_dict(name):
+    ours, theirs = make_params(bp), make_params(torch)
+    ot = getattr(torch.optim, name)(theirs, lr=0.01, weight_decay=0.05)
+    train(torch, theirs, ot, 3)
+    with bp.no_grad():
+        for p, q in zip(ours, theirs):
+            p.copy_(bp.tensor(q.detach().numpy()))
+    state = ot.state_dict()
+    converted = {
+        "state": {i: {k: bp.tensor(v.numpy()) for k, v in e.items()}
+                  for i, e in state["state"].items()},
+        "param_groups": state["param_groups"],
+    }  # fmt: skip
+    ob = getattr(bp.optim, name)(ours, lr=0.5)
+    ob.load_state_dict(converted)
+    train(torch, theirs, ot, 3)
+    train(bp, ours, ob, 3)
+    assert_same(ours, theirs)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_defaults_and_signature_match_pytorch(name):
+    import inspect
+
+    ours = inspect.signature(getattr(bp.optim, name).__init__).parameters
+    theirs = inspect.signature(getattr(torch.optim, name).__init__).parameters
+    assert list(ours) == list(theirs)
+    for key, parameter in theirs.items():
+        assert ours[key].default == parameter.default, key
+        assert ours[key].kind == parameter.kind, key
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize(
+    "options, message",
+    [({"lr": -1.0}, "learning rate"), ({"eps": -1.0}, "epsilon"),
+     ({"betas": (1.0, 0.9)}, "beta parameter at index 0"),
+     ({"betas": (0.9, -0.1)}, "beta parameter at index 1"),
+     ({"weight_decay": -0.1}, "weight_decay")],
+)  # fmt: skip
+def test_bad_hyper_parameters_raise_as_pytorch(name, options, message):
+    with pytest.raises(ValueError):
+        getattr(torch.optim, name)([torch.ones(2, requires_grad=True)], **options)
+    with pytest.raises(ValueError, match=rf"\[{name}\] invalid {message}"):
+        getattr(bp.optim, name)([bp.ones(2, requires_grad=True)], **options)
+    opt = getattr(bp.optim, name)([bp.ones(2, requires_grad=True)])
+    key = next(iter(options))
+    before = opt.param_groups[0][key]
+    with pytest.raises(ValueError):
+        opt.param_groups[0][key] = options[key]
+    assert opt.param_groups[0][key] == before
+
+
+def test_nadam_momentum_decay_error():
+    with pytest.raises(ValueError):
+        torch.optim.NAdam([torch.ones(2, requires_grad=True)], momentum_decay=-1.0)
+    with pytest.raises(ValueError, match=r"\[NAdam\] invalid momentum_decay"):
+        bp.optim.NAdam([bp.ones(2, requires_grad=True)], momentum_decay=-1.0)
+
+
+def test_nadam_state_has_a_float32_mu_product():
+    params = make_params(bp)
+    opt = bp.optim.NAdam(params)
+    train(bp, params, opt, 2)
+    mu_product = opt.state[params[0]]["mu_product"]
+    assert mu_product.shape == () and mu_product.dtype == bp.float32
+    mu = [0.9 * (1 - 0.5 * 0.96 ** (t * 4e-3)) for t in (1, 2)]
+    assert mu_product.item() == pytest.approx(mu[0] * mu[1], rel=1e-6)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_float32_matches_pytorch(name):
+    ours = [bp.tensor(INIT[k].astype(np.float32), requires_grad=True) for k in ("w1", "b1", "w2")]
+    theirs = [torch.tensor(INIT[k].astype(np.float32), requires_grad=True)
+              for k in ("w1", "b1", "w2")]  # fmt: skip
+    options = [{"lr": 0.05}, {"weight_decay": 0.1}]
+    ob = optimizer(bp, name, ours, {}, options)
+    ot = optimizer(torch, name, theirs, {}, options)
+    for lib, params, opt in ((bp, ours, ob), (torch, theirs, ot)):
+        x = lib.tensor(X.astype(np.float32))
+        for _ in range(10):
+            opt.zero_grad()
+            loss_of(lib, params, x).backward()
+            opt.step()
+    assert all(p.dtype == bp.float32 for p in ours)
+    assert_same(ours, theirs, tol=2e-5)
+
+
+@pytest.mark.parametrize("name, defaults, groups", [CASES[2], CASES[5]], ids=["NAdam", "RAdam"])
+def test_captured_steps_replay_like_eager_with_live_hyper_parameters(name, defaults, groups):
+    def run(compiled):
+        params = make_params(bp)
+        opt = optimizer(bp, name, params, defaults, groups)
+
+        def step(x):
+            opt.zero_grad()
+            loss = loss_of(bp, params, x)
+            loss.backward()
+            opt.step()
+            return loss
+
+        step = bp.compile(step) if compiled else step
+        losses = []
+        for i in range(10):
+            if i == 4:  # written between steps: the replays read them
+                opt.param_groups[0]["lr"] *= 0.5
+                opt.param_groups[1]["betas"] = (0.7, 0.95)
+            losses.append(step(bp.tensor(X * (1 + 0.1 * i))).item())
+        return params, losses
+
+    (eager, eager_losses), (captured, captured_losses) = run(False), run(True)
+    assert eager_losses == captured_losses
+    for p, q in zip(eager, captured):
+        np.testing.assert_array_equal(p.detach().numpy(), q.detach().numpy())
+
+
+# ---------------------------------------------------------------- swa_utils
+
+
+def make_net(lib):
+    net = lib.nn.Sequential(lib.nn.Linear(3, 4), lib.nn.BatchNorm1d(4), lib.nn.Tanh(),
+                            lib.nn.Linear(4, 2))  # fmt: skip
+    rng = np.random.default_rng(2)
+    with lib.no_grad():
+        for p in net.parameters():
+            p.copy_(lib.tensor(rng.standard_normal(tuple(p.shape))))
+    return net.double()
+
+
+def run_swa(lib, averaged_options, steps=6):
+    net = make_net(lib)
+    opt = lib.optim.SGD(net.parameters(), lr=0.05, momentum=0.9)
+    averaged = lib.optim.swa_utils.AveragedModel(net, **averaged_options(lib))
+    x = lib.tensor(X)
+    for i in range(steps):
+        opt.zero_grad()
+        (net(x * (1 + 0.1 * i)) ** 2).sum().backward()
+        opt.step()
+        averaged.update_parameters(net)
+    return net, averaged
+
+
+AVERAGES = {
+    "swa": lambda lib: {},
+    "swa-buffers": lambda lib: {"use_buffers": True},
+    "ema-multi": lambda lib: {"multi_avg_fn": lib.optim.swa_utils.get_ema_multi_avg_fn(0.7)},
+    "ema": lambda lib: {"avg_fn": lib.optim.swa_utils.get_ema_avg_fn(0.8)},
+    "ema-buffers": lambda lib: {
+        "multi_avg_fn": lib.optim.swa_utils.get_ema_multi_avg_fn(0.6), "use_buffers": True},
+    "swa-multi": lambda lib: {"multi_avg_fn": lib.optim.swa_utils.get_swa_multi_avg_fn()},
+    "custom": lambda lib: {"avg_fn": lambda a, c, n: a * 0.5 + c * 0.5},
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", list(AVERAGES))
+def test_averaged_model_matches_pytorch(kind):
+    (net, ours), (_, theirs) = run_swa(bp, AVERAGES[kind]), run_swa(torch, AVERAGES[kind])
+    sb, st = ours.state_dict(), theirs.state_dict()
+    assert list(sb) == list(st)
+    for key, value in st.items():
+        np.testing.assert_allclose(np.asarray(sb[key]), value.numpy(), rtol=TOL, atol=TOL,
+                                   err_msg=key)  # fmt: skip
+    assert ours.n_averaged.item() == 6 and ours.n_averaged.dtype == bp.int64
+    # The average differs from the last weights: it really averages.
+    assert not np.allclose(ours.module[0].weight.detach().numpy(), net[0].weight.detach().numpy())
+    x = bp.tensor(X)
+    ours.eval()
+    theirs.eval()
+    np.testing.assert_allclose(ours(x).detach().numpy(), theirs(torch.tensor(X)).detach().numpy(),
+                               rtol=TOL, atol=TOL)  # fmt: skip
+
+
+def test_averaged_model_errors_and_first_update_copies():
+    net = make_net(bp)
+    swa = bp.optim.swa_utils
+    with pytest.raises(AssertionError, match="Only one of avg_fn and multi_avg_fn"):
+        swa.AveragedModel(net, avg_fn=swa.get_ema_avg_fn(), multi_avg_fn=swa.get_ema_multi_avg_fn())
+    for make in (swa.get_ema_avg_fn, swa.get_ema_multi_avg_fn):
+        with pytest.raises(ValueError, match="Invalid decay value 1.5"):
+            make(1.5)
+    averaged = swa.AveragedModel(net, multi_avg_fn=swa.get_ema_multi_avg_fn(0.5))
+    assert averaged.module is not net and averaged.n_averaged.item() == 0
+    with bp.no_grad():
+        for p in net.parameters():
+            p.add_(1.0)
+    averaged.update_parameters(net)
+    for p, q in zip(averaged.parameters(), net.parameters()):
+        np.testing.assert_array_equal(p.detach().numpy(), q.detach().numpy())
+
+
+def test_update_bn_matches_pytorch():
+    results = []
+    for lib in (bp, torch):
+        net = make_net(lib)
+        net[1].momentum = 0.3
+        net.eval()
+        rng = np.random.default_rng(3)
+        batches = [lib.tensor(rng.standard_normal((4, 3)) * (i + 1)) for i in range(4)]
+        loader = [(b, lib.zeros(4)) for b in batches[:2]] + batches[2:]  # tuples or tensors
+        lib.optim.swa_utils.update_bn(loader, net)
+        results.append(net)
+    ours, theirs = results
+    assert not ours.training and ours[1].momentum == 0.3
+    for key, value in theirs.state_dict().items():
+        np.testing.assert_allclose(np.asarray(ours.state_dict()[key]), value.numpy(), rtol=TOL,
+                                   atol=TOL, err_msg=key)  # fmt: skip
+    assert ours[1].num_batches_tracked.item() == 4
+    # A model without BatchNorm is left alone (and the loader is not read).
+    plain = bp.nn.Linear(3, 2)
+    bp.optim.swa_utils.update_bn(iter(()), plain)
+
+
+@pytest.mark.parametrize("strategy", ["cos", "linear"])
+@pytest.mark.parametrize("anneal_epochs", [0, 1, 4])
+def test_swalr_matches_pytorch(strategy, anneal_epochs):
+    lrs = []
+    for lib in (bp, torch):
+        params = make_params(lib)
+        opt = lib.optim.SGD([{"params": params[:2]}, {"params": params[2:], "lr": 0.3}], lr=0.1)
+        sched = lib.optim.swa_utils.SWALR(opt, swa_lr=[0.05, 0.01], anneal_epochs=anneal_epochs,
+                                          anneal_strategy=strategy)  # fmt: skip
+        seen = [sched.get_last_lr()]
+        for _ in range(7):
+            opt.step()
+            sched.step()
+            seen.append(sched.get_last_lr())
+        lrs.append((seen, [g["swa_lr"] for g in opt.param_groups], sched.state_dict()))
+    (ours, ours_swa, saved), (theirs, theirs_swa, _) = lrs
+    assert ours_swa == theirs_swa == [0.05, 0.01]
+    for a, b in zip(ours, theirs):
+        assert a == pytest.approx(b, rel=1e-14, abs=1e-16)
+    assert ours[-1] == pytest.approx([0.05, 0.01])
+    assert "anneal_func" not in saved and saved["anneal_epochs"] == anneal_epochs
+
+
+def test_swalr_errors_and_state_dict():
+    opt = bp.optim.SGD(make_params(bp), lr=0.1)
+    swa = bp.optim.swa_utils
+    with pytest.raises(ValueError, match="anneal_strategy must be one of"):
+        swa.SWALR(opt, swa_lr=0.05, anneal_strategy="step")
+    with pytest.raises(ValueError, match="anneal_epochs must be equal or greater than 0"):
+        swa.SWALR(opt, swa_lr=0.05, anneal_epochs=-1)
+    with pytest.raises(ValueError, match="anneal_epochs"):
+        swa.SWALR(opt, swa_lr=0.05, anneal_epochs=2.5)
+    sched = swa.SWALR(opt, swa_lr=0.05, anneal_epochs=5, anneal_strategy="linear")
+    sched.step()
+    sched.step()
+    other = swa.SWALR(bp.optim.SGD(make_params(bp), lr=0.1), swa_lr=0.05)
+    other.load_state_dict(sched.state_dict())
+    assert other.anneal_func(0.25) == 0.25  # linear, restored from the name
+    assert other.get_last_lr() == sched.get_last_lr()
