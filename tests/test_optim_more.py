@@ -394,3 +394,140 @@ def test_swalr_errors_and_state_dict():
     other.load_state_dict(sched.state_dict())
     assert other.anneal_func(0.25) == 0.25  # linear, restored from the name
     assert other.get_last_lr() == sched.get_last_lr()
+
+
+# ---------------------------------------------------------------- Adam / AdamW amsgrad
+
+
+AMSGRAD = [
+    ("Adam", {"amsgrad": True, "lr": 0.05}, [{"betas": (0.5, 0.9)}, {"weight_decay": 0.1}]),
+    ("Adam", {"lr": 0.05}, [{"amsgrad": True, "maximize": True}, {"eps": 1e-4}]),
+    ("AdamW", {"amsgrad": True, "lr": 0.02}, [{"weight_decay": 0.3}, {"betas": (0.3, 0.95)}]),
+    ("Adam", {"amsgrad": True, "lr": 0.02, "weight_decay": 0.1, "decoupled_weight_decay": True},
+     [{}, {"amsgrad": False}]),
+]  # fmt: skip
+AMS_IDS = [f"{name}-{i}" for i, (name, _, _) in enumerate(AMSGRAD)]
+
+
+def varying_train(lib, params, opt, steps, each=None):
+    # A shrinking input: the second moments fall, so the running maximum matters.
+    for i in range(steps):
+        opt.zero_grad()
+        loss_of(lib, params, lib.tensor(X * (1 - 0.08 * i))).backward()
+        opt.step()
+        if each is not None:
+            each(i, opt)
+
+
+@pytest.mark.parametrize("name, defaults, groups", AMSGRAD, ids=AMS_IDS)
+def test_amsgrad_matches_pytorch(name, defaults, groups):
+    ours, theirs = make_params(bp), make_params(torch)
+    ob = optimizer(bp, name, ours, defaults, groups)
+    ot = optimizer(torch, name, theirs, defaults, groups)
+    varying_train(bp, ours, ob, 12)
+    varying_train(torch, theirs, ot, 12)
+    assert_same(ours, theirs)
+    sb, st = ob.state_dict(), ot.state_dict()
+    for index, entry in st["state"].items():
+        assert list(sb["state"][index]) == list(entry)
+        for key, value in entry.items():
+            np.testing.assert_allclose(np.asarray(sb["state"][index][key]), value.numpy(),
+                                       rtol=TOL, atol=TOL)  # fmt: skip
+    assert any("max_exp_avg_sq" in e for e in sb["state"].values())
+
+
+def test_amsgrad_maximum_matters():
+    # beta2 = 0.9 with a shrinking input: the second moments fall below their maximum, and
+    # the result differs from plain Adam's.
+    name, defaults, groups = AMSGRAD[0]
+    ours = make_params(bp)
+    ob = optimizer(bp, name, ours, defaults, groups)
+    varying_train(bp, ours, ob, 12)
+    state = ob.state_dict()["state"][0]
+    assert (state["max_exp_avg_sq"].numpy() > state["exp_avg_sq"].numpy() * 1.01).any()
+    plain = make_params(bp)
+    varying_train(bp, plain, optimizer(bp, name, plain, {**defaults, "amsgrad": False}, groups), 12)
+    assert np.abs(plain[0].detach().numpy() - ours[0].detach().numpy()).max() > 1e-4
+
+
+@pytest.mark.parametrize("name, defaults, groups", AMSGRAD[:3], ids=AMS_IDS[:3])
+def test_amsgrad_state_dict_round_trip_and_live_changes(name, defaults, groups):
+    def change(i, opt):
+        if i == 2:
+            opt.param_groups[0]["lr"] *= 0.5
+            opt.param_groups[0]["betas"] = (0.7, 0.8)
+            opt.param_groups[1]["weight_decay"] = 0.2
+
+    ours, theirs = make_params(bp), make_params(torch)
+    ob = optimizer(bp, name, ours, defaults, groups)
+    ot = optimizer(torch, name, theirs, defaults, groups)
+    varying_train(bp, ours, ob, 5, change)
+    varying_train(torch, theirs, ot, 5, change)
+    assert_same(ours, theirs)
+    resumed = make_params(bp)
+    with bp.no_grad():
+        for p, q in zip(resumed, ours):
+            p.copy_(q)
+    other = getattr(bp.optim, name)([{"params": resumed[:2]}, {"params": resumed[2:]}], lr=0.7)
+    other.load_state_dict(ob.state_dict())
+    varying_train(bp, ours, ob, 4)
+    varying_train(bp, resumed, other, 4)
+    for p, q in zip(ours, resumed):
+        np.testing.assert_array_equal(p.detach().numpy(), q.detach().numpy())
+    # PyTorch's own state dict loads too.
+    converted = {
+        "state": {i: {k: bp.tensor(v.numpy()) for k, v in e.items()}
+                  for i, e in ot.state_dict()["state"].items()},
+        "param_groups": ot.state_dict()["param_groups"],
+    }  # fmt: skip
+    mine = make_params(bp)
+    with bp.no_grad():
+        for p, q in zip(mine, theirs):
+            p.copy_(bp.tensor(q.detach().numpy()))
+    loaded = getattr(bp.optim, name)([{"params": mine[:2]}, {"params": mine[2:]}])
+    loaded.load_state_dict(converted)
+    varying_train(bp, mine, loaded, 3)
+    varying_train(torch, theirs, ot, 3)
+    assert_same(mine, theirs)
+
+
+def test_switching_amsgrad_off_keeps_the_moments_as_pytorch():
+    def switch(i, opt):
+        if i == 3:
+            opt.param_groups[0]["amsgrad"] = False
+
+    results = []
+    for lib in (bp, torch):
+        params = make_params(lib)
+        opt = lib.optim.Adam([{"params": params[:2]}, {"params": params[2:]}], lr=0.05,
+                             amsgrad=True)  # fmt: skip
+        varying_train(lib, params, opt, 8, switch)
+        results.append(params)
+    assert_same(*results)
+
+
+def test_amsgrad_captured_replays_like_eager():
+    def run(compiled):
+        params = make_params(bp)
+        opt = optimizer(bp, "AdamW", params, {"amsgrad": True, "lr": 0.02},
+                        [{}, {"amsgrad": False}])  # fmt: skip
+
+        def step(x):
+            opt.zero_grad()
+            loss = loss_of(bp, params, x)
+            loss.backward()
+            opt.step()
+            return loss
+
+        step = bp.compile(step) if compiled else step
+        losses = []
+        for i in range(8):
+            if i == 4:
+                opt.param_groups[0]["lr"] *= 0.5
+            losses.append(step(bp.tensor(X * (1 - 0.08 * i))).item())
+        return params, losses
+
+    (eager, eager_losses), (captured, captured_losses) = run(False), run(True)
+    assert eager_losses == captured_losses
+    for p, q in zip(eager, captured):
+        np.testing.assert_array_equal(p.detach().numpy(), q.detach().numpy())
