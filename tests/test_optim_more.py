@@ -538,3 +538,52 @@ def test_amsgrad_captured_replays_like_eager():
     assert eager_losses == captured_losses
     for p, q in zip(eager, captured):
         np.testing.assert_array_equal(p.detach().numpy(), q.detach().numpy())
+
+
+# ---------------------------------------------------------------- groups, copies
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_add_param_group_mid_run_and_deepcopy(name):
+    import copy
+
+    def run(lib):
+        w1, b1, w2 = params = make_params(lib)
+        opt = getattr(lib.optim, name)([w1, b1], lr=0.05)
+        x = lib.tensor(X)
+        for i in range(8):
+            if i == 3:
+                opt.add_param_group({"params": w2, "lr": 0.01, "weight_decay": 0.1})
+            opt.zero_grad()
+            loss_of(lib, params, x).backward()
+            opt.step()
+        return params, opt
+
+    (ours, ob), (theirs, ot) = run(bp), run(torch)
+    assert_same(ours, theirs)
+    assert sorted(ob.state_dict()["state"]) == sorted(ot.state_dict()["state"]) == [0, 1, 2]
+    params2, opt2 = copy.deepcopy((ours, ob))
+    assert opt2.param_groups[1]["params"][0] is params2[2]
+    train(bp, ours, ob, 3)
+    train(bp, params2, opt2, 3)
+    for p, q in zip(ours, params2):
+        np.testing.assert_array_equal(p.detach().numpy(), q.detach().numpy())
+
+
+@pytest.mark.parametrize("name", [*NAMES, "Adam"])
+def test_parameter_list_errors(name):
+    cls = getattr(bp.optim, name)
+    extra = {"amsgrad": True} if name == "Adam" else {}
+    w1, b1, w2 = make_params(bp)
+    with pytest.raises(ValueError, match="more than one parameter group"):
+        cls([{"params": [w1, b1]}, {"params": [w2, w1]}], **extra)
+    with pytest.raises(ValueError, match="empty parameter list"):
+        cls([], **extra)
+    with pytest.raises(TypeError, match="can only optimize Tensors"):
+        cls([w1, 3], **extra)
+    opt = cls([w1], lr=0.1, **extra)
+    with pytest.raises(ValueError, match="learning rate"):
+        opt.param_groups[0]["lr"] = -0.5
+    assert opt.param_groups[0]["lr"] == 0.1
+    with pytest.raises(ValueError, match="doesn't match the size"):
+        opt.load_state_dict(cls([b1, w2], **extra).state_dict())
