@@ -721,4 +721,59 @@ TEST_SUITE("tensor hooks and retain_grad") {
     CHECK(calls.load() == kThreads * kSteps);
     check_grad(w, {6.0 * kThreads * kSteps, 6.0 * kThreads * kSteps, 6.0 * kThreads * kSteps});
   }
+  TEST_CASE("custom_function: a hand-written VJP, several outputs, second order, errors") {
+    // y = exp(x) with a saved output; backward composes ops, so it is differentiable again.
+    Tensor x = f64({0.5, -1.0}, {2}, true);
+    Tensor raw = [&] {
+      NoGradGuard no_grad;
+      return exp(x);
+    }();
+    std::vector<Tensor> out =
+        custom_function("ExpBackward", {x}, {raw}, {raw},
+                        [](const std::vector<Tensor>& g, const std::vector<Tensor>& saved) {
+                          return std::vector<Tensor>{mul(g[0], saved[0])};
+                        });
+    REQUIRE(out.size() == 1);
+    CHECK(raw.grad_fn().get() == nullptr);
+    CHECK(out[0].grad_fn()->name() == "ExpBackward");
+    std::vector<Tensor> g = grad({sum(mul(out[0], out[0]))}, {x}, {}, std::nullopt, true);
+    check_values(g[0], {2}, {2 * std::exp(1.0), 2 * std::exp(-2.0)});
+    std::vector<Tensor> gg = grad({sum(g[0])}, {x});  // d/dx 2 e^{2x} = 4 e^{2x}
+    check_values(gg[0], {2}, {4 * std::exp(1.0), 4 * std::exp(-2.0)});
+
+    // Two outputs (sin x, x * y) of two inputs; only the first output reaches the loss.
+    Tensor y = f64({2.0, 3.0}, {2}, true);
+    Tensor s, p;
+    {
+      NoGradGuard no_grad;
+      s = sin(x);
+      p = mul(x, y);
+    }
+    std::vector<Tensor> two = custom_function(
+        "SinMulBackward", {x, y}, {s, p}, {x, y},
+        [](const std::vector<Tensor>& g, const std::vector<Tensor>& saved) {
+          return std::vector<Tensor>{add(mul(g[0], cos(saved[0])), mul(g[1], saved[1])),
+                                     mul(g[1], saved[0])};
+        });
+    sum(add(two[0], mul(two[1], 2.0))).backward();
+    check_grad(x, {std::cos(0.5) + 4.0, std::cos(-1.0) + 6.0});
+    check_grad(y, {1.0, -2.0});
+
+    // No input requires grad: no node. A wrong gradient shape and a throwing VJP raise.
+    Tensor c = f64({1.0}, {1});
+    CHECK(custom_function("NoneBackward", {c}, {c}, {}, nullptr)[0].grad_fn().get() == nullptr);
+    Tensor z = f64({1.0, 2.0}, {2}, true);
+    Tensor bad = custom_function("BadBackward", {z}, {z}, {},
+                                 [](const std::vector<Tensor>&, const std::vector<Tensor>&) {
+                                   return std::vector<Tensor>{f64({1.0}, {1})};
+                                 })[0];
+    CHECK_THROWS_WITH_AS(sum(bad).backward(), doctest::Contains("invalid gradient at index 0"),
+                         std::runtime_error);
+    Tensor boom = custom_function(
+        "BoomBackward", {z}, {z}, {},
+        [](const std::vector<Tensor>&, const std::vector<Tensor>&) -> std::vector<Tensor> {
+          throw std::logic_error("boom");
+        })[0];
+    CHECK_THROWS_AS(sum(boom).backward(), std::logic_error);
+  }
 }

@@ -54,6 +54,33 @@ void init_autograd(py::module_& m) {
       },
       py::arg("tensor"), py::arg("hook"));
   m.def(
+      "_custom_function",
+      [](const std::string& name, const std::vector<Tensor>& inputs,
+         const std::vector<Tensor>& outputs, const std::vector<Tensor>& saved,
+         py::function backward) {
+        // As in _register_hook: copies share the Python object, dropped with the GIL held.
+        std::shared_ptr<py::object> callable(new py::object(std::move(backward)),
+                                             [](py::object* o) {
+                                               if (!Py_IsInitialized()) return;
+                                               py::gil_scoped_acquire gil;
+                                               delete o;
+                                             });
+        // A Python exception leaves as py::error_already_set, which backward() re-raises with
+        // its original type.
+        return custom_function(
+            name, inputs, outputs, saved,
+            [callable](const std::vector<Tensor>& grads, const std::vector<Tensor>& saved_tensors) {
+              py::gil_scoped_acquire gil;
+              py::object result = (*callable)(grads, saved_tensors);
+              std::vector<Tensor> input_grads;
+              for (py::handle item : result)
+                input_grads.push_back(item.is_none() ? Tensor() : item.cast<Tensor>());
+              return input_grads;
+            });
+      },
+      py::arg("name"), py::arg("inputs"), py::arg("outputs"), py::arg("saved"),
+      py::arg("backward"));
+  m.def(
       "_grad",
       [](const std::vector<Tensor>& outputs, const std::vector<Tensor>& inputs,
          const std::vector<std::optional<Tensor>>& grad_outputs, bool retain_graph,

@@ -222,6 +222,26 @@ void retain_grad(const Tensor& tensor);
 // Whether retain_grad() was called on this non-leaf (false for leaves, as PyTorch).
 bool retains_grad(const Tensor& tensor);
 
+// Custom functions (PyTorch's autograd.Function, in C++): an op whose forward the caller has
+// already computed (with any code, graph or no graph) and whose VJP is `backward`.
+// custom_function(name, inputs, outputs, saved, backward) returns aliases of `outputs` (same
+// storage, detached from any graph they had) whose grad_fn is one node with an edge per input;
+// the outputs themselves are unchanged. backward(grad_outputs, saved) gets one gradient per
+// output (zeros for an output no gradient reached) and the tensors of `saved` (an entry that is
+// one of `outputs` comes back as its alias with the grad_fn, so a differentiable backward
+// differentiates through it; each is checked for in-place changes since), and returns one
+// gradient per input: undefined for none, else the input's shape (its dtype is converted to
+// the input's). It runs with grad mode set to create_graph, so composing bprop ops makes
+// the gradient differentiable again. When grad mode is off or no input requires grad,
+// `outputs` are returned as they are, without a node. Outputs must be floating point. After a
+// backward without retain_graph, `backward` is released (a second one throws). Not capturable:
+// throws std::runtime_error while a capture is recording (the replay could not call `backward`).
+using CustomBackward = std::function<std::vector<Tensor>(const std::vector<Tensor>& grad_outputs,
+                                                         const std::vector<Tensor>& saved)>;
+std::vector<Tensor> custom_function(const std::string& name, const std::vector<Tensor>& inputs,
+                                    const std::vector<Tensor>& outputs,
+                                    const std::vector<Tensor>& saved, CustomBackward backward);
+
 // Grad mode: when off, ops record no graph. Thread-local, like PyTorch's.
 bool is_grad_enabled();
 void set_grad_enabled(bool enabled);

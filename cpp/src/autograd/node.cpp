@@ -379,4 +379,197 @@ Edge gradient_edge(const Tensor& tensor) {
   return Edge{std::move(accumulator)};
 }
 
+// ---- Custom functions ----
+
+namespace {
+
+struct TensorMeta {
+  Shape shape;
+  DType dtype;
+  int64_t numel;
+};
+
+std::string shape_string(const Shape& shape) {
+  std::string text = "[";
+  for (size_t i = 0; i < shape.size(); ++i) text += (i ? ", " : "") + std::to_string(shape[i]);
+  return text + "]";
+}
+
+// The node of a custom function. With several outputs, each output's grad_fn is a
+// CustomOutputNode whose one edge leads here; the engine gives a node one gradient, so each of
+// them places its output's gradient, flattened, at that output's offset in a zero vector of
+// all outputs' elements, and the engine's sum of those is every output's gradient at once.
+// Packing and unpacking are bprop ops, so with create_graph they are differentiable.
+class CustomFunctionNode final : public Node {
+ public:
+  CustomFunctionNode(std::string name, CustomBackward backward, std::vector<TensorMeta> inputs,
+                     std::vector<TensorMeta> outputs)
+      : name_(std::move(name)),
+        backward_(std::move(backward)),
+        inputs_(std::move(inputs)),
+        outputs_(std::move(outputs)) {
+    packed_dtype_ = outputs_.front().dtype;
+    for (const TensorMeta& out : outputs_) {
+      offsets_.push_back(total_);
+      total_ += out.numel;
+      if (out.dtype != packed_dtype_) packed_dtype_ = DType::Float64;
+    }
+  }
+  std::string name() const override { return name_; }
+  void release_saved() override {
+    released_ = true;
+    backward_ = nullptr;
+    saved_.clear();
+  }
+  std::vector<Tensor> apply(const Tensor& grad_output) override;
+
+  void save(const Tensor& tensor, bool is_output) { saved_.emplace_back(tensor, is_output); }
+  // Output i's gradient, as a slice of the packed vector of all of them.
+  Tensor pack(const Tensor& grad, size_t i) const {
+    std::vector<Tensor> parts;
+    const int64_t before = offsets_[i], after = total_ - offsets_[i] - outputs_[i].numel;
+    if (before > 0) parts.push_back(zeros(Shape{before}, packed_dtype_));
+    parts.push_back(reshape(grad.dtype() == packed_dtype_ ? grad : to_dtype(grad, packed_dtype_),
+                            Shape{outputs_[i].numel}));
+    if (after > 0) parts.push_back(zeros(Shape{after}, packed_dtype_));
+    return parts.size() == 1 ? parts.front() : cat(parts, 0);
+  }
+
+ private:
+  std::string name_;
+  CustomBackward backward_;
+  std::vector<TensorMeta> inputs_;
+  std::vector<TensorMeta> outputs_;
+  std::vector<SavedTensor> saved_;
+  std::vector<int64_t> offsets_;
+  int64_t total_ = 0;
+  DType packed_dtype_ = DType::Float32;
+  bool released_ = false;
+};
+
+class CustomOutputNode final : public Node {
+ public:
+  CustomOutputNode(const std::shared_ptr<CustomFunctionNode>& function, size_t index)
+      : index_(index) {
+    next_edges_.push_back(Edge{function});
+  }
+  std::string name() const override { return function().name(); }
+  std::vector<Tensor> apply(const Tensor& grad_output) override {
+    return {function().pack(grad_output, index_)};
+  }
+
+ private:
+  const CustomFunctionNode& function() const {
+    return static_cast<const CustomFunctionNode&>(*next_edges_[0].node);
+  }
+  size_t index_;
+};
+
+std::vector<Tensor> CustomFunctionNode::apply(const Tensor& grad_output) {
+  if (released_)
+    throw std::runtime_error(
+        "[" + name_ +
+        "] Trying to backward through the graph a second time (or directly access saved "
+        "tensors after they have already been freed). Saved intermediate values of the graph "
+        "are freed when you call .backward() or autograd.grad(). Specify retain_graph=True if "
+        "you need to backward through the graph a second time.");
+  std::vector<Tensor> grads;
+  if (outputs_.size() == 1) {
+    grads.push_back(grad_output);
+  } else {
+    for (size_t i = 0; i < outputs_.size(); ++i) {
+      Tensor g =
+          reshape(slice(grad_output, 0, offsets_[i], 1, outputs_[i].numel), outputs_[i].shape);
+      grads.push_back(g.dtype() == outputs_[i].dtype ? g : to_dtype(g, outputs_[i].dtype));
+    }
+  }
+  std::vector<Tensor> saved;
+  saved.reserve(saved_.size());
+  for (const SavedTensor& s : saved_) saved.push_back(s.unpack(name_.c_str()));
+  // A copy: backward may run code that releases this node's function (it takes a lock only
+  // the engine holds, but the callable's own state stays alive for the call either way).
+  CustomBackward backward = backward_;
+  std::vector<Tensor> result = backward(grads, saved);
+  if (result.size() != inputs_.size())
+    throw std::runtime_error("[" + name_ + "] function " + name_ +
+                             " returned an incorrect number of gradients (expected " +
+                             std::to_string(inputs_.size()) + ", got " +
+                             std::to_string(result.size()) + ")");
+  for (size_t i = 0; i < result.size(); ++i) {
+    Tensor& g = result[i];
+    if (!g.defined()) continue;
+    if (!needs_input_grad(i)) {
+      g = Tensor();
+      continue;
+    }
+    if (g.shape() != inputs_[i].shape)
+      throw std::runtime_error(
+          "[" + name_ + "] Function " + name_ + " returned an invalid gradient at index " +
+          std::to_string(i) + " - got " + shape_string(g.shape()) +
+          " but expected shape compatible with " + shape_string(inputs_[i].shape));
+    if (g.dtype() != inputs_[i].dtype) g = to_dtype(g, inputs_[i].dtype);
+  }
+  return result;
+}
+
+TensorMeta meta_of(const Tensor& t) { return TensorMeta{t.shape(), t.dtype(), t.numel()}; }
+
+}  // namespace
+
+std::vector<Tensor> custom_function(const std::string& name, const std::vector<Tensor>& inputs,
+                                    const std::vector<Tensor>& outputs,
+                                    const std::vector<Tensor>& saved, CustomBackward backward) {
+  if (tape::active_tape())
+    throw std::runtime_error(
+        "[" + name +
+        "] a custom autograd function can't run while bp.compile records a step: its backward "
+        "is not a bprop op that a replay could run. Call it outside the compiled step, or "
+        "write it with bprop ops");
+  if (outputs.empty())
+    throw std::invalid_argument("[" + name + "] a custom function needs at least one output");
+  for (const Tensor& out : outputs)
+    if (!out.defined() || !is_floating(out.dtype()))
+      throw std::invalid_argument("[" + name +
+                                  "] the outputs of a custom function that needs a gradient "
+                                  "must be floating point tensors");
+  bool any = false;
+  for (const Tensor& in : inputs) any = any || (in.defined() && in.requires_grad());
+  if (!any || !is_grad_enabled()) return outputs;
+  if (!backward) throw std::invalid_argument("[" + name + "] backward must be set");
+
+  std::vector<TensorMeta> input_meta, output_meta;
+  for (const Tensor& in : inputs)
+    input_meta.push_back(in.defined() ? meta_of(in) : TensorMeta{Shape{}, DType::Float32, 0});
+  for (const Tensor& out : outputs) output_meta.push_back(meta_of(out));
+  auto node = std::make_shared<CustomFunctionNode>(name, std::move(backward), std::move(input_meta),
+                                                   std::move(output_meta));
+  for (const Tensor& in : inputs)
+    node->next_edges().push_back(in.defined() ? gradient_edge(in) : Edge{});
+  if (is_anomaly_enabled()) node->set_forward_trace(current_forward_trace());
+
+  std::vector<Tensor> result;
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    Tensor alias = outputs[i].detach();
+    alias.impl()->requires_grad = true;
+    if (outputs.size() == 1) {
+      alias.impl()->grad_fn = node;
+    } else {
+      auto out_node = std::make_shared<CustomOutputNode>(node, i);
+      out_node->set_forward_trace(node->forward_trace());
+      alias.impl()->grad_fn = std::move(out_node);
+    }
+    result.push_back(std::move(alias));
+  }
+  for (const Tensor& s : saved) {
+    if (!s.defined()) throw std::invalid_argument("[" + name + "] saved tensors must be defined");
+    size_t j = 0;
+    while (j < outputs.size() && !(s.defined() && s.impl() == outputs[j].impl())) ++j;
+    if (j < outputs.size())
+      node->save(result[j], true);
+    else
+      node->save(s, false);
+  }
+  return result;
+}
+
 }  // namespace bprop

@@ -1,5 +1,6 @@
-"""bprop.utils, as torch.utils: `bprop.utils.data` (datasets, samplers, DataLoader)."""
+"""bprop.utils, as torch.utils: `bprop.utils.data` (datasets, samplers, DataLoader) and
+`bprop.utils.checkpoint` (checkpoint, checkpoint_sequential)."""
 
-from . import data
+from . import checkpoint, data
 
-__all__ = ["data"]
+__all__ = ["checkpoint", "data"]
