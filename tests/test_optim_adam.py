@@ -55,7 +55,6 @@ def test_adam_first_step_by_definition():
         ({"betas": (0.9, -0.1)}, "beta parameter at index 1"),
         ({"eps": -1e-8}, "epsilon"),
         ({"weight_decay": -0.1}, "weight_decay"),
-        ({"amsgrad": True}, "amsgrad"),
     ],
 )
 def test_adam_rejects_bad_hyper_parameters(options, message):

@@ -17,7 +17,9 @@ from .radam import RAdam
 from .rmsprop import RMSprop
 from .sgd import SGD
 
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "Adamax", "NAdam",
-           "RAdam", "ASGD", "lr_scheduler", "swa_utils"]
+__all__ = [
+    "Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "Adamax", "NAdam",
+    "RAdam", "ASGD", "lr_scheduler", "swa_utils",
+]  # fmt: skip
 
 from . import lr_scheduler, swa_utils  # noqa: E402  (they need the classes above)

@@ -47,7 +47,7 @@ def _lerp_(buffer: _core.Tensor, g: _core.Tensor, beta1: float, h: dict) -> None
 
 
 class Adamax(_BetasOptimizer):
-    """Adamax (Adam with the infinity norm, Kingma and Ba) with PyTorch's update math:
+    """Adamax (Adam with the infinity norm, Kingma and Ba) with PyTorch's update math::
 
         g = grad + weight_decay w;   t = t + 1;   m = lerp(m, g, 1 - beta1)
         u = max(beta2 u, |g| + eps);   w = w - lr / (1 - beta1^t) * m / u

@@ -12,7 +12,7 @@ __all__ = ["RAdam"]
 
 
 class RAdam(_BetasOptimizer):
-    """RAdam (rectified Adam, Liu et al.) with PyTorch's update math:
+    """RAdam (rectified Adam, Liu et al.) with PyTorch's update math::
 
         g = grad + weight_decay w   (decoupled_weight_decay: w = (1 - lr weight_decay) w)
         t = t + 1;   m = lerp(m, g, 1 - beta1);   v = beta2 v + (1 - beta2) g^2

@@ -36,7 +36,7 @@ def checkpoint(
     early_stop: bool = True,
     **kwargs: Any,
 ) -> Any:
-    """Returns function(*args, **kwargs), as torch.utils.checkpoint.checkpoint: same values,
+    """Returns ``function(*args, **kwargs)``, as torch.utils.checkpoint.checkpoint: same values,
     same gradients. bprop runs the function once and keeps its graph, so no memory is saved
     (yet). Without use_reentrant it warns as PyTorch does (and takes True); with
     use_reentrant=True, keyword arguments other than preserve_rng_state raise ValueError."""

@@ -3,7 +3,7 @@
 pad_packed_sequence, pack_sequence, unpack_sequence).
 
 A PackedSequence holds, time step by time step, the entries of the sequences still running at
-that step, longest sequence first: ``data`` is (sum of lengths, *), ``batch_sizes[t]`` the
+that step, longest sequence first: ``data`` is ``(sum of lengths, *)``, ``batch_sizes[t]`` the
 number of sequences longer than t. Every function is composed of differentiable bprop ops
 (slicing, cat, stack, index_select), so gradients flow through packing and unpacking."""
 
@@ -58,7 +58,7 @@ class PackedSequence(_PackedSequenceBase):
         return super().__new__(cls, data, batch_sizes, sorted_indices, unsorted_indices)
 
     def to(self, *args: Any, **kwargs: Any) -> PackedSequence:
-        """data.to(*args, **kwargs) in a PackedSequence with the same batch sizes and order."""
+        """``data.to(*args, **kwargs)`` in a PackedSequence with the same batch sizes and order."""
         data = self.data.to(*args, **kwargs)
         return self if data is self.data else type(self)(data, *self[1:])
 
@@ -98,7 +98,7 @@ def pack_padded_sequence(
     batch_first: bool = False,
     enforce_sorted: bool = True,
 ) -> PackedSequence:
-    """Packs a padded batch, (T, B, *) or (B, T, *) with batch_first, of sequences with the
+    """Packs a padded batch, ``(T, B, *)`` or ``(B, T, *)`` with batch_first, of sequences with the
     given lengths. enforce_sorted=True requires lengths in decreasing order; otherwise the
     batch is sorted here and PackedSequence.sorted_indices records the order."""
     op = "pack_padded_sequence"
@@ -138,7 +138,7 @@ def pack_padded_sequence(
 
 
 def _pad_sorted(sequence: PackedSequence, padding_value: float, total_length: int) -> Tensor:
-    """(total_length, B, *) in the packed (sorted) batch order, padded with padding_value."""
+    """``(total_length, B, *)`` in the packed (sorted) batch order, padded with padding_value."""
     data, sizes = sequence.data, sequence.batch_sizes.tolist()
     batch, rest = sizes[0], tuple(data.shape[1:])
     steps, offset = [], 0
@@ -157,7 +157,7 @@ def _pad_sorted(sequence: PackedSequence, padding_value: float, total_length: in
 
 
 def _pack_sorted(padded: Tensor, like: PackedSequence) -> PackedSequence:
-    """Packs (T, B, *) padded in like's sorted batch order with like's batch sizes."""
+    """Packs ``(T, B, *)`` padded in like's sorted batch order with like's batch sizes."""
     sizes = like.batch_sizes.tolist()
     data = _core._cat([padded[t, :b] for t, b in enumerate(sizes)], 0)
     return PackedSequence(data, like.batch_sizes, like.sorted_indices, like.unsorted_indices)
@@ -169,7 +169,7 @@ def pad_packed_sequence(
     padding_value: float = 0.0,
     total_length: int | None = None,
 ) -> tuple[Tensor, Tensor]:
-    """Inverse of pack_padded_sequence: (padded, lengths), padded (T, B, *) (or (B, T, *)
+    """Inverse of pack_padded_sequence: (padded, lengths), padded ``(T, B, *)`` (or ``(B, T, *)``
     with batch_first) in the original batch order, T = total_length or the longest length;
     lengths an int64 tensor."""
     op = "pad_packed_sequence"
@@ -198,7 +198,7 @@ def pad_sequence(
     padding_value: float = 0.0,
     padding_side: str = "right",
 ) -> Tensor:
-    """Stacks sequences of shapes (L_i, *) into (max L, B, *) (or (B, max L, *) with
+    """Stacks sequences of shapes ``(L_i, *)`` into ``(max L, B, *)`` (or ``(B, max L, *)`` with
     batch_first), padding each with padding_value on padding_side ('right' or 'left')."""
     op = "pad_sequence"
     if padding_side not in ("left", "right"):
@@ -228,7 +228,7 @@ def unpad_sequence(
 
 
 def pack_sequence(sequences: Sequence[Tensor], enforce_sorted: bool = True) -> PackedSequence:
-    """Packs a list of sequences of shapes (L_i, *): pad_sequence then pack_padded_sequence."""
+    """Packs a list of sequences of shapes ``(L_i, *)``: pad_sequence then pack_padded_sequence."""
     lengths = [s.shape[0] for s in sequences]
     return pack_padded_sequence(pad_sequence(sequences), lengths, enforce_sorted=enforce_sorted)
 
