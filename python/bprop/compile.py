@@ -15,7 +15,24 @@ The first call with a given input shape and dtype runs the step for real while r
 every kernel launch and optimizer update it makes; later calls copy the new inputs into the
 recorded buffers and replay the launches from C++ with the GIL released: no Python, no graph
 building per op. Results are bit for bit those of calling the step eagerly. A new input shape
-or dtype records again. The returned tensors are the same objects each call, updated in place.
+or dtype records again. The returned tensors are the same objects on each call from one
+thread, updated in place by that thread's next call: keep a value with ``.clone()``.
+
+Recordings are kept in a least-recently-used cache of ``cache_size`` signatures per step
+(``bp.compile(step, cache_size=...)``, default ``DEFAULT_CACHE_SIZE`` = 8, as
+torch._dynamo.config.cache_size_limit): a call with a signature not held records again, and
+past the limit the least recently used recording is dropped and its memory freed. The first
+time a step drops a recording it warns (UserWarning, once per compiled step): a step called
+with a new shape every call records every call; pad the inputs to a few fixed shapes or raise
+``cache_size``.
+
+Threads: the calls of one compiled step are serialised by a lock held while recording, or
+while copying the inputs in, replaying and returning. Each thread gets its own recording per
+signature (its first call with a signature records, running the step for real), so a call's
+returned tensors are overwritten only by the same thread's next call, never by another
+thread's. The model and optimizer are shared: steps from several threads apply one after the
+other, in the order the lock is taken. Recordings count per thread against ``cache_size``: for
+a pool of N threads calling with S signatures, give ``cache_size=N * S``.
 
 Not capturable (each raises RuntimeError while recording): reading tensor values in Python
 (.item(), float(), numpy(), printing) and any control flow that depends on them, boolean
@@ -34,6 +51,10 @@ decorator-with-arguments form ``@bp.compile(mode="max-autotune")`` are accepted.
 from __future__ import annotations
 
 import functools
+import itertools
+import threading
+import warnings
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
@@ -41,51 +62,97 @@ from . import _core
 from ._core import Tensor
 from .nn.modules.module import Module
 
-__all__ = ["compile", "CompiledStep", "OptimizedModule"]
+__all__ = ["compile", "CompiledStep", "OptimizedModule", "DEFAULT_CACHE_SIZE"]
+
+DEFAULT_CACHE_SIZE = 8
+"""How many recordings (input signature x thread) a compiled step keeps by default."""
 
 _MODES = ("default", "lite", "reduce-overhead", "max-autotune-no-cudagraphs", "max-autotune")
 
 
 class CompiledStep:
-    """A step function with its recordings, one per input signature."""
+    """A step function with its recordings: a least-recently-used cache of at most
+    `cache_size`, one recording per input signature and calling thread."""
 
-    def __init__(self, step):
+    def __init__(self, step: Callable[..., Any], cache_size: int = DEFAULT_CACHE_SIZE) -> None:
         self.step = step
-        self._recordings = {}
+        self.cache_size = _check_cache_size(cache_size)
+        # (thread token, signature) -> (capture, placeholders, result); oldest use first
+        self._recordings: OrderedDict[Any, tuple[Any, list[Tensor], Any]] = OrderedDict()
+        self._lock = threading.RLock()
+        self._thread = threading.local()  # .token: this thread's number, unique per thread
+        self._tokens = itertools.count()
+        self._last_launches = 0
+        self._warned = False
         functools.update_wrapper(self, step)
 
-    def __call__(self, *inputs):
+    def __call__(self, *inputs: Tensor) -> Any:
         for i, t in enumerate(inputs):
             if not isinstance(t, Tensor):
                 raise TypeError(
                     f"[compile] input {i} is {type(t).__name__}; a compiled step takes tensors"
                 )
-        key = tuple((tuple(t.shape), t.dtype) for t in inputs)
-        recording = self._recordings.get(key)
-        if recording is None:
-            placeholders = [t.detach().clone() for t in inputs]  # buffers the replay refills
-            capture = _core._Capture()
-            box = {}
-            capture.record(lambda: box.__setitem__("result", self.step(*placeholders)))
-            self._recordings[key] = (capture, placeholders, box["result"])
-            return box["result"]
-        capture, placeholders, result = recording
-        for placeholder, t in zip(placeholders, inputs):
-            _core._assign(placeholder, t)
-        capture.replay()
-        return result
+        token = getattr(self._thread, "token", None)
+        if token is None:
+            token = self._thread.token = next(self._tokens)
+        key = (token, tuple((tuple(t.shape), t.dtype) for t in inputs))
+        with self._lock:
+            recording = self._recordings.get(key)
+            if recording is None:
+                return self._record(key, inputs)
+            self._recordings.move_to_end(key)
+            capture, placeholders, result = recording
+            for placeholder, t in zip(placeholders, inputs):
+                _core._assign(placeholder, t)
+            capture.replay()
+            return result
+
+    def _record(self, key: Any, inputs: tuple[Tensor, ...]) -> Any:
+        """Records the step for `key` (the lock held), dropping the least recently used
+        recording past cache_size."""
+        placeholders = [t.detach().clone() for t in inputs]  # buffers the replay refills
+        capture = _core._Capture()
+        box = {}
+        capture.record(lambda: box.__setitem__("result", self.step(*placeholders)))
+        self._recordings[key] = (capture, placeholders, box["result"])
+        self._last_launches = capture.launches
+        while len(self._recordings) > self.cache_size:
+            self._recordings.popitem(last=False)  # its buffers go with the last reference
+            if not self._warned:
+                self._warned = True
+                name = getattr(self.step, "__qualname__", repr(self.step))
+                warnings.warn(
+                    f"[compile] step {name} needs more than cache_size={self.cache_size} "
+                    "recordings (one per input shape and dtype, per thread): the least "
+                    "recently used is dropped and records again when called. A new shape "
+                    "every call records every call; pad inputs to a few shapes or raise "
+                    "cache_size.",
+                    UserWarning,
+                    stacklevel=3,  # the line calling the step
+                )
+        return box["result"]
 
     @property
     def signatures(self) -> list[tuple[tuple[tuple[int, ...], Any], ...]]:
-        """The input signatures recorded so far, oldest first: per input, (shape, dtype)."""
-        return list(self._recordings)
+        """The input signatures recorded and still held, least recently used first (once
+        each, whichever threads recorded them): per input, (shape, dtype)."""
+        with self._lock:
+            return list(dict.fromkeys(sig for _, sig in self._recordings))
 
     @property
     def launches(self) -> int:
         """Launches in the most recent recording (0 before the first call)."""
-        if not self._recordings:
-            return 0
-        return list(self._recordings.values())[-1][0].launches
+        return self._last_launches
+
+
+def _check_cache_size(cache_size: Any) -> int:
+    if isinstance(cache_size, bool) or not isinstance(cache_size, int):
+        raise TypeError(
+            f"[compile] cache_size must be a positive int, got {type(cache_size).__name__}"
+        )
+    if cache_size < 1:
+        raise ValueError(f"[compile] cache_size must be at least 1, got {cache_size}")
+    return cache_size
 
 
 class OptimizedModule(Module):
@@ -128,11 +195,16 @@ def compile(  # noqa: A001  (PyTorch's name)
     options: dict[str, Any] | None = None,
     name: str | None = None,
     disable: bool = False,
+    cache_size: int = DEFAULT_CACHE_SIZE,
 ) -> Any:
     """Compiles a training step for captured replay (see the module docstring), or, given an
     nn.Module, wraps it in an OptimizedModule, as torch.compile. With no model it returns a
     decorator taking the same keywords. `disable=True` returns the model itself. The other
-    keywords are checked as PyTorch checks them and do not change what is recorded."""
+    keywords are checked as PyTorch checks them and do not change what is recorded.
+    `cache_size` (bprop's; default DEFAULT_CACHE_SIZE = 8) bounds how many recordings a
+    compiled step keeps (least recently used dropped first, see the module docstring); a
+    TypeError or ValueError names it if it is not a positive int."""
+    _check_cache_size(cache_size)
     if mode is not None and options is not None:
         raise RuntimeError(
             "[compile] Either mode or options can be specified, but both can't be specified "
@@ -149,7 +221,7 @@ def compile(  # noqa: A001  (PyTorch's name)
     settings = {"fullgraph": fullgraph, "dynamic": dynamic, "backend": backend, "mode": mode,
                 "options": options, "name": name}  # fmt: skip
     if model is None:
-        return functools.partial(compile, **settings, disable=disable)
+        return functools.partial(compile, **settings, disable=disable, cache_size=cache_size)
     if not callable(model):
         raise TypeError(
             f"[compile] expects an nn.Module or a step function, got {type(model).__name__}"
@@ -158,4 +230,4 @@ def compile(  # noqa: A001  (PyTorch's name)
         return model
     if isinstance(model, Module):
         return OptimizedModule(model, {k: v for k, v in settings.items() if v})
-    return CompiledStep(model)
+    return CompiledStep(model, cache_size)
