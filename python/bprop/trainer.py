@@ -101,8 +101,100 @@ class History:
         plt.close(fig)
 
 
-def _as_tensor(data: _Data) -> Tensor:
-    return data if isinstance(data, Tensor) else _core._tensor_from_numpy(np.asarray(data))
+# Argument checks: fit, evaluate and predict check every argument before the first step, so
+# a bad one raises (TypeError for a wrong type, ValueError for a wrong value, naming the
+# argument) and leaves the model and the optimizer exactly as they were.
+
+
+def _check_int(op: str, name: str, value: Any, minimum: int) -> int:
+    """value as an int >= minimum; a bool, a float or a non-number is refused."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"[{op}] {name} must be an int, got {type(value).__name__} {value!r}")
+    if value < minimum:
+        raise ValueError(f"[{op}] {name} must be >= {minimum}, got {value}")
+    return int(value)
+
+
+def _check_bool(op: str, name: str, value: Any) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"[{op}] {name} must be a bool, got {type(value).__name__} {value!r}")
+    return bool(value)
+
+
+def _check_data(op: str, name: str, data: Any) -> Tensor:
+    """data (a Tensor, a numpy array or nested lists of numbers) as a Tensor with at least one
+    dimension: its rows. A scalar or an empty batch is refused."""
+    if isinstance(data, Tensor):
+        tensor = data
+    else:
+        if not isinstance(data, (np.ndarray, list, tuple, np.generic, int, float)):
+            raise TypeError(
+                f"[{op}] {name} must be a Tensor or an array, got {type(data).__name__}"
+            )
+        try:
+            array = np.asarray(data)
+        except ValueError as error:  # ragged lists
+            raise ValueError(f"[{op}] {name} is not a rectangular array: {error}") from None
+        if array.dtype.kind not in "biuf":
+            raise TypeError(
+                f"[{op}] {name} must hold numbers (bool, int or float), got dtype {array.dtype}"
+            )
+        if array.ndim == 0:
+            raise ValueError(f"[{op}] {name} must have a batch dimension, got a scalar")
+        tensor = _core._tensor_from_numpy(array)
+    if tensor.ndim == 0:
+        raise ValueError(f"[{op}] {name} must have a batch dimension, got a scalar")
+    if tensor.shape[0] == 0:
+        raise ValueError(f"[{op}] {name} must be non-empty, got 0 rows")
+    return tensor
+
+
+def _check_pair(op: str, names: tuple[str, str], X: Any, y: Any) -> tuple[Tensor, Tensor]:  # noqa: N803
+    X, y = _check_data(op, names[0], X), _check_data(op, names[1], y)  # noqa: N806
+    if y.shape[0] != X.shape[0]:
+        raise ValueError(
+            f"[{op}] {names[0]} has {X.shape[0]} rows but {names[1]} has {y.shape[0]} rows"
+        )
+    return X, y
+
+
+def _classification_loss(loss_fn: Any) -> tuple[str, int] | None:
+    """(name, ignore_index) when loss_fn is cross_entropy or nll_loss (the function or the
+    module), whose targets are int64 class indices; else None."""
+    from .nn import functional
+
+    if loss_fn is functional.cross_entropy:
+        return "cross_entropy", -100
+    if loss_fn is functional.nll_loss:
+        return "nll_loss", -100
+    kind = type(loss_fn).__name__
+    if kind in ("CrossEntropyLoss", "NLLLoss") and hasattr(loss_fn, "ignore_index"):
+        return kind, int(loss_fn.ignore_index)
+    return None
+
+
+def _check_writable_file(op: str, name: str, path: Any) -> None:
+    """path names a file that can be written: its directory exists and is writable."""
+    import os
+
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(
+            f"[{op}] {name} must be a path (str or os.PathLike), got {type(path).__name__}"
+        )
+    text = os.fspath(path)
+    if isinstance(text, bytes):
+        text = os.fsdecode(text)
+    if "\0" in text or text == "":
+        raise ValueError(
+            f"[{op}] {name} must be a non-empty path without NUL characters, got {text!r}"
+        )
+    if os.path.isdir(text):
+        raise ValueError(f"[{op}] {name} is a directory, not a file path: {text!r}")
+    directory = os.path.dirname(os.path.abspath(text))
+    if not os.path.isdir(directory):
+        raise ValueError(f"[{op}] {name}'s directory does not exist: {directory!r}")
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise ValueError(f"[{op}] {name}'s directory is not writable: {directory!r}")
 
 
 class Trainer:
@@ -168,12 +260,60 @@ class Trainer:
         callback(epoch, logs) after each epoch; one returning False stops training.
         checkpoint=path saves model.state_dict() there after each epoch (bp.save: atomic;
         only rank 0 when distributed). The last partial batch is kept (see the class)."""
-        X, y = _as_tensor(X), _as_tensor(y)
+        # Every argument is checked here, before anything changes the model or optimizer.
+        op = "Trainer.fit"
+        X, y = _check_pair(op, ("X", "y"), X, y)  # noqa: N806
+        epochs = _check_int(op, "epochs", epochs, 0)
+        batch_size = _check_int(op, "batch_size", batch_size, 1)
+        shuffle = _check_bool(op, "shuffle", shuffle)
+        progress = _check_bool(op, "progress", progress)
+        seed = _check_int(op, "seed", seed, 0)
+        if callbacks is None or isinstance(callbacks, (str, bytes)) or callable(callbacks):
+            raise TypeError(
+                f"[{op}] callbacks must be an iterable of callables, got {type(callbacks).__name__}"
+            )
+        try:
+            callbacks = list(callbacks)
+        except TypeError:
+            raise TypeError(
+                f"[{op}] callbacks must be an iterable of callables, got {type(callbacks).__name__}"
+            ) from None
+        for i, cb in enumerate(callbacks):
+            if not callable(cb):
+                raise TypeError(f"[{op}] callbacks[{i}] is not callable: {type(cb).__name__}")
+        if checkpoint is not None:
+            _check_writable_file(op, "checkpoint", checkpoint)
+        if validation_data is not None:
+            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+                raise TypeError(
+                    f"[{op}] validation_data must be a pair (X_val, y_val), got "
+                    + (
+                        f"a {type(validation_data).__name__} of {len(validation_data)}"
+                        if isinstance(validation_data, (tuple, list))
+                        else type(validation_data).__name__
+                    )
+                )
+            names = ("validation_data[0]", "validation_data[1]")
+            X_val, y_val = _check_pair(op, names, *validation_data)  # noqa: N806
+            if tuple(X_val.shape[1:]) != tuple(X.shape[1:]):
+                raise ValueError(
+                    f"[{op}] validation_data[0] has rows of shape {tuple(X_val.shape[1:])} but "
+                    f"X has rows of shape {tuple(X.shape[1:])}"
+                )
+            if tuple(y_val.shape[1:]) != tuple(y.shape[1:]):
+                raise ValueError(
+                    f"[{op}] validation_data[1] has rows of shape {tuple(y_val.shape[1:])} but "
+                    f"y has rows of shape {tuple(y.shape[1:])}"
+                )
+            if y_val.dtype != y.dtype:
+                raise TypeError(
+                    f"[{op}] validation_data[1] has dtype {y_val.dtype} but y has {y.dtype}"
+                )
+            validation_data = (X_val, y_val)
+        self._check_targets(op, X, (("y", y),) + (
+            (("validation_data[1]", validation_data[1]),) if validation_data is not None else ()
+        ))  # fmt: skip
         n = X.shape[0]
-        if y.shape[0] != n:
-            raise ValueError(f"[Trainer.fit] X has {n} rows but y has {y.shape[0]}")
-        if batch_size < 1 or n < 1:
-            raise ValueError(f"[Trainer.fit] need batch_size >= 1 and data, got {batch_size}, {n}")
         batch_size = min(batch_size, n)
         classify = y.dtype == _core.dtype.int64
         rng = np.random.default_rng(seed)
@@ -246,6 +386,57 @@ class Trainer:
             mean, correct, rows = total_loss / rows, int(correct), int(rows)
         return mean, correct, rows, stopped
 
+    def _check_targets(self, op: str, X: Tensor, targets) -> None:  # noqa: N803
+        """For cross_entropy and nll_loss: targets must be int64 class indices (cross_entropy
+        also takes float class probabilities, one row per output row) within [0, classes),
+        or ignore_index. The number of classes comes from the model's output for X's first
+        row, computed in eval mode without gradients (nothing changes)."""
+        loss = _classification_loss(self.loss_fn)
+        if loss is None:
+            return
+        name, ignore_index = loss
+        classes = None
+        for target_name, target in targets:
+            if target.dtype != _core.dtype.int64:
+                if name in ("cross_entropy", "CrossEntropyLoss") and target.ndim >= 2:
+                    continue  # class probabilities
+                raise TypeError(
+                    f"[{op}] {target_name} must be int64 class indices for {name}, got dtype "
+                    f"{target.dtype}"
+                )
+            values = target.numpy()
+            values = values[values != ignore_index]
+            if values.size == 0:
+                continue
+            low, high = int(values.min()), int(values.max())
+            if low < 0:
+                raise ValueError(
+                    f"[{op}] {target_name} holds class index {low} < 0 (ignore_index is "
+                    f"{ignore_index})"
+                )
+            if classes is None:
+                classes = self._classes(X)
+            if classes is not None and high >= classes:
+                raise ValueError(
+                    f"[{op}] {target_name} holds class index {high} but the model gives "
+                    f"{classes} classes"
+                )
+
+    def _classes(self, X: Tensor) -> int | None:  # noqa: N803
+        """The class dimension of the model's output for X's first row (eval mode, no
+        gradients, the model's mode restored); None when the output has no class dim."""
+        model = self.model.module if self.distributed else self.model
+        was_training = getattr(model, "training", None)
+        if was_training is not None:
+            model.eval()
+        try:
+            with no_grad():
+                output = _tensor_output(model)(X[0:1])
+        finally:
+            if was_training:
+                model.train()
+        return int(output.shape[1]) if output.ndim >= 2 else None
+
     @staticmethod
     def _correct(output, target) -> int:
         with no_grad():
@@ -258,12 +449,10 @@ class Trainer:
         batch_size: int = 256,
     ) -> dict[str, float | None]:
         """Mean loss and (for integer targets) accuracy, in eval mode, without gradients."""
-        X, y = _as_tensor(X), _as_tensor(y)
-        if X.shape[0] == 0 or y.shape[0] != X.shape[0]:
-            raise ValueError(
-                f"[Trainer.evaluate] needs matching, non-empty data, got {X.shape[0]} and "
-                f"{y.shape[0]} rows"
-            )
+        op = "Trainer.evaluate"
+        X, y = _check_pair(op, ("X", "y"), X, y)  # noqa: N806
+        batch_size = _check_int(op, "batch_size", batch_size, 1)
+        self._check_targets(op, X, (("y", y),))
         self.model.eval()
         total, correct, n = 0.0, 0, X.shape[0]
         with no_grad():
@@ -280,7 +469,9 @@ class Trainer:
 
     def predict(self, X: _Data, batch_size: int = 256) -> Tensor:  # noqa: N803
         """The model's outputs for X, in eval mode, without gradients."""
-        X = _as_tensor(X)
+        op = "Trainer.predict"
+        X = _check_data(op, "X", X)  # noqa: N806
+        batch_size = _check_int(op, "batch_size", batch_size, 1)
         self.model.eval()
         with no_grad():
             outputs = [self.model(X[s : s + batch_size]) for s in range(0, X.shape[0], batch_size)]
