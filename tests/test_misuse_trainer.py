@@ -93,6 +93,7 @@ FIT_CASES = [
     ("X_not_array", {"X": {"a": 1}}, TypeError, "X"),
     ("X_strings", {"X": ["a", "b"]}, TypeError, "X"),
     ("X_none", {"X": None}, TypeError, "X"),
+    ("X_int32", {"X": X.astype(np.int32)}, TypeError, "X"),
     ("X_empty", {"X": X[:0], "y": Y[:0]}, ValueError, "X"),
     ("y_scalar", {"y": np.int64(1)}, ValueError, "y"),
     ("y_fewer_rows", {"y": Y[:-1]}, ValueError, "rows"),

@@ -141,7 +141,10 @@ def _check_data(op: str, name: str, data: Any) -> Tensor:
             )
         if array.ndim == 0:
             raise ValueError(f"[{op}] {name} must have a batch dimension, got a scalar")
-        tensor = _core._tensor_from_numpy(array)
+        try:
+            tensor = _core._tensor_from_numpy(array)
+        except TypeError as error:  # a dtype bprop has no tensors of (int32, float16, ...)
+            raise TypeError(f"[{op}] {name} can't be used: {error}") from None
     if tensor.ndim == 0:
         raise ValueError(f"[{op}] {name} must have a batch dimension, got a scalar")
     if tensor.shape[0] == 0:
@@ -259,7 +262,9 @@ class Trainer:
         """Trains for `epochs`; returns the History. Callbacks are called as
         callback(epoch, logs) after each epoch; one returning False stops training.
         checkpoint=path saves model.state_dict() there after each epoch (bp.save: atomic;
-        only rank 0 when distributed). The last partial batch is kept (see the class)."""
+        only rank 0 when distributed). The last partial batch is kept (see the class).
+        Every argument is checked before the first step (TypeError for a wrong type,
+        ValueError for a wrong value, naming the argument): a bad one changes nothing."""
         # Every argument is checked here, before anything changes the model or optimizer.
         op = "Trainer.fit"
         X, y = _check_pair(op, ("X", "y"), X, y)  # noqa: N806
@@ -404,7 +409,7 @@ class Trainer:
                     f"[{op}] {target_name} must be int64 class indices for {name}, got dtype "
                     f"{target.dtype}"
                 )
-            values = target.numpy()
+            values = target.detach().numpy()
             values = values[values != ignore_index]
             if values.size == 0:
                 continue
