@@ -10,7 +10,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 
 
 def arr(t):
-    return np.asarray(t)
+    return np.asarray(t.detach())
 
 
 def snapshot(*tensors):

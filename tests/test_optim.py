@@ -10,7 +10,7 @@ NP = {bp.float32: np.float32, bp.float64: np.float64}
 
 
 def arr(t):
-    return np.asarray(t)
+    return np.asarray(t.detach())
 
 
 def _values(dtype, seed, shape=(3, 4)):

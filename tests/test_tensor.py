@@ -9,8 +9,8 @@ from numpy.testing import assert_allclose, assert_array_equal
 
 
 def arr(t):
-    """The values of a tensor as a numpy array (works for requires_grad tensors too)."""
-    return np.asarray(t)
+    """The values of a tensor as a numpy array (requires_grad tensors are detached first)."""
+    return np.asarray(t.detach())
 
 
 def np_dtype(dtype):
@@ -375,11 +375,15 @@ def test_array_protocol():
 
 
 def test_array_protocol_requires_grad():
+    # As numpy() and PyTorch: a tensor that requires grad must be detached first.
     x = bp.tensor([1.0, 2.0], requires_grad=True)
-    assert_array_equal(np.asarray(x), [1.0, 2.0])
+    with pytest.raises(RuntimeError, match="requires grad"):
+        np.asarray(x)
+    assert_array_equal(np.asarray(x.detach()), [1.0, 2.0])
     y = x * 3
-    assert_array_equal(np.asarray(y), [3.0, 6.0])
-    assert_allclose(np.sum(np.asarray(y)), 9.0)
+    with pytest.raises(RuntimeError, match="requires grad"):
+        np.asarray(y)
+    assert_allclose(np.sum(np.asarray(y.detach())), 9.0)
 
 
 def test_len_float_int_bool():

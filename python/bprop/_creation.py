@@ -7,6 +7,7 @@ on a machine without an accelerator."""
 
 from __future__ import annotations
 
+import math
 import typing
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Union
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING, Union
 from . import _core
 from ._core import Tensor
 from ._device import check_device, check_dtype
-from ._tensor import _size_args
+from ._tensor import _check_int64_fits, _size_args
 
 if TYPE_CHECKING:
     from ._core import Number
@@ -58,6 +59,27 @@ def _scalar_dtype(value: Number) -> _core.dtype:
     if isinstance(value, int):
         return _core.dtype.int64
     return _core.get_default_dtype()
+
+
+def _check_fill(op: str, fill_value: Number, dtype: _core.dtype) -> None:
+    """A float fill value for an int64 tensor must fit (PyTorch's overflow RuntimeError)."""
+    if dtype == _core.dtype.int64 and isinstance(fill_value, float):
+        _check_int64_fits(op, fill_value)
+
+
+def _check_arange_size(start: Number, end: Number, step: Number) -> None:
+    """The element count ceil((end - start) / step), range-checked before C++ converts it to
+    int64 (a huge float range would otherwise wrap to a negative dimension)."""
+    if not all(isinstance(v, (int, float)) for v in (start, end, step)):
+        return
+    if not all(math.isfinite(v) for v in (start, end, step)) or step == 0:
+        return  # the C++ core reports these ranges
+    size = math.ceil((end - start) / step)
+    if size >= 2**63:
+        raise RuntimeError(
+            f"[arange] invalid size {size} for the range {start} -> {end} with step {step}: "
+            "it does not fit in int64 (possible overflow?)"
+        )
 
 
 def zeros(
@@ -106,6 +128,7 @@ def full(
     """A tensor of shape size with every element fill_value (its dtype by default)."""
     dtype = _options("full", dtype, device)
     dtype = _scalar_dtype(fill_value) if dtype is None else dtype
+    _check_fill("full", fill_value, dtype)
     return _finish(_core._full(_size_args("full", (size,)), fill_value, dtype), requires_grad)
 
 
@@ -146,6 +169,7 @@ def full_like(
     """fill_value everywhere, with input's shape (and dtype unless given)."""
     dtype = _options("full_like", dtype, device)
     dtype = input.dtype if dtype is None else dtype
+    _check_fill("full_like", fill_value, dtype)
     return _finish(_core._full(input.shape, fill_value, dtype), requires_grad)
 
 
@@ -165,6 +189,7 @@ def arange(
     if dtype is None:
         is_float = any(isinstance(v, float) for v in (start, end, step))
         dtype = _core.get_default_dtype() if is_float else _core.dtype.int64
+    _check_arange_size(start, end, step)
     return _finish(_core._arange(start, end, step, dtype), requires_grad)
 
 

@@ -96,10 +96,24 @@ def _keep(keepdim, keepdims) -> bool:
     return bool(keepdim if keepdims is None else keepdims)
 
 
+def _detached(data: typing.Any) -> typing.Any:
+    """data with every tensor in its nested lists and tuples detached."""
+    if isinstance(data, Tensor):
+        return data.detach()
+    if isinstance(data, (list, tuple)):
+        return [_detached(item) for item in data]
+    return data
+
+
 def _numpy_for(data, op: str) -> np.ndarray:
     """A numpy array holding `data` in a dtype bprop supports."""
     try:
-        array = np.asarray(data)
+        try:
+            array = np.asarray(data)
+        except RuntimeError:
+            # A sequence holding tensors that require grad (their __array__ refuses): PyTorch
+            # takes their values, so convert detached copies.
+            array = np.asarray(_detached(data))
     except ValueError as error:  # numpy refuses ragged nested sequences
         raise ValueError(f"[{op}] ragged nested sequence: {error}") from None
     if array.dtype == object:
@@ -122,6 +136,21 @@ def _numpy_for(data, op: str) -> np.ndarray:
             return array.astype(np.float32)
         return array
     raise TypeError(f"[{op}] can't make a tensor from data of numpy dtype {array.dtype}")
+
+
+def _check_int64_fits(op: str, values: typing.Any) -> None:
+    """RuntimeError, as PyTorch raises, when a float (or float array) headed for int64 is NaN,
+    infinite or outside [-2**63, 2**63): C's conversion would give garbage (INT64_MIN)."""
+    array = np.asarray(values)
+    if array.dtype.kind != "f" or array.size == 0:
+        return
+    with np.errstate(invalid="ignore"):
+        fits = np.isfinite(array) & (array >= -(2.0**63)) & (array < 2.0**63)
+    if not fits.all():
+        bad = array[~fits].flat[0]
+        raise RuntimeError(
+            f"[{op}] value {float(bad)!r} cannot be converted to type int64 without overflow"
+        )
 
 
 # ---- creation from data ----
@@ -150,6 +179,8 @@ def tensor(
         # numpy arrays and numpy scalars keep their dtype; Python floats take the default.
         from_python = not isinstance(data, (np.ndarray, np.generic))
         array = _numpy_for(data, "tensor")
+        if from_python and dtype == _core.dtype.int64:
+            _check_int64_fits("tensor", array)
         if dtype is not None and array.dtype.kind in "biuf":
             # Straight to the requested dtype: float64 values must not pass through float32.
             array = array.astype(_to_numpy_dtype(dtype), copy=False)
@@ -234,8 +265,9 @@ def __dlpack_device__(self: Tensor) -> tuple[int, int]:
 
 @method
 def __array__(self: Tensor, dtype: typing.Any = None, copy: bool | None = None) -> _NDArray:
-    """numpy 2's protocol: copy=None shares where it can, True always copies, False never."""
-    array = self.detach().numpy()
+    """numpy 2's protocol: copy=None shares where it can, True always copies, False never.
+    Like numpy(), refuses a tensor that requires grad (detach() it first), as PyTorch does."""
+    array = self.numpy()
     if dtype is not None and np.dtype(dtype) != array.dtype:
         if copy is False:
             raise ValueError(
@@ -687,6 +719,8 @@ _inplace("div_", _core._div_, "/")
 @method
 def fill_(self: Tensor, value: Number) -> Tensor:
     """Every element := value, in place; returns self."""
+    if self.dtype == _core.dtype.int64 and isinstance(value, float):
+        _check_int64_fits("fill_", value)
     _core._fill_(self, value)
     return self
 

@@ -153,6 +153,7 @@ def mse_loss(
     """The squared error (input - target)^2, each term scaled by weight when given, reduced
     by mean (over the elements), sum, or none."""
     reduction = _legacy_reduction(size_average, reduce, reduction)
+    input, target = _elementwise_pair("mse_loss", input, target)
     if weight is None:
         return _core._mse_loss(input, target, _reduction("mse_loss", reduction))
     terms = _core._mse_loss(input, target, _reduction("mse_loss", "none")) * weight
@@ -165,6 +166,11 @@ def binary_cross_entropy_with_logits(
     input, target, weight=None, reduction="mean", pos_weight=None
 ) -> Tensor:
     op = "binary_cross_entropy_with_logits"
+    if isinstance(input, Tensor) and isinstance(target, Tensor) and target.shape != input.shape:
+        raise ValueError(
+            f"[{op}] Target size ({tuple(target.shape)}) must be the same as input size "
+            f"({tuple(input.shape)})"
+        )
     return _core._binary_cross_entropy_with_logits(
         input, target, weight, _reduction(op, reduction), pos_weight
     )
