@@ -1,8 +1,15 @@
 // Checkpoints and Adam from C++: what a native app uses without Python.
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <stdexcept>
 #include <string>
+#include <system_error>
+#include <vector>
 
 #include "test_helpers.h"
 
@@ -40,6 +47,50 @@ TEST_SUITE("io and adam") {
     std::string flipped = good;
     flipped[3] = '\x7f';  // a header length far beyond the file
     CHECK_THROWS_AS(parse_safetensors(flipped, "flipped"), std::invalid_argument);
+  }
+
+  TEST_CASE("safetensors save is atomic: mode kept, no temporaries, failures change nothing") {
+    namespace fs = std::filesystem;
+    const fs::path folder =
+        fs::temp_directory_path() / ("bprop_test_save_" + std::to_string(::getpid()));
+    fs::remove_all(folder);
+    fs::create_directory(folder);
+    const std::string path = (folder / "m.safetensors").string();
+    {
+      std::ofstream(path) << "old";
+    }
+    fs::permissions(path, fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read);
+    // A symlink where the old writer put its temporary is never written through.
+    fs::create_symlink(folder / "victim", path + ".tmp");
+    save_safetensors(path, {{"a", f64({1, 2}, {2})}});
+    CHECK(!fs::exists(folder / "victim"));
+    CHECK((fs::status(path).permissions() & fs::perms::all) ==
+          (fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read));
+    check_values(load_safetensors(path).tensors[0].second, {2}, {1, 2});
+    std::ifstream in(path, std::ios::binary);
+    const std::string bytes((std::istreambuf_iterator<char>(in)), {});
+    // Failures: a NUL in the path, a missing directory, a directory as the target.
+    CHECK_THROWS_WITH_AS(save_safetensors(path + std::string(1, '\0') + "x", {}),
+                         "[save] the path contains a NUL character", std::invalid_argument);
+    CHECK_THROWS_WITH_AS(load_safetensors(path + std::string(1, '\0') + "x"),
+                         "[load] the path contains a NUL character", std::invalid_argument);
+    CHECK_THROWS_AS(save_safetensors((folder / "missing" / "m").string(), {}), std::system_error);
+    fs::create_directory(folder / "d");
+    try {
+      save_safetensors((folder / "d").string(), {{"a", f64({3}, {1})}});
+      FAIL("saving over a directory succeeded");
+    } catch (const std::system_error& e) {
+      CHECK(e.code().value() == EISDIR);
+      CHECK(std::string(e.what()).rfind("[save] ", 0) == 0);
+    }
+    std::ifstream again(path, std::ios::binary);
+    CHECK(std::string((std::istreambuf_iterator<char>(again)), {}) == bytes);
+    std::vector<std::string> names;
+    for (const auto& entry : fs::directory_iterator(folder))
+      names.push_back(entry.path().filename().string());
+    std::sort(names.begin(), names.end());
+    CHECK(names == std::vector<std::string>{"d", "m.safetensors", "m.safetensors.tmp"});
+    fs::remove_all(folder);
   }
 
   TEST_CASE("Adam's first step follows its definition") {

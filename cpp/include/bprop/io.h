@@ -9,8 +9,16 @@
 // std::invalid_argument naming the file and the problem; a file that can't be opened throws
 // std::system_error carrying errno (FileNotFoundError, PermissionError... in Python).
 //
-// save_safetensors writes to `path + ".tmp"` and renames it into place, so a crash never
-// leaves a half-written checkpoint at `path`.
+// save_safetensors writes atomically: to a fresh temporary in path's directory (a random
+// name created with O_EXCL, so a file or symlink already there is never written through, and
+// two saves to one path never share it), mode 0600 until complete, then the permission bits of
+// the file it replaces (or 0666 less the umask for a new file), fsynced, renamed over `path`,
+// and the directory fsynced. A reader or a crash sees the old file or the new one, never a mix;
+// of two concurrent saves the last rename wins whole. On failure the temporary is removed,
+// `path` is untouched and std::system_error (errno, "[save] ...") is thrown. A path holding a
+// NUL character throws std::invalid_argument (load_safetensors too). If `path` is a symlink,
+// the link itself is replaced by the new regular file and the file it pointed to is left as
+// it was (rename's semantics; torch.save writes through the link instead).
 #pragma once
 
 #include <map>

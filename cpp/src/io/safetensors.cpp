@@ -1,10 +1,17 @@
 // safetensors reading and writing, with a strict JSON subset parser for the header.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
+#include <random>
 #include <sstream>
 #include <stdexcept>
 #include <system_error>
@@ -306,10 +313,126 @@ std::string json_string(const std::string& s) {
   return out + "\"";
 }
 
+[[noreturn]] void save_error(int error, const std::string& problem) {
+  throw std::system_error(error, std::generic_category(), "[save] " + problem);
+}
+
+void check_no_nul(const std::string& path, const char* op) {
+  if (path.find('\0') != std::string::npos)
+    throw std::invalid_argument(std::string(op) + " the path contains a NUL character");
+}
+
+// A name for the temporary that no one else can predict: 16 random hex digits.
+std::string random_suffix() {
+  static std::atomic<uint64_t> counter{0};
+  thread_local std::mt19937_64 engine([] {
+    std::random_device device;
+    return (static_cast<uint64_t>(device()) << 32) ^ device();
+  }());
+  const uint64_t bits = engine() ^ (counter.fetch_add(1) * 0x9E3779B97F4A7C15ull);
+  char buf[17];
+  std::snprintf(buf, sizeof(buf), "%016llx", static_cast<unsigned long long>(bits));
+  return buf;
+}
+
+// The process umask without changing it: /proc/self/status has it (Linux 4.7+); umask() is
+// the fallback, which sets it for a moment (so a lock keeps our own readers in step).
+mode_t current_umask() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line))
+    if (line.rfind("Umask:", 0) == 0)
+      return static_cast<mode_t>(std::stoul(line.substr(6), nullptr, 8));
+  static std::mutex lock;
+  std::lock_guard<std::mutex> guard(lock);
+  const mode_t mask = ::umask(0);
+  ::umask(mask);
+  return mask;
+}
+
+// write(2) until every byte is out, through short writes and EINTR.
+int write_all(int fd, const char* data, size_t size) {
+  while (size > 0) {
+    const ssize_t n = ::write(fd, data, std::min<size_t>(size, size_t{1} << 30));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return errno;
+    }
+    if (n == 0) return EIO;
+    data += n;
+    size -= static_cast<size_t>(n);
+  }
+  return 0;
+}
+
+// Writes the pieces to a fresh temporary beside `path` (O_EXCL: never an existing file or a
+// link planted there), gives it the mode `path` has (or a new file's mode), fsyncs it and
+// renames it over `path`, then fsyncs the directory. On failure the temporary is removed and
+// `path` is untouched. A symlink at `path` is replaced by the new file (rename's semantics);
+// the file it pointed to is left as it was.
+void write_file_atomically(const std::string& path,
+                           const std::vector<std::pair<const char*, size_t>>& pieces) {
+  if (path.empty()) save_error(ENOENT, "can't write to an empty path");
+  const size_t slash = path.rfind('/');
+  const std::string directory =
+      slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
+  const std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
+  // The target's name (cut short to stay under NAME_MAX), hidden, with a random suffix.
+  const std::string stem =
+      (slash == std::string::npos ? "" : path.substr(0, slash + 1)) + "." + base.substr(0, 200);
+
+  // The final mode: an existing target's permission bits, else what creating a file gives.
+  // The temporary is 0600 until it is complete.
+  struct stat existing;
+  const mode_t mode = ::stat(path.c_str(), &existing) == 0 && S_ISREG(existing.st_mode)
+                          ? (existing.st_mode & 07777)
+                          : (0666 & ~current_umask());
+
+  std::string temporary;
+  int fd = -1;
+  for (int attempt = 0; attempt < 100 && fd < 0; ++attempt) {
+    temporary = stem + "." + random_suffix() + ".tmp";
+    fd = ::open(temporary.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
+    if (fd < 0 && errno != EEXIST && errno != EINTR)
+      save_error(errno, "can't open a new temporary file in " + directory + " to write " + path);
+  }
+  if (fd < 0) save_error(EEXIST, "can't find a free temporary name in " + directory);
+
+  auto fail_with = [&](int error, const std::string& problem) {
+    ::close(fd);
+    ::unlink(temporary.c_str());
+    save_error(error, problem + " " + path + " (temporary " + temporary + ")");
+  };
+  for (const auto& [data, size] : pieces)
+    if (const int error = write_all(fd, data, size)) fail_with(error, "writing failed for");
+  if (::fchmod(fd, mode) != 0) fail_with(errno, "can't set the mode of the temporary for");
+  if (::fsync(fd) != 0) fail_with(errno, "fsync failed for");
+  if (::close(fd) != 0) {
+    const int error = errno;
+    ::unlink(temporary.c_str());
+    save_error(error,
+               "closing the temporary failed for " + path + " (temporary " + temporary + ")");
+  }
+  if (::rename(temporary.c_str(), path.c_str()) != 0) {
+    const int error = errno;
+    ::unlink(temporary.c_str());
+    save_error(error, "can't move the temporary " + temporary + " to " + path);
+  }
+  // Make the rename itself durable. The new file is in place by now, so this is best effort:
+  // some file systems refuse fsync on a directory, and failing here would claim `path` was not
+  // written.
+  const int dir_fd = ::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir_fd >= 0) {
+    ::fsync(dir_fd);
+    ::close(dir_fd);
+  }
+}
+
 }  // namespace
 
 void save_safetensors(const std::string& path, const NamedTensors& tensors,
                       const std::map<std::string, std::string>& metadata) {
+  check_no_nul(path, "[save]");
   std::string header = "{";
   std::vector<Tensor> contiguous;
   std::vector<std::string> names;
@@ -343,32 +466,15 @@ void save_safetensors(const std::string& path, const NamedTensors& tensors,
   }
   header += "}";
   while (header.size() % 8 != 0) header += ' ';  // the data starts 8-byte aligned
-  const std::string temporary = path + ".tmp";
-  {
-    std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
-    if (!out)
-      throw std::system_error(errno, std::generic_category(),
-                              "[save] can't open " + temporary + " for writing");
-    const uint64_t length = header.size();
-    unsigned char length_bytes[8];
-    for (int i = 0; i < 8; ++i) length_bytes[i] = static_cast<unsigned char>(length >> (8 * i));
-    out.write(reinterpret_cast<const char*>(length_bytes), 8);
-    out.write(header.data(), static_cast<std::streamsize>(header.size()));
-    for (const Tensor& t : contiguous)
-      out.write(
-          static_cast<const char*>(t.data()),
-          static_cast<std::streamsize>(static_cast<uint64_t>(t.numel()) * itemsize(t.dtype())));
-    out.flush();
-    if (!out) {
-      out.close();
-      std::remove(temporary.c_str());
-      throw std::runtime_error("[save] writing " + temporary + " failed");
-    }
-  }
-  if (std::rename(temporary.c_str(), path.c_str()) != 0) {
-    std::remove(temporary.c_str());
-    throw std::runtime_error("[save] can't move " + temporary + " to " + path);
-  }
+  const uint64_t length = header.size();
+  std::string prefix(8, '\0');
+  for (int i = 0; i < 8; ++i) prefix[static_cast<size_t>(i)] = static_cast<char>(length >> (8 * i));
+  std::vector<std::pair<const char*, size_t>> pieces = {{prefix.data(), prefix.size()},
+                                                        {header.data(), header.size()}};
+  for (const Tensor& t : contiguous)
+    pieces.emplace_back(static_cast<const char*>(t.data()),
+                        static_cast<size_t>(t.numel()) * itemsize(t.dtype()));
+  write_file_atomically(path, pieces);
 }
 
 SafetensorsFile parse_safetensors(const std::string& bytes, const std::string& what) {
@@ -479,6 +585,7 @@ SafetensorsFile parse_safetensors(const std::string& bytes, const std::string& w
 }
 
 SafetensorsFile load_safetensors(const std::string& path) {
+  check_no_nul(path, "[load]");
   std::error_code status;
   if (std::filesystem::is_directory(path, status))  // ifstream would read it as 0 bytes
     throw std::system_error(EISDIR, std::generic_category(), "[load] can't open " + path);
