@@ -138,11 +138,12 @@ def save(obj: Any, f: FileLike, pickle_module: Any = None, pickle_protocol: int 
     (created exclusively and with mode 0600, so nothing already there is written through),
     fsynced and renamed over the path. Readers and crashes see the old file or the new one,
     never a mix; of two saves to one path at once, one wins whole. The new file keeps the
-    permission bits of the file it replaces (a new file gets 0666 less the umask). On failure
-    an OSError (FileNotFoundError, PermissionError, ...) whose message starts with
-    ``[save]`` names the path and the reason, and the old file is left as it was. A path holding a NUL character raises ValueError. Unlike torch.save, a
-    symlink at the path is replaced by the new regular file; the file it pointed to is not
-    changed (save to ``os.path.realpath(path)`` to write through the link)."""
+    permission bits of the file it replaces (a new file gets 0666 less the umask). On
+    failure an OSError (FileNotFoundError, PermissionError, ...) whose message starts with
+    ``[save]`` names the path and the reason, and the old file is left as it was. A path
+    holding a NUL character raises ValueError. Unlike torch.save, a symlink at the path is
+    replaced by the new regular file; the file it pointed to is not changed (save to
+    ``os.path.realpath(path)`` to write through the link)."""
     del pickle_module, pickle_protocol
     tensors: list = []
     structure = _flatten(obj, "", tensors, _Names(), "the object")
