@@ -80,6 +80,9 @@ class Node:
     """
     A node of the autograd graph (a grad_fn)
     """
+    @staticmethod
+    def __new__(*args, **kwargs) -> typing.Any:
+        ...
     def __repr__(self) -> builtins.str:
         ...
     def name(self) -> builtins.str:
@@ -94,6 +97,9 @@ class Tensor:
     """
     An n-d array that can record operations for autograd
     """
+    @staticmethod
+    def __new__(arg0: typing.Any, *args, **kwargs) -> typing.Any:
+        ...
     def __add__(self, arg0: typing.Any) -> Tensor:
         ...
     def __eq__(self, arg0: typing.Any) -> Tensor:  # type: ignore[override]
@@ -710,6 +716,9 @@ class _HookHandle:
     """
     A Tensor.register_hook registration
     """
+    @staticmethod
+    def __new__(*args, **kwargs) -> typing.Any:
+        ...
     def remove(self) -> builtins.bool:
         """
         Takes the hook off; False if it already was
@@ -721,6 +730,9 @@ class Adam:
     """
     Adam and AdamW with PyTorch's update math
     """
+    @staticmethod
+    def __new__(arg0: typing.Any, *args, **kwargs) -> typing.Any:
+        ...
     def __init__(self, params: collections.abc.Sequence[Tensor], lr: typing.SupportsFloat | typing.SupportsIndex, beta1: typing.SupportsFloat | typing.SupportsIndex, beta2: typing.SupportsFloat | typing.SupportsIndex, eps: typing.SupportsFloat | typing.SupportsIndex, weight_decay: typing.SupportsFloat | typing.SupportsIndex, decoupled_weight_decay: builtins.bool) -> None:
         ...
     def _reset_state(self) -> None:
@@ -748,6 +760,9 @@ class SGD:
     """
     Stochastic gradient descent: w := w - lr * dL/dw
     """
+    @staticmethod
+    def __new__(arg0: typing.Any, *args, **kwargs) -> typing.Any:
+        ...
     def __init__(self, params: collections.abc.Sequence[Tensor], lr: typing.SupportsFloat | typing.SupportsIndex, momentum: typing.SupportsFloat | typing.SupportsIndex = 0.0, dampening: typing.SupportsFloat | typing.SupportsIndex = 0.0, weight_decay: typing.SupportsFloat | typing.SupportsIndex = 0.0, nesterov: builtins.bool = False) -> None:
         ...
     def _momentum_buffer(self, arg0: typing.SupportsInt | typing.SupportsIndex) -> typing.Any:
@@ -815,6 +830,9 @@ class _Capture:
     """
     A recorded step and its replay (bprop/capture.h)
     """
+    @staticmethod
+    def __new__(arg0: typing.Any, *args, **kwargs) -> typing.Any:
+        ...
     def __init__(self) -> None:
         ...
     def record(self, arg0: collections.abc.Callable[..., typing.Any]) -> None:
@@ -828,6 +846,9 @@ class _Trainer:
     """
     The training loop of bprop.Trainer (bprop/trainer.h)
     """
+    @staticmethod
+    def __new__(arg0: typing.Any, *args, **kwargs) -> typing.Any:
+        ...
     def __init__(self, model: collections.abc.Callable[[Tensor], Tensor], loss_fn: collections.abc.Callable[[Tensor, Tensor], Tensor], zero_grad: collections.abc.Callable[[], None], step: collections.abc.Callable[[], None]) -> None:
         ...
     def run_epoch(self, inputs: Tensor, targets: Tensor, order: Tensor, batch_size: typing.SupportsInt | typing.SupportsIndex, count_correct: builtins.bool, on_batch: collections.abc.Callable[..., typing.Any] | None = None) -> tuple[builtins.float, builtins.int, builtins.int, builtins.bool]:

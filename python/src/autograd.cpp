@@ -2,6 +2,7 @@
 #include <pybind11/functional.h>
 
 #include "bindings.h"
+#include "new_instance.h"
 
 namespace bprop::python {
 
@@ -28,8 +29,9 @@ void init_autograd(py::module_& m) {
         py::arg("hook"));
   m.def("_remove_post_accumulate_grad_hook", &remove_post_accumulate_grad_hook, py::arg("leaf"),
         py::arg("handle"));
-  py::class_<HookHandle>(m, "_HookHandle", "A Tensor.register_hook registration")
-      .def("remove", &HookHandle::remove, "Takes the hook off; False if it already was")
+  py::class_<HookHandle> hook_handle(m, "_HookHandle", "A Tensor.register_hook registration");
+  new_refuses(hook_handle, "Tensor.register_hook returns them");
+  hook_handle.def("remove", &HookHandle::remove, "Takes the hook off; False if it already was")
       .def_property_readonly("id", &HookHandle::id);
   m.def(
       "_register_hook",

@@ -1,15 +1,17 @@
 // Captured steps: record a step's kernel launches once, replay them from C++ (bprop/capture.h).
 #include "bindings.h"
+#include "new_instance.h"
 
 namespace bprop::python {
 
 void init_capture(py::module_& m) {
-  py::class_<Capture>(m, "_Capture", "A recorded step and its replay (bprop/capture.h)")
-      .def(py::init<>())
+  py::class_<Capture> capture(m, "_Capture", "A recorded step and its replay (bprop/capture.h)");
+  capture.def(py::init<>())
       .def("record",
            [](Capture& capture, const py::function& step) { capture.record([&] { step(); }); })
       .def("replay", &Capture::replay, py::call_guard<py::gil_scoped_release>())
       .def_property_readonly("launches", &Capture::launches);
+  new_constructs(capture);  // after py::init: see Note [objects made without __init__]
   m.def("_assign", &assign_, py::arg("dst"), py::arg("src"),
         "dst's values := src's, outside autograd (same shape)");
 }

@@ -1,12 +1,14 @@
 // Optimizers implemented in C++ (the Python classes in bprop/optim wrap them).
 #include "bindings.h"
+#include "new_instance.h"
 
 namespace bprop::python {
 
 void init_optim(py::module_& m) {
   m.def("_zero_grad", &zero_grad, py::arg("params"), py::arg("set_to_none"));
-  py::class_<Adam, std::shared_ptr<Adam>>(m, "Adam", "Adam and AdamW with PyTorch's update math")
-      .def(py::init([](std::vector<Tensor> params, double lr, double beta1, double beta2,
+  py::class_<Adam, std::shared_ptr<Adam>> adam(m, "Adam",
+                                               "Adam and AdamW with PyTorch's update math");
+  adam.def(py::init([](std::vector<Tensor> params, double lr, double beta1, double beta2,
                        double eps, double weight_decay, bool decoupled) {
              return std::make_shared<Adam>(
                  std::move(params), AdamOptions{lr, beta1, beta2, eps, weight_decay, decoupled});
@@ -37,16 +39,17 @@ void init_optim(py::module_& m) {
           },
           py::arg("lr"), py::arg("beta1"), py::arg("beta2"), py::arg("eps"),
           py::arg("weight_decay"));
+  new_constructs(adam);  // after py::init: see Note [objects made without __init__]
 
-  py::class_<SGD, std::shared_ptr<SGD>>(m, "SGD",
-                                        "Stochastic gradient descent: w := w - lr * dL/dw")
-      .def(py::init([](std::vector<Tensor> params, double lr, double momentum, double dampening,
-                       double weight_decay, bool nesterov) {
-             return std::make_shared<SGD>(
-                 std::move(params), SGDOptions{lr, momentum, dampening, weight_decay, nesterov});
-           }),
-           py::arg("params"), py::arg("lr"), py::arg("momentum") = 0.0, py::arg("dampening") = 0.0,
-           py::arg("weight_decay") = 0.0, py::arg("nesterov") = false)
+  py::class_<SGD, std::shared_ptr<SGD>> sgd(m, "SGD",
+                                            "Stochastic gradient descent: w := w - lr * dL/dw");
+  sgd.def(py::init([](std::vector<Tensor> params, double lr, double momentum, double dampening,
+                      double weight_decay, bool nesterov) {
+            return std::make_shared<SGD>(
+                std::move(params), SGDOptions{lr, momentum, dampening, weight_decay, nesterov});
+          }),
+          py::arg("params"), py::arg("lr"), py::arg("momentum") = 0.0, py::arg("dampening") = 0.0,
+          py::arg("weight_decay") = 0.0, py::arg("nesterov") = false)
       .def("_momentum_buffer",
            [](const SGD& s, size_t i) -> py::object {
              const Tensor& b = s.momentum_buffer(i);
@@ -67,6 +70,7 @@ void init_optim(py::module_& m) {
       .def("_set_momentum_buffer",
            [](SGD& s, size_t i, const Tensor& b) { s.set_momentum_buffer(i, b); })
       .def_property_readonly("params", &SGD::params, py::return_value_policy::copy);
+  new_constructs(sgd);
 }
 
 }  // namespace bprop::python

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "bindings.h"
+#include "new_instance.h"
 
 namespace bprop::python {
 namespace {
@@ -182,6 +183,7 @@ Tensor from_dlpack_capsule(const py::capsule& capsule, std::optional<bool> copy)
 void init_tensor(py::module_& m) {
   py::class_<Node, std::shared_ptr<Node>> node_class(m, "Node",
                                                      "A node of the autograd graph (a grad_fn)");
+  new_refuses(node_class, "graph nodes are made by operations (a tensor's grad_fn)");
   node_class.def("name", &Node::name)
       .def_property_readonly(
           "next_functions",
@@ -197,11 +199,23 @@ void init_tensor(py::module_& m) {
         return "<" + node.name() + " object at " + address + ">";
       });
 
-  py::class_<Tensor>(m, "Tensor", py::buffer_protocol(),
-                     "An n-d array that can record operations for autograd")
-      .def_buffer(&tensor_buffer)
-      .def(py::init([](const Tensor& data) { return data.detach(); }), py::arg("data"),
-           "A leaf sharing data's storage (subclasses such as nn.Parameter start here)")
+  py::class_<Tensor> tensor_class(m, "Tensor", py::buffer_protocol(),
+                                  "An n-d array that can record operations for autograd");
+  // Tensor.__new__(Tensor) is an empty tensor of the default dtype, as in PyTorch, and __init__
+  // rebinds it: see Note [objects made without __init__] in new_instance.h.
+  new_makes_value(tensor_class, [] { return zeros({0}); });
+  {
+    // Named _init (pybind11 skips any function named __init__ on an instance that has its
+    // value), so the signature that stubs read is written out under the attribute's name.
+    py::options options;
+    options.disable_function_signatures();
+    tensor_class.attr("__init__") = py::cpp_function(
+        [](Tensor& self, const Tensor& data) { self = data.detach(); }, py::name("_init"),
+        py::is_method(tensor_class), py::arg("data"),
+        "__init__(self: bprop._core.Tensor, data: bprop._core.Tensor) -> None\n\n"
+        "A leaf sharing data's storage (subclasses such as nn.Parameter start here)");
+  }
+  tensor_class.def_buffer(&tensor_buffer)
       .def_property_readonly("shape", &Tensor::shape, "The size of each dimension, a tuple")
       .def_property_readonly("ndim", &Tensor::ndim, "The number of dimensions")
       .def_property_readonly("dtype", &Tensor::dtype, "The element type (bprop.float32, ...)")

@@ -2,6 +2,7 @@
 #include <pybind11/functional.h>
 
 #include "bindings.h"
+#include "new_instance.h"
 
 namespace bprop::python {
 
@@ -21,7 +22,9 @@ BatchCallback batch_callback(const std::optional<py::function>& on_batch) {
 void init_train(py::module_& m) {
   // The callables are Python's: pybind11 takes the GIL for each call (and for their release),
   // so the loop itself runs without it.
-  py::class_<Trainer>(m, "_Trainer", "The training loop of bprop.Trainer (bprop/trainer.h)")
+  py::class_<Trainer> trainer(m, "_Trainer",
+                              "The training loop of bprop.Trainer (bprop/trainer.h)");
+  trainer
       .def(
           py::init<Trainer::Model, Trainer::LossFn, std::function<void()>, std::function<void()>>(),
           py::arg("model"), py::arg("loss_fn"), py::arg("zero_grad"), py::arg("step"))
@@ -42,6 +45,7 @@ void init_train(py::module_& m) {
           "One epoch (Trainer::run_epoch): (mean loss, rows right, rows, stopped)")
       .def("set_gradient_sync", &Trainer::set_gradient_sync, py::arg("before_step"),
            py::arg("sync"));
+  new_constructs(trainer);  // after py::init: see Note [objects made without __init__]
 }
 
 }  // namespace bprop::python

@@ -62,6 +62,14 @@ def _typename(value: Any) -> str:
     return type(value).__name__
 
 
+def _iterable(value: Any) -> bool:
+    try:
+        iter(value)
+    except TypeError:
+        return False
+    return True
+
+
 class Optimizer:
     """Base class of bprop's optimizers, as torch.optim.Optimizer: `params` is an iterable
     of tensors, of (name, tensor) pairs, or of dicts that each hold 'params' and the
@@ -83,6 +91,11 @@ class Optimizer:
         self.defaults = dict(defaults)
         self.param_groups: list[dict[str, Any]] = []
         self._plain_state: defaultdict[Tensor, dict[str, Any]] = defaultdict(dict)
+        if not _iterable(params) or isinstance(params, (str, bytes, dict)):
+            raise TypeError(
+                f"[{name}] params argument given to the optimizer should be an iterable of "
+                f"Tensors or dicts, but got {_typename(params)}"
+            )
         groups = list(params)
         if not groups:
             raise ValueError(f"[{name}] got an empty parameter list")
@@ -114,6 +127,11 @@ class Optimizer:
                 f"[{name}] optimizer parameters need to be organized in ordered collections, "
                 "but the ordering of tensors in sets will change between runs. Please use a "
                 "list instead."
+            )
+        elif not _iterable(params) or isinstance(params, (str, bytes, dict)):
+            raise TypeError(
+                f"[{name}] a parameter group's 'params' should be a Tensor or an iterable of "
+                f"Tensors, but got {_typename(params)}"
             )
         else:
             params = list(params)

@@ -41,6 +41,14 @@ class Parameter(Tensor):
 
     _deepcopy_grad = False  # copy.deepcopy leaves .grad None, as PyTorch's Parameter
 
+    def __new__(cls, data: Tensor | None = None, requires_grad: bool = True) -> Parameter:
+        # Parameter.__new__(Parameter) alone (as pickle and copy libraries call it) is an
+        # empty parameter that requires grad, as in PyTorch; __init__ then sets the values.
+        self = super().__new__(cls)
+        if requires_grad:
+            self.requires_grad_(True)
+        return self
+
     def __init__(self, data: Tensor | None = None, requires_grad: bool = True) -> None:
         if data is None:
             data = _core._zeros((0,), _core.get_default_dtype())
