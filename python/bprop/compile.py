@@ -52,8 +52,10 @@ from __future__ import annotations
 
 import functools
 import itertools
+import os
 import threading
 import warnings
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
@@ -68,6 +70,20 @@ DEFAULT_CACHE_SIZE = 8
 """How many recordings (input signature x thread) a compiled step keeps by default."""
 
 _MODES = ("default", "lite", "reduce-overhead", "max-autotune-no-cudagraphs", "max-autotune")
+
+
+# Every CompiledStep alive, so that a forked child can renew their locks: a lock another thread
+# of the parent held at the fork (a replay in progress) would stay held in the child forever.
+_live_steps: weakref.WeakSet[CompiledStep] = weakref.WeakSet()
+
+
+def _renew_locks_in_child() -> None:
+    for step in list(_live_steps):
+        step._lock = threading.RLock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_renew_locks_in_child)
 
 
 class CompiledStep:
@@ -85,6 +101,7 @@ class CompiledStep:
         self._last_launches = 0
         self._warned = False
         functools.update_wrapper(self, step)
+        _live_steps.add(self)
 
     def __call__(self, *inputs: Tensor) -> Any:
         for i, t in enumerate(inputs):

@@ -29,14 +29,14 @@
 // per thread, like PyTorch's. Graphs may share leaves: each thread's backward adds into the
 // shared .grad under a lock (the order of the additions, and so the last bits of a sum of
 // three or more, then depends on timing). Graphs may share nodes too, as when two threads
-// call backward on outputs of one forward pass: the engine runs each node under its
-// execution_mutex(), so both get the right gradients if both pass retain_graph=true; without
-// it the first to run a node frees what the node saved, and the other raises the usual
-// "backward through the graph a second time" error there (partial gradients may already be
-// in .grad, as after any failed backward). Building new ops on a graph's tensors while
-// another thread backpropagates through it is fine. What is not: writing a tensor (in-place
-// ops, requires_grad_(), optimizer steps) while another thread reads or writes it. That is a
-// data race on the values, as in any library; a graph that saved the tensor usually notices
+// call backward on outputs of one forward pass: the engine runs each node between its
+// begin_execution() and end_execution(), one thread at a time, so both get the right gradients if
+// both pass retain_graph=true; without it the first to run a node frees what the node saved, and
+// the other raises the usual "backward through the graph a second time" error there (partial
+// gradients may already be in .grad, as after any failed backward). Building new ops on a graph's
+// tensors while another thread backpropagates through it is fine. What is not: writing a tensor
+// (in-place ops, requires_grad_(), optimizer steps) while another thread reads or writes it. That
+// is a data race on the values, as in any library; a graph that saved the tensor usually notices
 // the write (its version changed) and raises, but reading it at the same moment is undefined.
 //
 // Note [Iterative graph teardown]
@@ -132,9 +132,12 @@ class Node : public std::enable_shared_from_this<Node> {
     return i < next_edges_.size() && next_edges_[i].node != nullptr;
   }
 
-  // Held by the engine while it runs this node (apply, then release_saved): two threads
-  // backpropagating through one graph take turns at each node. See Note [Threads].
-  std::mutex& execution_mutex() { return execution_mutex_; }
+  // The engine runs this node (apply, then release_saved) between these two calls: two threads
+  // backpropagating through one graph take turns at each node (Note [Threads]). Not a mutex, so
+  // that a forked child can tell a node that a thread of its parent was running at the fork:
+  // begin_execution() then throws instead of waiting forever.
+  void begin_execution();
+  void end_execution() { execution_holder_.store(0, std::memory_order_release); }
 
   // The hooks of the tensor this node made (register_hook, retain_grad), null when none.
   std::shared_ptr<const TensorHooks> tensor_hooks() const;
@@ -150,7 +153,9 @@ class Node : public std::enable_shared_from_this<Node> {
   std::string forward_trace_;
 
  private:
-  std::mutex execution_mutex_;
+  // 0 when no thread runs this node, else the fork generation of the process whose thread does
+  // (Note [Fork safety] in src/tensor/meta_lock.h).
+  std::atomic<uint64_t> execution_holder_{0};
   std::shared_ptr<const TensorHooks> tensor_hooks_;  // under a pooled mutex (node.cpp)
   std::atomic<bool> has_tensor_hooks_{false};        // read without the lock on the hot path
 };

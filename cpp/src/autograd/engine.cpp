@@ -164,7 +164,11 @@ void check_for_nan(const Node& node, const std::vector<Tensor>& grads) {
 std::vector<Tensor> evaluate(const GraphTask& task, Node& node, const Tensor& gradient) {
   std::vector<Tensor> input_grads;
   {
-    std::lock_guard<std::mutex> lock(node.execution_mutex());  // Note [Threads]
+    struct Execution {  // Note [Threads]
+      Node& node;
+      explicit Execution(Node& n) : node(n) { node.begin_execution(); }
+      ~Execution() { node.end_execution(); }
+    } execution(node);
     input_grads = node.apply(gradient);
     if (!task.retain_graph) node.release_saved();
   }

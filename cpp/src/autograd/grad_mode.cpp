@@ -1,3 +1,5 @@
+#include <pthread.h>
+
 #include <atomic>
 #include <functional>
 #include <mutex>
@@ -20,6 +22,13 @@ namespace {
 std::atomic<bool> g_anomaly_enabled{false};
 std::mutex g_trace_provider_mutex;
 std::function<std::string()> g_trace_provider;  // guarded by g_trace_provider_mutex
+// Its holder only copies or swaps the function: held across a fork, it is taken by the prepare
+// handler and released on both sides (Note [Fork safety] in tensor/meta_lock.h).
+const bool g_fork_handlers_registered = [] {
+  auto unlock = [] { g_trace_provider_mutex.unlock(); };
+  pthread_atfork([] { g_trace_provider_mutex.lock(); }, unlock, unlock);
+  return true;
+}();
 }  // namespace
 
 bool is_anomaly_enabled() { return g_anomaly_enabled.load(std::memory_order_relaxed); }

@@ -1,9 +1,11 @@
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <mutex>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -80,6 +82,39 @@ Tensor SavedTensor::unpack(const char* op_name) const {
     alias.impl()->requires_grad = requires_grad_;
   }
   return alias;
+}
+
+// ---- execution (Note [Threads] in bprop/autograd.h) ----
+
+void Node::begin_execution() {
+  const uint64_t generation = detail::fork_generation();
+  for (int attempt = 0;; ++attempt) {
+    uint64_t holder = 0;
+    if (execution_holder_.compare_exchange_weak(holder, generation, std::memory_order_acquire,
+                                                std::memory_order_relaxed))
+      return;
+    if (holder != 0 && holder != generation) {  // Note [Fork safety] in tensor/meta_lock.h
+      // A leaf's accumulator changes .grad only under the grad lock, which the fork was
+      // between: whatever it had done is whole, and the child may take the node over.
+      if (accumulated_leaf()) {
+        if (execution_holder_.compare_exchange_strong(holder, generation,
+                                                      std::memory_order_acquire))
+          return;
+        continue;
+      }
+      throw std::runtime_error(
+          "[backward] a thread of the parent process was running this graph's " + name() +
+          " node when the process forked, so the node is half run in this child process; "
+          "build the graph again in the child");
+    }
+    // Another thread is running this node: two threads backpropagating one graph, which is
+    // rare and waits at most one node's VJP. A backoff rather than a condition variable, which
+    // a fork could leave held.
+    if (attempt < 64)
+      std::this_thread::yield();
+    else
+      std::this_thread::sleep_for(std::chrono::microseconds(50));
+  }
 }
 
 // ---- AccumulateGrad ----
@@ -218,12 +253,10 @@ std::vector<Tensor> AccumulateGrad::apply(const Tensor& grad_output) {
 // ---- tensor hooks (register_hook, retain_grad) ----
 
 namespace {
-// Guards Node::tensor_hooks_ and TensorImpl::tensor_hooks: a small pool picked by address, as
-// tensor/meta_lock.h does. Code holding one takes no other lock and calls no hook.
-std::mutex& hook_mutex(const void* owner) {
-  static std::mutex pool[64];
-  return pool[(reinterpret_cast<uintptr_t>(owner) >> 4) % 64];
-}
+// Node::tensor_hooks_ and TensorImpl::tensor_hooks are guarded by detail::hook_mutex, a small
+// pool picked by address (tensor/meta_lock.h). Code holding one takes no other lock and calls
+// no hook.
+using detail::hook_mutex;
 
 std::atomic<uint64_t> next_tensor_hook{1};
 

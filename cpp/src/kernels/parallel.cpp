@@ -155,12 +155,20 @@ void after_fork_in_child() {
   new (&g_pool_mutex) std::mutex();
 }
 
-std::shared_ptr<ThreadPool> pool() {
+}  // namespace
+
+void register_fork_handlers() {
   static const bool registered = [] {
     pthread_atfork(before_fork, after_fork_in_parent, after_fork_in_child);
     return true;
   }();
   (void)registered;
+}
+
+namespace {
+
+std::shared_ptr<ThreadPool> pool() {
+  register_fork_handlers();
   std::lock_guard<std::mutex> lock(g_pool_mutex);
   if (g_threads == 0) g_threads = default_threads();
   if (!g_pool && g_threads > 1) g_pool = std::make_shared<ThreadPool>(g_threads);

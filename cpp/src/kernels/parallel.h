@@ -19,4 +19,9 @@ namespace bprop::kernels {
 void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& body);
 int num_threads();
 
+// Installs the pool's pthread_atfork handlers (Note [Fork safety] in parallel.cpp), once. The
+// pool does so itself on first use; a layer whose own fork handlers must run before the pool's
+// calls this before registering them.
+void register_fork_handlers();
+
 }  // namespace bprop::kernels

@@ -10,6 +10,7 @@
 #include "bprop/capture.h"
 #include "bprop/ops.h"
 #include "launch/tape.h"
+#include "tensor/meta_lock.h"
 
 namespace bprop {
 namespace {
@@ -66,10 +67,7 @@ Generator& generator() {
   static Generator instance;
   return instance;
 }
-std::mutex& generator_mutex() {
-  static std::mutex mutex;
-  return mutex;
-}
+using detail::generator_mutex;
 
 void require_floating(const char* op, DType dtype) {
   if (!is_floating(dtype))
@@ -119,6 +117,11 @@ void draw_into(const Tensor& out, DType dtype, F draw) {
 }
 
 }  // namespace
+
+std::mutex& detail::generator_mutex() {
+  static std::mutex mutex;  // Note [Fork safety] in tensor/meta_lock.h
+  return mutex;
+}
 
 void manual_seed(uint64_t seed) {
   std::lock_guard<std::mutex> lock(generator_mutex());

@@ -1,5 +1,7 @@
 #include "bprop/tensor.h"
 
+#include <pthread.h>
+
 #include <atomic>
 #include <cstdint>
 #include <cstdlib>
@@ -13,6 +15,7 @@
 #include "bprop/capture.h"
 #include "bprop/ops.h"
 #include "kernels/kernels.h"
+#include "kernels/parallel.h"
 #include "launch/launch.h"
 #include "tensor/meta_lock.h"
 
@@ -30,17 +33,44 @@ constexpr size_t kMetaLocks = 64;
 struct alignas(64) PaddedMutex {
   std::mutex mutex;
 };
-size_t lock_slot(const TensorImpl* impl) {
-  return (reinterpret_cast<uintptr_t>(impl) >> 6) % kMetaLocks;
+size_t lock_slot(const void* owner) {
+  return (reinterpret_cast<uintptr_t>(owner) >> 6) % kMetaLocks;
 }
 PaddedMutex g_grad_locks[kMetaLocks];
 PaddedMutex g_accumulator_locks[kMetaLocks];
+PaddedMutex g_hook_locks[kMetaLocks];
+std::atomic<uint64_t> g_fork_generation{1};
+
+// ---- Note [Fork safety] (tensor/meta_lock.h) ----
+void lock_all_for_fork() {
+  for (PaddedMutex* pool : {g_grad_locks, g_accumulator_locks, g_hook_locks})
+    for (size_t i = 0; i < kMetaLocks; ++i) pool[i].mutex.lock();
+  generator_mutex().lock();
+}
+void unlock_all_after_fork() {
+  generator_mutex().unlock();
+  for (PaddedMutex* pool : {g_grad_locks, g_accumulator_locks, g_hook_locks})
+    for (size_t i = 0; i < kMetaLocks; ++i) pool[i].mutex.unlock();
+}
+void after_fork_in_child() {
+  unlock_all_after_fork();
+  g_fork_generation.fetch_add(1);
+}
+// At load time, before any thread can hold one of these locks. The kernels' handlers are
+// registered first, so that their prepare handler runs after this one.
+const bool g_fork_handlers_registered = [] {
+  kernels::register_fork_handlers();
+  pthread_atfork(lock_all_for_fork, unlock_all_after_fork, after_fork_in_child);
+  return true;
+}();
 }  // namespace
 
 std::mutex& grad_mutex(const TensorImpl* impl) { return g_grad_locks[lock_slot(impl)].mutex; }
 std::mutex& accumulator_mutex(const TensorImpl* impl) {
   return g_accumulator_locks[lock_slot(impl)].mutex;
 }
+std::mutex& hook_mutex(const void* owner) { return g_hook_locks[lock_slot(owner)].mutex; }
+uint64_t fork_generation() { return g_fork_generation.load(std::memory_order_relaxed); }
 
 void store_grad(TensorImpl& impl, Tensor grad) {
   std::lock_guard<std::mutex> lock(grad_mutex(&impl));
