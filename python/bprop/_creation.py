@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Union
 
 from . import _core
+from ._arguments import argument_error
 from ._core import Tensor
 from ._device import check_device, check_dtype
 from ._tensor import _check_int64_fits, _size_args
@@ -41,6 +42,15 @@ def _options(
             "on the CPU only"
         )
     return check_dtype(op, dtype)
+
+
+def _like_options(op: str, input: typing.Any, dtype: typing.Any, device: typing.Any) -> _core.dtype:
+    """The dtype of a *_like result (input's unless given), once input, dtype and device are
+    checked."""
+    if not isinstance(input, Tensor):
+        raise argument_error(op, "input", 1, "Tensor", input)
+    dtype = _options(op, dtype, device)
+    return input.dtype if dtype is None else dtype
 
 
 def _finish(result: Tensor, requires_grad: bool) -> Tensor:
@@ -140,8 +150,7 @@ def zeros_like(
     requires_grad: bool = False,
 ) -> Tensor:
     """Zeros with input's shape (and dtype unless given)."""
-    dtype = _options("zeros_like", dtype, device)
-    dtype = input.dtype if dtype is None else dtype
+    dtype = _like_options("zeros_like", input, dtype, device)
     return _finish(_core._zeros(input.shape, dtype), requires_grad)
 
 
@@ -153,8 +162,7 @@ def ones_like(
     requires_grad: bool = False,
 ) -> Tensor:
     """Ones with input's shape (and dtype unless given)."""
-    dtype = _options("ones_like", dtype, device)
-    dtype = input.dtype if dtype is None else dtype
+    dtype = _like_options("ones_like", input, dtype, device)
     return _finish(_core._ones(input.shape, dtype), requires_grad)
 
 
@@ -167,8 +175,7 @@ def full_like(
     requires_grad: bool = False,
 ) -> Tensor:
     """fill_value everywhere, with input's shape (and dtype unless given)."""
-    dtype = _options("full_like", dtype, device)
-    dtype = input.dtype if dtype is None else dtype
+    dtype = _like_options("full_like", input, dtype, device)
     _check_fill("full_like", fill_value, dtype)
     return _finish(_core._full(input.shape, fill_value, dtype), requires_grad)
 
@@ -287,8 +294,7 @@ def empty_like(
     requires_grad: bool = False,
 ) -> Tensor:
     """A tensor with input's shape (and dtype unless given); bprop fills it with zeros."""
-    dtype = _options("empty_like", dtype, device)
-    dtype = input.dtype if dtype is None else dtype
+    dtype = _like_options("empty_like", input, dtype, device)
     return _finish(_core._zeros(input.shape, dtype), requires_grad)
 
 
@@ -303,8 +309,7 @@ def rand_like(
     """Uniform on [0, 1) with input's shape (and dtype unless given)."""
     from ._sampling import uniform
 
-    dtype = _options("rand_like", dtype, device)
-    dtype = input.dtype if dtype is None else dtype
+    dtype = _like_options("rand_like", input, dtype, device)
     return _finish(uniform("rand_like", generator, tuple(input.shape), dtype), requires_grad)
 
 
@@ -319,8 +324,7 @@ def randn_like(
     """Standard normal with input's shape (and dtype unless given)."""
     from ._sampling import normal
 
-    dtype = _options("randn_like", dtype, device)
-    dtype = input.dtype if dtype is None else dtype
+    dtype = _like_options("randn_like", input, dtype, device)
     return _finish(normal("randn_like", generator, tuple(input.shape), dtype), requires_grad)
 
 
@@ -337,8 +341,7 @@ def randint_like(
     [low, high) with input's shape, in input's dtype unless given."""
     from ._sampling import integers
 
-    dtype = _options("randint_like", dtype, device)
+    dtype = _like_options("randint_like", input, dtype, device)
     if high is None:
         low, high = 0, low
-    dtype = input.dtype if dtype is None else dtype
     return integers("randint_like", generator, int(low), int(high), tuple(input.shape), dtype)

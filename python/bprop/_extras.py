@@ -40,6 +40,7 @@ import typing
 import numpy as np
 
 from . import _core, _format
+from ._arguments import argument_error
 from ._core import Tensor
 from ._device import check_device, check_dtype
 from ._device import device as _device_type
@@ -420,6 +421,8 @@ def repeat_interleave(
     """Each element (or slice along dim) repeated repeats times in place: repeats is an int or
     a tensor of one count per element; without dim the input is flattened.
     repeat_interleave(counts) alone gives arange(len(counts)) repeated by counts."""
+    if not isinstance(input, Tensor):
+        raise argument_error("repeat_interleave", "input", 1, "Tensor", input)
     if repeats is None:
         repeats, input = input, _core._arange(0, input.numel(), 1, _I64)
     x = input.reshape(-1) if dim is None else input
@@ -500,6 +503,8 @@ def _diagonal_positions(rows: int, cols: int, offset: int) -> np.ndarray:
 def diagonal(input: Tensor, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tensor:
     """The diagonal offset of the matrices in dims dim1 and dim2, as the last dim (a copy,
     where PyTorch returns a view)."""
+    if not isinstance(input, Tensor):
+        raise argument_error("diagonal", "input", 1, "Tensor", input)
     d1, d2 = _dim("diagonal", dim1, input.ndim), _dim("diagonal", dim2, input.ndim)
     if d1 == d2:
         raise RuntimeError(f"[diagonal] dim1 and dim2 cannot be identical, got {d1}")
@@ -513,6 +518,8 @@ def diagonal(input: Tensor, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Te
 def diag_embed(input: Tensor, offset: int = 0, dim1: int = -2, dim2: int = -1) -> Tensor:
     """Matrices whose diagonal offset holds input's last dim, placed in dims dim1, dim2 of
     the result."""
+    if not isinstance(input, Tensor):
+        raise argument_error("diag_embed", "input", 1, "Tensor", input)
     n = input.shape[-1] if input.ndim else 1
     x = input if input.ndim else input.reshape(1)
     size = n + abs(offset)
@@ -534,6 +541,8 @@ def diag_embed(input: Tensor, offset: int = 0, dim1: int = -2, dim2: int = -1) -
 def diag(input: Tensor, diagonal: int = 0) -> Tensor:
     """A 1-d input as the diagonal (offset diagonal) of a square matrix; a 2-d input's
     diagonal as a 1-d tensor."""
+    if not isinstance(input, Tensor):
+        raise argument_error("diag", "input", 1, "Tensor", input)
     diagonal = _int("diag", "diagonal", diagonal)
     if input.ndim == 1:
         return diag_embed(input, diagonal)
@@ -545,6 +554,8 @@ def diag(input: Tensor, diagonal: int = 0) -> Tensor:
 @function_and_method
 def trace(input: Tensor) -> Tensor:
     """The sum of a matrix's main diagonal."""
+    if not isinstance(input, Tensor):
+        raise argument_error("trace", "input", 1, "Tensor", input)
     if input.ndim != 2:
         raise RuntimeError(f"[trace] expected a matrix, but got tensor with shape {_shape(input)}")
     return diagonal(input).sum()
@@ -618,6 +629,9 @@ def meshgrid(
 def cartesian_prod(*tensors: Tensor) -> Tensor:
     """Every combination of one element from each 1-d tensor, as the rows of a (N, k) tensor
     (itertools.product's order); one tensor is returned as it is."""
+    for i, t in enumerate(tensors):
+        if not isinstance(t, Tensor):
+            raise argument_error("cartesian_prod", "tensors", i + 1, "Tensor", t)
     if len(tensors) == 1:
         return tensors[0]
     grids = meshgrid(*tensors, indexing="ij")
@@ -627,6 +641,10 @@ def cartesian_prod(*tensors: Tensor) -> Tensor:
 @function_and_method
 def kron(input: Tensor, other: Tensor) -> Tensor:
     """The Kronecker product: every element of input times the whole of other, in blocks."""
+    if not isinstance(input, Tensor):
+        raise argument_error("kron", "input", 1, "Tensor", input)
+    if not isinstance(other, Tensor):
+        raise argument_error("kron", "other", 2, "Tensor", other)
     ndim = builtins.max(input.ndim, other.ndim)
     a_shape = (1,) * (ndim - input.ndim) + _shape(input)
     b_shape = (1,) * (ndim - other.ndim) + _shape(other)
@@ -762,6 +780,8 @@ def diff(
 ) -> Tensor:
     """The n-th forward difference along dim (out[i] = in[i + 1] - in[i], n times), after
     joining prepend and append to input along dim."""
+    if not isinstance(input, Tensor):
+        raise argument_error("diff", "input", 1, "Tensor", input)
     if input.ndim == 0:
         raise RuntimeError("[diff] expects input to be at least one-dimensional")
     d = _dim("diff", dim, input.ndim)
@@ -806,6 +826,8 @@ def nansum(
     input: Tensor, dim: _Dims = None, keepdim: bool = False, *, dtype: _DType | None = None
 ) -> Tensor:
     """The sum over dim (all dims if None) with NaN counted as zero."""
+    if not isinstance(input, Tensor):
+        raise argument_error("nansum", "input", 1, "Tensor", input)
     x = _without_nan(input if dtype is None else input.to(dtype))
     return _core._sum(x, _dims("nansum", dim, None), bool(keepdim))
 
@@ -815,6 +837,8 @@ def nanmean(
     input: Tensor, dim: _Dims = None, keepdim: bool = False, *, dtype: _DType | None = None
 ) -> Tensor:
     """The mean over dim (all dims if None) of the values that are not NaN."""
+    if not isinstance(input, Tensor):
+        raise argument_error("nanmean", "input", 1, "Tensor", input)
     x = input if dtype is None else input.to(dtype)
     _float_input("nanmean", x)
     dims = _dims("nanmean", dim, None)
@@ -852,6 +876,8 @@ def median(
     """The lower median (the smaller middle value of an even count), NaN if any value is NaN:
     median(input) is a 0-d tensor; median(input, dim) is (values, indices). Differentiable:
     the gradient goes to the element chosen."""
+    if not isinstance(input, Tensor):
+        raise argument_error("median", "input", 1, "Tensor", input)
     if dim is None:
         if input.numel() == 0:  # PyTorch's median of nothing is NaN
             return _core._full((), math.nan, input.dtype)
@@ -866,6 +892,8 @@ def median(
 def mode(input: Tensor, dim: int = -1, keepdim: bool = False) -> tuple[Tensor, Tensor]:
     """(values, indices): the most frequent value along dim (the smallest among equally
     frequent ones) and the last index where it occurs; values are differentiable."""
+    if not isinstance(input, Tensor):
+        raise argument_error("mode", "input", 1, "Tensor", input)
     d = _dim("mode", dim, input.ndim)
     if input.ndim == 0:
         return _ModeResult(input.clone(), _core._zeros((), _I64))
@@ -1050,6 +1078,8 @@ def nan_to_num(
 ) -> Tensor:
     """NaN, +inf and -inf replaced by nan, posinf and neginf (by default 0 and the dtype's
     largest and smallest finite values); differentiable where the value is kept."""
+    if not isinstance(input, Tensor):
+        raise argument_error("nan_to_num", "input", 1, "Tensor", input)
     return _nan_to_num(input, nan, posinf, neginf)
 
 
@@ -1064,6 +1094,8 @@ def nan_to_num_(
 @function_and_method
 def logit(input: Tensor, eps: float | None = None) -> Tensor:
     """log(p / (1 - p)), with p = input clamped to [eps, 1 - eps] when eps is given."""
+    if not isinstance(input, Tensor):
+        raise argument_error("logit", "input", 1, "Tensor", input)
     p = input if eps is None else input.clamp(eps, 1.0 - eps)
     return p.log() - (1.0 - p).log()
 
@@ -1077,18 +1109,24 @@ def erfc(input: Tensor) -> Tensor:
 @function_and_method
 def sinh(input: Tensor) -> Tensor:
     """The hyperbolic sine, (exp(x) - exp(-x)) / 2."""
+    if not isinstance(input, Tensor):
+        raise argument_error("sinh", "input", 1, "Tensor", input)
     return (input.exp() - (-input).exp()) * 0.5
 
 
 @function_and_method
 def cosh(input: Tensor) -> Tensor:
     """The hyperbolic cosine, (exp(x) + exp(-x)) / 2."""
+    if not isinstance(input, Tensor):
+        raise argument_error("cosh", "input", 1, "Tensor", input)
     return (input.exp() + (-input).exp()) * 0.5
 
 
 @function_and_method
 def tan(input: Tensor) -> Tensor:
     """The tangent, sin(x) / cos(x)."""
+    if not isinstance(input, Tensor):
+        raise argument_error("tan", "input", 1, "Tensor", input)
     return input.sin() / input.cos()
 
 
@@ -1111,6 +1149,8 @@ def acosh(input: Tensor) -> Tensor:
 @function_and_method
 def atanh(input: Tensor) -> Tensor:
     """The inverse hyperbolic tangent, (log1p(x) - log1p(-x)) / 2."""
+    if not isinstance(input, Tensor):
+        raise argument_error("atanh", "input", 1, "Tensor", input)
     return (input.log1p() - (-input).log1p()) * 0.5
 
 
@@ -1136,6 +1176,8 @@ def sgn(input: Tensor) -> Tensor:
 @function_and_method
 def signbit(input: Tensor) -> Tensor:
     """Whether each element's sign bit is set (True for -0.0), a bool tensor."""
+    if not isinstance(input, Tensor):
+        raise argument_error("signbit", "input", 1, "Tensor", input)
     if input.dtype in _FLOATS:
         return _core._tensor_from_numpy(np.ascontiguousarray(np.signbit(_numpy(input))))
     return input < 0
@@ -1267,6 +1309,8 @@ def logaddexp2(input: Tensor, other: Tensor) -> Tensor:
 @function_and_method
 def rot90(input: Tensor, k: int = 1, dims: collections.abc.Sequence[int] = (0, 1)) -> Tensor:
     """input rotated by 90 degrees k times, from dims[0] towards dims[1] (numpy's rot90)."""
+    if not isinstance(input, Tensor):
+        raise argument_error("rot90", "input", 1, "Tensor", input)
     dims = tuple(dims)
     if len(dims) != 2:
         raise RuntimeError(f"[rot90] expected total rotation dims == 2, but got dims = {len(dims)}")
@@ -1289,6 +1333,10 @@ def rot90(input: Tensor, k: int = 1, dims: collections.abc.Sequence[int] = (0, 1
 def take_along_dim(input: Tensor, indices: Tensor, dim: int | None = None) -> Tensor:
     """The values of input at indices along dim (broadcast against each other, as numpy's
     take_along_axis); with dim=None, of the flattened input."""
+    if not isinstance(input, Tensor):
+        raise argument_error("take_along_dim", "input", 1, "Tensor", input)
+    if not isinstance(indices, Tensor):
+        raise argument_error("take_along_dim", "indices", 2, "Tensor", indices)
     if dim is None:
         return _core.gather(input.reshape(-1), 0, indices.reshape(-1))
     d = _dim("take_along_dim", dim, input.ndim)
@@ -1307,7 +1355,9 @@ def _atleast(op: str, ndim: int, tensors: tuple) -> Tensor | tuple[Tensor, ...]:
     else:
         single = len(tensors) == 1
     results = []
-    for t in tensors:
+    for i, t in enumerate(tensors):
+        if not isinstance(t, Tensor):
+            raise argument_error(op, "tensors", i + 1, "Tensor", t)
         if t.ndim == 0:
             t = t.reshape((1,) * ndim)
         elif t.ndim == 1 and ndim >= 2:
@@ -1338,7 +1388,9 @@ def atleast_3d(*tensors: Tensor | collections.abc.Sequence[Tensor]) -> Tensor | 
 def block_diag(*tensors: Tensor) -> Tensor:
     """The tensors (0-d, 1-d as one row, or 2-d) as the blocks of a block-diagonal matrix."""
     blocks = []
-    for t in tensors:
+    for i, t in enumerate(tensors):
+        if not isinstance(t, Tensor):
+            raise argument_error("block_diag", "tensors", i + 1, "Tensor", t)
         if t.ndim > 2:
             raise RuntimeError(
                 f"[block_diag] Input tensors must have 2 or fewer dimensions, got shape {_shape(t)}"
@@ -1369,6 +1421,8 @@ def block_diag(*tensors: Tensor) -> Tensor:
 @method
 def type_as(self: Tensor, other: Tensor) -> Tensor:
     """self converted to other's dtype (self itself if it already has it)."""
+    if not isinstance(other, Tensor):
+        raise argument_error("type_as", "other", 1, "Tensor", other)
     return self if self.dtype == other.dtype else self.to(other.dtype)
 
 
@@ -1381,6 +1435,8 @@ def ndimension(self: Tensor) -> int:
 @function_and_method
 def ravel(input: Tensor) -> Tensor:
     """input flattened to one dim (a view where possible)."""
+    if not isinstance(input, Tensor):
+        raise argument_error("ravel", "input", 1, "Tensor", input)
     return input.reshape(-1)
 
 
@@ -1486,12 +1542,18 @@ def masked_scatter(input: Tensor, mask: Tensor, source: Tensor) -> Tensor:
 @function_and_method
 def diagflat(input: Tensor, offset: int = 0) -> Tensor:
     """The flattened input as the diagonal offset of a square matrix."""
+    if not isinstance(input, Tensor):
+        raise argument_error("diagflat", "input", 1, "Tensor", input)
     return diag_embed(input.reshape(-1), offset)
 
 
 @function_and_method
 def cross(input: Tensor, other: Tensor, dim: int | None = None) -> Tensor:
     """The cross product of 3-vectors along dim (the first dim of size 3 if None), broadcast."""
+    if not isinstance(input, Tensor):
+        raise argument_error("cross", "input", 1, "Tensor", input)
+    if not isinstance(other, Tensor):
+        raise argument_error("cross", "other", 2, "Tensor", other)
     a, b = (
         (input, other)
         if _shape(input) == _shape(other)
@@ -1521,6 +1583,8 @@ def trapezoid(
 ) -> Tensor:
     """The integral of y along dim by the trapezoidal rule, at sample points x (a 1-d tensor or
     y's shape) or spaced dx apart (1 by default)."""
+    if not isinstance(y, Tensor):
+        raise argument_error("trapezoid", "y", 1, "Tensor", y)
     d = _dim("trapezoid", dim, y.ndim)
     size = y.shape[d]
     if size == 0:
@@ -1543,6 +1607,8 @@ def trapezoid(
 
 def trapz(y: Tensor, x: Tensor | None = None, *, dx: float | None = None, dim: int = -1) -> Tensor:
     """trapezoid under its older name."""
+    if not isinstance(y, Tensor):
+        raise argument_error("trapz", "y", 1, "Tensor", y)
     return trapezoid(y, x, dx=dx, dim=dim)
 
 
@@ -1556,6 +1622,8 @@ def cov(
 ) -> Tensor:
     """The covariance matrix of the variables in input's rows (observations in columns; a
     1-d input is one variable), with frequency and observation weights as numpy.cov."""
+    if not isinstance(input, Tensor):
+        raise argument_error("cov", "input", 1, "Tensor", input)
     if input.ndim > 2:
         raise RuntimeError(
             f"[cov] expected input to have two or fewer dimensions, got {input.ndim}"
@@ -1591,6 +1659,8 @@ def cov(
 def corrcoef(input: Tensor) -> Tensor:
     """The Pearson correlation coefficients of the variables in input's rows (clipped to
     [-1, 1], as PyTorch)."""
+    if not isinstance(input, Tensor):
+        raise argument_error("corrcoef", "input", 1, "Tensor", input)
     c = cov(input)
     if c.ndim == 0:
         return c / c
@@ -1602,6 +1672,10 @@ def corrcoef(input: Tensor) -> Tensor:
 def inner(input: Tensor, other: Tensor) -> Tensor:
     """The inner product over the last dims: sum(input[..., None, ..., :] * other[..., :])
     (a product with a number if either is 0-d)."""
+    if not isinstance(input, Tensor):
+        raise argument_error("inner", "input", 1, "Tensor", input)
+    if not isinstance(other, Tensor):
+        raise argument_error("inner", "other", 2, "Tensor", other)
     if input.ndim == 0 or other.ndim == 0:
         return input * other
     if input.shape[-1] != other.shape[-1]:
@@ -1652,6 +1726,10 @@ def tensordot(
 @function_and_method
 def vdot(input: Tensor, other: Tensor) -> Tensor:
     """The dot product of two 1-d tensors (the conjugate of input's, for real ones input)."""
+    if not isinstance(input, Tensor):
+        raise argument_error("vdot", "input", 1, "Tensor", input)
+    if not isinstance(other, Tensor):
+        raise argument_error("vdot", "other", 2, "Tensor", other)
     if input.ndim != 1 or other.ndim != 1:
         raise RuntimeError(
             f"[vdot] 1D tensors expected, but got {input.ndim}D and {other.ndim}D tensors"
@@ -1670,6 +1748,8 @@ def nanmedian(
 ) -> Tensor | tuple[Tensor, Tensor]:
     """median ignoring NaN (the lower median of the other values; NaN only for a row of NaN):
     nanmedian(input) is a 0-d tensor, nanmedian(input, dim) is (values, indices)."""
+    if not isinstance(input, Tensor):
+        raise argument_error("nanmedian", "input", 1, "Tensor", input)
 
     def along(x: Tensor, d: int, keep: bool):
         order = _core._argsort(x, d, False)  # NaN last
@@ -1753,6 +1833,8 @@ def float_power(input: Tensor | Number, exponent: Tensor | Number) -> Tensor:
 @function_and_method
 def positive(input: Tensor) -> Tensor:
     """input itself (unary plus); bool tensors are refused, as PyTorch."""
+    if not isinstance(input, Tensor):
+        raise argument_error("positive", "input", 1, "Tensor", input)
     if input.dtype == _BOOL:
         raise TypeError("[positive] The `+` operator, on a bool tensor is not supported.")
     return input
@@ -1761,6 +1843,8 @@ def positive(input: Tensor) -> Tensor:
 @function_and_method
 def msort(input: Tensor) -> Tensor:
     """input sorted along its first dim (ascending)."""
+    if not isinstance(input, Tensor):
+        raise argument_error("msort", "input", 1, "Tensor", input)
     return input.sort(0).values
 
 
@@ -1802,6 +1886,8 @@ not_equal = _comparison_alias("not_equal", _core.ne, "input != other, elementwis
 
 def _unary_alias(name: str, fn, doc: str):
     def apply(input: Tensor) -> Tensor:
+        if not isinstance(input, Tensor):
+            raise argument_error(name, "input", 1, "Tensor", input)
         return fn(input)
 
     return function_and_method(_named(name, doc, apply))
@@ -1929,6 +2015,8 @@ def unique(
     """The distinct values (or, with dim, the distinct slices along dim), sorted; with
     return_inverse where each input element went, with return_counts how often each occurs.
     Computed in numpy from the values: not differentiable, and frozen in a captured step."""
+    if not isinstance(input, Tensor):
+        raise argument_error("unique", "input", 1, "Tensor", input)
     array = _numpy(input)
     if dim is None:
         values, inverse, counts = np.unique(array, return_inverse=True, return_counts=True)
@@ -1949,6 +2037,8 @@ def unique_consecutive(
 ) -> Tensor | tuple[Tensor, ...]:
     """input with each run of equal consecutive values (or slices along dim) kept once;
     return_inverse and return_counts as unique. Computed in numpy: not differentiable."""
+    if not isinstance(input, Tensor):
+        raise argument_error("unique_consecutive", "input", 1, "Tensor", input)
     array = _numpy(input)
     if dim is None:
         flat = array.reshape(-1)
@@ -1974,6 +2064,8 @@ def unique_consecutive(
 def bincount(input: Tensor, weights: Tensor | None = None, minlength: int = 0) -> Tensor:
     """How often each value 0, 1, ... occurs in the 1-d non-negative int64 input (the sum of
     weights at those places, if given), at least minlength long. Computed in numpy."""
+    if not isinstance(input, Tensor):
+        raise argument_error("bincount", "input", 1, "Tensor", input)
     if input.dtype != _I64 or input.ndim != 1:
         raise RuntimeError(
             f"[bincount] only supports 1-d non-negative integral inputs, got a "
@@ -1996,6 +2088,8 @@ def bincount(input: Tensor, weights: Tensor | None = None, minlength: int = 0) -
 def histc(input: Tensor, bins: int = 100, min: float = 0, max: float = 0) -> Tensor:  # noqa: A002
     """A histogram of bins equal-width bins between min and max (the data's range if both are
     equal); elements outside are ignored, max falls in the last bin. Computed in numpy."""
+    if not isinstance(input, Tensor):
+        raise argument_error("histc", "input", 1, "Tensor", input)
     _float_input("histc", input)
     if bins <= 0:
         raise RuntimeError(f"[histc] bins must be > 0, got {bins}")

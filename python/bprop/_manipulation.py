@@ -23,6 +23,7 @@ import typing
 import numpy as np
 
 from . import _core
+from ._arguments import argument_error
 from ._core import Tensor
 from ._device import check_dtype
 from ._tensor import _as_operand, _size_args, function_and_method, method
@@ -135,6 +136,8 @@ def _triangle(input: Tensor, diagonal: int, lower: bool, op: str) -> Tensor:
 def tril(input: Tensor, diagonal: int = 0) -> Tensor:
     """The lower triangle of the last two dims (a batch of matrices), zeros above it; the
     diagonal-th diagonal and those below it are kept (0: the main one, > 0 above it)."""
+    if not isinstance(input, Tensor):
+        raise argument_error("tril", "input", 1, "Tensor", input)
     return _triangle(input, diagonal, True, "tril")
 
 
@@ -142,6 +145,8 @@ def tril(input: Tensor, diagonal: int = 0) -> Tensor:
 def triu(input: Tensor, diagonal: int = 0) -> Tensor:
     """The upper triangle of the last two dims (a batch of matrices), zeros below it; the
     diagonal-th diagonal and those above it are kept (0: the main one, < 0 below it)."""
+    if not isinstance(input, Tensor):
+        raise argument_error("triu", "input", 1, "Tensor", input)
     return _triangle(input, diagonal, False, "triu")
 
 
@@ -304,6 +309,8 @@ def chunk(input: Tensor, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
 @function_and_method
 def unbind(input: Tensor, dim: int = 0) -> tuple[Tensor, ...]:
     """The slices of input along dim (each without that dim), as a tuple of views."""
+    if not isinstance(input, Tensor):
+        raise argument_error("unbind", "input", 1, "Tensor", input)
     if input.ndim == 0:
         raise IndexError("[unbind] dimension specified as 0 but the tensor has no dimensions")
     d = _dim("unbind", dim, input.ndim)
@@ -339,6 +346,8 @@ def narrow(input: Tensor, dim: int, start: int | Tensor, length: int) -> Tensor:
 @function_and_method
 def t(input: Tensor) -> Tensor:
     """The transpose of a matrix (a view); a 0-d or 1-d tensor is returned as it is."""
+    if not isinstance(input, Tensor):
+        raise argument_error("t", "input", 1, "Tensor", input)
     if input.ndim > 2:
         raise RuntimeError(
             f"[t] expects a tensor with <= 2 dimensions, but got shape {tuple(input.shape)}"
@@ -415,6 +424,8 @@ def _flip_dims(input: Tensor, dims: tuple, op: str) -> Tensor:
 def flip(input: Tensor, *dims: _Shape, **by_keyword: _Shape) -> Tensor:
     """input reversed along the given dims (a copy): flip(x, (0, 1)), x.flip(0, 1) or
     flip(x, dims=[0])."""
+    if not isinstance(input, Tensor):
+        raise argument_error("flip", "input", 1, "Tensor", input)
     if by_keyword:
         if dims or set(by_keyword) != {"dims"}:
             raise TypeError(
@@ -483,6 +494,8 @@ def sort(
     """(values, indices): input sorted along dim, ascending unless descending, and where each
     value came from; values are differentiable. NaN counts as the largest value. The sort is
     always stable (equal values keep their order), so stable= changes nothing."""
+    if not isinstance(input, Tensor):
+        raise argument_error("sort", "input", 1, "Tensor", input)
     d, indices = _argsort("sort", input, dim, descending)
     return _SortResult(_take(input, d, indices), indices)
 
@@ -492,6 +505,8 @@ def argsort(
     input: Tensor, dim: int = -1, descending: bool = False, *, stable: bool = False
 ) -> Tensor:
     """The indices (int64) that sort input along dim: sort(input, dim, descending).indices."""
+    if not isinstance(input, Tensor):
+        raise argument_error("argsort", "input", 1, "Tensor", input)
     return _argsort("argsort", input, dim, descending)[1]
 
 

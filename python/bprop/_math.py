@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from . import _core, _sampling
+from ._arguments import argument_error
 from ._core import Tensor
 from ._tensor import _dims, function_and_method, method
 from .autograd import no_grad
@@ -86,6 +87,8 @@ def square(input: Tensor) -> Tensor:
 @function_and_method
 def rsqrt(input: Tensor) -> Tensor:
     """1 / sqrt(input)."""
+    if not isinstance(input, Tensor):
+        raise argument_error("rsqrt", "input", 1, "Tensor", input)
     return 1.0 / input.sqrt()
 
 
@@ -104,12 +107,16 @@ def exp2(input: Tensor) -> Tensor:
 @function_and_method
 def log2(input: Tensor) -> Tensor:
     """The base-2 logarithm."""
+    if not isinstance(input, Tensor):
+        raise argument_error("log2", "input", 1, "Tensor", input)
     return input.log() * (1.0 / math.log(2.0))
 
 
 @function_and_method
 def log10(input: Tensor) -> Tensor:
     """The base-10 logarithm."""
+    if not isinstance(input, Tensor):
+        raise argument_error("log10", "input", 1, "Tensor", input)
     return input.log() * (1.0 / math.log(10.0))
 
 
@@ -124,6 +131,8 @@ def norm(
     """The vector p-norm over dim (all elements if None): 'fro' and 2 are the Euclidean norm,
     inf the largest ``abs(x)``, -inf the smallest, 0 the count of nonzeros, others
     ``sum(abs(x)**p) ** (1/p)``."""
+    if not isinstance(input, Tensor):
+        raise argument_error("norm", "input", 1, "Tensor", input)
     x = _converted(input, dtype)
     if x.dtype not in _FLOATS:
         raise TypeError(f"[norm] needs a float tensor, got {x.dtype.name}")
@@ -174,6 +183,10 @@ def outer(input: Tensor, vec2: Tensor) -> Tensor:
 @function_and_method
 def mv(input: Tensor, vec: Tensor) -> Tensor:
     """The product of a matrix and a vector."""
+    if not isinstance(input, Tensor):
+        raise argument_error("mv", "input", 1, "Tensor", input)
+    if not isinstance(vec, Tensor):
+        raise argument_error("mv", "vec", 2, "Tensor", vec)
     if input.ndim != 2:
         raise RuntimeError(f"[mv] input must be 2-d, got shape {tuple(input.shape)}")
     _vector("mv", "vec", vec)
@@ -224,12 +237,16 @@ def scatter_(
 @function_and_method
 def isnan(input: Tensor) -> Tensor:
     """Where input is NaN (bool; never for integer and bool tensors)."""
+    if not isinstance(input, Tensor):
+        raise argument_error("isnan", "input", 1, "Tensor", input)
     return input != input
 
 
 @function_and_method
 def isinf(input: Tensor) -> Tensor:
     """Where input is +inf or -inf (bool)."""
+    if not isinstance(input, Tensor):
+        raise argument_error("isinf", "input", 1, "Tensor", input)
     if input.dtype not in _FLOATS:
         return _core._zeros(tuple(input.shape), _core.dtype.bool)
     return input.abs() == math.inf
@@ -238,6 +255,8 @@ def isinf(input: Tensor) -> Tensor:
 @function_and_method
 def isfinite(input: Tensor) -> Tensor:
     """Where input is neither NaN nor infinite (bool)."""
+    if not isinstance(input, Tensor):
+        raise argument_error("isfinite", "input", 1, "Tensor", input)
     if input.dtype not in _FLOATS:
         return _core._ones(tuple(input.shape), _core.dtype.bool)
     return input.abs() < math.inf
@@ -248,6 +267,10 @@ def allclose(
     input: Tensor, other: Tensor, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False
 ) -> bool:
     """Whether ``abs(input - other) <= atol + rtol * abs(other)`` everywhere (broadcast)."""
+    if not isinstance(input, Tensor):
+        raise argument_error("allclose", "input", 1, "Tensor", input)
+    if not isinstance(other, Tensor):
+        raise argument_error("allclose", "other", 2, "Tensor", other)
     a, b = input.detach().numpy(), other.detach().numpy()
     return bool(np.allclose(a, b, rtol=rtol, atol=atol, equal_nan=equal_nan))
 
@@ -255,6 +278,10 @@ def allclose(
 @function_and_method
 def equal(input: Tensor, other: Tensor) -> bool:
     """Whether the two tensors have the same shape and the same values."""
+    if not isinstance(input, Tensor):
+        raise argument_error("equal", "input", 1, "Tensor", input)
+    if not isinstance(other, Tensor):
+        raise argument_error("equal", "other", 2, "Tensor", other)
     if tuple(input.shape) != tuple(other.shape):
         return False
     return bool((input.detach() == other.detach()).all())
@@ -290,6 +317,8 @@ def normal_(
 @function_and_method
 def bernoulli(input: Tensor, *, generator: typing.Any = None) -> Tensor:
     """0/1 draws with the probabilities in input (same shape and dtype)."""
+    if not isinstance(input, Tensor):
+        raise argument_error("bernoulli", "input", 1, "Tensor", input)
     if input.dtype not in _FLOATS:
         raise TypeError(f"[bernoulli] needs float probabilities, got {input.dtype.name}")
     p = input.detach()
@@ -434,18 +463,24 @@ def _integral(input: Tensor, op: str, adjust) -> Tensor:
 @function_and_method
 def trunc(input: Tensor) -> Tensor:
     """Rounds toward zero."""
+    if not isinstance(input, Tensor):
+        raise argument_error("trunc", "input", 1, "Tensor", input)
     return _integral(input, "trunc", lambda x, t: t)
 
 
 @function_and_method
 def floor(input: Tensor) -> Tensor:
     """Rounds toward -inf."""
+    if not isinstance(input, Tensor):
+        raise argument_error("floor", "input", 1, "Tensor", input)
     return _integral(input, "floor", lambda x, t: t - (x < t).to(x.dtype))
 
 
 @function_and_method
 def ceil(input: Tensor) -> Tensor:
     """Rounds toward +inf."""
+    if not isinstance(input, Tensor):
+        raise argument_error("ceil", "input", 1, "Tensor", input)
     return _integral(input, "ceil", lambda x, t: t + (x > t).to(x.dtype))
 
 
@@ -460,6 +495,8 @@ def _round_half_even(x: Tensor, t: Tensor) -> Tensor:
 def round(input: Tensor, *, decimals: int = 0) -> Tensor:  # noqa: A001  (PyTorch's name)
     """Rounds to the nearest integer, halves to even (as PyTorch and numpy); with decimals,
     to that many decimal places."""
+    if not isinstance(input, Tensor):
+        raise argument_error("round", "input", 1, "Tensor", input)
     if decimals:
         scale = 10.0**decimals
         return _integral(input * scale, "round", _round_half_even) / scale
@@ -469,6 +506,8 @@ def round(input: Tensor, *, decimals: int = 0) -> Tensor:  # noqa: A001  (PyTorc
 @function_and_method
 def frac(input: Tensor) -> Tensor:
     """input - trunc(input) (differentiable: its derivative is 1)."""
+    if not isinstance(input, Tensor):
+        raise argument_error("frac", "input", 1, "Tensor", input)
     return input - trunc(input)
 
 
@@ -521,6 +560,8 @@ def is_tensor(obj: object) -> bool:
 @function_and_method
 def is_floating_point(input: Tensor) -> bool:
     """Whether input's dtype is a float type."""
+    if not isinstance(input, Tensor):
+        raise argument_error("is_floating_point", "input", 1, "Tensor", input)
     return input.dtype in _FLOATS
 
 

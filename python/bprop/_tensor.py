@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, TypeVar
 import numpy as np
 
 from . import _core
+from ._arguments import argument_error
 from ._core import Tensor
 from ._device import check_device, check_dtype
 from ._format import tensor_repr
@@ -556,18 +557,24 @@ def broadcast_to(input: Tensor, size: _Shape) -> Tensor:
 @method
 def expand_as(self: Tensor, other: Tensor) -> Tensor:
     """self.expand(other.shape)."""
+    if not isinstance(other, Tensor):
+        raise argument_error("expand_as", "other", 1, "Tensor", other)
     return _core._expand(self, other.shape)
 
 
 @method
 def view_as(self: Tensor, other: Tensor) -> Tensor:
     """self.view(other.shape)."""
+    if not isinstance(other, Tensor):
+        raise argument_error("view_as", "other", 1, "Tensor", other)
     return _core._view(self, other.shape)
 
 
 @method
 def reshape_as(self: Tensor, other: Tensor) -> Tensor:
     """self.reshape(other.shape)."""
+    if not isinstance(other, Tensor):
+        raise argument_error("reshape_as", "other", 1, "Tensor", other)
     return _core._reshape(self, other.shape)
 
 

@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from .. import _core, _math
+from .._arguments import argument_error
 from .._core import Tensor
 from ..autograd import no_grad as _no_grad
 
@@ -87,6 +88,8 @@ def sigmoid(input: Tensor) -> Tensor:
 def _softmax_dim(op: str, input: Tensor, dim: int | None) -> int:
     """dim, or PyTorch's legacy choice when it is None (0 for 0-, 1- and 3-d input, else 1),
     with PyTorch's deprecation warning."""
+    if not isinstance(input, Tensor):
+        raise argument_error(op, "input", 1, "Tensor", input)
     if dim is not None:
         return int(dim)
     warnings.warn(
@@ -273,6 +276,12 @@ def _reduce(op: str, loss: Tensor, reduction: str) -> Tensor:
 
 
 def _elementwise_pair(op: str, input: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
+    """input and target, once both are checked to be tensors; warns, as PyTorch does, when
+    their shapes differ (they broadcast)."""
+    if not isinstance(input, Tensor):
+        raise argument_error(op, "input", 1, "Tensor", input)
+    if not isinstance(target, Tensor):
+        raise argument_error(op, "target", 2, "Tensor", target)
     if tuple(target.shape) != tuple(input.shape):
         warnings.warn(
             f"[{op}] Using a target size ({tuple(target.shape)}) that is different to the "
@@ -344,6 +353,10 @@ def binary_cross_entropy(
 ) -> Tensor:
     """``-(t log p + (1 - t) log(1 - p))`` for probabilities p in [0, 1], each log clamped
     at -100 as PyTorch does."""
+    if not isinstance(input, Tensor):
+        raise argument_error("binary_cross_entropy", "input", 1, "Tensor", input)
+    if not isinstance(target, Tensor):
+        raise argument_error("binary_cross_entropy", "target", 2, "Tensor", target)
     reduction = _legacy_reduction(size_average, reduce, reduction)
     _reduction("binary_cross_entropy", reduction)
     if tuple(target.shape) != tuple(input.shape):
@@ -363,6 +376,8 @@ def binary_cross_entropy(
 def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
     """int64 tensor of shape ``(*tensor.shape, num_classes)``: 1 where the last index equals
     the value, 0 elsewhere. num_classes=-1 takes the largest value + 1."""
+    if not isinstance(tensor, Tensor):
+        raise argument_error("one_hot", "tensor", 1, "Tensor", tensor)
     if tensor.dtype != _core.dtype.int64:
         raise RuntimeError(
             f"[one_hot] one_hot is only applicable to index tensor of type int64, "
@@ -523,6 +538,10 @@ def conv1d(
 ) -> Tensor:
     """1-d convolution of a (N, C_in, L) or unbatched (C_in, L) input with a
     (C_out, C_in / groups, K) weight: conv2d over a height of 1."""
+    if not isinstance(input, Tensor):
+        raise argument_error("conv1d", "input", 1, "Tensor", input)
+    if not isinstance(weight, Tensor):
+        raise argument_error("conv1d", "weight", 2, "Tensor", weight)
     if input.ndim not in (2, 3):
         raise RuntimeError(
             f"[conv1d] expected a 2-d (unbatched) or 3-d (batched) input, got shape "
@@ -1096,6 +1115,8 @@ def hardtanh(
     input: Tensor, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False
 ) -> Tensor:
     """x clamped to [min_val, max_val]."""
+    if not isinstance(input, Tensor):
+        raise argument_error("hardtanh", "input", 1, "Tensor", input)
     if min_val > max_val:
         raise ValueError(
             f"[hardtanh] min_val cannot be greater than max_val, got {min_val} > {max_val}"
@@ -1106,6 +1127,8 @@ def hardtanh(
 
 def relu6(input: Tensor, inplace: bool = False) -> Tensor:
     """min(max(x, 0), 6)."""
+    if not isinstance(input, Tensor):
+        raise argument_error("relu6", "input", 1, "Tensor", input)
     return hardtanh(input, 0.0, 6.0, inplace)
 
 
@@ -1129,6 +1152,8 @@ def mish(input: Tensor, inplace: bool = False) -> Tensor:
 
 def softsign(input: Tensor) -> Tensor:
     """``x / (1 + abs(x))``."""
+    if not isinstance(input, Tensor):
+        raise argument_error("softsign", "input", 1, "Tensor", input)
     return input / (input.abs() + 1.0)
 
 
@@ -1152,6 +1177,8 @@ def softmin(
 
 def glu(input: Tensor, dim: int = -1) -> Tensor:
     """a * sigmoid(b) for the two halves a, b of input along dim."""
+    if not isinstance(input, Tensor):
+        raise argument_error("glu", "input", 1, "Tensor", input)
     if input.ndim == 0:
         raise RuntimeError("[glu] glu does not support scalars because halving size must be even")
     dim = int(dim)
@@ -1173,6 +1200,10 @@ def threshold(input: Tensor, threshold: float, value: float, inplace: bool = Fal
 def prelu(input: Tensor, weight: Tensor) -> Tensor:
     """x where x >= 0, else weight * x; weight holds one slope, or one per channel (dim 1;
     an input of fewer than 2 dims has one channel)."""
+    if not isinstance(input, Tensor):
+        raise argument_error("prelu", "input", 1, "Tensor", input)
+    if not isinstance(weight, Tensor):
+        raise argument_error("prelu", "weight", 2, "Tensor", weight)
     count = weight.numel()
     if weight.ndim > 1:
         raise RuntimeError(f"[prelu] weight must be 0-d or 1-d, got shape {tuple(weight.shape)}")
@@ -1215,6 +1246,8 @@ def rrelu(
 
 def hardshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
     """x where ``abs(x) > lambd``, else 0."""
+    if not isinstance(input, Tensor):
+        raise argument_error("hardshrink", "input", 1, "Tensor", input)
     return _core.where(input.abs() > float(lambd), input, 0.0)
 
 
@@ -1253,6 +1286,10 @@ def pairwise_distance(
     x1: Tensor, x2: Tensor, p: float = 2.0, eps: float = 1e-6, keepdim: bool = False
 ) -> Tensor:
     """||x1 - x2 + eps||_p along the last dim (inputs broadcast)."""
+    if not isinstance(x1, Tensor):
+        raise argument_error("pairwise_distance", "x1", 1, "Tensor", x1)
+    if not isinstance(x2, Tensor):
+        raise argument_error("pairwise_distance", "x2", 2, "Tensor", x2)
     p = float(p)
     ndim = max(x1.ndim, x2.ndim)
     if ndim == 0:
@@ -1263,6 +1300,8 @@ def pairwise_distance(
 def pdist(input: Tensor, p: float = 2.0) -> Tensor:
     """p-norm distances between the rows of a 2-d (N, M) input, for every pair i < j in
     row-major order: N (N - 1) / 2 values."""
+    if not isinstance(input, Tensor):
+        raise argument_error("pdist", "input", 1, "Tensor", input)
     if input.ndim != 2:
         raise RuntimeError(
             f"[pdist] pdist only supports 2D tensors, got: {input.ndim}D of shape "
@@ -1310,6 +1349,8 @@ def dropout1d(
 ) -> Tensor:
     """Zeroes whole channels of a (N, C, L) or (C, L) input with probability p while
     training, scaling the kept ones by 1 / (1 - p)."""
+    if not isinstance(input, Tensor):
+        raise argument_error("dropout1d", "input", 1, "Tensor", input)
     p = _check_probability(p)
     if input.ndim not in (2, 3):
         raise RuntimeError(
@@ -1332,6 +1373,8 @@ def dropout2d(
     """Zeroes whole channels (dim 1) of a (N, C, H, W) input with probability p while
     training, scaling the kept ones by 1 / (1 - p). As PyTorch, a 3-d input is taken as
     (N, C, L) with a warning."""
+    if not isinstance(input, Tensor):
+        raise argument_error("dropout2d", "input", 1, "Tensor", input)
     p = _check_probability(p)
     if input.ndim not in (3, 4):
         warnings.warn(
@@ -1359,6 +1402,8 @@ def dropout3d(
 ) -> Tensor:
     """Zeroes whole channels of a (N, C, D, H, W) or (C, D, H, W) input with probability p
     while training, scaling the kept ones by 1 / (1 - p)."""
+    if not isinstance(input, Tensor):
+        raise argument_error("dropout3d", "input", 1, "Tensor", input)
     p = _check_probability(p)
     if input.ndim not in (4, 5):
         warnings.warn(
@@ -1383,6 +1428,8 @@ _ALPHA_PRIME = _SELU_ALPHA * _SELU_SCALE
 def _alpha_dropout(
     op: str, input: Tensor, p: float, training: bool, inplace: bool, feature: bool
 ) -> Tensor:
+    if not isinstance(input, Tensor):
+        raise argument_error(op, "input", 1, "Tensor", input)
     p = _check_probability(p)
     if not training or p == 0.0:
         return input
@@ -1488,6 +1535,8 @@ def interpolate(
     `scale_factor`: mode 'nearest' / 'nearest-exact' (3-5 d), 'linear' (3-d), 'bilinear' and
     'bicubic' (4-d), 'trilinear' (5-d), with align_corners as PyTorch, or 'area' (adaptive
     average pooling). antialias is not supported (NotImplementedError)."""
+    if not isinstance(input, Tensor):
+        raise argument_error("interpolate", "input", 1, "Tensor", input)
     op = "interpolate"
     if mode in ("nearest", "area", "nearest-exact"):
         if align_corners is not None:
@@ -1571,6 +1620,8 @@ def upsample(
     align_corners: bool | None = None,
 ) -> Tensor:
     """interpolate, under its deprecated name."""
+    if not isinstance(input, Tensor):
+        raise argument_error("upsample", "input", 1, "Tensor", input)
     warnings.warn(
         "`nn.functional.upsample` is deprecated. Use `nn.functional.interpolate` instead.",
         stacklevel=2,
@@ -1640,6 +1691,8 @@ def instance_norm(
     (biased variance), then ``* weight + bias`` per channel. With use_input_stats, given running
     statistics are updated in place by the batch's per-instance statistics averaged over N
     (unbiased variance); without, running_mean and running_var normalise."""
+    if not isinstance(input, Tensor):
+        raise argument_error("instance_norm", "input", 1, "Tensor", input)
     op = "instance_norm"
     if input.ndim < 3:
         raise ValueError(
@@ -1904,6 +1957,10 @@ def poisson_nll_loss(
 ) -> Tensor:
     """exp(input) - target * input (log_input), else input - target * log(input + eps); full
     adds Stirling's term target log target - target + 0.5 log(2 pi target) where target > 1."""
+    if not isinstance(input, Tensor):
+        raise argument_error("poisson_nll_loss", "input", 1, "Tensor", input)
+    if not isinstance(target, Tensor):
+        raise argument_error("poisson_nll_loss", "target", 2, "Tensor", target)
     op = "poisson_nll_loss"
     reduction = _loss_reduction(op, size_average, reduce, reduction)
     if log_input:
@@ -1987,6 +2044,10 @@ def multi_margin_loss(
 ) -> Tensor:
     """Multi-class hinge loss: sum over classes i != y of max(0, margin - x[y] + x[i])^p / C
     (times weight[y]), for (N, C) input and (N,) class indices, or (C,) and a 0-d index."""
+    if not isinstance(input, Tensor):
+        raise argument_error("multi_margin_loss", "input", 1, "Tensor", input)
+    if not isinstance(target, Tensor):
+        raise argument_error("multi_margin_loss", "target", 2, "Tensor", target)
     op = "multi_margin_loss"
     reduction = _loss_reduction(op, size_average, reduce, reduction)
     if p not in (1, 2):
@@ -2026,6 +2087,8 @@ def multi_margin_loss(
 
 def relu_(input: Tensor) -> Tensor:
     """relu, in place."""
+    if not isinstance(input, Tensor):
+        raise argument_error("relu_", "input", 1, "Tensor", input)
     return relu(input, inplace=True)
 
 
@@ -2051,6 +2114,8 @@ def selu_(input: Tensor) -> Tensor:
 
 def hardtanh_(input: Tensor, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:
     """hardtanh, in place."""
+    if not isinstance(input, Tensor):
+        raise argument_error("hardtanh_", "input", 1, "Tensor", input)
     return hardtanh(input, min_val, max_val, inplace=True)
 
 
@@ -2130,6 +2195,10 @@ def multilabel_margin_loss(
     """Multi-label hinge loss: for each sample, the sum over its target classes j (the
     leading entries of target, up to the first -1) and its other classes i of
     max(0, 1 - (x[j] - x[i])), divided by the number of classes."""
+    if not isinstance(input, Tensor):
+        raise argument_error("multilabel_margin_loss", "input", 1, "Tensor", input)
+    if not isinstance(target, Tensor):
+        raise argument_error("multilabel_margin_loss", "target", 2, "Tensor", target)
     op = "multilabel_margin_loss"
     reduction = _loss_reduction(op, size_average, reduce, reduction)
     if input.ndim > 2 or tuple(target.shape) != tuple(input.shape):
@@ -2163,6 +2232,8 @@ def gumbel_softmax(
     """softmax((logits + g) / tau) along dim with Gumbel(0, 1) noise g from bprop's
     generator; hard=True returns the one-hot of its argmax with the soft sample's gradient
     (straight through)."""
+    if not isinstance(logits, Tensor):
+        raise argument_error("gumbel_softmax", "logits", 1, "Tensor", logits)
     from .._sampling import uniform
 
     if eps != 1e-10:
@@ -2273,6 +2344,10 @@ def grid_sample(
     positions in [-1, 1], as torch.nn.functional.grid_sample: mode 'bilinear' or 'nearest',
     padding_mode 'zeros', 'border' or 'reflection'; differentiable with respect to input and
     grid. 5-d input and mode 'bicubic' are not supported (NotImplementedError)."""
+    if not isinstance(input, Tensor):
+        raise argument_error("grid_sample", "input", 1, "Tensor", input)
+    if not isinstance(grid, Tensor):
+        raise argument_error("grid_sample", "grid", 2, "Tensor", grid)
     op = "grid_sample"
     if mode not in ("bilinear", "nearest", "bicubic"):
         raise ValueError(

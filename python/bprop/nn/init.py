@@ -8,6 +8,7 @@ import math
 import numpy as np
 
 from .. import _core
+from .._arguments import argument_error
 from .._core import Tensor
 from ..autograd import no_grad
 
@@ -55,11 +56,15 @@ def _fill(tensor: Tensor, values: Tensor) -> Tensor:
 
 def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0) -> Tensor:
     """Fills tensor with U(a, b)."""
+    if not isinstance(tensor, Tensor):
+        raise argument_error("uniform_", "tensor", 1, "Tensor", tensor)
     return _fill(tensor, _core._rand(tensor.shape, tensor.dtype) * (b - a) + a)
 
 
 def normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0) -> Tensor:
     """Fills tensor with N(mean, std^2)."""
+    if not isinstance(tensor, Tensor):
+        raise argument_error("normal_", "tensor", 1, "Tensor", tensor)
     return _fill(tensor, _core._randn(tensor.shape, tensor.dtype) * std + mean)
 
 
@@ -72,16 +77,22 @@ def constant_(tensor: Tensor, val: float) -> Tensor:
 
 def zeros_(tensor: Tensor) -> Tensor:
     """Fills tensor with 0."""
+    if not isinstance(tensor, Tensor):
+        raise argument_error("zeros_", "tensor", 1, "Tensor", tensor)
     return constant_(tensor, 0.0)
 
 
 def ones_(tensor: Tensor) -> Tensor:
     """Fills tensor with 1."""
+    if not isinstance(tensor, Tensor):
+        raise argument_error("ones_", "tensor", 1, "Tensor", tensor)
     return constant_(tensor, 1.0)
 
 
 def xavier_uniform_(tensor: Tensor, gain: float = 1.0) -> Tensor:
     """Glorot uniform: U(-b, b), b = gain sqrt(6 / (fan_in + fan_out))."""
+    if not isinstance(tensor, Tensor):
+        raise argument_error("xavier_uniform_", "tensor", 1, "Tensor", tensor)
     fan_in, fan_out = _fans(tensor)
     bound = gain * math.sqrt(6.0 / (fan_in + fan_out))
     return uniform_(tensor, -bound, bound)
@@ -89,6 +100,8 @@ def xavier_uniform_(tensor: Tensor, gain: float = 1.0) -> Tensor:
 
 def xavier_normal_(tensor: Tensor, gain: float = 1.0) -> Tensor:
     """Glorot normal: N(0, gain^2 2 / (fan_in + fan_out))."""
+    if not isinstance(tensor, Tensor):
+        raise argument_error("xavier_normal_", "tensor", 1, "Tensor", tensor)
     fan_in, fan_out = _fans(tensor)
     return normal_(tensor, 0.0, gain * math.sqrt(2.0 / (fan_in + fan_out)))
 
@@ -104,6 +117,8 @@ def _kaiming_std(tensor: Tensor, a: float, mode: str, nonlinearity: str) -> floa
 def kaiming_uniform_(tensor: Tensor, a: float = 0.0, mode: str = "fan_in",
                      nonlinearity: str = "leaky_relu") -> Tensor:  # fmt: skip
     """He uniform: U(-b, b), b = gain sqrt(3 / fan)."""
+    if not isinstance(tensor, Tensor):
+        raise argument_error("kaiming_uniform_", "tensor", 1, "Tensor", tensor)
     bound = math.sqrt(3.0) * _kaiming_std(tensor, a, mode, nonlinearity)
     return uniform_(tensor, -bound, bound)
 
@@ -111,6 +126,8 @@ def kaiming_uniform_(tensor: Tensor, a: float = 0.0, mode: str = "fan_in",
 def kaiming_normal_(tensor: Tensor, a: float = 0.0, mode: str = "fan_in",
                     nonlinearity: str = "leaky_relu") -> Tensor:  # fmt: skip
     """He normal: N(0, gain^2 / fan)."""
+    if not isinstance(tensor, Tensor):
+        raise argument_error("kaiming_normal_", "tensor", 1, "Tensor", tensor)
     return normal_(tensor, 0.0, _kaiming_std(tensor, a, mode, nonlinearity))
 
 
@@ -119,6 +136,8 @@ def trunc_normal_(
 ) -> Tensor:
     """N(mean, std^2) truncated to [a, b]: values outside are drawn again (from bprop's
     generator, so bp.manual_seed makes it reproducible)."""
+    if not isinstance(tensor, Tensor):
+        raise argument_error("trunc_normal_", "tensor", 1, "Tensor", tensor)
     if not a < b:
         raise ValueError(f"[trunc_normal_] needs a < b, got a={a}, b={b}")
     values = _core._randn(tensor.shape, tensor.dtype) * std + mean
@@ -136,6 +155,8 @@ def trunc_normal_(
 def orthogonal_(tensor: Tensor, gain: float = 1.0) -> Tensor:
     """A (semi-)orthogonal matrix, scaled by gain (Saxe et al.), from the QR decomposition of
     a normal matrix drawn from bprop's generator; dims after the first are flattened."""
+    if not isinstance(tensor, Tensor):
+        raise argument_error("orthogonal_", "tensor", 1, "Tensor", tensor)
     if tensor.ndim < 2:
         raise ValueError(
             f"[orthogonal_] needs a tensor of 2 or more dimensions, got {tensor.shape}"
@@ -155,6 +176,8 @@ def orthogonal_(tensor: Tensor, gain: float = 1.0) -> Tensor:
 
 def eye_(tensor: Tensor) -> Tensor:
     """The identity matrix (ones on the diagonal of a 2-d tensor)."""
+    if not isinstance(tensor, Tensor):
+        raise argument_error("eye_", "tensor", 1, "Tensor", tensor)
     if tensor.ndim != 2:
         raise ValueError(f"[eye_] needs a 2-d tensor, got {tensor.shape}")
     return _fill(tensor, _core._eye(tensor.shape[0], tensor.shape[1], tensor.dtype))

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ... import _core
+from ..._arguments import argument_error
 from ..._core import Tensor
 from ..._creation import full
 from ..._tensor import tensor
@@ -32,6 +33,8 @@ def invert_permutation(permutation: Tensor | None) -> Tensor | None:
     """The inverse of an int64 permutation (None stays None)."""
     if permutation is None:
         return None
+    if not isinstance(permutation, Tensor):
+        raise argument_error("invert_permutation", "permutation", 1, "Tensor", permutation)
     order = permutation.tolist()
     inverse = [0] * len(order)
     for position, index in enumerate(order):
