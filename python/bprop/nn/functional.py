@@ -1171,8 +1171,9 @@ def softmin(
     input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype: _core.dtype | None = None
 ) -> Tensor:
     """softmax(-x) along dim (cast to dtype first when given)."""
+    dim = _softmax_dim("softmin", input, dim)
     x = input if dtype is None else input.to(dtype)
-    return _core._softmax(-x, _softmax_dim("softmin", input, dim))
+    return _core._softmax(-x, dim)
 
 
 def glu(input: Tensor, dim: int = -1) -> Tensor:
