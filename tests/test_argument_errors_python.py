@@ -153,6 +153,13 @@ def test_init_leaves_nothing_half_written():
         init.zeros_([1.0, 2.0])
 
 
+def test_rnn_base_names_an_unknown_mode():
+    # RNNBase looked the mode up in its gate table and raised KeyError('a').
+    with pytest.raises(ValueError, match=r"\[RNNBase\] Unrecognized RNN mode: 'a'"):
+        bp.nn.RNNBase("a", 3, 3)
+    assert bp.nn.RNNBase("GRU", 3, 4).hidden_size == 4
+
+
 def test_tensors_still_work():
     t = bp.tensor([[1.0, 2.0], [3.0, 4.0]])
     assert bp.ones_like(t).tolist() == [[1.0, 1.0], [1.0, 1.0]]

@@ -85,6 +85,8 @@ class RNNBase(Module):
     ) -> None:
         super().__init__()
         op = type(self).__name__
+        if mode not in _GATES:
+            raise ValueError(f"[{op}] Unrecognized RNN mode: {mode!r} (one of {list(_GATES)})")
         check_device(op, device)
         dtype = check_dtype(op, dtype) or _core.get_default_dtype()
         _check_sizes(op, input_size, hidden_size)
