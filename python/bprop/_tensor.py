@@ -50,6 +50,11 @@ def _named(name: str, doc: str, fn: _F) -> _F:
     """fn (made by a factory below) under its public name, with its docstring."""
     fn.__name__ = fn.__qualname__ = name
     fn.__doc__ = doc
+    # Tracebacks and argument errors (bprop._arguments) read the code's name: the public one.
+    if hasattr(fn.__code__, "co_qualname"):  # Python 3.11+
+        fn.__code__ = fn.__code__.replace(co_name=name, co_qualname=name)
+    else:
+        fn.__code__ = fn.__code__.replace(co_name=name)
     return fn
 
 

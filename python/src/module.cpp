@@ -23,7 +23,8 @@ PYBIND11_MODULE(_core, m) {
   });
   // In this order: ops bind methods on Tensor, and fast_ops overrides their operator slots.
   using namespace bprop::python;
-  for (auto init : {init_dtype, init_tensor, init_creation, init_ops, init_autograd, init_optim,
-                    init_nn, init_runtime, init_capture, init_train, init_io, init_fast_ops})
+  for (auto init :
+       {init_dtype, init_tensor, init_creation, init_ops, init_autograd, init_optim, init_nn,
+        init_runtime, init_capture, init_train, init_io, init_fast_ops, init_call_errors})
     init(m);
 }

@@ -10,7 +10,7 @@ Tensor wrap(Scalar s) { return Tensor::wrapped_scalar(s); }
 // it). One overload taking a handle rather than a Tensor overload and a Scalar overload: a
 // failed Tensor conversion is slow in pybind11 (it probes the argument for a foreign-module
 // conduit, raising and clearing an AttributeError), which cost `x * 2.0` 650 ns.
-Tensor operand(py::handle value, const char* op) {
+Tensor operand(py::handle value, const char* op, const char* name = "other") {
   // Tensor's pybind11 type record, looked up once (py::isinstance looks it up every call).
   static const py::detail::type_info* tensor_type = py::detail::get_type_info(typeid(Tensor));
   if (PyObject_TypeCheck(value.ptr(), tensor_type->type)) {
@@ -19,8 +19,10 @@ Tensor operand(py::handle value, const char* op) {
   }
   py::detail::make_caster<Scalar> number;
   if (number.load(value, true)) return wrap(py::detail::cast_op<Scalar>(number));
-  throw py::type_error(std::string("[") + op + "] expected a Tensor or a number, got " +
-                       py::str(py::type::of(value)).cast<std::string>());
+  // PyTorch's wording (as bprop._arguments words every argument error).
+  throw py::type_error(std::string(op) + "(): argument '" + name +
+                       "' must be Tensor or a number, not " +
+                       py::type::of(value).attr("__name__").cast<std::string>());
 }
 // Reductions over dims release the GIL on large inputs.
 template <Tensor (*Reduce)(const Tensor&, const Dims&, bool)>
@@ -34,13 +36,14 @@ void init_ops(py::module_& m) {
 
   // Binary arithmetic: the function and method (tensor or number operands), and the operators
   // derived from the same C++ op.
-#define BPROP_BIND_BINARY(py_name, fn, doc)                                                    \
-  def_function_and_method(                                                                     \
-      m, #fn, [](py::handle a, py::handle b) { return fn(operand(a, #fn), operand(b, #fn)); }, \
-      doc, py::arg("other"));                                                                  \
-  tensor.def("__" py_name "__",                                                                \
-             [](const Tensor& a, py::handle b) { return fn(a, operand(b, #fn)); });            \
-  tensor.def("__r" py_name "__",                                                               \
+#define BPROP_BIND_BINARY(py_name, fn, doc)                                                     \
+  def_function_and_method(                                                                      \
+      m, #fn,                                                                                   \
+      [](py::handle a, py::handle b) { return fn(operand(a, #fn, "input"), operand(b, #fn)); }, \
+      doc, py::arg("other"));                                                                   \
+  tensor.def("__" py_name "__",                                                                 \
+             [](const Tensor& a, py::handle b) { return fn(a, operand(b, #fn)); });             \
+  tensor.def("__r" py_name "__",                                                                \
              [](const Tensor& a, py::handle b) { return fn(operand(b, #fn), a); });
 
   BPROP_BIND_BINARY("add", add, "input + other, broadcast, with PyTorch's type promotion")
