@@ -4,7 +4,9 @@ empty tensor as in PyTorch, the private C++ classes either need their constructo
 in __new__ or cannot be created from Python. Each case runs in a subprocess, so a segfault
 fails the test instead of killing pytest (it used to crash on .shape, repr, numel(), ...)."""
 
+import copy
 import json
+import pickle
 import subprocess
 import sys
 import textwrap
@@ -204,3 +206,23 @@ def test_every_bound_class_is_covered():
     covered = {"Tensor", "dtype", "Reduction", "_Capture", *_NEEDS_ARGUMENTS, *_REFUSED}
     bound = {n for n in dir(bp._core) if isinstance(getattr(bp._core, n), type)}
     assert bound <= covered, bound - covered
+
+
+@pytest.mark.parametrize(
+    "enum, member, name, value",
+    [(bp.dtype, bp.float32, "float32", 2), (bp._core.Reduction, bp._core.Reduction.sum, "sum", 2)],
+)
+def test_enums_have_their_members_and_nothing_else(enum, member, name, value):
+    # cls.__new__(cls) used to leave an instance holding no member (repr 'bprop.???', and a
+    # tensor of that dtype), and cls(99) took any int.
+    for args in [(), (99,), ("no such member",), (2.0,)]:
+        with pytest.raises(ValueError, match=rf"\[{enum.__name__}\] .*takes one member's name"):
+            enum.__new__(enum, *args)
+    assert enum(name) is member and enum(value) is member
+    for copied in [
+        pickle.loads(pickle.dumps(member)),
+        pickle.loads(pickle.dumps(member, protocol=0)),
+        copy.copy(member),
+        copy.deepcopy(member),
+    ]:
+        assert copied is member

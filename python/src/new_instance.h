@@ -23,6 +23,10 @@ namespace bprop::python {
 //    __init__ that follows is then skipped by pybind11.
 //  - new_refuses: objects only bprop makes (graph nodes, hook handles) cannot be created from
 //    Python, as PyTorch's grad_fn classes.
+//  - enum_members_only: an enum (dtype, Reduction) has its members and nothing else, as a Python
+//    Enum: cls(name or value) is the member itself, anything else raises, and pickle and copy
+//    go through that (pybind11's own pickling calls cls.__new__(cls) alone, which left an
+//    instance holding no member, and its cls(int) took any int).
 
 template <typename Class>
 std::string class_name(const Class& cls) {
@@ -77,6 +81,39 @@ void new_refuses(Class& cls, const std::string& why) {
         throw py::type_error(message);
       },
       py::name("__new__")));
+}
+
+template <typename Enum>
+void enum_members_only(py::enum_<Enum>& cls) {
+  const std::string name = class_name(cls);
+  py::object members = cls.attr("__members__");  // name -> member
+  cls.attr("__new__") = py::staticmethod(py::cpp_function(
+      [name, members](const py::handle&, const py::args& args,
+                      const py::kwargs& kwargs) -> py::object {
+        if (args.size() == 1 && kwargs.empty()) {
+          py::handle key = args[0];
+          if (py::isinstance<py::str>(key) && members.contains(key)) return members[key];
+          if (PyLong_CheckExact(key.ptr()))
+            for (auto item : py::reinterpret_borrow<py::dict>(members))
+              if (py::int_(py::reinterpret_borrow<py::object>(item.second)).equal(key))
+                return py::reinterpret_borrow<py::object>(item.second);
+        }
+        std::string known;
+        for (auto item : py::reinterpret_borrow<py::dict>(members))
+          known += (known.empty() ? "" : ", ") + py::str(item.first).cast<std::string>() + " (" +
+                   py::str(py::int_(py::reinterpret_borrow<py::object>(item.second)))
+                       .cast<std::string>() +
+                   ")";
+        throw py::value_error("[" + name + "] " + name + "() takes one member's name or value: " +
+                              known + "; got " + py::repr(args).cast<std::string>());
+      },
+      py::name("__new__")));
+  // __new__ returned an existing member: nothing is left to initialise.
+  cls.attr("__init__") = py::cpp_function([](const py::args&, const py::kwargs&) {},
+                                          py::name("__init__"), py::is_method(cls));
+  cls.def("__reduce__", [](const py::handle& self) {
+    return py::make_tuple(py::type::of(self), py::make_tuple(self.attr("name")));
+  });
 }
 
 }  // namespace bprop::python

@@ -1,6 +1,7 @@
 // bprop.nn.functional's C++ side. The Python layer parses PyTorch's argument forms
 // (ints or pairs, reduction strings) into these explicit arguments.
 #include "bindings.h"
+#include "new_instance.h"
 
 namespace bprop::python {
 namespace {
@@ -16,10 +17,11 @@ Window2d window(std::pair<int64_t, int64_t> kernel, std::pair<int64_t, int64_t> 
 void init_nn(py::module_& m) {
   const auto no_gil = py::call_guard<py::gil_scoped_release>();  // see bindings.h
 
-  py::enum_<Reduction>(m, "Reduction")
-      .value("none", Reduction::None)
+  py::enum_<Reduction> reduction(m, "Reduction");
+  reduction.value("none", Reduction::None)
       .value("mean", Reduction::Mean)
       .value("sum", Reduction::Sum);
+  enum_members_only(reduction);  // Note [objects made without __init__] in new_instance.h
 
   m.def(
       "_conv2d",
