@@ -4,13 +4,14 @@ the C++ core (cpp/src/ops/nn.cpp); this module parses PyTorch's argument forms."
 from __future__ import annotations
 
 import math
+import operator
 import warnings
 from collections.abc import Callable, Sequence
 
 import numpy as np
 
 from .. import _core, _math
-from .._arguments import argument_error
+from .._arguments import argument_error, as_float, as_int
 from .._core import Tensor
 from ..autograd import no_grad as _no_grad
 
@@ -50,12 +51,36 @@ def _reduction(op: str, reduction: str):
         ) from None
 
 
-def _pair(op: str, name: str, value) -> tuple:
+def _int_items(op: str, name: str, position: int | None, values) -> list[int]:
+    """The items of a tuple or list argument as ints; PyTorch's TypeError naming op, the
+    argument and the first item that is not an int."""
+    out = []
+    for i, item in enumerate(values):
+        if type(item) is not int:
+            try:
+                item = operator.index(item)
+            except TypeError:
+                error = argument_error(op, name, position, "tuple of ints", values)
+                raise TypeError(
+                    f"{str(error).rsplit(', not ', 1)[0]}, but found element of type "
+                    f"{type(item).__name__} at pos {i}"
+                ) from None
+        out.append(item)
+    return out
+
+
+def _pair(op: str, name: str, position: int | None, value) -> tuple:
+    """An int or a pair of ints (argument `name`, at `position`, of op) as a pair."""
     if isinstance(value, (tuple, list)):
         if len(value) != 2:
             raise ValueError(f"[{op}] {name} must be an int or a pair of ints, got {value!r}")
-        return int(value[0]), int(value[1])
-    return int(value), int(value)
+        return tuple(_int_items(op, name, position, value))
+    if type(value) is not int:
+        try:
+            value = operator.index(value)
+        except TypeError:
+            raise argument_error(op, name, position, "tuple of ints", value) from None
+    return value, value
 
 
 def relu(input: Tensor, inplace: bool = False) -> Tensor:
@@ -63,7 +88,7 @@ def relu(input: Tensor, inplace: bool = False) -> Tensor:
 
 
 def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
-    out = _core._leaky_relu(input, float(negative_slope))
+    out = _core._leaky_relu(input, as_float("leaky_relu", "negative_slope", 2, negative_slope))
     return input.copy_(out) if inplace else out
 
 
@@ -74,7 +99,8 @@ def gelu(input: Tensor, approximate: str = "none") -> Tensor:
 
 
 def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
-    return _core._softplus(input, float(beta), float(threshold))
+    beta = as_float("softplus", "beta", 2, beta)
+    return _core._softplus(input, beta, as_float("softplus", "threshold", 3, threshold))
 
 
 def tanh(input: Tensor) -> Tensor:
@@ -91,7 +117,7 @@ def _softmax_dim(op: str, input: Tensor, dim: int | None) -> int:
     if not isinstance(input, Tensor):
         raise argument_error(op, "input", 1, "Tensor", input)
     if dim is not None:
-        return int(dim)
+        return as_int(op, "dim", 2, dim)
     warnings.warn(
         f"Implicit dimension choice for {op} has been deprecated. Change the call to include "
         "dim=X as an argument.",
@@ -188,61 +214,61 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1) 
         input,
         weight,
         bias,
-        _pair("conv2d", "stride", stride),
-        _pair("conv2d", "padding", padding),
-        _pair("conv2d", "dilation", dilation),
+        _pair("conv2d", "stride", 4, stride),
+        _pair("conv2d", "padding", 5, padding),
+        _pair("conv2d", "dilation", 6, dilation),
         int(groups),
     )
 
 
 def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1) -> Tensor:
-    kernel = _pair("max_pool2d", "kernel_size", kernel_size)
-    stride = kernel if stride is None else _pair("max_pool2d", "stride", stride)
+    kernel = _pair("max_pool2d", "kernel_size", 2, kernel_size)
+    stride = kernel if stride is None else _pair("max_pool2d", "stride", 3, stride)
     return _core._max_pool2d(
         input,
         kernel,
         stride,
-        _pair("max_pool2d", "padding", padding),
-        _pair("max_pool2d", "dilation", dilation),
+        _pair("max_pool2d", "padding", 4, padding),
+        _pair("max_pool2d", "dilation", 5, dilation),
     )
 
 
 def avg_pool2d(input, kernel_size, stride=None, padding=0) -> Tensor:
-    kernel = _pair("avg_pool2d", "kernel_size", kernel_size)
-    stride = kernel if stride is None else _pair("avg_pool2d", "stride", stride)
-    return _core._avg_pool2d(input, kernel, stride, _pair("avg_pool2d", "padding", padding))
+    kernel = _pair("avg_pool2d", "kernel_size", 2, kernel_size)
+    stride = kernel if stride is None else _pair("avg_pool2d", "stride", 3, stride)
+    return _core._avg_pool2d(input, kernel, stride, _pair("avg_pool2d", "padding", 4, padding))
 
 
 def unfold(input, kernel_size, dilation=1, padding=0, stride=1) -> Tensor:
     """im2col: (N, C, H, W) -> (N, C * kh * kw, L), as torch.nn.functional.unfold."""
     return _core._unfold2d(
         input,
-        _pair("unfold", "kernel_size", kernel_size),
-        _pair("unfold", "stride", stride),
-        _pair("unfold", "padding", padding),
-        _pair("unfold", "dilation", dilation),
+        _pair("unfold", "kernel_size", 2, kernel_size),
+        _pair("unfold", "stride", 5, stride),
+        _pair("unfold", "padding", 4, padding),
+        _pair("unfold", "dilation", 3, dilation),
         0.0,
     )
 
 
 def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1) -> Tensor:
     """col2im, the adjoint of unfold, for a (N, C * kh * kw, L) input."""
-    kernel = _pair("fold", "kernel_size", kernel_size)
-    height, width = _pair("fold", "output_size", output_size)
+    kernel = _pair("fold", "kernel_size", 3, kernel_size)
+    height, width = _pair("fold", "output_size", 2, output_size)
     n, ckk = input.shape[0], input.shape[1]
     channels = ckk // (kernel[0] * kernel[1])
     return _core._fold2d(
         input,
         (n, channels, height, width),
         kernel,
-        _pair("fold", "stride", stride),
-        _pair("fold", "padding", padding),
-        _pair("fold", "dilation", dilation),
+        _pair("fold", "stride", 6, stride),
+        _pair("fold", "padding", 5, padding),
+        _pair("fold", "dilation", 4, dilation),
     )
 
 
 def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False):
-    out = _core._dropout(input, float(p), bool(training))
+    out = _core._dropout(input, as_float("dropout", "p", 2, p), bool(training))
     return input.copy_(out) if inplace else out
 
 
@@ -423,7 +449,9 @@ def pad(
     ``pad = (last_before, last_after, second_last_before, ...)``. mode 'constant' fills with
     `value` (0 by default) on any number of dims; 'reflect', 'replicate' and 'circular' pad
     the last one or two dims of a batched or unbatched input, as PyTorch's 1-d and 2-d modes."""
-    pad = [int(p) for p in pad]
+    if not isinstance(pad, (tuple, list)):
+        raise argument_error("pad", "pad", 2, "tuple of ints", pad)
+    pad = _int_items("pad", "pad", 2, pad)
     if len(pad) % 2 or len(pad) // 2 > input.ndim:
         raise ValueError(
             f"[pad] padding length must be even and at most twice the input's dims "
@@ -496,7 +524,9 @@ def normalize(
     """``input / max(||input||_p, eps)`` along `dim`."""
     if out is not None:
         raise TypeError("[normalize] out= is not supported")
-    p = float(p)
+    p = as_float("normalize", "p", 2, p)
+    dim = as_int("normalize", "dim", 3, dim)
+    eps = as_float("normalize", "eps", 4, eps)
     if p == 2.0:
         norm = (input * input).sum(dim=dim, keepdim=True).sqrt()
     elif p == 1.0:
@@ -508,12 +538,18 @@ def normalize(
     return input / norm.clamp(min=float(eps)).expand_as(input)
 
 
-def _single(op: str, name: str, value: int | Sequence[int]) -> int:
+def _single(op: str, name: str, position: int | None, value: int | Sequence[int]) -> int:
+    """An int or a 1-tuple of one (argument `name`, at `position`, of op) as an int."""
     if isinstance(value, (tuple, list)):
         if len(value) != 1:
             raise ValueError(f"[{op}] {name} must be an int or a 1-tuple, got {value!r}")
-        return int(value[0])
-    return int(value)
+        return _int_items(op, name, position, value)[0]
+    if type(value) is not int:
+        try:
+            value = operator.index(value)
+        except TypeError:
+            raise argument_error(op, name, position, "tuple of ints", value) from None
+    return value
 
 
 def _same_padding(op: str, kernel: Sequence[int], dilation: Sequence[int], stride: Sequence[int]):
@@ -552,8 +588,8 @@ def conv1d(
             f"[conv1d] weight must be 3-d (out_channels, in_channels / groups, kernel), got "
             f"shape {tuple(weight.shape)}"
         )
-    stride_ = _single("conv1d", "stride", stride)
-    dilation_ = _single("conv1d", "dilation", dilation)
+    stride_ = _single("conv1d", "stride", 4, stride)
+    dilation_ = _single("conv1d", "dilation", 6, dilation)
     unbatched = input.ndim == 2
     x = input.unsqueeze(0) if unbatched else input
     if isinstance(padding, str):
@@ -569,7 +605,7 @@ def conv1d(
         else:
             raise ValueError(f"[conv1d] padding must be 'valid', 'same' or an int, got {padding!r}")
     else:
-        padding_ = _single("conv1d", "padding", padding)
+        padding_ = _single("conv1d", "padding", 5, padding)
     out = conv2d(
         x.unsqueeze(2),
         weight.unsqueeze(2),
@@ -607,10 +643,10 @@ def conv_transpose2d(
             f"shape {tuple(weight.shape)}"
         )
     groups = int(groups)
-    stride_ = _pair(op, "stride", stride)
-    padding_ = _pair(op, "padding", padding)
-    out_pad = _pair(op, "output_padding", output_padding)
-    dilation_ = _pair(op, "dilation", dilation)
+    stride_ = _pair(op, "stride", 4, stride)
+    padding_ = _pair(op, "padding", 5, padding)
+    out_pad = _pair(op, "output_padding", 6, output_padding)
+    dilation_ = _pair(op, "dilation", 8, dilation)
     unbatched = input.ndim == 3
     x = input.unsqueeze(0) if unbatched else input
     n, c_in, h, w = x.shape
@@ -768,14 +804,14 @@ def max_pool1d(
     """Largest value of each window along the last dim of (N, C, L) or (C, L) input."""
     _unsupported("max_pool1d", ceil_mode=ceil_mode, return_indices=return_indices)
     x, unbatched = _pool1d_input("max_pool1d", input)
-    kernel = _single("max_pool1d", "kernel_size", kernel_size)
-    step = kernel if stride is None else _single("max_pool1d", "stride", stride)
+    kernel = _single("max_pool1d", "kernel_size", 2, kernel_size)
+    step = kernel if stride is None else _single("max_pool1d", "stride", 3, stride)
     out = max_pool2d(
         x,
         (1, kernel),
         (1, step),
-        (0, _single("max_pool1d", "padding", padding)),
-        (1, _single("max_pool1d", "dilation", dilation)),
+        (0, _single("max_pool1d", "padding", 4, padding)),
+        (1, _single("max_pool1d", "dilation", 5, dilation)),
     ).squeeze(2)
     return out.squeeze(0) if unbatched else out
 
@@ -792,10 +828,10 @@ def avg_pool1d(
     counted in the mean, PyTorch's default)."""
     _unsupported("avg_pool1d", ceil_mode=ceil_mode, count_include_pad=not count_include_pad)
     x, unbatched = _pool1d_input("avg_pool1d", input)
-    kernel = _single("avg_pool1d", "kernel_size", kernel_size)
-    step = kernel if stride is None else _single("avg_pool1d", "stride", stride)
+    kernel = _single("avg_pool1d", "kernel_size", 2, kernel_size)
+    step = kernel if stride is None else _single("avg_pool1d", "stride", 3, stride)
     out = avg_pool2d(
-        x, (1, kernel), (1, step), (0, _single("avg_pool1d", "padding", padding))
+        x, (1, kernel), (1, step), (0, _single("avg_pool1d", "padding", 4, padding))
     ).squeeze(2)
     return out.squeeze(0) if unbatched else out
 
@@ -827,7 +863,15 @@ def _adaptive_pool(op: str, input: Tensor, output_size: object, dims: int, reduc
             f"[{op}] expected a {dims + 1}-d (unbatched) or {dims + 2}-d (batched) input, got "
             f"shape {tuple(input.shape)}"
         )
-    sizes = list(output_size) if isinstance(output_size, (tuple, list)) else [output_size] * dims
+    if isinstance(output_size, (tuple, list)):
+        sizes = list(output_size)
+    elif output_size is None or type(output_size) is int or hasattr(output_size, "__index__"):
+        sizes = [output_size] * dims
+    else:
+        raise argument_error(op, "output_size", 2, "tuple of ints", output_size)
+    for i, size in enumerate(sizes):
+        if size is not None and type(size) is not int:
+            sizes[i] = _int_items(op, "output_size", 2, [size])[0]
     if len(sizes) != dims:
         raise ValueError(f"[{op}] output_size must have {dims} elements, got {output_size!r}")
     out = input
@@ -909,11 +953,12 @@ def _padding_index(padding_idx: int, rows: int) -> int:
 
 
 def _normalized_dims(op: str, input: Tensor, normalized_shape: int | Sequence[int]) -> tuple:
-    shape = (
-        (int(normalized_shape),)
-        if isinstance(normalized_shape, int)
-        else tuple(int(s) for s in normalized_shape)
-    )
+    if isinstance(normalized_shape, int):
+        shape = (normalized_shape,)
+    elif isinstance(normalized_shape, (tuple, list)) or hasattr(normalized_shape, "__iter__"):
+        shape = tuple(_int_items(op, "normalized_shape", 2, list(normalized_shape)))
+    else:
+        raise argument_error(op, "normalized_shape", 2, "tuple of ints", normalized_shape)
     if input.ndim < len(shape) or not shape or tuple(input.shape[-len(shape) :]) != shape:
         raise RuntimeError(
             f"[{op}] normalized_shape={list(shape)} does not match the trailing dimensions of "
@@ -972,6 +1017,7 @@ def group_norm(
             f"[group_norm] expected an input of at least 2 dimensions (N, C, *), got shape "
             f"{tuple(input.shape)}"
         )
+    num_groups = as_int("group_norm", "num_groups", 2, num_groups)
     n, channels = input.shape[0], input.shape[1]
     if num_groups <= 0 or channels % num_groups:
         raise RuntimeError(
@@ -1088,13 +1134,14 @@ def _log1p_exp(x: Tensor) -> Tensor:
 
 def elu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
     """x where x > 0, else alpha * (exp(x) - 1)."""
-    out = _core.where(input > 0, input, input.clamp(max=0.0).expm1() * float(alpha))
+    alpha = as_float("elu", "alpha", 2, alpha)
+    out = _core.where(input > 0, input, input.clamp(max=0.0).expm1() * alpha)
     return _inplace(input, out, inplace)
 
 
 def celu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
     """x where x > 0, else alpha * (exp(x / alpha) - 1)."""
-    alpha = float(alpha)
+    alpha = as_float("celu", "alpha", 2, alpha)
     if alpha == 0.0:
         raise RuntimeError("[celu] ZeroDivisionError: alpha must not be 0")
     out = _core.where(input > 0, input, (input.clamp(max=0.0) / alpha).expm1() * alpha)
@@ -1117,11 +1164,13 @@ def hardtanh(
     """x clamped to [min_val, max_val]."""
     if not isinstance(input, Tensor):
         raise argument_error("hardtanh", "input", 1, "Tensor", input)
+    min_val = as_float("hardtanh", "min_val", 2, min_val)
+    max_val = as_float("hardtanh", "max_val", 3, max_val)
     if min_val > max_val:
         raise ValueError(
             f"[hardtanh] min_val cannot be greater than max_val, got {min_val} > {max_val}"
         )
-    out = input.clamp(float(min_val), float(max_val))
+    out = input.clamp(min_val, max_val)
     return _inplace(input, out, inplace)
 
 
@@ -1182,7 +1231,7 @@ def glu(input: Tensor, dim: int = -1) -> Tensor:
         raise argument_error("glu", "input", 1, "Tensor", input)
     if input.ndim == 0:
         raise RuntimeError("[glu] glu does not support scalars because halving size must be even")
-    dim = int(dim)
+    dim = as_int("glu", "dim", 2, dim)
     size = input.shape[dim]
     if size % 2:
         raise RuntimeError(
@@ -1235,7 +1284,8 @@ def rrelu(
 ) -> Tensor:
     """Leaky ReLU whose negative slope is drawn uniformly from [lower, upper] per element
     while training (bprop's generator), and is (lower + upper) / 2 in evaluation."""
-    lower, upper = float(lower), float(upper)
+    lower = as_float("rrelu", "lower", 2, lower)
+    upper = as_float("rrelu", "upper", 3, upper)
     if not training:
         return leaky_relu(input, (lower + upper) / 2, inplace)
     from .._sampling import uniform
@@ -1249,12 +1299,12 @@ def hardshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
     """x where ``abs(x) > lambd``, else 0."""
     if not isinstance(input, Tensor):
         raise argument_error("hardshrink", "input", 1, "Tensor", input)
-    return _core.where(input.abs() > float(lambd), input, 0.0)
+    return _core.where(input.abs() > as_float("hardshrink", "lambd", 2, lambd), input, 0.0)
 
 
 def softshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
     """x - lambd above lambd, x + lambd below -lambd, else 0."""
-    lambd = float(lambd)
+    lambd = as_float("softshrink", "lambd", 2, lambd)
     if lambd < 0:
         raise RuntimeError(
             f"[softshrink] lambda must be greater or equal to 0, but found to be {lambd}."
@@ -1308,7 +1358,7 @@ def pdist(input: Tensor, p: float = 2.0) -> Tensor:
             f"[pdist] pdist only supports 2D tensors, got: {input.ndim}D of shape "
             f"{tuple(input.shape)}"
         )
-    p = float(p)
+    p = as_float("pdist", "p", 2, p)
     if p < 0:
         raise RuntimeError(f"[pdist] pdist only supports non-negative p values, got {p}")
     n, int64 = input.shape[0], _core.dtype.int64
@@ -1321,8 +1371,9 @@ def pdist(input: Tensor, p: float = 2.0) -> Tensor:
     return _p_norm(diff, p, 1, False)
 
 
-def _check_probability(p: float) -> float:
-    p = float(p)
+def _check_probability(op: str, p: float) -> float:
+    """p, a probability (argument 2 of op), as a float; ValueError outside [0, 1]."""
+    p = as_float(op, "p", 2, p)
     if p < 0.0 or p > 1.0:
         raise ValueError(f"[dropout] dropout probability has to be between 0 and 1, but got {p}")
     return p
@@ -1352,7 +1403,7 @@ def dropout1d(
     training, scaling the kept ones by 1 / (1 - p)."""
     if not isinstance(input, Tensor):
         raise argument_error("dropout1d", "input", 1, "Tensor", input)
-    p = _check_probability(p)
+    p = _check_probability("dropout1d", p)
     if input.ndim not in (2, 3):
         raise RuntimeError(
             f"[dropout1d] Expected 2D or 3D input, but received a {input.ndim}D input. Note that "
@@ -1376,7 +1427,7 @@ def dropout2d(
     (N, C, L) with a warning."""
     if not isinstance(input, Tensor):
         raise argument_error("dropout2d", "input", 1, "Tensor", input)
-    p = _check_probability(p)
+    p = _check_probability("dropout2d", p)
     if input.ndim not in (3, 4):
         warnings.warn(
             f"dropout2d: Received a {input.ndim}-D input to dropout2d, which is deprecated and "
@@ -1405,7 +1456,7 @@ def dropout3d(
     while training, scaling the kept ones by 1 / (1 - p)."""
     if not isinstance(input, Tensor):
         raise argument_error("dropout3d", "input", 1, "Tensor", input)
-    p = _check_probability(p)
+    p = _check_probability("dropout3d", p)
     if input.ndim not in (4, 5):
         warnings.warn(
             f"dropout3d: Received a {input.ndim}-D input to dropout3d, which is deprecated and "
@@ -1431,7 +1482,7 @@ def _alpha_dropout(
 ) -> Tensor:
     if not isinstance(input, Tensor):
         raise argument_error(op, "input", 1, "Tensor", input)
-    p = _check_probability(p)
+    p = _check_probability(op, p)
     if not training or p == 0.0:
         return input
     if p == 1.0:
@@ -1559,9 +1610,9 @@ def interpolate(
                     f"but got input with spatial dimensions of {list(input.shape[2:])} and "
                     f"output size of {size}."
                 )
-            out_size = [int(s) for s in size]
+            out_size = _int_items(op, "size", 2, size)
         else:
-            out_size = [int(size)] * dims
+            out_size = [as_int(op, "size", 2, size)] * dims
     elif scale_factor is not None:
         if isinstance(scale_factor, (list, tuple)):
             if len(scale_factor) != dims:
@@ -1570,9 +1621,9 @@ def interpolate(
                     f"dimensions, but got input with spatial dimensions of "
                     f"{list(input.shape[2:])} and scale_factor of shape {scale_factor}."
                 )
-            factors = [float(s) for s in scale_factor]
+            factors = [as_float(op, "scale_factor", 3, s) for s in scale_factor]
         else:
-            factors = [float(scale_factor)] * dims
+            factors = [as_float(op, "scale_factor", 3, scale_factor)] * dims
         out_size = [int(math.floor(input.shape[2 + k] * factors[k])) for k in range(dims)]
         if not recompute_scale_factor and mode != "area":
             scales = list(factors)
@@ -1632,7 +1683,7 @@ def upsample(
 
 def pixel_shuffle(input: Tensor, upscale_factor: int) -> Tensor:
     """(*, C r^2, H, W) -> (*, C, H r, W r)."""
-    r = int(upscale_factor)
+    r = as_int("pixel_shuffle", "upscale_factor", 2, upscale_factor)
     if input.ndim < 3:
         raise RuntimeError(
             f"[pixel_shuffle] expects input to have at least 3 dimensions, but got input with "
@@ -1655,7 +1706,7 @@ def pixel_shuffle(input: Tensor, upscale_factor: int) -> Tensor:
 
 def pixel_unshuffle(input: Tensor, downscale_factor: int) -> Tensor:
     """(*, C, H r, W r) -> (*, C r^2, H, W), the inverse of pixel_shuffle."""
-    r = int(downscale_factor)
+    r = as_int("pixel_unshuffle", "downscale_factor", 2, downscale_factor)
     if input.ndim < 3:
         raise RuntimeError(
             f"[pixel_unshuffle] expects input to have at least 3 dimensions, but got input "
@@ -2095,17 +2146,18 @@ def relu_(input: Tensor) -> Tensor:
 
 def leaky_relu_(input: Tensor, negative_slope: float = 0.01) -> Tensor:
     """leaky_relu, in place."""
+    negative_slope = as_float("leaky_relu_", "negative_slope", 2, negative_slope)
     return leaky_relu(input, negative_slope, inplace=True)
 
 
 def elu_(input: Tensor, alpha: float = 1.0) -> Tensor:
     """elu, in place."""
-    return elu(input, alpha, inplace=True)
+    return elu(input, as_float("elu_", "alpha", 2, alpha), inplace=True)
 
 
 def celu_(input: Tensor, alpha: float = 1.0) -> Tensor:
     """celu, in place."""
-    return celu(input, alpha, inplace=True)
+    return celu(input, as_float("celu_", "alpha", 2, alpha), inplace=True)
 
 
 def selu_(input: Tensor) -> Tensor:
@@ -2117,6 +2169,8 @@ def hardtanh_(input: Tensor, min_val: float = -1.0, max_val: float = 1.0) -> Ten
     """hardtanh, in place."""
     if not isinstance(input, Tensor):
         raise argument_error("hardtanh_", "input", 1, "Tensor", input)
+    min_val = as_float("hardtanh_", "min_val", 2, min_val)
+    max_val = as_float("hardtanh_", "max_val", 3, max_val)
     return hardtanh(input, min_val, max_val, inplace=True)
 
 
@@ -2124,6 +2178,8 @@ def rrelu_(
     input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3, training: bool = False
 ) -> Tensor:
     """rrelu, in place."""
+    lower = as_float("rrelu_", "lower", 2, lower)
+    upper = as_float("rrelu_", "upper", 3, upper)
     return rrelu(input, lower, upper, training, inplace=True)
 
 
@@ -2135,7 +2191,7 @@ def threshold_(input: Tensor, threshold: float, value: float) -> Tensor:
 def channel_shuffle(input: Tensor, groups: int) -> Tensor:
     """``(N, C, *)`` -> the channels split into `groups` groups and interleaved: channel
     g * (C / groups) + k moves to k * groups + g."""
-    groups = int(groups)
+    groups = as_int("channel_shuffle", "groups", 2, groups)
     if input.ndim < 3:
         raise RuntimeError(
             f"[channel_shuffle] expects input to have at least 3 dimensions, but got input "
@@ -2235,17 +2291,19 @@ def gumbel_softmax(
     (straight through)."""
     if not isinstance(logits, Tensor):
         raise argument_error("gumbel_softmax", "logits", 1, "Tensor", logits)
+    tau = as_float("gumbel_softmax", "tau", 2, tau)
+    dim = as_int("gumbel_softmax", "dim", 5, dim)
     from .._sampling import uniform
 
     if eps != 1e-10:
         warnings.warn("`eps` parameter is deprecated and has no effect.", stacklevel=2)
     u = uniform("gumbel_softmax", None, tuple(logits.shape), logits.dtype)
     gumbels = -(-(1.0 - u).log()).log()  # -log(Exp(1)), Exp(1) = -log(1 - U) with 1 - U in (0, 1]
-    y_soft = _core._softmax((logits + gumbels) / float(tau), int(dim))
+    y_soft = _core._softmax((logits + gumbels) / tau, dim)
     if not hard:
         return y_soft
-    index = y_soft.argmax(dim=int(dim), keepdim=True)
-    y_hard = _core._zeros(tuple(logits.shape), logits.dtype).scatter(int(dim), index, 1.0)
+    index = y_soft.argmax(dim=dim, keepdim=True)
+    y_hard = _core._zeros(tuple(logits.shape), logits.dtype).scatter(dim, index, 1.0)
     return y_hard - y_soft.detach() + y_soft
 
 

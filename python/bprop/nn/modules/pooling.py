@@ -87,10 +87,10 @@ class AvgPool1d(Module):
         super().__init__()
         F._unsupported("AvgPool1d", ceil_mode=ceil_mode, count_include_pad=not count_include_pad)
         # PyTorch keeps 1-tuples here (and prints them)
-        self.kernel_size = (F._single("AvgPool1d", "kernel_size", kernel_size),)
+        self.kernel_size = (F._single("AvgPool1d", "kernel_size", 1, kernel_size),)
         step = kernel_size if stride is None else stride
-        self.stride = (F._single("AvgPool1d", "stride", step),)
-        self.padding = (F._single("AvgPool1d", "padding", padding),)
+        self.stride = (F._single("AvgPool1d", "stride", 2, step),)
+        self.padding = (F._single("AvgPool1d", "padding", 3, padding),)
         self.ceil_mode, self.count_include_pad = ceil_mode, count_include_pad
 
     def forward(self, input: Tensor) -> Tensor:
