@@ -40,7 +40,7 @@ import typing
 import numpy as np
 
 from . import _core, _format
-from ._arguments import argument_error
+from ._arguments import argument_error, as_float, as_int
 from ._core import Tensor
 from ._device import check_device, check_dtype
 from ._device import device as _device_type
@@ -281,7 +281,9 @@ def fill_diagonal_(self: Tensor, fill_value: Number, wrap: bool = False) -> Tens
 def bernoulli_(self: Tensor, p: Tensor | float = 0.5, *, generator: typing.Any = None) -> Tensor:
     """Every element := 1 with probability p (a number or a tensor broadcast to self), else 0;
     in place, returns self."""
-    probability = p if isinstance(p, Tensor) else _core._full((), float(p), _F64)
+    if not isinstance(p, Tensor):
+        p = _core._full((), as_float("bernoulli_", "p", 1, p), _F64)
+    probability = p
     probability = _core._expand(probability.detach().to(_F64), _shape(self))
     with no_grad():
         sample = _bernoulli(probability.contiguous(), generator=generator)
@@ -297,6 +299,8 @@ def random_(
     [0, 2**63 - 1] for int64 (PyTorch's ranges). In place; returns self."""
     from ._creation import randint
 
+    from_ = as_int("random_", "from", 1, from_)
+    to = None if to is None else as_int("random_", "to", 2, to)
     if to is None:
         if from_ != 0:
             low, high = 0, int(from_)
@@ -317,11 +321,12 @@ def random_(
 def exponential_(self: Tensor, lambd: float = 1.0, *, generator: typing.Any = None) -> Tensor:
     """Every element := a draw from the exponential distribution of rate lambd; in place."""
     _float_input("exponential_", self)
+    lambd = as_float("exponential_", "lambd", 1, lambd)
     if lambd <= 0:
         raise RuntimeError(f"[exponential_] expects lambda > 0.0, but found lambda={lambd}")
     with no_grad():
         u = _core._zeros(_shape(self), _F64).uniform_(generator=generator)
-        sample = -(1.0 - u).log() / float(lambd)
+        sample = -(1.0 - u).log() / lambd
     return _assign("exponential_", self, sample.to(self.dtype))
 
 
@@ -923,7 +928,7 @@ def _quantile(
             f"Got {interpolation!r}"
         )
     scalar_q = not isinstance(q, Tensor)
-    q_t = _core._full((), float(q), input.dtype) if scalar_q else q.to(input.dtype)
+    q_t = _core._full((), as_float(op, "q", 2, q), input.dtype) if scalar_q else q.to(input.dtype)
     if q_t.ndim > 1:
         raise RuntimeError(f"[{op}] q must be a scalar or 1D tensor, got shape {_shape(q_t)}")
     q_values = _numpy(q_t)
@@ -1137,6 +1142,8 @@ def _asinh_nonnegative(x: Tensor) -> Tensor:
 @function_and_method
 def asinh(input: Tensor) -> Tensor:
     """The inverse hyperbolic sine, ``log(x + sqrt(x^2 + 1))`` (odd, computed on ``abs(x)``)."""
+    if not isinstance(input, Tensor):
+        raise argument_error("asinh", "input", 1, "Tensor", input)
     return _core.where(input < 0, -_asinh_nonnegative(-input), _asinh_nonnegative(input))
 
 
@@ -1804,7 +1811,9 @@ def copysign(input: Tensor, other: Tensor | Number) -> Tensor:
     """``abs(input)`` with the sign of other (its sign bit: -0.0 counts as negative)."""
     x = input if input.dtype in _FLOATS else input.to(_core.get_default_dtype())
     negative = signbit(
-        _as_operand(other) if isinstance(other, Tensor) else _core._full((), float(other), _F64)
+        _as_operand(other)
+        if isinstance(other, Tensor)
+        else _core._full((), as_float("copysign", "other", 2, other), _F64)
     )
     magnitude = x.abs()
     return _core.where(negative, -magnitude, magnitude)
@@ -1826,7 +1835,10 @@ def rad2deg(input: Tensor) -> Tensor:
 def float_power(input: Tensor | Number, exponent: Tensor | Number) -> Tensor:
     """input ** exponent computed in float64 (the result is float64)."""
     base = _as_operand(input).to(_F64)
-    power = exponent.to(_F64) if isinstance(exponent, Tensor) else float(exponent)
+    if isinstance(exponent, Tensor):
+        power = exponent.to(_F64)
+    else:
+        power = as_float("float_power", "exponent", 2, exponent)
     return base**power
 
 
@@ -2091,10 +2103,12 @@ def histc(input: Tensor, bins: int = 100, min: float = 0, max: float = 0) -> Ten
     if not isinstance(input, Tensor):
         raise argument_error("histc", "input", 1, "Tensor", input)
     _float_input("histc", input)
+    bins = as_int("histc", "bins", 2, bins)
+    low = as_float("histc", "min", 3, min)
+    high = as_float("histc", "max", 4, max)
     if bins <= 0:
         raise RuntimeError(f"[histc] bins must be > 0, got {bins}")
     array = _numpy(input).astype(np.float64).reshape(-1)
-    low, high = float(min), float(max)
     if low == high and array.size:
         low, high = float(array.min()), float(array.max())
     if low == high:
@@ -2258,6 +2272,16 @@ def set_printoptions(
     threshold (more elements are summarised), edgeitems (shown at each end when summarised),
     linewidth, profile ('default', 'short' or 'full' sets the four), sci_mode (True or False
     forces scientific notation on or off; None chooses as PyTorch does)."""
+    # Every argument is checked before any option changes.
+    op = "set_printoptions"
+    if precision is not None:
+        precision = as_int(op, "precision", 1, precision)
+    if threshold is not None and not isinstance(threshold, int):
+        threshold = as_float(op, "threshold", 2, threshold)
+    if edgeitems is not None:
+        edgeitems = as_int(op, "edgeitems", 3, edgeitems)
+    if linewidth is not None:
+        linewidth = as_int(op, "linewidth", 4, linewidth)
     if profile is not None:
         if profile not in _PROFILES:
             raise ValueError(f"[set_printoptions] unknown profile {profile!r}")
@@ -2267,11 +2291,11 @@ def set_printoptions(
         _format._EDGE_ITEMS = options["edgeitems"]
         _format._LINE_WIDTH = options["linewidth"]
     if precision is not None:
-        _format._PRECISION = int(precision)
+        _format._PRECISION = precision
     if threshold is not None:
         _format._THRESHOLD = threshold
     if edgeitems is not None:
-        _format._EDGE_ITEMS = int(edgeitems)
+        _format._EDGE_ITEMS = edgeitems
     if linewidth is not None:
-        _format._LINE_WIDTH = int(linewidth)
+        _format._LINE_WIDTH = linewidth
     _format._SCI_MODE = sci_mode

@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from . import _core, _sampling
-from ._arguments import argument_error
+from ._arguments import argument_error, as_float
 from ._core import Tensor
-from ._tensor import _dims, function_and_method, method
+from ._tensor import _dims, _tensor_list, function_and_method, method
 from .autograd import no_grad
 
 if TYPE_CHECKING:
@@ -141,7 +141,7 @@ def norm(
         p = 2.0
     if isinstance(p, str):
         raise ValueError(f"[norm] p must be a number or 'fro', got {p!r} (no nuclear norm yet)")
-    p = float(p)
+    p = as_float("norm", "p", 2, p)
     if p == math.inf:
         return _core._amax(x.abs(), dims, keepdim)
     if p == -math.inf:
@@ -580,7 +580,7 @@ def as_tensor(data: typing.Any, dtype: _DType | None = None, device: typing.Any 
 
 def hstack(tensors: typing.Sequence[Tensor]) -> Tensor:
     """Concatenates along dim 1 (dim 0 for 1-d tensors), as numpy.hstack."""
-    tensors = list(tensors)
+    tensors = _tensor_list("hstack", tensors, items=True)
     if not tensors:
         raise RuntimeError("[hstack] expects a non-empty sequence of tensors")
     from ._tensor import cat
@@ -590,7 +590,9 @@ def hstack(tensors: typing.Sequence[Tensor]) -> Tensor:
 
 def vstack(tensors: typing.Sequence[Tensor]) -> Tensor:
     """Concatenates along dim 0, 1-d tensors becoming rows, as numpy.vstack."""
-    tensors = [t.unsqueeze(0) if t.ndim == 1 else t for t in tensors]
+    tensors = [
+        t.unsqueeze(0) if t.ndim == 1 else t for t in _tensor_list("vstack", tensors, items=True)
+    ]
     if not tensors:
         raise RuntimeError("[vstack] expects a non-empty sequence of tensors")
     from ._tensor import cat

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, TypeVar
 import numpy as np
 
 from . import _core
-from ._arguments import argument_error
+from ._arguments import argument_error, as_int
 from ._core import Tensor
 from ._device import check_device, check_dtype
 from ._format import tensor_repr
@@ -423,7 +423,8 @@ def _arg_reduction(name: str, core_fn, extreme: str):
         keepdims: bool | None = None,
     ) -> Tensor:
         dim = dim if axis is None else axis
-        return core_fn(input, None if dim is None else int(dim), _keep(keepdim, keepdims))
+        dim = None if dim is None else as_int(name, "dim", 2, dim)
+        return core_fn(input, dim, _keep(keepdim, keepdims))
 
     where = "along dim (the first occurrence), or in the flattened tensor if dim is None"
     return function_and_method(
@@ -454,7 +455,8 @@ def _extreme(name: str, all_fn, dim_fn, result_type, pairwise):
             return all_fn(input)
         if isinstance(dim, (tuple, list)):
             raise TypeError(f"[{name}] dim must be an int (use amax/amin for several dims)")
-        return result_type(*dim_fn(input, int(dim), _keep(keepdim, keepdims)))
+        dim = as_int(name, "dim", 2, dim)
+        return result_type(*dim_fn(input, dim, _keep(keepdim, keepdims)))
 
     word = "largest" if name == "max" else "smallest"
     doc = (
@@ -594,7 +596,8 @@ Tensor.T = property(_reversed_dims)
 @function_and_method
 def flatten(input: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
     """The dims start_dim..end_dim merged into one."""
-    return _core._flatten(input, int(start_dim), int(end_dim))
+    start_dim = as_int("flatten", "start_dim", 2, start_dim)
+    return _core._flatten(input, start_dim, as_int("flatten", "end_dim", 3, end_dim))
 
 
 @function_and_method
@@ -608,12 +611,37 @@ def squeeze(input: Tensor, dim: _Dims = None) -> Tensor:
 @function_and_method
 def unsqueeze(input: Tensor, dim: int) -> Tensor:
     """A view with a new size-1 dim at dim."""
-    return _core._unsqueeze(input, int(dim))
+    return _core._unsqueeze(input, as_int("unsqueeze", "dim", 2, dim))
+
+
+def _tensor_list(op: str, tensors: typing.Any, items: bool = False) -> list:
+    """tensors (argument 1 of op: a list, tuple or other iterable) as a list; PyTorch's
+    TypeError naming op when it is not iterable, or, with items, when an item is not a
+    Tensor."""
+    if type(tensors) is list:
+        values = tensors
+    elif isinstance(tensors, (tuple, list)):
+        values = list(tensors)
+    else:
+        try:
+            iterator = iter(tensors)
+        except TypeError:
+            raise argument_error(op, "tensors", 1, "tuple of Tensors", tensors) from None
+        values = list(iterator)
+    if items:
+        for i, item in enumerate(values):
+            if not isinstance(item, Tensor):
+                error = argument_error(op, "tensors", 1, "tuple of Tensors", tensors)
+                raise TypeError(
+                    f"{str(error).rsplit(', not ', 1)[0]}, but found element of type "
+                    f"{type(item).__name__} at pos {i}"
+                )
+    return values
 
 
 def cat(tensors: collections.abc.Sequence[Tensor], dim: int = 0) -> Tensor:
     """The tensors joined along an existing dim."""
-    return _core._cat(list(tensors), int(dim))
+    return _core._cat(_tensor_list("cat", tensors), as_int("cat", "dim", 2, dim))
 
 
 concat = concatenate = cat
@@ -621,7 +649,7 @@ concat = concatenate = cat
 
 def stack(tensors: collections.abc.Sequence[Tensor], dim: int = 0) -> Tensor:
     """The tensors (all of one shape) joined along a new dim."""
-    return _core._stack(list(tensors), int(dim))
+    return _core._stack(_tensor_list("stack", tensors), as_int("stack", "dim", 2, dim))
 
 
 # ---- indexing ----
