@@ -6,6 +6,7 @@ import bprop as bp
 import bprop.nn.functional as F
 import bprop.nn.init as init
 import bprop.nn.utils.rnn as rnn
+import numpy as np
 import pytest
 
 
@@ -168,3 +169,199 @@ def test_tensors_still_work():
     assert F.mse_loss(t, bp.zeros(2, 2)).item() == pytest.approx(7.5)
     assert bp.fix(bp.tensor([-1.5, 2.5])).tolist() == [-1.0, 2.0]
     assert bp.atleast_2d(bp.tensor([1.0])).shape == (1, 1)
+
+
+# A wrong-typed number argument names the function and the argument, from the shared helper
+# that first reads it: (label, call, exact message).
+NUMBER_CASES = [
+    (
+        "F.dropout p",
+        lambda t: F.dropout(t, BAD),
+        "dropout(): argument 'p' (position 2) must be float",
+    ),
+    (
+        "F.dropout2d p (_check_probability)",
+        lambda t: F.dropout2d(t, p=BAD),
+        "dropout2d(): argument 'p' (position 2) must be float",
+    ),
+    (
+        "F.alpha_dropout p (_check_probability)",
+        lambda t: F.alpha_dropout(t, BAD),
+        "alpha_dropout(): argument 'p' (position 2) must be float",
+    ),
+    (
+        "F.max_pool2d kernel_size (_pair)",
+        lambda t: F.max_pool2d(t, BAD),
+        "max_pool2d(): argument 'kernel_size' (position 2) must be tuple of ints",
+    ),
+    (
+        "F.avg_pool2d stride (_pair)",
+        lambda t: F.avg_pool2d(t, 2, BAD),
+        "avg_pool2d(): argument 'stride' (position 3) must be tuple of ints",
+    ),
+    (
+        "F.max_pool1d kernel_size (_single)",
+        lambda t: F.max_pool1d(t, BAD),
+        "max_pool1d(): argument 'kernel_size' (position 2) must be tuple of ints",
+    ),
+    (
+        "F.adaptive_avg_pool1d output_size",
+        lambda t: F.adaptive_avg_pool1d(t, BAD),
+        "adaptive_avg_pool1d(): argument 'output_size' (position 2) must be tuple of ints",
+    ),
+    (
+        "F.layer_norm normalized_shape",
+        lambda t: F.layer_norm(t, BAD),
+        "layer_norm(): argument 'normalized_shape' (position 2) must be tuple of ints",
+    ),
+    (
+        "F.pad pad",
+        lambda t: F.pad(t, BAD),
+        "pad(): argument 'pad' (position 2) must be tuple of ints",
+    ),
+    (
+        "F.softmax dim (_softmax_dim)",
+        lambda t: F.softmax(t, BAD),
+        "softmax(): argument 'dim' (position 2) must be int",
+    ),
+    (
+        "F.leaky_relu negative_slope",
+        lambda t: F.leaky_relu(t, BAD),
+        "leaky_relu(): argument 'negative_slope' (position 2) must be float",
+    ),
+    (
+        "F.leaky_relu_ negative_slope",
+        lambda t: F.leaky_relu_(t, BAD),
+        "leaky_relu_(): argument 'negative_slope' (position 2) must be float",
+    ),
+    (
+        "F.hardtanh max_val",
+        lambda t: F.hardtanh(t, -1.0, BAD),
+        "hardtanh(): argument 'max_val' (position 3) must be float",
+    ),
+    ("F.elu alpha", lambda t: F.elu(t, BAD), "elu(): argument 'alpha' (position 2) must be float"),
+    (
+        "F.interpolate size",
+        lambda t: F.interpolate(t, size=BAD),
+        "interpolate(): argument 'size' (position 2) must be int",
+    ),
+    (
+        "bp.cat",
+        lambda t: bp.cat(BAD),
+        "cat(): argument 'tensors' (position 1) must be tuple of Tensors",
+    ),
+    ("bp.cat dim", lambda t: bp.cat([t, t], BAD), "cat(): argument 'dim' (position 2) must be int"),
+    (
+        "bp.stack",
+        lambda t: bp.stack(BAD),
+        "stack(): argument 'tensors' (position 1) must be tuple of Tensors",
+    ),
+    (
+        "bp.hstack",
+        lambda t: bp.hstack(BAD),
+        "hstack(): argument 'tensors' (position 1) must be tuple of Tensors",
+    ),
+    (
+        "Tensor.argmax dim",
+        lambda t: t.argmax(BAD),
+        "argmax(): argument 'dim' (position 2) must be int",
+    ),
+    ("Tensor.max dim", lambda t: t.max(BAD), "max(): argument 'dim' (position 2) must be int"),
+    (
+        "Tensor.unsqueeze dim",
+        lambda t: t.unsqueeze(BAD),
+        "unsqueeze(): argument 'dim' (position 2) must be int",
+    ),
+    (
+        "Tensor.flatten end_dim",
+        lambda t: t.flatten(0, BAD),
+        "flatten(): argument 'end_dim' (position 3) must be int",
+    ),
+    ("Tensor.norm p", lambda t: t.norm(BAD), "norm(): argument 'p' (position 2) must be float"),
+    (
+        "Tensor.quantile q",
+        lambda t: t.quantile(BAD),
+        "quantile(): argument 'q' (position 2) must be float",
+    ),
+    (
+        "Tensor.histc max",
+        lambda t: t.histc(10, 0.0, BAD),
+        "histc(): argument 'max' (position 4) must be float",
+    ),
+    (
+        "Tensor.random_ to",
+        lambda t: t.random_(0, BAD),
+        "random_(): argument 'to' (position 2) must be int",
+    ),
+    (
+        "Tensor.exponential_",
+        lambda t: t.exponential_(BAD),
+        "exponential_(): argument 'lambd' (position 1) must be float",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("call", "expected"), [c[1:] for c in NUMBER_CASES], ids=[c[0] for c in NUMBER_CASES]
+)
+def test_wrong_number_argument_names_function_and_argument(call, expected):
+    t = bp.ones(2, 3, 4)
+    before = t.tolist()
+    with pytest.raises(TypeError) as info:
+        call(t)
+    assert str(info.value) == f"{expected}, not Bad"
+    assert t.tolist() == before  # nothing the user owns changed (random_ and exponential_ too)
+
+
+def test_a_bad_item_of_a_tuple_argument_is_named_with_its_position():
+    t = bp.ones(1, 1, 4, 4)
+    with pytest.raises(TypeError) as info:
+        F.max_pool2d(t, (2, BAD))
+    assert str(info.value) == (
+        "max_pool2d(): argument 'kernel_size' (position 2) must be tuple of ints, but found "
+        "element of type Bad at pos 1"
+    )
+    with pytest.raises(TypeError) as info:
+        bp.vstack([bp.ones(2), BAD])
+    assert str(info.value) == (
+        "vstack(): argument 'tensors' (position 1) must be tuple of Tensors, but found element "
+        "of type Bad at pos 1"
+    )
+
+
+def test_set_printoptions_changes_nothing_when_an_argument_is_wrong():
+    from bprop import _format
+
+    before = (_format._PRECISION, _format._EDGE_ITEMS, _format._LINE_WIDTH)
+    with pytest.raises(TypeError) as info:
+        bp.set_printoptions(precision=2, linewidth=BAD)
+    assert (
+        str(info.value)
+        == "set_printoptions(): argument 'linewidth' (position 4) must be int, not Bad"
+    )
+    assert (_format._PRECISION, _format._EDGE_ITEMS, _format._LINE_WIDTH) == before
+
+
+def test_valid_number_arguments_still_give_the_right_values():
+    t = bp.tensor([[-2.0, -0.5, 0.5, 2.0]])
+    assert F.dropout(t, p=0.0).tolist() == t.tolist()
+    assert F.dropout1d(t.reshape(1, 1, 4), 0.0).tolist() == [[[-2.0, -0.5, 0.5, 2.0]]]
+    assert F.leaky_relu(t, 0.5).tolist() == [[-1.0, -0.25, 0.5, 2.0]]
+    assert F.hardtanh(t, -1, 1).tolist() == [[-1.0, -0.5, 0.5, 1.0]]
+    assert F.elu(t, alpha=bp.tensor(0.0)).tolist() == [[0.0, 0.0, 0.5, 2.0]]  # one-element tensor
+    assert F.softmax(t, np.int64(1)).sum().item() == pytest.approx(1.0)  # numpy integer dim
+    x = bp.arange(16.0).reshape(1, 1, 4, 4)
+    assert F.max_pool2d(x, 2).tolist() == [[[[5.0, 7.0], [13.0, 15.0]]]]
+    assert F.max_pool2d(x, (2, np.int64(2))).tolist() == [[[[5.0, 7.0], [13.0, 15.0]]]]
+    assert F.avg_pool1d(bp.arange(4.0).reshape(1, 1, 4), (2,)).tolist() == [[[0.5, 2.5]]]
+    assert F.adaptive_avg_pool1d(bp.arange(4.0).reshape(1, 4), 2).tolist() == [[0.5, 2.5]]
+    assert F.pad(bp.ones(2), (1, 0)).tolist() == [0.0, 1.0, 1.0]
+    assert F.layer_norm(bp.tensor([1.0, 3.0]), [2]).tolist() == pytest.approx([-1.0, 1.0], abs=1e-4)
+    assert bp.cat([bp.ones(1), bp.zeros(2)]).tolist() == [1.0, 0.0, 0.0]
+    assert bp.cat((bp.ones(1, 1) for _ in range(2)), 1).tolist() == [[1.0, 1.0]]  # a generator
+    assert bp.stack([bp.ones(2), bp.zeros(2)], dim=1).tolist() == [[1.0, 0.0], [1.0, 0.0]]
+    assert bp.hstack([bp.ones(1), bp.zeros(1)]).tolist() == [1.0, 0.0]
+    assert t.argmax(1).tolist() == [3] and t.max(1).values.tolist() == [2.0]
+    assert t.unsqueeze(0).shape == (1, 1, 4) and t.flatten(0, -1).shape == (4,)
+    assert t.norm(1).item() == pytest.approx(5.0)
+    assert bp.copysign(bp.ones(2), -1.0).tolist() == [-1.0, -1.0]
