@@ -29,7 +29,10 @@ std::atomic<DType> g_default_dtype{DType::Float32};
 
 namespace detail {
 namespace {
-constexpr size_t kMetaLocks = 64;
+// 16 a pool: enough that threads updating different tensors rarely share one, and few enough
+// that the fork handler's holding all of them at once (Note [Fork safety]) stays within what
+// ThreadSanitizer's deadlock detector tracks (64 locks held by one thread).
+constexpr size_t kMetaLocks = 16;
 struct alignas(64) PaddedMutex {
   std::mutex mutex;
 };
