@@ -5,6 +5,7 @@ exhaustive GEMM and ULP sweeps are C++ tests (cpp/tests/test_kernels.cpp)."""
 import os
 import subprocess
 import sys
+import threading
 import warnings
 
 import bprop as bp
@@ -55,6 +56,33 @@ def test_threads_work_in_a_forked_child(restore_threads):
             os._exit(code)
     _, status = os.waitpid(pid, 0)
     assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+
+
+def test_the_caller_finishes_a_job_while_the_worker_is_held(restore_threads):
+    # A worker descheduled by a busy machine (here: held by a test hook, it wakes but claims
+    # nothing) must not hold the caller up: the caller claims every part itself, and the parts'
+    # ranges are fixed, so the product has the same bits as with a free worker.
+    bp.set_num_threads(2)
+    a, b = bp.randn(300, 300), bp.randn(300, 300)
+    expected = (a @ b).numpy()
+    released = threading.Event()
+
+    def release():  # a safety valve: a caller waiting on the held worker would hang the test
+        released.set()
+        bp._core._hold_pool_workers(False)
+
+    valve = threading.Timer(60, release)
+    bp._core._hold_pool_workers(True)
+    valve.start()
+    try:
+        products = [(a @ b).numpy() for _ in range(20)]
+        finished_while_held = not released.is_set()
+    finally:
+        valve.cancel()
+        bp._core._hold_pool_workers(False)
+    assert finished_while_held
+    for product in products:
+        assert np.array_equal(product, expected)
 
 
 SCRIPT = """

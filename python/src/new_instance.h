@@ -109,10 +109,11 @@ void enum_members_only(py::enum_<Enum>& cls) {
       },
       py::name("__new__")));
   // __new__ returned an existing member: nothing is left to initialise.
-  cls.attr("__init__") = py::cpp_function([](const py::args&, const py::kwargs&) {},
-                                          py::name("__init__"), py::is_method(cls));
-  cls.def("__reduce__", [](const py::handle& self) {
-    return py::make_tuple(py::type::of(self), py::make_tuple(self.attr("name")));
+  py::delattr(cls, "__init__");  // pybind11's cls(int) took any int
+  cls.def("__init__", [](const py::handle&, const py::args&, const py::kwargs&) {});
+  cls.def("__reduce__", [](const py::handle& self) -> py::tuple {
+    py::object type = py::type::of(self), name = self.attr("name");
+    return py::make_tuple(type, py::make_tuple(name));
   });
 }
 

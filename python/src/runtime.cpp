@@ -1,6 +1,7 @@
 // Runtime settings: threads and the instruction-set path.
 #include "bindings.h"
 #include "kernels/isa.h"
+#include "kernels/parallel.h"
 
 namespace bprop::python {
 
@@ -14,6 +15,8 @@ void init_runtime(py::module_& m) {
   m.def(
       "_isa", [] { return kernels::isa_name(kernels::active_isa()); },
       "The instruction-set path the kernels run on: avx512, avx2 or scalar");
+  m.def("_hold_pool_workers", &kernels::hold_workers_for_testing, py::arg("hold"),
+        "Testing: the kernel pool's workers claim no work while held (a descheduled worker)");
 }
 
 }  // namespace bprop::python

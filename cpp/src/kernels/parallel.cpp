@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdlib>
 #include <exception>
@@ -22,12 +23,38 @@ namespace {
 
 thread_local bool t_inside_parallel_region = false;
 
-// Workers sleep on a condition variable between jobs, after spinning briefly so that the
-// back-to-back kernels of a training step don't pay a wake-up each.
+// Spins wait at most this long (then sleep): a wake-up costs a few microseconds, while a spin
+// bounded by iterations can last milliseconds where `pause` is slow (about 140 cycles on recent
+// Intel cores), and burns a core the hypervisor may want for a descheduled worker.
+constexpr auto kSpinBudget = std::chrono::microseconds(50);
+
+// Spins until done() or the spin budget is spent; whether done() became true.
+template <typename Done>
+bool spin_until(Done done) {
+  const auto deadline = std::chrono::steady_clock::now() + kSpinBudget;
+  while (true) {
+    for (int i = 0; i < 64; ++i) {
+      if (done()) return true;
+      __builtin_ia32_pause();
+    }
+    if (std::chrono::steady_clock::now() >= deadline) return done();
+  }
+}
+
+std::atomic<bool> g_hold_workers{false};  // testing: hold_workers_for_testing()
+
+// Note [Parts claimed, not assigned]
+// A job is split into a fixed number of parts, each a fixed range of [0, n): which thread runs
+// a part never changes its range, so results are the same bit for bit for any thread count and
+// any timing. Parts are claimed from a counter: the caller wakes the workers and then claims
+// parts itself like any worker, so a worker that is descheduled, or wakes late, costs at most
+// the one part it claimed; a worker that never wakes costs nothing. The counter holds the job's
+// number beside the next part, so a worker that read an older job can't claim a part of a newer
+// one.
 class ThreadPool {
  public:
   explicit ThreadPool(int threads) : threads_(threads) {
-    for (int id = 1; id < threads; ++id) workers_.emplace_back([this, id] { work(id); });
+    for (int id = 1; id < threads; ++id) workers_.emplace_back([this] { work(); });
   }
 
   ~ThreadPool() {
@@ -45,22 +72,22 @@ class ThreadPool {
 
   // Runs body over `parts` ranges of [0, n); the caller holds run_mutex().
   void run(int64_t n, int parts, const std::function<void(int64_t, int64_t)>& body) {
+    Job job;
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      job_ = {&body, n, parts};
-      pending_.store(parts - 1);
+      job = job_ = {&body, n, parts, ++job_number_};
+      unfinished_.store(parts, std::memory_order_relaxed);
+      next_part_.store(job.number << 32, std::memory_order_release);
       error_ = nullptr;
-      generation_.fetch_add(1);
+      generation_.fetch_add(1, std::memory_order_release);
     }
     wake_.notify_all();
-    run_part(job_, 0);
-    // The other parts usually finish within microseconds of ours: spin before sleeping.
-    for (int spin = 0; spin < 200000 && pending_.load(std::memory_order_acquire) != 0; ++spin)
-      __builtin_ia32_pause();
-    while (pending_.load(std::memory_order_acquire) != 0) {
+    run_parts(job);
+    if (!spin_until([this] { return unfinished_.load(std::memory_order_acquire) == 0; })) {
       std::unique_lock<std::mutex> lock(mutex_);
-      done_.wait(lock, [this] { return pending_.load() == 0; });
+      done_.wait(lock, [this] { return unfinished_.load(std::memory_order_acquire) == 0; });
     }
+    std::lock_guard<std::mutex> lock(mutex_);
     if (error_) std::rethrow_exception(error_);
   }
 
@@ -69,7 +96,27 @@ class ThreadPool {
     const std::function<void(int64_t, int64_t)>* body = nullptr;
     int64_t n = 0;
     int parts = 1;
+    uint64_t number = 0;
   };
+
+  // Claims and runs parts of `job` until none is left (Note [Parts claimed, not assigned]).
+  void run_parts(const Job& job) {
+    uint64_t claim = next_part_.load(std::memory_order_acquire);
+    while (true) {
+      if ((claim >> 32) != (job.number & 0xffffffffu)) return;  // a newer job
+      const int part = static_cast<int>(claim & 0xffffffffu);
+      if (part >= job.parts) return;
+      if (!next_part_.compare_exchange_weak(claim, claim + 1, std::memory_order_acq_rel,
+                                            std::memory_order_acquire))
+        continue;
+      run_part(job, part);
+      if (unfinished_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        done_.notify_all();
+      }
+      claim = next_part_.load(std::memory_order_acquire);
+    }
+  }
 
   void run_part(const Job& job, int part) {
     const int64_t begin = job.n * part / job.parts, end = job.n * (part + 1) / job.parts;
@@ -83,16 +130,11 @@ class ThreadPool {
     t_inside_parallel_region = false;
   }
 
-  void work(int id) {
+  void work() {
     uint64_t seen = 0;
     while (true) {
-      // Spin for a while, then sleep until the next job.
-      for (int spin = 0; spin < 20000 && generation_.load(std::memory_order_acquire) == seen;
-           ++spin)
-        __builtin_ia32_pause();
-      // The job is read under the lock: a worker that a job did not need may wake only after
-      // that job has ended and the next one has been set up, and must then see the new one
-      // whole (reading parts_ alone, unlocked, raced with run() and could run a part twice).
+      // Spin briefly (back-to-back kernels of a step), then sleep until the next job.
+      spin_until([&] { return generation_.load(std::memory_order_acquire) != seen; });
       Job job;
       {
         std::unique_lock<std::mutex> lock(mutex_);
@@ -101,13 +143,9 @@ class ThreadPool {
         if (stop_) return;
         job = job_;
       }
-      if (id < job.parts) {
-        run_part(job, id);
-        if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-          std::lock_guard<std::mutex> lock(mutex_);
-          done_.notify_all();
-        }
-      }
+      while (g_hold_workers.load(std::memory_order_acquire))
+        std::this_thread::sleep_for(std::chrono::microseconds(200));
+      run_parts(job);
     }
   }
 
@@ -116,10 +154,12 @@ class ThreadPool {
   std::mutex mutex_, run_mutex_;
   std::condition_variable wake_, done_;
   std::atomic<uint64_t> generation_{0};
-  std::atomic<int> pending_{0};
-  Job job_;  // guarded by mutex_
+  std::atomic<uint64_t> next_part_{0};  // the job's number << 32 | the next unclaimed part
+  std::atomic<int> unfinished_{0};      // parts not yet run to the end
+  uint64_t job_number_ = 0;             // guarded by mutex_
+  Job job_;                             // guarded by mutex_
   bool stop_ = false;
-  std::exception_ptr error_;
+  std::exception_ptr error_;  // guarded by mutex_
 };
 
 int default_threads() {
@@ -156,6 +196,8 @@ void after_fork_in_child() {
 }
 
 }  // namespace
+
+void hold_workers_for_testing(bool hold) { g_hold_workers.store(hold); }
 
 void register_fork_handlers() {
   static const bool registered = [] {
