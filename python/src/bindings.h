@@ -141,7 +141,7 @@ void init_runtime(py::module_& m);
 void init_capture(py::module_& m);
 void init_train(py::module_& m);
 void init_io(py::module_& m);
-void init_fast_ops(py::module_& m);  // after init_ops: it overrides operator slots
+void init_fast_ops(py::module_& m);     // after init_ops: it overrides operator slots
 void init_call_errors(py::module_& m);  // last: it switches every function's dispatcher
 
 }  // namespace bprop::python
