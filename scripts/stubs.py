@@ -204,6 +204,9 @@ def _postprocess(text: str, python_methods: str) -> str:
     text = re.sub(
         r"collections\.abc\.Callable\b(?!\[)", "collections.abc.Callable[..., typing.Any]", text
     )
+    # py::args / py::kwargs (the bound __new__ and __init__ that take anything) come untyped.
+    text = re.sub(r"(?<!\*)\*args(?=[,)])", "*args: typing.Any", text)
+    text = re.sub(r"\*\*kwargs(?=\))", "**kwargs: typing.Any", text)
     # pybind11 enums: an __eq__/__ne__/__str__/__repr__ overload pair whose first form the second
     # already covers; keep the second.
     text = re.sub(

@@ -45,7 +45,7 @@ class dtype:
     float64: typing.ClassVar[dtype]
     int64: typing.ClassVar[dtype]
     @staticmethod
-    def __new__(arg0: typing.Any, *args, **kwargs) -> typing.Any:
+    def __new__(arg0: typing.Any, *args: typing.Any, **kwargs: typing.Any) -> typing.Any:
         ...
     def __eq__(self: dtype, other: typing.Any) -> builtins.bool:
         ...
@@ -55,7 +55,7 @@ class dtype:
         ...
     def __index__(self: dtype) -> builtins.int:
         ...
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args: typing.Any, **kwargs: typing.Any) -> None:
         ...
     def __int__(self: dtype) -> builtins.int:
         ...
@@ -86,7 +86,7 @@ class Node:
     A node of the autograd graph (a grad_fn)
     """
     @staticmethod
-    def __new__(*args, **kwargs) -> typing.Any:
+    def __new__(*args: typing.Any, **kwargs: typing.Any) -> typing.Any:
         ...
     def __repr__(self) -> builtins.str:
         ...
@@ -103,7 +103,7 @@ class Tensor:
     An n-d array that can record operations for autograd
     """
     @staticmethod
-    def __new__(arg0: typing.Any, *args, **kwargs) -> typing.Any:
+    def __new__(arg0: typing.Any, *args: typing.Any, **kwargs: typing.Any) -> typing.Any:
         ...
     def __add__(self, arg0: typing.Any) -> Tensor:
         ...
@@ -722,7 +722,7 @@ class _HookHandle:
     A Tensor.register_hook registration
     """
     @staticmethod
-    def __new__(*args, **kwargs) -> typing.Any:
+    def __new__(*args: typing.Any, **kwargs: typing.Any) -> typing.Any:
         ...
     def remove(self) -> builtins.bool:
         """
@@ -736,7 +736,7 @@ class Adam:
     Adam and AdamW with PyTorch's update math
     """
     @staticmethod
-    def __new__(arg0: typing.Any, *args, **kwargs) -> typing.Any:
+    def __new__(arg0: typing.Any, *args: typing.Any, **kwargs: typing.Any) -> typing.Any:
         ...
     def __init__(self, params: collections.abc.Sequence[Tensor], lr: typing.SupportsFloat | typing.SupportsIndex, beta1: typing.SupportsFloat | typing.SupportsIndex, beta2: typing.SupportsFloat | typing.SupportsIndex, eps: typing.SupportsFloat | typing.SupportsIndex, weight_decay: typing.SupportsFloat | typing.SupportsIndex, decoupled_weight_decay: builtins.bool) -> None:
         ...
@@ -766,7 +766,7 @@ class SGD:
     Stochastic gradient descent: w := w - lr * dL/dw
     """
     @staticmethod
-    def __new__(arg0: typing.Any, *args, **kwargs) -> typing.Any:
+    def __new__(arg0: typing.Any, *args: typing.Any, **kwargs: typing.Any) -> typing.Any:
         ...
     def __init__(self, params: collections.abc.Sequence[Tensor], lr: typing.SupportsFloat | typing.SupportsIndex, momentum: typing.SupportsFloat | typing.SupportsIndex = 0.0, dampening: typing.SupportsFloat | typing.SupportsIndex = 0.0, weight_decay: typing.SupportsFloat | typing.SupportsIndex = 0.0, nesterov: builtins.bool = False) -> None:
         ...
@@ -806,7 +806,7 @@ class Reduction:
     none: typing.ClassVar[Reduction]
     sum: typing.ClassVar[Reduction]
     @staticmethod
-    def __new__(arg0: typing.Any, *args, **kwargs) -> typing.Any:
+    def __new__(arg0: typing.Any, *args: typing.Any, **kwargs: typing.Any) -> typing.Any:
         ...
     def __eq__(self, other: typing.Any) -> builtins.bool:
         ...
@@ -816,7 +816,7 @@ class Reduction:
         ...
     def __index__(self) -> builtins.int:
         ...
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args: typing.Any, **kwargs: typing.Any) -> None:
         ...
     def __int__(self) -> builtins.int:
         ...
@@ -841,7 +841,7 @@ class _Capture:
     A recorded step and its replay (bprop/capture.h)
     """
     @staticmethod
-    def __new__(arg0: typing.Any, *args, **kwargs) -> typing.Any:
+    def __new__(arg0: typing.Any, *args: typing.Any, **kwargs: typing.Any) -> typing.Any:
         ...
     def __init__(self) -> None:
         ...
@@ -857,7 +857,7 @@ class _Trainer:
     The training loop of bprop.Trainer (bprop/trainer.h)
     """
     @staticmethod
-    def __new__(arg0: typing.Any, *args, **kwargs) -> typing.Any:
+    def __new__(arg0: typing.Any, *args: typing.Any, **kwargs: typing.Any) -> typing.Any:
         ...
     def __init__(self, model: collections.abc.Callable[[Tensor], Tensor], loss_fn: collections.abc.Callable[[Tensor, Tensor], Tensor], zero_grad: collections.abc.Callable[[], None], step: collections.abc.Callable[[], None]) -> None:
         ...
