@@ -13,6 +13,7 @@ import warnings
 import bprop as bp
 import numpy as np
 import pytest
+from conftest import skip_fork_with_threads_under_asan
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
 
@@ -47,6 +48,7 @@ def two_kernel_threads():
     bp.set_num_threads(before)
 
 
+@skip_fork_with_threads_under_asan
 def test_forks_at_random_moments_while_threads_run_backward(two_kernel_threads):
     # Shared by every thread, as a model's parameters are: their .grad and accumulator locks
     # are the ones a fork used to leave held.

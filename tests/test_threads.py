@@ -12,6 +12,7 @@ import warnings
 import bprop as bp
 import numpy as np
 import pytest
+from conftest import skip_fork_with_threads_under_asan
 
 N_THREADS = 4
 
@@ -180,6 +181,7 @@ def test_building_on_a_graph_while_other_threads_backpropagate_through_it():
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+@skip_fork_with_threads_under_asan  # threads just joined may still be freeing their memory
 def test_autograd_works_in_a_child_forked_after_threads_used_it(two_kernel_threads):
     arrays = mlp_arrays(7)
     reference = mlp_step(arrays)
