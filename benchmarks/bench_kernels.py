@@ -1,11 +1,17 @@
 """Kernel benchmark: bprop beside numpy (and PyTorch when installed), in one process.
 
-    python benchmarks/bench_kernels.py [--quick] [--json benchmarks/results/kernels.json]
+    python benchmarks/bench_kernels.py [--quick] [--threads N] [--contention]
+                                       [--json benchmarks/results/kernels.json]
 
 For each case every library runs the same operation on the same data; rounds alternate
 between libraries, each round preceded by a short sleep so that the previous library's
-spinning worker threads have gone quiet. Reports the median time, the rate (GFLOP/s or GB/s)
-and bprop's time ratio to numpy (below 1: bprop faster), and writes everything as JSON.
+spinning worker threads have gone quiet. Reports the median time, the rate (GFLOP/s or GB/s),
+bprop's share of the machine's roofline (the FMA peak of the threads used, measured once by a
+register-only loop, for products; the memory bandwidth, measured once by a large copy, for the
+rest) and bprop's time ratio to numpy (below 1: bprop faster), and writes everything as JSON.
+--threads N runs every library on N threads (default: bprop's default, libraries' own).
+--contention adds rows measured while a busy-loop process is pinned to CPU 0: bprop's time
+with 2 threads over its time with 1 (a descheduled worker must not cost more than it brings).
 Not a test: nothing here asserts a timing."""
 
 from __future__ import annotations
@@ -15,10 +21,28 @@ import json
 import os
 import platform
 import statistics
+import subprocess
+import sys
 import time
 
 # Idle OpenMP workers (PyTorch's) sleep at once instead of spinning on the 2 cores.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
+def _threads_argument() -> int | None:
+    """--threads N, read before numpy is imported: OpenBLAS sizes its pool at import."""
+    for i, arg in enumerate(sys.argv):
+        if arg == "--threads" and i + 1 < len(sys.argv):
+            return int(sys.argv[i + 1])
+        if arg.startswith("--threads="):
+            return int(arg.split("=", 1)[1])
+    return None
+
+
+THREADS = _threads_argument()
+if THREADS is not None:
+    for _name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[_name] = str(THREADS)
 
 import bprop as bp  # noqa: E402
 import numpy as np  # noqa: E402
@@ -28,7 +52,7 @@ try:
 except ImportError:
     torch = None
 
-QUIESCE_S = 0.1  # long enough for OpenBLAS's spinning workers to go to sleep
+QUIESCE_S = 0.3  # OpenBLAS workers spin up to 2**28 cycles (~0.1 s) after a call: let them sleep
 
 
 def measure(fn, min_time: float = 0.02) -> tuple[int, float]:
@@ -109,13 +133,90 @@ def sum_case(n):
     return f"sum, {n:,} float32", runners, 4.0 * n, "GB/s"
 
 
+def memory_bandwidth() -> float:
+    """GB/s of a 256 MB copy (a read and a write per byte), the best of five."""
+    source = np.ones(64 * 1024 * 1024, dtype=np.float32)
+    target = np.empty_like(source)
+    best = min(_timed(lambda: np.copyto(target, source)) for _ in range(5))
+    return 2 * source.nbytes / best / 1e9
+
+
+def _timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def mlp_step_runner(hidden: int, batch: int):
+    """One SGD step of the 784-hidden-hidden-10 MLP on a fixed batch."""
+    bp.manual_seed(0)
+    model = bp.nn.Sequential(
+        bp.nn.Linear(784, hidden), bp.nn.ReLU(), bp.nn.Linear(hidden, hidden), bp.nn.ReLU(),
+        bp.nn.Linear(hidden, 10),
+    )  # fmt: skip
+    optimizer = bp.optim.SGD(model.parameters(), lr=0.01)
+    x, y = bp.randn(batch, 784), bp.randint(0, 10, (batch,))
+
+    def step():
+        optimizer.zero_grad()
+        bp.nn.functional.cross_entropy(model(x), y).backward()
+        optimizer.step()
+
+    return step
+
+
+def contention_rows(rounds: int) -> list[dict]:
+    """bprop with 2 threads over 1 thread while a busy loop holds CPU 0."""
+    if not hasattr(os, "sched_setaffinity") or (os.cpu_count() or 1) < 2:
+        print("contention rows skipped: needs sched_setaffinity and 2 CPUs")
+        return []
+    busy = subprocess.Popen(
+        [sys.executable, "-c", "import os; os.sched_setaffinity(0, {0})\nwhile True: pass"]
+    )
+    a, b = bp.randn(512, 512), bp.randn(512, 512)
+    cases = {
+        "sgemm n=512": lambda: a @ b,
+        "MLP 784-512-512-10 b256 SGD step": mlp_step_runner(512, 256),
+    }
+    rows = []
+    before = bp.get_num_threads()
+    try:
+        time.sleep(0.2)
+        for label, fn in cases.items():
+            per_threads = {}
+            for threads in (1, 2):
+                bp.set_num_threads(threads)
+                per_threads[threads] = compare({"bprop": fn}, rounds)["bprop"]
+            ratio = per_threads[2] / per_threads[1]
+            rows.append({"case": label, "seconds": per_threads, "ratio_2_over_1": ratio})
+            print(
+                f"under contention, {label}: 1 thread {per_threads[1] * 1e3:.2f} ms, "
+                f"2 threads {per_threads[2] * 1e3:.2f} ms, 2/1 = {ratio:.2f}"
+            )
+    finally:
+        bp.set_num_threads(before)
+        busy.kill()
+        busy.wait()
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer rounds and sizes")
     parser.add_argument("--rounds", type=int, default=None)
     parser.add_argument("--json", default=os.path.join("benchmarks", "results", "kernels.json"))
+    parser.add_argument("--threads", type=int, default=None, help="threads for every library")
+    parser.add_argument("--contention", action="store_true", help="add the contention rows")
     args = parser.parse_args()
     rounds = args.rounds or (3 if args.quick else 7)
+    if args.threads is not None:
+        bp.set_num_threads(args.threads)
+        if torch is not None:
+            torch.set_num_threads(args.threads)
+    config = bp.show_config(mode="dicts")
+    threads = bp.get_num_threads()
+    peak = bp._core._fma_peak_gflops(0.2) * threads
+    bandwidth = memory_bandwidth()
 
     sizes = [32, 64, 128, 256, 512, 1024] + ([] if args.quick else [2048])
     cases = [gemm_case(f"sgemm n={n}", n, n, n) for n in sizes]
@@ -126,6 +227,10 @@ def main() -> None:
         gemm_case("MLP fwd (256x784)(784x512)", 256, 784, 512),
         gemm_case("MLP dW (784x256)(256x512), A^T", 784, 256, 512, transpose_a=True),
         gemm_case("MLP dX (256x512)(512x784), B^T", 256, 512, 784, transpose_b=True),
+        gemm_case("GPT qkv (768x128)(128x384)", 768, 128, 384),
+        gemm_case("GPT mlp up (768x128)(128x512)", 768, 128, 512),
+        gemm_case("GPT mlp down (768x512)(512x128)", 768, 512, 128),
+        gemm_case("GPT head (768x128)(128x65)", 768, 128, 65),
         add_case(1_000_000),
         unary_case("exp, 1,000,000 float32", 1_000_000, np.exp, bp.exp,
                    torch.exp if torch else None),
@@ -137,10 +242,14 @@ def main() -> None:
     results = []
     header = f"{'case':34s} {'bprop':>16s} {'numpy':>16s}"
     header += f" {'torch':>16s}" if torch is not None else ""
-    header += f" {'bprop/numpy':>12s}"
+    header += f" {'roof %':>7s} {'bprop/numpy':>12s}"
     print(
-        f"bprop {bp.__version__} on {bp._core._isa()}, {bp.get_num_threads()} threads; "
+        f"bprop {bp.__version__} on {config['cpu']} ({config['isa']}), {threads} threads; "
         f"numpy {np.__version__}" + (f"; torch {torch.__version__}" if torch else "")
+    )
+    print(
+        f"roofline: FMA peak {peak:.0f} GFLOP/s ({threads} threads, measured), "
+        f"memory {bandwidth:.1f} GB/s (a 256 MB copy)"
     )
     print(header)
     for label, runners, work, unit in cases:
@@ -153,9 +262,12 @@ def main() -> None:
             "rate": {k: work / v / scale for k, v in times.items()},
             "ratio_vs_numpy": times["bprop"] / times["numpy"],
         }
+        row["roofline_percent"] = (
+            100 * row["rate"]["bprop"] / (peak if unit == "GFLOP/s" else bandwidth)
+        )
         results.append(row)
         cells = " ".join(f"{times[k] * 1e6:8.1f}us {row['rate'][k]:6.1f}" for k in runners)
-        print(f"{label:34s} {cells} {row['ratio_vs_numpy']:12.2f}")
+        print(f"{label:34s} {cells} {row['roofline_percent']:7.0f} {row['ratio_vs_numpy']:12.2f}")
 
     # Thread scaling of bprop's GEMM at n = 1024.
     a, b = bp.randn(1024, 1024), bp.randn(1024, 1024)
@@ -171,9 +283,13 @@ def main() -> None:
         f"({per_threads[1] * 1e3:.2f} ms -> {per_threads[2] * 1e3:.2f} ms)"
     )
 
+    contention = contention_rows(rounds) if args.contention else []
+
     report = {
-        "machine": {"platform": platform.platform(), "processor": platform.processor(),
-                    "cpus": os.cpu_count(), "isa": bp._core._isa()},
+        "machine": {"platform": platform.platform(), "cpu": config["cpu"],
+                    "cpus": os.cpu_count(), "isa": config["isa"], "threads": threads,
+                    "fma_peak_gflops": peak, "memory_gbps": bandwidth, "config": config},
+        "contention": contention,
         "versions": {"bprop": bp.__version__, "numpy": np.__version__,
                      "torch": torch.__version__ if torch else None},
         "cases": results,

@@ -54,7 +54,9 @@ def test_command_line_prints_the_same_directories():
 def test_command_line_without_an_option_is_a_usage_error():
     done = subprocess.run([sys.executable, "-m", "bprop"], capture_output=True, text=True)
     assert done.returncode == 2
-    assert "one of the arguments --cmake-dir --include-dir --version is required" in done.stderr
+    assert "one of the arguments --cmake-dir --include-dir --version --config is required" in (
+        done.stderr
+    )
 
 
 def test_installed_headers_are_ours_and_python_free():

@@ -164,3 +164,35 @@ def test_float32_sum_of_ten_million_is_accurate():
     got = float(bp.tensor(values).sum())
     exact = values.astype(np.float64).sum()
     assert abs(got - exact) / exact < 1e-6
+
+
+PRODUCTS = """
+import bprop as bp, numpy as np
+rng = np.random.default_rng(5)
+out = []
+for m, k, n in [(64, 64, 64), (13, 7, 5), (97, 131, 61), (300, 70, 200), (25, 300, 40)]:
+    for dtype in (bp.float32, bp.float64):
+        a = bp.tensor(rng.standard_normal((m, k)), dtype=dtype)
+        b = bp.tensor(rng.standard_normal((k, n)), dtype=dtype)
+        bt = bp.tensor(rng.standard_normal((n, k)), dtype=dtype).T
+        out += [(a @ b).numpy().ravel(), (a @ bt).numpy().ravel(), (a.T.T @ b).numpy().ravel()]
+np.save("{path}", np.concatenate([o.astype(np.float64) for o in out]))
+"""
+
+
+def test_a_read_in_place_or_packed_gives_the_same_bits(tmp_path):
+    # Note [A in place] in gemm.cpp: small products read a row-major A where it lies instead of
+    # packing it; the sums are the same, in the same order.
+    results = []
+    for panels in ("0", "1000"):
+        path = tmp_path / f"products-{panels}.npy"
+        env = dict(os.environ, BPROP_GEMM_A_IN_PLACE_PANELS=panels)
+        subprocess.run(
+            [sys.executable, "-c", PRODUCTS.format(path=path)], env=env, check=True, timeout=120
+        )
+        results.append(np.load(path))
+    assert np.array_equal(results[0], results[1])
+    rng = np.random.default_rng(5)
+    a, b = rng.standard_normal((64, 64)), rng.standard_normal((64, 64))
+    expected = a.astype(np.float32).astype(np.float64) @ b.astype(np.float32).astype(np.float64)
+    np.testing.assert_allclose(results[1][: 64 * 64], expected.ravel(), rtol=1e-4, atol=1e-4)

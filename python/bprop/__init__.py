@@ -25,6 +25,7 @@ from . import (  # noqa: F401  (_protocols installs Tensor methods)
     utils,
     viz,
 )
+from ._config import show_config
 
 # The API bound in C++: the names its bindings export (bprop._core.__all__).
 from ._core import *  # noqa: F403
@@ -314,7 +315,7 @@ __all__ = [
     "unique_consecutive", "bincount", "histc", "searchsorted", "bucketize", "index_copy",
     "FloatTensor", "DoubleTensor", "LongTensor", "BoolTensor", "memory_format",
     "contiguous_format", "preserve_format", "channels_last", "set_default_device",
-    "get_default_device", "set_printoptions",
+    "get_default_device", "set_printoptions", "show_config",
     "addcmul", "addcdiv", "addmm", "addmv", "baddbmm", "addbmm", "logaddexp", "logaddexp2",
     "rot90", "take_along_dim", "atleast_1d", "atleast_2d", "atleast_3d", "block_diag",
     "ravel", "index_put", "masked_scatter", "diagflat", "cross", "trapezoid", "trapz", "cov",

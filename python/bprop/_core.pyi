@@ -895,6 +895,10 @@ def _clamp(arg0: Tensor, arg1: Tensor | None, arg2: Tensor | None) -> Tensor:
     ...
 def _clamp_(arg0: Tensor, arg1: Tensor | None, arg2: Tensor | None) -> Tensor:
     ...
+def _config() -> dict[str, typing.Any]:
+    """
+    What the kernels run with on this machine (bprop.show_config prints it)
+    """
 def _conv2d(arg0: Tensor, arg1: Tensor, arg2: Tensor | None, arg3: tuple[typing.SupportsInt | typing.SupportsIndex, typing.SupportsInt | typing.SupportsIndex], arg4: tuple[typing.SupportsInt | typing.SupportsIndex, typing.SupportsInt | typing.SupportsIndex], arg5: tuple[typing.SupportsInt | typing.SupportsIndex, typing.SupportsInt | typing.SupportsIndex], arg6: typing.SupportsInt | typing.SupportsIndex) -> Tensor:
     ...
 def _copy_(arg0: Tensor, arg1: Tensor) -> Tensor:
@@ -915,6 +919,10 @@ def _fill_(arg0: Tensor, arg1: Number) -> Tensor:
     ...
 def _flatten(arg0: Tensor, arg1: typing.SupportsInt | typing.SupportsIndex, arg2: typing.SupportsInt | typing.SupportsIndex) -> Tensor:
     ...
+def _fma_peak_gflops(seconds: typing.SupportsFloat | typing.SupportsIndex = 0.05) -> float:
+    """
+    This core's float32 FMA peak in GFLOP/s, measured by a register-only loop
+    """
 def _fold2d(arg0: Tensor, arg1: tuple[int, ...], arg2: tuple[typing.SupportsInt | typing.SupportsIndex, typing.SupportsInt | typing.SupportsIndex], arg3: tuple[typing.SupportsInt | typing.SupportsIndex, typing.SupportsInt | typing.SupportsIndex], arg4: tuple[typing.SupportsInt | typing.SupportsIndex, typing.SupportsInt | typing.SupportsIndex], arg5: tuple[typing.SupportsInt | typing.SupportsIndex, typing.SupportsInt | typing.SupportsIndex]) -> Tensor:
     ...
 def _from_dlpack_capsule(capsule: typing_extensions.CapsuleType, copy: bool | None) -> Tensor:

@@ -1,6 +1,10 @@
 // Runtime settings: threads and the instruction-set path.
+#include <pybind11/typing.h>
+
 #include "bindings.h"
+#include "kernels/cpu_info.h"
 #include "kernels/isa.h"
+#include "kernels/kernels.h"
 #include "kernels/parallel.h"
 
 namespace bprop::python {
@@ -15,6 +19,34 @@ void init_runtime(py::module_& m) {
   m.def(
       "_isa", [] { return kernels::isa_name(kernels::active_isa()); },
       "The instruction-set path the kernels run on: avx512, avx2 or scalar");
+  m.def(
+      "_config",
+      []() -> py::typing::Dict<py::str, py::object> {
+        const kernels::CpuInfo& cpu = kernels::cpu_info();
+        py::dict config;
+        config["cpu"] = cpu.model;
+        config["l1d_bytes"] = cpu.l1d_bytes;
+        config["l2_bytes"] = cpu.l2_bytes;
+        config["l3_bytes"] = cpu.l3_bytes;
+        config["l3_sharing"] = cpu.l3_sharing;
+        config["isa"] = kernels::isa_name(kernels::active_isa());
+        config["threads"] = get_num_threads();
+        for (DType dtype : {DType::Float32, DType::Float64}) {
+          const kernels::GemmBlocking b = kernels::gemm_blocking(dtype);
+          py::dict gemm;
+          gemm["mr"] = b.mr;
+          gemm["nr"] = b.nr;
+          gemm["kc"] = b.kc;
+          gemm["mc"] = b.mc;
+          gemm["nc"] = b.nc;
+          config[py::str(std::string("gemm_") + dtype_name(dtype))] = gemm;
+        }
+        return config;
+      },
+      "What the kernels run with on this machine (bprop.show_config prints it)");
+  m.def("_fma_peak_gflops", &kernels::measure_fma_peak_gflops, py::arg("seconds") = 0.05,
+        "This core's float32 FMA peak in GFLOP/s, measured by a register-only loop",
+        py::call_guard<py::gil_scoped_release>());
   m.def("_hold_pool_workers", &kernels::hold_workers_for_testing, py::arg("hold"),
         "Testing: the kernel pool's workers claim no work while held (a descheduled worker)");
 }

@@ -5,12 +5,15 @@
 // skip packing. Work is split over blocks of C rows or panels of C columns, never over k, so
 // every element of C is summed in the same order whatever the thread count.
 #include <algorithm>
+#include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <new>
 #include <stdexcept>
 
+#include "kernels/cpu_info.h"
 #include "kernels/gemm_micro.h"
 #include "kernels/isa.h"
 #include "kernels/kernels.h"
@@ -19,10 +22,6 @@
 
 namespace bprop::kernels {
 namespace {
-
-constexpr int64_t kBlockK = 256;   // KC: depth of packed panels
-constexpr int64_t kBlockM = 120;   // MC: rows of A per L2 block (a multiple of every MR)
-constexpr int64_t kBlockN = 3072;  // NC: columns of B per L3 block (a multiple of every NR)
 
 const MicroKernels& micro_kernels() {
   static const MicroKernels kernels = [] {
@@ -48,6 +47,57 @@ const MicroKernel<float>& micro_kernel<float>() {
 template <>
 const MicroKernel<double>& micro_kernel<double>() {
   return micro_kernels().f64;
+}
+
+// Note [GEMM blocking]
+// Packed B's KC x NR micro-panel is reused by every MR-row panel of A, so it should stay in L1
+// with room for the A panel streaming past; packed A's MC x KC block stays in L2 while every
+// panel of B passes; packed B's KC x NC block lives in this core's share of L3. The sizes are
+// read from the machine (cpu_info.h), with 32 KiB / 1 MiB / 2 MiB a core where it says
+// nothing, and BPROP_GEMM_BLOCKING=kc,mc,nc overrides them (for tuning experiments).
+int64_t round_down(int64_t value, int64_t multiple) {
+  return std::max(multiple, value / multiple * multiple);
+}
+
+template <typename T>
+GemmBlocking derive_blocking(const MicroKernel<T>& kernel) {
+  const CpuInfo& cpu = cpu_info();
+  const int64_t l1 = cpu.l1d_bytes > 0 ? cpu.l1d_bytes : int64_t{32} << 10;
+  const int64_t l2 = cpu.l2_bytes > 0 ? cpu.l2_bytes : int64_t{1} << 20;
+  const int64_t l3_share =
+      cpu.l3_bytes > 0 && cpu.l3_sharing > 0 ? cpu.l3_bytes / cpu.l3_sharing : int64_t{2} << 20;
+  const int64_t size = sizeof(T);
+  GemmBlocking b;
+  b.mr = kernel.mr;
+  b.nr = kernel.nr;
+  b.kc = std::clamp<int64_t>(round_down(l1 * 2 / 3 / (kernel.nr * size), 16), 64, 512);
+  b.mc = std::clamp<int64_t>(round_down(l2 / 2 / (b.kc * size), kernel.mr), kernel.mr,
+                             round_down(1024, kernel.mr));
+  b.nc = std::clamp<int64_t>(round_down(l3_share / 2 / (b.kc * size), kernel.nr), kernel.nr,
+                             round_down(4096, kernel.nr));
+  if (const char* env = std::getenv("BPROP_GEMM_BLOCKING")) {
+    long long kc = 0, mc = 0, nc = 0;
+    if (std::sscanf(env, "%lld,%lld,%lld", &kc, &mc, &nc) == 3 && kc > 0 && mc > 0 && nc > 0) {
+      b.kc = kc;
+      b.mc = round_down(mc, kernel.mr);
+      b.nc = round_down(nc, kernel.nr);
+    }
+  }
+  return b;
+}
+
+int64_t unpacked_a_max_panels() {
+  static const int64_t panels = [] {
+    const char* env = std::getenv("BPROP_GEMM_A_IN_PLACE_PANELS");
+    return env ? std::atoll(env) : int64_t{12};
+  }();
+  return panels;
+}
+
+template <typename T>
+const GemmBlocking& blocking() {
+  static const GemmBlocking b = derive_blocking(micro_kernel<T>());
+  return b;
 }
 
 struct AlignedFree {
@@ -137,26 +187,41 @@ void gemm_serial(int64_t m, int64_t n, int64_t k, const T* a, int64_t rsa, int64
                  int64_t rsb, int64_t csb, T* c, int64_t ldc) {
   const MicroKernel<T>& kernel = micro_kernel<T>();
   const int mr = kernel.mr, nr = kernel.nr;
+  const GemmBlocking& blocks = blocking<T>();
+  const int64_t block_k = blocks.kc, block_m = blocks.mc, block_n = blocks.nc;
   if (k == 0) {
     for (int64_t i = 0; i < m; ++i) std::fill(c + i * ldc, c + i * ldc + n, T(0));
     return;
   }
-  const int64_t kc_max = std::min<int64_t>(kBlockK, k);
-  T* packed_b = scratch<T>(0, kc_max * std::min<int64_t>(kBlockN, (n + nr - 1) / nr * nr));
-  T* packed_a = scratch<T>(1, kc_max * std::min<int64_t>(kBlockM, (m + mr - 1) / mr * mr));
+  const int64_t kc_max = std::min<int64_t>(block_k, k);
+  T* packed_b = scratch<T>(0, kc_max * std::min<int64_t>(block_n, (n + nr - 1) / nr * nr));
+  T* packed_a = scratch<T>(1, kc_max * std::min<int64_t>(block_m, (m + mr - 1) / mr * mr));
   alignas(64) T tile[16 * 64];
-  for (int64_t jc = 0; jc < n; jc += kBlockN) {
-    const int64_t nc = std::min<int64_t>(kBlockN, n - jc);
+  // Note [A in place]: packing A costs a pass over it (a transposition, for a row-major A) that
+  // pays for itself only across many panels of B. With few panels, a row-major A is read in
+  // place by the micro-kernel (the same sums in the same order: results are unchanged). On the
+  // Xeon of docs/performance.md, 1 thread: n = 64 5.6 -> 3.7 us, 256 211 -> 184 us, 512 even,
+  // 1024 slower; hence up to 12 panels (n <= 384 in float32 with AVX-512).
+  // BPROP_GEMM_A_IN_PLACE_PANELS overrides the limit (0: always pack), for tests and tuning.
+  const bool a_in_place = csa == 1 && (n + nr - 1) / nr <= unpacked_a_max_panels();
+  for (int64_t jc = 0; jc < n; jc += block_n) {
+    const int64_t nc = std::min<int64_t>(block_n, n - jc);
     const int64_t panels = (nc + nr - 1) / nr;
-    for (int64_t pc = 0; pc < k; pc += kBlockK) {
-      const int64_t kc = std::min<int64_t>(kBlockK, k - pc);
+    for (int64_t pc = 0; pc < k; pc += block_k) {
+      const int64_t kc = std::min<int64_t>(block_k, k - pc);
       const bool accumulate = pc > 0;
       for (int64_t q = 0; q < panels; ++q)
         pack_b_panel(kc, std::min<int64_t>(nr, nc - q * nr), b + pc * rsb + (jc + q * nr) * csb,
                      rsb, csb, nr, packed_b + q * kc * nr);
-      for (int64_t ic = 0; ic < m; ic += kBlockM) {
-        const int64_t mc = std::min<int64_t>(kBlockM, m - ic);
-        pack_a(mc, kc, a + ic * rsa + pc * csa, rsa, csa, mr, packed_a);
+      for (int64_t ic = 0; ic < m; ic += block_m) {
+        const int64_t mc = std::min<int64_t>(block_m, m - ic);
+        const int64_t whole_rows = mc / mr * mr;
+        // Note [A in place]: only a partial last strip is packed.
+        if (!a_in_place)
+          pack_a(mc, kc, a + ic * rsa + pc * csa, rsa, csa, mr, packed_a);
+        else if (whole_rows < mc)
+          pack_a(mc - whole_rows, kc, a + (ic + whole_rows) * rsa + pc, rsa, 1, mr,
+                 packed_a + whole_rows * kc);
         for (int64_t q = 0; q < panels; ++q) {
           const int64_t cols = std::min<int64_t>(nr, nc - q * nr);
           const T* bp = packed_b + q * kc * nr;
@@ -164,10 +229,18 @@ void gemm_serial(int64_t m, int64_t n, int64_t k, const T* a, int64_t rsa, int64
             const int64_t rows = std::min<int64_t>(mr, mc - r);
             T* c_tile = c + (ic + r) * ldc + jc + q * nr;
             const T* ap = packed_a + r * kc;
+            const bool in_place = a_in_place && rows == mr;
+            const T* a_rows = a + (ic + r) * rsa + pc;
             if (rows == mr && cols == nr) {
-              kernel.run(kc, ap, bp, c_tile, ldc, accumulate);
+              if (in_place)
+                kernel.run_unpacked_a(kc, a_rows, rsa, bp, c_tile, ldc, accumulate);
+              else
+                kernel.run(kc, ap, bp, c_tile, ldc, accumulate);
             } else {  // an edge tile: compute whole, keep the part inside C
-              kernel.run(kc, ap, bp, tile, nr, false);
+              if (in_place)
+                kernel.run_unpacked_a(kc, a_rows, rsa, bp, tile, nr, false);
+              else
+                kernel.run(kc, ap, bp, tile, nr, false);
               for (int64_t i = 0; i < rows; ++i)
                 for (int64_t j = 0; j < cols; ++j)
                   c_tile[i * ldc + j] =
@@ -223,6 +296,26 @@ void gemm_typed(int64_t m, int64_t n, int64_t k, const T* a, int64_t rsa, int64_
 }
 
 }  // namespace
+
+double measure_fma_peak_gflops(double seconds) {
+  const auto& kernels = micro_kernels();
+  float sink[3] = {1.0f, 1e-7f, 0.0f};
+  int64_t iterations = 1 << 14;
+  while (true) {
+    const auto start = std::chrono::steady_clock::now();
+    const int fmas = kernels.fma_loop(iterations, sink);
+    const double elapsed =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (elapsed >= seconds || iterations >= (int64_t{1} << 40))
+      return 2.0 * fmas * static_cast<double>(iterations) / elapsed / 1e9;
+    iterations *= 2;
+  }
+}
+
+GemmBlocking gemm_blocking(DType dtype) {
+  if (dtype == DType::Float64) return blocking<double>();
+  return blocking<float>();
+}
 
 void gemm(DType dtype, int64_t m, int64_t n, int64_t k, const void* a, int64_t rsa, int64_t csa,
           const void* b, int64_t rsb, int64_t csb, void* c, int64_t ldc) {

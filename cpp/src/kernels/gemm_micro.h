@@ -11,11 +11,20 @@ struct MicroKernel {
   int mr, nr;
   // c is row-major with leading dimension ldc; accumulate adds to C instead of overwriting.
   void (*run)(int64_t kc, const T* a, const T* b, T* c, int64_t ldc, bool accumulate);
+  // The same tile with A read in place: row i of the tile starts at a + i * rsa and its
+  // elements are consecutive (a row-major A, not packed). For products too small to repay
+  // packing A.
+  void (*run_unpacked_a)(int64_t kc, const T* a, int64_t rsa, const T* b, T* c, int64_t ldc,
+                         bool accumulate);
 };
 
 struct MicroKernels {
   MicroKernel<float> f32;
   MicroKernel<double> f64;
+  // Runs `iterations` rounds of float32 FMAs on registers only (no memory traffic), at this
+  // instruction set's width; returns the FMAs done per round (for a roofline: the machine's
+  // FMA peak, measured) and a value that keeps the loop from being optimised away.
+  int (*fma_loop)(int64_t iterations, float* sink);
 };
 
 MicroKernels micro_kernels_scalar();

@@ -110,5 +110,15 @@ void fold2d(DType dtype, int64_t n, int64_t c, int64_t h, int64_t w, const Windo
 // each element of C is summed in the same order whatever the thread count.
 void gemm(DType dtype, int64_t m, int64_t n, int64_t k, const void* a, int64_t rsa, int64_t csa,
           const void* b, int64_t rsb, int64_t csb, void* c, int64_t ldc);
+// The GEMM's micro-kernel tile (mr x nr) and cache blocking (kc, mc, nc) for a float dtype on
+// this machine (Note [GEMM blocking] in gemm.cpp), as gemm uses them.
+struct GemmBlocking {
+  int mr = 0, nr = 0;
+  int64_t kc = 0, mc = 0, nc = 0;
+};
+GemmBlocking gemm_blocking(DType dtype);
+// This core's float32 FMA peak in GFLOP/s (2 per FMA), measured by a register-only loop on the
+// active instruction set for about `seconds`: the roofline bench_kernels.py reports against.
+double measure_fma_peak_gflops(double seconds);
 
 }  // namespace bprop::kernels
