@@ -57,6 +57,7 @@ def test_forks_at_random_moments_while_threads_run_backward(two_kernel_threads):
     expected_grad = x_child.T @ (1 - np.tanh(x_child @ w.detach().numpy()) ** 2)
     compiled = bp.compile(lambda x: (x @ x).sum())
     square = bp.ones(48, 48)
+    batch = bp.ones(8, 32, 32)
     stop = threading.Event()
     errors = []
 
@@ -68,6 +69,9 @@ def test_forks_at_random_moments_while_threads_run_backward(two_kernel_threads):
                 bp.tanh(x @ w).sum().backward()  # grad, accumulator and execution locks
                 handle.remove()
                 compiled(square)  # the step's lock, held across a replay
+                # Small products in a batch: each runs inside the pool and asks for the
+                # thread count, which once took the lock the fork handler holds.
+                bp.bmm(batch, batch)
         except BaseException as error:  # re-raised by the test
             errors.append(error)
 

@@ -32,6 +32,7 @@ void explain_pending_error(PyObject* const* args, size_t nargsf, PyObject* kwnam
     PyErr_Restore(type, value, traceback);
     return;
   }
+  py::object original = py::reinterpret_steal<py::object>(text);
   try {
     const Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
     py::tuple positional(nargs);
@@ -42,7 +43,7 @@ void explain_pending_error(PyObject* const* args, size_t nargsf, PyObject* kwnam
     for (Py_ssize_t i = 0; i < nkeywords; ++i)
       keywords[PyTuple_GET_ITEM(kwnames, i)] = py::reinterpret_borrow<py::object>(args[nargs + i]);
     py::object explain = py::module_::import("bprop._arguments").attr("explain_incompatible_call");
-    py::str message = explain(py::reinterpret_steal<py::object>(text), positional, keywords);
+    py::str message = explain(original, positional, keywords);
     Py_XDECREF(type);
     Py_XDECREF(value);
     Py_XDECREF(traceback);

@@ -174,9 +174,11 @@ int default_threads() {
   return hardware > 0 ? static_cast<int>(hardware) : 1;
 }
 
-std::mutex g_pool_mutex;  // guards g_pool and g_threads
+std::mutex g_pool_mutex;  // guards g_pool, and changes of g_threads
 std::shared_ptr<ThreadPool> g_pool;
-int g_threads = 0;  // 0: not decided yet
+// 0: not decided yet. Read without the mutex: a kernel running inside the pool asks for it
+// (gemm's split), and the fork handler holds g_pool_mutex while it waits for that kernel's job.
+std::atomic<int> g_threads{0};
 
 // Note [Fork safety]: a child process has only the forking thread; the pool's workers are gone
 // and its mutexes may be held. The child abandons that pool (destroying it would join threads
@@ -213,16 +215,17 @@ std::shared_ptr<ThreadPool> pool() {
   register_fork_handlers();
   std::lock_guard<std::mutex> lock(g_pool_mutex);
   if (g_threads == 0) g_threads = default_threads();
-  if (!g_pool && g_threads > 1) g_pool = std::make_shared<ThreadPool>(g_threads);
+  if (!g_pool && g_threads > 1) g_pool = std::make_shared<ThreadPool>(g_threads.load());
   return g_pool;
 }
 
 }  // namespace
 
 int num_threads() {
-  pool();
-  std::lock_guard<std::mutex> lock(g_pool_mutex);
-  return g_threads;
+  const int threads = g_threads.load(std::memory_order_acquire);
+  if (threads != 0) return threads;
+  pool();  // decides it
+  return g_threads.load(std::memory_order_acquire);
 }
 
 void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& body) {
