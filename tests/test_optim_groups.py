@@ -8,45 +8,21 @@ import math
 import bprop as bp
 import numpy as np
 import pytest
+from optim_problem import TOL, assert_same, loss_of, optimizer, problem
+from optim_problem import make_params as _make_params
+from optim_problem import train as _train
 
 torch = pytest.importorskip("torch")
 
-TOL = 1e-10
-RNG = np.random.default_rng(0)
-INIT = {"w1": RNG.standard_normal((3, 4)), "b1": RNG.standard_normal(4) * 0.1,
-        "w2": RNG.standard_normal((4, 2))}  # fmt: skip
-X = RNG.standard_normal((5, 3))
+INIT, X = problem(seed=0)
 
 
 def make_params(lib):
-    return [lib.tensor(INIT[k].copy(), requires_grad=True) for k in ("w1", "b1", "w2")]
-
-
-def loss_of(lib, params, x):
-    w1, b1, w2 = params
-    h = (x @ w1 + b1).tanh()
-    return ((h @ w2) ** 2).sum() + (w2 * 0.5).sum()
-
-
-def optimizer(lib, name, params, defaults, group_options):
-    w1, b1, w2 = params
-    groups = [{"params": [w1, b1], **group_options[0]}, {"params": [w2], **group_options[1]}]
-    return getattr(lib.optim, name)(groups, **defaults)
+    return _make_params(lib, INIT)
 
 
 def train(lib, params, opt, steps, each=None):
-    x = lib.tensor(X)
-    for i in range(steps):
-        opt.zero_grad()
-        loss_of(lib, params, x).backward()
-        opt.step()
-        if each is not None:
-            each(i, opt)
-
-
-def assert_same(ours, theirs, tol=TOL):
-    for p, q in zip(ours, theirs):
-        np.testing.assert_allclose(p.detach().numpy(), q.detach().numpy(), rtol=tol, atol=tol)
+    _train(lib, params, opt, steps, X, each)
 
 
 CASES = [
