@@ -7,7 +7,7 @@ from typing import Any
 
 from .. import _core
 from ..autograd import no_grad
-from .optimizer import Optimizer, _ParamGroup, _shape_error, _step_value
+from .optimizer import Optimizer, _check_betas, _ParamGroup, _shape_error, _step_value
 from .sgd import _check_common, _negate_grads
 
 __all__ = ["Adam", "AdamW"]
@@ -66,12 +66,7 @@ class Adam(Optimizer):
         _check_common(name, values)
         if not float(values["eps"]) >= 0.0:
             raise ValueError(f"[{name}] invalid epsilon value: {values['eps']}")
-        betas = values["betas"]
-        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
-            raise ValueError(f"[{name}] betas must be a pair of floats, got {betas!r}")
-        for i, beta in enumerate(betas):
-            if not 0.0 <= float(beta) < 1.0:
-                raise ValueError(f"[{name}] invalid beta parameter at index {i}: {beta}")
+        _check_betas(name, values["betas"])
 
     @staticmethod
     def _options(values: dict[str, Any]) -> tuple:

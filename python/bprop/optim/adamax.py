@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from .. import _core
-from .optimizer import _check_nonnegative, _ParamGroup, _TensorGroup, _TensorOptimizer
+from .optimizer import _check_betas, _check_nonnegative, _ParamGroup, _TensorGroup, _TensorOptimizer
 
 __all__ = ["Adamax"]
 
@@ -20,12 +20,7 @@ class _BetasOptimizer(_TensorOptimizer):
         name = type(self).__name__
         _check_nonnegative(name, values, {"lr": "learning rate", "eps": "epsilon value",
                                           "weight_decay": "weight_decay value"})  # fmt: skip
-        betas = values["betas"]
-        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
-            raise ValueError(f"[{name}] betas must be a pair of floats, got {betas!r}")
-        for i, beta in enumerate(betas):
-            if not 0.0 <= float(beta) < 1.0:
-                raise ValueError(f"[{name}] invalid beta parameter at index {i}: {beta}")
+        _check_betas(name, values["betas"])
 
     def _make_backend(self, group: dict[str, Any]) -> _TensorGroup:
         backend = super()._make_backend(group)

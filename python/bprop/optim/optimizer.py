@@ -492,6 +492,15 @@ class _TensorGroup:
     stepped: list[bool]
 
 
+def _check_betas(name: str, betas: Any) -> None:
+    """PyTorch's check of Adam-style betas: a pair, each in [0, 1)."""
+    if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+        raise ValueError(f"[{name}] betas must be a pair of floats, got {betas!r}")
+    for i, beta in enumerate(betas):
+        if not 0.0 <= float(beta) < 1.0:
+            raise ValueError(f"[{name}] invalid beta parameter at index {i}: {beta}")
+
+
 def _check_nonnegative(name: str, values: dict[str, Any], checks: dict[str, str]) -> None:
     """PyTorch's checks: raises ValueError('[name] invalid <what>: <value>') for a negative
     value of any key of checks (key -> what)."""
