@@ -37,6 +37,8 @@ def test_show_config_dicts_describe_the_machine_and_the_gemm():
         assert gemm["mr"] > 0 and gemm["nr"] > 0
         assert 64 <= gemm["kc"] <= 512 and gemm["kc"] % 16 == 0
         assert gemm["mc"] % gemm["mr"] == 0 and gemm["nc"] % gemm["nr"] == 0
+        assert gemm["kernel"] == f"{config['isa']}-{gemm['mr']}x{gemm['nr']}"
+        assert gemm["kernel"] in bp._core._gemm_kernels(getattr(bp, dtype))
 
 
 def test_show_config_prints_what_it_returns(capsys):
@@ -46,7 +48,7 @@ def test_show_config_prints_what_it_returns(capsys):
     assert f"CPU:              {config['cpu']}" in text
     assert f"instruction set:  {config['isa']}" in text
     gemm = config["gemm_float32"]
-    assert f"micro-kernel {gemm['mr']} x {gemm['nr']}, blocking KC {gemm['kc']}" in text
+    assert f"micro-kernel {gemm['kernel']} ({gemm['chosen_by']}), blocking KC {gemm['kc']}" in text
     with pytest.raises(ValueError, match=r"\[show_config\] mode must be"):
         bp.show_config(mode="json")
 

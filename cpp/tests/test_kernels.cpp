@@ -8,8 +8,10 @@
 #include <cstdlib>
 #include <cstring>
 #include <random>
+#include <string>
 #include <vector>
 
+#include "kernels/kernels.h"
 #include "test_helpers.h"
 
 using namespace bprop;
@@ -162,6 +164,44 @@ TEST_SUITE("kernels") {
     check_product(64, 128, 784, 0, 0, DType::Float32, rng);
     check_product(784, 128, 64, 1, 0, DType::Float32, rng);
     check_product(64, 784, 128, 0, 1, DType::Float32, rng);
+  }
+
+  TEST_CASE("every candidate micro-kernel gives the reference's values and the same bits") {
+    // Note [GEMM micro-kernel choice]: the choice changes the speed, never a bit.
+    std::mt19937_64 rng(13);
+    const int64_t shapes[][3] = {{1, 1, 300},  {13, 7, 5},   {64, 64, 64},   {97, 131, 61},
+                                 {5, 257, 33}, {300, 70, 200}, {64, 784, 128}, {33, 600, 529}};
+    for (DType dtype : {DType::Float32, DType::Float64}) {
+      const std::vector<std::string> names = bprop::kernels::gemm_kernel_names(dtype);
+      REQUIRE(!names.empty());
+      for (const auto& shape : shapes)
+        for (int layout_a = 0; layout_a < 4; ++layout_a)
+          for (int layout_b = 0; layout_b < 4; ++layout_b) {
+            Tensor a = make_operand(shape[0], shape[2], layout_a, dtype, rng);
+            Tensor b = make_operand(shape[2], shape[1], layout_b, dtype, rng);
+            std::vector<double> first;
+            for (const std::string& name : names) {
+              bprop::kernels::set_gemm_kernel(dtype, name);
+              std::vector<double> got = to_vector<double>(mm(a, b));
+              if (first.empty()) first = got;
+              CHECK_MESSAGE(std::memcmp(got.data(), first.data(), got.size() * sizeof(double)) == 0,
+                            name << " differs from " << names[0] << " at m=" << shape[0]
+                                 << " n=" << shape[1] << " k=" << shape[2] << " layouts "
+                                 << layout_a << "," << layout_b);
+            }
+            bprop::kernels::set_gemm_kernel(dtype, "");
+          }
+      for (const std::string& name : names) {
+        bprop::kernels::set_gemm_kernel(dtype, name);
+        for (int layout_a = 0; layout_a < 4; ++layout_a)
+          for (int layout_b = 0; layout_b < 4; ++layout_b)
+            check_product(37, 45, 301, layout_a, layout_b, dtype, rng);
+      }
+      bprop::kernels::set_gemm_kernel(dtype, "");
+    }
+    CHECK_THROWS_AS(bprop::kernels::set_gemm_kernel(DType::Float32, "avx512-99x1"),
+                    std::invalid_argument);
+    CHECK_THROWS_AS(bprop::kernels::set_gemm_kernel(DType::Int64, ""), std::invalid_argument);
   }
 
   TEST_CASE("gemm gives the same bits with 1 and 2 threads") {

@@ -16,6 +16,8 @@ _ENVIRONMENT = (
     "BPROP_ISA",
     "BPROP_GEMM_BLOCKING",
     "BPROP_GEMM_A_IN_PLACE_PANELS",
+    "BPROP_GEMM_KERNEL",
+    "BPROP_TUNE",
 )
 
 
@@ -54,7 +56,7 @@ def show_config(mode: str = "stdout") -> dict[str, Any] | None:
     for dtype in ("float32", "float64"):
         gemm = config[f"gemm_{dtype}"]
         lines.append(
-            f"  GEMM {dtype}:     micro-kernel {gemm['mr']} x {gemm['nr']}, "
+            f"  GEMM {dtype}:     micro-kernel {gemm['kernel']} ({gemm['chosen_by']}), "
             f"blocking KC {gemm['kc']}, MC {gemm['mc']}, NC {gemm['nc']}"
         )
     settings = ", ".join(f"{k}={v}" for k, v in config["environment"].items()) or "none set"

@@ -933,6 +933,10 @@ def _full(shape: tuple[int, ...], value: Number, dtype: dtype) -> Tensor:
     ...
 def _gelu(arg0: Tensor, arg1: bool) -> Tensor:
     ...
+def _gemm_kernels(dtype: dtype) -> list[str]:
+    """
+    The GEMM's candidate micro-kernels for float32 or float64 on this machine
+    """
 def _grad(outputs: collections.abc.Sequence[Tensor], inputs: collections.abc.Sequence[Tensor], grad_outputs: collections.abc.Sequence[Tensor | None], retain_graph: bool, create_graph: bool, allow_unused: bool) -> list[Tensor | None]:
     ...
 def _hold_pool_workers(hold: bool) -> None:
@@ -1003,6 +1007,10 @@ def _set_anomaly_enabled(mode: bool) -> None:
     ...
 def _set_forward_trace_provider(arg0: collections.abc.Callable[..., typing.Any]) -> None:
     ...
+def _set_gemm_kernel(dtype: dtype, name: str) -> None:
+    """
+    Testing and benchmarks: run the named candidate micro-kernel ('' for the chosen one)
+    """
 def _softmax(arg0: Tensor, arg1: typing.SupportsInt | typing.SupportsIndex) -> Tensor:
     ...
 def _softplus(arg0: Tensor, arg1: typing.SupportsFloat | typing.SupportsIndex, arg2: typing.SupportsFloat | typing.SupportsIndex) -> Tensor:

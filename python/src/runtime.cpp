@@ -39,6 +39,8 @@ void init_runtime(py::module_& m) {
           gemm["kc"] = b.kc;
           gemm["mc"] = b.mc;
           gemm["nc"] = b.nc;
+          gemm["kernel"] = b.kernel;
+          gemm["chosen_by"] = b.chosen_by;
           config[py::str(std::string("gemm_") + dtype_name(dtype))] = gemm;
         }
         return config;
@@ -47,6 +49,10 @@ void init_runtime(py::module_& m) {
   m.def("_fma_peak_gflops", &kernels::measure_fma_peak_gflops, py::arg("seconds") = 0.05,
         "This core's float32 FMA peak in GFLOP/s, measured by a register-only loop",
         py::call_guard<py::gil_scoped_release>());
+  m.def("_gemm_kernels", &kernels::gemm_kernel_names, py::arg("dtype"),
+        "The GEMM's candidate micro-kernels for float32 or float64 on this machine");
+  m.def("_set_gemm_kernel", &kernels::set_gemm_kernel, py::arg("dtype"), py::arg("name"),
+        "Testing and benchmarks: run the named candidate micro-kernel ('' for the chosen one)");
   m.def("_hold_pool_workers", &kernels::hold_workers_for_testing, py::arg("hold"),
         "Testing: the kernel pool's workers claim no work while held (a descheduled worker)");
 }

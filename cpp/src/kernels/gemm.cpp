@@ -4,14 +4,23 @@
 // strides, so matmul's backward passes transposed views without copying them. Small products
 // skip packing. Work is split over blocks of C rows or panels of C columns, never over k, so
 // every element of C is summed in the same order whatever the thread count.
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <array>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <memory>
 #include <new>
+#include <sstream>
 #include <stdexcept>
+#include <string>
+#include <vector>
 
 #include "kernels/cpu_info.h"
 #include "kernels/gemm_micro.h"
@@ -39,14 +48,32 @@ const MicroKernels& micro_kernels() {
 }
 
 template <typename T>
-const MicroKernel<T>& micro_kernel();
+const MicroKernel<T>* candidates();
 template <>
-const MicroKernel<float>& micro_kernel<float>() {
+const MicroKernel<float>* candidates<float>() {
   return micro_kernels().f32;
 }
 template <>
-const MicroKernel<double>& micro_kernel<double>() {
+const MicroKernel<double>* candidates<double>() {
   return micro_kernels().f64;
+}
+
+template <typename T>
+constexpr int dtype_slot() {
+  return sizeof(T) == 4 ? 0 : 1;
+}
+
+template <typename T>
+std::string kernel_name(const MicroKernel<T>& kernel) {
+  return std::string(isa_name(active_isa())) + "-" + std::to_string(kernel.mr) + "x" +
+         std::to_string(kernel.nr);
+}
+
+template <typename T>
+int find_kernel(const std::string& name) {
+  for (int i = 0; i < micro_kernels().count; ++i)
+    if (kernel_name(candidates<T>()[i]) == name) return i;
+  return -1;
 }
 
 // Note [GEMM blocking]
@@ -54,7 +81,9 @@ const MicroKernel<double>& micro_kernel<double>() {
 // with room for the A panel streaming past; packed A's MC x KC block stays in L2 while every
 // panel of B passes; packed B's KC x NC block lives in this core's share of L3. The sizes are
 // read from the machine (cpu_info.h), with 32 KiB / 1 MiB / 2 MiB a core where it says
-// nothing, and BPROP_GEMM_BLOCKING=kc,mc,nc overrides them (for tuning experiments).
+// nothing, and BPROP_GEMM_BLOCKING=kc,mc,nc overrides them (for tuning experiments). KC is
+// derived from the default candidate's NR and kept for every candidate: where the k loop is
+// cut decides the rounding, so one KC keeps the bits the same whichever micro-kernel runs.
 int64_t round_down(int64_t value, int64_t multiple) {
   return std::max(multiple, value / multiple * multiple);
 }
@@ -67,10 +96,11 @@ GemmBlocking derive_blocking(const MicroKernel<T>& kernel) {
   const int64_t l3_share =
       cpu.l3_bytes > 0 && cpu.l3_sharing > 0 ? cpu.l3_bytes / cpu.l3_sharing : int64_t{2} << 20;
   const int64_t size = sizeof(T);
+  const int64_t reference_nr = candidates<T>()[0].nr;
   GemmBlocking b;
   b.mr = kernel.mr;
   b.nr = kernel.nr;
-  b.kc = std::clamp<int64_t>(round_down(l1 * 2 / 3 / (kernel.nr * size), 16), 64, 512);
+  b.kc = std::clamp<int64_t>(round_down(l1 * 2 / 3 / (reference_nr * size), 16), 64, 512);
   b.mc = std::clamp<int64_t>(round_down(l2 / 2 / (b.kc * size), kernel.mr), kernel.mr,
                              round_down(1024, kernel.mr));
   b.nc = std::clamp<int64_t>(round_down(l3_share / 2 / (b.kc * size), kernel.nr), kernel.nr,
@@ -83,7 +113,35 @@ GemmBlocking derive_blocking(const MicroKernel<T>& kernel) {
       b.nc = round_down(nc, kernel.nr);
     }
   }
+  b.kernel = kernel_name(kernel);
   return b;
+}
+
+// A candidate with its blocking: what one product runs with.
+// The tail is the candidate of the same NR with the fewest rows: a product whose A is read in
+// place runs its last rows through it instead of a whole tile mostly of zeros (m = 64 with a
+// 12-row tile: 4 rows left, 6-row tail). Same NR and KC, so the same bits.
+template <typename T>
+struct GemmPlan {
+  const MicroKernel<T>* kernel;
+  const MicroKernel<T>* tail;
+  GemmBlocking blocking;
+};
+
+template <typename T>
+const GemmPlan<T>& plan(int index) {
+  static const auto plans = [] {
+    std::array<GemmPlan<T>, kMaxMicroKernels> all{};
+    const MicroKernel<T>* list = candidates<T>();
+    for (int i = 0; i < micro_kernels().count; ++i) {
+      const MicroKernel<T>* tail = &list[i];
+      for (int j = 0; j < micro_kernels().count; ++j)
+        if (list[j].nr == list[i].nr && list[j].mr < tail->mr) tail = &list[j];
+      all[i] = {&list[i], tail, derive_blocking(list[i])};
+    }
+    return all;
+  }();
+  return plans[index];
 }
 
 int64_t unpacked_a_max_panels() {
@@ -92,12 +150,6 @@ int64_t unpacked_a_max_panels() {
     return env ? std::atoll(env) : int64_t{12};
   }();
   return panels;
-}
-
-template <typename T>
-const GemmBlocking& blocking() {
-  static const GemmBlocking b = derive_blocking(micro_kernel<T>());
-  return b;
 }
 
 struct AlignedFree {
@@ -183,11 +235,12 @@ T* scratch(int which, int64_t count) {
 
 // One thread's share: C[0:m, 0:n] of a product, in the BLIS loop order.
 template <typename T>
-void gemm_serial(int64_t m, int64_t n, int64_t k, const T* a, int64_t rsa, int64_t csa, const T* b,
-                 int64_t rsb, int64_t csb, T* c, int64_t ldc) {
-  const MicroKernel<T>& kernel = micro_kernel<T>();
-  const int mr = kernel.mr, nr = kernel.nr;
-  const GemmBlocking& blocks = blocking<T>();
+void gemm_serial(const GemmPlan<T>& plan, int64_t m, int64_t n, int64_t k, const T* a, int64_t rsa,
+                 int64_t csa, const T* b, int64_t rsb, int64_t csb, T* c, int64_t ldc) {
+  const MicroKernel<T>& main_kernel = *plan.kernel;
+  const MicroKernel<T>& tail = *plan.tail;
+  const int mr = main_kernel.mr, nr = main_kernel.nr;
+  const GemmBlocking& blocks = plan.blocking;
   const int64_t block_k = blocks.kc, block_m = blocks.mc, block_n = blocks.nc;
   if (k == 0) {
     for (int64_t i = 0; i < m; ++i) std::fill(c + i * ldc, c + i * ldc + n, T(0));
@@ -215,23 +268,27 @@ void gemm_serial(int64_t m, int64_t n, int64_t k, const T* a, int64_t rsa, int64
                      rsb, csb, nr, packed_b + q * kc * nr);
       for (int64_t ic = 0; ic < m; ic += block_m) {
         const int64_t mc = std::min<int64_t>(block_m, m - ic);
-        const int64_t whole_rows = mc / mr * mr;
-        // Note [A in place]: only a partial last strip is packed.
+        // Note [A in place]: the rows past the last whole strip go through the tail kernel,
+        // in place while whole tail strips remain, and only its last partial strip is packed.
+        const int64_t whole_rows = a_in_place ? mc / mr * mr : 0;
+        const int64_t tail_rows = whole_rows + (mc - whole_rows) / tail.mr * tail.mr;
         if (!a_in_place)
           pack_a(mc, kc, a + ic * rsa + pc * csa, rsa, csa, mr, packed_a);
-        else if (whole_rows < mc)
-          pack_a(mc - whole_rows, kc, a + (ic + whole_rows) * rsa + pc, rsa, 1, mr,
-                 packed_a + whole_rows * kc);
+        else if (tail_rows < mc)
+          pack_a(mc - tail_rows, kc, a + (ic + tail_rows) * rsa + pc, rsa, 1, tail.mr,
+                 packed_a + tail_rows * kc);
         for (int64_t q = 0; q < panels; ++q) {
           const int64_t cols = std::min<int64_t>(nr, nc - q * nr);
           const T* bp = packed_b + q * kc * nr;
-          for (int64_t r = 0; r < mc; r += mr) {
-            const int64_t rows = std::min<int64_t>(mr, mc - r);
+          for (int64_t r = 0; r < mc;) {
+            const MicroKernel<T>& kernel = a_in_place && r >= whole_rows ? tail : main_kernel;
+            const int64_t rows = std::min<int64_t>(kernel.mr, mc - r);
             T* c_tile = c + (ic + r) * ldc + jc + q * nr;
             const T* ap = packed_a + r * kc;
-            const bool in_place = a_in_place && rows == mr;
+            const bool in_place = a_in_place && rows == kernel.mr;
             const T* a_rows = a + (ic + r) * rsa + pc;
-            if (rows == mr && cols == nr) {
+            r += kernel.mr;
+            if (rows == kernel.mr && cols == nr) {
               if (in_place)
                 kernel.run_unpacked_a(kc, a_rows, rsa, bp, c_tile, ldc, accumulate);
               else
@@ -256,12 +313,13 @@ void gemm_serial(int64_t m, int64_t n, int64_t k, const T* a, int64_t rsa, int64
 // Threads take whole sub-rectangles of C (rows when C is tall, column panels when wide), each
 // running the serial loops: one hand-off per product, and per-element sums unchanged.
 template <typename T>
-void gemm_blocked(int64_t m, int64_t n, int64_t k, const T* a, int64_t rsa, int64_t csa, const T* b,
-                  int64_t rsb, int64_t csb, T* c, int64_t ldc) {
-  const MicroKernel<T>& kernel = micro_kernel<T>();
+void gemm_blocked(const GemmPlan<T>& plan, int64_t m, int64_t n, int64_t k, const T* a, int64_t rsa,
+                  int64_t csa, const T* b, int64_t rsb, int64_t csb, T* c, int64_t ldc) {
+  const MicroKernel<T>& kernel = *plan.kernel;
   const int64_t threads = num_threads();
   const double flops = 2.0 * static_cast<double>(m) * static_cast<double>(n) * k;
-  if (threads == 1 || flops < 4e6) return gemm_serial(m, n, k, a, rsa, csa, b, rsb, csb, c, ldc);
+  if (threads == 1 || flops < 4e6)
+    return gemm_serial(plan, m, n, k, a, rsa, csa, b, rsb, csb, c, ldc);
   if (m >= n) {
     const int64_t units = (m + kernel.mr - 1) / kernel.mr;
     parallel_for(std::min(units, threads), 1, [&](int64_t first, int64_t last) {
@@ -269,7 +327,7 @@ void gemm_blocked(int64_t m, int64_t n, int64_t k, const T* a, int64_t rsa, int6
         const int64_t parts = std::min(units, threads);
         const int64_t r0 = units * part / parts * kernel.mr;
         const int64_t r1 = std::min(m, units * (part + 1) / parts * kernel.mr);
-        gemm_serial(r1 - r0, n, k, a + r0 * rsa, rsa, csa, b, rsb, csb, c + r0 * ldc, ldc);
+        gemm_serial(plan, r1 - r0, n, k, a + r0 * rsa, rsa, csa, b, rsb, csb, c + r0 * ldc, ldc);
       }
     });
   } else {
@@ -279,10 +337,197 @@ void gemm_blocked(int64_t m, int64_t n, int64_t k, const T* a, int64_t rsa, int6
         const int64_t parts = std::min(units, threads);
         const int64_t c0 = units * part / parts * kernel.nr;
         const int64_t c1 = std::min(n, units * (part + 1) / parts * kernel.nr);
-        gemm_serial(m, c1 - c0, k, a, rsa, csa, b + c0 * csb, rsb, csb, c + c0, ldc);
+        gemm_serial(plan, m, c1 - c0, k, a, rsa, csa, b + c0 * csb, rsb, csb, c + c0, ldc);
       }
     });
   }
+}
+
+// Note [GEMM micro-kernel choice]
+// Which candidate micro-kernel is fastest depends on the core (FMA ports, load ports, L1
+// bandwidth), which no cache size tells. So at the first product the candidates race on two
+// shapes (a square one that packs both operands, an MLP layer's that reads A in place),
+// round-robin so that a noisy neighbour slows all alike, best of several rounds, within
+// kTuneBudget; the winner is kept in ~/.cache/bprop/gemm-kernels (XDG_CACHE_HOME is honoured)
+// under the CPU's name, cache sizes and instruction set, and read from there next time.
+// BPROP_TUNE=0 skips the race and the file (the first candidate runs), BPROP_TUNE=refresh races
+// again; BPROP_GEMM_KERNEL=name[,name] names the candidate outright, and set_gemm_kernel
+// switches it at run time (tests, benchmarks). Every candidate gives the same bits (the one KC
+// of Note [GEMM blocking], one FMA chain per element), so the choice is speed only.
+constexpr double kTuneBudgetSeconds = 0.05;
+
+struct KernelChoice {
+  int f32 = 0, f64 = 0;
+  std::string chosen_by = "default";
+};
+
+std::string tune_cache_path() {
+  if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg && *xdg)
+    return std::string(xdg) + "/bprop/gemm-kernels";
+  if (const char* home = std::getenv("HOME"); home && *home)
+    return std::string(home) + "/.cache/bprop/gemm-kernels";
+  return "";
+}
+
+// What a cached choice is valid for: the machine and the candidate list it was raced on.
+std::string tune_cache_key() {
+  const CpuInfo& cpu = cpu_info();
+  std::string key =
+      cpu.model + "|" + std::to_string(cpu.l1d_bytes) + "|" + std::to_string(cpu.l2_bytes) + "|";
+  for (int i = 0; i < micro_kernels().count; ++i)
+    key += kernel_name(candidates<float>()[i]) + (i + 1 < micro_kernels().count ? "," : "");
+  return key;
+}
+
+// Lines "key<TAB>float32 kernel<TAB>float64 kernel"; other machines' lines are kept.
+bool read_cached_choice(const std::string& path, KernelChoice& choice) {
+  std::ifstream in(path);
+  std::string line;
+  const std::string key = tune_cache_key() + "\t";
+  while (std::getline(in, line)) {
+    if (line.compare(0, key.size(), key) != 0) continue;
+    const std::string rest = line.substr(key.size());
+    const size_t tab = rest.find('\t');
+    if (tab == std::string::npos) continue;
+    const int f32 = find_kernel<float>(rest.substr(0, tab));
+    const int f64 = find_kernel<double>(rest.substr(tab + 1));
+    if (f32 < 0 || f64 < 0) continue;
+    choice.f32 = f32;
+    choice.f64 = f64;
+    return true;
+  }
+  return false;
+}
+
+// Best effort: a cache that can't be written (read-only home, no HOME) only costs the next
+// process its own race. Written to a temporary file and renamed, so a reader never sees half.
+void write_cached_choice(const std::string& path, const KernelChoice& choice) {
+  const size_t slash = path.rfind('/');
+  if (slash == std::string::npos) return;
+  const std::string dir = path.substr(0, slash);
+  ::mkdir(dir.substr(0, dir.rfind('/')).c_str(), 0755);
+  ::mkdir(dir.c_str(), 0755);
+  std::string kept;
+  {
+    std::ifstream in(path);
+    std::string line;
+    const std::string key = tune_cache_key() + "\t";
+    while (std::getline(in, line))
+      if (line.compare(0, key.size(), key) != 0) kept += line + "\n";
+  }
+  kept += tune_cache_key() + "\t" + kernel_name(candidates<float>()[choice.f32]) + "\t" +
+          kernel_name(candidates<double>()[choice.f64]) + "\n";
+  const std::string temporary = path + "." + std::to_string(::getpid()) + ".tmp";
+  {
+    std::ofstream out(temporary, std::ios::trunc);
+    out << kept;
+    if (!out.flush()) {
+      std::remove(temporary.c_str());
+      return;
+    }
+  }
+  if (std::rename(temporary.c_str(), path.c_str()) != 0) std::remove(temporary.c_str());
+}
+
+// The fastest candidate for T: the sum over the two shapes of each one's best time.
+template <typename T>
+int race(std::chrono::steady_clock::time_point deadline) {
+  const int count = micro_kernels().count;
+  struct Shape {
+    int64_t m, n, k;
+  };
+  const Shape shapes[] = {{256, 256, 256}, {64, 128, 784}};
+  std::vector<T> a(256 * 784);
+  std::vector<T> b(256 * 784);
+  std::vector<T> c(256 * 256);
+  for (size_t i = 0; i < a.size(); ++i) a[i] = static_cast<T>((i % 17) * 0.25 - 2);
+  for (size_t i = 0; i < b.size(); ++i) b[i] = static_cast<T>((i % 13) * 0.5 - 3);
+  std::array<std::array<double, 2>, kMaxMicroKernels> best{};
+  for (auto& per_shape : best) per_shape.fill(1e30);
+  for (int round = 0; round < 7 && std::chrono::steady_clock::now() < deadline; ++round)
+    for (int s = 0; s < 2; ++s)
+      for (int i = 0; i < count; ++i) {
+        const Shape& shape = shapes[s];
+        const auto start = std::chrono::steady_clock::now();
+        gemm_serial(plan<T>(i), shape.m, shape.n, shape.k, a.data(), shape.k, int64_t{1}, b.data(),
+                    shape.n, int64_t{1}, c.data(), shape.n);
+        const double seconds =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        best[i][s] = std::min(best[i][s], seconds);
+      }
+  int winner = 0;
+  for (int i = 1; i < count; ++i)
+    if (best[i][0] + best[i][1] < best[winner][0] + best[winner][1]) winner = i;
+  return winner;
+}
+
+// BPROP_GEMM_KERNEL's names, each for the dtype whose list has it; an unknown one is an error
+// that lists the candidates.
+bool forced_by_environment(KernelChoice& choice) {
+  const char* env = std::getenv("BPROP_GEMM_KERNEL");
+  if (!env || !*env) return false;
+  std::stringstream names(env);
+  std::string name;
+  while (std::getline(names, name, ',')) {
+    if (const int i = find_kernel<float>(name); i >= 0) {
+      choice.f32 = i;
+    } else if (const int j = find_kernel<double>(name); j >= 0) {
+      choice.f64 = j;
+    } else {
+      std::string known;
+      for (const DType dtype : {DType::Float32, DType::Float64})
+        for (const std::string& candidate : gemm_kernel_names(dtype))
+          known += (known.empty() ? "" : ", ") + candidate;
+      throw std::invalid_argument("BPROP_GEMM_KERNEL=" + std::string(env) + ": '" + name +
+                                  "' is not one of this machine's micro-kernels (" + known + ")");
+    }
+  }
+  choice.chosen_by = "BPROP_GEMM_KERNEL";
+  return true;
+}
+
+KernelChoice decide_kernels() {
+  KernelChoice choice;
+  if (forced_by_environment(choice) || micro_kernels().count == 1) return choice;
+  const char* tune = std::getenv("BPROP_TUNE");
+  if (tune && std::strcmp(tune, "0") == 0) {
+    choice.chosen_by = "default (BPROP_TUNE=0)";
+    return choice;
+  }
+  const std::string path = tune_cache_path();
+  const bool refresh = tune && std::strcmp(tune, "refresh") == 0;
+  if (!refresh && !path.empty() && read_cached_choice(path, choice)) {
+    choice.chosen_by = "cached in " + path;
+    return choice;
+  }
+  const auto start = std::chrono::steady_clock::now();
+  const auto deadline = start + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                    std::chrono::duration<double>(kTuneBudgetSeconds / 2));
+  choice.f32 = race<float>(deadline);
+  choice.f64 = race<double>(deadline + (deadline - start));
+  const double ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  char took[32];
+  std::snprintf(took, sizeof took, "%.0f ms", ms);
+  choice.chosen_by = std::string("raced at first use (") + took + ")";
+  if (!path.empty()) write_cached_choice(path, choice);
+  return choice;
+}
+
+const KernelChoice& kernel_choice() {
+  static const KernelChoice choice = decide_kernels();
+  return choice;
+}
+
+// set_gemm_kernel's override per dtype: a candidate's index, or -1 for the chosen one.
+std::atomic<int> g_forced_kernel[2] = {-1, -1};
+
+template <typename T>
+const GemmPlan<T>& active_plan() {
+  const int forced = g_forced_kernel[dtype_slot<T>()].load(std::memory_order_relaxed);
+  if (forced >= 0) return plan<T>(forced);
+  const KernelChoice& choice = kernel_choice();
+  return plan<T>(sizeof(T) == 4 ? choice.f32 : choice.f64);
 }
 
 template <typename T>
@@ -292,7 +537,7 @@ void gemm_typed(int64_t m, int64_t n, int64_t k, const T* a, int64_t rsa, int64_
   if (m * n * k <= 16 * 16 * 16)
     gemm_small(m, n, k, a, rsa, csa, b, rsb, csb, c, ldc);
   else
-    gemm_blocked(m, n, k, a, rsa, csa, b, rsb, csb, c, ldc);
+    gemm_blocked(active_plan<T>(), m, n, k, a, rsa, csa, b, rsb, csb, c, ldc);
 }
 
 }  // namespace
@@ -313,8 +558,34 @@ double measure_fma_peak_gflops(double seconds) {
 }
 
 GemmBlocking gemm_blocking(DType dtype) {
-  if (dtype == DType::Float64) return blocking<double>();
-  return blocking<float>();
+  GemmBlocking blocking =
+      dtype == DType::Float64 ? active_plan<double>().blocking : active_plan<float>().blocking;
+  const int forced = g_forced_kernel[dtype == DType::Float64 ? 1 : 0].load();
+  blocking.chosen_by = forced >= 0 ? "set_gemm_kernel" : kernel_choice().chosen_by;
+  return blocking;
+}
+
+std::vector<std::string> gemm_kernel_names(DType dtype) {
+  std::vector<std::string> names;
+  for (int i = 0; i < micro_kernels().count; ++i)
+    names.push_back(dtype == DType::Float64 ? kernel_name(candidates<double>()[i])
+                                            : kernel_name(candidates<float>()[i]));
+  return names;
+}
+
+void set_gemm_kernel(DType dtype, const std::string& name) {
+  if (dtype != DType::Float32 && dtype != DType::Float64)
+    throw std::invalid_argument("set_gemm_kernel: only float32 and float64 have micro-kernels");
+  const int index = name.empty()              ? -1
+                    : dtype == DType::Float64 ? find_kernel<double>(name)
+                                              : find_kernel<float>(name);
+  if (!name.empty() && index < 0) {
+    std::string known;
+    for (const std::string& candidate : gemm_kernel_names(dtype))
+      known += (known.empty() ? "" : ", ") + candidate;
+    throw std::invalid_argument("set_gemm_kernel: '" + name + "' is not one of " + known);
+  }
+  g_forced_kernel[dtype == DType::Float64 ? 1 : 0].store(index);
 }
 
 void gemm(DType dtype, int64_t m, int64_t n, int64_t k, const void* a, int64_t rsa, int64_t csa,

@@ -1,5 +1,8 @@
-// GEMM micro-kernels, one set per instruction set (see isa.h). Each computes an MR x NR tile
-// of C from packed panels: C[i][j] (+)= sum_p a[p * MR + i] * b[p * NR + j], p < kc.
+// GEMM micro-kernels, several candidate shapes per instruction set (see isa.h). Each computes
+// an MR x NR tile of C from packed panels: C[i][j] (+)= sum_p a[p * MR + i] * b[p * NR + j],
+// p < kc. Every candidate sums each element of C in the same order (p ascending, one FMA
+// chain per element), so which one runs changes the speed, never the bits (Note [GEMM
+// micro-kernel choice] in gemm.cpp).
 #pragma once
 
 #include <cstdint>
@@ -8,7 +11,7 @@ namespace bprop::kernels {
 
 template <typename T>
 struct MicroKernel {
-  int mr, nr;
+  int mr, nr;  // named "<isa>-<mr>x<nr>" (gemm_kernel_names in kernels.h)
   // c is row-major with leading dimension ldc; accumulate adds to C instead of overwriting.
   void (*run)(int64_t kc, const T* a, const T* b, T* c, int64_t ldc, bool accumulate);
   // The same tile with A read in place: row i of the tile starts at a + i * rsa and its
@@ -18,9 +21,13 @@ struct MicroKernel {
                          bool accumulate);
 };
 
+constexpr int kMaxMicroKernels = 4;
+
 struct MicroKernels {
-  MicroKernel<float> f32;
-  MicroKernel<double> f64;
+  // The candidates; the first is the default where nothing is tuned (BPROP_TUNE=0).
+  MicroKernel<float> f32[kMaxMicroKernels];
+  MicroKernel<double> f64[kMaxMicroKernels];
+  int count;
   // Runs `iterations` rounds of float32 FMAs on registers only (no memory traffic), at this
   // instruction set's width; returns the FMAs done per round (for a roofline: the machine's
   // FMA peak, measured) and a value that keeps the loop from being optimised away.

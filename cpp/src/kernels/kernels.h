@@ -6,6 +6,8 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
+#include <vector>
 
 #include "bprop/dtype.h"
 #include "bprop/window.h"
@@ -115,8 +117,17 @@ void gemm(DType dtype, int64_t m, int64_t n, int64_t k, const void* a, int64_t r
 struct GemmBlocking {
   int mr = 0, nr = 0;
   int64_t kc = 0, mc = 0, nc = 0;
+  std::string kernel;     // the micro-kernel's name, "avx512-12x32"
+  std::string chosen_by;  // why that one: raced at first use, cached, BPROP_TUNE=0, ...
 };
 GemmBlocking gemm_blocking(DType dtype);
+// The candidate micro-kernels of the active instruction set for float32 or float64, by name
+// (Note [GEMM micro-kernel choice] in gemm.cpp); the first is the default.
+std::vector<std::string> gemm_kernel_names(DType dtype);
+// Makes gemm run the named candidate from now on, in this process (tests and benchmarks; all
+// candidates give the same bits); an empty name returns to the chosen one. Throws
+// std::invalid_argument for a name gemm_kernel_names does not list.
+void set_gemm_kernel(DType dtype, const std::string& name);
 // This core's float32 FMA peak in GFLOP/s (2 per FMA), measured by a register-only loop on the
 // active instruction set for about `seconds`: the roofline bench_kernels.py reports against.
 double measure_fma_peak_gflops(double seconds);
