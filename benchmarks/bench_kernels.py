@@ -165,6 +165,26 @@ def mlp_step_runner(hidden: int, batch: int):
     return step
 
 
+def mlp_step_rows(rounds: int) -> list[dict]:
+    """The suite's MLP training steps (SGD with momentum, cross-entropy), bprop beside PyTorch."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import suite
+
+    rows = []
+    for name, sizes, batch in suite.MLPS[1:]:
+        runners, _ = suite.mlp_step(sizes, batch)
+        libraries = [lib for lib in ("bprop", "torch") if lib in runners]
+        times = compare({lib: runners[lib] for lib in libraries}, rounds)
+        row = {"case": f"MLP {name} b{batch} SGD step", "seconds": times}
+        line = f"{row['case']:34s} " + " ".join(f"{lib} {times[lib] * 1e3:.2f} ms" for lib in times)
+        if "torch" in times:
+            row["ratio_vs_torch"] = times["bprop"] / times["torch"]
+            line += f", bprop/torch {row['ratio_vs_torch']:.2f}"
+        rows.append(row)
+        print(line)
+    return rows
+
+
 def contention_rows(rounds: int) -> list[dict]:
     """bprop with 2 threads over 1 thread while a busy loop holds CPU 0."""
     if not hasattr(os, "sched_setaffinity") or (os.cpu_count() or 1) < 2:
@@ -283,6 +303,7 @@ def main() -> None:
         f"({per_threads[1] * 1e3:.2f} ms -> {per_threads[2] * 1e3:.2f} ms)"
     )
 
+    mlp_steps = mlp_step_rows(rounds)
     contention = contention_rows(rounds) if args.contention else []
 
     report = {
@@ -290,6 +311,7 @@ def main() -> None:
                     "cpus": os.cpu_count(), "isa": config["isa"], "threads": threads,
                     "fma_peak_gflops": peak, "memory_gbps": bandwidth, "config": config},
         "contention": contention,
+        "mlp_steps": mlp_steps,
         "versions": {"bprop": bp.__version__, "numpy": np.__version__,
                      "torch": torch.__version__ if torch else None},
         "cases": results,

@@ -514,9 +514,17 @@ KernelChoice decide_kernels() {
   return choice;
 }
 
+// Published through an atomic rather than a function-local static: a static's initialisation
+// guard would be held through the race, and a process forked meanwhile would wait on it
+// forever. Threads that arrive together each race; the first to publish wins.
 const KernelChoice& kernel_choice() {
-  static const KernelChoice choice = decide_kernels();
-  return choice;
+  static std::atomic<const KernelChoice*> decided{nullptr};
+  if (const KernelChoice* choice = decided.load(std::memory_order_acquire)) return *choice;
+  auto* mine = new KernelChoice(decide_kernels());
+  const KernelChoice* expected = nullptr;
+  if (decided.compare_exchange_strong(expected, mine, std::memory_order_acq_rel)) return *mine;
+  delete mine;
+  return *expected;
 }
 
 // set_gemm_kernel's override per dtype: a candidate's index, or -1 for the chosen one.
