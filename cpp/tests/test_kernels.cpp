@@ -169,7 +169,7 @@ TEST_SUITE("kernels") {
   TEST_CASE("every candidate micro-kernel gives the reference's values and the same bits") {
     // Note [GEMM micro-kernel choice]: the choice changes the speed, never a bit.
     std::mt19937_64 rng(13);
-    const int64_t shapes[][3] = {{1, 1, 300},  {13, 7, 5},   {64, 64, 64},   {97, 131, 61},
+    const int64_t shapes[][3] = {{1, 1, 300},  {13, 7, 5},     {64, 64, 64},   {97, 131, 61},
                                  {5, 257, 33}, {300, 70, 200}, {64, 784, 128}, {33, 600, 529}};
     for (DType dtype : {DType::Float32, DType::Float64}) {
       const std::vector<std::string> names = bprop::kernels::gemm_kernel_names(dtype);
