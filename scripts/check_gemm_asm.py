@@ -43,6 +43,7 @@ class Loop:
     nv: int
     packed_a: bool
     body: list[str]
+    frame_pointer: bool = False  # the function keeps %rbp as its frame pointer
 
 
 def compile_options(isa: str) -> list[str]:
@@ -115,7 +116,10 @@ def check_loop(isa: str, loop: Loop) -> list[str]:
     fmas = isa != "scalar"
     expected = loop.mr * loop.nv
     text = "\n".join(loop.body)
-    stack = [x for x in loop.body if re.search(r"\(%[re]?(sp|bp)\b", x)]
+    # The stack is %rsp, and %rbp where the function made it the frame pointer; otherwise
+    # %rbp is one more general register.
+    registers = "sp|bp" if loop.frame_pointer else "sp"
+    stack = [x for x in loop.body if re.search(rf"\(%[re]?({registers})\b", x)]
     if stack:
         problems.append(f"spills: {len(stack)} stack accesses, e.g. {stack[0]!r}")
     if fmas:
@@ -166,7 +170,8 @@ def main() -> int:
                 found = innermost_fma_loop(body, multiply_add)
                 if found is None or key in seen:
                     continue
-                loop = Loop(symbol, dtype, int(mr), int(nv), packed == "1", found)
+                frame_pointer = any(re.match(r"^movq\s+%rsp, %rbp$", x) for x in body)
+                loop = Loop(symbol, dtype, int(mr), int(nv), packed == "1", found, frame_pointer)
                 problems = check_loop(isa, loop)
                 width = {"avx512": 64, "avx2": 32, "scalar": 16}[isa] // (4 if dtype == "f" else 8)
                 name = (

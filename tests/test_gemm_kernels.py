@@ -209,6 +209,11 @@ def test_the_assembly_check_catches_spills_and_uncontracted_fmas():
     assert check.check_loop("avx512", check.Loop("k", "f", 1, 1, True, good)) == []
     spill = [*good[:-1], "vmovaps\t%zmm3, 64(%rsp)", good[-1]]
     assert "spills" in check.check_loop("avx512", check.Loop("k", "f", 1, 1, True, spill))[0]
+    # %rbp is the stack only where the function made it its frame pointer.
+    by_rbp = [good[0], "vbroadcastss\t0(%rbp,%rax), %zmm2", *good[2:]]
+    assert check.check_loop("avx512", check.Loop("k", "f", 1, 1, True, by_rbp)) == []
+    framed = check.Loop("k", "f", 1, 1, True, by_rbp, frame_pointer=True)
+    assert "spills" in check.check_loop("avx512", framed)[0]
     loose = ["vbroadcastss\t(%rax), %zmm2", "vmulps\t%zmm1, %zmm2, %zmm3",
              "vaddps\t%zmm3, %zmm26, %zmm26"]  # fmt: skip
     problems = check.check_loop("avx512", check.Loop("k", "f", 1, 1, True, loose))

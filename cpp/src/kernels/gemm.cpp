@@ -79,7 +79,10 @@ int find_kernel(const std::string& name) {
 // Note [GEMM blocking]
 // Packed B's KC x NR micro-panel is reused by every MR-row panel of A, so it should stay in L1
 // with room for the A panel streaming past; packed A's MC x KC block stays in L2 while every
-// panel of B passes; packed B's KC x NC block lives in this core's share of L3. The sizes are
+// panel of B passes; packed B's KC x NC block lives in this core's share of L3. MC takes a
+// sixth of L2, not half: B's panels and C's lines pass through L2 too, and on the Xeon of
+// docs/performance.md (2 MiB L2, KC 256) MC 336 against 1020 gave n = 1024 160-167 against
+// 152 GFLOP/s and n = 2048 151 against 139 (n = 512 even). The sizes are
 // read from the machine (cpu_info.h), with 32 KiB / 1 MiB / 2 MiB a core where it says
 // nothing, and BPROP_GEMM_BLOCKING=kc,mc,nc overrides them (for tuning experiments). KC is
 // derived from the default candidate's NR and kept for every candidate: where the k loop is
@@ -101,7 +104,7 @@ GemmBlocking derive_blocking(const MicroKernel<T>& kernel) {
   b.mr = kernel.mr;
   b.nr = kernel.nr;
   b.kc = std::clamp<int64_t>(round_down(l1 * 2 / 3 / (reference_nr * size), 16), 64, 512);
-  b.mc = std::clamp<int64_t>(round_down(l2 / 2 / (b.kc * size), kernel.mr), kernel.mr,
+  b.mc = std::clamp<int64_t>(round_down(l2 / 6 / (b.kc * size), kernel.mr), kernel.mr,
                              round_down(1024, kernel.mr));
   b.nc = std::clamp<int64_t>(round_down(l3_share / 2 / (b.kc * size), kernel.nr), kernel.nr,
                              round_down(4096, kernel.nr));
