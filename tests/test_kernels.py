@@ -196,3 +196,16 @@ def test_a_read_in_place_or_packed_gives_the_same_bits(tmp_path):
     a, b = rng.standard_normal((64, 64)), rng.standard_normal((64, 64))
     expected = a.astype(np.float32).astype(np.float64) @ b.astype(np.float32).astype(np.float64)
     np.testing.assert_allclose(results[1][: 64 * 64], expected.ravel(), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("batch, inputs, outputs", [(19, 37, 23), (2, 3, 4), (256, 784, 512)])
+def test_linear_weight_grad_arrives_row_major_with_the_bits_of_x_t_g(batch, inputs, outputs):
+    # vjp_mm computes a transposed operand's gradient as (G^T A)^T, so W.grad needs no copy;
+    # the same products in the same order as A^T G.
+    bp.manual_seed(0)
+    layer = bp.nn.Linear(inputs, outputs)
+    x, g = bp.randn(batch, inputs), bp.randn(batch, outputs)
+    layer(x).backward(g)
+    assert layer.weight.grad.is_contiguous()
+    assert np.array_equal(layer.weight.grad.numpy(), (x.T @ g).T.numpy())
+    assert np.array_equal(layer.bias.grad.numpy(), g.sum(0).numpy())

@@ -116,3 +116,51 @@ def test_ten_thousand_training_steps_keep_a_flat_rss(compiled):
     assert np.isfinite(loss.item())
     # A leak of one small tensor a step (~256 bytes) would add over 2 MiB.
     assert growth < 2 * 2**20, f"RSS grew by {growth / 2**20:.1f} MiB over 9,000 steps"
+
+
+# Note [Block cache] in cpp/src/tensor/tensor.cpp: freed blocks of 64 KiB and more are kept
+# for reuse up to BPROP_BLOCK_CACHE_MB (default 64), so a training step stops faulting in fresh
+# pages, and memory stays bounded by the limit.
+BLOCK_CACHE_SCRIPT = """
+import resource, bprop as bp
+def rss():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * 4096
+x = bp.ones(256, 1024)  # 1 MiB
+for _ in range(3):
+    (x * 2).sum()
+before_faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+for _ in range(200):
+    (x * 2).sum()  # a 1 MiB temporary, freed at once
+faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before_faults
+base = rss()
+kept = [bp.empty(1024, 1024) for _ in range(300)]  # 300 blocks of 4 MiB
+for t in kept:
+    t.fill_(1.0)  # touch every page
+del kept  # freed: at most the limit is kept
+after = rss()
+y = bp.ones(512, 1024) * 3  # blocks still work after the churn
+print(faults, (after - base) >> 20, float(y.sum()))
+"""
+
+
+@needs_proc
+@pytest.mark.parametrize("limit_mb", [None, "0", "16"])
+def test_freed_blocks_are_reused_within_the_limit(limit_mb):
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "BPROP_BLOCK_CACHE_MB"}
+    if limit_mb is not None:
+        env["BPROP_BLOCK_CACHE_MB"] = limit_mb
+    run = subprocess.run(
+        [sys.executable, "-c", BLOCK_CACHE_SCRIPT], env=env, capture_output=True, text=True,
+        timeout=120, check=True,
+    )  # fmt: skip
+    faults, kept_mb, total = run.stdout.split()
+    limit = 64 if limit_mb is None else int(limit_mb)
+    assert float(total) == 512 * 1024 * 3
+    # 300 x 4 MiB were freed; what stays resident is what the cache may keep (and some slack).
+    assert int(kept_mb) <= limit + 16
+    if limit > 0 and "ASAN_OPTIONS" not in os.environ:
+        assert int(faults) < 50  # 200 temporaries of 1 MiB took the same block each time

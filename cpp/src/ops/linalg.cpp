@@ -43,12 +43,20 @@ Tensor mm(const Tensor& a, const Tensor& b) {
   return out;
 }
 
-// dA = G B^T, dB = A^T G: the lecture's "flowing backward" in matrix form.
+// dA = G B^T, dB = A^T G: the lecture's "flowing backward" in matrix form. When B is the
+// transpose of a row-major matrix (a Linear's weight: x @ W^T), dB is computed as (G^T A)^T,
+// whose transpose is row-major like W: the gradient then reaches W.grad without a copy, where
+// A^T G would have been transposed into a new tensor. Both sum the same products in the same
+// order, so the bits are the same.
 std::vector<Tensor> vjp_mm(OpNode& node, const Tensor& g) {
   Tensor a = node.saved(0), b = node.saved(1);
   Tensor ga, gb;
   if (node.needs_input_grad(0)) ga = matmul(g, transpose(b, 0, 1));
-  if (node.needs_input_grad(1)) gb = matmul(transpose(a, 0, 1), g);
+  if (node.needs_input_grad(1)) {
+    const bool b_is_transposed = b.strides()[0] == 1 && b.strides()[1] == b.shape()[0];
+    gb = b_is_transposed ? transpose(matmul(transpose(g, 0, 1), a), 0, 1)
+                         : matmul(transpose(a, 0, 1), g);
+  }
   return {ga, gb};
 }
 
