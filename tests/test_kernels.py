@@ -209,3 +209,20 @@ def test_linear_weight_grad_arrives_row_major_with_the_bits_of_x_t_g(batch, inpu
     assert layer.weight.grad.is_contiguous()
     assert np.array_equal(layer.weight.grad.numpy(), (x.T @ g).T.numpy())
     assert np.array_equal(layer.bias.grad.numpy(), g.sum(0).numpy())
+
+
+@pytest.mark.parametrize("dtype", [bp.float32, bp.float64])
+@pytest.mark.parametrize("shape, dims", [((256, 512), 0), ((3, 7, 1500), (0, 1)), ((1000, 3), 0)])
+def test_column_sums_give_the_bits_of_the_strided_loop(dtype, shape, dims, restore_threads):
+    # reduce.cpp sums down columns row by row (a bias's gradient); a strided view takes the
+    # generic per-column loop. Both add in the same order in double: the same bits.
+    bp.manual_seed(3)
+    wide = bp.randn(*shape[:-1], 2 * shape[-1], dtype=dtype)
+    strided = wide[..., ::2]
+    assert not strided.is_contiguous()
+    columns = strided.contiguous().sum(dims)
+    assert np.array_equal(columns.numpy(), strided.sum(dims).numpy())
+    exact = strided.numpy().astype(np.float64).sum(axis=dims)
+    np.testing.assert_allclose(columns.numpy(), exact, rtol=1e-6 if dtype == bp.float32 else 1e-12)
+    bp.set_num_threads(1)
+    assert np.array_equal(strided.contiguous().sum(dims).numpy(), columns.numpy())

@@ -112,6 +112,28 @@ void reduce_typed(const Odometer& kept, const Odometer& reduced, const Operand& 
   }
 }
 
+// Sums down columns: the reduced dimension lies outside a contiguous kept one (a bias's
+// gradient, x.sum(0)). Whole rows are added into a row of double accumulators, so each output
+// is summed in the same order and precision as reduce_typed (the same bits), but row by row,
+// vectorised, instead of one strided column at a time; split over columns.
+template <typename T>
+void column_sums(int64_t rows, int64_t row_stride, int64_t cols, int64_t out_stride, const T* in,
+                 T* out) {
+  constexpr int64_t kChunk = 512;  // accumulators kept in L1
+  parallel_for(cols, kChunk, [&](int64_t first, int64_t last) {
+    double acc[kChunk];
+    for (int64_t c0 = first; c0 < last; c0 += kChunk) {
+      const int64_t width = std::min(kChunk, last - c0);
+      std::fill(acc, acc + width, 0.0);
+      for (int64_t i = 0; i < rows; ++i) {
+        const T* row = in + i * row_stride + c0;
+        for (int64_t j = 0; j < width; ++j) acc[j] += static_cast<double>(row[j]);
+      }
+      for (int64_t j = 0; j < width; ++j) out[(c0 + j) * out_stride] = static_cast<T>(acc[j]);
+    }
+  });
+}
+
 template <ReduceOp Op>
 void reduce_dispatch(const Odometer& kept, const Odometer& reduced, const Operand& out,
                      const Operand& in) {
@@ -186,6 +208,17 @@ void reduce(ReduceOp op, int ndim, const int64_t* shape, const Operand& out, con
       *static_cast<float*>(out.data) = static_cast<float>(total);
     else
       *static_cast<double*>(out.data) = total;
+    return;
+  }
+  if (op == ReduceOp::Sum && kept.sizes.size() == 1 && kept.in_strides[0] == 1 &&
+      reduced.sizes.size() == 1 && out.dtype == in.dtype &&
+      (in.dtype == DType::Float32 || in.dtype == DType::Float64)) {
+    if (in.dtype == DType::Float32)
+      column_sums(reduced.sizes[0], reduced.in_strides[0], kept.sizes[0], kept.out_strides[0],
+                  static_cast<const float*>(in.data), static_cast<float*>(out.data));
+    else
+      column_sums(reduced.sizes[0], reduced.in_strides[0], kept.sizes[0], kept.out_strides[0],
+                  static_cast<const double*>(in.data), static_cast<double*>(out.data));
     return;
   }
   switch (op) {

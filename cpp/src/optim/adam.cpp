@@ -5,6 +5,7 @@
 #include "bprop/autograd.h"
 #include "bprop/ops.h"
 #include "bprop/optim.h"
+#include "kernels/parallel.h"
 #include "launch/tape.h"
 #include "optim/params.h"
 
@@ -25,19 +26,22 @@ void adam_update(T* w, const T* g, T* m, T* v, int64_t n, const AdamOptions& o, 
   const T one_minus_beta2 = static_cast<T>(1.0 - o.beta2), eps = static_cast<T>(o.eps);
   const T decay = static_cast<T>(o.weight_decay), bias2 = static_cast<T>(bias2_sqrt);
   const T shrink = static_cast<T>(1.0 - o.lr * o.weight_decay);
-  for (int64_t i = 0; i < n; ++i) {
-    T grad = g[i];
-    if (o.weight_decay != 0.0) {
-      if (o.decoupled_weight_decay)
-        w[i] *= shrink;
-      else
-        grad += decay * w[i];
+  // Split over the kernel threads element by element (the same bits for any split).
+  kernels::parallel_for(n, optim_detail::kUpdateGrain, [&](int64_t first, int64_t last) {
+    for (int64_t i = first; i < last; ++i) {
+      T grad = g[i];
+      if (o.weight_decay != 0.0) {
+        if (o.decoupled_weight_decay)
+          w[i] *= shrink;
+        else
+          grad += decay * w[i];
+      }
+      m[i] += one_minus_beta1 * (grad - m[i]);              // lerp(m, g, 1 - beta1)
+      v[i] = v[i] * beta2 + one_minus_beta2 * grad * grad;  // v * beta2 + (1 - beta2) g g
+      const T denom = std::sqrt(v[i]) / bias2 + eps;
+      w[i] += -step_size * (m[i] / denom);
     }
-    m[i] += one_minus_beta1 * (grad - m[i]);              // lerp(m, g, 1 - beta1)
-    v[i] = v[i] * beta2 + one_minus_beta2 * grad * grad;  // v * beta2 + (1 - beta2) g g
-    const T denom = std::sqrt(v[i]) / bias2 + eps;
-    w[i] += -step_size * (m[i] / denom);
-  }
+  });
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 // Internal to the optimizers (src/optim).
 #pragma once
 
+#include <cstdint>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -11,6 +12,10 @@
 #include "bprop/tensor.h"
 
 namespace bprop::optim_detail {
+
+// Elements a thread takes at least in an optimizer's update (kernels::parallel_for): below
+// this, a parameter is updated on the calling thread.
+constexpr int64_t kUpdateGrain = int64_t{1} << 15;
 
 // Throws, naming the optimizer, for an empty list or a parameter that is undefined, not
 // floating point, or not a leaf.

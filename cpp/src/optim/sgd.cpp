@@ -4,6 +4,7 @@
 #include "bprop/autograd.h"
 #include "bprop/ops.h"
 #include "bprop/optim.h"
+#include "kernels/parallel.h"
 #include "launch/tape.h"
 #include "optim/params.h"
 
@@ -16,19 +17,23 @@ void check_nonnegative(const char* what, double value) {
                                 std::to_string(value));
 }
 
-// The update of one contiguous parameter in a single pass over its elements.
+// The update of one contiguous parameter in a single pass over its elements, split over the
+// kernel threads (element by element: the same bits for any split). It is bound by memory
+// bandwidth, which one core doesn't saturate.
 template <typename T>
 void sgd_update(T* w, const T* g, T* buffer, int64_t n, const SGDOptions& o, bool first_step) {
   const T lr = static_cast<T>(o.lr), wd = static_cast<T>(o.weight_decay);
   const T momentum = static_cast<T>(o.momentum), keep = static_cast<T>(1.0 - o.dampening);
-  for (int64_t i = 0; i < n; ++i) {
-    T d = o.weight_decay != 0.0 ? g[i] + wd * w[i] : g[i];
-    if (buffer) {
-      buffer[i] = first_step ? d : momentum * buffer[i] + keep * d;
-      d = o.nesterov ? d + momentum * buffer[i] : buffer[i];
+  kernels::parallel_for(n, optim_detail::kUpdateGrain, [&](int64_t first, int64_t last) {
+    for (int64_t i = first; i < last; ++i) {
+      T d = o.weight_decay != 0.0 ? g[i] + wd * w[i] : g[i];
+      if (buffer) {
+        buffer[i] = first_step ? d : momentum * buffer[i] + keep * d;
+        d = o.nesterov ? d + momentum * buffer[i] : buffer[i];
+      }
+      w[i] -= lr * d;
     }
-    w[i] -= lr * d;
-  }
+  });
 }
 
 }  // namespace
