@@ -6,6 +6,7 @@
 // every element of C is summed in the same order whatever the thread count.
 #include <sys/stat.h>
 #include <unistd.h>
+#include <xmmintrin.h>
 
 #include <algorithm>
 #include <array>
@@ -20,6 +21,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "kernels/cpu_info.h"
@@ -182,9 +184,44 @@ void pack_a(int64_t mc, int64_t kc, const T* a, int64_t rsa, int64_t csa, int mr
   }
 }
 
+// A transposed float32 B (B[p][j] at b[p + j * csb]: a Linear's weight as x @ W^T) in 4 x 4
+// blocks: four rows of W read along p, transposed in registers (SSE2, the baseline), written as
+// four rows of the panel. Returns how many leading k steps it packed (a multiple of 4); the
+// caller packs the rest.
+int64_t pack_transposed_b_sse(int64_t kc, int64_t cols, const float* b, int64_t csb, int nr,
+                              float* out) {
+  if (cols % 4 != 0 || nr % 4 != 0) return 0;
+  const int64_t whole = kc / 4 * 4;
+  for (int64_t j = 0; j < cols; j += 4) {
+    const float* w0 = b + j * csb;
+    for (int64_t p = 0; p < whole; p += 4) {
+      __m128 r0 = _mm_loadu_ps(w0 + p), r1 = _mm_loadu_ps(w0 + csb + p);
+      __m128 r2 = _mm_loadu_ps(w0 + 2 * csb + p), r3 = _mm_loadu_ps(w0 + 3 * csb + p);
+      _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+      _mm_storeu_ps(out + p * nr + j, r0);
+      _mm_storeu_ps(out + (p + 1) * nr + j, r1);
+      _mm_storeu_ps(out + (p + 2) * nr + j, r2);
+      _mm_storeu_ps(out + (p + 3) * nr + j, r3);
+    }
+  }
+  return whole;
+}
+
 // B[0:kc, 0:nc] into panels of NR columns: panel q holds b[p * NR + j] = B[p][q * NR + j].
 template <typename T>
 void pack_b_panel(int64_t kc, int64_t cols, const T* b, int64_t rsb, int64_t csb, int nr, T* out) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (rsb == 1 && csb != 1) {
+      const int64_t done = pack_transposed_b_sse(kc, cols, b, csb, nr, out);
+      if (done > 0) {
+        for (int64_t p = 0; p < done; ++p)
+          for (int64_t j = cols; j < nr; ++j) out[p * nr + j] = 0.0f;
+        b += done * rsb;
+        out += done * nr;
+        kc -= done;
+      }
+    }
+  }
   for (int64_t p = 0; p < kc; ++p) {
     const T* src = b + p * rsb;
     int64_t j = 0;
