@@ -385,15 +385,17 @@ void gemm_blocked(const GemmPlan<T>& plan, int64_t m, int64_t n, int64_t k, cons
 
 // Note [GEMM micro-kernel choice]
 // Which candidate micro-kernel is fastest depends on the core (FMA ports, load ports, L1
-// bandwidth), which no cache size tells. So at the first product the candidates race on two
-// shapes (a square one that packs both operands, an MLP layer's that reads A in place),
+// bandwidth), which no cache size tells. So at the first product the candidates race on five
+// shapes (squares of 64 to 256, which read A in place or pack it, and an MLP layer's),
 // round-robin so that a noisy neighbour slows all alike, best of several rounds, within
-// kTuneBudget; the winner is kept in ~/.cache/bprop/gemm-kernels (XDG_CACHE_HOME is honoured)
-// under the CPU's name, cache sizes and instruction set, and read from there next time.
-// BPROP_TUNE=0 skips the race and the file (the first candidate runs), BPROP_TUNE=refresh races
-// again; BPROP_GEMM_KERNEL=name[,name] names the candidate outright, and set_gemm_kernel
-// switches it at run time (tests, benchmarks). Every candidate gives the same bits (the one KC
-// of Note [GEMM blocking], one FMA chain per element), so the choice is speed only.
+// kTuneBudgetSeconds (two shapes were not enough: on the Xeon of docs/performance.md AVX2's
+// 4x24 won 256^3 and the MLP shape and lost n = 64, 128 and 512 by 10%); the winner is kept in
+// ~/.cache/bprop/gemm-kernels (XDG_CACHE_HOME is honoured) under the CPU's name, cache sizes and
+// instruction set, and read from there next time. BPROP_TUNE=0 skips the race and the file (the
+// first candidate runs), BPROP_TUNE=refresh races again; BPROP_GEMM_KERNEL=name[,name] names the
+// candidate outright, and set_gemm_kernel switches it at run time (tests, benchmarks). Every
+// candidate gives the same bits (the one KC of Note [GEMM blocking], one FMA chain per element), so
+// the choice is speed only.
 constexpr double kTuneBudgetSeconds = 0.05;
 
 struct KernelChoice {
@@ -412,8 +414,9 @@ std::string tune_cache_path() {
 // What a cached choice is valid for: the machine and the candidate list it was raced on.
 std::string tune_cache_key() {
   const CpuInfo& cpu = cpu_info();
-  std::string key =
-      cpu.model + "|" + std::to_string(cpu.l1d_bytes) + "|" + std::to_string(cpu.l2_bytes) + "|";
+  // "race 2": choices an earlier race made are raced again.
+  std::string key = cpu.model + "|" + std::to_string(cpu.l1d_bytes) + "|" +
+                    std::to_string(cpu.l2_bytes) + "|race 2|";
   for (int i = 0; i < micro_kernels().count; ++i)
     key += kernel_name(candidates<float>()[i]) + (i + 1 < micro_kernels().count ? "," : "");
   return key;
@@ -469,23 +472,27 @@ void write_cached_choice(const std::string& path, const KernelChoice& choice) {
   if (std::rename(temporary.c_str(), path.c_str()) != 0) std::remove(temporary.c_str());
 }
 
-// The fastest candidate for T: the sum over the two shapes of each one's best time.
+// The fastest candidate for T over squares from 64 to 256 (which take different paths: A in
+// place or packed, whole or edge panels) and an MLP layer's shape: each candidate's best time
+// per shape, relative to the best candidate's there, summed, so each shape counts alike.
 template <typename T>
 int race(std::chrono::steady_clock::time_point deadline) {
   const int count = micro_kernels().count;
   struct Shape {
     int64_t m, n, k;
   };
-  const Shape shapes[] = {{256, 256, 256}, {64, 128, 784}};
+  constexpr int kShapes = 5;
+  const Shape shapes[kShapes] = {
+      {64, 64, 64}, {128, 128, 128}, {192, 192, 192}, {256, 256, 256}, {64, 128, 784}};
   std::vector<T> a(256 * 784);
   std::vector<T> b(256 * 784);
   std::vector<T> c(256 * 256);
   for (size_t i = 0; i < a.size(); ++i) a[i] = static_cast<T>((i % 17) * 0.25 - 2);
   for (size_t i = 0; i < b.size(); ++i) b[i] = static_cast<T>((i % 13) * 0.5 - 3);
-  std::array<std::array<double, 2>, kMaxMicroKernels> best{};
+  std::array<std::array<double, kShapes>, kMaxMicroKernels> best{};
   for (auto& per_shape : best) per_shape.fill(1e30);
   for (int round = 0; round < 7 && std::chrono::steady_clock::now() < deadline; ++round)
-    for (int s = 0; s < 2; ++s)
+    for (int s = 0; s < kShapes; ++s)
       for (int i = 0; i < count; ++i) {
         const Shape& shape = shapes[s];
         const auto start = std::chrono::steady_clock::now();
@@ -495,9 +502,15 @@ int race(std::chrono::steady_clock::time_point deadline) {
             std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
         best[i][s] = std::min(best[i][s], seconds);
       }
+  std::array<double, kMaxMicroKernels> score{};
+  for (int s = 0; s < kShapes; ++s) {
+    double fastest = best[0][s];
+    for (int i = 1; i < count; ++i) fastest = std::min(fastest, best[i][s]);
+    for (int i = 0; i < count; ++i) score[i] += best[i][s] / fastest;
+  }
   int winner = 0;
   for (int i = 1; i < count; ++i)
-    if (best[i][0] + best[i][1] < best[winner][0] + best[winner][1]) winner = i;
+    if (score[i] < score[winner]) winner = i;
   return winner;
 }
 
