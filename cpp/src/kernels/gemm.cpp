@@ -385,11 +385,12 @@ void gemm_blocked(const GemmPlan<T>& plan, int64_t m, int64_t n, int64_t k, cons
 
 // Note [GEMM micro-kernel choice]
 // Which candidate micro-kernel is fastest depends on the core (FMA ports, load ports, L1
-// bandwidth), which no cache size tells. So at the first product the candidates race on five
-// shapes (squares of 64 to 256, which read A in place or pack it, and an MLP layer's),
+// bandwidth), which no cache size tells. So at the first product the candidates race on six
+// shapes (squares of 64 to 256, which read A in place or pack it, an MLP layer's, a wide one),
 // round-robin so that a noisy neighbour slows all alike, best of several rounds, within
 // kTuneBudgetSeconds (two shapes were not enough: on the Xeon of docs/performance.md AVX2's
-// 4x24 won 256^3 and the MLP shape and lost n = 64, 128 and 512 by 10%); the winner is kept in
+// 4x24 won 256^3 and the MLP shape and lost n = 64, 128 and 512 by 10%; without the wide one
+// AVX-512's 6x32 won and lost n = 2048 by 20%); the winner is kept in
 // ~/.cache/bprop/gemm-kernels (XDG_CACHE_HOME is honoured) under the CPU's name, cache sizes and
 // instruction set, and read from there next time. BPROP_TUNE=0 skips the race and the file (the
 // first candidate runs), BPROP_TUNE=refresh races again; BPROP_GEMM_KERNEL=name[,name] names the
@@ -414,9 +415,9 @@ std::string tune_cache_path() {
 // What a cached choice is valid for: the machine and the candidate list it was raced on.
 std::string tune_cache_key() {
   const CpuInfo& cpu = cpu_info();
-  // "race 2": choices an earlier race made are raced again.
+  // "race 5": choices an earlier race made are raced again.
   std::string key = cpu.model + "|" + std::to_string(cpu.l1d_bytes) + "|" +
-                    std::to_string(cpu.l2_bytes) + "|race 2|";
+                    std::to_string(cpu.l2_bytes) + "|race 5|";
   for (int i = 0; i < micro_kernels().count; ++i)
     key += kernel_name(candidates<float>()[i]) + (i + 1 < micro_kernels().count ? "," : "");
   return key;
@@ -473,20 +474,20 @@ void write_cached_choice(const std::string& path, const KernelChoice& choice) {
 }
 
 // The fastest candidate for T over squares from 64 to 256 (which take different paths: A in
-// place or packed, whole or edge panels) and an MLP layer's shape: each candidate's best time
-// per shape, relative to the best candidate's there, summed, so each shape counts alike.
+// place or packed, whole or edge panels), an MLP layer's shape and a wide packed product (where
+// a tile of few rows loads B too often).
 template <typename T>
 int race(std::chrono::steady_clock::time_point deadline) {
   const int count = micro_kernels().count;
   struct Shape {
     int64_t m, n, k;
   };
-  constexpr int kShapes = 5;
-  const Shape shapes[kShapes] = {
-      {64, 64, 64}, {128, 128, 128}, {192, 192, 192}, {256, 256, 256}, {64, 128, 784}};
-  std::vector<T> a(256 * 784);
-  std::vector<T> b(256 * 784);
-  std::vector<T> c(256 * 256);
+  constexpr int kShapes = 6;
+  const Shape shapes[kShapes] = {{64, 64, 64},    {128, 128, 128}, {192, 192, 192},
+                                 {256, 256, 256}, {64, 128, 784},  {384, 768, 256}};
+  std::vector<T> a(384 * 784);
+  std::vector<T> b(768 * 784);
+  std::vector<T> c(384 * 768);
   for (size_t i = 0; i < a.size(); ++i) a[i] = static_cast<T>((i % 17) * 0.25 - 2);
   for (size_t i = 0; i < b.size(); ++i) b[i] = static_cast<T>((i % 13) * 0.5 - 3);
   std::array<std::array<double, kShapes>, kMaxMicroKernels> best{};
@@ -502,16 +503,20 @@ int race(std::chrono::steady_clock::time_point deadline) {
             std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
         best[i][s] = std::min(best[i][s], seconds);
       }
+  // The total of the best times: a product counts by its work, as in a training step, so the
+  // wide shape weighs most. (Times relative to the fastest per shape, counting every shape
+  // alike, let 6x32 win on small shapes by 2-5% each and lose n = 1024-2048 by 10-20%.)
   std::array<double, kMaxMicroKernels> score{};
-  for (int s = 0; s < kShapes; ++s) {
-    double fastest = best[0][s];
-    for (int i = 1; i < count; ++i) fastest = std::min(fastest, best[i][s]);
-    for (int i = 0; i < count; ++i) score[i] += best[i][s] / fastest;
-  }
+  for (int i = 0; i < count; ++i)
+    for (int s = 0; s < kShapes; ++s) score[i] += best[i][s];
   int winner = 0;
   for (int i = 1; i < count; ++i)
     if (score[i] < score[winner]) winner = i;
-  return winner;
+  // The first candidate is the one known good on the machines measured; another must beat it by
+  // 5%, more than the noise of a shared machine: on the Xeon of docs/performance.md, AVX2's
+  // 4x24 and 6x16 trade places within 8% from shape to shape, and a race decided by noise
+  // would make one run differ from the next.
+  return score[winner] < 0.95 * score[0] ? winner : 0;
 }
 
 // BPROP_GEMM_KERNEL's names, each for the dtype whose list has it; an unknown one is an error
@@ -555,9 +560,11 @@ KernelChoice decide_kernels() {
   }
   const auto start = std::chrono::steady_clock::now();
   const auto deadline = start + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                                    std::chrono::duration<double>(kTuneBudgetSeconds / 2));
+                                    std::chrono::duration<double>(kTuneBudgetSeconds));
+  // float64's candidates are the same tiles in half the lanes: the float32 winner's shape serves
+  // both, and the whole budget goes to one race.
   choice.f32 = race<float>(deadline);
-  choice.f64 = race<double>(deadline + (deadline - start));
+  choice.f64 = choice.f32;
   const double ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   char took[32];
