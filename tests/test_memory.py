@@ -145,6 +145,10 @@ print(faults, (after - base) >> 20, float(y.sum()))
 
 
 @needs_proc
+@pytest.mark.skipif(
+    "libasan" in os.environ.get("LD_PRELOAD", ""),
+    reason="the cache is off under ASan, whose quarantine keeps freed memory resident",
+)
 @pytest.mark.parametrize("limit_mb", [None, "0", "16"])
 def test_freed_blocks_are_reused_within_the_limit(limit_mb):
     import subprocess
@@ -160,7 +164,8 @@ def test_freed_blocks_are_reused_within_the_limit(limit_mb):
     faults, kept_mb, total = run.stdout.split()
     limit = 64 if limit_mb is None else int(limit_mb)
     assert float(total) == 512 * 1024 * 3
-    # 300 x 4 MiB were freed; what stays resident is what the cache may keep (and some slack).
-    assert int(kept_mb) <= limit + 16
-    if limit > 0 and "ASAN_OPTIONS" not in os.environ:
+    # 1200 MiB were freed; what stays resident is what the cache may keep, plus what malloc
+    # itself holds on to (up to a few tens of MiB).
+    assert int(kept_mb) <= limit + 64
+    if limit > 0:
         assert int(faults) < 50  # 200 temporaries of 1 MiB took the same block each time

@@ -108,8 +108,8 @@ namespace {
 // docs/performance.md. So blocks of 64 KiB and more are kept when freed, up to
 // BPROP_BLOCK_CACHE_MB in all (default 64; 0 turns the cache off), oldest given back first,
 // and an allocation of the same rounded size takes one. Sanitizer builds keep it off, so that
-// a use after free is still caught. The lock is held for a few pointer moves, never across an
-// allocation or a call out, and is taken by the fork handler.
+// a use after free is still caught. The lock is held for the bookkeeping only (at most the
+// vectors' own growth), never across a free of a block, and the fork handler takes it.
 constexpr size_t kCachedBlockMin = size_t{64} << 10;
 
 struct BlockCache {
