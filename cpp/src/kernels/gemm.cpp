@@ -16,6 +16,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <initializer_list>
 #include <memory>
 #include <new>
 #include <sstream>
@@ -60,10 +61,12 @@ const MicroKernel<double>* candidates<double>() {
   return micro_kernels().f64;
 }
 
+// Index of a float dtype in per-dtype arrays: float32 0, float64 1.
 template <typename T>
 constexpr int dtype_slot() {
   return sizeof(T) == 4 ? 0 : 1;
 }
+int dtype_slot(DType dtype) { return dtype == DType::Float64 ? 1 : 0; }
 
 template <typename T>
 std::string kernel_name(const MicroKernel<T>& kernel) {
@@ -519,6 +522,15 @@ int race(std::chrono::steady_clock::time_point deadline) {
   return score[winner] < 0.95 * score[0] ? winner : 0;
 }
 
+// "avx512-12x32, avx512-8x48, ..." for the messages that refuse an unknown name.
+std::string listed_kernels(std::initializer_list<DType> dtypes) {
+  std::string listed;
+  for (const DType dtype : dtypes)
+    for (const std::string& name : gemm_kernel_names(dtype))
+      listed += (listed.empty() ? "" : ", ") + name;
+  return listed;
+}
+
 // BPROP_GEMM_KERNEL's names, each for the dtype whose list has it; an unknown one is an error
 // that lists the candidates.
 bool forced_by_environment(KernelChoice& choice) {
@@ -532,12 +544,9 @@ bool forced_by_environment(KernelChoice& choice) {
     } else if (const int j = find_kernel<double>(name); j >= 0) {
       choice.f64 = j;
     } else {
-      std::string known;
-      for (const DType dtype : {DType::Float32, DType::Float64})
-        for (const std::string& candidate : gemm_kernel_names(dtype))
-          known += (known.empty() ? "" : ", ") + candidate;
       throw std::invalid_argument("BPROP_GEMM_KERNEL=" + std::string(env) + ": '" + name +
-                                  "' is not one of this machine's micro-kernels (" + known + ")");
+                                  "' is not one of this machine's micro-kernels (" +
+                                  listed_kernels({DType::Float32, DType::Float64}) + ")");
     }
   }
   choice.chosen_by = "BPROP_GEMM_KERNEL";
@@ -628,7 +637,7 @@ double measure_fma_peak_gflops(double seconds) {
 GemmBlocking gemm_blocking(DType dtype) {
   GemmBlocking blocking =
       dtype == DType::Float64 ? active_plan<double>().blocking : active_plan<float>().blocking;
-  const int forced = g_forced_kernel[dtype == DType::Float64 ? 1 : 0].load();
+  const int forced = g_forced_kernel[dtype_slot(dtype)].load();
   blocking.chosen_by = forced >= 0 ? "set_gemm_kernel" : kernel_choice().chosen_by;
   return blocking;
 }
@@ -647,13 +656,10 @@ void set_gemm_kernel(DType dtype, const std::string& name) {
   const int index = name.empty()              ? -1
                     : dtype == DType::Float64 ? find_kernel<double>(name)
                                               : find_kernel<float>(name);
-  if (!name.empty() && index < 0) {
-    std::string known;
-    for (const std::string& candidate : gemm_kernel_names(dtype))
-      known += (known.empty() ? "" : ", ") + candidate;
-    throw std::invalid_argument("set_gemm_kernel: '" + name + "' is not one of " + known);
-  }
-  g_forced_kernel[dtype == DType::Float64 ? 1 : 0].store(index);
+  if (!name.empty() && index < 0)
+    throw std::invalid_argument("set_gemm_kernel: '" + name + "' is not one of " +
+                                listed_kernels({dtype}));
+  g_forced_kernel[dtype_slot(dtype)].store(index);
 }
 
 void gemm(DType dtype, int64_t m, int64_t n, int64_t k, const void* a, int64_t rsa, int64_t csa,

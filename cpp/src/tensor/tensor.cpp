@@ -26,78 +26,7 @@ namespace {
 std::atomic<DType> g_default_dtype{DType::Float32};
 }  // namespace
 
-// ---- Note [Autograd metadata and threads] (tensor/meta_lock.h) ----
-
-namespace detail {
-namespace {
-// 16 a pool: enough that threads updating different tensors rarely share one, and few enough
-// that the fork handler's holding all of them at once (Note [Fork safety]) stays within what
-// ThreadSanitizer's deadlock detector tracks (64 locks held by one thread).
-constexpr size_t kMetaLocks = 16;
-struct alignas(64) PaddedMutex {
-  std::mutex mutex;
-};
-size_t lock_slot(const void* owner) {
-  return (reinterpret_cast<uintptr_t>(owner) >> 6) % kMetaLocks;
-}
-PaddedMutex g_grad_locks[kMetaLocks];
-PaddedMutex g_accumulator_locks[kMetaLocks];
-PaddedMutex g_hook_locks[kMetaLocks];
-std::atomic<uint64_t> g_fork_generation{1};
-
-// ---- Note [Fork safety] (tensor/meta_lock.h) ----
-}  // namespace
-std::mutex& block_cache_mutex();  // Note [Block cache], below
-namespace {
-void lock_all_for_fork() {
-  for (PaddedMutex* pool : {g_grad_locks, g_accumulator_locks, g_hook_locks})
-    for (size_t i = 0; i < kMetaLocks; ++i) pool[i].mutex.lock();
-  generator_mutex().lock();
-  block_cache_mutex().lock();
-}
-void unlock_all_after_fork() {
-  block_cache_mutex().unlock();
-  generator_mutex().unlock();
-  for (PaddedMutex* pool : {g_grad_locks, g_accumulator_locks, g_hook_locks})
-    for (size_t i = 0; i < kMetaLocks; ++i) pool[i].mutex.unlock();
-}
-void after_fork_in_child() {
-  unlock_all_after_fork();
-  g_fork_generation.fetch_add(1);
-}
-// At load time, before any thread can hold one of these locks. The kernels' handlers are
-// registered first, so that their prepare handler runs after this one.
-const bool g_fork_handlers_registered = [] {
-  kernels::register_fork_handlers();
-  pthread_atfork(lock_all_for_fork, unlock_all_after_fork, after_fork_in_child);
-  return true;
-}();
-}  // namespace
-
-std::mutex& grad_mutex(const TensorImpl* impl) { return g_grad_locks[lock_slot(impl)].mutex; }
-std::mutex& accumulator_mutex(const TensorImpl* impl) {
-  return g_accumulator_locks[lock_slot(impl)].mutex;
-}
-std::mutex& hook_mutex(const void* owner) { return g_hook_locks[lock_slot(owner)].mutex; }
-uint64_t fork_generation() { return g_fork_generation.load(std::memory_order_relaxed); }
-
-void store_grad(TensorImpl& impl, Tensor grad) {
-  std::lock_guard<std::mutex> lock(grad_mutex(&impl));
-  std::swap(impl.grad, grad);  // the old one, now in `grad`, goes after the unlock
-}
-}  // namespace detail
-
-DType default_dtype() { return g_default_dtype.load(std::memory_order_relaxed); }
-
-void set_default_dtype(DType dtype) {
-  if (!is_floating(dtype))
-    throw TypeError(std::string("[set_default_dtype] only floating point dtypes can be the "
-                                "default, not ") +
-                    dtype_name(dtype));
-  g_default_dtype.store(dtype, std::memory_order_relaxed);
-}
-
-// ---- Storage ----
+// ---- Storage's block cache ----
 
 namespace {
 // Note [Block cache]
@@ -176,9 +105,75 @@ void release_block(void* block, size_t bytes) {
 }
 }  // namespace
 
+// ---- Note [Autograd metadata and threads] (tensor/meta_lock.h) ----
+
 namespace detail {
-std::mutex& block_cache_mutex() { return block_cache().mutex; }
+namespace {
+// 16 a pool: enough that threads updating different tensors rarely share one, and few enough
+// that the fork handler's holding all of them at once (Note [Fork safety]) stays within what
+// ThreadSanitizer's deadlock detector tracks (64 locks held by one thread).
+constexpr size_t kMetaLocks = 16;
+struct alignas(64) PaddedMutex {
+  std::mutex mutex;
+};
+size_t lock_slot(const void* owner) {
+  return (reinterpret_cast<uintptr_t>(owner) >> 6) % kMetaLocks;
+}
+PaddedMutex g_grad_locks[kMetaLocks];
+PaddedMutex g_accumulator_locks[kMetaLocks];
+PaddedMutex g_hook_locks[kMetaLocks];
+std::atomic<uint64_t> g_fork_generation{1};
+
+// ---- Note [Fork safety] (tensor/meta_lock.h) ----
+void lock_all_for_fork() {
+  for (PaddedMutex* pool : {g_grad_locks, g_accumulator_locks, g_hook_locks})
+    for (size_t i = 0; i < kMetaLocks; ++i) pool[i].mutex.lock();
+  generator_mutex().lock();
+  block_cache().mutex.lock();
+}
+void unlock_all_after_fork() {
+  block_cache().mutex.unlock();
+  generator_mutex().unlock();
+  for (PaddedMutex* pool : {g_grad_locks, g_accumulator_locks, g_hook_locks})
+    for (size_t i = 0; i < kMetaLocks; ++i) pool[i].mutex.unlock();
+}
+void after_fork_in_child() {
+  unlock_all_after_fork();
+  g_fork_generation.fetch_add(1);
+}
+// At load time, before any thread can hold one of these locks. The kernels' handlers are
+// registered first, so that their prepare handler runs after this one.
+const bool g_fork_handlers_registered = [] {
+  kernels::register_fork_handlers();
+  pthread_atfork(lock_all_for_fork, unlock_all_after_fork, after_fork_in_child);
+  return true;
+}();
+}  // namespace
+
+std::mutex& grad_mutex(const TensorImpl* impl) { return g_grad_locks[lock_slot(impl)].mutex; }
+std::mutex& accumulator_mutex(const TensorImpl* impl) {
+  return g_accumulator_locks[lock_slot(impl)].mutex;
+}
+std::mutex& hook_mutex(const void* owner) { return g_hook_locks[lock_slot(owner)].mutex; }
+uint64_t fork_generation() { return g_fork_generation.load(std::memory_order_relaxed); }
+
+void store_grad(TensorImpl& impl, Tensor grad) {
+  std::lock_guard<std::mutex> lock(grad_mutex(&impl));
+  std::swap(impl.grad, grad);  // the old one, now in `grad`, goes after the unlock
+}
 }  // namespace detail
+
+DType default_dtype() { return g_default_dtype.load(std::memory_order_relaxed); }
+
+void set_default_dtype(DType dtype) {
+  if (!is_floating(dtype))
+    throw TypeError(std::string("[set_default_dtype] only floating point dtypes can be the "
+                                "default, not ") +
+                    dtype_name(dtype));
+  g_default_dtype.store(dtype, std::memory_order_relaxed);
+}
+
+// ---- Storage ---- (large buffers come from and go back to the block cache above)
 
 Storage::Storage(size_t nbytes, bool zeroed) : nbytes_(nbytes) {
   if (nbytes <= kInlineBytes) {
