@@ -1401,6 +1401,19 @@ OPS = [
         ((2, 3, 4),),
     ),
     C(
+        # wider than a vector of float32 lanes and not a multiple of one: the kernels' tails
+        "layer_norm_wide_weight_only",
+        lambda m, x, w: F(m).layer_norm(x, (37,), w),
+        lambda x, w: (x - x.mean(-1, keepdims=True)) / np.sqrt(x.var(-1, keepdims=True) + 1e-5) * w,
+        ((3, 37), (37,)),
+    ),
+    C(
+        "rms_norm_wide",
+        lambda m, x, w: F(m).rms_norm(x, (2, 35), w, eps=1e-5),
+        lambda x, w: x / np.sqrt((x * x).mean((-2, -1), keepdims=True) + 1e-5) * w,
+        ((2, 2, 35), (2, 35)),
+    ),
+    C(
         "rms_norm",
         lambda m, x, w: F(m).rms_norm(x, (4,), w, eps=1e-6),
         lambda x, w: x / np.sqrt((x * x).mean(-1, keepdims=True) + 1e-6) * w,
@@ -1994,6 +2007,8 @@ REGISTRY_TO_CASES = {
     "leaky_relu": ["leaky_relu", "leaky_relu_slope"],
     "conv2d": ["conv2d", "conv2d_stride_pad_dil"],
     "unfold2d": ["conv2d", "conv2d_stride_pad_dil", "avg_pool2d_stride_pad"],
+    "layer_norm": ["layer_norm", "layer_norm_2d_no_affine", "layer_norm_wide_weight_only"],
+    "rms_norm": ["rms_norm", "rms_norm_default_eps", "rms_norm_wide"],
     "fold2d": ["conv2d", "conv2d_stride_pad_dil"],
     "max_pool2d": ["max_pool2d", "max_pool2d_stride_pad"],
     "avg_pool2d": ["avg_pool2d", "avg_pool2d_stride_pad"],

@@ -87,6 +87,14 @@ void init_nn(py::module_& m) {
         return linear(x, w, or_undefined(b));
       },
       no_gil);
+  m.def("_layer_norm", [](const Tensor& x, int64_t ndim, const std::optional<Tensor>& w,
+                          const std::optional<Tensor>& b, double eps) {
+    return without_gil_if_large(
+        x, [&] { return layer_norm(x, ndim, or_undefined(w), or_undefined(b), eps); });
+  });
+  m.def("_rms_norm", [](const Tensor& x, int64_t ndim, const std::optional<Tensor>& w, double eps) {
+    return without_gil_if_large(x, [&] { return rms_norm(x, ndim, or_undefined(w), eps); });
+  });
   m.def("_leaky_relu", &leaky_relu);
   m.def("_gelu", &gelu);
   m.def("_softplus", &softplus);

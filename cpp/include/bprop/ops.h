@@ -211,6 +211,13 @@ Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& targe
                                         Reduction reduction = Reduction::Mean,
                                         const Tensor& pos_weight = Tensor());
 Tensor linear(const Tensor& input, const Tensor& weight, const Tensor& bias = Tensor());
+// Normalises over the last normalized_ndim dimensions: (x - mean) / sqrt(var + eps) (biased
+// variance), then * weight + bias where defined (each of the normalized shape). One pass
+// forward and one backward (kernels::norm_rows); its VJP under create_graph is made of ops.
+Tensor layer_norm(const Tensor& x, int64_t normalized_ndim, const Tensor& weight = Tensor(),
+                  const Tensor& bias = Tensor(), double eps = 1e-5);
+// x / sqrt(mean(x^2) + eps) over the last normalized_ndim dimensions, then * weight.
+Tensor rms_norm(const Tensor& x, int64_t normalized_ndim, const Tensor& weight, double eps);
 Tensor leaky_relu(const Tensor& x, double negative_slope = 0.01);
 Tensor gelu(const Tensor& x, bool tanh_approximation = false);
 Tensor softplus(const Tensor& x, double beta = 1.0, double threshold = 20.0);

@@ -107,6 +107,19 @@ void unfold2d(DType dtype, int64_t n, int64_t c, int64_t h, int64_t w, const Win
 // col2im, the adjoint of unfold2d: out (N, C, H, W) contiguous and zeroed, accumulates.
 void fold2d(DType dtype, int64_t n, int64_t c, int64_t h, int64_t w, const Window2d& window,
             const void* in, void* out);
+// layer_norm (rms: rms_norm) over the last d values of `rows` contiguous rows of float x:
+// y = (x - mean) * rstd [* weight] [+ bias], weight and bias (d values) may be null; each
+// row's mean (0 for rms) and rstd = 1 / sqrt(var + eps) are stored for the backward.
+void norm_rows(DType dtype, int64_t rows, int64_t d, bool rms, double eps, const void* x,
+               const void* weight, const void* bias, void* y, void* mean, void* rstd);
+// dx of norm_rows from the output gradient g (rows x d, contiguous) and the saved statistics.
+void norm_rows_backward(DType dtype, int64_t rows, int64_t d, bool rms, const void* x,
+                        const void* weight, const void* mean, const void* rstd, const void* g,
+                        void* dx);
+// The weight's gradient, sum over rows of g * (x - mean) * rstd, and the bias's, sum over rows
+// of g (either output may be null); summed in row order whatever the thread count.
+void norm_params_backward(DType dtype, int64_t rows, int64_t d, const void* x, const void* mean,
+                          const void* rstd, const void* g, void* dweight, void* dbias);
 // C[M, N] = A[M, K] @ B[K, N]. A and B have any element strides (row stride, column stride),
 // so transposed operands need no copy; C is row-major with leading dimension ldc. Threaded;
 // each element of C is summed in the same order whatever the thread count.

@@ -25,6 +25,18 @@ struct VectorKernels {
   // results are added in double, float64 in several double accumulators.
   double (*sum_f32)(const float* in, int64_t n);
   double (*sum_f64)(const double* in, int64_t n);
+  // One row of layer_norm (rms: rms_norm) over d contiguous values: y = (x - mean) * rstd,
+  // times w and plus b where not null, the row's mean (0 for rms) and rstd stored
+  // (Note [Normalisation rows] in vector_kernels.inc).
+  void (*norm_row_f32)(const float* x, int64_t d, bool rms, double eps, const float* w,
+                       const float* b, float* y, float* mean, float* rstd);
+  void (*norm_row_f64)(const double* x, int64_t d, bool rms, double eps, const double* w,
+                       const double* b, double* y, double* mean, double* rstd);
+  // dx of that row from its output gradient g and the saved mean and rstd.
+  void (*norm_backward_row_f32)(const float* x, const float* g, int64_t d, bool rms, float mean,
+                                float rstd, const float* w, float* dx);
+  void (*norm_backward_row_f64)(const double* x, const double* g, int64_t d, bool rms, double mean,
+                                double rstd, const double* w, double* dx);
 };
 
 const VectorKernels& vector_kernels();  // for the active instruction set

@@ -4,6 +4,7 @@
 #include <limits>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "bprop/ops.h"
 #include "kernels/kernels.h"
@@ -375,6 +376,144 @@ Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& targe
 Tensor linear(const Tensor& input, const Tensor& weight, const Tensor& bias) {
   Tensor out = matmul(input, transpose(weight, 0, weight.ndim() > 1 ? 1 : 0));
   return bias.defined() ? add(out, bias) : out;
+}
+
+// ---- layer_norm, rms_norm ----
+
+namespace {
+
+// The shape a normalisation's weight and bias have: x's last `ndim` dimensions.
+Shape normalized_shape(const Tensor& x, int64_t ndim) {
+  return Shape(x.shape().end() - ndim, x.shape().end());
+}
+
+void check_norm_parameter(const char* op, const char* what, const Tensor& p, const Tensor& x,
+                          int64_t ndim) {
+  if (!p.defined()) return;
+  if (p.shape() != normalized_shape(x, ndim))
+    throw std::runtime_error(std::string("[") + op + "] " + what + " of shape " + p.shape_str() +
+                             " does not match the normalized shape " +
+                             shape_to_string(normalized_shape(x, ndim)) + " of an input of shape " +
+                             x.shape_str());
+  if (!is_floating(p.dtype()))
+    throw TypeError(std::string("[") + op + "] " + what + " must be floating point, got " +
+                    dtype_name(p.dtype()));
+}
+
+Tensor normalize(OpKind kind, const Tensor& x, int64_t ndim, const Tensor& weight,
+                 const Tensor& bias, double eps) {
+  const bool rms = kind == OpKind::RmsNorm;
+  const char* op = rms ? "rms_norm" : "layer_norm";
+  require_floating(op, x);
+  if (ndim < 1 || ndim > x.ndim())
+    throw std::runtime_error(std::string("[") + op + "] cannot normalize the last " +
+                             std::to_string(ndim) + " dimensions of an input of shape " +
+                             x.shape_str());
+  check_norm_parameter(op, "weight", weight, x, ndim);
+  check_norm_parameter(op, "bias", bias, x, ndim);
+  const Shape inner = normalized_shape(x, ndim);
+  int64_t d = 1;
+  for (int64_t size : inner) d *= size;
+  const int64_t rows = d == 0 ? 0 : x.numel() / d;
+  const DType dtype = x.dtype();
+  Tensor xc = contiguous_for_kernel(x);
+  Tensor wc = weight.defined() ? contiguous_for_kernel(cast_for_kernel(weight, dtype)) : Tensor();
+  Tensor bc = bias.defined() ? contiguous_for_kernel(cast_for_kernel(bias, dtype)) : Tensor();
+  Tensor y = Tensor::empty(x.shape(), dtype);
+  Tensor mean = Tensor::empty({rows}, dtype);
+  Tensor rstd = Tensor::empty({rows}, dtype);
+  if (rows > 0)
+    launch(kernels::norm_rows, dtype, rows, d, rms, eps, xc.data(),
+           wc.defined() ? wc.data() : nullptr, bc.defined() ? bc.data() : nullptr, y.data(),
+           mean.data(), rstd.data());
+  std::vector<const Tensor*> inputs = {&x};
+  if (weight.defined()) inputs.push_back(&weight);
+  if (bias.defined()) inputs.push_back(&bias);
+  if (auto node = record(kind, inputs.data(), inputs.size())) {
+    node->set_state(Normalization{ndim, eps, weight.defined(), bias.defined()});
+    node->save(x);
+    if (weight.defined()) node->save(weight);
+    node->save(mean);
+    node->save(rstd);
+    set_grad_fn(y, std::move(node));
+  }
+  return y;
+}
+
+// Note [Normalisation backward]
+// With xhat = (x - mean) rstd and dxhat = g w: dx = rstd (dxhat - mean(dxhat) - xhat
+// mean(dxhat xhat)) (rms: mean 0 and no mean(dxhat) term), dw = sum of g xhat and db = sum of
+// g over the leading dimensions. A plain backward runs that in the norm kernels from the saved
+// statistics; under create_graph it is built of ops from x itself, so that the statistics'
+// own dependence on x is differentiated too.
+std::vector<Tensor> vjp_normalize(OpNode& node, const Tensor& g, bool rms) {
+  const Normalization& s = node.state<Normalization>();
+  size_t next = 0;
+  Tensor x = node.saved(next++);
+  Tensor weight = s.has_weight ? node.saved(next++) : Tensor();
+  const size_t weight_slot = 1, bias_slot = s.has_weight ? 2 : 1;
+  const bool want_x = node.needs_input_grad(0);
+  const bool want_w = s.has_weight && node.needs_input_grad(weight_slot);
+  const bool want_b = s.has_bias && node.needs_input_grad(bias_slot);
+  const Shape inner = normalized_shape(x, s.ndim);
+  std::vector<Tensor> grads(1 + s.has_weight + s.has_bias);
+  if (!is_grad_enabled() && g.dtype() == x.dtype() && g.shape() == x.shape()) {
+    Tensor mean = node.saved(next++), rstd = node.saved(next++);
+    const int64_t rows = mean.numel();
+    int64_t d = 1;
+    for (int64_t size : inner) d *= size;
+    const DType dtype = x.dtype();
+    Tensor xc = contiguous_for_kernel(x), gc = contiguous_for_kernel(g);
+    Tensor wc = weight.defined() ? contiguous_for_kernel(cast_for_kernel(weight, dtype)) : Tensor();
+    if (want_x) {
+      grads[0] = Tensor::empty(x.shape(), dtype);
+      if (rows > 0)
+        launch(kernels::norm_rows_backward, dtype, rows, d, rms, xc.data(),
+               wc.defined() ? wc.data() : nullptr, mean.data(), rstd.data(), gc.data(),
+               grads[0].data());
+    }
+    if (want_w || want_b) {
+      Tensor dw = want_w ? Tensor::empty(inner, dtype) : Tensor();
+      Tensor db = want_b ? Tensor::empty(inner, dtype) : Tensor();
+      launch(kernels::norm_params_backward, dtype, rows, d, xc.data(), mean.data(), rstd.data(),
+             gc.data(), want_w ? dw.data() : nullptr, want_b ? db.data() : nullptr);
+      if (want_w) grads[weight_slot] = dw;
+      if (want_b) grads[bias_slot] = db;
+    }
+    return grads;
+  }
+  Dims dims;
+  for (int64_t i = x.ndim() - s.ndim; i < x.ndim(); ++i) dims.push_back(i);
+  Tensor centered = rms ? x : sub(x, mean(x, dims, true));
+  Tensor rstd =
+      div(number(1.0), sqrt(add(mean(mul(centered, centered), dims, true), number(s.eps))));
+  Tensor xhat = mul(centered, rstd);
+  Tensor dxhat = weight.defined() ? mul(g, weight) : g;
+  if (want_x) {
+    Tensor inner_term = mul(xhat, mean(mul(dxhat, xhat), dims, true));
+    Tensor centered_dxhat = rms ? dxhat : sub(dxhat, mean(dxhat, dims, true));
+    grads[0] = mul(sub(centered_dxhat, inner_term), rstd);
+  }
+  if (want_w) grads[weight_slot] = sum_to(mul(g, xhat), inner);
+  if (want_b) grads[bias_slot] = sum_to(g, inner);
+  return grads;
+}
+
+}  // namespace
+
+Tensor layer_norm(const Tensor& x, int64_t normalized_ndim, const Tensor& weight,
+                  const Tensor& bias, double eps) {
+  return normalize(OpKind::LayerNorm, x, normalized_ndim, weight, bias, eps);
+}
+std::vector<Tensor> vjp_layer_norm(OpNode& node, const Tensor& g) {
+  return vjp_normalize(node, g, false);
+}
+
+Tensor rms_norm(const Tensor& x, int64_t normalized_ndim, const Tensor& weight, double eps) {
+  return normalize(OpKind::RmsNorm, x, normalized_ndim, weight, Tensor(), eps);
+}
+std::vector<Tensor> vjp_rms_norm(OpNode& node, const Tensor& g) {
+  return vjp_normalize(node, g, true);
 }
 
 Tensor leaky_relu(const Tensor& x, double negative_slope) {

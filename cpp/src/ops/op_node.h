@@ -44,9 +44,15 @@ struct Geometry {  // as_strided and as_strided_scatter: the view they read or w
   Shape strides;
   int64_t offset = 0;
 };
+struct Normalization {  // layer_norm, rms_norm: over the last `ndim` dimensions
+  int64_t ndim = 1;
+  double eps = 0.0;
+  bool has_weight = false;
+  bool has_bias = false;
+};
 // unfold2d and fold2d keep their Window2d.
 using OpState = std::variant<std::monostate, ReducedDims, AlongDim, SliceRange, Permutation,
-                             Exponent, Geometry, Window2d>;
+                             Exponent, Geometry, Window2d, Normalization>;
 
 struct InputMeta {
   Shape shape;

@@ -63,7 +63,10 @@ namespace bprop {
   X(IndexAdd,      index_add,      "IndexAddBackward0") \
   /* convolution and pooling: ops/nn.cpp */             \
   X(Unfold2d,      unfold2d,       "Im2ColBackward0")   \
-  X(Fold2d,        fold2d,         "Col2ImBackward0")
+  X(Fold2d,        fold2d,         "Col2ImBackward0")    \
+  /* normalisation: ops/nn.cpp */                       \
+  X(LayerNorm,     layer_norm,     "NativeLayerNormBackward0") \
+  X(RmsNorm,       rms_norm,       "FusedRmsNormBackward0")
 
 #define BPROP_NONDIFFERENTIABLE_OPS(X) \
   X(Eq,     eq,     "")                \

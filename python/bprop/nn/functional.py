@@ -977,14 +977,7 @@ def layer_norm(
     """(x - mean) / sqrt(var + eps) over the trailing normalized_shape dimensions (biased
     variance), then * weight + bias where given, as torch.nn.functional.layer_norm."""
     dims = _normalized_dims("layer_norm", input, normalized_shape)
-    centered = input - input.mean(dim=dims, keepdim=True)
-    variance = (centered * centered).mean(dim=dims, keepdim=True)
-    out = centered / (variance + float(eps)).sqrt()
-    if weight is not None:
-        out = out * weight
-    if bias is not None:
-        out = out + bias
-    return out
+    return _core._layer_norm(input, len(dims), weight, bias, as_float("layer_norm", "eps", 5, eps))
 
 
 def rms_norm(
@@ -998,8 +991,7 @@ def rms_norm(
     dims = _normalized_dims("rms_norm", input, normalized_shape)
     if eps is None:
         eps = float(np.finfo(np.float64 if input.dtype == _core.dtype.float64 else np.float32).eps)
-    out = input / ((input * input).mean(dim=dims, keepdim=True) + float(eps)).sqrt()
-    return out if weight is None else out * weight
+    return _core._rms_norm(input, len(dims), weight, as_float("rms_norm", "eps", 4, eps))
 
 
 def group_norm(
