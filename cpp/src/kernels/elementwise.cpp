@@ -85,6 +85,8 @@ bool vector_unary(UnaryOp op, VecUnary* out) {
       return *out = VecUnary::Tanh, true;
     case UnaryOp::Sigmoid:
       return *out = VecUnary::Sigmoid, true;
+    case UnaryOp::Erf:
+      return *out = VecUnary::Erf, true;
     default:
       return false;
   }

@@ -120,6 +120,10 @@ void norm_rows_backward(DType dtype, int64_t rows, int64_t d, bool rms, const vo
 // of g (either output may be null); summed in row order whatever the thread count.
 void norm_params_backward(DType dtype, int64_t rows, int64_t d, const void* x, const void* mean,
                           const void* rstd, const void* g, void* dweight, void* dbias);
+// gelu over n contiguous float values (tanh_form: PyTorch's approximate='tanh'), and its
+// backward dx = gelu'(x) * g.
+void gelu(DType dtype, int64_t n, bool tanh_form, const void* x, void* y);
+void gelu_backward(DType dtype, int64_t n, bool tanh_form, const void* x, const void* g, void* dx);
 // C[M, N] = A[M, K] @ B[K, N]. A and B have any element strides (row stride, column stride),
 // so transposed operands need no copy; C is row-major with leading dimension ldc. Threaded;
 // each element of C is summed in the same order whatever the thread count.

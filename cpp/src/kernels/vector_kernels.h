@@ -1,15 +1,15 @@
 // Contiguous elementwise loops and sums, one set per instruction set (see isa.h), used by the
-// strided kernels for their contiguous inner runs. float32 exp, log, tanh and sigmoid are our
-// own vectorised approximations, within 4 ULP of the correctly rounded result over the whole
-// float range, with IEEE handling of infinities, NaN, overflow and subnormals; float64 uses
-// the C library.
+// strided kernels for their contiguous inner runs. float32 exp, log, tanh, sigmoid, erf and
+// gelu are our own vectorised approximations, within 4 ULP of the correctly rounded result
+// over the whole float range, with IEEE handling of infinities, NaN, overflow and subnormals;
+// float64 uses the C library.
 #pragma once
 
 #include <cstdint>
 
 namespace bprop::kernels {
 
-enum class VecUnary { Neg, Abs, Relu, Sqrt, Exp, Log, Tanh, Sigmoid };
+enum class VecUnary { Neg, Abs, Relu, Sqrt, Exp, Log, Tanh, Sigmoid, Erf };
 enum class VecBinary { Add, Sub, Mul, Div, Maximum, Minimum };
 
 struct VectorKernels {
@@ -37,6 +37,10 @@ struct VectorKernels {
                                 float rstd, const float* w, float* dx);
   void (*norm_backward_row_f64)(const double* x, const double* g, int64_t d, bool rms, double mean,
                                 double rstd, const double* w, double* dx);
+  // y = gelu(x) (tanh_form: PyTorch's approximate='tanh') and dx = gelu'(x) g over n values,
+  // evaluated in double (Note [float32 erf and gelu in double] in vector_kernels.inc).
+  void (*gelu_f32)(const float* x, float* y, int64_t n, bool tanh_form);
+  void (*gelu_backward_f32)(const float* x, const float* g, float* dx, int64_t n, bool tanh_form);
 };
 
 const VectorKernels& vector_kernels();  // for the active instruction set

@@ -520,14 +520,45 @@ Tensor leaky_relu(const Tensor& x, double negative_slope) {
   return where(gt(x, number(0.0)), x, mul(x, number(negative_slope)));
 }
 
+// One pass each way (kernels::gelu, kernels::gelu_backward); under create_graph the VJP is
+// built of ops: d gelu = Phi(x) + x phi(x), or for the tanh form
+// (1 + t) / 2 + x (1 - t^2) u' / 2 with t = tanh(u), u = sqrt(2/pi) (x + 0.044715 x^3).
 Tensor gelu(const Tensor& x, bool tanh_approximation) {
-  if (tanh_approximation) {
-    // 0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3)))
-    Tensor inner =
-        mul(add(x, mul(mul(mul(x, x), x), number(0.044715))), number(0.7978845608028654));
-    return mul(mul(x, number(0.5)), add(tanh(inner), number(1.0)));
+  require_floating("gelu", x);
+  Tensor xc = contiguous_for_kernel(x);
+  Tensor y = Tensor::empty(x.shape(), x.dtype());
+  if (x.numel() > 0)
+    launch(kernels::gelu, x.dtype(), x.numel(), tanh_approximation, xc.data(), y.data());
+  if (auto node = record(OpKind::Gelu, {&x})) {
+    node->set_state(GeluForm{tanh_approximation});
+    node->save(x);
+    set_grad_fn(y, std::move(node));
   }
-  return mul(mul(x, number(0.5)), add(erf(mul(x, number(0.7071067811865476))), number(1.0)));
+  return y;
+}
+
+std::vector<Tensor> vjp_gelu(OpNode& node, const Tensor& g) {
+  const bool tanh_form = node.state<GeluForm>().tanh;
+  Tensor x = node.saved(0);
+  if (!is_grad_enabled() && g.dtype() == x.dtype() && g.shape() == x.shape()) {
+    Tensor xc = contiguous_for_kernel(x), gc = contiguous_for_kernel(g);
+    Tensor dx = Tensor::empty(x.shape(), x.dtype());
+    if (x.numel() > 0)
+      launch(kernels::gelu_backward, x.dtype(), x.numel(), tanh_form, xc.data(), gc.data(),
+             dx.data());
+    return {dx};
+  }
+  if (!tanh_form) {
+    Tensor cdf = mul(add(erf(mul(x, number(0.7071067811865476))), number(1.0)), number(0.5));
+    Tensor density = mul(exp(mul(mul(x, x), number(-0.5))), number(0.3989422804014327));
+    return {mul(g, add(cdf, mul(x, density)))};
+  }
+  Tensor x2 = mul(x, x);
+  Tensor t = tanh(mul(add(x, mul(mul(x2, x), number(0.044715))), number(0.7978845608028654)));
+  Tensor du = mul(add(mul(x2, number(3.0 * 0.044715)), number(1.0)), number(0.7978845608028654));
+  Tensor slope = add(mul(add(t, number(1.0)), number(0.5)),
+                     mul(mul(mul(x, number(0.5)), sub(number(1.0), mul(t, t))), du));
+  return {mul(g, slope)};
 }
 
 // log(1 + exp(beta x)) / beta, linear above the threshold; neither branch overflows, so no

@@ -50,9 +50,12 @@ struct Normalization {  // layer_norm, rms_norm: over the last `ndim` dimensions
   bool has_weight = false;
   bool has_bias = false;
 };
+struct GeluForm {  // gelu: PyTorch's approximate='tanh' or the exact erf form
+  bool tanh = false;
+};
 // unfold2d and fold2d keep their Window2d.
 using OpState = std::variant<std::monostate, ReducedDims, AlongDim, SliceRange, Permutation,
-                             Exponent, Geometry, Window2d, Normalization>;
+                             Exponent, Geometry, Window2d, Normalization, GeluForm>;
 
 struct InputMeta {
   Shape shape;

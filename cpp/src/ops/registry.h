@@ -66,7 +66,9 @@ namespace bprop {
   X(Fold2d,        fold2d,         "Col2ImBackward0")    \
   /* normalisation: ops/nn.cpp */                       \
   X(LayerNorm,     layer_norm,     "NativeLayerNormBackward0") \
-  X(RmsNorm,       rms_norm,       "FusedRmsNormBackward0")
+  X(RmsNorm,       rms_norm,       "FusedRmsNormBackward0") \
+  /* activations: ops/nn.cpp */                         \
+  X(Gelu,          gelu,           "GeluBackward0")
 
 #define BPROP_NONDIFFERENTIABLE_OPS(X) \
   X(Eq,     eq,     "")                \

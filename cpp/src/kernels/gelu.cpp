@@ -1,0 +1,67 @@
+// gelu and its derivative over contiguous values: float32 in the vector kernels (in double,
+// Note [float32 erf and gelu in double] in vector_kernels.inc), float64 with the C library's
+// erfc and exp; split over the kernel threads (each value's arithmetic is the same on any).
+#include <cmath>
+
+#include "kernels/kernels.h"
+#include "kernels/parallel.h"
+#include "kernels/vector_kernels.h"
+
+namespace bprop::kernels {
+namespace {
+
+constexpr int64_t kGrain = 8192;
+
+double normal_cdf(double x) { return 0.5 * std::erfc(-x * 0.7071067811865476); }
+
+// The same limits as the float32 kernels (vgelu_d, vgelu_grad_d): -0 below -40 (NaN at -inf),
+// and the slope taken at x clamped to [-40, 40], where it is exactly 0 or 1 (NaN at +-inf).
+double gelu_value(double x, bool tanh_form) {
+  if (x == -HUGE_VAL) return std::nan("");
+  if (x < -40.0) return -0.0;
+  if (!tanh_form) return x * normal_cdf(x);
+  const double u = 0.7978845608028654 * (x + 0.044715 * x * x * x);
+  return x / (1.0 + std::exp(-2.0 * u));
+}
+
+double gelu_slope(double x, bool tanh_form) {
+  if (std::isinf(x)) return std::nan("");
+  x = x > 40.0 ? 40.0 : x < -40.0 ? -40.0 : x;  // NaN stays NaN
+  if (!tanh_form) return normal_cdf(x) + x * 0.3989422804014327 * std::exp(-0.5 * x * x);
+  const double u = 0.7978845608028654 * (x + 0.044715 * x * x * x);
+  const double du = 0.7978845608028654 * (1.0 + 3.0 * 0.044715 * x * x);
+  const double s = 1.0 / (1.0 + std::exp(-2.0 * u));
+  return s + 2.0 * x * s * (1.0 - s) * du;
+}
+
+}  // namespace
+
+void gelu(DType dtype, int64_t n, bool tanh_form, const void* x, void* y) {
+  parallel_for(n, kGrain, [&](int64_t first, int64_t last) {
+    if (dtype == DType::Float32) {
+      vector_kernels().gelu_f32(static_cast<const float*>(x) + first,
+                                static_cast<float*>(y) + first, last - first, tanh_form);
+      return;
+    }
+    const double* in = static_cast<const double*>(x);
+    double* out = static_cast<double*>(y);
+    for (int64_t i = first; i < last; ++i) out[i] = gelu_value(in[i], tanh_form);
+  });
+}
+
+void gelu_backward(DType dtype, int64_t n, bool tanh_form, const void* x, const void* g, void* dx) {
+  parallel_for(n, kGrain, [&](int64_t first, int64_t last) {
+    if (dtype == DType::Float32) {
+      vector_kernels().gelu_backward_f32(static_cast<const float*>(x) + first,
+                                         static_cast<const float*>(g) + first,
+                                         static_cast<float*>(dx) + first, last - first, tanh_form);
+      return;
+    }
+    const double* in = static_cast<const double*>(x);
+    const double* grad = static_cast<const double*>(g);
+    double* out = static_cast<double*>(dx);
+    for (int64_t i = first; i < last; ++i) out[i] = gelu_slope(in[i], tanh_form) * grad[i];
+  });
+}
+
+}  // namespace bprop::kernels
