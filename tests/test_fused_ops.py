@@ -4,6 +4,8 @@ depend on the thread count or the input's layout. Values and gradients against P
 finite differences, and second order, are in the op table (tests/test_ops.py)."""
 
 import math
+import pathlib
+import runpy
 
 import bprop as bp
 import numpy as np
@@ -221,3 +223,192 @@ def test_gelu_refuses_integers_and_unknown_forms():
         F.gelu(bp.ones(3, dtype=bp.int64))
     with pytest.raises(ValueError, match=r"\[gelu\] approximate must be 'none' or 'tanh'"):
         F.gelu(bp.ones(3), approximate="fast")
+
+
+# ---- scaled_dot_product_attention (tiled, online softmax: kernels/attention.cpp) ----
+
+
+def attention_inputs(shape_q, shape_k, shape_v, dtype):
+    return [
+        bp.tensor(rng.standard_normal(shape), dtype=dtype, requires_grad=True)
+        for shape in (shape_q, shape_k, shape_v)
+    ]
+
+
+@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize(
+    "lengths, head_dims",
+    [((64, 64), (16, 16)), ((130, 130), (32, 32)), ((70, 200), (128, 64)), ((200, 70), (20, 20))],
+)
+def test_attention_matches_pytorch_across_tiles_and_head_dims(causal, lengths, head_dims):
+    torch = pytest.importorskip("torch")
+    (L, S), (E, Ev) = lengths, head_dims
+    q, k, v = attention_inputs((2, 2, L, E), (2, 2, S, E), (2, 2, S, Ev), bp.float64)
+    g = rng.standard_normal((2, 2, L, Ev))
+    out = F.scaled_dot_product_attention(q, k, v, is_causal=causal)
+    out.backward(bp.tensor(g))
+    tq, tk, tv = (torch.tensor(t.detach().numpy(), requires_grad=True) for t in (q, k, v))
+    want = torch.nn.functional.scaled_dot_product_attention(tq, tk, tv, is_causal=causal)
+    want.backward(torch.tensor(g))
+    np.testing.assert_allclose(out.detach().numpy(), want.detach().numpy(), atol=1e-12)
+    for ours, theirs in ((q, tq), (k, tk), (v, tv)):
+        np.testing.assert_allclose(ours.grad.numpy(), theirs.grad.numpy(), atol=1e-11)
+    assert out.grad_fn.name() == "ScaledDotProductFlashAttentionForCpuBackward0"
+
+
+@pytest.mark.parametrize("dtype", [bp.float32, bp.float64])
+@pytest.mark.parametrize("causal", [False, True])
+def test_attention_fused_backward_agrees_with_the_op_built_one(dtype, causal):
+    q, k, v = attention_inputs((3, 70, 24), (3, 90, 24), (3, 90, 12), dtype)
+    g = bp.tensor(rng.standard_normal((3, 70, 12)), dtype=dtype)
+    fused = bp.autograd.grad(
+        F.scaled_dot_product_attention(q, k, v, is_causal=causal), [q, k, v], g
+    )
+    composed = bp.autograd.grad(
+        F.scaled_dot_product_attention(q, k, v, is_causal=causal), [q, k, v], g, create_graph=True
+    )
+    tolerance = 2e-5 if dtype == bp.float32 else 1e-12
+    for a, b in zip(fused, composed):
+        assert b.requires_grad and not a.requires_grad
+        np.testing.assert_allclose(a.numpy(), b.detach().numpy(), rtol=tolerance, atol=tolerance)
+
+
+def test_attention_is_the_same_bits_for_any_thread_count_and_layout(restore_threads):
+    base = [rng.standard_normal((12, 64, 4, 32)).astype(np.float32) for _ in range(3)]
+    g = bp.tensor(rng.standard_normal((12, 4, 64, 32)).astype(np.float32))
+    results = []
+    for threads in (1, 2):
+        bp.set_num_threads(threads)
+        leaves = [bp.tensor(b, requires_grad=True) for b in base]
+        q, k, v = (t.transpose(1, 2) for t in leaves)  # strided (B, H, T, E) views, as in a GPT
+        out = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        out.backward(g)
+        results.append([out.detach().numpy()] + [t.grad.numpy() for t in leaves])
+    for one, two in zip(*results):
+        assert np.array_equal(one, two)
+    contiguous = [bp.tensor(b.transpose(0, 2, 1, 3).copy()) for b in base]
+    again = F.scaled_dot_product_attention(*contiguous, is_causal=True)
+    assert np.array_equal(again.numpy(), results[0][0])
+
+
+def test_attention_with_a_mask_or_dropout_takes_the_composed_path():
+    q, k, v = attention_inputs((2, 5, 4), (2, 6, 4), (2, 6, 3), bp.float64)
+    mask = bp.tensor(rng.random((5, 6)) > 0.3)
+    out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+    assert out.grad_fn.name() != "ScaledDotProductFlashAttentionForCpuBackward0"
+    scores = (q.detach().numpy() @ k.detach().numpy().swapaxes(-1, -2)) / 2.0
+    weights = np.where(mask.numpy(), np.exp(scores), 0.0)
+    weights /= weights.sum(-1, keepdims=True)
+    np.testing.assert_allclose(out.detach().numpy(), weights @ v.detach().numpy(), atol=1e-12)
+
+
+def test_attention_errors_name_the_op_and_shapes():
+    q, k, v = attention_inputs((2, 5, 4), (2, 6, 4), (2, 6, 3), bp.float32)
+    with pytest.raises(RuntimeError, match=r"\[scaled_dot_product_attention\] shapes query"):
+        bp._core._scaled_dot_product_attention(q, k[:, :, :3], v, False, 1.0)
+    with pytest.raises(TypeError, match=r"\[scaled_dot_product_attention\] query, key and value"):
+        bp._core._scaled_dot_product_attention(q, k.double(), v, False, 1.0)
+
+
+# ---- cross_entropy against class indices (Note [Fused cross_entropy] in ops/nn.cpp) ----
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("dtype", [bp.float32, bp.float64])
+def test_cross_entropy_fused_matches_pytorch_with_ignored_targets(reduction, dtype):
+    torch = pytest.importorskip("torch")
+    logits = rng.standard_normal((50, 65)) * 3
+    target = rng.integers(0, 65, 50)
+    target[[3, 17, 40]] = -100
+    x = bp.tensor(logits, dtype=dtype, requires_grad=True)
+    loss = F.cross_entropy(x, bp.tensor(target), reduction=reduction)
+    assert loss.grad_fn.name() == "NllLossBackward0"
+    g = rng.standard_normal(loss.shape)
+    loss.backward(bp.tensor(g, dtype=dtype))
+    tdtype = torch.float32 if dtype == bp.float32 else torch.float64
+    tx = torch.tensor(logits, dtype=tdtype, requires_grad=True)
+    want = torch.nn.functional.cross_entropy(tx, torch.tensor(target), reduction=reduction)
+    want.backward(torch.tensor(g, dtype=tdtype))
+    tolerance = 1e-5 if dtype == bp.float32 else 1e-12
+    np.testing.assert_allclose(loss.detach().numpy(), want.detach().numpy(), rtol=tolerance)
+    np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=tolerance, atol=tolerance)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_cross_entropy_fused_backward_agrees_with_the_op_built_one(reduction):
+    x = bp.tensor(rng.standard_normal((30, 11)), requires_grad=True)
+    target = bp.tensor(np.where(rng.random(30) < 0.2, -100, rng.integers(0, 11, 30)))
+    loss = F.cross_entropy(x, target, reduction=reduction)
+    g = bp.tensor(rng.standard_normal(loss.shape))
+    (fused,) = bp.autograd.grad(F.cross_entropy(x, target, reduction=reduction), [x], g)
+    (composed,) = bp.autograd.grad(
+        F.cross_entropy(x, target, reduction=reduction), [x], g, create_graph=True
+    )
+    assert composed.requires_grad and not fused.requires_grad
+    np.testing.assert_allclose(fused.numpy(), composed.detach().numpy(), rtol=1e-5, atol=1e-6)
+    x64 = bp.tensor(rng.standard_normal((6, 5)), dtype=bp.float64, requires_grad=True)
+    t64 = bp.tensor([0, 4, -100, 2, 2, 1])
+    f = lambda a: F.cross_entropy(a, t64, reduction=reduction)  # noqa: E731
+    assert bp.testing.gradcheck(f, (x64,)) and bp.testing.gradgradcheck(f, (x64,))
+
+
+def test_cross_entropy_all_ignored_mean_is_nan_and_bits_do_not_depend_on_threads(restore_threads):
+    x = bp.tensor(rng.standard_normal((4, 3)), requires_grad=True)
+    assert math.isnan(F.cross_entropy(x, bp.tensor([-100] * 4)).item())
+    big = bp.tensor(rng.standard_normal((4096, 65)).astype(np.float32), requires_grad=True)
+    target = bp.tensor(rng.integers(0, 65, 4096))
+    results = []
+    for threads in (1, 2):
+        bp.set_num_threads(threads)
+        big.grad = None
+        loss = F.cross_entropy(big, target)
+        loss.backward()
+        results.append((loss.item(), big.grad.numpy()))
+    assert results[0][0] == results[1][0] and np.array_equal(results[0][1], results[1][1])
+
+
+def test_cross_entropy_fused_path_checks_targets():
+    x = bp.ones((3, 4))
+    with pytest.raises(IndexError, match=r"\[cross_entropy\] target 4 is out of bounds"):
+        F.cross_entropy(x, bp.tensor([0, 4, 1]))
+    with pytest.raises(ValueError, match=r"\[cross_entropy\] target shape \(2,\)"):
+        F.cross_entropy(x, bp.tensor([0, 1]))
+
+
+# ---- the fused ops in a captured step ----
+
+
+def small_gpt():
+    """examples/char_gpt.py's GPT at a small size: layer_norm, causal attention, gelu,
+    embedding and cross_entropy, all through the fused ops."""
+    path = pathlib.Path(__file__).resolve().parents[1] / "examples" / "char_gpt.py"
+    gpt = runpy.run_path(str(path), run_name="small_gpt")["GPT"]
+    bp.manual_seed(7)
+    return gpt(vocab_size=17, block_size=16, n_layer=2, n_head=2, n_embd=32, dropout=0.0)
+
+
+def test_a_captured_gpt_step_gives_the_eager_bits_over_50_steps():
+    # counting mod 17 from random starts: the next token is learnable
+    starts = rng.integers(0, 17, (50, 4, 1))
+    tokens = (starts + np.arange(17)) % 17
+    data = [(bp.tensor(t[:, :16]), bp.tensor(t[:, 1:])) for t in tokens]
+    trained = []
+    for captured in (False, True):
+        model = small_gpt()
+        optimizer = bp.optim.AdamW(model.parameters(), lr=1e-2)
+
+        def step(x, y, model=model, optimizer=optimizer):
+            optimizer.zero_grad()
+            loss = model(x, y)
+            loss.backward()
+            optimizer.step()
+            return loss
+
+        run = bp.compile(step) if captured else step
+        losses = [run(x, y).item() for x, y in data]
+        trained.append((losses, [p.detach().numpy().copy() for p in model.parameters()]))
+    (eager_losses, eager_params), (captured_losses, captured_params) = trained
+    assert eager_losses == captured_losses
+    assert eager_losses[-1] < eager_losses[0] - 0.5  # it learns
+    for a, b in zip(eager_params, captured_params):
+        assert np.array_equal(a, b)

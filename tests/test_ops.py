@@ -1461,6 +1461,23 @@ OPS = [
         ((2, 3, 4), (2, 4, 4), (2, 4, 3)),
     ),
     C(
+        # the fused kernel's tiles: T = 70 crosses a 64-row tile, causal
+        "sdpa_causal_tiles",
+        lambda m, q, k, v: F(m).scaled_dot_product_attention(q, k, v, is_causal=True),
+        lambda q, k, v: (lambda e: e / e.sum(-1, keepdims=True) @ v)(
+            np.exp(q @ k.swapaxes(-1, -2) * 0.25) * np.tril(np.ones((70, 70)))
+        ),
+        ((1, 70, 16), (1, 70, 16), (1, 70, 16)),
+    ),
+    C(
+        "sdpa_wide_head",
+        lambda m, q, k, v: F(m).scaled_dot_product_attention(q, k, v, scale=0.05),
+        lambda q, k, v: (lambda e: e / e.sum(-1, keepdims=True) @ v)(
+            np.exp(q @ k.swapaxes(-1, -2) * 0.05)
+        ),
+        ((1, 5, 128), (1, 6, 128), (1, 6, 8)),
+    ),
+    C(
         "sdpa_bool_mask_scale",
         lambda m, q, k, v: F(m).scaled_dot_product_attention(
             q, k, v, attn_mask=m.tensor(MASK_34), scale=0.3
@@ -2007,6 +2024,7 @@ REGISTRY_TO_CASES = {
     "leaky_relu": ["leaky_relu", "leaky_relu_slope"],
     "conv2d": ["conv2d", "conv2d_stride_pad_dil"],
     "unfold2d": ["conv2d", "conv2d_stride_pad_dil", "avg_pool2d_stride_pad"],
+    "scaled_dot_product_attention": ["sdpa", "sdpa_causal", "sdpa_causal_tiles", "sdpa_wide_head"],
     "layer_norm": ["layer_norm", "layer_norm_2d_no_affine", "layer_norm_wide_weight_only"],
     "rms_norm": ["rms_norm", "rms_norm_default_eps", "rms_norm_wide"],
     "fold2d": ["conv2d", "conv2d_stride_pad_dil"],

@@ -95,6 +95,11 @@ void init_nn(py::module_& m) {
   m.def("_rms_norm", [](const Tensor& x, int64_t ndim, const std::optional<Tensor>& w, double eps) {
     return without_gil_if_large(x, [&] { return rms_norm(x, ndim, or_undefined(w), eps); });
   });
+  m.def("_scaled_dot_product_attention",
+        [](const Tensor& q, const Tensor& k, const Tensor& v, bool is_causal, double scale) {
+          return without_gil_if_large(
+              q, [&] { return scaled_dot_product_attention(q, k, v, is_causal, scale); });
+        });
   m.def("_leaky_relu", &leaky_relu);
   m.def("_gelu", &gelu);
   m.def("_softplus", &softplus);

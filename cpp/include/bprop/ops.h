@@ -218,6 +218,11 @@ Tensor layer_norm(const Tensor& x, int64_t normalized_ndim, const Tensor& weight
                   const Tensor& bias = Tensor(), double eps = 1e-5);
 // x / sqrt(mean(x^2) + eps) over the last normalized_ndim dimensions, then * weight.
 Tensor rms_norm(const Tensor& x, int64_t normalized_ndim, const Tensor& weight, double eps);
+// softmax(q k^T * scale, masked above the diagonal when is_causal) v over the last two
+// dimensions of (..., L, E), (..., S, E), (..., S, Ev) with the same leading dimensions; tiled
+// with an online softmax (kernels::attention_forward), its VJP under create_graph made of ops.
+Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v,
+                                    bool is_causal, double scale);
 Tensor leaky_relu(const Tensor& x, double negative_slope = 0.01);
 Tensor gelu(const Tensor& x, bool tanh_approximation = false);
 Tensor softplus(const Tensor& x, double beta = 1.0, double threshold = 20.0);

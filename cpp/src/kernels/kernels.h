@@ -120,6 +120,27 @@ void norm_rows_backward(DType dtype, int64_t rows, int64_t d, bool rms, const vo
 // of g (either output may be null); summed in row order whatever the thread count.
 void norm_params_backward(DType dtype, int64_t rows, int64_t d, const void* x, const void* mean,
                           const void* rstd, const void* g, void* dweight, void* dbias);
+// softmax(Q K^T scale [causal mask]) V for `batch` independent (L x E, S x E, S x Ev) float
+// problems, contiguous; out is batch x L x Ev, lse (batch x L) each row's log-sum-exp of its
+// scaled scores, for the backward. causal: query i sees keys j <= i. Tiled (attention.cpp).
+void attention_forward(DType dtype, int64_t batch, int64_t L, int64_t S, int64_t E, int64_t Ev,
+                       double scale, bool causal, const void* q, const void* k, const void* v,
+                       void* out, void* lse);
+// dq, dk, dv from dout and the forward's out and lse, recomputing the probabilities by tile.
+void attention_backward(DType dtype, int64_t batch, int64_t L, int64_t S, int64_t E, int64_t Ev,
+                        double scale, bool causal, const void* q, const void* k, const void* v,
+                        const void* out, const void* lse, const void* dout, void* dq, void* dk,
+                        void* dv);
+// cross_entropy of `rows` x `classes` contiguous float logits against int64 class indices
+// (ignore_index rows count for nothing): reduction 0 (none) writes each row's loss to out, 1
+// (mean over the counted rows) or 2 (sum) one value; lse gets each row's log-sum-exp.
+void cross_entropy_forward(DType dtype, int64_t rows, int64_t classes, int reduction, const void* x,
+                           const void* target, int64_t ignore_index, void* out, void* lse);
+// dx = (softmax(x) - one_hot(target)) * g (g per row for reduction 0, else one value, divided
+// by the counted rows for the mean); ignored rows get 0.
+void cross_entropy_backward(DType dtype, int64_t rows, int64_t classes, int reduction,
+                            const void* x, const void* target, int64_t ignore_index,
+                            const void* lse, const void* g, void* dx);
 // gelu over n contiguous float values (tanh_form: PyTorch's approximate='tanh'), and its
 // backward dx = gelu'(x) * g.
 void gelu(DType dtype, int64_t n, bool tanh_form, const void* x, void* y);

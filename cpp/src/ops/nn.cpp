@@ -1,5 +1,6 @@
 // Neural-network functions: unfold2d / fold2d (registry ops, each the other's VJP), and what
 // composes from the primitives: convolution, pooling, softmax, losses, activations, dropout.
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <stdexcept>
@@ -292,6 +293,65 @@ Tensor nll_loss(const Tensor& log_probs, const Tensor& target, const Tensor& wei
   return reduce_loss(loss, reduction);
 }
 
+namespace {
+
+// Note [Fused cross_entropy]
+// (N, C) logits against class indices, without class weights or label smoothing (what a
+// language model's loss is): one pass forward keeping each row's log-sum-exp, one pass back,
+// softmax - one-hot scaled by the output gradient (kernels::cross_entropy_*). Under
+// create_graph the VJP is built of ops (softmax from the input), so second order follows.
+Tensor fused_cross_entropy(const Tensor& input, const Tensor& target, Reduction reduction,
+                           int64_t ignore_index) {
+  check_targets("cross_entropy", input, target, Tensor(), ignore_index);
+  const int64_t rows = input.shape()[0], classes = input.shape()[1];
+  Tensor xc = contiguous_for_kernel(input), tc = contiguous_for_kernel(target);
+  Tensor out = reduction == Reduction::None ? Tensor::empty({rows}, input.dtype())
+                                            : Tensor::empty({}, input.dtype());
+  Tensor lse = Tensor::empty({rows}, input.dtype());
+  launch(kernels::cross_entropy_forward, input.dtype(), rows, classes, static_cast<int>(reduction),
+         xc.data(), tc.data(), ignore_index, out.data(), lse.data());
+  if (auto node = record(OpKind::CrossEntropy, {&input})) {
+    node->set_state(ClassTargets{ignore_index, reduction});
+    node->save(input);
+    node->save(target);
+    node->save(lse);
+    set_grad_fn(out, std::move(node));
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<Tensor> vjp_cross_entropy(OpNode& node, const Tensor& g) {
+  const ClassTargets& s = node.state<ClassTargets>();
+  Tensor input = node.saved(0), target = node.saved(1), lse = node.saved(2);
+  const int64_t rows = input.shape()[0], classes = input.shape()[1];
+  if (!is_grad_enabled() && g.dtype() == input.dtype()) {
+    Tensor xc = contiguous_for_kernel(input), tc = contiguous_for_kernel(target),
+           gc = contiguous_for_kernel(g);
+    Tensor dx = Tensor::empty(input.shape(), input.dtype());
+    launch(kernels::cross_entropy_backward, input.dtype(), rows, classes,
+           static_cast<int>(s.reduction), xc.data(), tc.data(), s.ignore_index, lse.data(),
+           gc.data(), dx.data());
+    return {dx};
+  }
+  Tensor one_hot = to_dtype(eq(unsqueeze(target, 1), arange(Scalar(int64_t{0}), Scalar(classes),
+                                                            Scalar(int64_t{1}), DType::Int64)),
+                            input.dtype());
+  Tensor valid =
+      to_dtype(ne(target, Tensor::wrapped_scalar(Scalar(s.ignore_index))), input.dtype());
+  Tensor per_row = mul(sub(softmax(input, 1), one_hot), unsqueeze(valid, 1));
+  switch (s.reduction) {
+    case Reduction::None:
+      return {mul(per_row, unsqueeze(g, 1))};
+    case Reduction::Sum:
+      return {mul(per_row, g)};
+    case Reduction::Mean:
+      return {mul(per_row, div(g, sum(valid)))};
+  }
+  return {};
+}
+
 Tensor cross_entropy(const Tensor& input, const Tensor& target, const Tensor& weight,
                      Reduction reduction, int64_t ignore_index, double label_smoothing) {
   require_floating("cross_entropy", input);
@@ -300,6 +360,9 @@ Tensor cross_entropy(const Tensor& input, const Tensor& target, const Tensor& we
         "[cross_entropy] label_smoothing must be between 0.0 and 1.0, "
         "got " +
         std::to_string(label_smoothing));
+  if (input.ndim() == 2 && target.dtype() == DType::Int64 && !weight.defined() &&
+      label_smoothing == 0.0 && input.shape()[1] > 0)
+    return fused_cross_entropy(input, target, reduction, ignore_index);
   const int64_t cdim = class_dim(input);
   const int64_t classes = input.ndim() > 0 ? input.shape()[static_cast<size_t>(cdim)] : 0;
   Tensor log_probs = log_softmax(input, cdim);
@@ -376,6 +439,97 @@ Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& targe
 Tensor linear(const Tensor& input, const Tensor& weight, const Tensor& bias) {
   Tensor out = matmul(input, transpose(weight, 0, weight.ndim() > 1 ? 1 : 0));
   return bias.defined() ? add(out, bias) : out;
+}
+
+// ---- scaled_dot_product_attention ----
+
+namespace {
+
+// The query rows' visible keys under is_causal: j <= i (PyTorch's top-left aligned tril).
+Tensor causal_mask(int64_t L, int64_t S) {
+  Tensor rows =
+      reshape(arange(Scalar(int64_t{0}), Scalar(L), Scalar(int64_t{1}), DType::Int64), {L, 1});
+  return ge(rows, arange(Scalar(int64_t{0}), Scalar(S), Scalar(int64_t{1}), DType::Int64));
+}
+
+int64_t batch_count(const Tensor& t) {
+  int64_t count = 1;
+  for (int64_t i = 0; i + 2 < t.ndim(); ++i) count *= t.shape()[i];
+  return count;
+}
+
+}  // namespace
+
+Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v,
+                                    bool is_causal, double scale) {
+  const char* op = "scaled_dot_product_attention";
+  require_floating(op, q);
+  if (q.ndim() < 2 || k.ndim() != q.ndim() || v.ndim() != q.ndim() ||
+      q.shape()[q.ndim() - 1] != k.shape()[k.ndim() - 1] ||
+      k.shape()[k.ndim() - 2] != v.shape()[v.ndim() - 2] ||
+      !std::equal(q.shape().begin(), q.shape().end() - 2, k.shape().begin()) ||
+      !std::equal(q.shape().begin(), q.shape().end() - 2, v.shape().begin()))
+    throw std::runtime_error(std::string("[") + op + "] shapes query " + q.shape_str() + ", key " +
+                             k.shape_str() + ", value " + v.shape_str() +
+                             " do not fit (..., L, E), (..., S, E), (..., S, Ev)");
+  if (k.dtype() != q.dtype() || v.dtype() != q.dtype())
+    throw TypeError(std::string("[") + op + "] query, key and value must have one dtype, got " +
+                    dtype_name(q.dtype()) + ", " + dtype_name(k.dtype()) + ", " +
+                    dtype_name(v.dtype()));
+  const int64_t L = q.shape()[q.ndim() - 2], E = q.shape()[q.ndim() - 1];
+  const int64_t S = k.shape()[k.ndim() - 2], Ev = v.shape()[v.ndim() - 1];
+  const int64_t batch = batch_count(q);
+  Shape out_shape = q.shape();
+  out_shape.back() = Ev;
+  Shape lse_shape(q.shape().begin(), q.shape().end() - 1);
+  Tensor qc = contiguous_for_kernel(q), kc = contiguous_for_kernel(k),
+         vc = contiguous_for_kernel(v);
+  Tensor out = Tensor::empty(out_shape, q.dtype());
+  Tensor lse = Tensor::empty(lse_shape, q.dtype());
+  if (out.numel() > 0)
+    launch(kernels::attention_forward, q.dtype(), batch, L, S, E, Ev, scale, is_causal, qc.data(),
+           kc.data(), vc.data(), out.data(), lse.data());
+  if (auto node = record(OpKind::ScaledDotProductAttention, {&q, &k, &v})) {
+    node->set_state(AttentionState{scale, is_causal});
+    node->save(q);
+    node->save(k);
+    node->save(v);
+    node->save(lse);
+    set_grad_fn(out, node);
+    node->save_output(out);
+  }
+  return out;
+}
+
+// Note [Attention backward]
+// With P = softmax(Q K^T scale) (masked), O = P V: dV = P^T dO, dS = P (dO V^T - rowsum(dO O))
+// scale, dQ = dS K, dK = dS^T Q. A plain backward recomputes P tile by tile from the saved
+// log-sum-exp (kernels::attention_backward); under create_graph the same formulas are built of
+// ops, P recomputed from q and k, so that second derivatives follow.
+std::vector<Tensor> vjp_scaled_dot_product_attention(OpNode& node, const Tensor& g) {
+  const AttentionState& s = node.state<AttentionState>();
+  Tensor q = node.saved(0), k = node.saved(1), v = node.saved(2), lse = node.saved(3),
+         out = node.saved(4);
+  const int64_t L = q.shape()[q.ndim() - 2], E = q.shape()[q.ndim() - 1];
+  const int64_t S = k.shape()[k.ndim() - 2], Ev = v.shape()[v.ndim() - 1];
+  if (!is_grad_enabled() && g.dtype() == q.dtype() && g.shape() == out.shape()) {
+    Tensor qc = contiguous_for_kernel(q), kc = contiguous_for_kernel(k),
+           vc = contiguous_for_kernel(v), gc = contiguous_for_kernel(g);
+    Tensor dq = Tensor::empty(q.shape(), q.dtype()), dk = Tensor::empty(k.shape(), k.dtype()),
+           dv = Tensor::empty(v.shape(), v.dtype());
+    if (q.numel() + k.numel() + v.numel() > 0)
+      launch(kernels::attention_backward, q.dtype(), batch_count(q), L, S, E, Ev, s.scale, s.causal,
+             qc.data(), kc.data(), vc.data(), out.data(), lse.data(), gc.data(), dq.data(),
+             dk.data(), dv.data());
+    return {dq, dk, dv};
+  }
+  Tensor scores = mul(matmul(q, transpose(k, -2, -1)), number(s.scale));
+  if (s.causal)
+    scores = where(causal_mask(L, S), scores, number(-std::numeric_limits<double>::infinity()));
+  Tensor p = softmax(scores, -1);
+  Tensor dp = matmul(g, transpose(v, -2, -1));
+  Tensor ds = mul(mul(p, sub(dp, sum(mul(dp, p), {-1}, true))), number(s.scale));
+  return {matmul(ds, k), matmul(transpose(ds, -2, -1), q), matmul(transpose(p, -2, -1), g)};
 }
 
 // ---- layer_norm, rms_norm ----

@@ -50,12 +50,21 @@ struct Normalization {  // layer_norm, rms_norm: over the last `ndim` dimensions
   bool has_weight = false;
   bool has_bias = false;
 };
+struct AttentionState {  // scaled_dot_product_attention
+  double scale = 1.0;
+  bool causal = false;
+};
+struct ClassTargets {  // cross_entropy against class indices
+  int64_t ignore_index = -100;
+  Reduction reduction = Reduction::Mean;
+};
 struct GeluForm {  // gelu: PyTorch's approximate='tanh' or the exact erf form
   bool tanh = false;
 };
 // unfold2d and fold2d keep their Window2d.
-using OpState = std::variant<std::monostate, ReducedDims, AlongDim, SliceRange, Permutation,
-                             Exponent, Geometry, Window2d, Normalization, GeluForm>;
+using OpState =
+    std::variant<std::monostate, ReducedDims, AlongDim, SliceRange, Permutation, Exponent, Geometry,
+                 Window2d, Normalization, GeluForm, AttentionState, ClassTargets>;
 
 struct InputMeta {
   Shape shape;

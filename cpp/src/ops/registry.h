@@ -68,7 +68,12 @@ namespace bprop {
   X(LayerNorm,     layer_norm,     "NativeLayerNormBackward0") \
   X(RmsNorm,       rms_norm,       "FusedRmsNormBackward0") \
   /* activations: ops/nn.cpp */                         \
-  X(Gelu,          gelu,           "GeluBackward0")
+  X(Gelu,          gelu,           "GeluBackward0")      \
+  /* losses: ops/nn.cpp */                              \
+  X(CrossEntropy,  cross_entropy,  "NllLossBackward0")   \
+  /* attention: ops/nn.cpp */                           \
+  X(ScaledDotProductAttention, scaled_dot_product_attention, \
+    "ScaledDotProductFlashAttentionForCpuBackward0")
 
 #define BPROP_NONDIFFERENTIABLE_OPS(X) \
   X(Eq,     eq,     "")                \

@@ -1085,6 +1085,15 @@ def scaled_dot_product_attention(
         value = _repeat_heads(value, heads_q // heads_kv)
     if scale is None:
         scale = 1.0 / math.sqrt(query.shape[-1])
+    if (
+        attn_mask is None
+        and dropout_p == 0.0
+        and query.shape[:-2] == key.shape[:-2] == value.shape[:-2]
+        and query.dtype == key.dtype == value.dtype
+        and query.dtype in (_core.dtype.float32, _core.dtype.float64)
+    ):
+        # The fused, tiled kernel (no mask tensor, no dropout, no broadcasting between q, k, v).
+        return _core._scaled_dot_product_attention(query, key, value, bool(is_causal), float(scale))
     scores = (query * float(scale)).matmul(key.transpose(-2, -1))
     if is_causal:
         attn_mask = _causal_mask(query.shape[-2], key.shape[-2])
