@@ -14,53 +14,69 @@ constexpr int64_t kGrain = 8192;
 
 double normal_cdf(double x) { return 0.5 * std::erfc(-x * 0.7071067811865476); }
 
-// The same limits as the float32 kernels (vgelu_d, vgelu_grad_d): -0 below -40 (NaN at -inf),
-// and the slope taken at x clamped to [-40, 40], where it is exactly 0 or 1 (NaN at +-inf).
-double gelu_value(double x, bool tanh_form) {
-  if (x == -HUGE_VAL) return std::nan("");
-  if (x < -40.0) return -0.0;
-  if (!tanh_form) return x * normal_cdf(x);
+// The same limits as the float32 kernels (gelu_f32, vgelu_grad_d): -0 below -40 (NaN at -inf),
+// the slope taken at x clamped to [-40, 40], where it is exactly 0 or 1 (NaN at +-inf).
+// `factor` is Phi(x), or sigmoid(2u) for the tanh form (Note [gelu's saved factor]).
+double gelu_factor(double x, bool tanh_form) {
+  if (!tanh_form) return normal_cdf(x);
   const double u = 0.7978845608028654 * (x + 0.044715 * x * x * x);
-  return x / (1.0 + std::exp(-2.0 * u));
+  return 1.0 / (1.0 + std::exp(-2.0 * u));
 }
 
-double gelu_slope(double x, bool tanh_form) {
+double gelu_value(double x, double factor) {
+  if (x == -HUGE_VAL) return std::nan("");
+  if (x < -40.0) return -0.0;
+  return x * factor;
+}
+
+double gelu_slope(double x, double factor, bool tanh_form) {
   if (std::isinf(x)) return std::nan("");
   x = x > 40.0 ? 40.0 : x < -40.0 ? -40.0 : x;  // NaN stays NaN
-  if (!tanh_form) return normal_cdf(x) + x * 0.3989422804014327 * std::exp(-0.5 * x * x);
-  const double u = 0.7978845608028654 * (x + 0.044715 * x * x * x);
+  if (!tanh_form) return factor + x * 0.3989422804014327 * std::exp(-0.5 * x * x);
   const double du = 0.7978845608028654 * (1.0 + 3.0 * 0.044715 * x * x);
-  const double s = 1.0 / (1.0 + std::exp(-2.0 * u));
-  return s + 2.0 * x * s * (1.0 - s) * du;
+  return factor + 2.0 * x * factor * (1.0 - factor) * du;
 }
 
 }  // namespace
 
-void gelu(DType dtype, int64_t n, bool tanh_form, const void* x, void* y) {
+void gelu(DType dtype, int64_t n, bool tanh_form, const void* x, void* y, void* factor) {
   parallel_for(n, kGrain, [&](int64_t first, int64_t last) {
     if (dtype == DType::Float32) {
-      vector_kernels().gelu_f32(static_cast<const float*>(x) + first,
-                                static_cast<float*>(y) + first, last - first, tanh_form);
+      vector_kernels().gelu_f32(
+          static_cast<const float*>(x) + first, static_cast<float*>(y) + first,
+          factor ? static_cast<float*>(factor) + first : nullptr, last - first, tanh_form);
       return;
     }
     const double* in = static_cast<const double*>(x);
     double* out = static_cast<double*>(y);
-    for (int64_t i = first; i < last; ++i) out[i] = gelu_value(in[i], tanh_form);
+    double* saved = static_cast<double*>(factor);
+    for (int64_t i = first; i < last; ++i) {
+      const double a = gelu_factor(in[i], tanh_form);
+      out[i] = gelu_value(in[i], a);
+      if (saved) saved[i] = a;
+    }
   });
 }
 
-void gelu_backward(DType dtype, int64_t n, bool tanh_form, const void* x, const void* g, void* dx) {
+void gelu_backward(DType dtype, int64_t n, bool tanh_form, const void* x, const void* factor,
+                   const void* g, void* dx) {
   parallel_for(n, kGrain, [&](int64_t first, int64_t last) {
     if (dtype == DType::Float32) {
-      vector_kernels().gelu_backward_f32(static_cast<const float*>(x) + first,
-                                         static_cast<const float*>(g) + first,
-                                         static_cast<float*>(dx) + first, last - first, tanh_form);
+      vector_kernels().gelu_backward_f32(
+          static_cast<const float*>(x) + first,
+          factor ? static_cast<const float*>(factor) + first : nullptr,
+          static_cast<const float*>(g) + first, static_cast<float*>(dx) + first, last - first,
+          tanh_form);
       return;
     }
     const double* in = static_cast<const double*>(x);
+    const double* saved = static_cast<const double*>(factor);
     const double* grad = static_cast<const double*>(g);
     double* out = static_cast<double*>(dx);
-    for (int64_t i = first; i < last; ++i) out[i] = gelu_slope(in[i], tanh_form) * grad[i];
+    for (int64_t i = first; i < last; ++i) {
+      const double a = saved ? saved[i] : gelu_factor(in[i], tanh_form);
+      out[i] = gelu_slope(in[i], a, tanh_form) * grad[i];
+    }
   });
 }
 

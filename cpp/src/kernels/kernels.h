@@ -141,10 +141,12 @@ void cross_entropy_forward(DType dtype, int64_t rows, int64_t classes, int reduc
 void cross_entropy_backward(DType dtype, int64_t rows, int64_t classes, int reduction,
                             const void* x, const void* target, int64_t ignore_index,
                             const void* lse, const void* g, void* dx);
-// gelu over n contiguous float values (tanh_form: PyTorch's approximate='tanh'), and its
-// backward dx = gelu'(x) * g.
-void gelu(DType dtype, int64_t n, bool tanh_form, const void* x, void* y);
-void gelu_backward(DType dtype, int64_t n, bool tanh_form, const void* x, const void* g, void* dx);
+// gelu over n contiguous float values (tanh_form: PyTorch's approximate='tanh'); `factor`, when
+// not null, gets Phi(x) (sigmoid(2u) for tanh_form) for the backward. gelu_backward gives
+// dx = gelu'(x) * g, from `factor` when it is given, else evaluating again.
+void gelu(DType dtype, int64_t n, bool tanh_form, const void* x, void* y, void* factor);
+void gelu_backward(DType dtype, int64_t n, bool tanh_form, const void* x, const void* factor,
+                   const void* g, void* dx);
 // C[M, N] = A[M, K] @ B[K, N]. A and B have any element strides (row stride, column stride),
 // so transposed operands need no copy; C is row-major with leading dimension ldc. Threaded;
 // each element of C is summed in the same order whatever the thread count.

@@ -681,11 +681,16 @@ Tensor gelu(const Tensor& x, bool tanh_approximation) {
   require_floating("gelu", x);
   Tensor xc = contiguous_for_kernel(x);
   Tensor y = Tensor::empty(x.shape(), x.dtype());
+  // Note [gelu's saved factor] (vector_kernels.inc): kept for the backward when there is one.
+  std::shared_ptr<OpNode> node = record(OpKind::Gelu, {&x});
+  Tensor factor = node ? Tensor::empty(x.shape(), x.dtype()) : Tensor();
   if (x.numel() > 0)
-    launch(kernels::gelu, x.dtype(), x.numel(), tanh_approximation, xc.data(), y.data());
-  if (auto node = record(OpKind::Gelu, {&x})) {
+    launch(kernels::gelu, x.dtype(), x.numel(), tanh_approximation, xc.data(), y.data(),
+           node ? factor.data() : nullptr);
+  if (node) {
     node->set_state(GeluForm{tanh_approximation});
     node->save(x);
+    node->save(factor);
     set_grad_fn(y, std::move(node));
   }
   return y;
@@ -696,10 +701,11 @@ std::vector<Tensor> vjp_gelu(OpNode& node, const Tensor& g) {
   Tensor x = node.saved(0);
   if (!is_grad_enabled() && g.dtype() == x.dtype() && g.shape() == x.shape()) {
     Tensor xc = contiguous_for_kernel(x), gc = contiguous_for_kernel(g);
+    Tensor factor = node.saved(1);
     Tensor dx = Tensor::empty(x.shape(), x.dtype());
     if (x.numel() > 0)
-      launch(kernels::gelu_backward, x.dtype(), x.numel(), tanh_form, xc.data(), gc.data(),
-             dx.data());
+      launch(kernels::gelu_backward, x.dtype(), x.numel(), tanh_form, xc.data(), factor.data(),
+             gc.data(), dx.data());
     return {dx};
   }
   if (!tanh_form) {
