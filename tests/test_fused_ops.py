@@ -416,3 +416,38 @@ def test_a_captured_gpt_step_gives_the_eager_bits_over_50_steps():
     assert eager_losses[-1] < eager_losses[0] - 0.5  # it learns
     for a, b in zip(eager_params, captured_params):
         assert np.array_equal(a, b)
+
+
+# ---- index_select / index_add along dim 0 (embedding): whole rows (kernels/rows.cpp) ----
+
+
+@pytest.mark.parametrize("dtype", [bp.float32, bp.float64, bp.int64, bp.bool])
+def test_row_index_select_matches_the_strided_path(dtype):
+    base = rng.standard_normal((9, 5)) * 4
+    x = bp.tensor(base).to(dtype)
+    index = bp.tensor([3, 0, 8, 3, 3, 1])
+    rows = x.index_select(0, index)  # contiguous: whole rows
+    strided = x.T.contiguous().T.index_select(0, index)  # also contiguous: same path
+    via_transpose = x.T.index_select(1, index).T  # the element-wise path
+    assert np.array_equal(rows.numpy(), via_transpose.numpy())
+    assert np.array_equal(rows.numpy(), strided.numpy())
+    assert np.array_equal(rows.numpy(), x.numpy()[[3, 0, 8, 3, 3, 1]])
+
+
+def test_embedding_gradient_adds_repeated_rows_in_order(restore_threads):
+    weight = bp.tensor(rng.standard_normal((7, 300)), requires_grad=True)
+    index = bp.tensor(rng.integers(0, 7, (40, 3)))
+    g = rng.standard_normal((40, 3, 300))
+    grads = []
+    for threads in (1, 2):
+        bp.set_num_threads(threads)
+        weight.grad = None
+        F.embedding(index, weight).backward(bp.tensor(g))
+        grads.append(weight.grad.numpy().copy())
+    want = np.zeros((7, 300))
+    np.add.at(want, index.numpy().reshape(-1), g.reshape(-1, 300))
+    assert np.array_equal(grads[0], grads[1])
+    np.testing.assert_allclose(grads[0], want, rtol=1e-12, atol=1e-12)
+    base = bp.zeros((7, 300), dtype=bp.float64).T  # strided: the element-wise path
+    strided = base.index_add(1, index.reshape(-1), bp.tensor(g.reshape(-1, 300)).T)
+    assert np.array_equal(strided.T.numpy(), grads[0])

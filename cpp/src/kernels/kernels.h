@@ -141,6 +141,11 @@ void cross_entropy_forward(DType dtype, int64_t rows, int64_t classes, int reduc
 void cross_entropy_backward(DType dtype, int64_t rows, int64_t classes, int reduction,
                             const void* x, const void* target, int64_t ignore_index,
                             const void* lse, const void* g, void* dx);
+// out's row i = src's row index[i], rows of row_bytes bytes, contiguous; index: int64.
+void gather_rows(int64_t count, int64_t row_bytes, const void* src, const void* index, void* out);
+// out's row index[i] += src's row i for i in order, rows of row_len float values, contiguous.
+void scatter_add_rows(DType dtype, int64_t count, int64_t row_len, const void* src,
+                      const void* index, void* out);
 // gelu over n contiguous float values (tanh_form: PyTorch's approximate='tanh'); `factor`, when
 // not null, gets Phi(x) (sigmoid(2u) for tanh_form) for the backward. gelu_backward gives
 // dx = gelu'(x) * g, from `factor` when it is given, else evaluating again.

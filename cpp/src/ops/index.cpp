@@ -149,7 +149,14 @@ Tensor index_select(const Tensor& x, int64_t dim_in, const Tensor& index) {
   Shape shape = x.shape();
   if (x.ndim() > 0) shape[static_cast<size_t>(dim)] = flat_index.numel();
   Tensor out = Tensor::empty(shape, x.dtype());
-  if (out.numel() > 0) {
+  if (out.numel() > 0 && dim == 0 && x.ndim() > 0 && x.is_contiguous()) {
+    // Whole rows (an embedding's lookup): one copy a row.
+    Tensor index_c = contiguous_for_kernel(flat_index);
+    const int64_t row_bytes =
+        static_cast<int64_t>(itemsize(x.dtype())) * (out.numel() / flat_index.numel());
+    launch(kernels::gather_rows, flat_index.numel(), row_bytes, x.data(), index_c.data(),
+           out.data());
+  } else if (out.numel() > 0) {
     if (x.ndim() > 0) {
       Tensor spread = spread_index(flat_index, shape, dim);
       launch(kernels::gather, static_cast<int>(shape.size()), shape.data(), static_cast<int>(dim),
@@ -187,7 +194,13 @@ Tensor index_add(const Tensor& base, int64_t dim_in, const Tensor& index, const 
   check_range("index_add", flat_index, size, dim);
   Tensor out = base.detach().clone();
   Tensor src_c = cast_for_kernel(src, base.dtype());
-  if (src.numel() > 0) {
+  if (src.numel() > 0 && dim == 0 && base.ndim() > 0 && is_floating(base.dtype()) &&
+      out.is_contiguous()) {
+    // Whole rows (an embedding's gradient): rows added in index order.
+    Tensor index_c = contiguous_for_kernel(flat_index), src_rows = contiguous_for_kernel(src_c);
+    launch(kernels::scatter_add_rows, base.dtype(), flat_index.numel(),
+           src.numel() / flat_index.numel(), src_rows.data(), index_c.data(), out.data());
+  } else if (src.numel() > 0) {
     if (base.ndim() > 0) {
       Tensor spread = spread_index(flat_index, src.shape(), dim);
       launch(kernels::scatter_add, static_cast<int>(src.ndim()), src.shape().data(),
