@@ -451,3 +451,32 @@ def test_embedding_gradient_adds_repeated_rows_in_order(restore_threads):
     base = bp.zeros((7, 300), dtype=bp.float64).T  # strided: the element-wise path
     strided = base.index_add(1, index.reshape(-1), bp.tensor(g.reshape(-1, 300)).T)
     assert np.array_equal(strided.T.numpy(), grads[0])
+
+
+# ---- edge cases found in review ----
+
+
+def test_attention_with_empty_values_gives_zero_gradients():
+    q, k, _ = attention_inputs((2, 5, 4), (2, 6, 4), (2, 6, 0), bp.float32)
+    v = bp.zeros((2, 6, 0), requires_grad=True)
+    out = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+    assert out.shape == (2, 5, 0)
+    out.sum().backward()
+    assert np.array_equal(q.grad.numpy(), np.zeros((2, 5, 4), np.float32))
+    assert np.array_equal(k.grad.numpy(), np.zeros((2, 6, 4), np.float32))
+
+
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+def test_gelu_slope_of_huge_finite_inputs_is_exactly_0_or_1(approximate):
+    x = bp.tensor([1e20, -1e20, 3e38, -3e38, 41.0, -41.0], requires_grad=True)
+    F.gelu(x, approximate=approximate).sum().backward()
+    assert x.grad.numpy().tolist() == [1.0, 0.0, 1.0, 0.0, 1.0, 0.0]
+
+
+def test_cross_entropy_op_built_gradient_of_all_ignored_targets_is_zero():
+    x = bp.tensor(rng.standard_normal((3, 4)), requires_grad=True)
+    target = bp.tensor([-100, -100, -100])
+    (composed,) = bp.autograd.grad(F.cross_entropy(x, target), [x], create_graph=True)
+    (fused,) = bp.autograd.grad(F.cross_entropy(x, target), [x])
+    assert np.array_equal(composed.detach().numpy(), np.zeros((3, 4)))
+    assert np.array_equal(fused.numpy(), np.zeros((3, 4)))

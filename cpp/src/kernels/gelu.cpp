@@ -14,8 +14,8 @@ constexpr int64_t kGrain = 8192;
 
 double normal_cdf(double x) { return 0.5 * std::erfc(-x * 0.7071067811865476); }
 
-// The same limits as the float32 kernels (gelu_f32, vgelu_grad_d): -0 below -40 (NaN at -inf),
-// the slope taken at x clamped to [-40, 40], where it is exactly 0 or 1 (NaN at +-inf).
+// The same limits as the float32 kernels (gelu_f32, gelu_slope_from_factor): -0 below -40 (NaN at
+// -inf), the slope taken at x clamped to [-40, 40], where it is exactly 0 or 1 (NaN at +-inf).
 // `factor` is Phi(x), or sigmoid(2u) for the tanh form (Note [gelu's saved factor]).
 double gelu_factor(double x, bool tanh_form) {
   if (!tanh_form) return normal_cdf(x);
@@ -62,11 +62,10 @@ void gelu_backward(DType dtype, int64_t n, bool tanh_form, const void* x, const 
                    const void* g, void* dx) {
   parallel_for(n, kGrain, [&](int64_t first, int64_t last) {
     if (dtype == DType::Float32) {
-      vector_kernels().gelu_backward_f32(
-          static_cast<const float*>(x) + first,
-          factor ? static_cast<const float*>(factor) + first : nullptr,
-          static_cast<const float*>(g) + first, static_cast<float*>(dx) + first, last - first,
-          tanh_form);
+      vector_kernels().gelu_backward_f32(static_cast<const float*>(x) + first,
+                                         static_cast<const float*>(factor) + first,
+                                         static_cast<const float*>(g) + first,
+                                         static_cast<float*>(dx) + first, last - first, tanh_form);
       return;
     }
     const double* in = static_cast<const double*>(x);
@@ -74,8 +73,7 @@ void gelu_backward(DType dtype, int64_t n, bool tanh_form, const void* x, const 
     const double* grad = static_cast<const double*>(g);
     double* out = static_cast<double*>(dx);
     for (int64_t i = first; i < last; ++i) {
-      const double a = saved ? saved[i] : gelu_factor(in[i], tanh_form);
-      out[i] = gelu_slope(in[i], a, tanh_form) * grad[i];
+      out[i] = gelu_slope(in[i], saved[i], tanh_form) * grad[i];
     }
   });
 }

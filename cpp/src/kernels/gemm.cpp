@@ -357,8 +357,10 @@ void gemm_serial(const GemmPlan<T>& plan, int64_t m, int64_t n, int64_t k, const
               const T* next = r < mc ? c_tile + kernel.mr * ldc : c + ic * ldc + jc + (q + 1) * nr;
               const int64_t next_rows =
                   r < mc ? std::min<int64_t>(kernel.mr, mc - r) : std::min<int64_t>(mr, mc);
+              const int64_t next_cols = r < mc ? cols : std::min<int64_t>(nr, nc - (q + 1) * nr);
+              const size_t row_bytes = static_cast<size_t>(next_cols) * sizeof(T);
               for (int64_t i = 0; i < next_rows; ++i)
-                for (size_t line = 0; line < nr * sizeof(T); line += 64)
+                for (size_t line = 0; line < row_bytes; line += 64)
                   _mm_prefetch(reinterpret_cast<const char*>(next + i * ldc) + line, _MM_HINT_T1);
             }
             if (rows == kernel.mr && cols == nr) {

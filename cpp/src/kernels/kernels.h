@@ -147,8 +147,8 @@ void gather_rows(int64_t count, int64_t row_bytes, const void* src, const void* 
 void scatter_add_rows(DType dtype, int64_t count, int64_t row_len, const void* src,
                       const void* index, void* out);
 // gelu over n contiguous float values (tanh_form: PyTorch's approximate='tanh'); `factor`, when
-// not null, gets Phi(x) (sigmoid(2u) for tanh_form) for the backward. gelu_backward gives
-// dx = gelu'(x) * g, from `factor` when it is given, else evaluating again.
+// not null, gets Phi(x) (sigmoid(2u) for tanh_form), from which gelu_backward gives
+// dx = gelu'(x) * g.
 void gelu(DType dtype, int64_t n, bool tanh_form, const void* x, void* y, void* factor);
 void gelu_backward(DType dtype, int64_t n, bool tanh_form, const void* x, const void* factor,
                    const void* g, void* dx);

@@ -40,7 +40,7 @@ struct VectorKernels {
   // y = gelu(x) (tanh_form: PyTorch's approximate='tanh') over n values, evaluated in double
   // (Note [float32 erf and gelu in double] in vector_kernels.inc); factor, when not null, gets
   // Phi(x) (sigmoid(2u) for tanh_form), from which gelu_backward_f32 finds the slope in float
-  // (Note [gelu's saved factor]); without it the backward evaluates in double again.
+  // (Note [gelu's saved factor]).
   void (*gelu_f32)(const float* x, float* y, float* factor, int64_t n, bool tanh_form);
   void (*gelu_backward_f32)(const float* x, const float* factor, const float* g, float* dx,
                             int64_t n, bool tanh_form);

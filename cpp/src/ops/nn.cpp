@@ -347,7 +347,8 @@ std::vector<Tensor> vjp_cross_entropy(OpNode& node, const Tensor& g) {
     case Reduction::Sum:
       return {mul(per_row, g)};
     case Reduction::Mean:
-      return {mul(per_row, div(g, sum(valid)))};
+      // Every target ignored: the rows are all 0, and so is the gradient (not 0 * inf).
+      return {mul(per_row, div(g, maximum(sum(valid), number(1.0))))};
   }
   return {};
 }
@@ -486,7 +487,8 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
          vc = contiguous_for_kernel(v);
   Tensor out = Tensor::empty(out_shape, q.dtype());
   Tensor lse = Tensor::empty(lse_shape, q.dtype());
-  if (out.numel() > 0)
+  // Also when Ev = 0 (an empty output): the backward needs each row's log-sum-exp.
+  if (batch * L > 0)
     launch(kernels::attention_forward, q.dtype(), batch, L, S, E, Ev, scale, is_causal, qc.data(),
            kc.data(), vc.data(), out.data(), lse.data());
   if (auto node = record(OpKind::ScaledDotProductAttention, {&q, &k, &v})) {
