@@ -8,6 +8,7 @@ import weakref
 import bprop as bp
 import numpy as np
 import pytest
+from conftest import UNDER_ASAN
 
 
 def _rss_bytes() -> int:
@@ -146,8 +147,7 @@ print(faults, (after - base) >> 20, float(y.sum()))
 
 @needs_proc
 @pytest.mark.skipif(
-    "libasan" in os.environ.get("LD_PRELOAD", ""),
-    reason="the cache is off under ASan, whose quarantine keeps freed memory resident",
+    UNDER_ASAN, reason="the cache is off under ASan, whose quarantine keeps freed memory resident"
 )
 @pytest.mark.parametrize("limit_mb", [None, "0", "16"])
 def test_freed_blocks_are_reused_within_the_limit(limit_mb):
