@@ -6,6 +6,7 @@ BPROP_GEMM_KERNEL and the test hook name one; the compiled inner loops pass
 scripts/check_gemm_asm.py."""
 
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -100,14 +101,19 @@ def test_the_race_is_cached_per_machine_and_read_back(tmp_path):
     cache = tmp_path / "bprop" / "gemm-kernels"
     lines = cache.read_text().splitlines()
     assert len(lines) == 1
-    key, f32_name, f64_name = lines[0].split("\t")
+    key, f32_name, f64_name, speeds = lines[0].split("\t")
     assert key.startswith(bp.show_config(mode="dicts")["cpu"] + "|")
     assert (f32_name, f64_name) == (f32["kernel"], f64["kernel"])
+    # The race's speed of every candidate, relative to the first (Note [Edge-aware choice]).
+    assert [float(s) for s in speeds.split(",")] == pytest.approx(f32["speeds"], abs=1e-4)
+    assert len(f32["speeds"]) == len(f32["candidates"]) and f32["speeds"][0] == 1.0
+    assert all(0.2 < speed < 5 for speed in f32["speeds"])
     # Another machine's line stays; this machine's is read back, not raced again.
     cache.write_text("Some Other CPU|1|2|x\tx-1x1\tx-1x1\n" + lines[0] + "\n")
     f32_again, _ = gemm_config(env)
     assert f32_again["chosen_by"] == f"cached in {cache}"
     assert f32_again["kernel"] == f32["kernel"]
+    assert f32_again["speeds"] == pytest.approx(f32["speeds"], abs=1e-4)
     # BPROP_TUNE=refresh races again and rewrites this machine's line only.
     f32_refreshed, _ = gemm_config(clean_env(XDG_CACHE_HOME=str(tmp_path), BPROP_TUNE="refresh"))
     assert f32_refreshed["chosen_by"].startswith("raced at first use (")
@@ -123,6 +129,74 @@ def test_a_cached_name_this_build_lacks_is_raced_again(tmp_path):
     cache.write_text(f"{key}\tavx512-99x1\tavx512-99x1\n")
     f32, _ = gemm_config(env)
     assert f32["chosen_by"].startswith("raced at first use (")
+
+
+@pytest.mark.parametrize("speeds", ["", "1.0", "1.0,x", "1.0,-2", "1.0,nan", "1.0,1.0,1.0,1.0,1.0"])
+def test_a_cached_line_without_one_good_speed_per_candidate_is_raced_again(tmp_path, speeds):
+    env = clean_env(XDG_CACHE_HOME=str(tmp_path))
+    f32, _ = gemm_config(env)
+    cache = tmp_path / "bprop" / "gemm-kernels"
+    key, f32_name, f64_name, _ = cache.read_text().rstrip("\n").split("\t")
+    if speeds.count(",") + 1 == len(f32["candidates"]) and "x" not in speeds:
+        speeds += ",1"  # one too many for this machine's candidates
+    cache.write_text(f"{key}\t{f32_name}\t{f64_name}\t{speeds}\n")
+    f32_again, _ = gemm_config(env)
+    assert f32_again["chosen_by"].startswith("raced at first use (")
+
+
+KERNEL_FOR = (
+    "import bprop as bp, json; print(json.dumps([bp._core._gemm_kernel_for(bp.{dtype}, m, n) "
+    "for m, n in {shapes}]))"
+)
+
+
+def kernels_for(env, dtype, shapes):
+    run = subprocess.run(
+        [sys.executable, "-c", KERNEL_FOR.format(dtype=dtype, shapes=shapes)],
+        env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    return json.loads(run.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_each_product_runs_the_candidate_fastest_for_its_shape(tmp_path, dtype):
+    # Note [Edge-aware choice]: from the cached speeds, an m x n product runs the candidate
+    # whose tiles, partial ones counted whole, take the least time; the chosen one unless
+    # another saves 3%. BPROP_GEMM_KERNEL's choice holds for every shape.
+    f32, f64 = gemm_config(clean_env(XDG_CACHE_HOME=str(tmp_path)))  # races, writes the cache
+    names = {"float32": f32, "float64": f64}[dtype]["candidates"]
+    tiles = [tuple(int(x) for x in name.split("-")[1].split("x")) for name in names]
+    nr_first = tiles[0][1]
+    other = next((i for i, (_, nr) in enumerate(tiles) if nr % nr_first and nr_first % nr), None)
+    if other is None:
+        pytest.skip(f"this machine's candidates {names} pad no shape differently")
+    nr_other = tiles[other][1]
+    m = 8 * math.lcm(*(mr for mr, _ in tiles))  # no candidate pads the rows
+    n_other, n_first = nr_other, 2 * nr_first  # each a multiple of one of the two NRs only
+    assert n_first % nr_other and n_other % nr_first
+    cache = tmp_path / "bprop" / "gemm-kernels"
+    key = cache.read_text().split("\t")[0]
+
+    def kernels_with(speeds, **settings):
+        text = ",".join(str(speed) for speed in speeds)
+        cache.write_text(f"{key}\t{f32['candidates'][0]}\t{f64['candidates'][0]}\t{text}\n")
+        env = clean_env(XDG_CACHE_HOME=str(tmp_path), **settings)
+        return kernels_for(env, dtype, [(m, n_other), (m, n_first)])
+
+    equal = kernels_with([1.0] * len(names))
+    assert n_other % tiles[names.index(equal[0])][1] == 0, equal
+    assert n_first % tiles[names.index(equal[1])][1] == 0, equal
+    # The others a third as fast: the first's padding costs less than their slowness.
+    assert kernels_with([1.0] + [1 / 3] * (len(names) - 1)) == [names[0], names[0]]
+    # The other twice as fast: it runs even a shape the first would not pad.
+    speeds = [1.0] * len(names)
+    speeds[other] = 2.0
+    assert kernels_with(speeds) == [names[other], names[other]]
+    forced = kernels_with(
+        speeds, BPROP_GEMM_KERNEL=f"{f32['candidates'][0]},{f64['candidates'][0]}"
+    )
+    assert forced == [names[0], names[0]]
 
 
 def test_bprop_tune_0_takes_the_default_and_writes_nothing(tmp_path):

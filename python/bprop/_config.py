@@ -33,9 +33,10 @@ def _size(nbytes: int) -> str:
 
 def show_config(mode: str = "stdout") -> dict[str, Any] | None:
     """Prints the CPU model, its cache sizes, the instruction-set path, the thread count, and
-    each GEMM's micro-kernel tile (MR x NR) and cache blocking (KC, MC, NC), with the
-    environment variables that change them; with mode="dicts", returns the same as a dict
-    instead (numpy.show_config's modes)."""
+    each GEMM's micro-kernel tile (MR x NR) and cache blocking (KC, MC, NC), the raced speed
+    of every candidate micro-kernel (a product whose shape pads one's tiles less may run
+    another), with the environment variables that change them; with mode="dicts", returns
+    the same as a dict instead (numpy.show_config's modes)."""
     if mode not in ("stdout", "dicts"):
         raise ValueError(f"[show_config] mode must be 'stdout' or 'dicts', got {mode!r}")
     config = dict(_core._config())
@@ -60,6 +61,14 @@ def show_config(mode: str = "stdout") -> dict[str, Any] | None:
             f"  GEMM {dtype}:     micro-kernel {gemm['kernel']} ({gemm['chosen_by']}), "
             f"blocking KC {gemm['kc']}, MC {gemm['mc']}, NC {gemm['nc']}"
         )
+        if gemm["speeds"]:
+            speeds = ", ".join(
+                f"{name} {speed:.2f}" for name, speed in zip(gemm["candidates"], gemm["speeds"])
+            )
+            lines.append(
+                f"                    speed per computed element {speeds}: each product runs "
+                "the one fastest for its shape"
+            )
     settings = ", ".join(f"{k}={v}" for k, v in config["environment"].items()) or "none set"
     lines.append(f"  environment:      {settings} (of {', '.join(_ENVIRONMENT)})")
     print("\n".join(lines))

@@ -933,6 +933,10 @@ def _full(shape: tuple[int, ...], value: Number, dtype: dtype) -> Tensor:
     ...
 def _gelu(arg0: Tensor, arg1: bool) -> Tensor:
     ...
+def _gemm_kernel_for(dtype: dtype, m: typing.SupportsInt | typing.SupportsIndex, n: typing.SupportsInt | typing.SupportsIndex) -> str:
+    """
+    Testing: the candidate micro-kernel an m x n product runs
+    """
 def _gemm_kernels(dtype: dtype) -> list[str]:
     """
     The GEMM's candidate micro-kernels for float32 or float64 on this machine

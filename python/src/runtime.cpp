@@ -41,6 +41,8 @@ void init_runtime(py::module_& m) {
           gemm["nc"] = b.nc;
           gemm["kernel"] = b.kernel;
           gemm["chosen_by"] = b.chosen_by;
+          gemm["candidates"] = kernels::gemm_kernel_names(dtype);
+          gemm["speeds"] = b.speeds;
           config[py::str(std::string("gemm_") + dtype_name(dtype))] = gemm;
         }
         return config;
@@ -51,6 +53,8 @@ void init_runtime(py::module_& m) {
         py::call_guard<py::gil_scoped_release>());
   m.def("_gemm_kernels", &kernels::gemm_kernel_names, py::arg("dtype"),
         "The GEMM's candidate micro-kernels for float32 or float64 on this machine");
+  m.def("_gemm_kernel_for", &kernels::gemm_kernel_for, py::arg("dtype"), py::arg("m"), py::arg("n"),
+        "Testing: the candidate micro-kernel an m x n product runs");
   m.def("_set_gemm_kernel", &kernels::set_gemm_kernel, py::arg("dtype"), py::arg("name"),
         "Testing and benchmarks: run the named candidate micro-kernel ('' for the chosen one)");
   m.def("_hold_pool_workers", &kernels::hold_workers_for_testing, py::arg("hold"),

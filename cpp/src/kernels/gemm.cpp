@@ -12,6 +12,7 @@
 #include <array>
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -152,10 +153,17 @@ const GemmPlan<T>& plan(int index) {
   return plans[index];
 }
 
+// Note [A in place] (in gemm_serial) says why; the limit differs by instruction set because
+// the micro-kernel reads MR rows of A in place at once, 12 with AVX-512 and 6 (or 4) with AVX2,
+// and fewer row streams cost less. On the Zen 3 of docs/performance.md (AVX2, 6x16, 1 thread,
+// time over OpenBLAS's in one process, two runs): 12 panels gave n = 256 1.14-1.16, 384 1.06,
+// 512 1.11-1.15 and the GPT's 768x128x384 1.02-1.09; 48 panels 0.99, 1.00, 1.02-1.08 and
+// 0.96-0.98, with n = 768 and 1024 even; 96 no better than 48.
 int64_t unpacked_a_max_panels() {
   static const int64_t panels = [] {
-    const char* env = std::getenv("BPROP_GEMM_A_IN_PLACE_PANELS");
-    return env ? std::atoll(env) : int64_t{12};
+    if (const char* env = std::getenv("BPROP_GEMM_A_IN_PLACE_PANELS"))
+      return static_cast<int64_t>(std::atoll(env));
+    return active_isa() == Isa::Avx2 ? int64_t{48} : int64_t{12};
   }();
   return panels;
 }
@@ -319,7 +327,8 @@ void gemm_serial(const GemmPlan<T>& plan, int64_t m, int64_t n, int64_t k, const
   // pays for itself only across many panels of B. With few panels, a row-major A is read in
   // place by the micro-kernel (the same sums in the same order: results are unchanged). On the
   // Xeon of docs/performance.md, 1 thread: n = 64 5.6 -> 3.7 us, 256 211 -> 184 us, 512 even,
-  // 1024 slower; hence up to 12 panels (n <= 384 in float32 with AVX-512).
+  // 1024 slower; hence up to 12 panels (n <= 384 in float32 with AVX-512), and 48 with AVX2
+  // (n <= 768, unpacked_a_max_panels).
   // BPROP_GEMM_A_IN_PLACE_PANELS overrides the limit (0: always pack), for tests and tuning.
   const bool a_in_place = csa == 1 && (n + nr - 1) / nr <= unpacked_a_max_panels();
   for (int64_t jc = 0; jc < n; jc += block_n) {
@@ -437,6 +446,9 @@ constexpr double kTuneBudgetSeconds = 0.05;
 struct KernelChoice {
   int f32 = 0, f64 = 0;
   std::string chosen_by = "default";
+  // Each candidate's speed on the race's shapes per padded flop (Note [Edge-aware choice]),
+  // relative to the first candidate's; empty when no race ran (then the chosen one runs always).
+  std::vector<double> speeds;
 };
 
 std::string tune_cache_path() {
@@ -450,15 +462,16 @@ std::string tune_cache_path() {
 // What a cached choice is valid for: the machine and the candidate list it was raced on.
 std::string tune_cache_key() {
   const CpuInfo& cpu = cpu_info();
-  // "race 5": choices an earlier race made are raced again.
+  // "race 6": choices an earlier race made are raced again (race 6 keeps the speeds).
   std::string key = cpu.model + "|" + std::to_string(cpu.l1d_bytes) + "|" +
-                    std::to_string(cpu.l2_bytes) + "|race 5|";
+                    std::to_string(cpu.l2_bytes) + "|race 6|";
   for (int i = 0; i < micro_kernels().count; ++i)
     key += kernel_name(candidates<float>()[i]) + (i + 1 < micro_kernels().count ? "," : "");
   return key;
 }
 
-// Lines "key<TAB>float32 kernel<TAB>float64 kernel"; other machines' lines are kept.
+// Lines "key<TAB>float32 kernel<TAB>float64 kernel<TAB>speeds", the speeds comma-separated in
+// candidate order; other machines' lines are kept.
 bool read_cached_choice(const std::string& path, KernelChoice& choice) {
   std::ifstream in(path);
   std::string line;
@@ -466,13 +479,25 @@ bool read_cached_choice(const std::string& path, KernelChoice& choice) {
   while (std::getline(in, line)) {
     if (line.compare(0, key.size(), key) != 0) continue;
     const std::string rest = line.substr(key.size());
-    const size_t tab = rest.find('\t');
-    if (tab == std::string::npos) continue;
-    const int f32 = find_kernel<float>(rest.substr(0, tab));
-    const int f64 = find_kernel<double>(rest.substr(tab + 1));
-    if (f32 < 0 || f64 < 0) continue;
+    std::stringstream fields(rest);
+    std::string f32_name, f64_name, speed_list;
+    if (!std::getline(fields, f32_name, '\t') || !std::getline(fields, f64_name, '\t') ||
+        !std::getline(fields, speed_list))
+      continue;
+    const int f32 = find_kernel<float>(f32_name);
+    const int f64 = find_kernel<double>(f64_name);
+    std::vector<double> speeds;
+    std::stringstream speed_fields(speed_list);
+    for (std::string speed; std::getline(speed_fields, speed, ',');) {
+      char* end = nullptr;
+      const double value = std::strtod(speed.c_str(), &end);
+      if (end == speed.c_str() || *end != '\0' || !(value > 0 && value < 1e3)) break;
+      speeds.push_back(value);
+    }
+    if (f32 < 0 || f64 < 0 || static_cast<int>(speeds.size()) != micro_kernels().count) continue;
     choice.f32 = f32;
     choice.f64 = f64;
+    choice.speeds = std::move(speeds);
     return true;
   }
   return false;
@@ -494,8 +519,14 @@ void write_cached_choice(const std::string& path, const KernelChoice& choice) {
     while (std::getline(in, line))
       if (line.compare(0, key.size(), key) != 0) kept += line + "\n";
   }
+  std::string speeds;
+  for (const double speed : choice.speeds) {
+    char text[32];
+    std::snprintf(text, sizeof text, "%.4f", speed);
+    speeds += (speeds.empty() ? "" : ",") + std::string(text);
+  }
   kept += tune_cache_key() + "\t" + kernel_name(candidates<float>()[choice.f32]) + "\t" +
-          kernel_name(candidates<double>()[choice.f64]) + "\n";
+          kernel_name(candidates<double>()[choice.f64]) + "\t" + speeds + "\n";
   const std::string temporary = path + "." + std::to_string(::getpid()) + ".tmp";
   {
     std::ofstream out(temporary, std::ios::trunc);
@@ -508,11 +539,41 @@ void write_cached_choice(const std::string& path, const KernelChoice& choice) {
   if (std::rename(temporary.c_str(), path.c_str()) != 0) std::remove(temporary.c_str());
 }
 
+// Note [Edge-aware choice]
+// A product whose n is not a multiple of the micro-kernel's NR computes a last column panel
+// partly of padding (and of m, a last row panel): a 768x128x65 product with 16-column tiles
+// computes 80 columns, with 24-column ones 72. So each product runs the candidate that takes
+// the least time for its m and n: the elements it computes, partial tiles counted whole, over
+// its speed per computed element as the race measured it. Speeds within the race's noise (5%)
+// count as equal, and a candidate other than the race's winner must save 3%, so that a product
+// does not change kernel from one run's race to the next. On the Zen 3 of
+// docs/performance.md (AVX2, 1 thread), where the two candidates compute equally fast, the
+// GPT head's 768x128x65 takes 4x24 (1.11 -> 0.99x OpenBLAS's time) and everything else keeps
+// 6x16. Every candidate gives the same bits, so the choice is speed only; set_gemm_kernel and
+// BPROP_GEMM_KERNEL name one for every product.
+constexpr double kEdgeChoiceMargin = 0.97;
+// How much faster than the first a candidate must race to be chosen (Note [GEMM micro-kernel
+// choice]), and how far apart two speeds must be to count as different.
+constexpr double kRaceNoise = 0.05;
+
+// The elements of C a plan computes for an m x n product, partial tiles counted whole: rows
+// past the last whole strip of a row-major A read in place go through the tail kernel
+// (Note [A in place]), otherwise A's last panel is padded to MR.
+template <typename T>
+double padded_work(const GemmPlan<T>& plan, int64_t m, int64_t n, bool a_row_major) {
+  const int64_t mr = plan.kernel->mr, nr = plan.kernel->nr, tail_mr = plan.tail->mr;
+  const int64_t panels = (n + nr - 1) / nr;
+  const int64_t rows = a_row_major && panels <= unpacked_a_max_panels()
+                           ? m / mr * mr + (m % mr + tail_mr - 1) / tail_mr * tail_mr
+                           : (m + mr - 1) / mr * mr;
+  return static_cast<double>(rows) * static_cast<double>(panels * nr);
+}
+
 // The fastest candidate for T over squares from 64 to 256 (which take different paths: A in
 // place or packed, whole or edge panels), an MLP layer's shape and a wide packed product (where
 // a tile of few rows loads B too often).
 template <typename T>
-int race(std::chrono::steady_clock::time_point deadline) {
+int race(std::chrono::steady_clock::time_point deadline, std::vector<double>& speeds) {
   const int count = micro_kernels().count;
   struct Shape {
     int64_t m, n, k;
@@ -544,14 +605,28 @@ int race(std::chrono::steady_clock::time_point deadline) {
   std::array<double, kMaxMicroKernels> score{};
   for (int i = 0; i < count; ++i)
     for (int s = 0; s < kShapes; ++s) score[i] += best[i][s];
-  int winner = 0;
+  int fastest = 0;
   for (int i = 1; i < count; ++i)
-    if (score[i] < score[winner]) winner = i;
+    if (score[i] < score[fastest]) fastest = i;
   // The first candidate is the one known good on the machines measured; another must beat it by
   // 5%, more than the noise of a shared machine: on the Xeon of docs/performance.md, AVX2's
   // 4x24 and 6x16 trade places within 8% from shape to shape, and a race decided by noise
   // would make one run differ from the next.
-  return score[winner] < 0.95 * score[0] ? winner : 0;
+  const int winner = score[fastest] < (1 - kRaceNoise) * score[0] ? fastest : 0;
+  // Note [Edge-aware choice]: each one's speed per computed element, its partial tiles counted
+  // whole, relative to the first's; those within the noise of the winner's count as equal to
+  // it, so that only padding tells them apart and one run's choices are the next one's.
+  speeds.assign(count, 1.0);
+  for (int i = 0; i < count; ++i) {
+    double padded = 0;
+    for (const Shape& shape : shapes)
+      padded += padded_work(plan<T>(i), shape.m, shape.n, true) * static_cast<double>(shape.k);
+    speeds[i] = padded / score[i];
+  }
+  for (int i = count - 1; i >= 0; --i) speeds[i] /= speeds[0];
+  for (int i = 0; i < count; ++i)
+    if (std::abs(speeds[i] / speeds[winner] - 1) < kRaceNoise) speeds[i] = speeds[winner];
+  return winner;
 }
 
 // "avx512-12x32, avx512-8x48, ..." for the messages that refuse an unknown name.
@@ -604,7 +679,7 @@ KernelChoice decide_kernels() {
                                     std::chrono::duration<double>(kTuneBudgetSeconds));
   // float64's candidates are the same tiles in half the lanes: the float32 winner's shape serves
   // both, and the whole budget goes to one race.
-  choice.f32 = race<float>(deadline);
+  choice.f32 = race<float>(deadline, choice.speeds);
   choice.f64 = choice.f32;
   const double ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
@@ -639,6 +714,26 @@ const GemmPlan<T>& active_plan() {
   return plan<T>(sizeof(T) == 4 ? choice.f32 : choice.f64);
 }
 
+// The plan for one m x n product: the chosen candidate, or one the race measured enough faster
+// per element to outweigh its padding here (Note [Edge-aware choice]).
+template <typename T>
+const GemmPlan<T>& plan_for(int64_t m, int64_t n, bool a_row_major) {
+  const int forced = g_forced_kernel[dtype_slot<T>()].load(std::memory_order_relaxed);
+  if (forced >= 0) return plan<T>(forced);
+  const KernelChoice& choice = kernel_choice();
+  const int chosen = sizeof(T) == 4 ? choice.f32 : choice.f64;
+  const int count = static_cast<int>(choice.speeds.size());
+  if (count != micro_kernels().count) return plan<T>(chosen);  // no race: BPROP_TUNE=0, ...
+  int best = chosen;
+  double best_time =
+      padded_work(plan<T>(chosen), m, n, a_row_major) / choice.speeds[chosen] * kEdgeChoiceMargin;
+  for (int i = 0; i < count; ++i) {
+    const double time = padded_work(plan<T>(i), m, n, a_row_major) / choice.speeds[i];
+    if (i != chosen && time < best_time) best = i, best_time = time;
+  }
+  return plan<T>(best);
+}
+
 template <typename T>
 void gemm_typed(int64_t m, int64_t n, int64_t k, const T* a, int64_t rsa, int64_t csa, const T* b,
                 int64_t rsb, int64_t csb, T* c, int64_t ldc) {
@@ -646,7 +741,7 @@ void gemm_typed(int64_t m, int64_t n, int64_t k, const T* a, int64_t rsa, int64_
   if (m * n * k <= 16 * 16 * 16)
     gemm_small(m, n, k, a, rsa, csa, b, rsb, csb, c, ldc);
   else
-    gemm_blocked(active_plan<T>(), m, n, k, a, rsa, csa, b, rsb, csb, c, ldc);
+    gemm_blocked(plan_for<T>(m, n, csa == 1), m, n, k, a, rsa, csa, b, rsb, csb, c, ldc);
 }
 
 }  // namespace
@@ -671,6 +766,7 @@ GemmBlocking gemm_blocking(DType dtype) {
       dtype == DType::Float64 ? active_plan<double>().blocking : active_plan<float>().blocking;
   const int forced = g_forced_kernel[dtype_slot(dtype)].load();
   blocking.chosen_by = forced >= 0 ? "set_gemm_kernel" : kernel_choice().chosen_by;
+  if (forced < 0) blocking.speeds = kernel_choice().speeds;
   return blocking;
 }
 
@@ -680,6 +776,12 @@ std::vector<std::string> gemm_kernel_names(DType dtype) {
     names.push_back(dtype == DType::Float64 ? kernel_name(candidates<double>()[i])
                                             : kernel_name(candidates<float>()[i]));
   return names;
+}
+
+std::string gemm_kernel_for(DType dtype, int64_t m, int64_t n) {
+  if (dtype == DType::Float64) return plan_for<double>(m, n, true).blocking.kernel;
+  if (dtype == DType::Float32) return plan_for<float>(m, n, true).blocking.kernel;
+  throw std::invalid_argument("gemm_kernel_for: only float32 and float64 have micro-kernels");
 }
 
 void set_gemm_kernel(DType dtype, const std::string& name) {

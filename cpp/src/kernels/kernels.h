@@ -164,11 +164,18 @@ struct GemmBlocking {
   int64_t kc = 0, mc = 0, nc = 0;
   std::string kernel;     // the micro-kernel's name, "avx512-12x32"
   std::string chosen_by;  // why that one: raced at first use, cached, BPROP_TUNE=0, ...
+  // The race's speed of each candidate (gemm_kernel_names' order) per computed element,
+  // relative to the first; each product runs the one fastest for its m and n (Note
+  // [Edge-aware choice] in gemm.cpp). Empty where no race ran: `kernel` runs every product.
+  std::vector<double> speeds;
 };
 GemmBlocking gemm_blocking(DType dtype);
 // The candidate micro-kernels of the active instruction set for float32 or float64, by name
 // (Note [GEMM micro-kernel choice] in gemm.cpp); the first is the default.
 std::vector<std::string> gemm_kernel_names(DType dtype);
+// The candidate an m x n product of dtype with a row-major A runs (Note [Edge-aware choice]
+// in gemm.cpp).
+std::string gemm_kernel_for(DType dtype, int64_t m, int64_t n);
 // Makes gemm run the named candidate from now on, in this process (tests and benchmarks; all
 // candidates give the same bits); an empty name returns to the chosen one. Throws
 // std::invalid_argument for a name gemm_kernel_names does not list.
