@@ -850,6 +850,9 @@ class _Capture:
     def replay(self) -> None:
         ...
     @property
+    def buffer_bytes(self) -> builtins.int:
+        ...
+    @property
     def launches(self) -> builtins.int:
         ...
 class _Trainer:

@@ -99,6 +99,7 @@ class CompiledStep:
         self._thread = threading.local()  # .token: this thread's number, unique per thread
         self._tokens = itertools.count()
         self._last_launches = 0
+        self._last_buffer_bytes = 0
         self._warned = False
         functools.update_wrapper(self, step)
         _live_steps.add(self)
@@ -133,6 +134,7 @@ class CompiledStep:
         capture.record(lambda: box.__setitem__("result", self.step(*placeholders)))
         self._recordings[key] = (capture, placeholders, box["result"])
         self._last_launches = capture.launches
+        self._last_buffer_bytes = capture.buffer_bytes
         while len(self._recordings) > self.cache_size:
             self._recordings.popitem(last=False)  # its buffers go with the last reference
             if not self._warned:
@@ -160,6 +162,13 @@ class CompiledStep:
     def launches(self) -> int:
         """Launches in the most recent recording (0 before the first call)."""
         return self._last_launches
+
+    @property
+    def buffer_bytes(self) -> int:
+        """Bytes of the buffers the most recent recording's step made, as its replays use
+        them (intermediates whose lifetimes do not overlap share a buffer; 0 before the first
+        call)."""
+        return self._last_buffer_bytes
 
 
 def _check_cache_size(cache_size: Any) -> int:

@@ -10,7 +10,8 @@ void init_capture(py::module_& m) {
       .def("record",
            [](Capture& capture, const py::function& step) { capture.record([&] { step(); }); })
       .def("replay", &Capture::replay, py::call_guard<py::gil_scoped_release>())
-      .def_property_readonly("launches", &Capture::launches);
+      .def_property_readonly("launches", &Capture::launches)
+      .def_property_readonly("buffer_bytes", &Capture::buffer_bytes);
   new_constructs(capture);  // after py::init: see Note [objects made without __init__]
   m.def("_assign", &assign_, py::arg("dst"), py::arg("src"),
         "dst's values := src's, outside autograd (same shape)");

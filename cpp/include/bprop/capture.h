@@ -8,7 +8,10 @@
 // numpy data; each raises std::runtime_error naming the cause during recording. Indices and
 // class targets read by gather, indexing and cross-entropy are re-validated on every replay.
 // The buffers the step used before recording (parameters, optimizer state) must stay alive
-// and in place while the capture is replayed.
+// and in place while the capture is replayed. The buffers of the tensors the step makes are
+// the capture's: a tensor freed during the step lends its buffer to a later one, as in eager
+// mode, and those still alive at its end (the loss, gradients, state made by a first step)
+// keep theirs alone, so their values carry from one replay to the next.
 //
 // Which tensor is each leaf's .grad is part of the recording: zero_grad(set_to_none) and the
 // gradients backward binds are replayed too, so several captures of one model (say, for two
@@ -38,6 +41,9 @@ class Capture {
   // Runs the recorded launches again.
   void replay() const;
   size_t launches() const;
+  // Bytes of the buffers the recorded step made, as its replays use them: intermediates whose
+  // lifetimes do not overlap share one.
+  size_t buffer_bytes() const;
 
  private:
   std::unique_ptr<tape::LaunchTape> tape_;

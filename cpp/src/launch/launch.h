@@ -18,12 +18,21 @@ namespace launch_detail {
 
 // What a recorded launch keeps of one kernel argument. A kernel's arrays are described by its
 // first int parameter (ndim): shapes (const int64_t*) and the strides of each Operand are
-// copied; every other argument (dtypes, sizes, buffer addresses) is kept by value.
-template <typename T>
+// copied; buffer addresses (an Operand's, any other pointer's) are kept as BufferRefs, which
+// a capture's memory plan resolves; every other argument (dtypes, sizes) is kept by value.
+template <typename T, typename = void>
 struct Saved {
   T value;
   Saved(T v, int) : value(v) {}
   T get() const { return value; }
+};
+// A buffer address: through the recording's pool (Note [Capture memory] in launch/tape.h).
+template <typename T>
+struct Saved<T*, std::enable_if_t<(std::is_object_v<T> || std::is_void_v<T>) &&
+                                   !std::is_same_v<T, const int64_t>>> {
+  tape::BufferRef ref;
+  Saved(T* p, int) : ref(p) {}
+  T* get() const { return static_cast<T*>(ref.get()); }
 };
 template <>
 struct Saved<const int64_t*> {
@@ -33,12 +42,12 @@ struct Saved<const int64_t*> {
 };
 template <>
 struct Saved<kernels::Operand> {
-  void* data;
+  tape::BufferRef data;
   DType dtype;
   std::vector<int64_t> strides;
   Saved(const kernels::Operand& o, int ndim)
       : data(o.data), dtype(o.dtype), strides(o.strides, o.strides + ndim) {}
-  kernels::Operand get() const { return {data, dtype, strides.data()}; }
+  kernels::Operand get() const { return {data.get(), dtype, strides.data()}; }
 };
 
 template <typename... T>

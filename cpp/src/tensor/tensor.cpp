@@ -103,6 +103,30 @@ void release_block(void* block, size_t bytes) {
   }
   for (void* old : evicted) std::free(old);
 }
+// A buffer for a tensor made while a capture records, from the recording's pool, given back
+// to it when the last view of the tensor goes (Note [Capture memory] in launch/tape.h).
+struct PoolLease {
+  std::shared_ptr<tape::BufferPool> pool;
+  int64_t slot;
+  PoolLease(std::shared_ptr<tape::BufferPool> p, int64_t s) : pool(std::move(p)), slot(s) {}
+  PoolLease(const PoolLease&) = delete;
+  PoolLease& operator=(const PoolLease&) = delete;
+  ~PoolLease() { pool->give_back(slot); }
+};
+
+std::shared_ptr<Storage> pooled_storage(const std::shared_ptr<tape::BufferPool>& pool,
+                                        size_t nbytes, bool zeroed) {
+  const auto [block, slot] = pool->take(block_bytes(nbytes));
+  std::shared_ptr<PoolLease> lease;
+  try {
+    lease = std::make_shared<PoolLease>(pool, slot);
+  } catch (...) {
+    pool->give_back(slot);
+    throw;
+  }
+  if (zeroed) std::memset(block, 0, block_bytes(nbytes));
+  return std::make_shared<Storage>(block, nbytes, std::move(lease));
+}
 }  // namespace
 
 // ---- Note [Autograd metadata and threads] (tensor/meta_lock.h) ----
@@ -269,22 +293,22 @@ Tensor Tensor::allocate(const Shape& shape, DType dtype, bool zeroed) {
     throw std::invalid_argument("[empty] shape " + shape_to_string(shape) + " of " +
                                 dtype_name(dtype) + " needs more bytes than memory can address");
   std::shared_ptr<Storage> storage;
+  tape::LaunchTape* tape = tape::active_tape();
   try {
-    storage = std::make_shared<Storage>(static_cast<size_t>(nbytes), zeroed);
+    storage = tape ? pooled_storage(tape->pool(), static_cast<size_t>(nbytes), zeroed)
+                   : std::make_shared<Storage>(static_cast<size_t>(nbytes), zeroed);
   } catch (const std::bad_alloc&) {
     throw OutOfMemory("[empty] out of memory: can't allocate " + std::to_string(nbytes) +
                       " bytes for a " + dtype_name(dtype) + " tensor of shape " +
                       shape_to_string(shape));
   }
-  if (tape::LaunchTape* tape = tape::active_tape()) {
-    // A capture keeps every buffer its step allocates, and zeroes again what began as zeros
-    // (unless the allocation is part of a recorded launch, like an optimizer creating its
-    // state, which replays as a whole).
-    tape->keep(storage);
+  if (tape) {
+    // A replay zeroes again what began as zeros (unless the allocation is part of a recorded
+    // launch, like an optimizer creating its state, which replays as a whole).
     tape::Recording rec;
     if (zeroed && nbytes > 0 && rec) {
-      void* data = storage->data();
-      rec.push([data, nbytes] { std::memset(data, 0, static_cast<size_t>(nbytes)); });
+      const tape::BufferRef data(storage->data());
+      rec.push([data, nbytes] { std::memset(data.get(), 0, static_cast<size_t>(nbytes)); });
     }
   }
   return Tensor(
@@ -315,8 +339,8 @@ Tensor Tensor::wrapped_scalar(Scalar value) {
   t.impl_->wrapped_scalar = true;
   if (tape::Recording rec; rec) {  // rewrite the value on replay (it may be written over)
     std::string bytes(static_cast<const char*>(t.data()), itemsize(t.dtype()));
-    void* data = t.data();
-    rec.push([data, bytes] { std::memcpy(data, bytes.data(), bytes.size()); });
+    const tape::BufferRef data(t.data());
+    rec.push([data, bytes] { std::memcpy(data.get(), bytes.data(), bytes.size()); });
   }
   return t;
 }
@@ -356,8 +380,10 @@ bool Tensor::is_contiguous() const {
 }
 
 void* Tensor::data() const {
-  // A capture keeps every buffer its step touches, made before it or not: replays read them.
-  if (tape::LaunchTape* tape = tape::active_tape()) tape->keep(impl_->storage);
+  // A capture keeps every buffer its step touches that its pool does not own (made before it,
+  // or wrapping numpy's): replays read them (Note [Capture memory]).
+  if (tape::LaunchTape* tape = tape::active_tape())
+    if (!tape->pool()->holds(impl_->storage->data())) tape->keep(impl_->storage);
   return static_cast<char*>(impl_->storage->data()) +
          impl_->offset * static_cast<int64_t>(itemsize(impl_->dtype));
 }
