@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -16,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "kernels/parallel.h"
 #include "test_helpers.h"
 
 using namespace bprop;
@@ -247,6 +249,44 @@ TEST_SUITE("threads") {
     Tensor x = pattern({1 << 20}, 3);
     Tensor expected = sum(x);
     for (int step = 0; step < 200; ++step) REQUIRE(same_bits(sum(x), expected));
+  }
+
+  TEST_CASE("after a worker held the caller up, jobs run on the calling thread for a while") {
+    // Note [A late worker] in parallel.cpp: a part that keeps a worker 30 ms while the caller's
+    // own part is quick, as a worker descheduled mid-part would.
+    PoolSize pool(2);
+    const std::thread::id caller = std::this_thread::get_id();
+    std::atomic<int> on_workers{0};
+    auto late = [&](int64_t, int64_t) {
+      if (std::this_thread::get_id() != caller)
+        std::this_thread::sleep_for(std::chrono::milliseconds(30));
+    };
+    auto count = [&](int64_t first, int64_t last) {
+      if (std::this_thread::get_id() != caller) on_workers += static_cast<int>(last - first);
+    };
+    // The worker may miss a job (it is not woken in time); one it takes part in is late.
+    bool held_up = false;
+    for (int attempt = 0; attempt < 200 && !held_up; ++attempt) {
+      std::atomic<bool> worker_ran{false};
+      kernels::parallel_for(2, 1, [&](int64_t first, int64_t last) {
+        if (std::this_thread::get_id() != caller) worker_ran = true;
+        late(first, last);
+        if (std::this_thread::get_id() == caller)
+          std::this_thread::sleep_for(std::chrono::microseconds(100));
+      });
+      held_up = worker_ran;
+    }
+    REQUIRE(held_up);
+    for (int job = 0; job < 5; ++job) kernels::parallel_for(1000, 1, count);
+    CHECK(on_workers == 0);
+    // Later the pool is used again.
+    std::this_thread::sleep_for(std::chrono::milliseconds(40));
+    for (int job = 0; job < 2000 && on_workers == 0; ++job)
+      kernels::parallel_for(2, 1, [&](int64_t first, int64_t last) {
+        count(first, last);
+        std::this_thread::sleep_for(std::chrono::microseconds(200));
+      });
+    CHECK(on_workers > 0);
   }
 
   TEST_CASE("random tensors drawn on several threads at once come from the one generator") {

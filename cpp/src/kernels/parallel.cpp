@@ -43,6 +43,19 @@ bool spin_until(Done done) {
 
 std::atomic<bool> g_hold_workers{false};  // testing: hold_workers_for_testing()
 
+// Note [A late worker]
+// A worker that claimed a part and was then descheduled (another process busy on its core)
+// holds the caller up until the scheduler runs it again, milliseconds later; a training step
+// has hundreds of jobs, and on the 2-core AMD EPYC of docs/performance.md a busy loop pinned
+// to one core made the MLP 784-512-512-10 step 1.25-1.41x slower with 2 threads than with 1.
+// So when the caller, its own parts done, waits longer than kLateWorker and twice as long as
+// those parts took (the parts of a job are alike, so a running worker finishes about when the
+// caller does; a remainder makes one part at most 1.5x another), jobs run on the calling
+// thread alone for kInlineAfterLateWorker, then the pool is tried again. One part or many, the
+// results are the same bits (parallel.h).
+constexpr auto kLateWorker = std::chrono::microseconds(1000);
+constexpr auto kInlineAfterLateWorker = std::chrono::milliseconds(20);
+
 // Note [Parts claimed, not assigned]
 // A job is split into a fixed number of parts, each a fixed range of [0, n): which thread runs
 // a part never changes its range, so results are the same bit for bit for any thread count and
@@ -82,13 +95,27 @@ class ThreadPool {
       generation_.fetch_add(1, std::memory_order_release);
     }
     wake_.notify_all();
+    const auto start = std::chrono::steady_clock::now();
     run_parts(job);
+    const auto own_parts_done = std::chrono::steady_clock::now();
     if (!spin_until([this] { return unfinished_.load(std::memory_order_acquire) == 0; })) {
       std::unique_lock<std::mutex> lock(mutex_);
       done_.wait(lock, [this] { return unfinished_.load(std::memory_order_acquire) == 0; });
     }
+    // Note [A late worker]
+    const auto waited = std::chrono::steady_clock::now() - own_parts_done;
+    if (waited > kLateWorker && waited > 2 * (own_parts_done - start))
+      inline_until_.store(
+          (own_parts_done + waited + kInlineAfterLateWorker).time_since_epoch().count(),
+          std::memory_order_relaxed);
     std::lock_guard<std::mutex> lock(mutex_);
     if (error_) std::rethrow_exception(error_);
+  }
+
+  // Whether jobs run on the calling thread alone for now (Note [A late worker]).
+  bool inline_for_now() const {
+    return std::chrono::steady_clock::now().time_since_epoch().count() <
+           inline_until_.load(std::memory_order_relaxed);
   }
 
  private:
@@ -154,10 +181,11 @@ class ThreadPool {
   std::mutex mutex_, run_mutex_;
   std::condition_variable wake_, done_;
   std::atomic<uint64_t> generation_{0};
-  std::atomic<uint64_t> next_part_{0};  // the job's number << 32 | the next unclaimed part
-  std::atomic<int> unfinished_{0};      // parts not yet run to the end
-  uint64_t job_number_ = 0;             // guarded by mutex_
-  Job job_;                             // guarded by mutex_
+  std::atomic<uint64_t> next_part_{0};    // the job's number << 32 | the next unclaimed part
+  std::atomic<int> unfinished_{0};        // parts not yet run to the end
+  std::atomic<int64_t> inline_until_{0};  // steady_clock ticks (Note [A late worker])
+  uint64_t job_number_ = 0;               // guarded by mutex_
+  Job job_;                               // guarded by mutex_
   bool stop_ = false;
   std::exception_ptr error_;  // guarded by mutex_
 };
@@ -234,6 +262,7 @@ void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, in
   std::shared_ptr<ThreadPool> p;
   if (max_parts >= 2 && !t_inside_parallel_region) p = pool();
   if (!p) return body(0, n);
+  if (p->inline_for_now()) return body(0, n);  // Note [A late worker]
   std::unique_lock<std::mutex> lock(p->run_mutex(), std::try_to_lock);
   if (!lock.owns_lock()) return body(0, n);  // another thread is using the pool
   const int parts = static_cast<int>(std::min<int64_t>(p->threads(), max_parts));

@@ -3,7 +3,9 @@
 //
 // parallel_for splits [0, n) into contiguous ranges, one per thread; the calling thread and
 // the workers claim them (Note [Parts claimed, not assigned] in parallel.cpp), so a worker that
-// is slow to wake never holds the caller up for more than one range. Work smaller than `grain`
+// is slow to wake never holds the caller up for more than one range, and after a worker was
+// late, jobs run on the calling thread alone for a while (Note [A late worker]). Work smaller
+// than `grain`
 // items per thread stays on the calling thread. A nested call, or a call while another thread is
 // using the pool, runs inline, so the pool can't deadlock.
 //

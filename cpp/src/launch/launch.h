@@ -29,7 +29,7 @@ struct Saved {
 // A buffer address: through the recording's pool (Note [Capture memory] in launch/tape.h).
 template <typename T>
 struct Saved<T*, std::enable_if_t<(std::is_object_v<T> || std::is_void_v<T>) &&
-                                   !std::is_same_v<T, const int64_t>>> {
+                                  !std::is_same_v<T, const int64_t>>> {
   tape::BufferRef ref;
   Saved(T* p, int) : ref(p) {}
   T* get() const { return static_cast<T*>(ref.get()); }
