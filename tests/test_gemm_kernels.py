@@ -105,7 +105,8 @@ def test_the_race_is_cached_per_machine_and_read_back(tmp_path):
     assert key.startswith(bp.show_config(mode="dicts")["cpu"] + "|")
     assert (f32_name, f64_name) == (f32["kernel"], f64["kernel"])
     # The race's speed of every candidate, relative to the first (Note [Edge-aware choice]).
-    assert [float(s) for s in speeds.split(",")] == pytest.approx(f32["speeds"], abs=1e-4)
+    # In units of 1/10000, integers whatever the locale.
+    assert [int(s) / 10000 for s in speeds.split(",")] == pytest.approx(f32["speeds"], abs=1e-4)
     assert len(f32["speeds"]) == len(f32["candidates"]) and f32["speeds"][0] == 1.0
     assert all(0.2 < speed < 5 for speed in f32["speeds"])
     # Another machine's line stays; this machine's is read back, not raced again.
@@ -131,14 +132,15 @@ def test_a_cached_name_this_build_lacks_is_raced_again(tmp_path):
     assert f32["chosen_by"].startswith("raced at first use (")
 
 
-@pytest.mark.parametrize("speeds", ["", "1.0", "1.0,x", "1.0,-2", "1.0,nan", "1.0,1.0,1.0,1.0,1.0"])
+@pytest.mark.parametrize(
+    "speeds", ["", "10000", "10000,x", "10000,-2", "10000,1.5", "10000,0", "1,1,1,1,1"]
+)
 def test_a_cached_line_without_one_good_speed_per_candidate_is_raced_again(tmp_path, speeds):
     env = clean_env(XDG_CACHE_HOME=str(tmp_path))
-    f32, _ = gemm_config(env)
+    gemm_config(env)
     cache = tmp_path / "bprop" / "gemm-kernels"
     key, f32_name, f64_name, _ = cache.read_text().rstrip("\n").split("\t")
-    if speeds.count(",") + 1 == len(f32["candidates"]) and "x" not in speeds:
-        speeds += ",1"  # one too many for this machine's candidates
+    # Each is wrong on every machine: every path has 2 to 4 candidates.
     cache.write_text(f"{key}\t{f32_name}\t{f64_name}\t{speeds}\n")
     f32_again, _ = gemm_config(env)
     assert f32_again["chosen_by"].startswith("raced at first use (")
@@ -179,7 +181,7 @@ def test_each_product_runs_the_candidate_fastest_for_its_shape(tmp_path, dtype):
     key = cache.read_text().split("\t")[0]
 
     def kernels_with(speeds, **settings):
-        text = ",".join(str(speed) for speed in speeds)
+        text = ",".join(str(round(speed * 10000)) for speed in speeds)
         cache.write_text(f"{key}\t{f32['candidates'][0]}\t{f64['candidates'][0]}\t{text}\n")
         env = clean_env(XDG_CACHE_HOME=str(tmp_path), **settings)
         return kernels_for(env, dtype, [(m, n_other), (m, n_first)])

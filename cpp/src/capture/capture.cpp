@@ -16,37 +16,32 @@ LaunchTape*& active_tape() {
   return tape;
 }
 
-BufferPool::~BufferPool() {
-  for (const auto& [block, bytes] : blocks_) std::free(const_cast<void*>(block));
+PoolBlock::PoolBlock(size_t n) : data(std::aligned_alloc(64, n)), bytes(n) {
+  if (!data) throw std::bad_alloc();
 }
+PoolBlock::~PoolBlock() { std::free(data); }
 
-std::pair<void*, int64_t> BufferPool::take(size_t bytes) {
+std::pair<std::shared_ptr<PoolBlock>, int64_t> BufferPool::take(size_t bytes) {
   std::lock_guard<std::mutex> lock(mutex_);
   if (!recording_) throw std::logic_error("[capture] a buffer taken after the recording ended");
-  void* block = nullptr;
+  std::shared_ptr<PoolBlock> block;
   for (size_t i = free_.size(); i-- > 0;) {
     if (free_[i].first != bytes) continue;
-    block = free_[i].second;
+    block = blocks_.at(free_[i].second);
     free_.erase(free_.begin() + static_cast<std::ptrdiff_t>(i));
     break;
   }
   if (!block) {
-    block = std::aligned_alloc(64, bytes);
-    if (!block) throw std::bad_alloc();
-    try {
-      blocks_.emplace(block, bytes);
-    } catch (...) {
-      std::free(block);
-      throw;
-    }
+    block = std::make_shared<PoolBlock>(bytes);
+    blocks_.emplace(block->data, block);
   }
   const auto slot = static_cast<int64_t>(slots_.size());
   try {
-    slots_.push_back({bytes, block, clock_.load(std::memory_order_relaxed), 0, true});
-    leased_[reinterpret_cast<uintptr_t>(block)] = slot;
+    slots_.push_back({bytes, block->data, clock_.load(std::memory_order_relaxed), 0, true});
+    leased_[reinterpret_cast<uintptr_t>(block->data)] = slot;
   } catch (...) {
     if (slots_.size() > static_cast<size_t>(slot)) slots_.pop_back();
-    free_.emplace_back(bytes, block);
+    free_.emplace_back(bytes, block->data);
     throw;
   }
   return {block, slot};
@@ -93,15 +88,15 @@ void BufferPool::plan() {
       return false;
     };
     void* target = nullptr;
-    for (const auto& [block, bytes] : blocks_)
-      if (bytes == s.bytes && !held_to_the_end.count(block) && !overlaps(block)) {
-        target = const_cast<void*>(block);
+    for (const auto& [data, block] : blocks_)
+      if (block->bytes == s.bytes && !held_to_the_end.count(data) && !overlaps(data)) {
+        target = block->data;
         break;
       }
     if (!target) {
-      target = std::aligned_alloc(64, s.bytes);
-      if (!target) throw std::bad_alloc();
-      blocks_.emplace(target, s.bytes);
+      auto block = std::make_shared<PoolBlock>(s.bytes);
+      blocks_.emplace(block->data, block);
+      target = block->data;
     }
     spans[target].emplace_back(s.made, s.freed);
     address_[i] = target;
@@ -128,7 +123,7 @@ bool BufferPool::holds(const void* data) const {
 size_t BufferPool::bytes() const {
   std::lock_guard<std::mutex> lock(mutex_);
   size_t total = 0;
-  for (const auto& [block, bytes] : blocks_) total += bytes;
+  for (const auto& [data, block] : blocks_) total += block->bytes;
   return total;
 }
 

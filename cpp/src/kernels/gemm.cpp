@@ -470,8 +470,10 @@ std::string tune_cache_key() {
   return key;
 }
 
-// Lines "key<TAB>float32 kernel<TAB>float64 kernel<TAB>speeds", the speeds comma-separated in
-// candidate order; other machines' lines are kept.
+// Lines "key<TAB>float32 kernel<TAB>float64 kernel<TAB>speeds", the speeds in candidate order,
+// comma-separated, in units of 1/10000 (integers: no locale's decimal comma can garble them);
+// other machines' lines are kept.
+constexpr double kSpeedUnit = 10000;
 bool read_cached_choice(const std::string& path, KernelChoice& choice) {
   std::ifstream in(path);
   std::string line;
@@ -490,9 +492,9 @@ bool read_cached_choice(const std::string& path, KernelChoice& choice) {
     std::stringstream speed_fields(speed_list);
     for (std::string speed; std::getline(speed_fields, speed, ',');) {
       char* end = nullptr;
-      const double value = std::strtod(speed.c_str(), &end);
-      if (end == speed.c_str() || *end != '\0' || !(value > 0 && value < 1e3)) break;
-      speeds.push_back(value);
+      const long long value = std::strtoll(speed.c_str(), &end, 10);
+      if (end == speed.c_str() || *end != '\0' || value < 1 || value > 10000000) break;
+      speeds.push_back(static_cast<double>(value) / kSpeedUnit);
     }
     if (f32 < 0 || f64 < 0 || static_cast<int>(speeds.size()) != micro_kernels().count) continue;
     choice.f32 = f32;
@@ -520,11 +522,8 @@ void write_cached_choice(const std::string& path, const KernelChoice& choice) {
       if (line.compare(0, key.size(), key) != 0) kept += line + "\n";
   }
   std::string speeds;
-  for (const double speed : choice.speeds) {
-    char text[32];
-    std::snprintf(text, sizeof text, "%.4f", speed);
-    speeds += (speeds.empty() ? "" : ",") + std::string(text);
-  }
+  for (const double speed : choice.speeds)
+    speeds += (speeds.empty() ? "" : ",") + std::to_string(std::llround(speed * kSpeedUnit));
   kept += tune_cache_key() + "\t" + kernel_name(candidates<float>()[choice.f32]) + "\t" +
           kernel_name(candidates<double>()[choice.f64]) + "\t" + speeds + "\n";
   const std::string temporary = path + "." + std::to_string(::getpid()) + ".tmp";
@@ -569,9 +568,11 @@ double padded_work(const GemmPlan<T>& plan, int64_t m, int64_t n, bool a_row_maj
   return static_cast<double>(rows) * static_cast<double>(panels * nr);
 }
 
-// The fastest candidate for T over squares from 64 to 256 (which take different paths: A in
-// place or packed, whole or edge panels), an MLP layer's shape and a wide packed product (where
-// a tile of few rows loads B too often).
+// The fastest candidate for T over squares from 64 to 256 (which take different paths: whole or
+// edge panels, and with AVX-512 A in place or packed; with AVX2 every race shape reads A in
+// place, Note [A in place]), an MLP layer's shape and a wide product (where a tile of few rows
+// loads B too often). The speeds are float32's; float64's candidates are the same tiles in half
+// the lanes, and use them too.
 template <typename T>
 int race(std::chrono::steady_clock::time_point deadline, std::vector<double>& speeds) {
   const int count = micro_kernels().count;
@@ -623,9 +624,10 @@ int race(std::chrono::steady_clock::time_point deadline, std::vector<double>& sp
       padded += padded_work(plan<T>(i), shape.m, shape.n, true) * static_cast<double>(shape.k);
     speeds[i] = padded / score[i];
   }
-  for (int i = count - 1; i >= 0; --i) speeds[i] /= speeds[0];
   for (int i = 0; i < count; ++i)
     if (std::abs(speeds[i] / speeds[winner] - 1) < kRaceNoise) speeds[i] = speeds[winner];
+  const double first = speeds[0];
+  for (double& speed : speeds) speed /= first;
   return winner;
 }
 

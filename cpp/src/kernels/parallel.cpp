@@ -48,11 +48,14 @@ std::atomic<bool> g_hold_workers{false};  // testing: hold_workers_for_testing()
 // holds the caller up until the scheduler runs it again, milliseconds later; a training step
 // has hundreds of jobs, and on the 2-core AMD EPYC of docs/performance.md a busy loop pinned
 // to one core made the MLP 784-512-512-10 step 1.25-1.41x slower with 2 threads than with 1.
-// So when the caller, its own parts done, waits longer than kLateWorker and twice as long as
-// those parts took (the parts of a job are alike, so a running worker finishes about when the
-// caller does; a remainder makes one part at most 1.5x another), jobs run on the calling
-// thread alone for kInlineAfterLateWorker, then the pool is tried again. One part or many, the
-// results are the same bits (parallel.h).
+// So when the caller ran at least one part and the last part finished more than kLateWorker
+// after the caller's own, and more than twice as long after as the caller's parts took (the
+// parts of a job are alike, so a running worker finishes about when the caller does; a
+// remainder makes one part at most 1.5x another), jobs run on the calling thread alone for
+// kInlineAfterLateWorker, then the pool is tried again. (Measured to when the last part
+// finished, not to when the caller, asleep by then, woke to see it; and not when workers ran
+// every part, as spinning workers of a big pool may, where the caller's time says nothing.)
+// One part or many, the results are the same bits (parallel.h).
 constexpr auto kLateWorker = std::chrono::microseconds(1000);
 constexpr auto kInlineAfterLateWorker = std::chrono::milliseconds(20);
 
@@ -96,18 +99,20 @@ class ThreadPool {
     }
     wake_.notify_all();
     const auto start = std::chrono::steady_clock::now();
-    run_parts(job);
+    const int own_parts = run_parts(job);
     const auto own_parts_done = std::chrono::steady_clock::now();
     if (!spin_until([this] { return unfinished_.load(std::memory_order_acquire) == 0; })) {
       std::unique_lock<std::mutex> lock(mutex_);
       done_.wait(lock, [this] { return unfinished_.load(std::memory_order_acquire) == 0; });
     }
-    // Note [A late worker]
-    const auto waited = std::chrono::steady_clock::now() - own_parts_done;
-    if (waited > kLateWorker && waited > 2 * (own_parts_done - start))
-      inline_until_.store(
-          (own_parts_done + waited + kInlineAfterLateWorker).time_since_epoch().count(),
-          std::memory_order_relaxed);
+    // Note [A late worker]: how long after the caller's own parts the last part finished (not
+    // when the caller woke to see it).
+    const auto finished = std::chrono::steady_clock::time_point(
+        std::chrono::steady_clock::duration(last_part_done_.load(std::memory_order_acquire)));
+    const auto waited = finished - own_parts_done;
+    if (own_parts > 0 && waited > kLateWorker && waited > 2 * (own_parts_done - start))
+      inline_until_.store((finished + kInlineAfterLateWorker).time_since_epoch().count(),
+                          std::memory_order_relaxed);
     std::lock_guard<std::mutex> lock(mutex_);
     if (error_) std::rethrow_exception(error_);
   }
@@ -126,17 +131,23 @@ class ThreadPool {
     uint64_t number = 0;
   };
 
-  // Claims and runs parts of `job` until none is left (Note [Parts claimed, not assigned]).
-  void run_parts(const Job& job) {
+  // Claims and runs parts of `job` until none is left (Note [Parts claimed, not assigned]);
+  // how many it ran.
+  int run_parts(const Job& job) {
     uint64_t claim = next_part_.load(std::memory_order_acquire);
+    int ran = 0;
     while (true) {
-      if ((claim >> 32) != (job.number & 0xffffffffu)) return;  // a newer job
+      if ((claim >> 32) != (job.number & 0xffffffffu)) return ran;  // a newer job
       const int part = static_cast<int>(claim & 0xffffffffu);
-      if (part >= job.parts) return;
+      if (part >= job.parts) return ran;
       if (!next_part_.compare_exchange_weak(claim, claim + 1, std::memory_order_acq_rel,
                                             std::memory_order_acquire))
         continue;
       run_part(job, part);
+      ++ran;
+      // Before the count that tells the caller the job is done, so the caller reads it after.
+      last_part_done_.store(std::chrono::steady_clock::now().time_since_epoch().count(),
+                            std::memory_order_release);
       if (unfinished_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
         std::lock_guard<std::mutex> lock(mutex_);
         done_.notify_all();
@@ -181,11 +192,12 @@ class ThreadPool {
   std::mutex mutex_, run_mutex_;
   std::condition_variable wake_, done_;
   std::atomic<uint64_t> generation_{0};
-  std::atomic<uint64_t> next_part_{0};    // the job's number << 32 | the next unclaimed part
-  std::atomic<int> unfinished_{0};        // parts not yet run to the end
-  std::atomic<int64_t> inline_until_{0};  // steady_clock ticks (Note [A late worker])
-  uint64_t job_number_ = 0;               // guarded by mutex_
-  Job job_;                               // guarded by mutex_
+  std::atomic<uint64_t> next_part_{0};      // the job's number << 32 | the next unclaimed part
+  std::atomic<int> unfinished_{0};          // parts not yet run to the end
+  std::atomic<int64_t> inline_until_{0};    // steady_clock ticks (Note [A late worker])
+  std::atomic<int64_t> last_part_done_{0};  // steady_clock ticks: when a part last finished
+  uint64_t job_number_ = 0;                 // guarded by mutex_
+  Job job_;                                 // guarded by mutex_
   bool stop_ = false;
   std::exception_ptr error_;  // guarded by mutex_
 };
@@ -254,6 +266,11 @@ int num_threads() {
   if (threads != 0) return threads;
   pool();  // decides it
   return g_threads.load(std::memory_order_acquire);
+}
+
+bool jobs_run_inline_for_testing() {
+  std::shared_ptr<ThreadPool> p = pool();
+  return p && p->inline_for_now();
 }
 
 void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& body) {

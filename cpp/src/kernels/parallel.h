@@ -30,5 +30,7 @@ void register_fork_handlers();
 // Testing: while held, the pool's workers wake but claim no part, as a descheduled worker would;
 // parallel_for must still finish, on its calling thread.
 void hold_workers_for_testing(bool hold);
+// Testing: whether jobs run on the calling thread alone for now (Note [A late worker]).
+bool jobs_run_inline_for_testing();
 
 }  // namespace bprop::kernels

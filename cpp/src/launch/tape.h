@@ -40,16 +40,28 @@ namespace bprop::tape {
 // and a freed slot that shared a buffer with one is moved to another buffer that none of its
 // launches' span overlaps (first fit), or a new one. A slot's span runs from its making to its
 // freeing, counted in launches: every launch that refers to it lies within.
-// (CUDA graphs' private memory pool, with the live-out buffers made exclusive.)
+// A tensor a recorded closure holds (a dropout mask redrawn on replay, an arange rewritten, the
+// indices a replay checks again) is alive when the recording ends, so its buffer is its own.
+// (CUDA graphs' private memory pool, with the live-out buffers made exclusive.) A buffer goes
+// when neither the pool (the capture) nor a tensor holds it: a tensor that outlives the capture
+// keeps its own buffer only.
+struct PoolBlock {
+  void* data;
+  size_t bytes;
+  explicit PoolBlock(size_t n);  // 64-byte aligned; throws std::bad_alloc
+  PoolBlock(const PoolBlock&) = delete;
+  PoolBlock& operator=(const PoolBlock&) = delete;
+  ~PoolBlock();
+};
+
 class BufferPool {
  public:
   BufferPool() = default;
   BufferPool(const BufferPool&) = delete;
   BufferPool& operator=(const BufferPool&) = delete;
-  ~BufferPool();
-  // A 64-byte aligned buffer of `bytes` (a multiple of 64) for a tensor made while recording,
-  // one given back or a new one, and its slot. Throws std::bad_alloc.
-  std::pair<void*, int64_t> take(size_t bytes);
+  // A buffer of `bytes` (a multiple of 64) for a tensor made while recording, one given back
+  // or a new one, and its slot. Throws std::bad_alloc.
+  std::pair<std::shared_ptr<PoolBlock>, int64_t> take(size_t bytes);
   // The slot's tensor is gone: while recording, its buffer may be taken again.
   void give_back(int64_t slot);
   // The launch count, for the spans of slots: the tape counts each launch it records.
@@ -82,10 +94,10 @@ class BufferPool {
   std::atomic<size_t> clock_{0};
   bool recording_ = true;
   std::vector<Slot> slots_;
-  std::unordered_map<const void*, size_t> blocks_;  // every buffer, with its size
-  std::map<uintptr_t, int64_t> leased_;             // start of a buffer -> the slot in it now
-  std::vector<std::pair<size_t, void*>> free_;      // buffers given back, the latest last
-  std::vector<void*> address_;                      // each slot's buffer in replays
+  std::unordered_map<const void*, std::shared_ptr<PoolBlock>> blocks_;  // by address
+  std::map<uintptr_t, int64_t> leased_;         // start of a buffer -> the slot in it now
+  std::vector<std::pair<size_t, void*>> free_;  // buffers given back, the latest last
+  std::vector<void*> address_;                  // each slot's buffer in replays
 };
 
 // A pointer a recorded closure keeps: resolved at replay through the recording's pool (Note
@@ -105,7 +117,13 @@ class LaunchTape {
  public:
   LaunchTape() : pool_(std::make_shared<BufferPool>()) {}
   LaunchTape(LaunchTape&&) = default;
-  LaunchTape& operator=(LaunchTape&&) = default;
+  // The old closures go before the old pool they refer to.
+  LaunchTape& operator=(LaunchTape&& other) noexcept {
+    launches_ = std::move(other.launches_);
+    owners_ = std::move(other.owners_);
+    pool_ = std::move(other.pool_);
+    return *this;
+  }
   void push(std::function<void()> launch) {
     launches_.push_back(std::move(launch));
     pool_->tick();

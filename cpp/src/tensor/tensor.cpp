@@ -105,27 +105,34 @@ void release_block(void* block, size_t bytes) {
 }
 // A buffer for a tensor made while a capture records, from the recording's pool, given back
 // to it when the last view of the tensor goes (Note [Capture memory] in launch/tape.h).
+// The tensor holds its buffer, not the pool: one that outlives its capture keeps only its own.
 struct PoolLease {
-  std::shared_ptr<tape::BufferPool> pool;
+  std::weak_ptr<tape::BufferPool> pool;
+  std::shared_ptr<tape::PoolBlock> block;
   int64_t slot;
-  PoolLease(std::shared_ptr<tape::BufferPool> p, int64_t s) : pool(std::move(p)), slot(s) {}
+  PoolLease(const std::shared_ptr<tape::BufferPool>& p, std::shared_ptr<tape::PoolBlock> b,
+            int64_t s)
+      : pool(p), block(std::move(b)), slot(s) {}
   PoolLease(const PoolLease&) = delete;
   PoolLease& operator=(const PoolLease&) = delete;
-  ~PoolLease() { pool->give_back(slot); }
+  ~PoolLease() {
+    if (auto owner = pool.lock()) owner->give_back(slot);
+  }
 };
 
 std::shared_ptr<Storage> pooled_storage(const std::shared_ptr<tape::BufferPool>& pool,
                                         size_t nbytes, bool zeroed) {
-  const auto [block, slot] = pool->take(block_bytes(nbytes));
+  auto [block, slot] = pool->take(block_bytes(nbytes));
+  void* data = block->data;
   std::shared_ptr<PoolLease> lease;
   try {
-    lease = std::make_shared<PoolLease>(pool, slot);
+    lease = std::make_shared<PoolLease>(pool, std::move(block), slot);
   } catch (...) {
     pool->give_back(slot);
     throw;
   }
-  if (zeroed) std::memset(block, 0, block_bytes(nbytes));
-  return std::make_shared<Storage>(block, nbytes, std::move(lease));
+  if (zeroed) std::memset(data, 0, block_bytes(nbytes));
+  return std::make_shared<Storage>(data, nbytes, std::move(lease));
 }
 }  // namespace
 
