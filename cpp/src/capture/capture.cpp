@@ -4,6 +4,7 @@
 #include <new>
 #include <stdexcept>
 #include <string>
+#include <unordered_set>
 
 #include "bprop/autograd.h"
 #include "launch/tape.h"
@@ -64,9 +65,9 @@ void BufferPool::plan() {
   free_.clear();
   // Each buffer's users in replays: the spans of the slots that keep it.
   std::unordered_map<const void*, std::vector<std::pair<size_t, size_t>>> spans;
-  std::unordered_map<const void*, bool> held_to_the_end;
+  std::unordered_set<const void*> held_to_the_end;
   for (const Slot& s : slots_)
-    if (s.alive) held_to_the_end[s.block] = true;
+    if (s.alive) held_to_the_end.insert(s.block);
   address_.assign(slots_.size(), nullptr);
   std::vector<size_t> moved;
   for (size_t i = 0; i < slots_.size(); ++i) {

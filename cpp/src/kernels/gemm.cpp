@@ -708,24 +708,29 @@ const KernelChoice& kernel_choice() {
 // set_gemm_kernel's override per dtype: a candidate's index, or -1 for the chosen one.
 std::atomic<int> g_forced_kernel[2] = {-1, -1};
 
+// The candidate set_gemm_kernel forced for T, or else the one chosen at first use.
+template <typename T>
+int chosen_kernel() {
+  const int forced = g_forced_kernel[dtype_slot<T>()].load(std::memory_order_relaxed);
+  if (forced >= 0) return forced;
+  const KernelChoice& choice = kernel_choice();
+  return sizeof(T) == 4 ? choice.f32 : choice.f64;
+}
+
 template <typename T>
 const GemmPlan<T>& active_plan() {
-  const int forced = g_forced_kernel[dtype_slot<T>()].load(std::memory_order_relaxed);
-  if (forced >= 0) return plan<T>(forced);
-  const KernelChoice& choice = kernel_choice();
-  return plan<T>(sizeof(T) == 4 ? choice.f32 : choice.f64);
+  return plan<T>(chosen_kernel<T>());
 }
 
 // The plan for one m x n product: the chosen candidate, or one the race measured enough faster
 // per element to outweigh its padding here (Note [Edge-aware choice]).
 template <typename T>
 const GemmPlan<T>& plan_for(int64_t m, int64_t n, bool a_row_major) {
-  const int forced = g_forced_kernel[dtype_slot<T>()].load(std::memory_order_relaxed);
-  if (forced >= 0) return plan<T>(forced);
+  const int chosen = chosen_kernel<T>();
   const KernelChoice& choice = kernel_choice();
-  const int chosen = sizeof(T) == 4 ? choice.f32 : choice.f64;
   const int count = static_cast<int>(choice.speeds.size());
-  if (count != micro_kernels().count) return plan<T>(chosen);  // no race: BPROP_TUNE=0, ...
+  const bool forced = g_forced_kernel[dtype_slot<T>()].load(std::memory_order_relaxed) >= 0;
+  if (forced || count != micro_kernels().count) return plan<T>(chosen);  // or no race ran
   int best = chosen;
   double best_time =
       padded_work(plan<T>(chosen), m, n, a_row_major) / choice.speeds[chosen] * kEdgeChoiceMargin;

@@ -119,8 +119,9 @@ class ThreadPool {
 
   // Whether jobs run on the calling thread alone for now (Note [A late worker]).
   bool inline_for_now() const {
-    return std::chrono::steady_clock::now().time_since_epoch().count() <
-           inline_until_.load(std::memory_order_relaxed);
+    const int64_t until = inline_until_.load(std::memory_order_relaxed);
+    // No clock read on every job while no worker has been late.
+    return until != 0 && std::chrono::steady_clock::now().time_since_epoch().count() < until;
   }
 
  private:
