@@ -14,8 +14,9 @@ cd "$(dirname "$0")/.."
 build=${1:-build/tsan}
 jobs=${BPROP_TSAN_JOBS:-$(nproc)}
 
-cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBPROP_BUILD_TESTS=ON \
-  -DBPROP_SANITIZE=thread
+# -O1 with line tables only (-g1): half the compile time of -O2 -g; reports keep file and line.
+cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g1 -DNDEBUG" -DBPROP_BUILD_TESTS=ON -DBPROP_SANITIZE=thread
 cmake --build "$build" -j "$jobs" --target bprop_tests
 
 # halt_on_error: the first report fails its test. die_after_fork=0: the fork test starts pool
