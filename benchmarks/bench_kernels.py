@@ -185,6 +185,57 @@ def mlp_step_rows(rounds: int) -> list[dict]:
     return rows
 
 
+def gpt_parameter_shapes(layers: int = 4, width: int = 128, vocab: int = 65, block: int = 64):
+    """The parameter shapes of bench_gpt.py's GPT (examples/char_gpt.py): 0.8M values."""
+    shapes = [(vocab, width), (block, width)]
+    for _ in range(layers):
+        shapes += [(width,), (width,), (3 * width, width), (3 * width,), (width, width), (width,)]
+        shapes += [(width,), (width,), (4 * width, width), (4 * width,), (width, 4 * width)]
+        shapes += [(width,)]
+    return shapes + [(width,), (width,), (vocab, width), (vocab,)]
+
+
+def optimizer_step_rows(rounds: int) -> list[dict]:
+    """One optimizer step over many parameters (gradients fixed): bprop beside PyTorch's
+    default (a loop over the parameters) and its fused CPU step."""
+    mlp_shapes = [(512, 784), (512,), (512, 512), (512,), (10, 512), (10,)]
+    cases = [
+        ("AdamW step, GPT parameters", gpt_parameter_shapes(), "AdamW", {"weight_decay": 0.1}),
+        ("SGD momentum step, MLP 784-512-512-10", mlp_shapes, "SGD", {"momentum": 0.9}),
+    ]
+    rows = []
+    for label, shapes, name, options in cases:
+        rng = np.random.default_rng(0)
+        values = [rng.standard_normal(s).astype(np.float32) for s in shapes]
+        grads = [rng.standard_normal(s).astype(np.float32) for s in shapes]
+        params = [bp.tensor(v, requires_grad=True) for v in values]
+        for p, g in zip(params, grads):
+            p.grad = bp.tensor(g)
+        runners = {"bprop": getattr(bp.optim, name)(params, lr=1e-3, **options).step}
+        if torch is not None:
+            for way, extra in (("torch", {}), ("torch fused", {"fused": True})):
+                tensors = [torch.tensor(v, requires_grad=True) for v in values]
+                for t, g in zip(tensors, grads):
+                    t.grad = torch.tensor(g)
+                try:
+                    runners[way] = getattr(torch.optim, name)(
+                        tensors, lr=1e-3, **options, **extra
+                    ).step
+                except (RuntimeError, TypeError, ValueError):  # no fused step here
+                    pass
+        times = compare(runners, rounds)
+        count = sum(v.size for v in values)
+        row = {"case": f"{label} ({count / 1e6:.2f}M values)", "seconds": times}
+        line = f"{row['case']:52s} " + " ".join(f"{k} {t * 1e3:.2f} ms" for k, t in times.items())
+        others = [t for k, t in times.items() if k != "bprop"]
+        if others:
+            row["ratio_vs_torch"] = times["bprop"] / min(others)
+            line += f", bprop/best torch {row['ratio_vs_torch']:.2f}"
+        rows.append(row)
+        print(line)
+    return rows
+
+
 def contention_rows(rounds: int) -> list[dict]:
     """bprop with 2 threads over 1 thread while a busy loop holds CPU 0."""
     if not hasattr(os, "sched_setaffinity") or (os.cpu_count() or 1) < 2:
@@ -304,6 +355,7 @@ def main() -> None:
     )
 
     mlp_steps = mlp_step_rows(rounds)
+    optimizer_steps = optimizer_step_rows(rounds)
     contention = contention_rows(rounds) if args.contention else []
 
     report = {
@@ -312,6 +364,7 @@ def main() -> None:
                     "fma_peak_gflops": peak, "memory_gbps": bandwidth, "config": config},
         "contention": contention,
         "mlp_steps": mlp_steps,
+        "optimizer_steps": optimizer_steps,
         "versions": {"bprop": bp.__version__, "numpy": np.__version__,
                      "torch": torch.__version__ if torch else None},
         "cases": results,

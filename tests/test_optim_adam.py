@@ -177,3 +177,71 @@ def test_loading_a_fresh_state_resets_the_optimizer():
     opt.load_state_dict(fresh.state_dict())
     assert opt.state_dict()["state"] == {}
     assert opt.lr == 0.2 and opt.param_groups[0]["betas"] == (0.5, 0.6)
+
+
+def _many_parameters(dtype_of_last="float64"):
+    """Parameters of sizes that put the thread split inside them, a strided one, and one of
+    another dtype, in one group (Note [Multi-tensor optimizer step])."""
+    rng = np.random.default_rng(7)
+    shapes = [(300, 200), (7,), (129, 257), (1,), (70001,)]
+    values = [rng.standard_normal(s).astype("float32") for s in shapes]
+    values.append(rng.standard_normal((40, 50)).astype("float32").T)  # strided
+    values.append(rng.standard_normal((9, 3)).astype(dtype_of_last))
+    return values
+
+
+def _run_steps(lib, name, values, options, steps=4, late=1):
+    """`steps` steps of lib's optimizer over tensors made from values; parameter `late` gets
+    no gradient in the first two steps (its step count, and bias corrections, lag)."""
+    if lib is bp:
+        params = [bp.tensor(np.ascontiguousarray(v), requires_grad=True) for v in values]
+        params[-2] = bp.tensor(np.ascontiguousarray(values[-2].T)).t().detach().requires_grad_()
+        assert not params[-2].is_contiguous()
+    else:
+        params = [lib.tensor(np.ascontiguousarray(v), requires_grad=True) for v in values]
+    opt = getattr(lib.optim, name)(params, lr=0.01, **options)
+    for step in range(steps):
+        opt.zero_grad()
+        for i, p in enumerate(params):
+            if i == late and step < 2:
+                continue
+            (p * p * p).sum().backward()
+        opt.step()
+    return [p.detach().numpy() for p in params]
+
+
+OPTIMIZERS_OVER_MANY = [
+    ("Adam", {"weight_decay": 0.1}),
+    ("AdamW", {"weight_decay": 0.3}),
+    ("SGD", {"momentum": 0.9, "weight_decay": 0.01}),
+    ("SGD", {"momentum": 0.9, "nesterov": True}),
+    ("SGD", {}),
+]
+
+
+@pytest.mark.parametrize("name, options", OPTIMIZERS_OVER_MANY)
+def test_one_step_over_many_parameters_matches_pytorch(name, options):
+    torch = pytest.importorskip("torch")
+    values = _many_parameters()
+    ours = _run_steps(bp, name, values, options)
+    theirs = _run_steps(torch, name, values, options)
+    for i, (a, b) in enumerate(zip(ours, theirs)):
+        assert a.dtype == b.dtype, i
+        tolerance = 1e-5 if a.dtype == np.float32 else 1e-12
+        np.testing.assert_allclose(a, b, rtol=tolerance, atol=tolerance, err_msg=f"parameter {i}")
+        assert not np.array_equal(a, values[i]), f"parameter {i} was not updated"
+
+
+@pytest.mark.parametrize("name, options", OPTIMIZERS_OVER_MANY)
+def test_one_step_over_many_parameters_gives_the_same_bits_for_any_thread_count(name, options):
+    values = _many_parameters()
+    before = bp.get_num_threads()
+    try:
+        bp.set_num_threads(1)
+        one = _run_steps(bp, name, values, options)
+        bp.set_num_threads(2)
+        two = _run_steps(bp, name, values, options)
+    finally:
+        bp.set_num_threads(before)
+    for i, (a, b) in enumerate(zip(one, two)):
+        np.testing.assert_array_equal(a, b, err_msg=f"parameter {i}")

@@ -135,6 +135,12 @@ TEST_SUITE("errors") {
     CHECK_THROWS_AS(SGD({}, 0.1), std::invalid_argument);
     CHECK_THROWS_AS(SGD({Tensor()}, 0.1), std::invalid_argument);
     CHECK_THROWS_AS(SGD({mul(w, 2.0)}, 0.1), std::invalid_argument);
+    Tensor v = f64({2}, {1}, true);
+    CHECK_THROWS_WITH_AS(
+        SGD({w, v, w}, 0.1),
+        "[SGD] parameter 2 is parameter 0 again: each parameter may be listed once",
+        std::invalid_argument);
+    CHECK_THROWS_AS(Adam({v, v}, AdamOptions{}), std::invalid_argument);
     SGD opt({w}, 0.1);
     CHECK_THROWS_AS(opt.set_lr(-1.0), std::invalid_argument);
     CHECK(opt.lr() == 0.1);

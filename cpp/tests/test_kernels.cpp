@@ -217,6 +217,89 @@ TEST_SUITE("kernels") {
     CHECK(std::memcmp(one.data(), two.data(), one.size() * sizeof(float)) == 0);
   }
 
+  // Note [Multi-tensor optimizer step]: tensors of sizes that put part boundaries inside them.
+  TEST_CASE("adam_step and sgd_step: each tensor as its own update, any thread count's bits") {
+    const std::vector<int64_t> sizes = {40000, 3, 70001, 1, 32768};
+    const std::vector<int64_t> steps = {1, 5, 2, 9, 3};
+    std::mt19937_64 rng(5);
+    struct Values {
+      std::vector<float> w, g, m, v;
+    };
+    std::vector<Values> start;
+    for (int64_t n : sizes) {
+      Values t;
+      for (auto* x : {&t.w, &t.g, &t.m}) {
+        for (double d : random_values(n, rng)) x->push_back(static_cast<float>(d));
+      }
+      for (float m : t.m) t.v.push_back(m * m + 0.01f);
+      start.push_back(t);
+    }
+    for (const bool decoupled : {false, true}) {
+      const kernels::AdamHyper hyper{0.01, 0.9, 0.999, 1e-8, 0.1, decoupled};
+      auto run = [&](int threads) {
+        std::vector<Values> values = start;
+        std::vector<kernels::AdamTensor> tensors;
+        for (size_t i = 0; i < sizes.size(); ++i)
+          tensors.push_back({values[i].w.data(), values[i].g.data(), values[i].m.data(),
+                             values[i].v.data(), sizes[i], steps[i]});
+        const int before = get_num_threads();
+        set_num_threads(threads);
+        kernels::adam_step(DType::Float32, hyper, tensors.data(), 5);
+        set_num_threads(before);
+        return values;
+      };
+      const std::vector<Values> one = run(1), two = run(2);
+      for (size_t i = 0; i < sizes.size(); ++i) {
+        CHECK(one[i].w == two[i].w);
+        CHECK(one[i].m == two[i].m);
+        CHECK(one[i].v == two[i].v);
+        // Against the update in double from the same float32 values.
+        const double bias1 = 1 - std::pow(0.9, steps[i]);
+        const double bias2 = std::sqrt(1 - std::pow(0.999, steps[i]));
+        for (size_t j = 0; j < start[i].w.size(); j += 97) {
+          double w = start[i].w[j], g = start[i].g[j], m = start[i].m[j], v = start[i].v[j];
+          if (decoupled)
+            w *= 1 - 0.01 * 0.1;
+          else
+            g += 0.1 * w;
+          m += 0.1 * (g - m);
+          v = 0.999 * v + 0.001 * g * g;
+          w -= 0.01 / bias1 * m / (std::sqrt(v) / bias2 + 1e-8);
+          CHECK(one[i].m[j] == doctest::Approx(m).epsilon(1e-5));
+          CHECK(one[i].v[j] == doctest::Approx(v).epsilon(1e-5));
+          CHECK(one[i].w[j] == doctest::Approx(w).epsilon(1e-5));
+        }
+      }
+    }
+    for (const bool nesterov : {false, true}) {
+      const kernels::SGDHyper hyper{0.1, 0.9, 0.0, 0.01, nesterov};
+      auto run = [&](int threads) {
+        std::vector<Values> values = start;
+        std::vector<kernels::SGDTensor> tensors;
+        for (size_t i = 0; i < sizes.size(); ++i)  // every other tensor's buffer starts now
+          tensors.push_back(
+              {values[i].w.data(), values[i].g.data(), values[i].m.data(), sizes[i], i % 2 == 0});
+        const int before = get_num_threads();
+        set_num_threads(threads);
+        kernels::sgd_step(DType::Float32, hyper, tensors.data(), 5);
+        set_num_threads(before);
+        return values;
+      };
+      const std::vector<Values> one = run(1), two = run(2);
+      for (size_t i = 0; i < sizes.size(); ++i) {
+        CHECK(one[i].w == two[i].w);
+        CHECK(one[i].m == two[i].m);
+        for (size_t j = 0; j < start[i].w.size(); j += 97) {
+          const double w = start[i].w[j], d = start[i].g[j] + 0.01 * w;
+          const double b = i % 2 == 0 ? d : 0.9 * start[i].m[j] + d;
+          const double step = nesterov ? d + 0.9 * b : b;
+          CHECK(one[i].m[j] == doctest::Approx(b).epsilon(1e-5));
+          CHECK(one[i].w[j] == doctest::Approx(w - 0.1 * step).epsilon(1e-5));
+        }
+      }
+    }
+  }
+
   TEST_CASE("the thread pool works in a child process after fork") {
     set_num_threads(2);
     Tensor a = ones({256, 256});

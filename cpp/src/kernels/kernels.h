@@ -152,6 +152,40 @@ void scatter_add_rows(DType dtype, int64_t count, int64_t row_len, const void* s
 void gelu(DType dtype, int64_t n, bool tanh_form, const void* x, void* y, void* factor);
 void gelu_backward(DType dtype, int64_t n, bool tanh_form, const void* x, const void* factor,
                    const void* g, void* dx);
+// Optimizer updates over many parameters in one call (Note [Multi-tensor optimizer step] in
+// optimizer_step.cpp): one pass over every tensor's contiguous values, split over the kernel
+// threads by element, so each value's arithmetic, and so its bits, is the same for any split.
+// Adam (AdamW when decoupled), in PyTorch's order of operations, per value:
+//   g += weight_decay w (decoupled: w *= 1 - lr weight_decay instead);
+//   m += (1 - beta1) (g - m);  v = v beta2 + (1 - beta2) g g;
+//   w += -(lr / (1 - beta1^step)) m / (sqrt(v) / sqrt(1 - beta2^step) + eps).
+struct AdamHyper {
+  double lr, beta1, beta2, eps, weight_decay;
+  bool decoupled;
+};
+struct AdamTensor {
+  void* w;
+  const void* g;
+  void* m;
+  void* v;
+  int64_t n;
+  int64_t step;  // this tensor's step count, this step included (its bias corrections)
+};
+void adam_step(DType dtype, const AdamHyper& hyper, const AdamTensor* tensors, int64_t count);
+// SGD: d = g + weight_decay w; with momentum, buffer = d at a tensor's first step, else
+// momentum buffer + (1 - dampening) d, and d = buffer (nesterov: d + momentum buffer); w -= lr d.
+struct SGDHyper {
+  double lr, momentum, dampening, weight_decay;
+  bool nesterov;
+};
+struct SGDTensor {
+  void* w;
+  const void* g;
+  void* buffer;  // null without momentum
+  int64_t n;
+  bool first_step;
+};
+void sgd_step(DType dtype, const SGDHyper& hyper, const SGDTensor* tensors, int64_t count);
 // C[M, N] = A[M, K] @ B[K, N]. A and B have any element strides (row stride, column stride),
 // so transposed operands need no copy; C is row-major with leading dimension ldc. Threaded;
 // each element of C is summed in the same order whatever the thread count.

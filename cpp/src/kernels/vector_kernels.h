@@ -7,6 +7,8 @@
 
 #include <cstdint>
 
+#include "kernels/optimizer_update.h"
+
 namespace bprop::kernels {
 
 enum class VecUnary { Neg, Abs, Relu, Sqrt, Exp, Log, Tanh, Sigmoid, Erf };
@@ -44,6 +46,11 @@ struct VectorKernels {
   void (*gelu_f32)(const float* x, float* y, float* factor, int64_t n, bool tanh_form);
   void (*gelu_backward_f32)(const float* x, const float* factor, const float* g, float* dx,
                             int64_t n, bool tanh_form);
+  // One optimizer update of n contiguous float32 values (kernels/optimizer_update.h), for
+  // adam_step and sgd_step (Note [Multi-tensor optimizer step] in optimizer_step.cpp).
+  void (*adam_f32)(float* w, const float* g, float* m, float* v, int64_t n,
+                   const AdamConstants<float>& c);
+  void (*sgd_f32)(float* w, const float* g, float* buffer, int64_t n, const SGDConstants<float>& c);
 };
 
 const VectorKernels& vector_kernels();  // for the active instruction set

@@ -1,11 +1,12 @@
-#include <cmath>
 #include <stdexcept>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "bprop/autograd.h"
 #include "bprop/ops.h"
 #include "bprop/optim.h"
-#include "kernels/parallel.h"
+#include "kernels/kernels.h"
 #include "launch/tape.h"
 #include "optim/params.h"
 
@@ -16,37 +17,6 @@ void check(bool ok, const std::string& what) {
   if (!ok) throw std::invalid_argument("[Adam] invalid " + what);
 }
 
-// One parameter's update in a single pass, in PyTorch's order of operations.
-template <typename T>
-void adam_update(T* w, const T* g, T* m, T* v, int64_t n, const AdamOptions& o, int64_t step) {
-  const double bias1 = 1.0 - std::pow(o.beta1, static_cast<double>(step));
-  const double bias2_sqrt = std::sqrt(1.0 - std::pow(o.beta2, static_cast<double>(step)));
-  const T step_size = static_cast<T>(o.lr / bias1);
-  const T one_minus_beta1 = static_cast<T>(1.0 - o.beta1), beta2 = static_cast<T>(o.beta2);
-  const T one_minus_beta2 = static_cast<T>(1.0 - o.beta2), eps = static_cast<T>(o.eps);
-  const T decay = static_cast<T>(o.weight_decay), bias2 = static_cast<T>(bias2_sqrt);
-  const T shrink = static_cast<T>(1.0 - o.lr * o.weight_decay);
-  // Split over the kernel threads element by element (the same bits for any split).
-  kernels::parallel_for(n, optim_detail::kUpdateGrain, [&](int64_t first, int64_t last) {
-    for (int64_t i = first; i < last; ++i) {
-      T grad = g[i];
-      if (o.weight_decay != 0.0) {
-        if (o.decoupled_weight_decay)
-          w[i] *= shrink;
-        else
-          grad += decay * w[i];
-      }
-      m[i] += one_minus_beta1 * (grad - m[i]);              // lerp(m, g, 1 - beta1)
-      v[i] = v[i] * beta2 + one_minus_beta2 * grad * grad;  // v * beta2 + (1 - beta2) g g
-      const T denom = std::sqrt(v[i]) / bias2 + eps;
-      w[i] += -step_size * (m[i] / denom);
-    }
-  });
-}
-
-}  // namespace
-
-namespace {
 void check_options(const AdamOptions& options) {
   check(options.lr >= 0.0, "learning rate: " + std::to_string(options.lr));
   check(options.eps >= 0.0, "epsilon value: " + std::to_string(options.eps));
@@ -101,6 +71,13 @@ void Adam::step() {
     optim_detail::check_matches("Adam", i, params_[i], exp_avg_[i], "exp_avg");
     optim_detail::check_matches("Adam", i, params_[i], exp_avg_sq_[i], "exp_avg_sq");
   }
+  // Every buffer first, so that a failure changes nothing; then one update of all the
+  // parameters (Note [Multi-tensor optimizer step] in kernels/optimizer_step.cpp), one list
+  // per dtype.
+  std::vector<kernels::AdamTensor> tensors[2];    // float32, float64
+  std::vector<Tensor> inputs;                     // the contiguous copies the lists point into
+  std::vector<std::pair<size_t, Tensor>> copied;  // strided parameters, updated through copies
+  std::vector<size_t> updated;
   for (size_t i = 0; i < params_.size(); ++i) {
     const Tensor& p = params_[i];
     Tensor g = p.grad();
@@ -109,18 +86,25 @@ void Adam::step() {
       exp_avg_[i] = zeros(p.shape(), p.dtype());
       exp_avg_sq_[i] = zeros(p.shape(), p.dtype());
     }
-    const int64_t step = ++steps_[i];
-    // A strided parameter or gradient is updated through contiguous copies.
     Tensor w = p.is_contiguous() ? p : p.contiguous();
     Tensor gc = g.is_contiguous() && g.dtype() == p.dtype() ? g : g.to(p.dtype()).contiguous();
-    if (p.dtype() == DType::Float32)
-      adam_update(w.data_as<float>(), gc.data_as<float>(), exp_avg_[i].data_as<float>(),
-                  exp_avg_sq_[i].data_as<float>(), p.numel(), options_, step);
-    else
-      adam_update(w.data_as<double>(), gc.data_as<double>(), exp_avg_[i].data_as<double>(),
-                  exp_avg_sq_[i].data_as<double>(), p.numel(), options_, step);
-    if (!w.is_same(p)) copy_(p, w);
-    p.storage()->bump_version();
+    tensors[p.dtype() == DType::Float32 ? 0 : 1].push_back(
+        {w.data(), gc.data(), exp_avg_[i].data(), exp_avg_sq_[i].data(), p.numel(), steps_[i] + 1});
+    inputs.push_back(gc);
+    if (!w.is_same(p)) copied.emplace_back(i, w);
+    updated.push_back(i);
+  }
+  const kernels::AdamHyper hyper{options_.lr,           options_.beta1,
+                                 options_.beta2,        options_.eps,
+                                 options_.weight_decay, options_.decoupled_weight_decay};
+  kernels::adam_step(DType::Float32, hyper, tensors[0].data(),
+                     static_cast<int64_t>(tensors[0].size()));
+  kernels::adam_step(DType::Float64, hyper, tensors[1].data(),
+                     static_cast<int64_t>(tensors[1].size()));
+  for (auto& [i, w] : copied) copy_(params_[i], w);
+  for (size_t i : updated) {
+    ++steps_[i];
+    params_[i].storage()->bump_version();
   }
 }
 

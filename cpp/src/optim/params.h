@@ -13,12 +13,9 @@
 
 namespace bprop::optim_detail {
 
-// Elements a thread takes at least in an optimizer's update (kernels::parallel_for): below
-// this, a parameter is updated on the calling thread.
-constexpr int64_t kUpdateGrain = int64_t{1} << 15;
-
 // Throws, naming the optimizer, for an empty list or a parameter that is undefined, not
-// floating point, or not a leaf.
+// floating point, not a leaf, or listed twice (a step updates all parameters at once, Note
+// [Multi-tensor optimizer step], so one listed twice would be updated by two threads at once).
 inline void check_parameters(const char* optimizer, const std::vector<Tensor>& params) {
   const std::string op = std::string("[") + optimizer + "] ";
   if (params.empty()) throw std::invalid_argument(op + "got an empty parameter list");
@@ -32,6 +29,13 @@ inline void check_parameters(const char* optimizer, const std::vector<Tensor>& p
     if (!p.is_leaf())
       throw std::invalid_argument(op + "can't optimize a non-leaf tensor (parameter " +
                                   std::to_string(i) + ", shape " + p.shape_str() + ")");
+  }
+  for (size_t i = 0; i < params.size(); ++i) {
+    for (size_t j = 0; j < i; ++j)
+      if (params[j].is_same(params[i]))
+        throw std::invalid_argument(op + "parameter " + std::to_string(i) + " is parameter " +
+                                    std::to_string(j) +
+                                    " again: each parameter may be listed once");
   }
 }
 

@@ -1,10 +1,12 @@
 #include <stdexcept>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "bprop/autograd.h"
 #include "bprop/ops.h"
 #include "bprop/optim.h"
-#include "kernels/parallel.h"
+#include "kernels/kernels.h"
 #include "launch/tape.h"
 #include "optim/params.h"
 
@@ -17,28 +19,6 @@ void check_nonnegative(const char* what, double value) {
                                 std::to_string(value));
 }
 
-// The update of one contiguous parameter in a single pass over its elements, split over the
-// kernel threads (element by element: the same bits for any split). It is bound by memory
-// bandwidth, which one core doesn't saturate.
-template <typename T>
-void sgd_update(T* w, const T* g, T* buffer, int64_t n, const SGDOptions& o, bool first_step) {
-  const T lr = static_cast<T>(o.lr), wd = static_cast<T>(o.weight_decay);
-  const T momentum = static_cast<T>(o.momentum), keep = static_cast<T>(1.0 - o.dampening);
-  kernels::parallel_for(n, optim_detail::kUpdateGrain, [&](int64_t first, int64_t last) {
-    for (int64_t i = first; i < last; ++i) {
-      T d = o.weight_decay != 0.0 ? g[i] + wd * w[i] : g[i];
-      if (buffer) {
-        buffer[i] = first_step ? d : momentum * buffer[i] + keep * d;
-        d = o.nesterov ? d + momentum * buffer[i] : buffer[i];
-      }
-      w[i] -= lr * d;
-    }
-  });
-}
-
-}  // namespace
-
-namespace {
 void check_options(const SGDOptions& options) {
   check_nonnegative("learning rate", options.lr);
   check_nonnegative("momentum value", options.momentum);
@@ -85,33 +65,43 @@ void SGD::step() {
     optim_detail::check_matches("SGD", i, params_[i], params_[i].grad(), "gradient");
     optim_detail::check_matches("SGD", i, params_[i], buffers_[i], "momentum_buffer");
   }
+  // Contiguous parameters in one update of them all (Note [Multi-tensor optimizer step] in
+  // kernels/optimizer_step.cpp), one list per dtype, after every buffer is made; strided ones
+  // with the same math in tensor ops.
+  std::vector<kernels::SGDTensor> tensors[2];  // float32, float64
+  std::vector<size_t> updated;
+  for (size_t i = 0; i < params_.size(); ++i) {
+    const Tensor& p = params_[i];
+    const Tensor& g = p.grad();
+    if (!g.defined() || !(p.is_contiguous() && g.is_contiguous() && g.dtype() == p.dtype()))
+      continue;
+    const bool first_step = use_momentum && !buffers_[i].defined();
+    if (first_step) buffers_[i] = zeros(p.shape(), p.dtype());
+    tensors[p.dtype() == DType::Float32 ? 0 : 1].push_back(
+        {p.data(), g.data(), use_momentum ? buffers_[i].data() : nullptr, p.numel(), first_step});
+    updated.push_back(i);
+  }
+  const kernels::SGDHyper hyper{options_.lr, options_.momentum, options_.dampening,
+                                options_.weight_decay, options_.nesterov};
+  kernels::sgd_step(DType::Float32, hyper, tensors[0].data(),
+                    static_cast<int64_t>(tensors[0].size()));
+  kernels::sgd_step(DType::Float64, hyper, tensors[1].data(),
+                    static_cast<int64_t>(tensors[1].size()));
+  for (size_t i : updated) params_[i].storage()->bump_version();
   for (size_t i = 0; i < params_.size(); ++i) {
     const Tensor& p = params_[i];
     Tensor g = p.grad();
-    if (!g.defined()) continue;
-    const bool first_step = use_momentum && !buffers_[i].defined();
-    if (first_step) buffers_[i] = zeros(p.shape(), p.dtype());
-    if (p.is_contiguous() && g.is_contiguous() && g.dtype() == p.dtype()) {
-      if (p.dtype() == DType::Float32)
-        sgd_update(p.data_as<float>(), g.data_as<float>(),
-                   use_momentum ? buffers_[i].data_as<float>() : nullptr, p.numel(), options_,
-                   first_step);
-      else
-        sgd_update(p.data_as<double>(), g.data_as<double>(),
-                   use_momentum ? buffers_[i].data_as<double>() : nullptr, p.numel(), options_,
-                   first_step);
-    } else {  // strided parameters: the same math with tensor ops
-      Tensor d = options_.weight_decay != 0.0 ? add(g, mul(p, options_.weight_decay)) : g;
-      if (use_momentum) {
-        Tensor& b = buffers_[i];
-        b = first_step ? d.clone()
-                       : add(mul(b, options_.momentum), mul(d, 1.0 - options_.dampening));
-        d = options_.nesterov ? add(d, mul(b, options_.momentum)) : b;
-      }
-      add_scaled_(p, d, -options_.lr);
+    if (!g.defined() || (p.is_contiguous() && g.is_contiguous() && g.dtype() == p.dtype()))
       continue;
+    // strided parameters (or gradients of another dtype): the same math with tensor ops
+    const bool first_step = use_momentum && !buffers_[i].defined();
+    Tensor d = options_.weight_decay != 0.0 ? add(g, mul(p, options_.weight_decay)) : g;
+    if (use_momentum) {
+      Tensor& b = buffers_[i];
+      b = first_step ? d.clone() : add(mul(b, options_.momentum), mul(d, 1.0 - options_.dampening));
+      d = options_.nesterov ? add(d, mul(b, options_.momentum)) : b;
     }
-    p.storage()->bump_version();
+    add_scaled_(p, d, -options_.lr);
   }
 }
 
