@@ -9,9 +9,11 @@ default), built once in bprop and, with PyTorch in bprop's place, once in PyTorc
 initial weights copied across; both train with AdamW on the same batches of tiny Shakespeare
 (or random tokens without it). Each way runs in its own process, so that its peak resident
 memory is its own: ms per step (median of --steps after warm-up), tokens per second and peak
-RSS. Then forward + backward of the pieces a transformer spends its time in, at the GPT's
-shapes, bprop against PyTorch. The header names the CPU: figures from one machine say nothing
-about another.
+RSS. The ways take turns, --rounds times (default 3), so that a machine whose speed drifts
+between processes slows them alike: a way's time is the median of its rounds, and each
+round's ratios to PyTorch eager are printed too. Then forward + backward of the pieces a
+transformer spends its time in, at the GPT's shapes, bprop against PyTorch. The header
+names the CPU: figures from one machine say nothing about another.
 """
 
 from __future__ import annotations
@@ -208,6 +210,7 @@ def main() -> None:
     parser.add_argument("--n-layer", type=int, default=4)
     parser.add_argument("--n-head", type=int, default=4)
     parser.add_argument("--n-embd", type=int, default=128)
+    parser.add_argument("--rounds", type=int, default=3, help="turns of every way")
     parser.add_argument("--no-torch-compile", action="store_true")
     parser.add_argument("--mode", choices=MODES, help=argparse.SUPPRESS)  # a child's one way
     args = parser.parse_args()
@@ -227,7 +230,6 @@ def main() -> None:
         f"{args.block_size}, batch {args.batch_size}; AdamW; median of {args.steps} steps"
     )
     tokens = args.batch_size * args.block_size
-    results = {}
     forwarded = [
         f"--{name}={getattr(args, name.replace('-', '_'))}"
         for name in (
@@ -241,21 +243,35 @@ def main() -> None:
             "n-embd",
         )
     ]
+    modes = [m for m in MODES if not (m == "torch.compile" and args.no_torch_compile)]
+    rounds: list[dict] = []
+    failed: dict[str, str] = {}
+    for _ in range(max(1, args.rounds)):
+        this_round = {}
+        for mode in modes:
+            if mode in failed:
+                continue
+            run = subprocess.run(
+                [sys.executable, __file__, "--mode", mode, *forwarded],
+                capture_output=True,
+                text=True,
+                timeout=900,
+            )
+            if run.returncode != 0:
+                failed[mode] = (run.stderr.strip().splitlines() or ["no output"])[-1][:70]
+                continue
+            this_round[mode] = json.loads(run.stdout.strip().splitlines()[-1])
+        rounds.append(this_round)
     print(f"{'way':<16}{'ms/step':>10}{'tokens/s':>11}{'peak RSS MB':>13}{'loss':>16}")
-    for mode in MODES:
-        if mode == "torch.compile" and args.no_torch_compile:
+    results = {}
+    for mode in modes:
+        if mode in failed:
+            print(f"{mode:<16} failed here: {failed[mode]}")
             continue
-        run = subprocess.run(
-            [sys.executable, __file__, "--mode", mode, *forwarded],
-            capture_output=True,
-            text=True,
-            timeout=900,
-        )
-        if run.returncode != 0:
-            reason = (run.stderr.strip().splitlines() or ["no output"])[-1][:70]
-            print(f"{mode:<16} failed here: {reason}")
-            continue
-        result = json.loads(run.stdout.strip().splitlines()[-1])
+        runs = [r[mode] for r in rounds if mode in r]
+        result = dict(runs[0])
+        result["ms"] = statistics.median(r["ms"] for r in runs)
+        result["peak_rss_mb"] = max(r["peak_rss_mb"] for r in runs)
         results[mode] = result
         loss = f"{result['first_loss']:.3f} -> {result['last_loss']:.3f}"
         print(
@@ -266,9 +282,15 @@ def main() -> None:
         base = results["torch eager"]
         for mode in ("bprop eager", "bprop captured"):
             if mode in results:
+                each = ", ".join(
+                    f"{r[mode]['ms'] / r['torch eager']['ms']:.2f}"
+                    for r in rounds
+                    if mode in r and "torch eager" in r
+                )
                 print(
-                    f"{mode} / torch eager: time {results[mode]['ms'] / base['ms']:.2f}, "
-                    f"peak RSS {results[mode]['peak_rss_mb'] / base['peak_rss_mb']:.2f}"
+                    f"{mode} / torch eager: time {results[mode]['ms'] / base['ms']:.2f} "
+                    f"(rounds: {each}), peak RSS "
+                    f"{results[mode]['peak_rss_mb'] / base['peak_rss_mb']:.2f}"
                 )
     print(f"\n{'forward + backward':<34}{'bprop us':>10}{'torch us':>10}{'bprop/torch':>13}")
     for name, ours, theirs in kernel_rows(args.threads):
