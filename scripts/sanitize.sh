@@ -28,11 +28,11 @@ step() { printf '\n==== %s ====\n' "$*"; }
 
 run_cpp() {
   step "C++ tests under ASan + UBSan (leak detection on)"
-  # SKBUILD=OFF: a `python` run before configured this tree as scikit-build-core's, which
-  # leaves out the consumer tests.
+  # SKBUILD and BPROP_BUILD_PYTHON OFF: a `python` run before configured this tree as
+  # scikit-build-core's (which leaves out the consumer tests) and with the extension.
   cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=$opt_flags" -DBPROP_BUILD_TESTS=ON \
-    -DBPROP_SANITIZE=address -DSKBUILD=OFF
+    -DBPROP_SANITIZE=address -DSKBUILD=OFF -DBPROP_BUILD_PYTHON=OFF
   cmake --build "$build" -j "$jobs"
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
     ctest --test-dir "$build" -j "$jobs" -E '_subdirectory$' --output-on-failure --no-tests=error
@@ -46,11 +46,11 @@ run_python() {
   # valid between runs (an isolated build's temporary pybind11 path forces a full rebuild).
   local isolation=()
   "$venv/bin/python" -c "import scikit_build_core, pybind11" 2>/dev/null && isolation=(--no-build-isolation)
-  # The C++ tests' tree: the same flags, so the core's objects are reused (BPROP_BUILD_TESTS
-  # stays ON so that the tests are not dropped from it).
+  # The C++ tests' tree, with the same flags, so that the core's objects are reused (the
+  # tests are configured out meanwhile; their objects stay for the next `cpp` run).
   "$venv/bin/python" -m pip install -q "${isolation[@]}" . -C build-dir="$build" \
     -C cmake.build-type=RelWithDebInfo -C "cmake.define.CMAKE_CXX_FLAGS_RELWITHDEBINFO=$opt_flags" \
-    -C cmake.define.BPROP_SANITIZE=address -C cmake.define.BPROP_BUILD_TESTS=ON
+    -C cmake.define.BPROP_SANITIZE=address
   # The uninstrumented interpreter needs the ASan runtime first, and libstdc++ loaded before
   # any module, or ASan can't find __cxa_throw to intercept (a CHECK failure at the first throw).
   local preload

@@ -3,7 +3,12 @@
 #       [-DEXECUTABLE=bprop_consumer]
 #       builds and runs a project that takes bprop in with add_subdirectory;
 #   -DMODE=no_python -DLIBRARY=... -DNM=...
-#       fails if the core library references any Python symbol.
+#       fails if the core library references any Python symbol;
+#   -DMODE=isa_linkage -DLIBRARY=... -DNM=...
+#       fails if a file built for one instruction set (vector_kernels_<isa>.cpp,
+#       gemm_micro_<isa>.cpp) defines any external symbol but its own table function: an
+#       inline function or template with external linkage compiled there is merged by the
+#       linker with the other paths' copies, and one path's instructions run on every path.
 cmake_minimum_required(VERSION 3.18)
 
 if(MODE STREQUAL "subdirectory")
@@ -39,6 +44,34 @@ elseif(MODE STREQUAL "no_python")
     message(FATAL_ERROR "the core references Python: ${python_symbols}")
   endif()
   message(STATUS "no Python symbols in ${LIBRARY}")
+elseif(MODE STREQUAL "isa_linkage")
+  execute_process(COMMAND "${NM}" -C --defined-only -g "${LIBRARY}" OUTPUT_VARIABLE symbols
+                  RESULT_VARIABLE rc)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "nm failed on ${LIBRARY}")
+  endif()
+  string(REPLACE "\n" ";" lines "${symbols}")
+  set(member "")
+  set(checked 0)
+  foreach(line IN LISTS lines)
+    if(line MATCHES "^(.*\\.o):$")
+      set(member "${CMAKE_MATCH_1}")
+      set(isa "")
+      if(member MATCHES "(vector_kernels|gemm_micro)_(scalar|avx2|avx512)\\.cpp\\.o$")
+        set(isa "${CMAKE_MATCH_2}")
+        math(EXPR checked "${checked} + 1")
+      endif()
+    elseif(isa AND line MATCHES " [A-Za-z] ")
+      if(NOT line MATCHES " T bprop::kernels::(vector|micro)_kernels_${isa}\\(\\)$")
+        message(FATAL_ERROR "${member} defines an external symbol besides its table, which "
+                            "the other instruction-set paths may end up running: ${line}")
+      endif()
+    endif()
+  endforeach()
+  if(NOT checked EQUAL 6)
+    message(FATAL_ERROR "expected the 6 per-instruction-set objects in ${LIBRARY}, found ${checked}")
+  endif()
+  message(STATUS "the per-instruction-set objects export only their tables")
 else()
   message(FATAL_ERROR "run_checked.cmake: unknown MODE=${MODE}")
 endif()

@@ -219,8 +219,8 @@ TEST_SUITE("kernels") {
 
   // Note [Multi-tensor optimizer step]: tensors of sizes that put part boundaries inside them.
   TEST_CASE("adam_step and sgd_step: each tensor as its own update, any thread count's bits") {
-    const std::vector<int64_t> sizes = {40000, 3, 70001, 1, 32768};
-    const std::vector<int64_t> steps = {1, 5, 2, 9, 3};
+    const std::vector<int64_t> sizes = {0, 40000, 3, 0, 70001, 1, 32768, 0};
+    const std::vector<int64_t> steps = {2, 1, 5, 4, 2, 9, 3, 1};
     std::mt19937_64 rng(5);
     struct Values {
       std::vector<float> w, g, m, v;
@@ -244,7 +244,7 @@ TEST_SUITE("kernels") {
                              values[i].v.data(), sizes[i], steps[i]});
         const int before = get_num_threads();
         set_num_threads(threads);
-        kernels::adam_step(DType::Float32, hyper, tensors.data(), 5);
+        kernels::adam_step(DType::Float32, hyper, tensors.data(), 8);
         set_num_threads(before);
         return values;
       };
@@ -272,7 +272,8 @@ TEST_SUITE("kernels") {
       }
     }
     for (const bool nesterov : {false, true}) {
-      const kernels::SGDHyper hyper{0.1, 0.9, 0.0, 0.01, nesterov};
+      const double dampening = nesterov ? 0.0 : 0.25;
+      const kernels::SGDHyper hyper{0.1, 0.9, dampening, 0.01, nesterov};
       auto run = [&](int threads) {
         std::vector<Values> values = start;
         std::vector<kernels::SGDTensor> tensors;
@@ -281,7 +282,7 @@ TEST_SUITE("kernels") {
               {values[i].w.data(), values[i].g.data(), values[i].m.data(), sizes[i], i % 2 == 0});
         const int before = get_num_threads();
         set_num_threads(threads);
-        kernels::sgd_step(DType::Float32, hyper, tensors.data(), 5);
+        kernels::sgd_step(DType::Float32, hyper, tensors.data(), 8);
         set_num_threads(before);
         return values;
       };
@@ -291,7 +292,7 @@ TEST_SUITE("kernels") {
         CHECK(one[i].m == two[i].m);
         for (size_t j = 0; j < start[i].w.size(); j += 97) {
           const double w = start[i].w[j], d = start[i].g[j] + 0.01 * w;
-          const double b = i % 2 == 0 ? d : 0.9 * start[i].m[j] + d;
+          const double b = i % 2 == 0 ? d : 0.9 * start[i].m[j] + (1 - dampening) * d;
           const double step = nesterov ? d + 0.9 * b : b;
           CHECK(one[i].m[j] == doctest::Approx(b).epsilon(1e-5));
           CHECK(one[i].w[j] == doctest::Approx(w - 0.1 * step).epsilon(1e-5));

@@ -22,7 +22,9 @@ namespace bprop::kernels {
 // constants (its bias corrections, whether its momentum buffer starts now) worked out once.
 // Each value's arithmetic is the same whatever the split, so the bits are the same for any
 // thread count; between instruction-set paths they may differ in the last place (the wider
-// paths fuse a multiply and an add).
+// paths fuse a multiply and an add). The tensors must not overlap: two threads may update
+// two of them at once (the optimizers refuse a parameter listed twice; two different tensors
+// over the same memory are the caller's to avoid).
 namespace {
 
 // Values a thread takes at least: below this, the caller updates everything alone.

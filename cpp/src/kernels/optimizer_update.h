@@ -22,6 +22,21 @@ struct AdamConstants {
   bool decoupled;
 };
 
+// One tensor's SGD constants in its dtype (sgd_step in kernels.h gives the update).
+template <typename T>
+struct SGDConstants {
+  T lr, decay, momentum, keep;  // keep: 1 - dampening
+  bool weight_decay;            // weight_decay != 0
+  bool nesterov;
+  bool first_step;  // the momentum buffer starts as d
+};
+
+// The loops below are compiled once per instruction set (each vector_kernels_<isa>.cpp with
+// its own flags): internal linkage keeps each file's copy its own. With external linkage the
+// linker would keep one copy of each template for all paths, say the AVX2 one, which the
+// scalar path would then run on a CPU without AVX2.
+namespace {
+
 template <typename T, bool kDecay, bool kDecoupled>
 void adam_values(T* __restrict w, const T* __restrict g, T* __restrict m, T* __restrict v,
                  int64_t n, const AdamConstants<T>& c) {
@@ -52,15 +67,6 @@ void adam_run(T* w, const T* g, T* m, T* v, int64_t n, const AdamConstants<T>& c
   else
     adam_values<T, true, false>(w, g, m, v, n, c);
 }
-
-// One tensor's SGD constants in its dtype (sgd_step in kernels.h gives the update).
-template <typename T>
-struct SGDConstants {
-  T lr, decay, momentum, keep;  // keep: 1 - dampening
-  bool weight_decay;            // weight_decay != 0
-  bool nesterov;
-  bool first_step;  // the momentum buffer starts as d
-};
 
 template <typename T, bool kDecay, bool kMomentum, bool kNesterov, bool kFirst>
 void sgd_values(T* __restrict w, const T* __restrict g, T* __restrict buffer, int64_t n,
@@ -93,5 +99,7 @@ void sgd_run(T* w, const T* g, T* buffer, int64_t n, const SGDConstants<T>& c) {
   c.weight_decay ? sgd_run_with<T, true>(w, g, buffer, n, c)
                  : sgd_run_with<T, false>(w, g, buffer, n, c);
 }
+
+}  // namespace
 
 }  // namespace bprop::kernels

@@ -77,22 +77,29 @@ void Adam::step() {
   std::vector<kernels::AdamTensor> tensors[2];    // float32, float64
   std::vector<Tensor> inputs;                     // the contiguous copies the lists point into
   std::vector<std::pair<size_t, Tensor>> copied;  // strided parameters, updated through copies
+  std::vector<std::pair<size_t, std::pair<Tensor, Tensor>>> made;  // first steps' state
   std::vector<size_t> updated;
   for (size_t i = 0; i < params_.size(); ++i) {
     const Tensor& p = params_[i];
     Tensor g = p.grad();
     if (!g.defined()) continue;
-    if (!exp_avg_[i].defined()) {
-      exp_avg_[i] = zeros(p.shape(), p.dtype());
-      exp_avg_sq_[i] = zeros(p.shape(), p.dtype());
+    Tensor m = exp_avg_[i], v = exp_avg_sq_[i];
+    if (!m.defined()) {
+      m = zeros(p.shape(), p.dtype());
+      v = zeros(p.shape(), p.dtype());
+      made.push_back({i, {m, v}});
     }
     Tensor w = p.is_contiguous() ? p : p.contiguous();
     Tensor gc = g.is_contiguous() && g.dtype() == p.dtype() ? g : g.to(p.dtype()).contiguous();
     tensors[p.dtype() == DType::Float32 ? 0 : 1].push_back(
-        {w.data(), gc.data(), exp_avg_[i].data(), exp_avg_sq_[i].data(), p.numel(), steps_[i] + 1});
+        {w.data(), gc.data(), m.data(), v.data(), p.numel(), steps_[i] + 1});
     inputs.push_back(gc);
     if (!w.is_same(p)) copied.emplace_back(i, w);
     updated.push_back(i);
+  }
+  for (auto& [i, state] : made) {
+    exp_avg_[i] = state.first;
+    exp_avg_sq_[i] = state.second;
   }
   const kernels::AdamHyper hyper{options_.lr,           options_.beta1,
                                  options_.beta2,        options_.eps,

@@ -67,8 +67,10 @@ void SGD::step() {
   }
   // Contiguous parameters in one update of them all (Note [Multi-tensor optimizer step] in
   // kernels/optimizer_step.cpp), one list per dtype, after every buffer is made; strided ones
-  // with the same math in tensor ops.
-  std::vector<kernels::SGDTensor> tensors[2];  // float32, float64
+  // (or gradients of another dtype) after them, with the same math in tensor ops, each
+  // parameter's update whole (a failure there leaves the ones before it updated, as before).
+  std::vector<kernels::SGDTensor> tensors[2];   // float32, float64
+  std::vector<std::pair<size_t, Tensor>> made;  // momentum buffers of first steps
   std::vector<size_t> updated;
   for (size_t i = 0; i < params_.size(); ++i) {
     const Tensor& p = params_[i];
@@ -76,11 +78,13 @@ void SGD::step() {
     if (!g.defined() || !(p.is_contiguous() && g.is_contiguous() && g.dtype() == p.dtype()))
       continue;
     const bool first_step = use_momentum && !buffers_[i].defined();
-    if (first_step) buffers_[i] = zeros(p.shape(), p.dtype());
+    Tensor buffer = first_step ? zeros(p.shape(), p.dtype()) : buffers_[i];
+    if (first_step) made.emplace_back(i, buffer);
     tensors[p.dtype() == DType::Float32 ? 0 : 1].push_back(
-        {p.data(), g.data(), use_momentum ? buffers_[i].data() : nullptr, p.numel(), first_step});
+        {p.data(), g.data(), use_momentum ? buffer.data() : nullptr, p.numel(), first_step});
     updated.push_back(i);
   }
+  for (auto& [i, buffer] : made) buffers_[i] = buffer;
   const kernels::SGDHyper hyper{options_.lr, options_.momentum, options_.dampening,
                                 options_.weight_decay, options_.nesterov};
   kernels::sgd_step(DType::Float32, hyper, tensors[0].data(),
