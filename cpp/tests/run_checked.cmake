@@ -54,7 +54,7 @@ elseif(MODE STREQUAL "isa_linkage")
   set(member "")
   set(checked 0)
   foreach(line IN LISTS lines)
-    if(line MATCHES "^(.*\\.o):$")
+    if(line MATCHES "^(.*\\.o)\\)?:$")  # GNU nm: "x.cpp.o:"; BSD nm: "lib.a(x.cpp.o):"
       set(member "${CMAKE_MATCH_1}")
       set(isa "")
       if(member MATCHES "(vector_kernels|gemm_micro)_(scalar|avx2|avx512)\\.cpp\\.o$")

@@ -4,7 +4,6 @@
 // the hyper-parameters are template arguments, so that each loop body is straight-line code.
 #pragma once
 
-#include <cmath>
 #include <cstdint>
 
 namespace bprop::kernels {
@@ -37,6 +36,11 @@ struct SGDConstants {
 // scalar path would then run on a CPU without AVX2.
 namespace {
 
+// sqrt through the builtins: std::sqrt(float) is an inline function with external linkage,
+// which an unoptimised build emits, with this file's instructions, for the linker to merge.
+inline float square_root(float x) { return __builtin_sqrtf(x); }
+inline double square_root(double x) { return __builtin_sqrt(x); }
+
 template <typename T, bool kDecay, bool kDecoupled>
 void adam_values(T* __restrict w, const T* __restrict g, T* __restrict m, T* __restrict v,
                  int64_t n, const AdamConstants<T>& c) {
@@ -51,7 +55,7 @@ void adam_values(T* __restrict w, const T* __restrict g, T* __restrict m, T* __r
     }
     const T mi = m[i] + c.one_minus_beta1 * (grad - m[i]);  // lerp(m, g, 1 - beta1)
     const T vi = v[i] * c.beta2 + c.one_minus_beta2 * grad * grad;
-    const T denom = std::sqrt(vi) / c.bias2 + c.eps;  // float's sqrt for float
+    const T denom = square_root(vi) / c.bias2 + c.eps;  // float's sqrt for float
     m[i] = mi;
     v[i] = vi;
     w[i] = wi + -c.step_size * (mi / denom);

@@ -67,8 +67,8 @@ void SGD::step() {
   }
   // Contiguous parameters in one update of them all (Note [Multi-tensor optimizer step] in
   // kernels/optimizer_step.cpp), one list per dtype, after every buffer is made; strided ones
-  // (or gradients of another dtype) after them, with the same math in tensor ops, each
-  // parameter's update whole (a failure there leaves the ones before it updated, as before).
+  // (or gradients of another dtype) after them, with the same math in tensor ops, one by one
+  // (a failure there leaves the ones before it updated, as before, and its own untouched).
   std::vector<kernels::SGDTensor> tensors[2];   // float32, float64
   std::vector<std::pair<size_t, Tensor>> made;  // momentum buffers of first steps
   std::vector<size_t> updated;
@@ -100,12 +100,14 @@ void SGD::step() {
     // strided parameters (or gradients of another dtype): the same math with tensor ops
     const bool first_step = use_momentum && !buffers_[i].defined();
     Tensor d = options_.weight_decay != 0.0 ? add(g, mul(p, options_.weight_decay)) : g;
+    Tensor b;  // the new momentum buffer, kept once the parameter is updated
     if (use_momentum) {
-      Tensor& b = buffers_[i];
-      b = first_step ? d.clone() : add(mul(b, options_.momentum), mul(d, 1.0 - options_.dampening));
+      b = first_step ? d.clone()
+                     : add(mul(buffers_[i], options_.momentum), mul(d, 1.0 - options_.dampening));
       d = options_.nesterov ? add(d, mul(b, options_.momentum)) : b;
     }
     add_scaled_(p, d, -options_.lr);
+    if (use_momentum) buffers_[i] = b;
   }
 }
 
