@@ -14,8 +14,9 @@ namespace bprop::kernels {
 // Note [Multi-tensor optimizer step]
 // An optimizer updated its parameters one at a time: a split over the threads for each (the
 // small ones, a bias or a norm's weight, ran on the caller alone), and a scalar loop, as the
-// C library's sqrt may set errno. A GPT's AdamW step over 0.8M values in 48 tensors took
-// 7.3 ms on one thread of an AMD EPYC (PyTorch's: 5.0 ms). Now the tensors are laid end to end
+// C library's sqrt may set errno. AdamW over a GPT's 0.80M values in 27 tensors took 3.8-6.6 ms
+// on one thread of an AMD EPYC (PyTorch's loop 4.3-6.4 ms; bench_kernels.py's optimizer rows),
+// and takes 0.45-0.53 ms now. The tensors are laid end to end
 // as one range of values, split once over the threads, and each part runs each tensor's piece
 // of it through a loop the compiler vectorises with the active instruction set's width (float32:
 // vector_kernels' adam_f32 / sgd_f32; float64: the baseline's two lanes), with each tensor's
