@@ -234,21 +234,26 @@ TEST_SUITE("kernels") {
       for (float m : t.m) t.v.push_back(m * m + 0.01f);
       start.push_back(t);
     }
+    // The values after `update` ran on a copy of them with `threads` threads.
+    auto updated = [&](int threads, auto update) {
+      std::vector<Values> values = start;
+      const int before = get_num_threads();
+      set_num_threads(threads);
+      update(values);
+      set_num_threads(before);
+      return values;
+    };
     for (const bool decoupled : {false, true}) {
       const kernels::AdamHyper hyper{0.01, 0.9, 0.999, 1e-8, 0.1, decoupled};
-      auto run = [&](int threads) {
-        std::vector<Values> values = start;
+      auto adam = [&](std::vector<Values>& values) {
         std::vector<kernels::AdamTensor> tensors;
         for (size_t i = 0; i < sizes.size(); ++i)
           tensors.push_back({values[i].w.data(), values[i].g.data(), values[i].m.data(),
                              values[i].v.data(), sizes[i], steps[i]});
-        const int before = get_num_threads();
-        set_num_threads(threads);
-        kernels::adam_step(DType::Float32, hyper, tensors.data(), 8);
-        set_num_threads(before);
-        return values;
+        kernels::adam_step(DType::Float32, hyper, tensors.data(),
+                           static_cast<int64_t>(tensors.size()));
       };
-      const std::vector<Values> one = run(1), two = run(2);
+      const std::vector<Values> one = updated(1, adam), two = updated(2, adam);
       for (size_t i = 0; i < sizes.size(); ++i) {
         CHECK(one[i].w == two[i].w);
         CHECK(one[i].m == two[i].m);
@@ -274,19 +279,15 @@ TEST_SUITE("kernels") {
     for (const bool nesterov : {false, true}) {
       const double dampening = nesterov ? 0.0 : 0.25;
       const kernels::SGDHyper hyper{0.1, 0.9, dampening, 0.01, nesterov};
-      auto run = [&](int threads) {
-        std::vector<Values> values = start;
+      auto sgd = [&](std::vector<Values>& values) {
         std::vector<kernels::SGDTensor> tensors;
         for (size_t i = 0; i < sizes.size(); ++i)  // every other tensor's buffer starts now
           tensors.push_back(
               {values[i].w.data(), values[i].g.data(), values[i].m.data(), sizes[i], i % 2 == 0});
-        const int before = get_num_threads();
-        set_num_threads(threads);
-        kernels::sgd_step(DType::Float32, hyper, tensors.data(), 8);
-        set_num_threads(before);
-        return values;
+        kernels::sgd_step(DType::Float32, hyper, tensors.data(),
+                          static_cast<int64_t>(tensors.size()));
       };
-      const std::vector<Values> one = run(1), two = run(2);
+      const std::vector<Values> one = updated(1, sgd), two = updated(2, sgd);
       for (size_t i = 0; i < sizes.size(); ++i) {
         CHECK(one[i].w == two[i].w);
         CHECK(one[i].m == two[i].m);

@@ -31,24 +31,21 @@ namespace {
 // Values a thread takes at least: below this, the caller updates everything alone.
 constexpr int64_t kGrain = int64_t{1} << 15;
 
-// Runs run(tensor index, first value, count) over the values [first, last) of tensors laid end
-// to end, where start[i] is where tensor i begins (start has one entry more, the total).
-template <typename Run>
-void for_each_piece(const std::vector<int64_t>& start, int64_t first, int64_t last, Run&& run) {
-  size_t i =
-      static_cast<size_t>(std::upper_bound(start.begin(), start.end(), first) - start.begin() - 1);
-  for (; first < last; ++i) {
-    const int64_t end = std::min(last, start[i + 1]);
-    if (end > first) run(i, first - start[i], end - first);
-    first = end;
-  }
-}
-
-template <typename Tensors>
-std::vector<int64_t> starts_of(const Tensors* tensors, int64_t count) {
-  std::vector<int64_t> start(static_cast<size_t>(count) + 1, 0);
+// Runs piece(tensor index, offset, count) over every value of the tensors laid end to end, split
+// once over the kernel threads: each tensor's values in order, in one piece or several.
+template <typename Tensors, typename Piece>
+void over_all_values(const Tensors* tensors, int64_t count, Piece&& piece) {
+  std::vector<int64_t> start(static_cast<size_t>(count) + 1, 0);  // where each tensor begins
   for (int64_t i = 0; i < count; ++i) start[i + 1] = start[i] + tensors[i].n;
-  return start;
+  parallel_for(start.back(), kGrain, [&](int64_t first, int64_t last) {
+    size_t i = static_cast<size_t>(std::upper_bound(start.begin(), start.end(), first) -
+                                   start.begin() - 1);
+    for (; first < last; ++i) {
+      const int64_t end = std::min(last, start[i + 1]);
+      if (end > first) piece(i, first - start[i], end - first);
+      first = end;
+    }
+  });
 }
 
 template <typename T>
@@ -73,62 +70,48 @@ void adam_step_as(const AdamHyper& hyper, const AdamTensor* tensors, int64_t cou
   constants.reserve(static_cast<size_t>(count));
   for (int64_t i = 0; i < count; ++i)
     constants.push_back(adam_constants<T>(hyper, tensors[i].step));
-  const std::vector<int64_t> start = starts_of(tensors, count);
-  parallel_for(start.back(), kGrain, [&](int64_t first, int64_t last) {
-    for_each_piece(start, first, last, [&](size_t i, int64_t offset, int64_t n) {
-      const AdamTensor& t = tensors[i];
-      T* w = static_cast<T*>(t.w) + offset;
-      const T* g = static_cast<const T*>(t.g) + offset;
-      T* m = static_cast<T*>(t.m) + offset;
-      T* v = static_cast<T*>(t.v) + offset;
-      if constexpr (std::is_same_v<T, float>)
-        vector_kernels().adam_f32(w, g, m, v, n, constants[i]);
-      else
-        adam_run<T>(w, g, m, v, n, constants[i]);
-    });
+  over_all_values(tensors, count, [&](size_t i, int64_t offset, int64_t n) {
+    const AdamTensor& t = tensors[i];
+    T* w = static_cast<T*>(t.w) + offset;
+    const T* g = static_cast<const T*>(t.g) + offset;
+    T* m = static_cast<T*>(t.m) + offset;
+    T* v = static_cast<T*>(t.v) + offset;
+    if constexpr (std::is_same_v<T, float>)
+      vector_kernels().adam_f32(w, g, m, v, n, constants[i]);
+    else
+      adam_run<T>(w, g, m, v, n, constants[i]);
   });
 }
 
 template <typename T>
 void sgd_step_as(const SGDHyper& hyper, const SGDTensor* tensors, int64_t count) {
-  const std::vector<int64_t> start = starts_of(tensors, count);
-  parallel_for(start.back(), kGrain, [&](int64_t first, int64_t last) {
-    for_each_piece(start, first, last, [&](size_t i, int64_t offset, int64_t n) {
-      const SGDTensor& t = tensors[i];
-      const SGDConstants<T> c{static_cast<T>(hyper.lr),
-                              static_cast<T>(hyper.weight_decay),
-                              static_cast<T>(hyper.momentum),
-                              static_cast<T>(1.0 - hyper.dampening),
-                              hyper.weight_decay != 0.0,
-                              hyper.nesterov,
-                              t.first_step};
-      T* w = static_cast<T*>(t.w) + offset;
-      const T* g = static_cast<const T*>(t.g) + offset;
-      T* buffer = t.buffer ? static_cast<T*>(t.buffer) + offset : nullptr;
-      if constexpr (std::is_same_v<T, float>)
-        vector_kernels().sgd_f32(w, g, buffer, n, c);
-      else
-        sgd_run<T>(w, g, buffer, n, c);
-    });
+  over_all_values(tensors, count, [&](size_t i, int64_t offset, int64_t n) {
+    const SGDTensor& t = tensors[i];
+    const SGDConstants<T> c{static_cast<T>(hyper.lr),
+                            static_cast<T>(hyper.weight_decay),
+                            static_cast<T>(hyper.momentum),
+                            static_cast<T>(1.0 - hyper.dampening),
+                            hyper.weight_decay != 0.0,
+                            hyper.nesterov,
+                            t.first_step};
+    T* w = static_cast<T*>(t.w) + offset;
+    const T* g = static_cast<const T*>(t.g) + offset;
+    T* buffer = t.buffer ? static_cast<T*>(t.buffer) + offset : nullptr;
+    if constexpr (std::is_same_v<T, float>)
+      vector_kernels().sgd_f32(w, g, buffer, n, c);
+    else
+      sgd_run<T>(w, g, buffer, n, c);
   });
 }
 
 }  // namespace
 
 void adam_step(DType dtype, const AdamHyper& hyper, const AdamTensor* tensors, int64_t count) {
-  if (count == 0) return;
-  if (dtype == DType::Float32)
-    adam_step_as<float>(hyper, tensors, count);
-  else
-    adam_step_as<double>(hyper, tensors, count);
+  (dtype == DType::Float32 ? adam_step_as<float> : adam_step_as<double>)(hyper, tensors, count);
 }
 
 void sgd_step(DType dtype, const SGDHyper& hyper, const SGDTensor* tensors, int64_t count) {
-  if (count == 0) return;
-  if (dtype == DType::Float32)
-    sgd_step_as<float>(hyper, tensors, count);
-  else
-    sgd_step_as<double>(hyper, tensors, count);
+  (dtype == DType::Float32 ? sgd_step_as<float> : sgd_step_as<double>)(hyper, tensors, count);
 }
 
 }  // namespace bprop::kernels
