@@ -777,3 +777,47 @@ TEST_SUITE("tensor hooks and retain_grad") {
     CHECK_THROWS_AS(sum(boom).backward(), std::logic_error);
   }
 }
+
+TEST_SUITE("captured programs") {
+  // The passes of a capture (Note [Program passes]): an unused launch dropped, a chain of
+  // elementwise launches fused into one; replays give eager's values bit for bit.
+  Tensor chain_body(const Tensor& x, const Tensor& w, const Tensor& b) {
+    return relu(tanh(add(mul(x, w), b)));  // w a (3, 4) matrix, b a row of 4: broadcast
+  }
+
+  TEST_CASE("a capture fuses an elementwise chain, drops unused work, replays eager's values") {
+    const Tensor w =
+        f32({0.5f, -1.f, 2.f, 0.25f, 1.5f, -0.5f, 3.f, 1.f, -2.f, 0.f, 0.75f, 1.25f}, {3, 4});
+    const Tensor b = f32({0.1f, -0.2f, 0.3f, -0.4f}, {4});
+    Tensor x = f32(std::vector<float>(12, 1.f), {3, 4});
+    Tensor out;
+    Capture capture;
+    capture.record([&] {
+      Tensor unused = exp(matmul(x, transpose(w, 0, 1)));  // nothing reads it
+      out = chain_body(x, w, b);
+    });
+    const std::string program = capture.describe();
+    CHECK(program.find("elementwise_chain") != std::string::npos);
+    CHECK(program.find("gemm") == std::string::npos);
+    CHECK(program.find("2 unused launches dropped, 3 elementwise launches fused") !=
+          std::string::npos);
+    CHECK(capture.launches() == 1);
+    for (float v : {-1.5f, 0.25f, 2.f}) {
+      copy_(x, f32(std::vector<float>(12, v), {3, 4}));
+      capture.replay();
+      CHECK(values(out) == values(chain_body(x, w, b)));
+    }
+  }
+
+  TEST_CASE("BPROP_FUSION=0 keeps the program as recorded") {
+    const Tensor w = f64({1, 2, 3, 4}, {4});
+    const Tensor x = f64({0.5, -0.5, 1.5, 2}, {4});
+    setenv("BPROP_FUSION", "0", 1);
+    Capture plain;
+    plain.record([&] { (void)exp(mul(x, w)); });
+    unsetenv("BPROP_FUSION");
+    CHECK(plain.launches() == 2);
+    CHECK(plain.describe().find("elementwise_chain") == std::string::npos);
+    CHECK(plain.describe().find("# 2 instructions recorded, 0 unused launches dropped") == 0);
+  }
+}

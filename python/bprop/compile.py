@@ -41,6 +41,16 @@ masks, and making tensors from Python or numpy data inside the step. Python-side
 recorded values; bprop's own random ops (dropout) draw anew on every replay. The model and
 optimizer the step uses must stay the same objects.
 
+The recording is a program (Note [Captured programs] in cpp/src/launch/program.h): kernel
+launches by name with their arguments as plain data, and named host steps (an optimizer's
+step, a .grad binding). Before its first replay, passes rewrite it (Note [Program passes] in
+cpp/src/capture/passes.cpp): launches whose results nothing reads are dropped, chains of
+elementwise launches (a bias add and its activation, a gradient's sum of pieces) become one
+pass whose intermediates never reach memory, and the buffers are planned over the launches'
+lifetimes. Every value keeps its arithmetic, so replays still give the eager step's bits.
+``BPROP_FUSION=0`` in the environment while recording turns the passes off. ``step.describe()``
+prints the program, ``step.profile()`` times each kind of instruction over a few replays.
+
 As in PyTorch, ``model = bp.compile(model)`` given an nn.Module returns an OptimizedModule:
 calling it calls the model (eagerly: a forward alone is not a step to replay; record the
 training step around it for speed), and it is a Module whose one child ``_orig_mod`` is the
@@ -169,6 +179,30 @@ class CompiledStep:
         them (intermediates whose lifetimes do not overlap share a buffer; 0 before the first
         call)."""
         return self._last_buffer_bytes
+
+    def _latest_capture(self, what: str) -> Any:
+        with self._lock:
+            if not self._recordings:
+                raise RuntimeError(f"[compile] {what}: the step has not been called yet")
+            return next(reversed(self._recordings.values()))[0]
+
+    def describe(self) -> str:
+        """The most recently used recording as its program: one line per instruction, each
+        kernel launch with its arguments (buffers as ``s<slot>+<byte offset>`` in the
+        recording's memory, ``@<address>`` outside it), each host step (an optimizer's step,
+        a .grad binding) by name."""
+        return self._latest_capture("describe").describe()
+
+    def profile(self, replays: int = 10) -> list[tuple[str, int, float]]:
+        """Where a replay of the most recently used recording spends its time: replays it
+        ``replays`` times (updating the model, as calls would) timing each instruction, and
+        returns ``(kernel or host step name, instructions, mean ms per replay)``, the slowest
+        first."""
+        if isinstance(replays, bool) or not isinstance(replays, int):
+            raise TypeError(f"[compile] profile: replays must be an int, got {replays!r}")
+        with self._lock:
+            rows = self._latest_capture("profile").profile(replays)
+        return [(name, count, seconds * 1e3) for name, count, seconds in rows]
 
 
 def _check_cache_size(cache_size: Any) -> int:

@@ -11,7 +11,17 @@ void init_capture(py::module_& m) {
            [](Capture& capture, const py::function& step) { capture.record([&] { step(); }); })
       .def("replay", &Capture::replay, py::call_guard<py::gil_scoped_release>())
       .def_property_readonly("launches", &Capture::launches)
-      .def_property_readonly("buffer_bytes", &Capture::buffer_bytes);
+      .def_property_readonly("buffer_bytes", &Capture::buffer_bytes)
+      .def("describe", &Capture::describe)
+      .def(
+          "profile",
+          [](const Capture& capture, int replays) {
+            std::vector<std::tuple<std::string, size_t, double>> rows;
+            for (const auto& row : capture.profile(replays))
+              rows.emplace_back(row.name, row.count, row.seconds);
+            return rows;
+          },
+          py::arg("replays"), py::call_guard<py::gil_scoped_release>());
   new_constructs(capture);  // after py::init: see Note [objects made without __init__]
   m.def("_assign", &assign_, py::arg("dst"), py::arg("src"),
         "dst's values := src's, outside autograd (same shape)");

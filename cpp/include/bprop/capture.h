@@ -20,6 +20,9 @@
 
 #include <functional>
 #include <memory>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "bprop/tensor.h"
 
@@ -44,9 +47,24 @@ class Capture {
   // Bytes of the buffers the recorded step made, as its replays use them: intermediates whose
   // lifetimes do not overlap share one.
   size_t buffer_bytes() const;
+  // The recorded program, one line per instruction: each kernel launch's name and arguments
+  // (buffers as s<slot>+<byte offset> in the capture's memory, or @<address> outside it), and
+  // each host step's name (Note [Captured programs] in src/launch/program.h).
+  std::string describe() const;
+  // Where a replay's time goes: runs `replays` replays timing each instruction, and returns
+  // per kernel or host step name its instructions in the program and their mean time per
+  // replay in seconds, the slowest first.
+  struct ProfileRow {
+    std::string name;
+    size_t count;
+    double seconds;
+  };
+  std::vector<ProfileRow> profile(int replays) const;
 
  private:
   std::unique_ptr<tape::LaunchTape> tape_;
+  size_t recorded_ = 0;                     // instructions before the passes
+  std::pair<size_t, size_t> report_{0, 0};  // launches the passes dropped and fused
 };
 
 bool is_capturing();

@@ -146,7 +146,7 @@ void run_post_accumulate_grad_hooks(const std::shared_ptr<TensorImpl>& variable)
     const Tensor leaf(variable);
     for (const auto& entry : hooks->hooks) (*entry.second)(leaf);
   };
-  tape::now_and_on_replay(call_hooks, [variable, grad = Tensor(variable).grad()] {
+  tape::now_and_on_replay("bind_grad", call_hooks, [variable, grad = Tensor(variable).grad()] {
     detail::store_grad(*variable, grad);
     run_post_accumulate_grad_hooks(variable);
   });

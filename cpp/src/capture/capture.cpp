@@ -1,12 +1,16 @@
 #include "bprop/capture.h"
 
+#include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <new>
 #include <stdexcept>
 #include <string>
+#include <unordered_map>
 #include <unordered_set>
 
 #include "bprop/autograd.h"
+#include "launch/program.h"
 #include "launch/tape.h"
 
 namespace bprop {
@@ -58,42 +62,44 @@ void BufferPool::give_back(int64_t slot) {
   free_.emplace_back(s.bytes, s.block);
 }
 
-void BufferPool::plan() {
+void BufferPool::end_recording() {
   std::lock_guard<std::mutex> lock(mutex_);
   recording_ = false;
   leased_.clear();
   free_.clear();
-  // Each buffer's users in replays: the spans of the slots that keep it.
+  held_.assign(slots_.size(), false);
+  for (size_t i = 0; i < slots_.size(); ++i) held_[i] = slots_[i].alive;
+}
+
+void BufferPool::extend_use(int64_t slot, size_t until) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  Slot& s = slots_[static_cast<size_t>(slot)];
+  s.freed = std::max(s.freed, until);
+}
+
+void BufferPool::plan() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  // Each buffer's users in replays: the spans of the slots given it.
   std::unordered_map<const void*, std::vector<std::pair<size_t, size_t>>> spans;
-  std::unordered_set<const void*> held_to_the_end;
-  for (const Slot& s : slots_)
-    if (s.alive) held_to_the_end.insert(s.block);
+  std::unordered_set<const void*> held_buffers;
   address_.assign(slots_.size(), nullptr);
-  std::vector<size_t> moved;
-  for (size_t i = 0; i < slots_.size(); ++i) {
-    const Slot& s = slots_[i];
-    if (s.alive) {
-      address_[i] = s.block;
-    } else if (held_to_the_end.count(s.block)) {
-      moved.push_back(i);
-    } else {
-      address_[i] = s.block;
-      spans[s.block].emplace_back(s.made, s.freed);
+  for (size_t i = 0; i < slots_.size(); ++i)
+    if (held_[i]) {
+      address_[i] = slots_[i].block;
+      held_buffers.insert(slots_[i].block);
     }
-  }
-  for (const size_t i : moved) {
+  for (size_t i = 0; i < slots_.size(); ++i) {
+    if (held_[i]) continue;
     const Slot& s = slots_[i];
-    auto overlaps = [&](const void* block) {
-      for (const auto& [made, freed] : spans[block])
-        if (made < s.freed && s.made < freed) return true;
-      return false;
+    auto fits = [&](const void* data, size_t bytes) {
+      if (bytes != s.bytes || held_buffers.count(data)) return false;
+      for (const auto& [made, freed] : spans[data])
+        if (made < s.freed && s.made < freed) return false;
+      return true;
     };
-    void* target = nullptr;
-    for (const auto& [data, block] : blocks_)
-      if (block->bytes == s.bytes && !held_to_the_end.count(data) && !overlaps(data)) {
-        target = block->data;
-        break;
-      }
+    void* target = fits(s.block, s.bytes) ? s.block : nullptr;  // its own first, as recorded
+    for (auto it = blocks_.begin(); !target && it != blocks_.end(); ++it)
+      if (fits(it->first, it->second->bytes)) target = it->second->data;
     if (!target) {
       auto block = std::make_shared<PoolBlock>(s.bytes);
       blocks_.emplace(block->data, block);
@@ -102,6 +108,10 @@ void BufferPool::plan() {
     spans[target].emplace_back(s.made, s.freed);
     address_[i] = target;
   }
+  // A buffer no slot was given goes (a tensor still holding it keeps it alive on its own).
+  std::unordered_set<const void*> used(address_.begin(), address_.end());
+  for (auto it = blocks_.begin(); it != blocks_.end();)
+    it = used.count(it->first) ? std::next(it) : blocks_.erase(it);
 }
 
 BufferPool::Ref BufferPool::refer(const void* p) const {
@@ -126,6 +136,10 @@ size_t BufferPool::bytes() const {
   size_t total = 0;
   for (const auto& [data, block] : blocks_) total += block->bytes;
   return total;
+}
+
+void LaunchTape::replay() const {
+  for (const Instr& instr : program_) run(instr, *pool_);
 }
 
 BufferRef::BufferRef(const void* p) : ref_{-1, reinterpret_cast<uintptr_t>(p)} {
@@ -154,8 +168,12 @@ void Capture::record(const std::function<void()>& step) {
     throw;
   }
   tape::active_tape() = nullptr;
+  fresh.pool()->end_recording();
+  const tape::PassReport report = tape::optimize(fresh.program(), *fresh.pool());
   fresh.pool()->plan();
   *tape_ = std::move(fresh);
+  recorded_ = tape_->size() + report.dropped + report.fused;
+  report_ = {report.dropped, report.fused};
 }
 
 void Capture::replay() const {
@@ -166,6 +184,40 @@ void Capture::replay() const {
         "is recording; call the step function itself instead");
   tape_->replay();
 }
+std::string Capture::describe() const {
+  return "# " + std::to_string(recorded_) + " instructions recorded, " +
+         std::to_string(report_.first) + " unused launches dropped, " +
+         std::to_string(report_.second) + " elementwise launches fused into the next\n" +
+         tape::describe(tape_->program());
+}
+
+std::vector<Capture::ProfileRow> Capture::profile(int replays) const {
+  if (replays < 1)
+    throw std::invalid_argument("[capture] profile needs at least one replay, got " +
+                                std::to_string(replays));
+  if (tape::active_tape())
+    throw std::runtime_error("[capture] a captured step can't be profiled while a capture records");
+  const auto& program = tape_->program();
+  std::vector<double> seconds(program.size(), 0.0);
+  for (int r = 0; r < replays; ++r)
+    for (size_t i = 0; i < program.size(); ++i) {
+      const auto start = std::chrono::steady_clock::now();
+      tape::run(program[i], *tape_->pool());
+      seconds[i] += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    }
+  std::vector<ProfileRow> rows;
+  std::unordered_map<std::string, size_t> row_of;
+  for (size_t i = 0; i < program.size(); ++i) {
+    auto [it, added] = row_of.emplace(program[i].name, rows.size());
+    if (added) rows.push_back({program[i].name, 0, 0.0});
+    rows[it->second].count += 1;
+    rows[it->second].seconds += seconds[i] / replays;
+  }
+  std::stable_sort(rows.begin(), rows.end(),
+                   [](const ProfileRow& a, const ProfileRow& b) { return a.seconds > b.seconds; });
+  return rows;
+}
+
 size_t Capture::launches() const { return tape_->size(); }
 size_t Capture::buffer_bytes() const { return tape_->pool() ? tape_->pool()->bytes() : 0; }
 

@@ -1,10 +1,13 @@
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "kernels/kernels.h"
+#include "kernels/parallel.h"
 #include "kernels/strided_loop.h"
 #include "kernels/vector_kernels.h"
 #include "kernels/wrapping.h"
@@ -332,6 +335,83 @@ void fill(int ndim, const int64_t* shape, const Operand& out, double value) {
       for (int64_t i = 0; i < n; ++i) at<T>(p[0], s[0], i) = v;
     });
   });
+}
+
+// Note [Fused elementwise chains]
+// A captured program (capture/passes.cpp) turns a run of elementwise launches, each of whose
+// results but the last is read only by the next, into one elementwise_chain: instead of
+// writing a whole intermediate tensor and reading it back in the next pass, each thread takes
+// blocks of about kChainBlock values (whole rows, so a row-broadcast operand such as a bias
+// lines up) and runs every step on its block, intermediates in per-thread temporaries that
+// stay in L1/L2. Each step calls the very kernel (`unary`, `binary`) its launch would have, on
+// block-sized operands of the same layout (contiguous, a repeated row, a scalar), so every
+// value takes the same vector or scalar path and gets the same bits as the unfused launches;
+// the vector kernels treat a tail through one padded vector, so where a block ends does not
+// matter either.
+namespace {
+constexpr int64_t kChainBlock = 2048;
+}
+
+void elementwise_chain(DType dtype, int64_t rows, int64_t cols, const int64_t* steps,
+                       int64_t step_count, const ChainOperand* operands, int64_t operand_count) {
+  if (dtype != DType::Float32 && dtype != DType::Float64)
+    throw std::invalid_argument("[elementwise_chain] float32 or float64 only");
+  const int64_t item = static_cast<int64_t>(itemsize(dtype));
+  int64_t temporaries = 0;
+  for (int64_t s = 0; s < step_count; ++s)
+    for (int f = 2; f < ChainStep::kFields; ++f) {
+      const int64_t reg = steps[s * ChainStep::kFields + f];
+      if (reg >= operand_count)
+        throw std::invalid_argument("[elementwise_chain] step " + std::to_string(s) +
+                                    " names operand " + std::to_string(reg) + " of " +
+                                    std::to_string(operand_count));
+      temporaries = std::max(temporaries, -reg);
+    }
+  const int64_t block_rows = std::max<int64_t>(1, kChainBlock / std::max<int64_t>(cols, 1));
+  const int64_t blocks = (rows + block_rows - 1) / block_rows;
+  const int64_t per_block = block_rows * cols;
+  static const int64_t row_strides[2] = {0, 1}, scalar_strides[2] = {0, 0};
+  const int64_t full_strides[2] = {cols, 1};
+  // Enough blocks per thread that a part is worth waking a worker for.
+  const int64_t grain =
+      std::max<int64_t>(1, kParallelElements / 2 / std::max<int64_t>(per_block, 1));
+  parallel_for(blocks, grain, [&](int64_t first, int64_t last) {
+    std::vector<char> scratch(static_cast<size_t>(temporaries * per_block * item + 64));
+    char* base = reinterpret_cast<char*>((reinterpret_cast<uintptr_t>(scratch.data()) + 63) &
+                                         ~uintptr_t{63});
+    for (int64_t block = first; block < last; ++block) {
+      const int64_t row0 = block * block_rows;
+      const int64_t shape[2] = {std::min(block_rows, rows - row0), cols};
+      auto operand = [&](int64_t reg) -> Operand {
+        if (reg < 0) return {base + (-1 - reg) * per_block * item, dtype, full_strides};
+        const ChainOperand& o = operands[reg];
+        switch (o.layout) {
+          case ChainOperand::Row:
+            return {o.data, dtype, row_strides};
+          case ChainOperand::Scalar:
+            return {o.data, dtype, scalar_strides};
+          default:
+            return {static_cast<char*>(o.data) + row0 * cols * item, dtype, full_strides};
+        }
+      };
+      for (int64_t s = 0; s < step_count; ++s) {
+        const int64_t* step = steps + s * ChainStep::kFields;
+        if (step[0] == ChainStep::Unary)
+          unary(static_cast<UnaryOp>(step[1]), 2, shape, operand(step[2]), operand(step[3]));
+        else
+          binary(static_cast<BinaryOp>(step[1]), 2, shape, operand(step[2]), operand(step[3]),
+                 operand(step[4]));
+      }
+    }
+  });
+}
+
+void zero_bytes(int64_t nbytes, void* out) {
+  if (nbytes > 0) std::memset(out, 0, static_cast<size_t>(nbytes));
+}
+
+void store_scalar(int64_t size, uint64_t bits, void* out) {
+  std::memcpy(out, &bits, static_cast<size_t>(size));
 }
 
 void add_scaled(int ndim, const int64_t* shape, const Operand& out, const Operand& in,

@@ -71,6 +71,29 @@ void sigmoid_backward(int ndim, const int64_t* shape, const Operand& out, const 
                       const Operand& y);
 // out = value for every element.
 void fill(int ndim, const int64_t* shape, const Operand& out, double value);
+// A chain of unary and binary steps over one float iteration space of rows x cols values, in one
+// pass: each step runs `unary` or `binary` on a block of whole rows at a time, its result kept
+// in a block-sized temporary when a later step of the chain is its only reader, so the values
+// between the steps never go to memory (Note [Fused elementwise chains] in elementwise.cpp).
+// Each value's arithmetic is that of the steps run one by one.
+struct ChainOperand {
+  enum Layout : int { Full, Row, Scalar };  // rows x cols contiguous; one row repeated; one value
+  void* data;
+  Layout layout;
+};
+struct ChainStep {
+  enum : int64_t { Unary = 0, Binary = 1 };
+  // Per step, kFields values: Unary or Binary, the UnaryOp or BinaryOp, then the
+  // registers of its output and inputs (b unused for a unary step): register r >= 0 is
+  // operand r, r < 0 the temporary -1 - r.
+  static constexpr int kFields = 5;
+};
+void elementwise_chain(DType dtype, int64_t rows, int64_t cols, const int64_t* steps,
+                       int64_t step_count, const ChainOperand* operands, int64_t operand_count);
+// nbytes zero bytes at out (a tensor made zeroed).
+void zero_bytes(int64_t nbytes, void* out);
+// One element's value, `size` (1 to 8) bytes of `bits` in memory order, at out.
+void store_scalar(int64_t size, uint64_t bits, void* out);
 // out += alpha * in, in place; same dtype (floating point).
 void add_scaled(int ndim, const int64_t* shape, const Operand& out, const Operand& in,
                 double alpha);

@@ -20,6 +20,8 @@
 #include <utility>
 #include <vector>
 
+#include "bprop/dtype.h"
+
 namespace bprop::tape {
 
 // Note [Capture memory]
@@ -36,10 +38,13 @@ namespace bprop::tape {
 // would be written over by that tensor's launches at the next replay. So each buffer made while
 // recording is a slot, and launches record a slot and an offset rather than an address
 // (BufferRef; every pointer argument of launch() and the raw pointers of the tape's other
-// closures). When the recording ends (plan()), every slot still alive keeps its buffer alone,
-// and a freed slot that shared a buffer with one is moved to another buffer that none of its
-// launches' span overlaps (first fit), or a new one. A slot's span runs from its making to its
-// freeing, counted in launches: every launch that refers to it lies within.
+// closures). When the recording ends (end_recording(), the passes of capture/passes.cpp, then
+// plan()), every slot still alive keeps its buffer alone, and each freed slot, in the order
+// they were made, gets the first buffer of its size that no slot still alive holds and whose
+// slots' spans its own does not overlap (its own recording buffer tried first), or a new one.
+// A slot's span runs from its making to its freeing, counted in launches: every launch that
+// refers to it lies within, and a pass that moves a launch later stretches the spans of the
+// slots it reads to match. Buffers no slot is given go.
 // A tensor a recorded closure holds (a dropout mask redrawn on replay, an arange rewritten, the
 // indices a replay checks again) is alive when the recording ends, so its buffer is its own.
 // (CUDA graphs' private memory pool, with the live-out buffers made exclusive.) A buffer goes
@@ -66,7 +71,11 @@ class BufferPool {
   void give_back(int64_t slot);
   // The launch count, for the spans of slots: the tape counts each launch it records.
   void tick() { clock_.fetch_add(1, std::memory_order_relaxed); }
-  // The recording is over: each slot gets the buffer replays use (see the note).
+  // The recording is over: no buffer is taken again; which slots are held to the end is fixed.
+  void end_recording();
+  // A pass moved a launch that uses the slot to launch count `until - 1`: its span grows.
+  void extend_use(int64_t slot, size_t until);
+  // After end_recording() and the passes: each slot gets the buffer replays use (see the note).
   void plan();
   // Where a pointer a launch takes points: a slot and an offset, or the address itself.
   struct Ref {
@@ -82,6 +91,14 @@ class BufferPool {
   bool holds(const void* data) const;
   // What the buffers replays use come to, in bytes (after plan()).
   size_t bytes() const;
+  // After end_recording(), for the passes (capture/passes.cpp): whether the slot's tensor was alive
+  // when the recording ended (its value carries from one replay to the next), and the launch count
+  // at which it was freed while recording (SIZE_MAX if it was not): a launch moved later than
+  // that could find its buffer in another slot's use.
+  bool held_to_the_end(int64_t slot) const { return held_[static_cast<size_t>(slot)]; }
+  size_t freed_at(int64_t slot) const {
+    return held_[static_cast<size_t>(slot)] ? SIZE_MAX : slots_[static_cast<size_t>(slot)].freed;
+  }
 
  private:
   struct Slot {
@@ -98,6 +115,28 @@ class BufferPool {
   std::map<uintptr_t, int64_t> leased_;         // start of a buffer -> the slot in it now
   std::vector<std::pair<size_t, void*>> free_;  // buffers given back, the latest last
   std::vector<void*> address_;                  // each slot's buffer in replays
+  std::vector<bool> held_;                      // each slot alive when the recording ended
+};
+
+// One argument of a recorded kernel launch (Note [Captured programs] in launch/program.h).
+struct Arg {
+  // Int, Float, Bytes: a value (an integer, bool or enum; a floating point number; a small
+  // struct such as Window2d), kept as its object representation in `bytes`.
+  enum class Kind : uint8_t { Int, Float, Bytes, Array, Buffer, Operand };
+  Kind kind = Kind::Bytes;
+  bool written = false;              // Buffer, Operand: the kernel writes it (and may read it)
+  DType dtype = DType::Float32;      // Operand
+  BufferPool::Ref buffer{-1, 0};     // Buffer, Operand
+  std::vector<int64_t> array;        // Array: its values; Operand: its strides
+  std::vector<unsigned char> bytes;  // Int, Float, Bytes
+};
+
+struct Instr {
+  int kernel = -1;             // index in kernel_table(); -1: a host step
+  std::vector<Arg> args;       // a kernel's arguments, in its parameter order
+  const char* name = "";       // the kernel's name, or the host step's
+  std::function<void()> host;  // a host step's work
+  size_t at = 0;               // the launch count when it was recorded (BufferPool's clock)
 };
 
 // A pointer a recorded closure keeps: resolved at replay through the recording's pool (Note
@@ -119,19 +158,27 @@ class LaunchTape {
   LaunchTape(LaunchTape&&) = default;
   // The old closures go before the old pool they refer to.
   LaunchTape& operator=(LaunchTape&& other) noexcept {
-    launches_ = std::move(other.launches_);
+    program_ = std::move(other.program_);
     owners_ = std::move(other.owners_);
     pool_ = std::move(other.pool_);
     return *this;
   }
-  void push(std::function<void()> launch) {
-    launches_.push_back(std::move(launch));
+  void push(Instr instr) {
+    instr.at = program_.size();
+    program_.push_back(std::move(instr));
     pool_->tick();
   }
-  void replay() const {
-    for (const auto& launch : launches_) launch();
+  // Work outside the kernels that a replay repeats (Note [Captured programs]).
+  void push_host(const char* name, std::function<void()> work) {
+    Instr instr;
+    instr.name = name;
+    instr.host = std::move(work);
+    push(std::move(instr));
   }
-  size_t size() const { return launches_.size(); }
+  void replay() const;  // capture.cpp
+  std::vector<Instr>& program() { return program_; }
+  const std::vector<Instr>& program() const { return program_; }
+  size_t size() const { return program_.size(); }
   // A buffer made before the recording (a parameter, an input) or not from the pool: the
   // launches read or write it, so it lives as long as the tape.
   void keep(std::shared_ptr<void> owner) { owners_.push_back(std::move(owner)); }
@@ -140,7 +187,7 @@ class LaunchTape {
  private:
   // The pool first: the closures refer to it and go before it.
   std::shared_ptr<BufferPool> pool_;  // the buffers the step made (Note [Capture memory])
-  std::vector<std::function<void()>> launches_;
+  std::vector<Instr> program_;
   std::vector<std::shared_ptr<void>> owners_;
 };
 
@@ -156,7 +203,11 @@ class Recording {
   Recording(const Recording&) = delete;
   Recording& operator=(const Recording&) = delete;
   explicit operator bool() const { return tape_ != nullptr; }
-  void push(std::function<void()> launch) { tape_->push(std::move(launch)); }
+  void push(Instr instr) const { tape_->push(std::move(instr)); }
+  void push_host(const char* name, std::function<void()> work) const {
+    tape_->push_host(name, std::move(work));
+  }
+  LaunchTape& tape() const { return *tape_; }
 
  private:
   static int& depth() {
@@ -181,8 +232,8 @@ class Suspended {
 // Work outside kernels that a replay must repeat: while a capture records on this thread,
 // appends on_replay to its tape at this point; then runs now() with the capture suspended.
 template <typename Now, typename OnReplay>
-void now_and_on_replay(Now&& now, OnReplay&& on_replay) {
-  if (Recording rec; rec) rec.push(std::forward<OnReplay>(on_replay));
+void now_and_on_replay(const char* name, Now&& now, OnReplay&& on_replay) {
+  if (Recording rec; rec) rec.push_host(name, std::forward<OnReplay>(on_replay));
   Suspended suspended;
   now();
 }

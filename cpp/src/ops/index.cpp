@@ -34,7 +34,8 @@ void check_values_in_range(const char* op, const Tensor& values, int64_t size, i
 void check_range(const char* op, const Tensor& index, int64_t size, int64_t dim) {
   Tensor values = contiguous_for_kernel(index);
   if (tape::Recording rec; rec)
-    rec.push([op, values, size, dim] { check_values_in_range(op, values, size, dim); });
+    rec.push_host("check_indices",
+                  [op, values, size, dim] { check_values_in_range(op, values, size, dim); });
   check_values_in_range(op, values, size, dim);
 }
 

@@ -265,7 +265,8 @@ Targets check_targets(const char* op, const Tensor& input, const Tensor& target,
         throw std::out_of_range(std::string("[") + op + "] target " + std::to_string(p[i]) +
                                 " is out of bounds for " + std::to_string(classes) + " classes");
   };
-  if (tape::Recording rec; rec) rec.push(check);  // targets are data: check every replay
+  if (tape::Recording rec; rec)
+    rec.push_host("check_targets", check);  // targets are data: check every replay
   check();
   return t;
 }

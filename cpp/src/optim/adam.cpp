@@ -61,9 +61,9 @@ void Adam::step() {
   tape::Recording rec;
   if (rec) {
     if (std::shared_ptr<Adam> owned = weak_from_this().lock())
-      rec.push([owned] { owned->step(); });
+      rec.push_host("Adam.step", [owned] { owned->step(); });
     else
-      rec.push([this] { step(); });
+      rec.push_host("Adam.step", [this] { step(); });
   }
   NoGradGuard no_grad;
   for (size_t i = 0; i < params_.size(); ++i) {

@@ -55,9 +55,9 @@ void SGD::step() {
   tape::Recording rec;
   if (rec) {
     if (std::shared_ptr<SGD> owned = weak_from_this().lock())
-      rec.push([owned] { owned->step(); });
+      rec.push_host("SGD.step", [owned] { owned->step(); });
     else
-      rec.push([this] { step(); });
+      rec.push_host("SGD.step", [this] { step(); });
   }
   NoGradGuard no_grad;
   const bool use_momentum = options_.momentum != 0.0;

@@ -29,7 +29,8 @@ Tensor generate_1d(int64_t n, DType dtype, F value_at) {
   Tensor out = Tensor::empty({n}, dtype);
   if (tape::Recording rec; rec) {  // replay writes the same values again
     Tensor keep = out;
-    rec.push([keep, n, dtype, value_at] { write_1d(keep, n, dtype, value_at); });
+    rec.push_host("write_values",
+                  [keep, n, dtype, value_at] { write_1d(keep, n, dtype, value_at); });
   }
   write_1d(out, n, dtype, value_at);
   return out;
@@ -75,7 +76,7 @@ Tensor full(const Shape& shape, Scalar value, DType dtype) {
         int64_t* p = out.data_as<int64_t>();  // exact for integers beyond 2^53
         for (int64_t i = 0; i < out.numel(); ++i) p[i] = v;
       };
-      if (tape::Recording rec; rec) rec.push(write);
+      if (tape::Recording rec; rec) rec.push_host("write_values", write);
       write();
     } else {
       fill_values(out, value.to_double());
@@ -109,7 +110,7 @@ Tensor arange(Scalar start, Scalar end, Scalar step, DType dtype) {
       int64_t* p = out.data_as<int64_t>();
       for (int64_t i = 0; i < n; ++i) p[i] = s0 + i * step0;
     };
-    if (tape::Recording rec; rec) rec.push(write);
+    if (tape::Recording rec; rec) rec.push_host("write_values", write);
     write();
     return out;
   }

@@ -82,7 +82,8 @@ void draw_into(const Tensor& out, DType dtype, F draw);
 template <typename F>
 Tensor fill_random(const Shape& shape, DType dtype, F draw) {
   Tensor out = Tensor::empty(shape, dtype);
-  if (tape::Recording rec; rec) rec.push([out, dtype, draw] { draw_into(out, dtype, draw); });
+  if (tape::Recording rec; rec)
+    rec.push_host("random_draw", [out, dtype, draw] { draw_into(out, dtype, draw); });
   draw_into(out, dtype, draw);
   return out;
 }

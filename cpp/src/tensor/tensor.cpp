@@ -309,15 +309,9 @@ Tensor Tensor::allocate(const Shape& shape, DType dtype, bool zeroed) {
                       " bytes for a " + dtype_name(dtype) + " tensor of shape " +
                       shape_to_string(shape));
   }
-  if (tape) {
-    // A replay zeroes again what began as zeros (unless the allocation is part of a recorded
-    // launch, like an optimizer creating its state, which replays as a whole).
-    tape::Recording rec;
-    if (zeroed && nbytes > 0 && rec) {
-      const tape::BufferRef data(storage->data());
-      rec.push([data, nbytes] { std::memset(data.get(), 0, static_cast<size_t>(nbytes)); });
-    }
-  }
+  // A replay zeroes again what began as zeros (unless the allocation is part of a recorded
+  // launch, like an optimizer creating its state, which replays as a whole).
+  if (tape && zeroed && nbytes > 0) record_launch(kernels::zero_bytes, nbytes, storage->data());
   return Tensor(
       std::make_shared<TensorImpl>(std::move(storage), shape, contiguous_strides(shape), 0, dtype));
 }
@@ -344,11 +338,10 @@ Tensor Tensor::wrapped_scalar(Scalar value) {
       break;
   }
   t.impl_->wrapped_scalar = true;
-  if (tape::Recording rec; rec) {  // rewrite the value on replay (it may be written over)
-    std::string bytes(static_cast<const char*>(t.data()), itemsize(t.dtype()));
-    const tape::BufferRef data(t.data());
-    rec.push([data, bytes] { std::memcpy(data.get(), bytes.data(), bytes.size()); });
-  }
+  // A replay writes the value again (its buffer may be written over in between).
+  uint64_t bits = 0;
+  std::memcpy(&bits, t.data(), itemsize(t.dtype()));
+  record_launch(kernels::store_scalar, static_cast<int64_t>(itemsize(t.dtype())), bits, t.data());
   return t;
 }
 
@@ -428,7 +421,7 @@ void Tensor::set_grad(const Tensor& grad) {
   }
   detail::store_grad(*impl_, grad);
   if (tape::Recording rec; rec)  // a capture replays .grad assignments (see capture.h)
-    rec.push([impl = impl_, grad] { detail::store_grad(*impl, grad); });
+    rec.push_host("bind_grad", [impl = impl_, grad] { detail::store_grad(*impl, grad); });
 }
 
 Tensor Tensor::detach() const {

@@ -1,0 +1,429 @@
+// What a capture does with its program once recorded (Note [Captured programs] in
+// launch/program.h): describe it, and the passes that rewrite it (Note [Program passes]).
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "launch/program.h"
+
+namespace bprop::tape {
+
+namespace {
+int64_t int_value(const Arg& a) {
+  switch (a.bytes.size()) {
+    case 1: {
+      int8_t v;
+      std::memcpy(&v, a.bytes.data(), 1);
+      return v;
+    }
+    case 4: {
+      int32_t v;
+      std::memcpy(&v, a.bytes.data(), 4);
+      return v;
+    }
+    default: {
+      int64_t v = 0;
+      std::memcpy(&v, a.bytes.data(), std::min<size_t>(a.bytes.size(), 8));
+      return v;
+    }
+  }
+}
+
+double float_value(const Arg& a) {
+  if (a.bytes.size() == sizeof(float)) {
+    float v;
+    std::memcpy(&v, a.bytes.data(), sizeof v);
+    return v;
+  }
+  double v;
+  std::memcpy(&v, a.bytes.data(), sizeof v);
+  return v;
+}
+
+void print_array(std::ostream& out, const std::vector<int64_t>& values) {
+  out << '[';
+  for (size_t i = 0; i < values.size(); ++i) out << (i ? "," : "") << values[i];
+  out << ']';
+}
+
+void print_buffer(std::ostream& out, const BufferPool::Ref& ref) {
+  if (ref.slot < 0)
+    out << "@0x" << std::hex << ref.where << std::dec;
+  else
+    out << 's' << ref.slot << '+' << ref.where;
+}
+}  // namespace
+
+std::string describe(const std::vector<Instr>& program) {
+  std::ostringstream out;
+  for (const Instr& instr : program) {
+    out << instr.name;
+    if (instr.kernel < 0) {
+      out << " (host)\n";
+      continue;
+    }
+    out << '(';
+    for (size_t i = 0; i < instr.args.size(); ++i) {
+      const Arg& a = instr.args[i];
+      if (i) out << ", ";
+      switch (a.kind) {
+        case Arg::Kind::Int:
+          out << int_value(a);
+          break;
+        case Arg::Kind::Float:
+          out << float_value(a);
+          break;
+        case Arg::Kind::Bytes:
+          out << '<' << a.bytes.size() << " bytes>";
+          break;
+        case Arg::Kind::Array:
+          print_array(out, a.array);
+          break;
+        case Arg::Kind::Buffer:
+          if (a.written) out << "out ";
+          print_buffer(out, a.buffer);
+          break;
+        case Arg::Kind::Operand:
+          if (a.written) out << "out ";
+          out << dtype_name(a.dtype) << ' ';
+          print_buffer(out, a.buffer);
+          print_array(out, a.array);
+          break;
+      }
+    }
+    out << ")\n";
+  }
+  return out.str();
+}
+
+// Note [Program passes]
+// Once a recording has ended, before its memory is planned, optimize() rewrites the program:
+//
+// 1. Dead launches go: a kernel launch whose every output is a slot of the capture's pool that
+//    no later instruction reads and that is not alive at the end of the recording (so no
+//    replay's caller can see it) does work nobody uses. Liveness is per slot and never
+//    killed by a later write, so a launch stays whenever anything later might read any part
+//    of what it wrote. Host steps are never dropped, and touch only what they hold (alive at
+//    the end), so they keep nothing else alive.
+// 2. Elementwise chains fuse: a unary or binary launch (or a chain already fused) whose output
+//    slot is written by it alone and read by exactly one later unary or binary launch, over
+//    the same values, joins that launch as one elementwise_chain (Note [Fused elementwise
+//    chains] in kernels/elementwise.cpp): the intermediate never goes to memory. Its step
+//    moves to the later launch's place, so it may not move past a host step or a write to any
+//    of its inputs, and its inputs' spans stretch to that place before the memory is planned
+//    (Note [Capture memory] in launch/tape.h). Every value's arithmetic is unchanged: fused
+//    replays give eager's bits.
+//
+// BPROP_FUSION=0 in the environment when a step is recorded leaves its program as recorded.
+
+namespace {
+
+bool is_buffer(const Arg& a) { return a.kind == Arg::Kind::Buffer || a.kind == Arg::Kind::Operand; }
+
+// Kernels that read the outputs they write: they add into them.
+bool accumulates(const Instr& instr) {
+  static const std::unordered_set<std::string> names = {"add_scaled", "scatter_add", "fold2d",
+                                                        "scatter_add_rows"};
+  return instr.kernel >= 0 && names.count(instr.name) != 0;
+}
+
+int64_t int_arg(const Arg& a) { return int_value(a); }
+
+Arg int_arg_of(int64_t v) {
+  Arg a;
+  a.kind = Arg::Kind::Int;
+  a.bytes.resize(sizeof v);
+  std::memcpy(a.bytes.data(), &v, sizeof v);
+  return a;
+}
+
+// Which kernel launches read and write each slot, by their index in the program.
+struct Access {
+  std::unordered_map<int64_t, std::vector<size_t>> readers, writers;  // by slot
+};
+
+Access access_of(const std::vector<Instr>& program) {
+  Access access;
+  for (size_t i = 0; i < program.size(); ++i) {
+    const Instr& instr = program[i];
+    if (instr.kernel < 0) continue;
+    for (const Arg& a : instr.args) {
+      if (!is_buffer(a) || a.buffer.slot < 0) continue;
+      if (a.written) access.writers[a.buffer.slot].push_back(i);
+      if (!a.written || accumulates(instr)) access.readers[a.buffer.slot].push_back(i);
+    }
+  }
+  return access;
+}
+
+size_t drop_dead_launches(std::vector<Instr>& program, BufferPool& pool) {
+  std::unordered_set<int64_t> read_later;
+  std::vector<bool> keep(program.size(), true);
+  size_t dropped = 0;
+  for (size_t i = program.size(); i-- > 0;) {
+    const Instr& instr = program[i];
+    if (instr.kernel < 0) continue;
+    bool writes = false, needed = false;
+    for (const Arg& a : instr.args) {
+      if (!is_buffer(a) || !a.written) continue;
+      writes = true;
+      if (a.buffer.slot < 0 || pool.held_to_the_end(a.buffer.slot) ||
+          read_later.count(a.buffer.slot))
+        needed = true;
+    }
+    if (writes && !needed) {
+      keep[i] = false;
+      ++dropped;
+      continue;
+    }
+    for (const Arg& a : instr.args)
+      if (is_buffer(a) && a.buffer.slot >= 0 && (!a.written || accumulates(instr)))
+        read_later.insert(a.buffer.slot);
+  }
+  size_t out = 0;
+  for (size_t i = 0; i < program.size(); ++i) {
+    if (!keep[i]) continue;
+    if (out != i) program[out] = std::move(program[i]);  // not onto itself: that empties it
+    ++out;
+  }
+  program.resize(out);
+  return dropped;
+}
+
+// An elementwise launch (unary, binary or a fused chain) as a chain: the form fusion joins.
+struct ChainOperandRef {
+  BufferPool::Ref buffer;
+  bool written;
+  kernels::ChainOperand::Layout layout;
+};
+struct Chain {
+  DType dtype;
+  int64_t count;  // values
+  int64_t cols;   // the length of a Row operand's row; 1 if there is none
+  std::vector<int64_t> steps;
+  std::vector<ChainOperandRef> operands;
+  int64_t temporaries = 0;
+};
+
+// The layout of an operand over `shape`, or nothing: contiguous, one row repeated (stride 0
+// over the leading dimensions, contiguous over the rest: cols values), or one value.
+std::optional<std::pair<kernels::ChainOperand::Layout, int64_t>> layout_of(
+    const std::vector<int64_t>& shape, const std::vector<int64_t>& strides) {
+  const size_t ndim = shape.size();
+  // The contiguous tail: dimensions from `split` on have row-major strides.
+  int64_t expected = 1;
+  size_t split = ndim;
+  while (split > 0) {
+    const size_t d = split - 1;
+    if (shape[d] != 1 && strides[d] != expected) break;
+    expected *= shape[d];
+    split = d;
+  }
+  bool leading_zero = true;
+  for (size_t d = 0; d < split; ++d)
+    if (shape[d] != 1 && strides[d] != 0) leading_zero = false;
+  if (split == 0) return std::make_pair(kernels::ChainOperand::Full, int64_t{1});
+  if (!leading_zero) return std::nullopt;
+  if (expected == 1) return std::make_pair(kernels::ChainOperand::Scalar, int64_t{1});
+  return std::make_pair(kernels::ChainOperand::Row, expected);
+}
+
+std::optional<Chain> chain_of(const Instr& instr) {
+  if (instr.kernel < 0) return std::nullopt;
+  const std::string name = instr.name;
+  if (name == "elementwise_chain") {
+    Chain c;
+    c.dtype = static_cast<DType>(int_arg(instr.args[0]));
+    c.count = int_arg(instr.args[1]) * int_arg(instr.args[2]);
+    c.cols = int_arg(instr.args[2]);
+    c.steps = instr.args[3].array;
+    for (size_t i = 4; i + 1 < instr.args.size(); i += 2)
+      c.operands.push_back(
+          {instr.args[i].buffer, instr.args[i].written,
+           static_cast<kernels::ChainOperand::Layout>(int_arg(instr.args[i + 1]))});
+    for (size_t f = 0; f < c.steps.size(); ++f)
+      if (f % kernels::ChainStep::kFields >= 2)
+        c.temporaries = std::max(c.temporaries, -c.steps[f]);
+    return c;
+  }
+  const bool binary = name == "binary";
+  if (!binary && name != "unary") return std::nullopt;
+  // unary(op, ndim, shape, out, in); binary(op, ndim, shape, out, a, b)
+  const std::vector<int64_t>& shape = instr.args[2].array;
+  Chain c;
+  c.dtype = instr.args[3].dtype;
+  if (c.dtype != DType::Float32 && c.dtype != DType::Float64) return std::nullopt;
+  c.count = 1;
+  for (int64_t s : shape) c.count *= s;
+  if (c.count == 0) return std::nullopt;
+  c.cols = 1;
+  const size_t operands = binary ? 3 : 2;
+  for (size_t k = 0; k < operands; ++k) {
+    const Arg& a = instr.args[3 + k];
+    if (a.dtype != c.dtype) return std::nullopt;
+    const auto layout = layout_of(shape, a.array);
+    if (!layout || (k == 0 && layout->first != kernels::ChainOperand::Full)) return std::nullopt;
+    if (layout->first == kernels::ChainOperand::Row) {
+      if (c.cols != 1 && c.cols != layout->second) return std::nullopt;
+      c.cols = layout->second;
+    }
+    c.operands.push_back({a.buffer, k == 0, layout->first});
+  }
+  c.steps = {binary ? kernels::ChainStep::Binary : kernels::ChainStep::Unary,
+             int_arg(instr.args[0]), 0, 1, binary ? 2 : 0};
+  return c;
+}
+
+Instr instr_of(const Chain& c) {
+  Instr instr;
+  instr.kernel = kernel_index(std::string("elementwise_chain"));
+  instr.name = "elementwise_chain";
+  instr.args.push_back(int_arg_of(static_cast<int64_t>(c.dtype)));
+  instr.args.push_back(int_arg_of(c.count / c.cols));
+  instr.args.push_back(int_arg_of(c.cols));
+  Arg steps;
+  steps.kind = Arg::Kind::Array;
+  steps.array = c.steps;
+  instr.args.push_back(std::move(steps));
+  for (const ChainOperandRef& o : c.operands) {
+    Arg buffer;
+    buffer.kind = Arg::Kind::Buffer;
+    buffer.written = o.written;
+    buffer.buffer = o.buffer;
+    instr.args.push_back(std::move(buffer));
+    instr.args.push_back(int_arg_of(o.layout));
+  }
+  return instr;
+}
+
+bool same_place(const BufferPool::Ref& a, const BufferPool::Ref& b) {
+  return a.slot == b.slot && a.where == b.where;
+}
+
+// `first` then `second`, where second reads first's output `through` (a slot) only as that:
+// first's output becomes a temporary.
+std::optional<Chain> join(const Chain& first, const Chain& second, const BufferPool::Ref& through) {
+  if (first.dtype != second.dtype || first.count != second.count) return std::nullopt;
+  if (first.cols != 1 && second.cols != 1 && first.cols != second.cols) return std::nullopt;
+  Chain c;
+  c.dtype = first.dtype;
+  c.count = first.count;
+  c.cols = std::max(first.cols, second.cols);
+  const int64_t through_temporary = -1 - (first.temporaries + second.temporaries);
+  c.temporaries = first.temporaries + second.temporaries + 1;
+  auto operand_index = [&](const ChainOperandRef& o) {
+    for (size_t i = 0; i < c.operands.size(); ++i)
+      if (same_place(c.operands[i].buffer, o.buffer) && c.operands[i].layout == o.layout) {
+        c.operands[i].written = c.operands[i].written || o.written;
+        return static_cast<int64_t>(i);
+      }
+    c.operands.push_back(o);
+    return static_cast<int64_t>(c.operands.size() - 1);
+  };
+  auto append = [&](const Chain& part, int64_t temporary_base, bool is_first) {
+    for (size_t s = 0; s < part.steps.size(); s += kernels::ChainStep::kFields) {
+      c.steps.push_back(part.steps[s]);
+      c.steps.push_back(part.steps[s + 1]);
+      for (int f = 2; f < kernels::ChainStep::kFields; ++f) {
+        const int64_t reg = part.steps[s + static_cast<size_t>(f)];
+        const bool unused_b = f == 4 && part.steps[s] == kernels::ChainStep::Unary;
+        if (reg < 0) {
+          c.steps.push_back(reg - temporary_base);
+        } else if (unused_b) {
+          c.steps.push_back(0);
+        } else {
+          const ChainOperandRef& o = part.operands[static_cast<size_t>(reg)];
+          if (same_place(o.buffer, through) &&
+              (is_first ? o.written : o.layout == kernels::ChainOperand::Full))
+            c.steps.push_back(through_temporary);
+          else
+            c.steps.push_back(operand_index(o));
+        }
+      }
+    }
+  };
+  append(first, 0, true);
+  append(second, first.temporaries, false);
+  // Unused-b placeholders point at operand 0, which always exists.
+  return c;
+}
+
+size_t fuse_elementwise_chains(std::vector<Instr>& program, BufferPool& pool) {
+  size_t fused = 0;
+  for (bool changed = true; changed;) {
+    changed = false;
+    const Access access = access_of(program);
+    for (size_t j = 0; j < program.size() && !changed; ++j) {
+      const std::optional<Chain> second = chain_of(program[j]);
+      if (!second) continue;
+      for (const ChainOperandRef& input : second->operands) {
+        const int64_t slot = input.buffer.slot;
+        if (input.written || slot < 0 || input.layout != kernels::ChainOperand::Full ||
+            pool.held_to_the_end(slot))
+          continue;
+        const auto w = access.writers.find(slot);
+        const auto r = access.readers.find(slot);
+        if (w == access.writers.end() || w->second.size() != 1 || r == access.readers.end())
+          continue;
+        const size_t i = w->second[0];
+        bool only_j = i < j;
+        for (size_t reader : r->second) only_j = only_j && reader == j;
+        if (!only_j) continue;
+        const std::optional<Chain> first = chain_of(program[i]);
+        if (!first) continue;
+        // first's output is the slot, whole and in place.
+        bool output_matches = false;
+        for (const ChainOperandRef& o : first->operands)
+          if (o.written) output_matches = same_place(o.buffer, input.buffer);
+        if (!output_matches) continue;
+        // first's step moves from i to j: nothing in between may write its inputs, be a host
+        // step, or come after an input's buffer was freed.
+        bool movable = true;
+        for (size_t k = i + 1; k < j && movable; ++k) {
+          const Instr& between = program[k];
+          if (between.kernel < 0) {
+            movable = false;
+            break;
+          }
+          for (const Arg& a : between.args) {
+            if (!is_buffer(a) || !a.written) continue;
+            for (const ChainOperandRef& o : first->operands)
+              if (!o.written && a.buffer.slot == o.buffer.slot) movable = false;  // -1: any address
+          }
+        }
+        if (!movable) continue;
+        std::optional<Chain> joined = join(*first, *second, input.buffer);
+        if (!joined) continue;
+        for (const ChainOperandRef& o : first->operands)
+          if (!o.written && o.buffer.slot >= 0) pool.extend_use(o.buffer.slot, program[j].at + 1);
+        Instr fused_instr = instr_of(*joined);
+        fused_instr.at = program[j].at;  // it runs where the later launch did
+        program[j] = std::move(fused_instr);
+        program.erase(program.begin() + static_cast<std::ptrdiff_t>(i));
+        ++fused;
+        changed = true;
+        break;
+      }
+    }
+  }
+  return fused;
+}
+
+}  // namespace
+
+PassReport optimize(std::vector<Instr>& program, BufferPool& pool) {
+  PassReport report;
+  const char* fusion = std::getenv("BPROP_FUSION");
+  if (fusion && std::string(fusion) == "0") return report;
+  report.dropped = drop_dead_launches(program, pool);
+  report.fused = fuse_elementwise_chains(program, pool);
+  return report;
+}
+
+}  // namespace bprop::tape

@@ -1,0 +1,209 @@
+"""A captured step as a program (Note [Captured programs]) and the passes that rewrite it
+(Note [Program passes]): dead launches dropped, elementwise chains fused, the memory plan
+stretched to match; results bit for bit those of eager mode, and of BPROP_FUSION=0."""
+
+import pathlib
+import re
+import runpy
+
+import bprop as bp
+import bprop.nn.functional as F
+import numpy as np
+import pytest
+from bprop import nn
+
+rng = np.random.default_rng(0)
+
+
+def report(step) -> tuple[int, int, int]:
+    """(recorded, dropped, fused) from the first line of step.describe()."""
+    first = step.describe().splitlines()[0]
+    found = re.match(r"# (\d+) instructions recorded, (\d+) unused .* (\d+) elementwise", first)
+    assert found, first
+    return tuple(int(g) for g in found.groups())
+
+
+def mlp(seed=3, dtype=bp.float32):
+    bp.manual_seed(seed)
+    net = nn.Sequential(nn.Linear(24, 64), nn.ReLU(), nn.Linear(64, 64), nn.Tanh(),
+                        nn.Linear(64, 6)).to(dtype)  # fmt: skip
+    opt = bp.optim.SGD(net.parameters(), lr=0.05, momentum=0.9, weight_decay=1e-3)
+
+    def step(x, y):
+        opt.zero_grad()
+        loss = F.cross_entropy(net(x), y) + 1e-3 * (net[0].weight * net[0].weight).sum()
+        loss.backward()
+        opt.step()
+        return loss
+
+    return net, step
+
+
+def mlp_batches(count, dtype=bp.float32):
+    return [
+        (bp.tensor(rng.standard_normal((32, 24))).to(dtype), bp.tensor(rng.integers(0, 6, 32)))
+        for _ in range(count)
+    ]
+
+
+def train(captured: bool, data, dtype=bp.float32):
+    net, step = mlp(dtype=dtype)
+    run = bp.compile(step) if captured else step
+    losses = [run(x, y).item() for x, y in data]
+    return losses, [p.detach().numpy().copy() for p in net.parameters()], run
+
+
+@pytest.mark.parametrize("dtype", [bp.float32, bp.float64])
+def test_a_fused_mlp_step_gives_the_eager_bits_over_50_steps(dtype):
+    data = mlp_batches(50, dtype)
+    eager_losses, eager_params, _ = train(False, data, dtype)
+    losses, params, step = train(True, data, dtype)
+    assert losses == eager_losses
+    for a, b in zip(eager_params, params):
+        assert np.array_equal(a, b)
+    recorded, dropped, fused = report(step)
+    assert fused >= 2  # at least the two bias + activation pairs
+    assert "elementwise_chain" in step.describe()
+    assert step.launches == recorded - dropped - fused
+
+
+def test_bprop_fusion_0_records_the_program_as_it_ran(monkeypatch):
+    data = mlp_batches(5)
+    _, fused_params, fused_step = train(True, data)
+    monkeypatch.setenv("BPROP_FUSION", "0")
+    _, plain_params, plain_step = train(True, data)
+    recorded, dropped, fused = report(plain_step)
+    assert (dropped, fused) == (0, 0)
+    assert "elementwise_chain" not in plain_step.describe()
+    assert plain_step.launches == recorded > fused_step.launches
+    for a, b in zip(fused_params, plain_params):
+        assert np.array_equal(a, b)
+
+
+def test_a_fused_step_gives_the_same_bits_for_any_thread_count():
+    data = mlp_batches(10)
+    before = bp.get_num_threads()
+    try:
+        results = []
+        for threads in (1, 2, 3):
+            bp.set_num_threads(threads)
+            results.append(train(True, data)[:2])
+    finally:
+        bp.set_num_threads(before)
+    for losses, params in results[1:]:
+        assert losses == results[0][0]
+        for a, b in zip(results[0][1], params):
+            assert np.array_equal(a, b)
+
+
+@pytest.mark.parametrize("dtype", [bp.float32, bp.float64])
+def test_chains_over_rows_scalars_and_odd_sizes_match_eager(dtype):
+    # 37 x 131: rows that are not a multiple of a block or of a vector; a bias row, a
+    # scalar first operand (the scalar path of binary), unary steps with vector versions
+    bias = bp.tensor(rng.standard_normal(131)).to(dtype)
+
+    def body(x, z):
+        a = (x * 0.5 + bias).tanh()
+        b = (2.0 - a).exp() * z
+        return (b / (1.0 + a.abs())).sqrt().neg() - bias
+
+    step = bp.compile(body)
+    for _ in range(3):
+        x = bp.tensor(rng.standard_normal((37, 131))).to(dtype)
+        z = bp.tensor(rng.standard_normal((37, 131))).to(dtype)
+        out = step(x, z)
+        assert np.array_equal(out.numpy(), body(x, z).numpy(), equal_nan=True)
+    assert report(step)[2] >= 5
+    assert step.describe().count("elementwise_chain") == 1  # one pass for the whole body
+
+
+def test_unused_work_is_dropped_and_what_is_returned_is_kept():
+    w = bp.tensor(rng.standard_normal((8, 8)).astype(np.float32), requires_grad=True)
+
+    def step(x):
+        unused = (x @ x).exp() + 1.0  # nothing reads it and it is not returned
+        del unused
+        kept = (x * 3.0).sin()
+        w.grad = None
+        (w * x).sum().backward()
+        return kept
+
+    compiled = bp.compile(step)
+    x = bp.tensor(rng.standard_normal((8, 8)).astype(np.float32))
+    assert np.array_equal(compiled(x).numpy(), (x * 3.0).sin().numpy())
+    recorded, dropped, fused = report(compiled)
+    assert dropped >= 2  # the gemm and the exp + add chain
+    assert "gemm" not in compiled.describe()
+    x2 = bp.tensor(rng.standard_normal((8, 8)).astype(np.float32))
+    assert np.array_equal(compiled(x2).numpy(), (x2 * 3.0).sin().numpy())
+    assert np.array_equal(w.grad.numpy(), x2.numpy())
+
+
+def test_a_moved_launch_keeps_the_buffer_of_an_input_freed_while_recording():
+    # v = u + 1 joins exp(v), so it runs after w was made; while recording, w took the buffer
+    # u gave back. The plan must give w another buffer, or the chain reads w's values as u.
+    m1 = bp.tensor(rng.standard_normal((16, 16)).astype(np.float32))
+    m2 = bp.tensor(rng.standard_normal((16, 16)).astype(np.float32))
+
+    def body(x, y):
+        u = x @ m1
+        v = u + 1.0
+        del u
+        w = y @ m2
+        return v.exp() * w
+
+    step = bp.compile(body)
+    for _ in range(3):
+        x = bp.tensor(rng.standard_normal((16, 16)).astype(np.float32))
+        y = bp.tensor(rng.standard_normal((16, 16)).astype(np.float32))
+        assert np.array_equal(step(x, y).numpy(), body(x, y).numpy())
+    assert report(step)[2] >= 2
+
+
+def test_the_gpt_step_fuses_and_stays_bitwise_equal_to_unfused(monkeypatch):
+    path = pathlib.Path(__file__).resolve().parents[1] / "examples" / "char_gpt.py"
+    gpt = runpy.run_path(str(path), run_name="small_gpt")["GPT"]
+    tokens = (rng.integers(0, 17, (20, 4, 1)) + np.arange(17)) % 17
+    data = [(bp.tensor(t[:, :16]), bp.tensor(t[:, 1:])) for t in tokens]
+    results = []
+    for fusion in ("1", "0"):
+        monkeypatch.setenv("BPROP_FUSION", fusion)
+        bp.manual_seed(7)
+        model = gpt(vocab_size=17, block_size=16, n_layer=2, n_head=2, n_embd=32, dropout=0.0)
+        optimizer = bp.optim.AdamW(model.parameters(), lr=1e-2)
+
+        @bp.compile
+        def step(x, y, model=model, optimizer=optimizer):
+            optimizer.zero_grad()
+            loss = model(x, y)
+            loss.backward()
+            optimizer.step()
+            return loss
+
+        losses = [step(x, y).item() for x, y in data]
+        results.append((losses, [p.detach().numpy().copy() for p in model.parameters()], step))
+    (fused_losses, fused_params, fused), (plain_losses, plain_params, plain) = results
+    assert fused_losses == plain_losses
+    for a, b in zip(fused_params, plain_params):
+        assert np.array_equal(a, b)
+    assert fused.launches < plain.launches
+
+
+def test_profile_times_each_kind_of_instruction():
+    data = mlp_batches(2)
+    _, step = mlp()
+    step = bp.compile(step)
+    with pytest.raises(RuntimeError, match="not been called"):
+        step.profile()
+    step(*data[0])
+    rows = step.profile(replays=3)
+    names = [name for name, _, _ in rows]
+    assert {"gemm", "SGD.step", "cross_entropy_forward"} <= set(names)
+    assert len(names) == len(set(names))
+    assert sum(count for _, count, _ in rows) == step.launches
+    assert all(ms >= 0 for _, _, ms in rows) and sum(ms for _, _, ms in rows) > 0
+    assert [ms for _, _, ms in rows] == sorted((ms for _, _, ms in rows), reverse=True)
+    with pytest.raises(ValueError, match="at least one replay"):
+        step.profile(0)
+    with pytest.raises(TypeError, match="replays must be an int"):
+        step.profile(2.5)
