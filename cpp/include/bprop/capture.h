@@ -64,7 +64,9 @@ class Capture {
  private:
   std::unique_ptr<tape::LaunchTape> tape_;
   size_t recorded_ = 0;                     // instructions before the passes
-  std::pair<size_t, size_t> report_{0, 0};  // launches the passes dropped and fused
+  struct {
+    size_t dropped = 0, fused = 0, forwarded = 0;  // what the passes did
+  } report_;
 };
 
 bool is_capturing();

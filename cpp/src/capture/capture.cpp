@@ -26,7 +26,7 @@ PoolBlock::PoolBlock(size_t n) : data(std::aligned_alloc(64, n)), bytes(n) {
 }
 PoolBlock::~PoolBlock() { std::free(data); }
 
-std::pair<std::shared_ptr<PoolBlock>, int64_t> BufferPool::take(size_t bytes) {
+std::pair<std::shared_ptr<PoolBlock>, int64_t> BufferPool::take(size_t bytes, size_t used) {
   std::lock_guard<std::mutex> lock(mutex_);
   if (!recording_) throw std::logic_error("[capture] a buffer taken after the recording ended");
   std::shared_ptr<PoolBlock> block;
@@ -42,7 +42,7 @@ std::pair<std::shared_ptr<PoolBlock>, int64_t> BufferPool::take(size_t bytes) {
   }
   const auto slot = static_cast<int64_t>(slots_.size());
   try {
-    slots_.push_back({bytes, block->data, clock_.load(std::memory_order_relaxed), 0, true});
+    slots_.push_back({bytes, used, block->data, clock_.load(std::memory_order_relaxed), 0, true});
     leased_[reinterpret_cast<uintptr_t>(block->data)] = slot;
   } catch (...) {
     if (slots_.size() > static_cast<size_t>(slot)) slots_.pop_back();
@@ -75,6 +75,12 @@ void BufferPool::extend_use(int64_t slot, size_t until) {
   std::lock_guard<std::mutex> lock(mutex_);
   Slot& s = slots_[static_cast<size_t>(slot)];
   s.freed = std::max(s.freed, until);
+}
+
+void BufferPool::extend_use_back(int64_t slot, size_t from) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  Slot& s = slots_[static_cast<size_t>(slot)];
+  s.made = std::min(s.made, from);
 }
 
 void BufferPool::plan() {
@@ -172,8 +178,10 @@ void Capture::record(const std::function<void()>& step) {
   const tape::PassReport report = tape::optimize(fresh.program(), *fresh.pool());
   fresh.pool()->plan();
   *tape_ = std::move(fresh);
-  recorded_ = tape_->size() + report.dropped + report.fused;
-  report_ = {report.dropped, report.fused};
+  recorded_ = tape_->size() + report.dropped + report.fused + report.forwarded;
+  report_.dropped = report.dropped;
+  report_.fused = report.fused;
+  report_.forwarded = report.forwarded;
 }
 
 void Capture::replay() const {
@@ -186,8 +194,9 @@ void Capture::replay() const {
 }
 std::string Capture::describe() const {
   return "# " + std::to_string(recorded_) + " instructions recorded, " +
-         std::to_string(report_.first) + " unused launches dropped, " +
-         std::to_string(report_.second) + " elementwise launches fused into the next\n" +
+         std::to_string(report_.dropped) + " unused launches dropped, " +
+         std::to_string(report_.fused) + " elementwise launches fused into the next, " +
+         std::to_string(report_.forwarded) + " copies forwarded\n" +
          tape::describe(tape_->program());
 }
 

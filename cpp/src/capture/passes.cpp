@@ -119,6 +119,11 @@ std::string describe(const std::vector<Instr>& program) {
 //    of its inputs, and its inputs' spans stretch to that place before the memory is planned
 //    (Note [Capture memory] in launch/tape.h). Every value's arithmetic is unchanged: fused
 //    replays give eager's bits.
+// 3. Copies forward: a plain copy (same dtype and layout) of a whole slot that one launch
+//    wrote and nothing but the copy reads (a weight's gradient cloned for .grad, a chain's
+//    result copied out) goes, and that launch writes the copy's destination instead, provided
+//    nothing between them touches the destination; the destination's span grows back to the
+//    launch.
 //
 // BPROP_FUSION=0 in the environment when a step is recorded leaves its program as recorded.
 
@@ -415,6 +420,65 @@ size_t fuse_elementwise_chains(std::vector<Instr>& program, BufferPool& pool) {
   return fused;
 }
 
+// A plain copy of a whole slot that only one launch wrote and nothing else reads: that launch
+// writes the copy's destination instead.
+size_t forward_copies(std::vector<Instr>& program, BufferPool& pool) {
+  size_t forwarded = 0;
+  for (bool changed = true; changed;) {
+    changed = false;
+    const Access access = access_of(program);
+    for (size_t c = 0; c < program.size() && !changed; ++c) {
+      if (program[c].kernel < 0 || std::string(program[c].name) != "copy") continue;
+      // copy(ndim, shape, out, in)
+      const std::vector<int64_t>& shape = program[c].args[1].array;
+      const Arg& out = program[c].args[2];
+      const Arg& in = program[c].args[3];
+      const auto layout = layout_of(shape, in.array);
+      if (out.dtype != in.dtype || out.array != in.array || !layout ||
+          layout->first != kernels::ChainOperand::Full)
+        continue;
+      const int64_t slot = in.buffer.slot;
+      int64_t count = 1;
+      for (int64_t s : shape) count *= s;
+      if (slot < 0 || in.buffer.where != 0 || pool.held_to_the_end(slot) ||
+          static_cast<size_t>(count) * itemsize(in.dtype) != pool.used_bytes(slot))
+        continue;
+      const auto w = access.writers.find(slot);
+      const auto r = access.readers.find(slot);
+      if (w == access.writers.end() || w->second.size() != 1 || w->second[0] >= c ||
+          r == access.readers.end() || r->second != std::vector<size_t>{c})
+        continue;
+      const size_t p = w->second[0];
+      const size_t bytes = static_cast<size_t>(count) * itemsize(in.dtype);
+      // Whether an argument may touch the destination: its slot, or for an address outside
+      // the pool any address in the copied range (or any at all, for a slot's, unknown extent).
+      auto touches_out = [&](const Arg& a) {
+        if (!is_buffer(a) || a.buffer.slot != out.buffer.slot) return false;
+        return out.buffer.slot >= 0 || (a.buffer.where + bytes > out.buffer.where &&
+                                        out.buffer.where + bytes > a.buffer.where);
+      };
+      bool clear = true;
+      for (size_t k = p; k < c && clear; ++k) {
+        if (program[k].kernel < 0) {
+          // host steps touch only what is alive at the end, or outside the pool
+          clear = out.buffer.slot >= 0 && !pool.held_to_the_end(out.buffer.slot);
+          continue;
+        }
+        for (const Arg& a : program[k].args) clear = clear && !touches_out(a);
+      }
+      if (!clear) continue;
+      for (Arg& a : program[p].args)
+        if (is_buffer(a) && a.buffer.slot == slot)
+          a.buffer = {out.buffer.slot, out.buffer.where + a.buffer.where};
+      if (out.buffer.slot >= 0) pool.extend_use_back(out.buffer.slot, program[p].at);
+      program.erase(program.begin() + static_cast<std::ptrdiff_t>(c));
+      ++forwarded;
+      changed = true;
+    }
+  }
+  return forwarded;
+}
+
 }  // namespace
 
 PassReport optimize(std::vector<Instr>& program, BufferPool& pool) {
@@ -423,6 +487,7 @@ PassReport optimize(std::vector<Instr>& program, BufferPool& pool) {
   if (fusion && std::string(fusion) == "0") return report;
   report.dropped = drop_dead_launches(program, pool);
   report.fused = fuse_elementwise_chains(program, pool);
+  report.forwarded = forward_copies(program, pool);
   return report;
 }
 

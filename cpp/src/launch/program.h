@@ -58,6 +58,7 @@ inline void run(const Instr& instr, const BufferPool& pool) {
 struct PassReport {
   size_t dropped = 0;  // launches whose results nothing used
   size_t fused = 0;    // elementwise launches joined into the launch that read their result
+  size_t forwarded = 0;  // copies whose source's writer now writes their destination
 };
 PassReport optimize(std::vector<Instr>& program, BufferPool& pool);
 

@@ -64,17 +64,21 @@ class BufferPool {
   BufferPool() = default;
   BufferPool(const BufferPool&) = delete;
   BufferPool& operator=(const BufferPool&) = delete;
-  // A buffer of `bytes` (a multiple of 64) for a tensor made while recording, one given back
-  // or a new one, and its slot. Throws std::bad_alloc.
-  std::pair<std::shared_ptr<PoolBlock>, int64_t> take(size_t bytes);
+  // A buffer of `bytes` (a multiple of 64) for a tensor of `used` bytes made while recording,
+  // one given back or a new one, and its slot. Throws std::bad_alloc.
+  std::pair<std::shared_ptr<PoolBlock>, int64_t> take(size_t bytes, size_t used);
   // The slot's tensor is gone: while recording, its buffer may be taken again.
   void give_back(int64_t slot);
   // The launch count, for the spans of slots: the tape counts each launch it records.
   void tick() { clock_.fetch_add(1, std::memory_order_relaxed); }
   // The recording is over: no buffer is taken again; which slots are held to the end is fixed.
   void end_recording();
-  // A pass moved a launch that uses the slot to launch count `until - 1`: its span grows.
+  // A pass moved a launch that uses the slot to launch count `until - 1`, or `from`: its span
+  // grows to cover it.
   void extend_use(int64_t slot, size_t until);
+  void extend_use_back(int64_t slot, size_t from);
+  // The bytes of the tensor the slot was made for.
+  size_t used_bytes(int64_t slot) const { return slots_[static_cast<size_t>(slot)].used; }
   // After end_recording() and the passes: each slot gets the buffer replays use (see the note).
   void plan();
   // Where a pointer a launch takes points: a slot and an offset, or the address itself.
@@ -103,6 +107,7 @@ class BufferPool {
  private:
   struct Slot {
     size_t bytes;
+    size_t used;  // the tensor's bytes
     void* block;  // the buffer it had while recording
     size_t made, freed;
     bool alive;

@@ -122,7 +122,7 @@ struct PoolLease {
 
 std::shared_ptr<Storage> pooled_storage(const std::shared_ptr<tape::BufferPool>& pool,
                                         size_t nbytes, bool zeroed) {
-  auto [block, slot] = pool->take(block_bytes(nbytes));
+  auto [block, slot] = pool->take(block_bytes(nbytes), nbytes);
   void* data = block->data;
   std::shared_ptr<PoolLease> lease;
   try {
