@@ -295,6 +295,52 @@ def test_attention_is_the_same_bits_for_any_thread_count_and_layout(restore_thre
     assert np.array_equal(again.numpy(), results[0][0])
 
 
+@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize(
+    "layout", ["split qkv", "heads outside batch", "outer dims apart", "3-d heads", "strided rows"]
+)
+def test_attention_reads_strided_views_in_place_and_matches_pytorch(causal, layout):
+    torch = pytest.importorskip("torch")
+    B, T, H, D = 2, 70, 3, 16
+    g = rng.standard_normal((B, H, T, D))
+    if layout == "split qkv":  # a GPT's heads: a (B, T, 3 H D) projection split and transposed
+        base = bp.tensor(rng.standard_normal((B, T, 3 * H * D)), requires_grad=True)
+        views = [p.view(B, T, H, D).transpose(1, 2) for p in base.split(H * D, dim=2)]
+    elif layout == "heads outside batch":
+        base = bp.tensor(rng.standard_normal((H, B, 3, T, D)), requires_grad=True)
+        views = [base[:, :, i].transpose(0, 1) for i in range(3)]
+    elif layout == "outer dims apart":  # two outer dimensions, one stride can't reach both
+        base = bp.tensor(rng.standard_normal((2, H, B, 3, T, D)), requires_grad=True)
+        views = [base[:, :, :, i].permute(0, 2, 1, 3, 4) for i in range(3)]
+        g = rng.standard_normal((2, B, H, T, D))
+    elif layout == "3-d heads":
+        base = bp.tensor(rng.standard_normal((T, 3, B * H, D)), requires_grad=True)
+        views = [base[:, i].transpose(0, 1) for i in range(3)]
+        g = g.reshape(B * H, T, D)
+    else:  # rows further apart than their values
+        base = bp.tensor(rng.standard_normal((B, H, T, 3 * D)), requires_grad=True)
+        views = [base[..., i * D : (i + 1) * D] for i in range(3)]
+    out = F.scaled_dot_product_attention(*views, is_causal=causal)
+    out.backward(bp.tensor(g))
+    torch_base = torch.tensor(base.detach().numpy(), requires_grad=True)
+    if layout == "split qkv":
+        tviews = [p.view(B, T, H, D).transpose(1, 2) for p in torch_base.split(H * D, dim=2)]
+    elif layout == "heads outside batch":
+        tviews = [torch_base[:, :, i].transpose(0, 1) for i in range(3)]
+    elif layout == "outer dims apart":
+        tviews = [torch_base[:, :, :, i].permute(0, 2, 1, 3, 4) for i in range(3)]
+    elif layout == "3-d heads":
+        tviews = [torch_base[:, i].transpose(0, 1) for i in range(3)]
+    else:
+        tviews = [torch_base[..., i * D : (i + 1) * D] for i in range(3)]
+    want = torch.nn.functional.scaled_dot_product_attention(*tviews, is_causal=causal)
+    want.backward(torch.tensor(g))
+    np.testing.assert_allclose(out.detach().numpy(), want.detach().numpy(), atol=1e-12)
+    np.testing.assert_allclose(base.grad.numpy(), torch_base.grad.numpy(), atol=1e-11)
+    if layout == "split qkv":  # out in (B, T, H, D) memory: merging the heads back is free
+        assert out.transpose(1, 2).is_contiguous()
+
+
 def test_attention_with_a_mask_or_dropout_takes_the_composed_path():
     q, k, v = attention_inputs((2, 5, 4), (2, 6, 4), (2, 6, 3), bp.float64)
     mask = bp.tensor(rng.random((5, 6)) > 0.3)

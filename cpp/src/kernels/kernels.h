@@ -143,17 +143,30 @@ void norm_rows_backward(DType dtype, int64_t rows, int64_t d, bool rms, const vo
 // of g (either output may be null); summed in row order whatever the thread count.
 void norm_params_backward(DType dtype, int64_t rows, int64_t d, const void* x, const void* mean,
                           const void* rstd, const void* g, void* dweight, void* dbias);
+// Where the (batch, head) problems of an attention tensor lie: problem b = o * heads + h starts
+// o * outer + h * inner elements from the tensor's data, its rows `row` elements apart, each
+// row's values contiguous. So a (B, H, T, D) view of a (B, T, H, D) buffer (heads split off a
+// projection by view + transpose) is read in place: outer = T H D, inner = D, row = H D.
+struct AttentionStrides {
+  int64_t outer, inner, row;
+};
+struct AttentionLayout {
+  int64_t heads;
+  AttentionStrides q, k, v, out;
+  AttentionStrides dout, dq, dk, dv;  // the backward's; unused by the forward
+};
 // softmax(Q K^T scale [causal mask]) V for `batch` independent (L x E, S x E, S x Ev) float
-// problems, contiguous; out is batch x L x Ev, lse (batch x L) each row's log-sum-exp of its
-// scaled scores, for the backward. causal: query i sees keys j <= i. Tiled (attention.cpp).
+// problems laid out as `layout` says; out is batch x L x Ev, lse (batch x L, contiguous) each
+// row's log-sum-exp of its scaled scores, for the backward. causal: query i sees keys j <= i.
+// Tiled (attention.cpp).
 void attention_forward(DType dtype, int64_t batch, int64_t L, int64_t S, int64_t E, int64_t Ev,
-                       double scale, bool causal, const void* q, const void* k, const void* v,
-                       void* out, void* lse);
+                       double scale, bool causal, const AttentionLayout& layout, const void* q,
+                       const void* k, const void* v, void* out, void* lse);
 // dq, dk, dv from dout and the forward's out and lse, recomputing the probabilities by tile.
 void attention_backward(DType dtype, int64_t batch, int64_t L, int64_t S, int64_t E, int64_t Ev,
-                        double scale, bool causal, const void* q, const void* k, const void* v,
-                        const void* out, const void* lse, const void* dout, void* dq, void* dk,
-                        void* dv);
+                        double scale, bool causal, const AttentionLayout& layout, const void* q,
+                        const void* k, const void* v, const void* out, const void* lse,
+                        const void* dout, void* dq, void* dk, void* dv);
 // cross_entropy of `rows` x `classes` contiguous float logits against int64 class indices
 // (ignore_index rows count for nothing): reduction 0 (none) writes each row's loss to out, 1
 // (mean over the counted rows) or 2 (sum) one value; lse gets each row's log-sum-exp.

@@ -3,8 +3,10 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <optional>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "bprop/ops.h"
@@ -460,6 +462,54 @@ int64_t batch_count(const Tensor& t) {
   return count;
 }
 
+// How many problems of an attention tensor (..., R, C) share an outer index: its dimension -3
+// (the heads), or 1.
+int64_t attention_heads(const Tensor& t) { return t.ndim() >= 3 ? t.shape()[t.ndim() - 3] : 1; }
+
+// Where the kernel finds t's problems (kernels::AttentionLayout), when t's rows have contiguous
+// values and its dimensions before the heads collapse into one stride; nothing otherwise.
+std::optional<kernels::AttentionStrides> attention_strides(const Tensor& t) {
+  const int64_t nd = t.ndim();
+  const Shape& shape = t.shape();
+  const Shape& strides = t.strides();
+  if (shape[nd - 1] > 1 && strides[nd - 1] != 1) return std::nullopt;
+  kernels::AttentionStrides at{0, 0, shape[nd - 2] > 1 ? strides[nd - 2] : 0};
+  if (nd >= 3 && shape[nd - 3] > 1) at.inner = strides[nd - 3];
+  bool found = false;  // the innermost outer dimension of size > 1 sets the stride
+  for (int64_t d = nd - 4; d >= 0; --d) {
+    if (shape[d] == 1) continue;
+    if (!found) {
+      at.outer = strides[d];
+      found = true;
+      continue;
+    }
+    int64_t below = d + 1;  // the next outer dimension of size > 1
+    while (shape[below] == 1) ++below;
+    if (strides[d] != strides[below] * shape[below]) return std::nullopt;
+  }
+  return at;
+}
+
+// t itself when the kernel can read it in place, else a contiguous copy; and its layout.
+std::pair<Tensor, kernels::AttentionStrides> attention_operand(const Tensor& t) {
+  if (auto at = attention_strides(t)) return {t, *at};
+  Tensor c = contiguous_for_kernel(t);
+  return {c, *attention_strides(c)};
+}
+
+// A new tensor of `shape` (..., H, R, C) for an attention output or gradient: for a 4-d one
+// whose model tensor `like` interleaves its heads within rows (a (B, H, T, D) view of a
+// (B, T, H, D) buffer, as the heads split off a projection are), the same layout, so that the
+// transpose and view back to (B, T, H D) are free, as in PyTorch's CPU kernel; else contiguous.
+Tensor attention_result(const Shape& shape, DType dtype, const Tensor& like) {
+  if (shape.size() != 4 || like.is_contiguous()) return Tensor::empty(shape, dtype);
+  const auto at = attention_strides(like);
+  if (!at || at->inner >= at->row) return Tensor::empty(shape, dtype);
+  Tensor memory = Tensor::empty({shape[0], shape[2], shape[1], shape[3]}, dtype);
+  const int64_t H = shape[1], C = shape[3];
+  return Tensor::view_of(memory.storage(), shape, {shape[2] * H * C, C, H * C, 1}, 0, dtype);
+}
+
 }  // namespace
 
 Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v,
@@ -484,14 +534,21 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
   Shape out_shape = q.shape();
   out_shape.back() = Ev;
   Shape lse_shape(q.shape().begin(), q.shape().end() - 1);
-  Tensor qc = contiguous_for_kernel(q), kc = contiguous_for_kernel(k),
-         vc = contiguous_for_kernel(v);
-  Tensor out = Tensor::empty(out_shape, q.dtype());
+  const auto [qc, q_at] = attention_operand(q);
+  const auto [kc, k_at] = attention_operand(k);
+  const auto [vc, v_at] = attention_operand(v);
+  Tensor out = attention_result(out_shape, q.dtype(), q);
   Tensor lse = Tensor::empty(lse_shape, q.dtype());
+  kernels::AttentionLayout layout{};
+  layout.heads = attention_heads(q);
+  layout.q = q_at;
+  layout.k = k_at;
+  layout.v = v_at;
+  layout.out = *attention_strides(out);
   // Also when Ev = 0 (an empty output): the backward needs each row's log-sum-exp.
   if (batch * L > 0)
-    launch(kernels::attention_forward, q.dtype(), batch, L, S, E, Ev, scale, is_causal, qc.data(),
-           kc.data(), vc.data(), out.data(), lse.data());
+    launch(kernels::attention_forward, q.dtype(), batch, L, S, E, Ev, scale, is_causal, layout,
+           qc.data(), kc.data(), vc.data(), out.data(), lse.data());
   if (auto node = record(OpKind::ScaledDotProductAttention, {&q, &k, &v})) {
     node->set_state(AttentionState{scale, is_causal});
     node->save(q);
@@ -516,14 +573,21 @@ std::vector<Tensor> vjp_scaled_dot_product_attention(OpNode& node, const Tensor&
   const int64_t L = q.shape()[q.ndim() - 2], E = q.shape()[q.ndim() - 1];
   const int64_t S = k.shape()[k.ndim() - 2], Ev = v.shape()[v.ndim() - 1];
   if (!is_grad_enabled() && g.dtype() == q.dtype() && g.shape() == out.shape()) {
-    Tensor qc = contiguous_for_kernel(q), kc = contiguous_for_kernel(k),
-           vc = contiguous_for_kernel(v), gc = contiguous_for_kernel(g);
-    Tensor dq = Tensor::empty(q.shape(), q.dtype()), dk = Tensor::empty(k.shape(), k.dtype()),
-           dv = Tensor::empty(v.shape(), v.dtype());
+    const auto [qc, q_at] = attention_operand(q);
+    const auto [kc, k_at] = attention_operand(k);
+    const auto [vc, v_at] = attention_operand(v);
+    const auto [outc, out_at] = attention_operand(out);
+    const auto [gc, g_at] = attention_operand(g);
+    Tensor dq = attention_result(q.shape(), q.dtype(), q),
+           dk = attention_result(k.shape(), k.dtype(), k),
+           dv = attention_result(v.shape(), v.dtype(), v);
+    kernels::AttentionLayout layout{attention_heads(q), q_at, k_at, v_at, out_at, g_at,
+                                    *attention_strides(dq), *attention_strides(dk),
+                                    *attention_strides(dv)};
     if (q.numel() + k.numel() + v.numel() > 0)
       launch(kernels::attention_backward, q.dtype(), batch_count(q), L, S, E, Ev, s.scale, s.causal,
-             qc.data(), kc.data(), vc.data(), out.data(), lse.data(), gc.data(), dq.data(),
-             dk.data(), dv.data());
+             layout, qc.data(), kc.data(), vc.data(), outc.data(), lse.data(), gc.data(),
+             dq.data(), dk.data(), dv.data());
     return {dq, dk, dv};
   }
   Tensor scores = mul(matmul(q, transpose(k, -2, -1)), number(s.scale));
