@@ -15,11 +15,13 @@ from bprop import nn
 rng = np.random.default_rng(0)
 
 
-def report(step) -> tuple[int, int, int, int]:
-    """(recorded, dropped, fused, forwarded) from the first line of step.describe()."""
+def report(step) -> tuple[int, int, int, int, int]:
+    """(recorded, dropped, fused, forwarded, pieces) from the first line of step.describe()."""
     first = step.describe().splitlines()[0]
     found = re.match(
-        r"# (\d+) instructions recorded, (\d+) unused .* (\d+) elementwise .* (\d+) copies", first
+        r"# (\d+) instructions recorded, (\d+) unused .* (\d+) elementwise .* (\d+) copies"
+        r" forwarded, (\d+) pieces",
+        first,
     )
     assert found, first
     return tuple(int(g) for g in found.groups())
@@ -63,7 +65,7 @@ def test_a_fused_mlp_step_gives_the_eager_bits_over_50_steps(dtype):
     assert losses == eager_losses
     for a, b in zip(eager_params, params):
         assert np.array_equal(a, b)
-    recorded, dropped, fused, forwarded = report(step)
+    recorded, dropped, fused, forwarded, _ = report(step)
     assert fused >= 2  # at least the two bias + activation pairs
     assert forwarded >= 3  # each weight's gradient written where .grad keeps it
     assert "elementwise_chain" in step.describe()
@@ -75,8 +77,8 @@ def test_bprop_fusion_0_records_the_program_as_it_ran(monkeypatch):
     _, fused_params, fused_step = train(True, data)
     monkeypatch.setenv("BPROP_FUSION", "0")
     _, plain_params, plain_step = train(True, data)
-    recorded, dropped, fused, forwarded = report(plain_step)
-    assert (dropped, fused, forwarded) == (0, 0, 0)
+    recorded, dropped, fused, forwarded, pieces = report(plain_step)
+    assert (dropped, fused, forwarded, pieces) == (0, 0, 0, 0)
     assert "elementwise_chain" not in plain_step.describe()
     assert plain_step.launches == recorded > fused_step.launches
     for a, b in zip(fused_params, plain_params):
@@ -210,3 +212,45 @@ def test_profile_times_each_kind_of_instruction():
         step.profile(0)
     with pytest.raises(TypeError, match="replays must be an int"):
         step.profile(2.5)
+
+
+def test_the_gradient_of_split_pieces_adds_in_place_with_eager_bits_and_signed_zeros():
+    # q, k, v split off one tensor: their gradients arrive zero-padded and are summed. The
+    # pass adds each piece into one zero-filled sum instead; -0 pieces must come out +0, as
+    # 0 + -0 does in eager mode.
+    weights = rng.standard_normal((3, 5, 4)).astype(np.float32)
+    weights[0, 1, 2] = weights[2, 0, 0] = -0.0
+    w = [bp.tensor(x) for x in weights]
+    x = bp.tensor(rng.standard_normal((5, 12)).astype(np.float32), requires_grad=True)
+
+    def step(scale):
+        x.grad = None
+        pieces = x.split(4, dim=1)
+        sum(((p * wi) * scale).sum() for p, wi in zip(pieces, w)).backward()
+        return x.grad
+
+    compiled = bp.compile(step)
+    for value in (1.0, 2.5):
+        scale = bp.tensor(value)
+        got = compiled(scale).numpy().copy()
+        want = step(scale).numpy()
+        assert np.array_equal(got, want)
+        assert np.array_equal(np.signbit(got), np.signbit(want))
+        assert want[1, 2] == want[0, 8] == 0 and not np.signbit(want[[1, 0], [2, 8]]).any()
+    assert report(compiled)[4] == 3
+    assert "add_scaled" in compiled.describe()
+
+
+def test_overlapping_pieces_are_summed_as_recorded():
+    x = bp.tensor(rng.standard_normal((4, 6)).astype(np.float32), requires_grad=True)
+    a = bp.tensor(rng.standard_normal((4, 4)).astype(np.float32))
+    b = bp.tensor(rng.standard_normal((4, 3)).astype(np.float32))
+
+    def step():
+        x.grad = None
+        ((x[:, :4] * a).sum() + (x[:, 3:] * b).sum()).backward()  # column 3 in both
+        return x.grad
+
+    compiled = bp.compile(step)
+    assert np.array_equal(compiled().numpy().copy(), step().numpy())
+    assert report(compiled)[4] == 0

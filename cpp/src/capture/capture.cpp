@@ -178,10 +178,11 @@ void Capture::record(const std::function<void()>& step) {
   const tape::PassReport report = tape::optimize(fresh.program(), *fresh.pool());
   fresh.pool()->plan();
   *tape_ = std::move(fresh);
-  recorded_ = tape_->size() + report.dropped + report.fused + report.forwarded;
+  recorded_ = tape_->size() + report.dropped + report.fused + report.forwarded + report.pieces;
   report_.dropped = report.dropped;
   report_.fused = report.fused;
   report_.forwarded = report.forwarded;
+  report_.pieces = report.pieces;
 }
 
 void Capture::replay() const {
@@ -196,7 +197,8 @@ std::string Capture::describe() const {
   return "# " + std::to_string(recorded_) + " instructions recorded, " +
          std::to_string(report_.dropped) + " unused launches dropped, " +
          std::to_string(report_.fused) + " elementwise launches fused into the next, " +
-         std::to_string(report_.forwarded) + " copies forwarded\n" +
+         std::to_string(report_.forwarded) + " copies forwarded, " +
+         std::to_string(report_.pieces) + " pieces added in place\n" +
          tape::describe(tape_->program());
 }
 

@@ -124,6 +124,13 @@ std::string describe(const std::vector<Instr>& program) {
 //    result copied out) goes, and that launch writes the copy's destination instead, provided
 //    nothing between them touches the destination; the destination's span grows back to the
 //    launch.
+// 4. Pieces add in place: the gradient of a tensor cut into pieces (q, k, v split off one
+//    projection) arrives as one zero-filled tensor per piece with the piece copied in, then
+//    their sum. When every summed slot is that (filled once with zeros, then only copies of its
+//    dtype into it, read by the sum alone) and no element is written by two copies, the sum's
+//    own slot is zero-filled where the first piece's was and each copy adds its piece into it
+//    (add_scaled with alpha 1: 0 + p, the value the sum of p and zeros gives, -0 included).
+//    The other zero fills and the sum go.
 //
 // BPROP_FUSION=0 in the environment when a step is recorded leaves its program as recorded.
 
@@ -479,6 +486,132 @@ size_t forward_copies(std::vector<Instr>& program, BufferPool& pool) {
   return forwarded;
 }
 
+Arg float_arg_of(double v) {
+  Arg a;
+  a.kind = Arg::Kind::Float;
+  a.bytes.resize(sizeof v);
+  std::memcpy(a.bytes.data(), &v, sizeof v);
+  return a;
+}
+
+// A sum of zero-filled slots each holding pieces copied in, the pieces of all of them apart
+// (the gradient of a tensor split into pieces): the sum is zero-filled, and each copy adds its
+// piece into it (Note [Program passes], 4).
+size_t add_pieces_in_place(std::vector<Instr>& program, BufferPool& pool) {
+  size_t merged = 0;
+  const int zero_kernel = kernel_index(std::string("zero_bytes"));
+  const int add_kernel = kernel_index(std::string("add_scaled"));
+  for (bool changed = true; changed;) {
+    changed = false;
+    const Access access = access_of(program);
+    for (size_t c = 0; c < program.size() && !changed; ++c) {
+      const std::optional<Chain> chain = chain_of(program[c]);
+      if (!chain || chain->cols != 1) continue;
+      bool adds = true;
+      for (size_t s = 0; s < chain->steps.size(); s += kernels::ChainStep::kFields)
+        adds = adds && chain->steps[s] == kernels::ChainStep::Binary &&
+               chain->steps[s + 1] == static_cast<int64_t>(kernels::BinaryOp::Add);
+      if (!adds) continue;
+      const size_t bytes = static_cast<size_t>(chain->count) * itemsize(chain->dtype);
+      auto whole_slot = [&](const ChainOperandRef& o) {
+        return o.layout == kernels::ChainOperand::Full && o.buffer.slot >= 0 &&
+               o.buffer.where == 0 && pool.used_bytes(o.buffer.slot) == bytes;
+      };
+      const ChainOperandRef* sum = nullptr;
+      std::vector<int64_t> pieces;  // the slots summed
+      bool fits = true;
+      for (const ChainOperandRef& o : chain->operands) {
+        fits = fits && whole_slot(o);
+        if (o.written)
+          sum = &o;
+        else
+          pieces.push_back(o.buffer.slot);
+      }
+      if (!fits || !sum || pieces.size() < 2) continue;
+      const auto sum_writers = access.writers.find(sum->buffer.slot);
+      const auto sum_readers = access.readers.find(sum->buffer.slot);
+      if (sum_writers->second != std::vector<size_t>{c}) continue;
+      if (sum_readers != access.readers.end() && sum_readers->second.front() <= c) continue;
+      // Each piece slot: zero-filled whole, then copies into it of its dtype, read by the sum
+      // alone; every element written by at most one copy over all of them.
+      std::vector<bool> written(static_cast<size_t>(chain->count), false);
+      std::vector<size_t> zeros, copies;
+      for (int64_t slot : pieces) {
+        const auto w = access.writers.find(slot);
+        const auto r = access.readers.find(slot);
+        if (pool.held_to_the_end(slot) || w == access.writers.end() || r == access.readers.end() ||
+            r->second != std::vector<size_t>{c}) {
+          fits = false;
+          break;
+        }
+        const Instr& zero = program[w->second.front()];
+        if (zero.kernel != zero_kernel || static_cast<size_t>(int_arg(zero.args[0])) != bytes ||
+            zero.args[1].buffer.where != 0) {
+          fits = false;
+          break;
+        }
+        zeros.push_back(w->second.front());
+        for (size_t k = 1; k < w->second.size() && fits; ++k) {
+          const Instr& copy = program[w->second[k]];
+          // copy(ndim, shape, out, in)
+          if (std::string(copy.name) != "copy" || copy.args[2].buffer.slot != slot ||
+              copy.args[2].dtype != chain->dtype || copy.args[3].dtype != chain->dtype ||
+              copy.args[2].buffer.where % itemsize(chain->dtype) != 0) {
+            fits = false;
+            break;
+          }
+          // Mark the elements it writes.
+          const std::vector<int64_t>& shape = copy.args[1].array;
+          const std::vector<int64_t>& strides = copy.args[2].array;
+          std::vector<int64_t> index(shape.size(), 0);
+          int64_t count = 1;
+          for (int64_t s : shape) count *= s;
+          const int64_t start =
+              static_cast<int64_t>(copy.args[2].buffer.where / itemsize(chain->dtype));
+          for (int64_t e = 0; e < count && fits; ++e) {
+            int64_t at = start;
+            for (size_t d = 0; d < shape.size(); ++d) at += index[d] * strides[d];
+            if (at < 0 || at >= chain->count || written[static_cast<size_t>(at)])
+              fits = false;
+            else
+              written[static_cast<size_t>(at)] = true;
+            for (size_t d = shape.size(); d-- > 0;) {
+              if (++index[d] < shape[d]) break;
+              index[d] = 0;
+            }
+          }
+          copies.push_back(w->second[k]);
+        }
+        if (!fits) break;
+      }
+      if (!fits) continue;
+      const size_t first_zero = *std::min_element(zeros.begin(), zeros.end());
+      bool host_between = false;
+      for (size_t k = first_zero; k < c; ++k) host_between = host_between || program[k].kernel < 0;
+      if (host_between && pool.held_to_the_end(sum->buffer.slot)) continue;
+      // The sum is zero-filled where the first piece was, and each copy adds into it.
+      const BufferPool::Ref target = sum->buffer;
+      program[first_zero].args[1].buffer = target;
+      for (size_t k : copies) {
+        Instr& copy = program[k];
+        copy.kernel = add_kernel;
+        copy.name = kernel_table()[static_cast<size_t>(add_kernel)].name;
+        copy.args[2].buffer = {target.slot, copy.args[2].buffer.where};
+        copy.args.push_back(float_arg_of(1.0));
+      }
+      pool.extend_use_back(target.slot, program[first_zero].at);
+      std::vector<size_t> gone(zeros.begin(), zeros.end());
+      gone.erase(std::find(gone.begin(), gone.end(), first_zero));
+      gone.push_back(c);
+      std::sort(gone.rbegin(), gone.rend());
+      for (size_t k : gone) program.erase(program.begin() + static_cast<std::ptrdiff_t>(k));
+      merged += pieces.size();
+      changed = true;
+    }
+  }
+  return merged;
+}
+
 }  // namespace
 
 PassReport optimize(std::vector<Instr>& program, BufferPool& pool) {
@@ -488,6 +621,7 @@ PassReport optimize(std::vector<Instr>& program, BufferPool& pool) {
   report.dropped = drop_dead_launches(program, pool);
   report.fused = fuse_elementwise_chains(program, pool);
   report.forwarded = forward_copies(program, pool);
+  report.pieces = add_pieces_in_place(program, pool);
   return report;
 }
 

@@ -59,6 +59,7 @@ struct PassReport {
   size_t dropped = 0;  // launches whose results nothing used
   size_t fused = 0;    // elementwise launches joined into the launch that read their result
   size_t forwarded = 0;  // copies whose source's writer now writes their destination
+  size_t pieces = 0;     // zero-padded pieces added into their sum in place
 };
 PassReport optimize(std::vector<Instr>& program, BufferPool& pool);
 
