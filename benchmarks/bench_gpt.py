@@ -7,10 +7,11 @@ torch.compile where it works here), one run, same machine, same threads:
 The model is examples/char_gpt.py's GPT (4 layers, 4 heads, 128 wide, block 64, batch 12 by
 default), built once in bprop and, with PyTorch in bprop's place, once in PyTorch with the same
 initial weights copied across; both train with AdamW on the same batches of tiny Shakespeare
-(or random tokens without it). Each way runs in its own process, so that its peak resident
-memory is its own: ms per step (median of --steps after warm-up), tokens per second and peak
-RSS. The ways take turns, --rounds times (default 3), so that a machine whose speed drifts
-between processes slows them alike: a way's time is the median of its rounds, and each
+(or random tokens without it). Each way runs in its own process, which imports its own
+library and not the other (the initial weights come from a file the parent writes), so that
+its peak resident memory is its own: ms per step (median of --steps after warm-up), tokens per
+second and peak RSS. The ways take turns, --rounds times (default 3), so that a machine whose
+speed drifts between processes slows them alike: a way's time is the median of its rounds, and each
 round's ratios to PyTorch eager are printed too. Then forward + backward of the pieces a
 transformer spends its time in, at the GPT's shapes, bprop against PyTorch. The header
 names the CPU: figures from one machine say nothing about another.
@@ -26,6 +27,7 @@ import runpy
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -54,10 +56,14 @@ def peak_rss_mb() -> float:
     return float("nan")
 
 
-def gpt_classes():
-    """examples/char_gpt.py's GPT as bprop code, and the same source with torch in bprop's
-    place (the aliasing benchmarks/with_torch.py does)."""
-    bprop_gpt = runpy.run_path(str(EXAMPLE), run_name="bench_gpt_bprop")["GPT"]
+def bprop_gpt_class():
+    """examples/char_gpt.py's GPT as bprop code."""
+    return runpy.run_path(str(EXAMPLE), run_name="bench_gpt_bprop")["GPT"]
+
+
+def torch_gpt_class():
+    """The same source with torch in bprop's place (the aliasing benchmarks/with_torch.py
+    does), without importing bprop."""
     import torch
     import torch.nn
     import torch.nn.functional
@@ -74,7 +80,27 @@ def gpt_classes():
                 sys.modules.pop(name, None)
             else:
                 sys.modules[name] = module
-    return bprop_gpt, torch_gpt
+    return torch_gpt
+
+
+def config_of(args) -> dict:
+    return dict(
+        vocab_size=65,
+        block_size=args.block_size,
+        n_layer=args.n_layer,
+        n_head=args.n_head,
+        n_embd=args.n_embd,
+        dropout=0.0,
+    )
+
+
+def write_initial_weights(args, path: pathlib.Path) -> None:
+    """The GPT's initial weights (bprop's init, seed 1337), for every way to load."""
+    import bprop as bp
+
+    bp.manual_seed(1337)
+    model = bprop_gpt_class()(**config_of(args))
+    np.savez(path, **{k: v.detach().numpy() for k, v in model.state_dict().items()})
 
 
 def batches(args, count: int) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -96,34 +122,21 @@ def batches(args, count: int) -> list[tuple[np.ndarray, np.ndarray]]:
 
 def run_mode(args) -> dict:
     """One way of training, in this process: its step times and peak memory."""
-    import bprop as bp
-    import torch
-
-    bp.set_num_threads(args.threads)
-    torch.set_num_threads(args.threads)
-    bprop_gpt, torch_gpt = gpt_classes()
-    config = dict(
-        vocab_size=65,
-        block_size=args.block_size,
-        n_layer=args.n_layer,
-        n_head=args.n_head,
-        n_embd=args.n_embd,
-        dropout=0.0,
-    )
-    bp.manual_seed(1337)
-    model = bprop_gpt(**config)
-    data = batches(args, args.warmup + args.steps)
+    weights = dict(np.load(args.weights))
     if args.mode.startswith("bprop"):
-        lib, optimizer_class = bp, bp.optim.AdamW
+        import bprop as lib
+
+        lib.set_num_threads(args.threads)
+        model = bprop_gpt_class()(**config_of(args))
     else:
-        lib, optimizer_class = torch, torch.optim.AdamW
-        weights = {k: v.detach().numpy().copy() for k, v in model.state_dict().items()}
-        model = torch_gpt(**config)
-        model.load_state_dict({k: torch.from_numpy(v) for k, v in weights.items()})
-    optimizer = optimizer_class(model.parameters(), lr=1e-3, betas=(0.9, 0.99), weight_decay=0.1)
-    forward = model
-    if args.mode == "torch.compile":
-        forward = torch.compile(model)
+        import torch as lib
+
+        lib.set_num_threads(args.threads)
+        model = torch_gpt_class()(**config_of(args))
+    model.load_state_dict({k: lib.from_numpy(v) for k, v in weights.items()})
+    data = batches(args, args.warmup + args.steps)
+    optimizer = lib.optim.AdamW(model.parameters(), lr=1e-3, betas=(0.9, 0.99), weight_decay=0.1)
+    forward = lib.compile(model) if args.mode == "torch.compile" else model
 
     def step(x, y):
         optimizer.zero_grad(set_to_none=True)
@@ -133,7 +146,7 @@ def run_mode(args) -> dict:
         return loss
 
     if args.mode == "bprop captured":
-        step = bp.compile(step)
+        step = lib.compile(step)
     inputs = [(lib.from_numpy(x), lib.from_numpy(y)) for x, y in data]
     times, losses = [], []
     for i, (x, y) in enumerate(inputs):
@@ -213,6 +226,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="turns of every way")
     parser.add_argument("--no-torch-compile", action="store_true")
     parser.add_argument("--mode", choices=MODES, help=argparse.SUPPRESS)  # a child's one way
+    parser.add_argument("--weights", help=argparse.SUPPRESS)  # the child's initial weights
     args = parser.parse_args()
     if args.mode:
         print(json.dumps(run_mode(args)))
@@ -244,6 +258,10 @@ def main() -> None:
         )
     ]
     modes = [m for m in MODES if not (m == "torch.compile" and args.no_torch_compile)]
+    weights_dir = tempfile.TemporaryDirectory(prefix="bench_gpt_")
+    weights = pathlib.Path(weights_dir.name) / "initial.npz"
+    write_initial_weights(args, weights)
+    forwarded.append(f"--weights={weights}")
     rounds: list[dict] = []
     failed: dict[str, str] = {}
     for _ in range(max(1, args.rounds)):
