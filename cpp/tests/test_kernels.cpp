@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "kernels/kernels.h"
+#include "kernels/vector_kernels.h"
 #include "test_helpers.h"
 
 using namespace bprop;
@@ -127,6 +128,30 @@ TEST_SUITE("kernels") {
         }
       }
       CHECK_MESSAGE(worst <= 4, c.name << " is " << worst << " ULP off at " << worst_at);
+    }
+  }
+
+  TEST_CASE("attention's row helpers: max of x * scale, e^(x scale - shift) and its sum") {
+    const kernels::VectorKernels& vk = kernels::vector_kernels();
+    std::mt19937_64 rng(5);
+    std::normal_distribution<float> normal(0.0f, 3.0f);
+    for (int64_t n = 0; n <= 70; ++n) {
+      std::vector<float> x(static_cast<size_t>(n) + 1);
+      for (float& v : x) v = normal(rng);
+      const float sentinel = x[static_cast<size_t>(n)];
+      const float scale = 0.37f;
+      float want_max = -INFINITY;
+      for (int64_t i = 0; i < n; ++i) want_max = std::max(want_max, x[i] * scale);
+      CHECK(vk.scaled_max_f32(x.data(), n, scale) == want_max);
+      const float shift = n > 0 ? want_max : 0.0f;
+      std::vector<double> want(static_cast<size_t>(n));
+      double want_sum = 0.0;
+      for (int64_t i = 0; i < n; ++i)
+        want_sum += want[i] = std::exp(static_cast<double>(x[i]) * scale - shift);
+      const float got_sum = vk.exp_scaled_sum_f32(x.data(), n, scale, shift);
+      for (int64_t i = 0; i < n; ++i) CHECK(std::fabs(x[i] - want[i]) <= 2e-6 * want[i] + 1e-30);
+      CHECK(std::fabs(got_sum - want_sum) <= 1e-5 * want_sum);
+      CHECK(x[static_cast<size_t>(n)] == sentinel);  // nothing written past n
     }
   }
 

@@ -43,6 +43,7 @@ void forward_one(int64_t L, int64_t S, int64_t E, int64_t Ev, T scale, bool caus
   std::vector<T> scores(kQueryBlock * kKeyBlock), partial(kQueryBlock * Ev), acc(kQueryBlock * Ev),
       row_max(kQueryBlock), row_sum(kQueryBlock);
   const DType dtype = sizeof(T) == 4 ? DType::Float32 : DType::Float64;
+  const VectorKernels& vk = vector_kernels();
   for (int64_t i0 = 0; i0 < L; i0 += kQueryBlock) {
     const int64_t rows = std::min(kQueryBlock, L - i0);
     std::fill(row_max.begin(), row_max.end(), kMinusInf);
@@ -56,14 +57,22 @@ void forward_one(int64_t L, int64_t S, int64_t E, int64_t Ev, T scale, bool caus
         T* row = scores.data() + r * cols;
         const int64_t seen = std::clamp<int64_t>(visible_keys(causal, i0 + r, S) - j0, 0, cols);
         T new_max = row_max[r];
-        for (int64_t c = 0; c < seen; ++c) new_max = std::max(new_max, row[c] * scale);
+        T block_sum = 0;
+        if constexpr (sizeof(T) == 4) {
+          new_max = std::max(new_max, vk.scaled_max_f32(row, seen, scale));
+        } else {
+          for (int64_t c = 0; c < seen; ++c) new_max = std::max(new_max, row[c] * scale);
+        }
         // A row that sees nothing in this block keeps its state (its p are all 0).
         const T shift = new_max == kMinusInf ? T(0) : new_max;
-        for (int64_t c = 0; c < seen; ++c) row[c] = row[c] * scale - shift;
-        exp_in_place(row, seen);
+        if constexpr (sizeof(T) == 4) {
+          block_sum = vk.exp_scaled_sum_f32(row, seen, scale, shift);
+        } else {
+          for (int64_t c = 0; c < seen; ++c) row[c] = row[c] * scale - shift;
+          exp_in_place(row, seen);
+          for (int64_t c = 0; c < seen; ++c) block_sum += row[c];
+        }
         std::fill(row + seen, row + cols, T(0));
-        T block_sum = 0;
-        for (int64_t c = 0; c < seen; ++c) block_sum += row[c];
         const T correction = row_max[r] == kMinusInf ? T(0) : std::exp(row_max[r] - shift);
         row_sum[r] = row_sum[r] * correction + block_sum;
         row_max[r] = new_max;
@@ -118,8 +127,12 @@ void backward_one(int64_t L, int64_t S, int64_t E, int64_t Ev, T scale, bool cau
         T* row = p.data() + r * cols;
         const int64_t seen = std::clamp<int64_t>(visible_keys(causal, i0 + r, S) - j0, 0, cols);
         const T row_lse = lse[i0 + r];
-        for (int64_t c = 0; c < seen; ++c) row[c] = row[c] * scale - row_lse;
-        exp_in_place(row, seen);
+        if constexpr (sizeof(T) == 4) {
+          vector_kernels().exp_scaled_sum_f32(row, seen, scale, row_lse);
+        } else {
+          for (int64_t c = 0; c < seen; ++c) row[c] = row[c] * scale - row_lse;
+          exp_in_place(row, seen);
+        }
         std::fill(row + seen, row + cols, T(0));
       }
       // dV_j += P^T dO_i
@@ -200,12 +213,11 @@ void attention_backward(DType dtype, int64_t batch, int64_t L, int64_t S, int64_
                         const void* k, const void* v, const void* out, const void* lse,
                         const void* dout, void* dq, void* dk, void* dv) {
   if (dtype == DType::Float32)
-    attention_backward_typed(batch, L, S, E, Ev, scale, causal, layout,
-                             static_cast<const float*>(q), static_cast<const float*>(k),
-                             static_cast<const float*>(v), static_cast<const float*>(out),
-                             static_cast<const float*>(lse), static_cast<const float*>(dout),
-                             static_cast<float*>(dq), static_cast<float*>(dk),
-                             static_cast<float*>(dv));
+    attention_backward_typed(
+        batch, L, S, E, Ev, scale, causal, layout, static_cast<const float*>(q),
+        static_cast<const float*>(k), static_cast<const float*>(v), static_cast<const float*>(out),
+        static_cast<const float*>(lse), static_cast<const float*>(dout), static_cast<float*>(dq),
+        static_cast<float*>(dk), static_cast<float*>(dv));
   else
     attention_backward_typed(batch, L, S, E, Ev, scale, causal, layout,
                              static_cast<const double*>(q), static_cast<const double*>(k),

@@ -19,14 +19,26 @@ int64_t row_grain(int64_t classes) {
   return std::max<int64_t>(1, 8192 / std::max<int64_t>(classes, 1));
 }
 
-// exp(row[c] - shift) into out, for contiguous values.
+// exp(row[c] - shift) into out, for contiguous values; returns their sum (float32: summed in
+// vector lanes, then the lanes in order; float64: in order).
 template <typename T>
-void shifted_exp(const T* row, int64_t n, T shift, T* out) {
-  for (int64_t c = 0; c < n; ++c) out[c] = row[c] - shift;
+double shifted_exp(const T* row, int64_t n, T shift, T* out) {
   if constexpr (sizeof(T) == 4) {
-    if (vector_kernels().unary_f32(VecUnary::Exp, out, out, n)) return;
+    std::copy(row, row + n, out);
+    return vector_kernels().exp_scaled_sum_f32(out, n, 1.0f, shift);
   }
-  for (int64_t c = 0; c < n; ++c) out[c] = std::exp(out[c]);
+  double sum = 0.0;
+  for (int64_t c = 0; c < n; ++c) sum += out[c] = std::exp(row[c] - shift);
+  return sum;
+}
+
+// The largest of n contiguous values (NaN ignored, as std::max does).
+template <typename T>
+T row_max(const T* row, int64_t n) {
+  if constexpr (sizeof(T) == 4) return vector_kernels().scaled_max_f32(row, n, 1.0f);
+  T m = -std::numeric_limits<T>::infinity();
+  for (int64_t c = 0; c < n; ++c) m = std::max(m, row[c]);
+  return m;
 }
 
 template <typename T>
@@ -38,13 +50,10 @@ void forward_typed(int64_t rows, int64_t classes, int reduction, const T* x, con
     std::vector<T> e(static_cast<size_t>(classes));
     for (int64_t r = first; r < last; ++r) {
       const T* row = x + r * classes;
-      T m = -std::numeric_limits<T>::infinity();
-      for (int64_t c = 0; c < classes; ++c) m = std::max(m, row[c]);
+      const T m = row_max(row, classes);
       // All -inf (or +inf) rows: the shift is 0, so the sums give -inf/NaN as the math does.
       const T shift = std::isfinite(m) ? m : T(0);
-      shifted_exp(row, classes, shift, e.data());
-      double sum = 0.0;
-      for (int64_t c = 0; c < classes; ++c) sum += e[c];
+      const double sum = shifted_exp(row, classes, shift, e.data());
       lse[r] = static_cast<T>(shift + std::log(sum));
       row_loss[r] = target[r] == ignore_index ? T(0) : lse[r] - row[target[r]];
     }
