@@ -254,3 +254,48 @@ def test_overlapping_pieces_are_summed_as_recorded():
     compiled = bp.compile(step)
     assert np.array_equal(compiled().numpy().copy(), step().numpy())
     assert report(compiled)[4] == 0
+
+
+def test_an_intermediate_also_read_as_a_row_is_not_fused_away():
+    def body(x):
+        y = x.exp()
+        return y + y[0]  # y whole, and its first row broadcast
+
+    step = bp.compile(body)
+    for _ in range(3):
+        x = bp.tensor(rng.standard_normal((4, 3)).astype(np.float32))
+        assert np.array_equal(step(x).numpy(), body(x).numpy())
+
+
+def test_a_copy_into_a_tensor_from_outside_the_step_is_not_forwarded_past_a_read_of_it():
+    buf = bp.tensor(np.arange(40, dtype=np.float32))
+    view = buf[10:20]
+
+    def body(x):
+        y = x * 2.0
+        total = buf.sum()  # reads all of buf, before the assignment below
+        bp._core._assign(view, y)
+        return total * 1.0
+
+    step = bp.compile(body)
+    expected = []
+    for value in (1.0, 2.0, 3.0):
+        expected.append(float(buf.sum().item()))
+        assert step(bp.full((10,), value)).item() == expected[-1]
+        assert np.array_equal(view.numpy(), np.full(10, 2 * value, np.float32))
+
+
+def test_a_sum_that_reads_a_piece_twice_is_not_rewritten():
+    w = bp.tensor(rng.standard_normal(6).astype(np.float32))
+
+    def body(x):
+        x = x.detach().requires_grad_()
+        loss = (x[:3] * w[:3]).sum() + (x[3:] * w[3:]).sum()
+        (g,) = bp.autograd.grad(loss, [x])
+        return g + g
+
+    step = bp.compile(body)
+    for _ in range(3):
+        x = bp.tensor(rng.standard_normal(6).astype(np.float32))
+        assert np.array_equal(step(x).numpy(), body(x).numpy())
+        assert np.array_equal(step(x).numpy(), 2 * w.numpy())

@@ -341,6 +341,17 @@ def test_attention_reads_strided_views_in_place_and_matches_pytorch(causal, layo
         assert out.transpose(1, 2).is_contiguous()
 
 
+@pytest.mark.parametrize("scale", [0.0, -0.5, 0.3])
+def test_float32_attention_with_any_scale_and_odd_key_counts_matches_float64(scale):
+    # 7 keys: the vector kernels' padded tail; scale <= 0 turns its padding into NaN or inf
+    q, k, v = (rng.standard_normal(shape) for shape in ((1, 2, 5, 4), (1, 2, 7, 4), (1, 2, 7, 3)))
+    want = F.scaled_dot_product_attention(*(bp.tensor(t) for t in (q, k, v)), scale=scale)
+    got = F.scaled_dot_product_attention(
+        *(bp.tensor(t.astype(np.float32)) for t in (q, k, v)), scale=scale
+    )
+    np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-5, atol=1e-5)
+
+
 def test_attention_with_a_mask_or_dropout_takes_the_composed_path():
     q, k, v = attention_inputs((2, 5, 4), (2, 6, 4), (2, 6, 3), bp.float64)
     mask = bp.tensor(rng.random((5, 6)) > 0.3)

@@ -148,12 +148,6 @@ void LaunchTape::replay() const {
   for (const Instr& instr : program_) run(instr, *pool_);
 }
 
-BufferRef::BufferRef(const void* p) : ref_{-1, reinterpret_cast<uintptr_t>(p)} {
-  if (LaunchTape* tape = active_tape()) {
-    pool_ = tape->pool().get();
-    ref_ = pool_->refer(p);
-  }
-}
 }  // namespace tape
 
 Capture::Capture() : tape_(std::make_unique<tape::LaunchTape>()) {}

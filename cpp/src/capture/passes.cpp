@@ -113,7 +113,8 @@ std::string describe(const std::vector<Instr>& program) {
 //    the end), so they keep nothing else alive.
 // 2. Elementwise chains fuse: a unary or binary launch (or a chain already fused) whose output
 //    slot is written by it alone and read by exactly one later unary or binary launch, over
-//    the same values, joins that launch as one elementwise_chain (Note [Fused elementwise
+//    the same values, whole and in place (not also as a row or a scalar), joins that launch as
+//    one elementwise_chain (Note [Fused elementwise
 //    chains] in kernels/elementwise.cpp): the intermediate never goes to memory. Its step
 //    moves to the later launch's place, so it may not move past a host step or a write to any
 //    of its inputs, and its inputs' spans stretch to that place before the memory is planned
@@ -122,12 +123,14 @@ std::string describe(const std::vector<Instr>& program) {
 // 3. Copies forward: a plain copy (same dtype and layout) of a whole slot that one launch
 //    wrote and nothing but the copy reads (a weight's gradient cloned for .grad, a chain's
 //    result copied out) goes, and that launch writes the copy's destination instead, provided
-//    nothing between them touches the destination; the destination's span grows back to the
-//    launch.
+//    the destination is a slot that nothing from that launch to the copy touches (not an
+//    address outside the pool, which a view read between could reach from another start);
+//    the destination's span grows back to the launch.
 // 4. Pieces add in place: the gradient of a tensor cut into pieces (q, k, v split off one
 //    projection) arrives as one zero-filled tensor per piece with the piece copied in, then
 //    their sum. When every summed slot is that (filled once with zeros, then only copies of its
-//    dtype into it, read by the sum alone) and no element is written by two copies, the sum's
+//    dtype into it, read by the sum alone), the sum adds each of them once (a tree of adds:
+//    every operand and intermediate read once) and no element is written by two copies, the sum's
 //    own slot is zero-filled where the first piece's was and each copy adds its piece into it
 //    (add_scaled with alpha 1: 0 + p, the value the sum of p and zeros gives, -0 included).
 //    The other zero fills and the sum go.
@@ -384,6 +387,14 @@ size_t fuse_elementwise_chains(std::vector<Instr>& program, BufferPool& pool) {
         if (w == access.writers.end() || w->second.size() != 1 || r == access.readers.end())
           continue;
         const size_t i = w->second[0];
+        // second reads the slot only as `input`: whole, in place (not also as a row or a scalar,
+        // which would read memory nobody writes once first's output is a temporary).
+        bool only_as_input = true;
+        for (const ChainOperandRef& o : second->operands)
+          if (o.buffer.slot == slot &&
+              !(same_place(o.buffer, input.buffer) && o.layout == kernels::ChainOperand::Full))
+            only_as_input = false;
+        if (!only_as_input) continue;
         bool only_j = i < j;
         for (size_t reader : r->second) only_j = only_j && reader == j;
         if (!only_j) continue;
@@ -394,8 +405,8 @@ size_t fuse_elementwise_chains(std::vector<Instr>& program, BufferPool& pool) {
         for (const ChainOperandRef& o : first->operands)
           if (o.written) output_matches = same_place(o.buffer, input.buffer);
         if (!output_matches) continue;
-        // first's step moves from i to j: nothing in between may write its inputs, be a host
-        // step, or come after an input's buffer was freed.
+        // first's step moves from i to j: nothing in between may write its inputs or be a host
+        // step; its inputs' spans stretch to j below.
         bool movable = true;
         for (size_t k = i + 1; k < j && movable; ++k) {
           const Instr& between = program[k];
@@ -456,28 +467,24 @@ size_t forward_copies(std::vector<Instr>& program, BufferPool& pool) {
           r == access.readers.end() || r->second != std::vector<size_t>{c})
         continue;
       const size_t p = w->second[0];
-      const size_t bytes = static_cast<size_t>(count) * itemsize(in.dtype);
-      // Whether an argument may touch the destination: its slot, or for an address outside
-      // the pool any address in the copied range (or any at all, for a slot's, unknown extent).
-      auto touches_out = [&](const Arg& a) {
-        if (!is_buffer(a) || a.buffer.slot != out.buffer.slot) return false;
-        return out.buffer.slot >= 0 || (a.buffer.where + bytes > out.buffer.where &&
-                                        out.buffer.where + bytes > a.buffer.where);
-      };
+      // The destination is a slot (an address outside the pool may be a view that anything
+      // between reads through another start, which the arguments do not tell) that nothing from
+      // the producer to the copy touches, the producer included.
+      if (out.buffer.slot < 0) continue;
       bool clear = true;
       for (size_t k = p; k < c && clear; ++k) {
-        if (program[k].kernel < 0) {
-          // host steps touch only what is alive at the end, or outside the pool
-          clear = out.buffer.slot >= 0 && !pool.held_to_the_end(out.buffer.slot);
+        if (program[k].kernel < 0) {  // host steps touch only what is alive at the end
+          clear = !pool.held_to_the_end(out.buffer.slot);
           continue;
         }
-        for (const Arg& a : program[k].args) clear = clear && !touches_out(a);
+        for (const Arg& a : program[k].args)
+          clear = clear && !(is_buffer(a) && a.buffer.slot == out.buffer.slot);
       }
       if (!clear) continue;
       for (Arg& a : program[p].args)
         if (is_buffer(a) && a.buffer.slot == slot)
           a.buffer = {out.buffer.slot, out.buffer.where + a.buffer.where};
-      if (out.buffer.slot >= 0) pool.extend_use_back(out.buffer.slot, program[p].at);
+      pool.extend_use_back(out.buffer.slot, program[p].at);
       program.erase(program.begin() + static_cast<std::ptrdiff_t>(c));
       ++forwarded;
       changed = true;
@@ -512,6 +519,18 @@ size_t add_pieces_in_place(std::vector<Instr>& program, BufferPool& pool) {
         adds = adds && chain->steps[s] == kernels::ChainStep::Binary &&
                chain->steps[s + 1] == static_cast<int64_t>(kernels::BinaryOp::Add);
       if (!adds) continue;
+      {  // a sum tree: every operand but the sum, and every temporary, read exactly once
+        std::unordered_map<int64_t, int> reads;
+        for (size_t s = 0; s < chain->steps.size(); s += kernels::ChainStep::kFields) {
+          ++reads[chain->steps[s + 3]];
+          ++reads[chain->steps[s + 4]];
+        }
+        bool tree = true;
+        for (const auto& [reg, n] : reads) tree = tree && n == 1;
+        for (size_t k = 0; k < chain->operands.size(); ++k)
+          if (!chain->operands[k].written) tree = tree && reads.count(static_cast<int64_t>(k));
+        if (!tree) continue;
+      }
       const size_t bytes = static_cast<size_t>(chain->count) * itemsize(chain->dtype);
       auto whole_slot = [&](const ChainOperandRef& o) {
         return o.layout == kernels::ChainOperand::Full && o.buffer.slot >= 0 &&

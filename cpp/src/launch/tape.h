@@ -2,12 +2,13 @@
 //
 // This is the one boundary between the layers that build work (tensor, ops, autograd, optim)
 // and the kernels, which know nothing of it. While a Tape is active on this thread, every
-// kernel the upper layers start through launch() (launch/launch.h) is appended as a closure
-// that starts it again with the same buffers and layout; work that is not a kernel but must be
-// repeated (a .grad binding, an optimizer step as a whole, a check of index values) is
-// recorded here too. Launches made while a recorded call runs are not recorded separately.
-// Everything a closure needs (shapes, strides) is copied; the buffers themselves must outlive
-// the tape, which capture ensures.
+// kernel the upper layers start through launch() (launch/launch.h) is appended as an Instr of
+// plain data (Note [Captured programs] in launch/program.h): the kernel by name, its values,
+// shapes and strides copied, its buffers as slots of the tape's pool or addresses; work that
+// is not a kernel but must be repeated (a .grad binding, an optimizer step as a whole, a check
+// of index values) is appended as a named host step. Launches made while a recorded call runs
+// are not recorded separately. The buffers made before the recording must outlive the tape,
+// which capture ensures.
 #pragma once
 
 #include <atomic>
@@ -36,17 +37,16 @@ namespace bprop::tape {
 // recording ends (optimizer state made by the first step, a gradient, the loss) keeps its value
 // from one replay to the next, and a buffer an earlier, freed tensor of the step also used
 // would be written over by that tensor's launches at the next replay. So each buffer made while
-// recording is a slot, and launches record a slot and an offset rather than an address
-// (BufferRef; every pointer argument of launch() and the raw pointers of the tape's other
-// closures). When the recording ends (end_recording(), the passes of capture/passes.cpp, then
-// plan()), every slot still alive keeps its buffer alone, and each freed slot, in the order
-// they were made, gets the first buffer of its size that no slot still alive holds and whose
-// slots' spans its own does not overlap (its own recording buffer tried first), or a new one.
-// A slot's span runs from its making to its freeing, counted in launches: every launch that
-// refers to it lies within, and a pass that moves a launch later stretches the spans of the
-// slots it reads to match. Buffers no slot is given go.
-// A tensor a recorded closure holds (a dropout mask redrawn on replay, an arange rewritten, the
-// indices a replay checks again) is alive when the recording ends, so its buffer is its own.
+// recording is a slot, and launches record a slot and an offset rather than an address (every
+// buffer argument of an Instr: Note [Captured programs]). When the recording ends (end_recording(),
+// the passes of capture/passes.cpp, then plan()), every slot still alive keeps its buffer alone,
+// and each freed slot, in the order they were made, gets the first buffer of its size that no slot
+// still alive holds and whose slots' spans its own does not overlap (its own recording buffer tried
+// first), or a new one. A slot's span runs from its making to its freeing, counted in launches:
+// every launch that refers to it lies within, and a pass that moves a launch stretches the spans of
+// the slots it uses to match (extend_use later, extend_use_back earlier). Buffers no slot is given
+// go. A tensor a recorded host step holds (a dropout mask redrawn on replay, an arange rewritten,
+// the indices a replay checks again) is alive when the recording ends, so its buffer is its own.
 // (CUDA graphs' private memory pool, with the live-out buffers made exclusive.) A buffer goes
 // when neither the pool (the capture) nor a tensor holds it: a tensor that outlives the capture
 // keeps its own buffer only.
@@ -95,14 +95,9 @@ class BufferPool {
   bool holds(const void* data) const;
   // What the buffers replays use come to, in bytes (after plan()).
   size_t bytes() const;
-  // After end_recording(), for the passes (capture/passes.cpp): whether the slot's tensor was alive
-  // when the recording ended (its value carries from one replay to the next), and the launch count
-  // at which it was freed while recording (SIZE_MAX if it was not): a launch moved later than
-  // that could find its buffer in another slot's use.
+  // After end_recording(), for the passes (capture/passes.cpp): whether the slot's tensor was
+  // alive when the recording ended (its value carries from one replay to the next).
   bool held_to_the_end(int64_t slot) const { return held_[static_cast<size_t>(slot)]; }
-  size_t freed_at(int64_t slot) const {
-    return held_[static_cast<size_t>(slot)] ? SIZE_MAX : slots_[static_cast<size_t>(slot)].freed;
-  }
 
  private:
   struct Slot {
@@ -144,24 +139,11 @@ struct Instr {
   size_t at = 0;               // the launch count when it was recorded (BufferPool's clock)
 };
 
-// A pointer a recorded closure keeps: resolved at replay through the recording's pool (Note
-// [Capture memory]). Outside a recording, the address itself.
-class BufferRef {
- public:
-  BufferRef() = default;
-  explicit BufferRef(const void* p);
-  void* get() const { return pool_ ? pool_->resolve(ref_) : reinterpret_cast<void*>(ref_.where); }
-
- private:
-  const BufferPool* pool_ = nullptr;  // owned by the tape that holds the closure
-  BufferPool::Ref ref_{-1, 0};
-};
-
 class LaunchTape {
  public:
   LaunchTape() : pool_(std::make_shared<BufferPool>()) {}
   LaunchTape(LaunchTape&&) = default;
-  // The old closures go before the old pool they refer to.
+  // The old program (its host steps' closures) goes before the old pool.
   LaunchTape& operator=(LaunchTape&& other) noexcept {
     program_ = std::move(other.program_);
     owners_ = std::move(other.owners_);
@@ -190,7 +172,7 @@ class LaunchTape {
   const std::shared_ptr<BufferPool>& pool() const { return pool_; }
 
  private:
-  // The pool first: the closures refer to it and go before it.
+  // The pool first: the program refers to it and goes before it.
   std::shared_ptr<BufferPool> pool_;  // the buffers the step made (Note [Capture memory])
   std::vector<Instr> program_;
   std::vector<std::shared_ptr<void>> owners_;
