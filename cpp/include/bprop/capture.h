@@ -63,7 +63,7 @@ class Capture {
 
  private:
   std::unique_ptr<tape::LaunchTape> tape_;
-  size_t recorded_ = 0;                     // instructions before the passes
+  size_t recorded_ = 0;  // instructions before the passes
   struct {
     size_t dropped = 0, fused = 0, forwarded = 0, pieces = 0;  // what the passes did
   } report_;

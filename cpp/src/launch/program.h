@@ -56,8 +56,8 @@ inline void run(const Instr& instr, const BufferPool& pool) {
 // The passes over a recorded program (Note [Program passes] in capture/passes.cpp), between
 // its pool's end_recording() and plan(); none runs when BPROP_FUSION=0 is set. What they did:
 struct PassReport {
-  size_t dropped = 0;  // launches whose results nothing used
-  size_t fused = 0;    // elementwise launches joined into the launch that read their result
+  size_t dropped = 0;    // launches whose results nothing used
+  size_t fused = 0;      // elementwise launches joined into the launch that read their result
   size_t forwarded = 0;  // copies whose source's writer now writes their destination
   size_t pieces = 0;     // zero-padded pieces added into their sum in place
 };

@@ -581,13 +581,19 @@ std::vector<Tensor> vjp_scaled_dot_product_attention(OpNode& node, const Tensor&
     Tensor dq = attention_result(q.shape(), q.dtype(), q),
            dk = attention_result(k.shape(), k.dtype(), k),
            dv = attention_result(v.shape(), v.dtype(), v);
-    kernels::AttentionLayout layout{attention_heads(q), q_at, k_at, v_at, out_at, g_at,
-                                    *attention_strides(dq), *attention_strides(dk),
+    kernels::AttentionLayout layout{attention_heads(q),
+                                    q_at,
+                                    k_at,
+                                    v_at,
+                                    out_at,
+                                    g_at,
+                                    *attention_strides(dq),
+                                    *attention_strides(dk),
                                     *attention_strides(dv)};
     if (q.numel() + k.numel() + v.numel() > 0)
       launch(kernels::attention_backward, q.dtype(), batch_count(q), L, S, E, Ev, s.scale, s.causal,
-             layout, qc.data(), kc.data(), vc.data(), outc.data(), lse.data(), gc.data(),
-             dq.data(), dk.data(), dv.data());
+             layout, qc.data(), kc.data(), vc.data(), outc.data(), lse.data(), gc.data(), dq.data(),
+             dk.data(), dv.data());
     return {dq, dk, dv};
   }
   Tensor scores = mul(matmul(q, transpose(k, -2, -1)), number(s.scale));
