@@ -161,6 +161,19 @@ Arg int_arg_of(int64_t v) {
 // Which kernel launches read and write each slot, by their index in the program.
 struct Access {
   std::unordered_map<int64_t, std::vector<size_t>> readers, writers;  // by slot
+
+  // The slot's only writer, if it has exactly one.
+  std::optional<size_t> sole_writer(int64_t slot) const {
+    const auto w = writers.find(slot);
+    if (w == writers.end() || w->second.size() != 1) return std::nullopt;
+    return w->second[0];
+  }
+  // Whether instruction k, and nothing else, reads the slot (through one argument or more).
+  bool read_only_by(int64_t slot, size_t k) const {
+    const auto r = readers.find(slot);
+    if (r == readers.end()) return false;
+    return std::all_of(r->second.begin(), r->second.end(), [k](size_t i) { return i == k; });
+  }
 };
 
 Access access_of(const std::vector<Instr>& program) {
@@ -382,11 +395,9 @@ size_t fuse_elementwise_chains(std::vector<Instr>& program, BufferPool& pool) {
         if (input.written || slot < 0 || input.layout != kernels::ChainOperand::Full ||
             pool.held_to_the_end(slot))
           continue;
-        const auto w = access.writers.find(slot);
-        const auto r = access.readers.find(slot);
-        if (w == access.writers.end() || w->second.size() != 1 || r == access.readers.end())
-          continue;
-        const size_t i = w->second[0];
+        const std::optional<size_t> writer = access.sole_writer(slot);
+        if (!writer || *writer >= j || !access.read_only_by(slot, j)) continue;
+        const size_t i = *writer;
         // second reads the slot only as `input`: whole, in place (not also as a row or a scalar,
         // which would read memory nobody writes once first's output is a temporary).
         bool only_as_input = true;
@@ -395,9 +406,6 @@ size_t fuse_elementwise_chains(std::vector<Instr>& program, BufferPool& pool) {
               !(same_place(o.buffer, input.buffer) && o.layout == kernels::ChainOperand::Full))
             only_as_input = false;
         if (!only_as_input) continue;
-        bool only_j = i < j;
-        for (size_t reader : r->second) only_j = only_j && reader == j;
-        if (!only_j) continue;
         const std::optional<Chain> first = chain_of(program[i]);
         if (!first) continue;
         // first's output is the slot, whole and in place.
@@ -461,12 +469,9 @@ size_t forward_copies(std::vector<Instr>& program, BufferPool& pool) {
       if (slot < 0 || in.buffer.where != 0 || pool.held_to_the_end(slot) ||
           static_cast<size_t>(count) * itemsize(in.dtype) != pool.used_bytes(slot))
         continue;
-      const auto w = access.writers.find(slot);
-      const auto r = access.readers.find(slot);
-      if (w == access.writers.end() || w->second.size() != 1 || w->second[0] >= c ||
-          r == access.readers.end() || r->second != std::vector<size_t>{c})
-        continue;
-      const size_t p = w->second[0];
+      const std::optional<size_t> writer = access.sole_writer(slot);
+      if (!writer || *writer >= c || !access.read_only_by(slot, c)) continue;
+      const size_t p = *writer;
       // The destination is a slot (an address outside the pool may be a view that anything
       // between reads through another start, which the arguments do not tell) that nothing from
       // the producer to the copy touches, the producer included.
@@ -547,9 +552,8 @@ size_t add_pieces_in_place(std::vector<Instr>& program, BufferPool& pool) {
           pieces.push_back(o.buffer.slot);
       }
       if (!fits || !sum || pieces.size() < 2) continue;
-      const auto sum_writers = access.writers.find(sum->buffer.slot);
       const auto sum_readers = access.readers.find(sum->buffer.slot);
-      if (sum_writers->second != std::vector<size_t>{c}) continue;
+      if (access.sole_writer(sum->buffer.slot) != c) continue;
       if (sum_readers != access.readers.end() && sum_readers->second.front() <= c) continue;
       // Each piece slot: zero-filled whole, then copies into it of its dtype, read by the sum
       // alone; every element written by at most one copy over all of them.
@@ -557,9 +561,8 @@ size_t add_pieces_in_place(std::vector<Instr>& program, BufferPool& pool) {
       std::vector<size_t> zeros, copies;
       for (int64_t slot : pieces) {
         const auto w = access.writers.find(slot);
-        const auto r = access.readers.find(slot);
-        if (pool.held_to_the_end(slot) || w == access.writers.end() || r == access.readers.end() ||
-            r->second != std::vector<size_t>{c}) {
+        if (pool.held_to_the_end(slot) || w == access.writers.end() ||
+            !access.read_only_by(slot, c)) {
           fits = false;
           break;
         }
