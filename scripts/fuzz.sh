@@ -3,9 +3,9 @@
 #
 #   scripts/fuzz.sh [SECONDS_PER_TARGET] [--update-corpus]
 #
-# Builds build/fuzz (installing clang and its libFuzzer runtime with apt when missing), runs each
-# target in fuzz/ for SECONDS_PER_TARGET (default 120) on a scratch copy of its committed seed
-# corpus, prints executions, time and corpus size, and exits non-zero on any finding (a crash,
+# Builds build/fuzz (installing clang and its libFuzzer runtime with apt when missing), runs the
+# targets in fuzz/ side by side, each for SECONDS_PER_TARGET (default 120) on a scratch copy of
+# its committed seed corpus, prints executions, time and corpus size, and exits non-zero on any finding (a crash,
 # a sanitizer report, a leak, a hang, an unexpected exception). Reproducers land in
 # build/fuzz/artifacts/. With --update-corpus the inputs that found new coverage are merged
 # (minimised) into fuzz/corpus/<target>/; review the growth before committing it.
@@ -73,41 +73,54 @@ export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 export BPROP_NUM_THREADS="${BPROP_NUM_THREADS:-1}"  # tiny tensors; keeps runs reproducible
 
 mkdir -p "$build/artifacts"
-failed=()
-summary=()
+
+# The targets run side by side (each a process, or FUZZ_JOBS of them), each in its own
+# directory: libFuzzer's workers write their fuzz-<n>.log into the current directory.
+declare -A started before
 for name in $targets; do
   seeds="$root/fuzz/corpus/$name"
   work="$build/work/$name"
-  log="$build/fuzz_$name.log"
-  rm -rf "$work"
-  mkdir -p "$work"
+  run_dir="$build/run/$name"
+  rm -rf "$work" "$run_dir"
+  mkdir -p "$work" "$run_dir"
   cp "$seeds"/* "$work"/
   options=(-max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1
     -artifact_prefix="$build/artifacts/$name-")
   [ -f "$root/fuzz/$name.dict" ] && options+=(-dict="$root/fuzz/$name.dict")
   if [ "$jobs" -gt 1 ]; then options+=(-jobs="$jobs" -workers="$jobs"); fi
-  echo "==== fuzz_$name for ${seconds}s on $(ls "$work" | wc -l) seeds (log: $log) ===="
-  rm -f "$build"/fuzz-*.log
-  before=$(ls "$build/artifacts" | wc -l)
-  start=$(date +%s)
-  set +e
-  (cd "$build" && "./fuzz_$name" "${options[@]}" "$work") >"$log" 2>&1
-  rc=$?
-  set -e
-  elapsed=$(($(date +%s) - start))
-  after=$(ls "$build/artifacts" | wc -l)
+  echo "==== fuzz_$name for ${seconds}s on $(ls "$work" | wc -l) seeds (log: $build/fuzz_$name.log) ===="
+  started[$name]=$(date +%s)
+  before[$name]=$(find "$build/artifacts" -name "$name-*" | wc -l)
+  (
+    set +e
+    cd "$run_dir" && "$build/fuzz_$name" "${options[@]}" "$work" >"$build/fuzz_$name.log" 2>&1
+    echo $? >"$run_dir/exit_status"
+  ) &
+done
+wait
+
+failed=()
+summary=()
+for name in $targets; do
+  seeds="$root/fuzz/corpus/$name"
+  work="$build/work/$name"
+  run_dir="$build/run/$name"
+  log="$build/fuzz_$name.log"
+  rc=$(cat "$run_dir/exit_status")
+  elapsed=$(($(date +%s) - started[$name]))
   if [ "$jobs" -gt 1 ]; then  # one log per worker: sum their final counts
-    execs=$(for f in "$build"/fuzz-*.log; do
+    execs=$(for f in "$run_dir"/fuzz-*.log; do
       grep -h 'stat::number_of_executed_units' "$f" | tail -n 1 || true
     done | awk '{s += $2} END {print s + 0}')
-    cat "$build"/fuzz-*.log >>"$log" 2>/dev/null || true
+    cat "$run_dir"/fuzz-*.log >>"$log" 2>/dev/null || true
   else
     execs=$(grep -h 'stat::number_of_executed_units' "$log" | tail -n 1 | awk '{print $2 + 0}' || true)
   fi
   corpus=$(ls "$work" | wc -l)
   line="fuzz_$name: ${elapsed}s, $execs executions, corpus $(ls "$seeds" | wc -l) seeds -> $corpus inputs, exit $rc"
   summary+=("$line")
-  if [ "$rc" -ne 0 ] || [ "$after" -ne "$before" ]; then
+  after=$(find "$build/artifacts" -name "$name-*" | wc -l)
+  if [ "$rc" -ne 0 ] || [ "$after" -ne "${before[$name]}" ]; then
     failed+=("$name")
     echo "FINDING in fuzz_$name (exit $rc); the log's end:"
     tail -n 40 "$log"
@@ -116,7 +129,7 @@ for name in $targets; do
   echo "$line"
   if [ "$update_corpus" -eq 1 ]; then
     echo "merging new coverage into $seeds"
-    (cd "$build" && "./fuzz_$name" -merge=1 "$seeds" "$work") >>"$log" 2>&1
+    (cd "$run_dir" && "$build/fuzz_$name" -merge=1 "$seeds" "$work") >>"$log" 2>&1
   fi
 done
 

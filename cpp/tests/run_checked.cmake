@@ -1,7 +1,7 @@
 # Small CTest drivers, run with cmake -P:
 #   -DMODE=subdirectory -DBPROP_SOURCE_DIR=... -DCONSUMER_SOURCE_DIR=... -DWORK_DIR=...
-#       [-DEXECUTABLE=bprop_consumer]
-#       builds and runs a project that takes bprop in with add_subdirectory;
+#       [-DEXECUTABLE=bprop_consumer[;another...]]
+#       builds a project that takes bprop in with add_subdirectory and runs each executable;
 #   -DMODE=no_python -DLIBRARY=... -DNM=...
 #       fails if the core library references any Python symbol;
 #   -DMODE=isa_linkage -DLIBRARY=... -DNM=...
@@ -21,13 +21,18 @@ if(MODE STREQUAL "subdirectory")
   if(GENERATOR)
     list(APPEND args -G "${GENERATOR}")
   endif()
-  foreach(step configure build run)
+  set(steps configure build)
+  foreach(executable IN LISTS EXECUTABLE)
+    list(APPEND steps "run ${executable}")
+  endforeach()
+  foreach(step IN LISTS steps)
     if(step STREQUAL "configure")
       set(command "${CMAKE_COMMAND}" ${args})
     elseif(step STREQUAL "build")
       set(command "${CMAKE_COMMAND}" --build "${WORK_DIR}")
     else()
-      set(command "${WORK_DIR}/${EXECUTABLE}")
+      string(REPLACE "run " "" executable "${step}")
+      set(command "${WORK_DIR}/${executable}")
     endif()
     execute_process(COMMAND ${command} RESULT_VARIABLE rc)
     if(NOT rc EQUAL 0)
