@@ -1,61 +1,62 @@
-"""Fits the rational function behind float32 gelu's Phi (vnormal_cdf_d in
-cpp/src/kernels/vector_kernels.inc) and prints its coefficients and its error.
+"""Fits the polynomials behind float32 gelu's Phi (Note [float32 gelu in float] in
+cpp/src/kernels/vector_kernels.inc) and prints them as the C++ table, with their error.
 
     python scripts/fit_gelu_tail.py      # needs scipy (the examples extra brings it)
 
-R(a) = Phi(-a) e^(a^2 / 2) = erfcx(a / sqrt 2) / 2 for a in [0, 14.5], as P5(a) / Q6(a) with
-P's constant term pinned to 1/2 (so Phi(0) is exactly 1/2) and Q's to 1: linearised least
-squares on the relative error at Chebyshev points, reweighted towards the largest errors
-(Lawson's iteration), keeping the best fit. Then checks it on a dense grid."""
+R(a) = Phi(-a) e^(a^2 / 2) = erfcx(a / sqrt 2) / 2 for a in [0, 14.5], one polynomial of
+degree 8 in t = a - lo on each piece [lo, hi) of PIECES (the pieces the kernel tells apart by
+the exponent and first mantissa bit of a + 1). Each is a least-squares fit of the relative error
+at Chebyshev points over the piece stretched by a thousandth of its width on each side (a + 1
+rounds, so a value just below a boundary can land in the next piece), and the coefficients are
+rounded to float one at a time, constant term first, the rest refitted to what is left each
+time, so that rounding the large terms is made up for by the small ones. Then checks every
+piece on a dense grid, with the coefficients as floats evaluated in double."""
 
 from __future__ import annotations
 
 import numpy as np
 import scipy.special
 
-END = 14.5  # beyond it Phi(-a) is below float32's smallest subnormal
-P_DEGREE, Q_DEGREE = 5, 6
+PIECES = [(0.0, 0.5), (0.5, 1.0), (1.0, 2.0), (2.0, 3.0), (3.0, 5.0), (5.0, 7.0), (7.0, 11.0),
+          (11.0, 15.0)]  # fmt: skip
+DEGREE = 8
 
 
 def target(a):
     return 0.5 * scipy.special.erfcx(a / np.sqrt(2.0))
 
 
-def fit(points: int = 6000, rounds: int = 40):
-    k = np.arange(points)
-    a = (1 - np.cos(np.pi * (k + 0.5) / points)) / 2 * END
-    y, s = target(a), a / END  # s in [0, 1] keeps the system well conditioned
-    p_basis = np.vander(s, P_DEGREE + 1, increasing=True)
-    q_basis = np.vander(s, Q_DEGREE + 1, increasing=True)
-    weight, q_before, best = np.ones_like(a), np.ones_like(a), None
-    for _ in range(rounds):
-        # 1/2 + P'(s) - y (1 + Q'(s)) = 0, scaled by the last round's y Q: the relative error
-        system = np.hstack([p_basis[:, 1:], -y[:, None] * q_basis[:, 1:]]) / (y * q_before)[:, None]
-        rhs = (y - 0.5) / (y * q_before)
-        root = np.sqrt(weight)
-        solution = np.linalg.lstsq(system * root[:, None], rhs * root, rcond=None)[0]
-        p = np.concatenate([[0.5], solution[:P_DEGREE]])
-        q = np.concatenate([[1.0], solution[P_DEGREE:]])
-        q_before = q_basis @ q
-        error = (p_basis @ p) / q_before / y - 1
-        worst = np.abs(error).max()
-        if best is None or worst < best[0]:
-            best = (worst, p, q)
-        weight = weight * (1 + 50 * np.abs(error) / worst)
-        weight /= weight.mean()
-    _, p, q = best
-    # coefficients of a rather than s
-    return p / END ** np.arange(P_DEGREE + 1), q / END ** np.arange(Q_DEGREE + 1)
+def fit_piece(lo: float, hi: float, points: int = 4000) -> list[float]:
+    stretch = (hi - lo) * 1e-3
+    s = np.cos(np.pi * (np.arange(points) + 0.5) / points)
+    a = (lo + hi) / 2 + ((hi - lo) / 2 + stretch) * s
+    a = a[a >= 0]
+    t, y = a - lo, target(a)
+    width = hi - lo  # fitted in powers of t / width, which keeps the system well conditioned
+    basis = np.vander(t / width, DEGREE + 1, increasing=True) / y[:, None]  # relative error
+    left, coefficients = np.ones_like(y), []  # what is left to fit, relative to y
+    for j in range(DEGREE + 1):
+        c = float(np.float32(np.linalg.lstsq(basis[:, j:], left, rcond=None)[0][0] / width**j))
+        coefficients.append(c)
+        left = left - c * width**j * basis[:, j]
+    return coefficients
 
 
 def main() -> None:
-    p, q = fit()
-    a = np.linspace(0, END, 3_000_001)
-    error = np.polyval(p[::-1], a) / np.polyval(q[::-1], a) / target(a) - 1
-    print("P (a^0 first):", ", ".join(repr(float(c)) for c in p))
-    print("Q (a^0 first):", ", ".join(repr(float(c)) for c in q))
-    print(f"largest relative error on [0, {END}]: {np.abs(error).max():.3g}")
-    print(f"smallest Q: {np.polyval(q[::-1], a).min():.3g} (no pole)")
+    worst = 0.0
+    rows = []
+    for lo, hi in PIECES:
+        coefficients = fit_piece(lo, hi)
+        a = np.linspace(lo, min(hi, 14.5), 200_001)
+        error = np.abs(np.polyval(coefficients[::-1], a - lo) / target(a) - 1).max()
+        worst = max(worst, error)
+        print(f"[{lo:4}, {hi:4}): largest relative error {error:.2e}")
+        rows.append(coefficients)
+    print(f"largest relative error over [0, 14.5]: {worst:.2e} (half an ulp: 2^-24 = 5.96e-08)")
+    print("\nconstexpr float kGeluTail[kGeluTailDegree + 1][8] = {  // [power of t][piece]")
+    for j in range(DEGREE + 1):
+        print("    {" + ", ".join(f"{float(np.float32(row[j]))!r}f" for row in rows) + "},")
+    print("};")
 
 
 if __name__ == "__main__":

@@ -119,7 +119,7 @@ def test_norm_errors_name_the_op_and_shapes():
         bp._core._layer_norm(x, 3, None, None, 1e-5)
 
 
-# ---- gelu and erf (float32 evaluated in double: Note [float32 erf and gelu in double]) ----
+# ---- gelu and erf (Note [float32 gelu in float], Note [float32 erf in double]) ----
 
 
 def ulp_error(got, exact):

@@ -1,5 +1,5 @@
-// gelu and its derivative over contiguous values: float32 in the vector kernels (in double,
-// Note [float32 erf and gelu in double] in vector_kernels.inc), float64 with the C library's
+// gelu and its derivative over contiguous values: float32 in the vector kernels (Note [float32
+// gelu in float] in vector_kernels.inc), float64 with the C library's
 // erfc and exp; split over the kernel threads (each value's arithmetic is the same on any).
 #include <cmath>
 
