@@ -161,7 +161,7 @@ def test_float32_erf_and_gelu_are_within_4_ulp_of_the_exact_values():
 def test_float32_gelu_gradient_is_accurate_to_the_scale_of_its_terms():
     # gelu' = Phi(x) + x phi(x) has a root near -0.75, where any rounding of its two terms
     # is a large relative error: the error is measured against the terms' size instead. The
-    # backward works from the forward's saved Phi(x) (Note [gelu's saved factor]).
+    # backward is g times the slope the forward kept (Note [gelu's saved slope]).
     x = sweep()
     x64 = x.astype(np.float64)
     t = bp.tensor(x, requires_grad=True)
@@ -170,8 +170,8 @@ def test_float32_gelu_gradient_is_accurate_to_the_scale_of_its_terms():
     density_term = x64 * np.exp(-0.5 * x64 * x64) / math.sqrt(2 * math.pi)
     scale = np.abs(cdf) + np.abs(density_term)
     error = np.abs(t.grad.numpy() - (cdf + density_term))
-    # Below float32's normal range the saved factor Phi(x) is itself subnormal: there the
-    # error is counted in subnormal steps (16 of them) instead.
+    # Below float32's normal range Phi(x) is itself subnormal: there the error is counted in
+    # subnormal steps (16 of them) instead.
     floor = 16 * float(np.finfo(np.float32).smallest_subnormal)
     assert (error <= 4 * np.spacing(scale.astype(np.float32)) + floor).all()
 

@@ -1,6 +1,6 @@
-// gelu and its derivative over contiguous values: float32 in the vector kernels (Note [float32
-// gelu in float] in vector_kernels.inc), float64 with the C library's
-// erfc and exp; split over the kernel threads (each value's arithmetic is the same on any).
+// gelu and its slope over contiguous values: float32 in the vector kernels (Note [float32 gelu in
+// float] in vector_kernels.inc), float64 with the C library's erfc and exp; split over the kernel
+// threads (each value's arithmetic is the same on any).
 #include <cmath>
 
 #include "kernels/kernels.h"
@@ -14,9 +14,9 @@ constexpr int64_t kGrain = 8192;
 
 double normal_cdf(double x) { return 0.5 * std::erfc(-x * 0.7071067811865476); }
 
-// The same limits as the float32 kernels (gelu_f32, gelu_slope_from_factor): -0 below -40 (NaN at
-// -inf), the slope taken at x clamped to [-40, 40], where it is exactly 0 or 1 (NaN at +-inf).
-// `factor` is Phi(x), or sigmoid(2u) for the tanh form (Note [gelu's saved factor]).
+// The same limits as the float32 kernels (gelu_f32): -0 below -40 (NaN at -inf), the slope taken
+// at x clamped to [-40, 40], where it is exactly 0 or 1 (NaN at +-inf). `factor` is Phi(x), or
+// sigmoid(2u) for the tanh form.
 double gelu_factor(double x, bool tanh_form) {
   if (!tanh_form) return normal_cdf(x);
   const double u = 0.7978845608028654 * (x + 0.044715 * x * x * x);
@@ -39,41 +39,21 @@ double gelu_slope(double x, double factor, bool tanh_form) {
 
 }  // namespace
 
-void gelu(DType dtype, int64_t n, bool tanh_form, const void* x, void* y, void* factor) {
+void gelu(DType dtype, int64_t n, bool tanh_form, const void* x, void* y, void* slope) {
   parallel_for(n, kGrain, [&](int64_t first, int64_t last) {
     if (dtype == DType::Float32) {
       vector_kernels().gelu_f32(
           static_cast<const float*>(x) + first, static_cast<float*>(y) + first,
-          factor ? static_cast<float*>(factor) + first : nullptr, last - first, tanh_form);
+          slope ? static_cast<float*>(slope) + first : nullptr, last - first, tanh_form);
       return;
     }
     const double* in = static_cast<const double*>(x);
     double* out = static_cast<double*>(y);
-    double* saved = static_cast<double*>(factor);
+    double* saved = static_cast<double*>(slope);
     for (int64_t i = first; i < last; ++i) {
       const double a = gelu_factor(in[i], tanh_form);
       out[i] = gelu_value(in[i], a);
-      if (saved) saved[i] = a;
-    }
-  });
-}
-
-void gelu_backward(DType dtype, int64_t n, bool tanh_form, const void* x, const void* factor,
-                   const void* g, void* dx) {
-  parallel_for(n, kGrain, [&](int64_t first, int64_t last) {
-    if (dtype == DType::Float32) {
-      vector_kernels().gelu_backward_f32(static_cast<const float*>(x) + first,
-                                         static_cast<const float*>(factor) + first,
-                                         static_cast<const float*>(g) + first,
-                                         static_cast<float*>(dx) + first, last - first, tanh_form);
-      return;
-    }
-    const double* in = static_cast<const double*>(x);
-    const double* saved = static_cast<const double*>(factor);
-    const double* grad = static_cast<const double*>(g);
-    double* out = static_cast<double*>(dx);
-    for (int64_t i = first; i < last; ++i) {
-      out[i] = gelu_slope(in[i], saved[i], tanh_form) * grad[i];
+      if (saved) saved[i] = gelu_slope(in[i], a, tanh_form);
     }
   });
 }

@@ -182,12 +182,9 @@ void gather_rows(int64_t count, int64_t row_bytes, const void* src, const void* 
 // out's row index[i] += src's row i for i in order, rows of row_len float values, contiguous.
 void scatter_add_rows(DType dtype, int64_t count, int64_t row_len, const void* src,
                       const void* index, void* out);
-// gelu over n contiguous float values (tanh_form: PyTorch's approximate='tanh'); `factor`, when
-// not null, gets Phi(x) (sigmoid(2u) for tanh_form), from which gelu_backward gives
-// dx = gelu'(x) * g.
-void gelu(DType dtype, int64_t n, bool tanh_form, const void* x, void* y, void* factor);
-void gelu_backward(DType dtype, int64_t n, bool tanh_form, const void* x, const void* factor,
-                   const void* g, void* dx);
+// gelu over n contiguous float values (tanh_form: PyTorch's approximate='tanh'); `slope`, when
+// not null, gets gelu'(x), so that the backward is dx = slope * g (Note [gelu's saved slope]).
+void gelu(DType dtype, int64_t n, bool tanh_form, const void* x, void* y, void* slope);
 // Optimizer updates over many parameters in one call (Note [Multi-tensor optimizer step] in
 // optimizer_step.cpp): one pass over every tensor's contiguous values, split over the kernel
 // threads by element, so each value's arithmetic, and so its bits, is the same for any split.

@@ -40,12 +40,9 @@ struct VectorKernels {
   void (*norm_backward_row_f64)(const double* x, const double* g, int64_t d, bool rms, double mean,
                                 double rstd, const double* w, double* dx);
   // y = gelu(x) (tanh_form: PyTorch's approximate='tanh') over n values, in float (the tanh
-  // form in double; Note [float32 gelu in float] in vector_kernels.inc); factor, when not null,
-  // gets Phi(x) (sigmoid(2u) for tanh_form), from which gelu_backward_f32 finds the slope in float
-  // (Note [gelu's saved factor]).
-  void (*gelu_f32)(const float* x, float* y, float* factor, int64_t n, bool tanh_form);
-  void (*gelu_backward_f32)(const float* x, const float* factor, const float* g, float* dx,
-                            int64_t n, bool tanh_form);
+  // form in double; Note [float32 gelu in float] in vector_kernels.inc); slope, when not null,
+  // gets gelu'(x), the backward's factor (Note [gelu's saved slope]).
+  void (*gelu_f32)(const float* x, float* y, float* slope, int64_t n, bool tanh_form);
   // One optimizer update of n contiguous float32 values (kernels/optimizer_update.h), for
   // adam_step and sgd_step (Note [Multi-tensor optimizer step] in optimizer_step.cpp).
   void (*adam_f32)(float* w, const float* g, float* m, float* v, int64_t n,

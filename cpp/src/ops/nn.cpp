@@ -747,23 +747,23 @@ Tensor leaky_relu(const Tensor& x, double negative_slope) {
   return where(gt(x, number(0.0)), x, mul(x, number(negative_slope)));
 }
 
-// One pass each way (kernels::gelu, kernels::gelu_backward); under create_graph the VJP is
-// built of ops: d gelu = Phi(x) + x phi(x), or for the tanh form
+// One pass forward (kernels::gelu), which also keeps the slope gelu'(x) when there will be a
+// backward (Note [gelu's saved slope] in vector_kernels.inc); the backward is g times it. Under
+// create_graph the VJP is built of ops: d gelu = Phi(x) + x phi(x), or for the tanh form
 // (1 + t) / 2 + x (1 - t^2) u' / 2 with t = tanh(u), u = sqrt(2/pi) (x + 0.044715 x^3).
 Tensor gelu(const Tensor& x, bool tanh_approximation) {
   require_floating("gelu", x);
   Tensor xc = contiguous_for_kernel(x);
   Tensor y = Tensor::empty(x.shape(), x.dtype());
-  // Note [gelu's saved factor] (vector_kernels.inc): kept for the backward when there is one.
   std::shared_ptr<OpNode> node = record(OpKind::Gelu, {&x});
-  Tensor factor = node ? Tensor::empty(x.shape(), x.dtype()) : Tensor();
+  Tensor slope = node ? Tensor::empty(x.shape(), x.dtype()) : Tensor();
   if (x.numel() > 0)
     launch(kernels::gelu, x.dtype(), x.numel(), tanh_approximation, xc.data(), y.data(),
-           node ? factor.data() : nullptr);
+           node ? slope.data() : nullptr);
   if (node) {
     node->set_state(GeluForm{tanh_approximation});
     node->save(x);
-    node->save(factor);
+    node->save(slope);
     set_grad_fn(y, std::move(node));
   }
   return y;
@@ -772,15 +772,8 @@ Tensor gelu(const Tensor& x, bool tanh_approximation) {
 std::vector<Tensor> vjp_gelu(OpNode& node, const Tensor& g) {
   const bool tanh_form = node.state<GeluForm>().tanh;
   Tensor x = node.saved(0);
-  if (!is_grad_enabled() && g.dtype() == x.dtype() && g.shape() == x.shape()) {
-    Tensor xc = contiguous_for_kernel(x), gc = contiguous_for_kernel(g);
-    Tensor factor = node.saved(1);
-    Tensor dx = Tensor::empty(x.shape(), x.dtype());
-    if (x.numel() > 0)
-      launch(kernels::gelu_backward, x.dtype(), x.numel(), tanh_form, xc.data(), factor.data(),
-             gc.data(), dx.data());
-    return {dx};
-  }
+  if (!is_grad_enabled() && g.dtype() == x.dtype() && g.shape() == x.shape())
+    return {mul(g, node.saved(1))};
   if (!tanh_form) {
     Tensor cdf = mul(add(erf(mul(x, number(0.7071067811865476))), number(1.0)), number(0.5));
     Tensor density = mul(exp(mul(mul(x, x), number(-0.5))), number(0.3989422804014327));
