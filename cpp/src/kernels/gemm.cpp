@@ -211,6 +211,19 @@ int64_t pack_transposed_4x4(int64_t kc, int64_t lines, const float* src, int64_t
 // 256x784x512 +2-5%, the rest within noise).
 template <typename T>
 void pack_a(int64_t mc, int64_t kc, const T* a, int64_t rsa, int64_t csa, int mr, T* out) {
+  if (rsa == 1 && csa != 1) {  // column-major (a transposed view): a column at a time, as pack_b
+    const int64_t strips = (mc + mr - 1) / mr;
+    for (int64_t p = 0; p < kc; ++p) {
+      const T* src = a + p * csa;
+      for (int64_t s = 0; s < strips; ++s) {
+        const int64_t rows = std::min<int64_t>(mr, mc - s * mr);
+        T* dst = out + (s * kc + p) * mr;
+        std::memcpy(dst, src + s * mr, static_cast<size_t>(rows) * sizeof(T));
+        std::fill(dst + rows, dst + mr, T(0));
+      }
+    }
+    return;
+  }
   for (int64_t r = 0; r < mc; r += mr) {
     const int64_t rows = std::min<int64_t>(mr, mc - r);
     int64_t p = 0;
@@ -256,6 +269,35 @@ void pack_b_panel(int64_t kc, int64_t cols, const T* b, int64_t rsb, int64_t csb
     }
     for (; j < nr; ++j) out[j] = T(0);
     out += nr;
+  }
+}
+
+// B[0:kc, 0:nc] into its panels of NR columns (as pack_b_panel, panel q at out + q * kc * NR).
+// A row-major B is packed a row at a time across every panel: panel by panel, each row gives one
+// panel only NR values (a cache line in float32 with AVX2), so a B not in cache was fetched a
+// line per row at a stride of a row, which the prefetchers follow poorly; a whole row at a
+// time streams it (the weight gradient's B is an activation, rarely still in cache).
+template <typename T>
+void pack_b(int64_t kc, int64_t nc, const T* b, int64_t rsb, int64_t csb, int nr, T* out) {
+  const int64_t panels = (nc + nr - 1) / nr;
+  if (csb != 1) {
+    for (int64_t q = 0; q < panels; ++q)
+      pack_b_panel(kc, std::min<int64_t>(nr, nc - q * nr), b + q * nr * csb, rsb, csb, nr,
+                   out + q * kc * nr);
+    return;
+  }
+  const int64_t whole = nc / nr;
+  for (int64_t p = 0; p < kc; ++p) {
+    const T* src = b + p * rsb;
+    T* dst = out + p * nr;
+    for (int64_t q = 0; q < whole; ++q)
+      std::memcpy(dst + q * kc * nr, src + q * nr, static_cast<size_t>(nr) * sizeof(T));
+    if (whole < panels) {
+      const int64_t cols = nc - whole * nr;
+      T* last = dst + whole * kc * nr;
+      std::memcpy(last, src + whole * nr, static_cast<size_t>(cols) * sizeof(T));
+      std::fill(last + cols, last + nr, T(0));
+    }
   }
 }
 
@@ -337,9 +379,7 @@ void gemm_serial(const GemmPlan<T>& plan, int64_t m, int64_t n, int64_t k, const
     for (int64_t pc = 0; pc < k; pc += block_k) {
       const int64_t kc = std::min<int64_t>(block_k, k - pc);
       const bool accumulate = pc > 0;
-      for (int64_t q = 0; q < panels; ++q)
-        pack_b_panel(kc, std::min<int64_t>(nr, nc - q * nr), b + pc * rsb + (jc + q * nr) * csb,
-                     rsb, csb, nr, packed_b + q * kc * nr);
+      pack_b(kc, nc, b + pc * rsb + jc * csb, rsb, csb, nr, packed_b);
       for (int64_t ic = 0; ic < m; ic += block_m) {
         const int64_t mc = std::min<int64_t>(block_m, m - ic);
         // Note [A in place]: the rows past the last whole strip go through the tail kernel,
