@@ -176,13 +176,18 @@ for m, k, n in [(64, 64, 64), (13, 7, 5), (97, 131, 61), (300, 70, 200), (25, 30
         b = bp.tensor(rng.standard_normal((k, n)), dtype=dtype)
         bt = bp.tensor(rng.standard_normal((n, k)), dtype=dtype).T
         out += [(a @ b).numpy().ravel(), (a @ bt).numpy().ravel(), (a.T.T @ b).numpy().ravel()]
+        # A column-major: a transposed view, and one whose columns are every other one
+        at = bp.tensor(rng.standard_normal((k, m)), dtype=dtype).T
+        wide = bp.tensor(rng.standard_normal((k, 2 * m + 1)), dtype=dtype)
+        out += [(at @ b).numpy().ravel(), (wide[:, 1::2].T @ b).numpy().ravel()]
 np.save("{path}", np.concatenate([o.astype(np.float64) for o in out]))
 """
 
 
 def test_a_read_in_place_or_packed_gives_the_same_bits(tmp_path):
     # Note [A in place] in gemm.cpp: small products read a row-major A where it lies instead of
-    # packing it; the sums are the same, in the same order.
+    # packing it, and a column-major A's whole strips too; the sums are the same, in the same
+    # order.
     results = []
     for panels in ("0", "1000"):
         path = tmp_path / f"products-{panels}.npy"

@@ -372,7 +372,15 @@ void gemm_serial(const GemmPlan<T>& plan, int64_t m, int64_t n, int64_t k, const
   // 1024 slower; hence up to 12 panels (n <= 384 in float32 with AVX-512), and 48 with AVX2
   // (n <= 768, unpacked_a_max_panels).
   // BPROP_GEMM_A_IN_PLACE_PANELS overrides the limit (0: always pack), for tests and tuning.
-  const bool a_in_place = csa == 1 && (n + nr - 1) / nr <= unpacked_a_max_panels();
+  // A column-major A (rsa 1: a transposed view, as the weight gradient's dY^T) is laid out as
+  // packed panels are, MR rows of a column a step, only with its column stride for a step: the
+  // micro-kernel reads its whole strips in place the same way. On the AMD EPYC of
+  // docs/performance.md, 1 thread, interleaved against packing it: the GPT's weight-gradient
+  // products 384x128x768 72 -> 82 GFLOP/s and 128x128x768 66 -> 78; with the caches flushed
+  // (activations out of cache, as in a training step) 384x128x768 57 -> 70.
+  const bool few_panels = (n + nr - 1) / nr <= unpacked_a_max_panels();
+  const bool a_in_place = csa == 1 && few_panels;
+  const bool a_columns_in_place = !a_in_place && rsa == 1 && few_panels;
   for (int64_t jc = 0; jc < n; jc += block_n) {
     const int64_t nc = std::min<int64_t>(block_n, n - jc);
     const int64_t panels = (nc + nr - 1) / nr;
@@ -384,13 +392,17 @@ void gemm_serial(const GemmPlan<T>& plan, int64_t m, int64_t n, int64_t k, const
         const int64_t mc = std::min<int64_t>(block_m, m - ic);
         // Note [A in place]: the rows past the last whole strip go through the tail kernel,
         // in place while whole tail strips remain, and only its last partial strip is packed.
-        const int64_t whole_rows = a_in_place ? mc / mr * mr : 0;
-        const int64_t tail_rows = whole_rows + (mc - whole_rows) / tail.mr * tail.mr;
-        if (!a_in_place)
-          pack_a(mc, kc, a + ic * rsa + pc * csa, rsa, csa, mr, packed_a);
-        else if (tail_rows < mc)
-          pack_a(mc - tail_rows, kc, a + (ic + tail_rows) * rsa + pc, rsa, 1, tail.mr,
-                 packed_a + tail_rows * kc);
+        const int64_t whole_rows = a_in_place || a_columns_in_place ? mc / mr * mr : 0;
+        const int64_t tail_rows =
+            a_in_place ? whole_rows + (mc - whole_rows) / tail.mr * tail.mr : whole_rows;
+        if (a_in_place) {
+          if (tail_rows < mc)
+            pack_a(mc - tail_rows, kc, a + (ic + tail_rows) * rsa + pc, rsa, 1, tail.mr,
+                   packed_a + tail_rows * kc);
+        } else if (whole_rows < mc) {  // all of A packed, or the rows past the in-place strips
+          pack_a(mc - whole_rows, kc, a + (ic + whole_rows) * rsa + pc * csa, rsa, csa, mr,
+                 packed_a + whole_rows * kc);
+        }
         for (int64_t q = 0; q < panels; ++q) {
           const int64_t cols = std::min<int64_t>(nr, nc - q * nr);
           const T* bp = packed_b + q * kc * nr;
@@ -400,7 +412,11 @@ void gemm_serial(const GemmPlan<T>& plan, int64_t m, int64_t n, int64_t k, const
             T* c_tile = c + (ic + r) * ldc + jc + q * nr;
             const T* ap = packed_a + r * kc;
             const bool in_place = a_in_place && rows == kernel.mr;
+            // a strip of A's columns in place, or a packed panel: MR values a step apart
+            const bool columns_in_place = a_columns_in_place && r < whole_rows;
             const T* a_rows = a + (ic + r) * rsa + pc;
+            const T* a_columns = columns_in_place ? a + (ic + r) + pc * csa : ap;
+            const int64_t a_step = columns_in_place ? csa : kernel.mr;
             r += kernel.mr;
             if (r < mc || q + 1 < panels) {  // Note [C prefetch]: the next tile, into L2
               const T* next = r < mc ? c_tile + kernel.mr * ldc : c + ic * ldc + jc + (q + 1) * nr;
@@ -416,12 +432,12 @@ void gemm_serial(const GemmPlan<T>& plan, int64_t m, int64_t n, int64_t k, const
               if (in_place)
                 kernel.run_unpacked_a(kc, a_rows, rsa, bp, c_tile, ldc, accumulate);
               else
-                kernel.run(kc, ap, bp, c_tile, ldc, accumulate);
+                kernel.run(kc, a_columns, a_step, bp, c_tile, ldc, accumulate);
             } else {  // an edge tile: compute whole, keep the part inside C
               if (in_place)
                 kernel.run_unpacked_a(kc, a_rows, rsa, bp, tile, nr, false);
               else
-                kernel.run(kc, ap, bp, tile, nr, false);
+                kernel.run(kc, a_columns, a_step, bp, tile, nr, false);
               for (int64_t i = 0; i < rows; ++i)
                 for (int64_t j = 0; j < cols; ++j)
                   c_tile[i * ldc + j] =

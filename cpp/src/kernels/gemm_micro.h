@@ -12,8 +12,12 @@ namespace bprop::kernels {
 template <typename T>
 struct MicroKernel {
   int mr, nr;  // named "<isa>-<mr>x<nr>" (gemm_kernel_names in kernels.h)
-  // c is row-major with leading dimension ldc; accumulate adds to C instead of overwriting.
-  void (*run)(int64_t kc, const T* a, const T* b, T* c, int64_t ldc, bool accumulate);
+  // c is row-major with leading dimension ldc; accumulate adds to C instead of overwriting. A's
+  // MR values of step p start at a + p * a_step: a_step MR for a packed panel, or the column
+  // stride of a column-major A read in place (a transposed view's rows, as the weight
+  // gradient's dY^T).
+  void (*run)(int64_t kc, const T* a, int64_t a_step, const T* b, T* c, int64_t ldc,
+              bool accumulate);
   // The same tile with A read in place: row i of the tile starts at a + i * rsa and its
   // elements are consecutive (a row-major A, not packed). For products too small to repay
   // packing A.
