@@ -372,15 +372,18 @@ void gemm_serial(const GemmPlan<T>& plan, int64_t m, int64_t n, int64_t k, const
   // 1024 slower; hence up to 12 panels (n <= 384 in float32 with AVX-512), and 48 with AVX2
   // (n <= 768, unpacked_a_max_panels).
   // BPROP_GEMM_A_IN_PLACE_PANELS overrides the limit (0: always pack), for tests and tuning.
-  // A column-major A (rsa 1: a transposed view, as the weight gradient's dY^T) is laid out as
+  // A column-major A (rsa 1: a transposed view, as a weight gradient's dY^T) is laid out as
   // packed panels are, MR rows of a column a step, only with its column stride for a step: the
-  // micro-kernel reads its whole strips in place the same way. On the AMD EPYC of
-  // docs/performance.md, 1 thread, interleaved against packing it: the GPT's weight-gradient
-  // products 384x128x768 72 -> 82 GFLOP/s and 128x128x768 66 -> 78; with the caches flushed
-  // (activations out of cache, as in a training step) 384x128x768 57 -> 70.
-  const bool few_panels = (n + nr - 1) / nr <= unpacked_a_max_panels();
-  const bool a_in_place = csa == 1 && few_panels;
-  const bool a_columns_in_place = !a_in_place && rsa == 1 && few_panels;
+  // micro-kernel reads its whole strips in place the same way. But each panel of B reads the
+  // strips again, from strided columns instead of a contiguous packed block: on the AMD EPYC of
+  // docs/performance.md, 1 thread, interleaved against packing, in place gained up to 16 panels
+  // (the GPT's weight gradients 384x128x768 72 -> 82 GFLOP/s, 128x128x768 66 -> 78, and with
+  // the caches flushed 384x128x768 57 -> 70; 784x256x256 even) and lost from 24 (784x256x384 82
+  // -> 77, 784x256x512 85 -> 77).
+  const int64_t panels_of_n = (n + nr - 1) / nr;
+  const bool a_in_place = csa == 1 && panels_of_n <= unpacked_a_max_panels();
+  const bool a_columns_in_place =
+      !a_in_place && rsa == 1 && panels_of_n <= std::min<int64_t>(unpacked_a_max_panels(), 16);
   for (int64_t jc = 0; jc < n; jc += block_n) {
     const int64_t nc = std::min<int64_t>(block_n, n - jc);
     const int64_t panels = (nc + nr - 1) / nr;
