@@ -75,8 +75,10 @@ export BPROP_NUM_THREADS="${BPROP_NUM_THREADS:-1}"  # tiny tensors; keeps runs r
 mkdir -p "$build/artifacts"
 
 # The targets run side by side (each a process, or FUZZ_JOBS of them), each in its own
-# directory: libFuzzer's workers write their fuzz-<n>.log into the current directory.
-declare -A started before
+# directory: libFuzzer's workers write their fuzz-<n>.log into the current directory. Any still
+# running when this script ends (a failed step, a cancelled CI run) are stopped.
+trap 'kill $(jobs -p) 2>/dev/null || true' EXIT
+declare -A before
 for name in $targets; do
   seeds="$root/fuzz/corpus/$name"
   work="$build/work/$name"
@@ -89,12 +91,17 @@ for name in $targets; do
   [ -f "$root/fuzz/$name.dict" ] && options+=(-dict="$root/fuzz/$name.dict")
   if [ "$jobs" -gt 1 ]; then options+=(-jobs="$jobs" -workers="$jobs"); fi
   echo "==== fuzz_$name for ${seconds}s on $(ls "$work" | wc -l) seeds (log: $build/fuzz_$name.log) ===="
-  started[$name]=$(date +%s)
   before[$name]=$(find "$build/artifacts" -name "$name-*" | wc -l)
   (
     set +e
-    cd "$run_dir" && "$build/fuzz_$name" "${options[@]}" "$work" >"$build/fuzz_$name.log" 2>&1
-    echo $? >"$run_dir/exit_status"
+    start=$(date +%s)
+    cd "$run_dir" || exit 1
+    "$build/fuzz_$name" "${options[@]}" "$work" >"$build/fuzz_$name.log" 2>&1 &
+    fuzzer=$!
+    trap 'kill "$fuzzer" 2>/dev/null' TERM  # (the EXIT trap below stops this subshell)
+    wait "$fuzzer"
+    status=$?
+    echo "$status $(($(date +%s) - start))" >"$run_dir/exit_status"
   ) &
 done
 wait
@@ -106,8 +113,7 @@ for name in $targets; do
   work="$build/work/$name"
   run_dir="$build/run/$name"
   log="$build/fuzz_$name.log"
-  rc=$(cat "$run_dir/exit_status")
-  elapsed=$(($(date +%s) - started[$name]))
+  read -r rc elapsed <"$run_dir/exit_status"
   if [ "$jobs" -gt 1 ]; then  # one log per worker: sum their final counts
     execs=$(for f in "$run_dir"/fuzz-*.log; do
       grep -h 'stat::number_of_executed_units' "$f" | tail -n 1 || true
@@ -124,7 +130,7 @@ for name in $targets; do
     failed+=("$name")
     echo "FINDING in fuzz_$name (exit $rc); the log's end:"
     tail -n 40 "$log"
-    ls -1 "$build/artifacts" | sed 's/^/  artifact: /'
+    find "$build/artifacts" -name "$name-*" | sed 's/^/  artifact: /'
   fi
   echo "$line"
   if [ "$update_corpus" -eq 1 ]; then

@@ -176,10 +176,12 @@ for m, k, n in [(64, 64, 64), (13, 7, 5), (97, 131, 61), (300, 70, 200), (25, 30
         b = bp.tensor(rng.standard_normal((k, n)), dtype=dtype)
         bt = bp.tensor(rng.standard_normal((n, k)), dtype=dtype).T
         out += [(a @ b).numpy().ravel(), (a @ bt).numpy().ravel(), (a.T.T @ b).numpy().ravel()]
-        # A column-major: a transposed view, and one whose columns are every other one
+        # A column-major: a transposed view, and one of a wider matrix's columns (a column
+        # stride past m), and a view whose rows are every other one (not read in place)
         at = bp.tensor(rng.standard_normal((k, m)), dtype=dtype).T
         wide = bp.tensor(rng.standard_normal((k, 2 * m + 1)), dtype=dtype)
-        out += [(at @ b).numpy().ravel(), (wide[:, 1::2].T @ b).numpy().ravel()]
+        out += [(at @ b).numpy().ravel(), (wide[:, 1 : m + 1].T @ b).numpy().ravel()]
+        out += [(wide[:, 1::2].T @ b).numpy().ravel()]
 np.save("{path}", np.concatenate([o.astype(np.float64) for o in out]))
 """
 

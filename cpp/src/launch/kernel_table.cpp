@@ -40,8 +40,8 @@ namespace bprop::tape {
   X(cross_entropy_backward, 0)   \
   X(gather_rows, 0)              \
   X(scatter_add_rows, 0)         \
-  X(gelu, 0) \
-  // clang-format on
+  X(gelu, 0)
+// clang-format on
 
 namespace {
 // elementwise_chain's arguments in a program: dtype, rows, cols (Int), the steps (Array), then
