@@ -190,6 +190,12 @@ def test_gelu_at_infinities_and_nan(dtype, approximate):
     assert values[3] == 0 and values[5] == 0 and np.signbit(values[5])
     assert math.isnan(grads[0]) and math.isnan(grads[1]) and math.isnan(grads[2])
     assert grads[3] == 0.5 and grads[5] == 0
+    # Far below 0 the slope is +0 in both dtypes and forms, as PyTorch's (the float32 tanh
+    # form's once came out -0 from -10 on: a tiny negative slope rounded).
+    far = [-40.5, -1e30] + ([-12.0] if dtype == bp.float32 and approximate == "tanh" else [])
+    far = bp.tensor(far, dtype=dtype, requires_grad=True)
+    F.gelu(far, approximate=approximate).sum().backward()
+    assert (far.grad.numpy() == 0).all() and not np.signbit(far.grad.numpy()).any()
 
 
 @pytest.mark.parametrize("dtype", [bp.float32, bp.float64])
