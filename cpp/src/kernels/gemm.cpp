@@ -204,6 +204,29 @@ int64_t pack_transposed_4x4(int64_t kc, int64_t lines, const float* src, int64_t
   return whole;
 }
 
+// kc runs of `count` contiguous values, run p at src + p * stride (a row-major B's rows, a
+// column-major A's columns), into panels `width` wide: panel q holds out[(q * kc + p) * width + j]
+// = run p's value q * width + j, zeros past count. A run at a time across every panel streams the
+// source; panel by panel, each run gave a panel only `width` values (a cache line in float32 with
+// AVX2), so a source not in cache was fetched a line per run at a run's stride, which the
+// prefetchers follow poorly (the weight gradient's operands are activations, rarely in cache).
+template <typename T>
+void pack_runs(int64_t kc, int64_t count, const T* src, int64_t stride, int width, T* out) {
+  const int64_t panels = (count + width - 1) / width, whole = count / width;
+  for (int64_t p = 0; p < kc; ++p) {
+    const T* run = src + p * stride;
+    T* dst = out + p * width;
+    for (int64_t q = 0; q < whole; ++q)
+      std::memcpy(dst + q * kc * width, run + q * width, static_cast<size_t>(width) * sizeof(T));
+    if (whole < panels) {
+      const int64_t rest = count - whole * width;
+      T* last = dst + whole * kc * width;
+      std::memcpy(last, run + whole * width, static_cast<size_t>(rest) * sizeof(T));
+      std::fill(last + rest, last + width, T(0));
+    }
+  }
+}
+
 // A[0:mc, 0:kc] into panels of MR rows: panel r holds a[p * MR + i] = A[r * MR + i][p], with
 // zero rows past mc so the micro-kernel always runs whole tiles. A whole panel of a row-major
 // float32 A goes through pack_transposed_4x4 (on the Xeon of docs/performance.md, 1 thread,
@@ -211,19 +234,7 @@ int64_t pack_transposed_4x4(int64_t kc, int64_t lines, const float* src, int64_t
 // 256x784x512 +2-5%, the rest within noise).
 template <typename T>
 void pack_a(int64_t mc, int64_t kc, const T* a, int64_t rsa, int64_t csa, int mr, T* out) {
-  if (rsa == 1 && csa != 1) {  // column-major (a transposed view): a column at a time, as pack_b
-    const int64_t strips = (mc + mr - 1) / mr;
-    for (int64_t p = 0; p < kc; ++p) {
-      const T* src = a + p * csa;
-      for (int64_t s = 0; s < strips; ++s) {
-        const int64_t rows = std::min<int64_t>(mr, mc - s * mr);
-        T* dst = out + (s * kc + p) * mr;
-        std::memcpy(dst, src + s * mr, static_cast<size_t>(rows) * sizeof(T));
-        std::fill(dst + rows, dst + mr, T(0));
-      }
-    }
-    return;
-  }
+  if (rsa == 1 && csa != 1) return pack_runs(kc, mc, a, csa, mr, out);  // column-major
   for (int64_t r = 0; r < mc; r += mr) {
     const int64_t rows = std::min<int64_t>(mr, mc - r);
     int64_t p = 0;
@@ -272,33 +283,14 @@ void pack_b_panel(int64_t kc, int64_t cols, const T* b, int64_t rsb, int64_t csb
   }
 }
 
-// B[0:kc, 0:nc] into its panels of NR columns (as pack_b_panel, panel q at out + q * kc * NR).
-// A row-major B is packed a row at a time across every panel: panel by panel, each row gives one
-// panel only NR values (a cache line in float32 with AVX2), so a B not in cache was fetched a
-// line per row at a stride of a row, which the prefetchers follow poorly; a whole row at a
-// time streams it (the weight gradient's B is an activation, rarely still in cache).
+// B[0:kc, 0:nc] into its panels of NR columns (as pack_b_panel, panel q at out + q * kc * NR); a
+// row-major B a row at a time across every panel (pack_runs).
 template <typename T>
 void pack_b(int64_t kc, int64_t nc, const T* b, int64_t rsb, int64_t csb, int nr, T* out) {
-  const int64_t panels = (nc + nr - 1) / nr;
-  if (csb != 1) {
-    for (int64_t q = 0; q < panels; ++q)
-      pack_b_panel(kc, std::min<int64_t>(nr, nc - q * nr), b + q * nr * csb, rsb, csb, nr,
-                   out + q * kc * nr);
-    return;
-  }
-  const int64_t whole = nc / nr;
-  for (int64_t p = 0; p < kc; ++p) {
-    const T* src = b + p * rsb;
-    T* dst = out + p * nr;
-    for (int64_t q = 0; q < whole; ++q)
-      std::memcpy(dst + q * kc * nr, src + q * nr, static_cast<size_t>(nr) * sizeof(T));
-    if (whole < panels) {
-      const int64_t cols = nc - whole * nr;
-      T* last = dst + whole * kc * nr;
-      std::memcpy(last, src + whole * nr, static_cast<size_t>(cols) * sizeof(T));
-      std::fill(last + cols, last + nr, T(0));
-    }
-  }
+  if (csb == 1) return pack_runs(kc, nc, b, rsb, nr, out);
+  for (int64_t q = 0; q * nr < nc; ++q)
+    pack_b_panel(kc, std::min<int64_t>(nr, nc - q * nr), b + q * nr * csb, rsb, csb, nr,
+                 out + q * kc * nr);
 }
 
 // Small products: no packing, the i-p-j order streams rows of B and C.
