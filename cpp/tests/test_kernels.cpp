@@ -242,6 +242,66 @@ TEST_SUITE("kernels") {
     CHECK(std::memcmp(one.data(), two.data(), one.size() * sizeof(float)) == 0);
   }
 
+  TEST_CASE("gemm_with_options: triangular A or C, accumulate, the full product's bits") {
+    // kernels.h's GemmOptions: skipped terms are zeros of A, skipped elements of C unwanted; each
+    // wanted element is the plain product's, plus C's old value when accumulating.
+    using Triangle = bprop::kernels::GemmOptions::Triangle;
+    std::mt19937_64 rng(17);
+    const int64_t kc = bprop::kernels::gemm_blocking(DType::Float32).kc;
+    const int64_t shapes[][3] = {{64, 64, 32}, {70, 45, 81},   {13, 200, 17},
+                                 {5, 7, 3},    {300, 64, 400}, {64, 300, 400}};
+    const int before = get_num_threads();
+    for (const auto& shape : shapes)
+      for (Triangle triangle :
+           {Triangle::None, Triangle::ALower, Triangle::AUpper, Triangle::CLower})
+        for (int64_t diagonal : {-9, 0, 5, 1000})
+          for (bool column_major_a : {false, true})
+            for (bool accumulate : {false, true})
+              for (int threads : {1, 2}) {
+                const int64_t m = shape[0], n = shape[1], k = shape[2];
+                set_num_threads(threads);
+                std::vector<float> a(m * k), b(k * n), old_c(m * n);
+                std::normal_distribution<float> normal;
+                for (float& x : b) x = normal(rng);
+                for (float& x : old_c) x = normal(rng);
+                const int64_t rsa = column_major_a ? 1 : k, csa = column_major_a ? m : 1;
+                for (int64_t i = 0; i < m; ++i)
+                  for (int64_t p = 0; p < k; ++p) {
+                    const bool zero = (triangle == Triangle::ALower && p > i + diagonal) ||
+                                      (triangle == Triangle::AUpper && p < i + diagonal);
+                    a[i * rsa + p * csa] = zero ? 0.0f : normal(rng);
+                  }
+                std::vector<float> plain(m * n), got = old_c;
+                bprop::kernels::gemm(DType::Float32, m, n, k, a.data(), rsa, csa, b.data(), n, 1,
+                                     plain.data(), n);
+                bprop::kernels::GemmOptions options;
+                options.triangle = triangle;
+                options.diagonal = diagonal;
+                options.accumulate = accumulate;
+                bprop::kernels::gemm_with_options(DType::Float32, m, n, k, a.data(), rsa, csa,
+                                                  b.data(), n, 1, got.data(), n, options);
+                // The blocked path adds a k block's sum to C; small products add term by term.
+                const bool same_bits = !accumulate || (k <= kc && m * n * k > 16 * 16 * 16);
+                int64_t wrong = 0;
+                for (int64_t i = 0; i < m; ++i)
+                  for (int64_t j = 0; j < n; ++j) {
+                    if (triangle == Triangle::CLower && j > i + diagonal) continue;
+                    const float expected =
+                        accumulate ? old_c[i * n + j] + plain[i * n + j] : plain[i * n + j];
+                    const float value = got[i * n + j];
+                    wrong += same_bits ? std::memcmp(&value, &expected, sizeof(float)) != 0
+                                       : std::fabs(value - expected) >
+                                             1e-5f * (std::sqrt(float(k)) + std::fabs(expected));
+                  }
+                CHECK_MESSAGE(wrong == 0,
+                              wrong << " wrong elements at m=" << m << " n=" << n << " k=" << k
+                                    << " triangle " << static_cast<int>(triangle) << " diagonal "
+                                    << diagonal << " column-major A " << column_major_a
+                                    << " accumulate " << accumulate << " threads " << threads);
+              }
+    set_num_threads(before);
+  }
+
   // Note [Multi-tensor optimizer step]: tensors of sizes that put part boundaries inside them.
   TEST_CASE("adam_step and sgd_step: each tensor as its own update, any thread count's bits") {
     const std::vector<int64_t> sizes = {0, 40000, 3, 0, 70001, 1, 32768, 0};

@@ -9,7 +9,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
-#include <vector>
+#include <memory>
 
 #include "kernels/kernels.h"
 #include "kernels/parallel.h"
@@ -35,26 +35,54 @@ inline int64_t visible_keys(bool causal, int64_t query, int64_t keys) {
   return causal ? std::min(keys, query + 1) : keys;
 }
 
+// The tile products' options under a causal mask: query rows i0.. against key columns j0..
+// see keys j <= i, a triangle of diagonal i0 - j0 (kernels.h's GemmOptions), so that the GEMMs
+// skip what the mask zeroes. accumulate: add to C (no partial product to add afterwards).
+inline GemmOptions tile_options(bool causal, GemmOptions::Triangle triangle, int64_t diagonal,
+                                bool accumulate = false) {
+  GemmOptions options;
+  options.triangle = causal ? triangle : GemmOptions::Triangle::None;
+  options.diagonal = diagonal;
+  options.accumulate = accumulate;
+  return options;
+}
+
+// sum_e x[e] y[e] in eight running sums combined in a fixed order: the same bits whether the
+// compiler vectorises it or not, and eight times fewer dependent additions than one sum.
+template <typename T>
+T dot(const T* x, const T* y, int64_t n) {
+  T lanes[8] = {};
+  int64_t e = 0;
+  for (; e + 8 <= n; e += 8)
+    for (int l = 0; l < 8; ++l) lanes[l] += x[e + l] * y[e + l];
+  for (; e < n; ++e) lanes[e % 8] += x[e] * y[e];
+  return ((lanes[0] + lanes[4]) + (lanes[1] + lanes[5])) +
+         ((lanes[2] + lanes[6]) + (lanes[3] + lanes[7]));
+}
+
 template <typename T>
 void forward_one(int64_t L, int64_t S, int64_t E, int64_t Ev, T scale, bool causal, const T* q,
                  int64_t qr, const T* k, int64_t kr, const T* v, int64_t vr, T* out, int64_t outr,
                  T* lse) {
+  using Triangle = GemmOptions::Triangle;
   constexpr T kMinusInf = -std::numeric_limits<T>::infinity();
-  std::vector<T> scores(kQueryBlock * kKeyBlock), partial(kQueryBlock * Ev), acc(kQueryBlock * Ev),
-      row_max(kQueryBlock), row_sum(kQueryBlock);
+  // Written before they are read (unwritten scores lie outside the mask and are never read).
+  std::unique_ptr<T[]> scores(new T[kQueryBlock * kKeyBlock]), acc(new T[kQueryBlock * Ev]),
+      row_max(new T[kQueryBlock]), row_sum(new T[kQueryBlock]);
   const DType dtype = sizeof(T) == 4 ? DType::Float32 : DType::Float64;
   const VectorKernels& vk = vector_kernels();
   for (int64_t i0 = 0; i0 < L; i0 += kQueryBlock) {
     const int64_t rows = std::min(kQueryBlock, L - i0);
-    std::fill(row_max.begin(), row_max.end(), kMinusInf);
-    std::fill(row_sum.begin(), row_sum.end(), T(0));
-    std::fill(acc.begin(), acc.end(), T(0));
+    std::fill(row_max.get(), row_max.get() + rows, kMinusInf);
+    std::fill(row_sum.get(), row_sum.get() + rows, T(0));
+    std::fill(acc.get(), acc.get() + rows * Ev, T(0));
     const int64_t key_end = visible_keys(causal, i0 + rows - 1, S);
     for (int64_t j0 = 0; j0 < key_end; j0 += kKeyBlock) {
       const int64_t cols = std::min(kKeyBlock, key_end - j0);
-      gemm(dtype, rows, cols, E, q + i0 * qr, qr, 1, k + j0 * kr, 1, kr, scores.data(), cols);
+      gemm_with_options(dtype, rows, cols, E, q + i0 * qr, qr, 1, k + j0 * kr, 1, kr, scores.get(),
+                        cols, tile_options(causal, Triangle::CLower, i0 - j0));
       for (int64_t r = 0; r < rows; ++r) {
-        T* row = scores.data() + r * cols;
+        T* row = scores.get() + r * cols;
         const int64_t seen = std::clamp<int64_t>(visible_keys(causal, i0 + r, S) - j0, 0, cols);
         T new_max = row_max[r];
         T block_sum = 0;
@@ -73,14 +101,19 @@ void forward_one(int64_t L, int64_t S, int64_t E, int64_t Ev, T scale, bool caus
           for (int64_t c = 0; c < seen; ++c) block_sum += row[c];
         }
         std::fill(row + seen, row + cols, T(0));
-        const T correction = row_max[r] == kMinusInf ? T(0) : std::exp(row_max[r] - shift);
-        row_sum[r] = row_sum[r] * correction + block_sum;
+        // Until the row has seen a key, its sum and output are 0: nothing to rescale.
+        if (row_max[r] != kMinusInf) {
+          const T correction = std::exp(row_max[r] - shift);
+          row_sum[r] *= correction;
+          T* acc_row = acc.get() + r * Ev;
+          for (int64_t e = 0; e < Ev; ++e) acc_row[e] *= correction;
+        }
+        row_sum[r] += block_sum;
         row_max[r] = new_max;
-        T* acc_row = acc.data() + r * Ev;
-        for (int64_t e = 0; e < Ev; ++e) acc_row[e] *= correction;
       }
-      gemm(dtype, rows, Ev, cols, scores.data(), cols, 1, v + j0 * vr, vr, 1, partial.data(), Ev);
-      for (int64_t x = 0; x < rows * Ev; ++x) acc[x] += partial[x];
+      // acc += P V: P is 0 past each row's last visible key
+      gemm_with_options(dtype, rows, Ev, cols, scores.get(), cols, 1, v + j0 * vr, vr, 1, acc.get(),
+                        Ev, tile_options(causal, Triangle::ALower, i0 - j0, true));
     }
     for (int64_t r = 0; r < rows; ++r) {
       // A row that sees no key at all (S = 0) gives zeros, as PyTorch's kernels do.
@@ -96,35 +129,44 @@ template <typename T>
 void backward_one(int64_t L, int64_t S, int64_t E, int64_t Ev, T scale, bool causal,
                   const AttentionLayout& layout, const T* q, const T* k, const T* v, const T* out,
                   const T* lse, const T* dout, T* dq, T* dk, T* dv) {
+  using Triangle = GemmOptions::Triangle;
   const int64_t qr = layout.q.row, kr = layout.k.row, vr = layout.v.row, outr = layout.out.row,
                 doutr = layout.dout.row, dqr = layout.dq.row, dkr = layout.dk.row,
                 dvr = layout.dv.row;
   const DType dtype = sizeof(T) == 4 ? DType::Float32 : DType::Float64;
-  std::vector<T> p(kQueryBlock * kKeyBlock), dp(kQueryBlock * kKeyBlock), delta(L),
-      partial(std::max({kKeyBlock * Ev, kKeyBlock * E, kQueryBlock * E}));
+  // Written before they are read (unwritten tile elements lie outside the mask, never read).
+  std::unique_ptr<T[]> p(new T[kQueryBlock * kKeyBlock]), ds(new T[kQueryBlock * kKeyBlock]),
+      delta(new T[L]);
   // delta_i = sum_e dO[i][e] O[i][e], the row's <dO, O>: the softmax backward's row term.
-  for (int64_t i = 0; i < L; ++i) {
-    T sum = 0;
-    for (int64_t e = 0; e < Ev; ++e) sum += dout[i * doutr + e] * out[i * outr + e];
-    delta[i] = sum;
-  }
-  for (int64_t i = 0; i < L; ++i) std::fill(dq + i * dqr, dq + i * dqr + E, T(0));
-  for (int64_t j = 0; j < S; ++j) std::fill(dk + j * dkr, dk + j * dkr + E, T(0));
-  for (int64_t j = 0; j < S; ++j) std::fill(dv + j * dvr, dv + j * dvr + Ev, T(0));
-  // out[row r of a rows x n block at `at`, rows `stride` apart] += partial's row r
-  auto add_rows = [&](T* at, int64_t stride, int64_t rows, int64_t n) {
-    for (int64_t r = 0; r < rows; ++r)
-      for (int64_t x = 0; x < n; ++x) at[r * stride + x] += partial[r * n + x];
+  for (int64_t i = 0; i < L; ++i) delta[i] = dot(dout + i * doutr, out + i * outr, Ev);
+  // dQ, dK and dV are written by their first tile product and added to by the others; rows no
+  // product reaches (none at all when S = 0; causal keys past every query) are zeroed here.
+  auto zero_rows = [](T* at, int64_t stride, int64_t begin, int64_t end, int64_t n) {
+    for (int64_t row = begin; row < end; ++row)
+      std::fill(at + row * stride, at + row * stride + n, T(0));
   };
+  if (S == 0) zero_rows(dq, dqr, 0, L, E);
   for (int64_t j0 = 0; j0 < S; j0 += kKeyBlock) {
     const int64_t cols = std::min(kKeyBlock, S - j0);
     // With a causal mask, queries before j0 see none of these keys.
-    for (int64_t i0 = causal ? j0 / kQueryBlock * kQueryBlock : 0; i0 < L; i0 += kQueryBlock) {
+    const int64_t first_i0 = causal ? j0 / kQueryBlock * kQueryBlock : 0;
+    if (first_i0 >= L) {
+      zero_rows(dk, dkr, j0, j0 + cols, E);
+      zero_rows(dv, dvr, j0, j0 + cols, Ev);
+    }
+    for (int64_t i0 = first_i0; i0 < L; i0 += kQueryBlock) {
       const int64_t rows = std::min(kQueryBlock, L - i0);
+      // Query rows see keys j <= i (diagonal i0 - j0); the transposed products' rows are keys,
+      // summed over the queries that see them (diagonal j0 - i0).
+      const GemmOptions wanted = tile_options(causal, Triangle::CLower, i0 - j0),
+                        over_keys = tile_options(causal, Triangle::ALower, i0 - j0, j0 > 0),
+                        over_queries =
+                            tile_options(causal, Triangle::AUpper, j0 - i0, i0 > first_i0);
       // P = exp(Q K^T scale - lse), 0 where masked.
-      gemm(dtype, rows, cols, E, q + i0 * qr, qr, 1, k + j0 * kr, 1, kr, p.data(), cols);
+      gemm_with_options(dtype, rows, cols, E, q + i0 * qr, qr, 1, k + j0 * kr, 1, kr, p.get(), cols,
+                        wanted);
       for (int64_t r = 0; r < rows; ++r) {
-        T* row = p.data() + r * cols;
+        T* row = p.get() + r * cols;
         const int64_t seen = std::clamp<int64_t>(visible_keys(causal, i0 + r, S) - j0, 0, cols);
         const T row_lse = lse[i0 + r];
         if constexpr (sizeof(T) == 4) {
@@ -136,21 +178,24 @@ void backward_one(int64_t L, int64_t S, int64_t E, int64_t Ev, T scale, bool cau
         std::fill(row + seen, row + cols, T(0));
       }
       // dV_j += P^T dO_i
-      gemm(dtype, cols, Ev, rows, p.data(), 1, cols, dout + i0 * doutr, doutr, 1, partial.data(),
-           Ev);
-      add_rows(dv + j0 * dvr, dvr, cols, Ev);
-      // dP = dO_i V_j^T; dS = P (dP - delta) scale
-      gemm(dtype, rows, cols, Ev, dout + i0 * doutr, doutr, 1, v + j0 * vr, 1, vr, dp.data(), cols);
-      for (int64_t r = 0; r < rows; ++r)
-        for (int64_t c = 0; c < cols; ++c) {
-          const int64_t x = r * cols + c;
-          dp[x] = p[x] * (dp[x] - delta[i0 + r]) * scale;
-        }
+      gemm_with_options(dtype, cols, Ev, rows, p.get(), 1, cols, dout + i0 * doutr, doutr, 1,
+                        dv + j0 * dvr, dvr, over_queries);
+      // dP = dO_i V_j^T; dS = P (dP - delta) scale, 0 where masked
+      gemm_with_options(dtype, rows, cols, Ev, dout + i0 * doutr, doutr, 1, v + j0 * vr, 1, vr,
+                        ds.get(), cols, wanted);
+      for (int64_t r = 0; r < rows; ++r) {
+        const int64_t seen = std::clamp<int64_t>(visible_keys(causal, i0 + r, S) - j0, 0, cols);
+        const T row_delta = delta[i0 + r];
+        const T* p_row = p.get() + r * cols;
+        T* ds_row = ds.get() + r * cols;
+        for (int64_t c = 0; c < seen; ++c) ds_row[c] = p_row[c] * (ds_row[c] - row_delta) * scale;
+        std::fill(ds_row + seen, ds_row + cols, T(0));
+      }
       // dQ_i += dS K_j; dK_j += dS^T Q_i
-      gemm(dtype, rows, E, cols, dp.data(), cols, 1, k + j0 * kr, kr, 1, partial.data(), E);
-      add_rows(dq + i0 * dqr, dqr, rows, E);
-      gemm(dtype, cols, E, rows, dp.data(), 1, cols, q + i0 * qr, qr, 1, partial.data(), E);
-      add_rows(dk + j0 * dkr, dkr, cols, E);
+      gemm_with_options(dtype, rows, E, cols, ds.get(), cols, 1, k + j0 * kr, kr, 1, dq + i0 * dqr,
+                        dqr, over_keys);
+      gemm_with_options(dtype, cols, E, rows, ds.get(), 1, cols, q + i0 * qr, qr, 1, dk + j0 * dkr,
+                        dkr, over_queries);
     }
   }
 }

@@ -293,13 +293,15 @@ void pack_b(int64_t kc, int64_t nc, const T* b, int64_t rsb, int64_t csb, int nr
                  out + q * kc * nr);
 }
 
-// Small products: no packing, the i-p-j order streams rows of B and C.
+// Small products: no packing, the i-p-j order streams rows of B and C. accumulate: C += A B,
+// the products added to C one p at a time.
 template <typename T>
 void gemm_small(int64_t m, int64_t n, int64_t k, const T* a, int64_t rsa, int64_t csa, const T* b,
-                int64_t rsb, int64_t csb, T* c, int64_t ldc) {
+                int64_t rsb, int64_t csb, T* c, int64_t ldc, bool accumulate = false) {
   for (int64_t i = 0; i < m; ++i) {
     T* c_row = c + i * ldc;
-    for (int64_t j = 0; j < n; ++j) c_row[j] = T(0);
+    if (!accumulate)
+      for (int64_t j = 0; j < n; ++j) c_row[j] = T(0);
     for (int64_t p = 0; p < k; ++p) {
       const T a_ip = a[i * rsa + p * csa];
       const T* b_row = b + p * rsb;
@@ -343,14 +345,17 @@ T* scratch(int which, int64_t count) {
 // One thread's share: C[0:m, 0:n] of a product, in the BLIS loop order.
 template <typename T>
 void gemm_serial(const GemmPlan<T>& plan, int64_t m, int64_t n, int64_t k, const T* a, int64_t rsa,
-                 int64_t csa, const T* b, int64_t rsb, int64_t csb, T* c, int64_t ldc) {
+                 int64_t csa, const T* b, int64_t rsb, int64_t csb, T* c, int64_t ldc,
+                 const GemmOptions& options = {}) {
+  using Triangle = GemmOptions::Triangle;
   const MicroKernel<T>& main_kernel = *plan.kernel;
   const MicroKernel<T>& tail = *plan.tail;
   const int mr = main_kernel.mr, nr = main_kernel.nr;
   const GemmBlocking& blocks = plan.blocking;
   const int64_t block_k = blocks.kc, block_m = blocks.mc, block_n = blocks.nc;
   if (k == 0) {
-    for (int64_t i = 0; i < m; ++i) std::fill(c + i * ldc, c + i * ldc + n, T(0));
+    if (!options.accumulate)
+      for (int64_t i = 0; i < m; ++i) std::fill(c + i * ldc, c + i * ldc + n, T(0));
     return;
   }
   const int64_t kc_max = std::min<int64_t>(block_k, k);
@@ -381,7 +386,7 @@ void gemm_serial(const GemmPlan<T>& plan, int64_t m, int64_t n, int64_t k, const
     const int64_t panels = (nc + nr - 1) / nr;
     for (int64_t pc = 0; pc < k; pc += block_k) {
       const int64_t kc = std::min<int64_t>(block_k, k - pc);
-      const bool accumulate = pc > 0;
+      const bool accumulate = pc > 0 || options.accumulate;
       pack_b(kc, nc, b + pc * rsb + jc * csb, rsb, csb, nr, packed_b);
       for (int64_t ic = 0; ic < m; ic += block_m) {
         const int64_t mc = std::min<int64_t>(block_m, m - ic);
@@ -409,10 +414,29 @@ void gemm_serial(const GemmPlan<T>& plan, int64_t m, int64_t n, int64_t k, const
             const bool in_place = a_in_place && rows == kernel.mr;
             // a strip of A's columns in place, or a packed panel: MR values a step apart
             const bool columns_in_place = a_columns_in_place && r < whole_rows;
-            const T* a_rows = a + (ic + r) * rsa + pc;
-            const T* a_columns = columns_in_place ? a + (ic + r) + pc * csa : ap;
+            // GemmOptions' triangles: this tile's k range within the block, or no tile at all
+            const int64_t first_row = ic + r, last_row = ic + r + rows - 1;
+            int64_t k_begin = 0, k_end = kc;
+            if (options.triangle == Triangle::ALower)
+              k_end = std::clamp<int64_t>(last_row + options.diagonal + 1 - pc, 0, kc);
+            else if (options.triangle == Triangle::AUpper)
+              k_begin = std::clamp<int64_t>(first_row + options.diagonal - pc, 0, kc);
+            const bool wanted =
+                options.triangle != Triangle::CLower || jc + q * nr <= last_row + options.diagonal;
+            const T* a_rows = a + (ic + r) * rsa + pc + k_begin;
             const int64_t a_step = columns_in_place ? csa : kernel.mr;
+            const T* a_columns =
+                (columns_in_place ? a + (ic + r) + pc * csa : ap) + k_begin * a_step;
+            const T* b_panel = bp + k_begin * nr;
+            const int64_t k_count = k_end - k_begin;
             r += kernel.mr;
+            if (!wanted) continue;
+            if (k_count <= 0) {  // A's part is all zeros: C's tile is 0, or unchanged
+              if (!accumulate)
+                for (int64_t i = 0; i < rows; ++i)
+                  std::fill(c_tile + i * ldc, c_tile + i * ldc + cols, T(0));
+              continue;
+            }
             if (r < mc || q + 1 < panels) {  // Note [C prefetch]: the next tile, into L2
               const T* next = r < mc ? c_tile + kernel.mr * ldc : c + ic * ldc + jc + (q + 1) * nr;
               const int64_t next_rows =
@@ -425,14 +449,14 @@ void gemm_serial(const GemmPlan<T>& plan, int64_t m, int64_t n, int64_t k, const
             }
             if (rows == kernel.mr && cols == nr) {
               if (in_place)
-                kernel.run_unpacked_a(kc, a_rows, rsa, bp, c_tile, ldc, accumulate);
+                kernel.run_unpacked_a(k_count, a_rows, rsa, b_panel, c_tile, ldc, accumulate);
               else
-                kernel.run(kc, a_columns, a_step, bp, c_tile, ldc, accumulate);
+                kernel.run(k_count, a_columns, a_step, b_panel, c_tile, ldc, accumulate);
             } else {  // an edge tile: compute whole, keep the part inside C
               if (in_place)
-                kernel.run_unpacked_a(kc, a_rows, rsa, bp, tile, nr, false);
+                kernel.run_unpacked_a(k_count, a_rows, rsa, b_panel, tile, nr, false);
               else
-                kernel.run(kc, a_columns, a_step, bp, tile, nr, false);
+                kernel.run(k_count, a_columns, a_step, b_panel, tile, nr, false);
               for (int64_t i = 0; i < rows; ++i)
                 for (int64_t j = 0; j < cols; ++j)
                   c_tile[i * ldc + j] =
@@ -449,12 +473,20 @@ void gemm_serial(const GemmPlan<T>& plan, int64_t m, int64_t n, int64_t k, const
 // running the serial loops: one hand-off per product, and per-element sums unchanged.
 template <typename T>
 void gemm_blocked(const GemmPlan<T>& plan, int64_t m, int64_t n, int64_t k, const T* a, int64_t rsa,
-                  int64_t csa, const T* b, int64_t rsb, int64_t csb, T* c, int64_t ldc) {
+                  int64_t csa, const T* b, int64_t rsb, int64_t csb, T* c, int64_t ldc,
+                  const GemmOptions& options) {
   const MicroKernel<T>& kernel = *plan.kernel;
   const int64_t threads = num_threads();
   const double flops = 2.0 * static_cast<double>(m) * static_cast<double>(n) * k;
   if (threads == 1 || flops < 4e6)
-    return gemm_serial(plan, m, n, k, a, rsa, csa, b, rsb, csb, c, ldc);
+    return gemm_serial(plan, m, n, k, a, rsa, csa, b, rsb, csb, c, ldc, options);
+  // A part's rows start at r0 and its columns at c0: its triangles' diagonal moves by r0 - c0
+  // (for ALower and AUpper, c0 is 0: k is never split).
+  auto part_options = [&](int64_t r0, int64_t c0) {
+    GemmOptions moved = options;
+    moved.diagonal = options.diagonal + r0 - c0;
+    return moved;
+  };
   if (m >= n) {
     const int64_t units = (m + kernel.mr - 1) / kernel.mr;
     parallel_for(std::min(units, threads), 1, [&](int64_t first, int64_t last) {
@@ -462,7 +494,8 @@ void gemm_blocked(const GemmPlan<T>& plan, int64_t m, int64_t n, int64_t k, cons
         const int64_t parts = std::min(units, threads);
         const int64_t r0 = units * part / parts * kernel.mr;
         const int64_t r1 = std::min(m, units * (part + 1) / parts * kernel.mr);
-        gemm_serial(plan, r1 - r0, n, k, a + r0 * rsa, rsa, csa, b, rsb, csb, c + r0 * ldc, ldc);
+        gemm_serial(plan, r1 - r0, n, k, a + r0 * rsa, rsa, csa, b, rsb, csb, c + r0 * ldc, ldc,
+                    part_options(r0, 0));
       }
     });
   } else {
@@ -472,7 +505,8 @@ void gemm_blocked(const GemmPlan<T>& plan, int64_t m, int64_t n, int64_t k, cons
         const int64_t parts = std::min(units, threads);
         const int64_t c0 = units * part / parts * kernel.nr;
         const int64_t c1 = std::min(n, units * (part + 1) / parts * kernel.nr);
-        gemm_serial(plan, m, c1 - c0, k, a, rsa, csa, b + c0 * csb, rsb, csb, c + c0, ldc);
+        gemm_serial(plan, m, c1 - c0, k, a, rsa, csa, b + c0 * csb, rsb, csb, c + c0, ldc,
+                    part_options(0, options.triangle == GemmOptions::Triangle::CLower ? c0 : 0));
       }
     });
   }
@@ -792,14 +826,15 @@ const GemmPlan<T>& plan_for(int64_t m, int64_t n, bool a_row_major) {
   return plan<T>(best);
 }
 
+// Small products ignore the options' triangles: computing what may be skipped is allowed.
 template <typename T>
 void gemm_typed(int64_t m, int64_t n, int64_t k, const T* a, int64_t rsa, int64_t csa, const T* b,
-                int64_t rsb, int64_t csb, T* c, int64_t ldc) {
+                int64_t rsb, int64_t csb, T* c, int64_t ldc, const GemmOptions& options) {
   if (m == 0 || n == 0) return;
   if (m * n * k <= 16 * 16 * 16)
-    gemm_small(m, n, k, a, rsa, csa, b, rsb, csb, c, ldc);
+    gemm_small(m, n, k, a, rsa, csa, b, rsb, csb, c, ldc, options.accumulate);
   else
-    gemm_blocked(plan_for<T>(m, n, csa == 1), m, n, k, a, rsa, csa, b, rsb, csb, c, ldc);
+    gemm_blocked(plan_for<T>(m, n, csa == 1), m, n, k, a, rsa, csa, b, rsb, csb, c, ldc, options);
 }
 
 }  // namespace
@@ -856,17 +891,26 @@ void set_gemm_kernel(DType dtype, const std::string& name) {
 
 void gemm(DType dtype, int64_t m, int64_t n, int64_t k, const void* a, int64_t rsa, int64_t csa,
           const void* b, int64_t rsb, int64_t csb, void* c, int64_t ldc) {
+  gemm_with_options(dtype, m, n, k, a, rsa, csa, b, rsb, csb, c, ldc, GemmOptions{});
+}
+
+void gemm_with_options(DType dtype, int64_t m, int64_t n, int64_t k, const void* a, int64_t rsa,
+                       int64_t csa, const void* b, int64_t rsb, int64_t csb, void* c, int64_t ldc,
+                       const GemmOptions& options) {
   switch (dtype) {
     case DType::Float32:
       return gemm_typed(m, n, k, static_cast<const float*>(a), rsa, csa,
-                        static_cast<const float*>(b), rsb, csb, static_cast<float*>(c), ldc);
+                        static_cast<const float*>(b), rsb, csb, static_cast<float*>(c), ldc,
+                        options);
     case DType::Float64:
       return gemm_typed(m, n, k, static_cast<const double*>(a), rsa, csa,
-                        static_cast<const double*>(b), rsb, csb, static_cast<double*>(c), ldc);
+                        static_cast<const double*>(b), rsb, csb, static_cast<double*>(c), ldc,
+                        options);
     case DType::Int64:
       if (m > 0 && n > 0)
         gemm_small(m, n, k, static_cast<const int64_t*>(a), rsa, csa,
-                   static_cast<const int64_t*>(b), rsb, csb, static_cast<int64_t*>(c), ldc);
+                   static_cast<const int64_t*>(b), rsb, csb, static_cast<int64_t*>(c), ldc,
+                   options.accumulate);
       return;
     case DType::Bool:
       throw std::logic_error("kernel gemm has no bool version");

@@ -224,6 +224,22 @@ void sgd_step(DType dtype, const SGDHyper& hyper, const SGDTensor* tensors, int6
 // each element of C is summed in the same order whatever the thread count.
 void gemm(DType dtype, int64_t m, int64_t n, int64_t k, const void* a, int64_t rsa, int64_t csa,
           const void* b, int64_t rsb, int64_t csb, void* c, int64_t ldc);
+// What a product may skip, and whether it adds to C: attention's tiles under a causal mask,
+// whose operands are triangular (numpy's tril/triu, diagonal d) and whose products are summed.
+//   ALower: A = tril(A, d), so row i sums over p <= i + d only;
+//   AUpper: A = triu(A, d), so row i sums over p >= i + d only;
+//   CLower: only tril(C, d) is wanted; C's other elements may be left as they were.
+// Skipped terms are exact zeros, so each wanted element is the full product's (the sums keep
+// their order; only a -0 may become +0, and a non-finite B value meeting a zero of A no longer
+// makes a NaN). accumulate: C += A B (C plus the sum), instead of C = A B.
+struct GemmOptions {
+  enum class Triangle { None, ALower, AUpper, CLower } triangle = Triangle::None;
+  int64_t diagonal = 0;
+  bool accumulate = false;
+};
+void gemm_with_options(DType dtype, int64_t m, int64_t n, int64_t k, const void* a, int64_t rsa,
+                       int64_t csa, const void* b, int64_t rsb, int64_t csb, void* c, int64_t ldc,
+                       const GemmOptions& options);
 // The GEMM's micro-kernel tile (mr x nr) and cache blocking (kc, mc, nc) for a float dtype on
 // this machine (Note [GEMM blocking] in gemm.cpp), as gemm uses them.
 struct GemmBlocking {
