@@ -171,6 +171,7 @@ void reduce(ReduceOp op, int ndim, const int64_t* shape, const Operand& out, con
     }
   }
   Odometer kept, reduced;
+  const Odometer* previous = nullptr;  // where the last dim of more than one element went
   for (int d = 0; d < ndim; ++d) {
     if (shape[d] == 1) continue;
     Odometer& target = out.strides[d] == 0 ? reduced : kept;
@@ -179,11 +180,23 @@ void reduce(ReduceOp op, int ndim, const int64_t* shape, const Operand& out, con
         reduced.in_strides.back() == in.strides[d] * shape[d]) {
       reduced.sizes.back() *= shape[d];
       reduced.in_strides.back() = in.strides[d];
+      previous = &target;
+      continue;
+    }
+    // So do adjacent kept dims contiguous in both (a positional embedding's gradient, summed
+    // over the batch: (B, T, C) -> (T, C), one kept run for column_sums).
+    if (&target == &kept && previous == &kept &&
+        kept.in_strides.back() == in.strides[d] * shape[d] &&
+        kept.out_strides.back() == out.strides[d] * shape[d]) {
+      kept.sizes.back() *= shape[d];
+      kept.in_strides.back() = in.strides[d];
+      kept.out_strides.back() = out.strides[d];
       continue;
     }
     target.sizes.push_back(shape[d]);
     target.in_strides.push_back(in.strides[d]);
     target.out_strides.push_back(out.strides[d]);
+    previous = &target;
   }
   // A large sum of contiguous floats: fixed blocks summed on the threads, then added in
   // order, so the result doesn't depend on the thread count.
