@@ -214,10 +214,12 @@ def test_profile_times_each_kind_of_instruction():
         step.profile(2.5)
 
 
-def test_the_gradient_of_split_pieces_adds_in_place_with_eager_bits_and_signed_zeros():
+@pytest.mark.parametrize("used", [(0, 1, 2), (0, 2)])
+def test_the_gradient_of_split_pieces_adds_in_place_with_eager_bits_and_signed_zeros(used):
     # q, k, v split off one tensor: their gradients arrive zero-padded and are summed. The
-    # pass adds each piece into one zero-filled sum instead; -0 pieces must come out +0, as
-    # 0 + -0 does in eager mode.
+    # pass adds each piece into one zero-filled sum instead, or, where the pieces cover it,
+    # writes each piece plus zero into it without a zero fill; -0 pieces must come out +0,
+    # as 0 + -0 does in eager mode.
     weights = rng.standard_normal((3, 5, 4)).astype(np.float32)
     weights[0, 1, 2] = weights[2, 0, 0] = -0.0
     w = [bp.tensor(x) for x in weights]
@@ -226,7 +228,7 @@ def test_the_gradient_of_split_pieces_adds_in_place_with_eager_bits_and_signed_z
     def step(scale):
         x.grad = None
         pieces = x.split(4, dim=1)
-        sum(((p * wi) * scale).sum() for p, wi in zip(pieces, w)).backward()
+        sum(((pieces[i] * w[i]) * scale).sum() for i in used).backward()
         return x.grad
 
     compiled = bp.compile(step)
@@ -237,8 +239,15 @@ def test_the_gradient_of_split_pieces_adds_in_place_with_eager_bits_and_signed_z
         assert np.array_equal(got, want)
         assert np.array_equal(np.signbit(got), np.signbit(want))
         assert want[1, 2] == want[0, 8] == 0 and not np.signbit(want[[1, 0], [2, 8]]).any()
-    assert report(compiled)[4] == 3
-    assert "add_scaled" in compiled.describe()
+        if used == (0, 2):
+            assert not want[:, 4:8].any()  # the unused piece's gradient: zeros
+    assert report(compiled)[4] == len(used)
+    program = compiled.describe()
+    if len(used) == 3:  # covered: written as piece + 0, nothing zero-filled
+        assert "zero_bytes" not in program and "add_scaled" not in program
+        assert program.count("binary(0, 2, [5,4]") == 3
+    else:
+        assert "zero_bytes" in program and program.count("add_scaled") == 2
 
 
 def test_overlapping_pieces_are_summed_as_recorded():

@@ -133,7 +133,10 @@ std::string describe(const std::vector<Instr>& program) {
 //    every operand and intermediate read once) and no element is written by two copies, the sum's
 //    own slot is zero-filled where the first piece's was and each copy adds its piece into it
 //    (add_scaled with alpha 1: 0 + p, the value the sum of p and zeros gives, -0 included).
-//    The other zero fills and the sum go.
+//    The other zero fills and the sum go. When the pieces cover the sum's every element (q, k
+//    and v are the whole projection), no zero fill is left either: each copy writes p + 0
+//    into the sum (a binary add of a zero scalar: the same value as 0 + p, a -0 made +0),
+//    without reading what it overwrites.
 //
 // BPROP_FUSION=0 in the environment when a step is recorded leaves its program as recorded.
 
@@ -506,13 +509,34 @@ Arg float_arg_of(double v) {
   return a;
 }
 
+// A copy(ndim, shape, out, in) made binary(Add, ndim, shape, out, in, a zero): out = in + 0.
+void copy_plus_zero(Instr& copy, int binary_kernel) {
+  // Read as any dtype's zero (8 zero bytes), by an operand with every stride 0.
+  alignas(8) static const unsigned char kZeroBytes[8] = {};
+  Arg op;
+  op.kind = Arg::Kind::Int;
+  const kernels::BinaryOp add = kernels::BinaryOp::Add;
+  op.bytes.resize(sizeof add);
+  std::memcpy(op.bytes.data(), &add, sizeof add);
+  Arg zero = copy.args[3];
+  zero.written = false;
+  zero.buffer = {-1, reinterpret_cast<uintptr_t>(kZeroBytes)};
+  std::fill(zero.array.begin(), zero.array.end(), int64_t{0});
+  copy.kernel = binary_kernel;
+  copy.name = kernel_table()[static_cast<size_t>(binary_kernel)].name;
+  copy.args.insert(copy.args.begin(), op);
+  copy.args.push_back(zero);
+}
+
 // A sum of zero-filled slots each holding pieces copied in, the pieces of all of them apart
 // (the gradient of a tensor split into pieces): the sum is zero-filled, and each copy adds its
-// piece into it (Note [Program passes], 4).
+// piece into it; or, where the pieces cover the sum, writes its piece plus zero into it (Note
+// [Program passes], 4).
 size_t add_pieces_in_place(std::vector<Instr>& program, BufferPool& pool) {
   size_t merged = 0;
   const int zero_kernel = kernel_index(std::string("zero_bytes"));
   const int add_kernel = kernel_index(std::string("add_scaled"));
+  const int binary_kernel = kernel_index(std::string("binary"));
   for (bool changed = true; changed;) {
     changed = false;
     const Access access = access_of(program);
@@ -611,19 +635,28 @@ size_t add_pieces_in_place(std::vector<Instr>& program, BufferPool& pool) {
       bool host_between = false;
       for (size_t k = first_zero; k < c; ++k) host_between = host_between || program[k].kernel < 0;
       if (host_between && pool.held_to_the_end(sum->buffer.slot)) continue;
-      // The sum is zero-filled where the first piece was, and each copy adds into it.
       const BufferPool::Ref target = sum->buffer;
-      program[first_zero].args[1].buffer = target;
-      for (size_t k : copies) {
-        Instr& copy = program[k];
-        copy.kernel = add_kernel;
-        copy.name = kernel_table()[static_cast<size_t>(add_kernel)].name;
-        copy.args[2].buffer = {target.slot, copy.args[2].buffer.where};
-        copy.args.push_back(float_arg_of(1.0));
-      }
-      pool.extend_use_back(target.slot, program[first_zero].at);
+      const bool covered = std::all_of(written.begin(), written.end(), [](bool w) { return w; });
       std::vector<size_t> gone(zeros.begin(), zeros.end());
-      gone.erase(std::find(gone.begin(), gone.end(), first_zero));
+      if (covered) {  // each copy writes its piece plus zero into the sum; no zero fill
+        for (size_t k : copies) {
+          program[k].args[2].buffer = {target.slot, program[k].args[2].buffer.where};
+          copy_plus_zero(program[k], binary_kernel);
+        }
+        pool.extend_use_back(target.slot,
+                             program[*std::min_element(copies.begin(), copies.end())].at);
+      } else {  // the sum is zero-filled where the first piece was, and each copy adds into it
+        program[first_zero].args[1].buffer = target;
+        for (size_t k : copies) {
+          Instr& copy = program[k];
+          copy.kernel = add_kernel;
+          copy.name = kernel_table()[static_cast<size_t>(add_kernel)].name;
+          copy.args[2].buffer = {target.slot, copy.args[2].buffer.where};
+          copy.args.push_back(float_arg_of(1.0));
+        }
+        pool.extend_use_back(target.slot, program[first_zero].at);
+        gone.erase(std::find(gone.begin(), gone.end(), first_zero));
+      }
       gone.push_back(c);
       std::sort(gone.rbegin(), gone.rend());
       for (size_t k : gone) program.erase(program.begin() + static_cast<std::ptrdiff_t>(k));
