@@ -210,8 +210,12 @@ int64_t pack_transposed_4x4(int64_t kc, int64_t lines, const float* src, int64_t
 // source; panel by panel, each run gave a panel only `width` values (a cache line in float32 with
 // AVX2), so a source not in cache was fetched a line per run at a run's stride, which the
 // prefetchers follow poorly (the weight gradient's operands are activations, rarely in cache).
-template <typename T>
-void pack_runs(int64_t kc, int64_t count, const T* src, int64_t stride, int width, T* out) {
+// kWidth > 0: width is kWidth, so each run's copy is a few vector moves, not a memcpy call
+// (which cost more than the copy for small products: attention's tiles).
+template <int kWidth, typename T>
+void pack_runs_of(int64_t kc, int64_t count, const T* src, int64_t stride, int runtime_width,
+                  T* out) {
+  const int width = kWidth > 0 ? kWidth : runtime_width;
   const int64_t panels = (count + width - 1) / width, whole = count / width;
   for (int64_t p = 0; p < kc; ++p) {
     const T* run = src + p * stride;
@@ -224,6 +228,30 @@ void pack_runs(int64_t kc, int64_t count, const T* src, int64_t stride, int widt
       std::memcpy(last, run + whole * width, static_cast<size_t>(rest) * sizeof(T));
       std::fill(last + rest, last + width, T(0));
     }
+  }
+}
+
+template <typename T>
+void pack_runs(int64_t kc, int64_t count, const T* src, int64_t stride, int width, T* out) {
+  switch (width) {  // every candidate's MR and NR (gemm_micro.inc)
+    case 4:
+      return pack_runs_of<4>(kc, count, src, stride, width, out);
+    case 6:
+      return pack_runs_of<6>(kc, count, src, stride, width, out);
+    case 8:
+      return pack_runs_of<8>(kc, count, src, stride, width, out);
+    case 12:
+      return pack_runs_of<12>(kc, count, src, stride, width, out);
+    case 16:
+      return pack_runs_of<16>(kc, count, src, stride, width, out);
+    case 24:
+      return pack_runs_of<24>(kc, count, src, stride, width, out);
+    case 32:
+      return pack_runs_of<32>(kc, count, src, stride, width, out);
+    case 48:
+      return pack_runs_of<48>(kc, count, src, stride, width, out);
+    default:
+      return pack_runs_of<0>(kc, count, src, stride, width, out);
   }
 }
 
