@@ -79,6 +79,11 @@ def compare(runners: dict, rounds: int) -> dict:
     for _ in range(rounds):
         for name, fn in runners.items():
             time.sleep(QUIESCE_S)
+            # One call untimed: after the pause a core (a VM's virtual one most of all) needs a
+            # call to get back up to speed (on the AMD EPYC of docs/performance.md, 1 thread,
+            # medians of 12 pauses, six sgemm n=512 calls after each: 3.78 ms without this call,
+            # 3.25 with it).
+            fn()
             start = time.perf_counter()
             for _ in range(numbers[name]):
                 fn()
