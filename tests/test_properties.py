@@ -883,3 +883,32 @@ def test_save_load_round_trip(items, tmp_path_factory):
         assert tuple(t.shape) == arr.shape, name
         # Bit for bit: NaN payloads and the sign of zero survive.
         assert np.ascontiguousarray(t.numpy()).tobytes() == np.ascontiguousarray(arr).tobytes()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64, np.bool_])
+def test_where_keeps_every_bit_of_the_value_it_picks(dtype):
+    # The contiguous paths pick by bit masks: -0, NaN payloads and integers come out whole.
+    n = 1000
+    cond = np.random.default_rng(4).random(n) < 0.5
+    if dtype in (np.float32, np.float64):
+        bits = np.uint32 if dtype == np.float32 else np.uint64
+        a = np.random.default_rng(5).standard_normal(n).astype(dtype)
+        a[::7] = -0.0
+        a[3::11] = np.array([0x7FC01234 if dtype == np.float32 else 0x7FF8000000001234],
+                            dtype=bits).view(dtype)  # fmt: skip
+        b = -a[::-1].copy()
+    elif dtype == np.int64:
+        bits = np.uint64
+        a = np.random.default_rng(5).integers(-(2**62), 2**62, n)
+        b = a[::-1].copy() ^ 0x5555
+    else:
+        bits = np.uint8
+        a = np.random.default_rng(5).random(n) < 0.3
+        b = ~a
+    tc, ta, tb = bp.tensor(cond), bp.tensor(a), bp.tensor(b)
+    for got, want in (
+        (bp.where(tc, ta, tb), np.where(cond, a, b)),
+        (bp.where(tc, ta, tb[5:6].expand(n)), np.where(cond, a, b[5])),
+        (bp.where(tc, ta[7:8].expand(n), tb), np.where(cond, a[7], b)),
+    ):
+        assert np.array_equal(got.numpy().view(bits), want.astype(dtype).view(bits))
