@@ -415,3 +415,49 @@ def test_state_made_by_the_recorded_call_keeps_its_value_from_replay_to_replay()
     compiled = [compiled_step(x).item() for x in inputs]
     assert compiled == eager
     assert np.array_equal(w1.detach().numpy(), w2.detach().numpy())
+
+
+@pytest.mark.parametrize("outside_zero", ["set_to_none", "in_place"])
+def test_gradients_accumulated_over_calls_match_eager(outside_zero):
+    # Gradient accumulation: the step only adds to .grad; the optimizer steps and zeroes
+    # outside it every few calls. Recorded with .grad None, a replay used to bind fresh
+    # gradients where eager mode adds (Note [A .grad from before the recording]).
+    def run(compiled):
+        net, opt = make("sgd")
+
+        def micro_step(x, y):
+            (F.cross_entropy(net(x), y) / 3).backward()
+
+        step = bp.compile(micro_step) if compiled else micro_step
+        seen = []
+        for i, (x, y) in enumerate(batches(12)):
+            step(x, y)
+            seen.append([p.grad.numpy().copy() for p in net.parameters()])
+            if i % 3 == 2:
+                opt.step()
+                opt.zero_grad(set_to_none=outside_zero == "set_to_none")
+        return seen, [p.detach().numpy().copy() for p in net.parameters()], step
+
+    eager_grads, eager_params, _ = run(False)
+    grads, params, step = run(True)
+    for ours, theirs in zip(grads, eager_grads):
+        for a, b in zip(ours, theirs):
+            assert np.array_equal(a, b)
+    for a, b in zip(params, eager_params):
+        assert np.array_equal(a, b)
+    # one recording per state of .grad the step found: None (or zeros in place) and its own
+    assert sum(len(v) for v in step._recordings.values()) == 2
+
+
+def test_a_capture_refuses_to_replay_when_a_grad_it_read_was_replaced():
+    x = bp.tensor(np.arange(3.0, dtype=np.float32), requires_grad=True)
+    capture = bp._core._Capture()
+    capture.record(lambda: (x * 2).sum().backward())  # .grad None: bound fresh
+    # now .grad is the gradient the recording bound: eager mode would add to it
+    assert not capture.grads_as_recorded()
+    with pytest.raises(RuntimeError, match=r"\[capture\] a parameter's .grad is not what it was"):
+        capture.replay()
+    x.grad = None
+    assert capture.grads_as_recorded()
+    capture.replay()
+    assert np.array_equal(x.grad.numpy(), [2.0, 2.0, 2.0])

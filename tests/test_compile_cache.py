@@ -46,7 +46,7 @@ def test_a_dropped_recording_is_freed():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         compiled(inputs(1000))
-        capture, placeholders, _ = next(iter(compiled._recordings.values()))
+        capture, placeholders, _ = next(iter(compiled._recordings.values()))[0]
         refs = [weakref.ref(capture), weakref.ref(placeholders[0])]
         del capture, placeholders
         compiled(inputs(5))

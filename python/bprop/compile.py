@@ -34,6 +34,14 @@ thread's. The model and optimizer are shared: steps from several threads apply o
 other, in the order the lock is taken. Recordings count per thread against ``cache_size``: for
 a pool of N threads calling with S signatures, give ``cache_size=N * S``.
 
+What a step does with a parameter's ``.grad`` depends on what it finds there when it first
+touches it, unless it sets it itself (``zero_grad()`` inside the step): None, backward binds a
+new gradient; a tensor, backward adds to it. A step that accumulates gradients over calls, with
+the optimizer's step and ``zero_grad`` outside it, finds None after a zero_grad and its own
+gradients after that: it is recorded once per such state, and each call replays the recording
+made for the state it finds, so replays add up gradients as eager calls do (Note [A .grad from
+before the recording] in cpp/src/launch/tape.h).
+
 Not capturable (each raises RuntimeError while recording): reading tensor values in Python
 (.item(), float(), numpy(), printing) and any control flow that depends on them, boolean
 masks, and making tensors from Python or numpy data inside the step. Python-side values
@@ -103,8 +111,10 @@ class CompiledStep:
     def __init__(self, step: Callable[..., Any], cache_size: int = DEFAULT_CACHE_SIZE) -> None:
         self.step = step
         self.cache_size = _check_cache_size(cache_size)
-        # (thread token, signature) -> (capture, placeholders, result); oldest use first
-        self._recordings: OrderedDict[Any, tuple[Any, list[Tensor], Any]] = OrderedDict()
+        # (thread token, signature) -> its recordings (capture, placeholders, result), one per
+        # state of the .grad the step reads before setting (Note [A .grad from before the
+        # recording] in cpp/src/launch/tape.h), most recently used first; oldest key first
+        self._recordings: OrderedDict[Any, list[tuple[Any, list[Tensor], Any]]] = OrderedDict()
         self._lock = threading.RLock()
         self._thread = threading.local()  # .token: this thread's number, unique per thread
         self._tokens = itertools.count()
@@ -125,10 +135,16 @@ class CompiledStep:
             token = self._thread.token = next(self._tokens)
         key = (token, tuple((tuple(t.shape), t.dtype) for t in inputs))
         with self._lock:
-            recording = self._recordings.get(key)
+            # A recording holds while the .grad it read from before it are as they were (a
+            # step accumulating gradients over calls finds None, then its own): else another.
+            variants = self._recordings.get(key, [])
+            recording = next((r for r in variants if r[0].grads_as_recorded()), None)
             if recording is None:
                 return self._record(key, inputs)
             self._recordings.move_to_end(key)
+            if variants[0] is not recording:
+                variants.remove(recording)
+                variants.insert(0, recording)
             capture, placeholders, result = recording
             for placeholder, t in zip(placeholders, inputs):
                 _core._assign(placeholder, t)
@@ -142,17 +158,22 @@ class CompiledStep:
         capture = _core._Capture()
         box = {}
         capture.record(lambda: box.__setitem__("result", self.step(*placeholders)))
-        self._recordings[key] = (capture, placeholders, box["result"])
+        self._recordings.setdefault(key, []).insert(0, (capture, placeholders, box["result"]))
+        self._recordings.move_to_end(key)
         self._last_launches = capture.launches
         self._last_buffer_bytes = capture.buffer_bytes
-        while len(self._recordings) > self.cache_size:
-            self._recordings.popitem(last=False)  # its buffers go with the last reference
+        while sum(len(v) for v in self._recordings.values()) > self.cache_size:
+            oldest_key, oldest = next(iter(self._recordings.items()))
+            oldest.pop()  # its buffers go with the last reference
+            if not oldest:
+                del self._recordings[oldest_key]
             if not self._warned:
                 self._warned = True
                 name = getattr(self.step, "__qualname__", repr(self.step))
                 warnings.warn(
                     f"[compile] step {name} needs more than cache_size={self.cache_size} "
-                    "recordings (one per input shape and dtype, per thread): the least "
+                    "recordings (one per input shape and dtype, per thread, per state of "
+                    "the .grad the step reads before setting it): the least "
                     "recently used is dropped and records again when called. A new shape "
                     "every call records every call; pad inputs to a few shapes or raise "
                     "cache_size.",
@@ -184,7 +205,7 @@ class CompiledStep:
         with self._lock:
             if not self._recordings:
                 raise RuntimeError(f"[compile] {what}: the step has not been called yet")
-            return next(reversed(self._recordings.values()))[0]
+            return next(reversed(self._recordings.values()))[0][0]
 
     def describe(self) -> str:
         """The most recently used recording as its program: one line per instruction, each

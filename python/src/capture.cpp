@@ -10,6 +10,7 @@ void init_capture(py::module_& m) {
       .def("record",
            [](Capture& capture, const py::function& step) { capture.record([&] { step(); }); })
       .def("replay", &Capture::replay, py::call_guard<py::gil_scoped_release>())
+      .def("grads_as_recorded", &Capture::grads_as_recorded)
       .def_property_readonly("launches", &Capture::launches)
       .def_property_readonly("buffer_bytes", &Capture::buffer_bytes)
       .def("describe", &Capture::describe)

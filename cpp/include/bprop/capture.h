@@ -41,8 +41,12 @@ class Capture {
 
   // Runs step with recording on (it does its work for real) and keeps what it recorded.
   void record(const std::function<void()>& step);
-  // Runs the recorded launches again.
+  // Runs the recorded launches again. Throws std::runtime_error if a leaf's .grad that the step
+  // read before setting it (a gradient accumulated over calls) is not the tensor, or None, that
+  // it was when recorded: the recording would not do what the step does now.
   void replay() const;
+  // Whether those .grad are as recorded, so that replay() would run.
+  bool grads_as_recorded() const;
   size_t launches() const;
   // Bytes of the buffers the recorded step made, as its replays use them: intermediates whose
   // lifetimes do not overlap share one.

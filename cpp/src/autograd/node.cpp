@@ -203,6 +203,7 @@ std::vector<Tensor> AccumulateGrad::apply(const Tensor& grad_output) {
     throw std::logic_error("[AccumulateGrad] internal error: gradient of shape " +
                            grad_output.shape_str() + " for a leaf of shape " +
                            shape_to_string(variable_->shape));
+  detail::touch_grad(variable_, true);  // Note [A .grad from before the recording]
   std::mutex& mutex = detail::grad_mutex(variable_.get());
   const bool create_graph = is_grad_enabled();  // the engine sets grad mode to create_graph
   while (true) {

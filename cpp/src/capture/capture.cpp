@@ -185,8 +185,16 @@ void Capture::replay() const {
     throw std::runtime_error(
         "[capture] a captured step can't be replayed while another capture "
         "is recording; call the step function itself instead");
+  if (!tape_->grads_as_recorded())
+    throw std::runtime_error(
+        "[capture] a parameter's .grad is not what it was when the step was recorded (None "
+        "then and a tensor now, or another tensor): the recording would not do what the step "
+        "does now (bind a fresh gradient instead of adding to .grad, or the reverse); record "
+        "the step again for this state, or zero the gradients inside the step");
   tape_->replay();
 }
+
+bool Capture::grads_as_recorded() const { return tape_->grads_as_recorded(); }
 std::string Capture::describe() const {
   return "# " + std::to_string(recorded_) + " instructions recorded, " +
          std::to_string(report_.dropped) + " unused launches dropped, " +

@@ -18,6 +18,7 @@
 #include <memory>
 #include <mutex>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -147,6 +148,8 @@ class LaunchTape {
   LaunchTape& operator=(LaunchTape&& other) noexcept {
     program_ = std::move(other.program_);
     owners_ = std::move(other.owners_);
+    grad_guards_ = std::move(other.grad_guards_);
+    grads_touched_ = std::move(other.grads_touched_);
     pool_ = std::move(other.pool_);
     return *this;
   }
@@ -171,11 +174,32 @@ class LaunchTape {
   void keep(std::shared_ptr<void> owner) { owners_.push_back(std::move(owner)); }
   const std::shared_ptr<BufferPool>& pool() const { return pool_; }
 
+  // Note [A .grad from before the recording]
+  // What a step does with a leaf's .grad depends on what .grad is when the step first touches
+  // it: None, backward binds a new gradient; a tensor, backward adds into it (and an in-place
+  // zero_grad zeroes it). A recording repeats what it saw, so it holds only while each leaf
+  // whose .grad the step first read (not set: zero_grad(set_to_none) sets it) still has the
+  // .grad it had then: a step accumulating gradients over calls, with no zero_grad of its own,
+  // was recorded with .grad None and then replayed binding fresh gradients where eager mode
+  // would have added to them. The first touch of each leaf while recording calls this, with a
+  // guard (whether .grad is still as it was) for a read, or none for a set.
+  void touch_grad(const void* leaf, std::function<bool()> guard) {
+    if (grads_touched_.insert(leaf).second && guard) grad_guards_.push_back(std::move(guard));
+  }
+  // Whether every leaf's .grad the recording read from before it is as it was then.
+  bool grads_as_recorded() const {
+    for (const auto& guard : grad_guards_)
+      if (!guard()) return false;
+    return true;
+  }
+
  private:
   // The pool first: the program refers to it and goes before it.
   std::shared_ptr<BufferPool> pool_;  // the buffers the step made (Note [Capture memory])
   std::vector<Instr> program_;
   std::vector<std::shared_ptr<void>> owners_;
+  std::vector<std::function<bool()>> grad_guards_;  // Note [A .grad from before the recording]
+  std::unordered_set<const void*> grads_touched_;   // while recording: leaves touched so far
 };
 
 // The tape recording on this thread, or null.

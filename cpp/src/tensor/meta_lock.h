@@ -48,4 +48,8 @@ uint64_t fork_generation();
 // impl->grad = grad under grad_mutex; the previous gradient is released after unlocking.
 void store_grad(TensorImpl& impl, Tensor grad);
 
+// While a capture records on this thread: the step touches leaf's .grad, reading it (reads)
+// or setting it (Note [A .grad from before the recording] in launch/tape.h).
+void touch_grad(const std::shared_ptr<TensorImpl>& leaf, bool reads);
+
 }  // namespace bprop::detail

@@ -192,6 +192,28 @@ void store_grad(TensorImpl& impl, Tensor grad) {
   std::lock_guard<std::mutex> lock(grad_mutex(&impl));
   std::swap(impl.grad, grad);  // the old one, now in `grad`, goes after the unlock
 }
+void touch_grad(const std::shared_ptr<TensorImpl>& leaf, bool reads) {
+  tape::LaunchTape* tape = tape::active_tape();
+  if (!tape) return;
+  std::function<bool()> guard;
+  if (reads) {  // .grad must stay the tensor it is now (or None)
+    std::shared_ptr<TensorImpl> now;
+    {
+      std::lock_guard<std::mutex> lock(grad_mutex(leaf.get()));
+      now = leaf->grad.impl_ptr();
+    }
+    guard = [weak_leaf = std::weak_ptr<TensorImpl>(leaf),
+             weak_grad = std::weak_ptr<TensorImpl>(now), had_grad = now != nullptr] {
+      const std::shared_ptr<TensorImpl> l = weak_leaf.lock();
+      if (!l) return false;
+      std::lock_guard<std::mutex> lock(grad_mutex(l.get()));
+      const std::shared_ptr<TensorImpl>& grad = l->grad.impl_ptr();
+      return had_grad ? grad && grad == weak_grad.lock() : !grad;
+    };
+  }
+  tape->touch_grad(leaf.get(), std::move(guard));
+}
+
 }  // namespace detail
 
 DType default_dtype() { return g_default_dtype.load(std::memory_order_relaxed); }
@@ -406,6 +428,7 @@ Tensor& Tensor::set_requires_grad(bool requires_grad) {
 bool Tensor::is_leaf() const { return impl_->grad_fn == nullptr; }
 const std::shared_ptr<Node>& Tensor::grad_fn() const { return impl_->grad_fn; }
 Tensor Tensor::grad() const {
+  detail::touch_grad(impl_, true);
   std::lock_guard<std::mutex> lock(detail::grad_mutex(impl_.get()));
   return impl_->grad;
 }
@@ -419,6 +442,7 @@ void Tensor::set_grad(const Tensor& grad) {
       throw TypeError(std::string("[grad] assigned grad has dtype ") + dtype_name(grad.dtype()) +
                       " but the tensor has dtype " + dtype_name(dtype()));
   }
+  detail::touch_grad(impl_, false);
   detail::store_grad(*impl_, grad);
   if (tape::Recording rec; rec)  // a capture replays .grad assignments (see capture.h)
     rec.push_host("bind_grad", [impl = impl_, grad] { detail::store_grad(*impl, grad); });
