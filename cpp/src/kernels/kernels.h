@@ -230,8 +230,11 @@ void gemm(DType dtype, int64_t m, int64_t n, int64_t k, const void* a, int64_t r
 //   AUpper: A = triu(A, d), so row i sums over p >= i + d only;
 //   CLower: only tril(C, d) is wanted; C's other elements may be left as they were.
 // Skipped terms are exact zeros, so each wanted element is the full product's (the sums keep
-// their order; only a -0 may become +0, and a non-finite B value meeting a zero of A no longer
-// makes a NaN). accumulate: C += A B (C plus the sum), instead of C = A B.
+// their order; only a -0 may become +0). A non-finite B value meeting one of A's zeros made a
+// NaN in the full product; skipped, it doesn't, but a tile skips only where all its rows may,
+// so whether such a NaN appears depends on the micro-kernel's tile height (the instruction set).
+// accumulate: C += A B, C plus each k block's sum in turn (a small product, m n k <= 4096,
+// adds term by term), instead of C = A B.
 struct GemmOptions {
   enum class Triangle { None, ALower, AUpper, CLower } triangle = Triangle::None;
   int64_t diagonal = 0;
