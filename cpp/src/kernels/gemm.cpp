@@ -24,6 +24,7 @@
 #include <stdexcept>
 #include <string>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "kernels/cpu_info.h"
@@ -231,28 +232,21 @@ void pack_runs_of(int64_t kc, int64_t count, const T* src, int64_t stride, int r
   }
 }
 
+// Every candidate's MR and NR (gemm_micro.inc): the widths pack_runs copies as fixed sizes.
+using PackedWidths = std::integer_sequence<int, 4, 6, 8, 12, 16, 24, 32, 48>;
+
+template <typename T, int... kWidths>
+void pack_runs_among(std::integer_sequence<int, kWidths...>, int64_t kc, int64_t count,
+                     const T* src, int64_t stride, int width, T* out) {
+  const bool fixed =
+      ((width == kWidths && (pack_runs_of<kWidths>(kc, count, src, stride, width, out), true)) ||
+       ...);
+  if (!fixed) pack_runs_of<0>(kc, count, src, stride, width, out);
+}
+
 template <typename T>
 void pack_runs(int64_t kc, int64_t count, const T* src, int64_t stride, int width, T* out) {
-  switch (width) {  // every candidate's MR and NR (gemm_micro.inc)
-    case 4:
-      return pack_runs_of<4>(kc, count, src, stride, width, out);
-    case 6:
-      return pack_runs_of<6>(kc, count, src, stride, width, out);
-    case 8:
-      return pack_runs_of<8>(kc, count, src, stride, width, out);
-    case 12:
-      return pack_runs_of<12>(kc, count, src, stride, width, out);
-    case 16:
-      return pack_runs_of<16>(kc, count, src, stride, width, out);
-    case 24:
-      return pack_runs_of<24>(kc, count, src, stride, width, out);
-    case 32:
-      return pack_runs_of<32>(kc, count, src, stride, width, out);
-    case 48:
-      return pack_runs_of<48>(kc, count, src, stride, width, out);
-    default:
-      return pack_runs_of<0>(kc, count, src, stride, width, out);
-  }
+  pack_runs_among(PackedWidths{}, kc, count, src, stride, width, out);
 }
 
 // A[0:mc, 0:kc] into panels of MR rows: panel r holds a[p * MR + i] = A[r * MR + i][p], with
