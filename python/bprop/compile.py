@@ -137,9 +137,11 @@ class CompiledStep:
         with self._lock:
             # A recording holds while the .grad it read from before it are as they were (a
             # step accumulating gradients over calls finds None, then its own): else another.
-            variants = self._recordings.get(key, [])
-            recording = next((r for r in variants if r[0].grads_as_recorded()), None)
-            if recording is None:
+            variants = self._recordings.get(key, ())
+            for recording in variants:
+                if recording[0].grads_as_recorded():
+                    break
+            else:
                 return self._record(key, inputs)
             self._recordings.move_to_end(key)
             if variants[0] is not recording:
