@@ -638,11 +638,10 @@ size_t add_pieces_in_place(std::vector<Instr>& program, BufferPool& pool) {
       const BufferPool::Ref target = sum->buffer;
       const bool covered = std::all_of(written.begin(), written.end(), [](bool w) { return w; });
       std::vector<size_t> gone(zeros.begin(), zeros.end());
+      for (size_t k : copies)  // each copy writes into the sum, where it wrote into its piece
+        program[k].args[2].buffer = {target.slot, program[k].args[2].buffer.where};
       if (covered) {  // each copy writes its piece plus zero into the sum; no zero fill
-        for (size_t k : copies) {
-          program[k].args[2].buffer = {target.slot, program[k].args[2].buffer.where};
-          copy_plus_zero(program[k], binary_kernel);
-        }
+        for (size_t k : copies) copy_plus_zero(program[k], binary_kernel);
         pool.extend_use_back(target.slot,
                              program[*std::min_element(copies.begin(), copies.end())].at);
       } else {  // the sum is zero-filled where the first piece was, and each copy adds into it
@@ -651,7 +650,6 @@ size_t add_pieces_in_place(std::vector<Instr>& program, BufferPool& pool) {
           Instr& copy = program[k];
           copy.kernel = add_kernel;
           copy.name = kernel_table()[static_cast<size_t>(add_kernel)].name;
-          copy.args[2].buffer = {target.slot, copy.args[2].buffer.where};
           copy.args.push_back(float_arg_of(1.0));
         }
         pool.extend_use_back(target.slot, program[first_zero].at);
