@@ -42,10 +42,13 @@ run_python() {
   step "Python tests under ASan + UBSan"
   local venv="build/asan-venv"
   [ -x "$venv/bin/python" ] || python -m venv --system-site-packages "$venv"
-  # Without build isolation when the build tools are at hand: the build directory then stays
-  # valid between runs (an isolated build's temporary pybind11 path forces a full rebuild).
-  local isolation=()
-  "$venv/bin/python" -c "import scikit_build_core, pybind11" 2>/dev/null && isolation=(--no-build-isolation)
+  # Without build isolation, the build tools (pyproject.toml's build-system.requires) installed
+  # into the venv first: an isolated build's temporary pybind11 path would make the build
+  # directory stale, and the core would compile again instead of only the bindings (CI's clean
+  # machine has no scikit-build-core of its own; this interpreter's may not be there either).
+  "$venv/bin/python" -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["build-system"]["requires"]))' \
+    | xargs "$venv/bin/python" -m pip install -q
+  local isolation=(--no-build-isolation)
   # The C++ tests' tree, with the same flags, so that the core's objects are reused (the
   # tests are configured out meanwhile; their objects stay for the next `cpp` run).
   "$venv/bin/python" -m pip install -q "${isolation[@]}" . -C build-dir="$build" \
