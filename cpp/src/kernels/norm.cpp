@@ -13,13 +13,13 @@ namespace bprop::kernels {
 namespace {
 
 // Rows per part: enough work per hand-off, in values.
-int64_t row_grain(int64_t d) { return std::max<int64_t>(1, 16384 / std::max<int64_t>(d, 1)); }
+int64_t norm_row_grain(int64_t d) { return std::max<int64_t>(1, 16384 / std::max<int64_t>(d, 1)); }
 
 template <typename T>
 void norm_typed(int64_t rows, int64_t d, bool rms, double eps, const T* x, const T* w, const T* b,
                 T* y, T* mean, T* rstd) {
   const VectorKernels& vk = vector_kernels();
-  parallel_for(rows, row_grain(d), [&](int64_t first, int64_t last) {
+  parallel_for(rows, norm_row_grain(d), [&](int64_t first, int64_t last) {
     for (int64_t r = first; r < last; ++r) {
       if constexpr (sizeof(T) == 4)
         vk.norm_row_f32(x + r * d, d, rms, eps, w, b, y + r * d, mean + r, rstd + r);
@@ -33,7 +33,7 @@ template <typename T>
 void norm_backward_typed(int64_t rows, int64_t d, bool rms, const T* x, const T* w, const T* mean,
                          const T* rstd, const T* g, T* dx) {
   const VectorKernels& vk = vector_kernels();
-  parallel_for(rows, row_grain(d), [&](int64_t first, int64_t last) {
+  parallel_for(rows, norm_row_grain(d), [&](int64_t first, int64_t last) {
     for (int64_t r = first; r < last; ++r) {
       if constexpr (sizeof(T) == 4)
         vk.norm_backward_row_f32(x + r * d, g + r * d, d, rms, mean[r], rstd[r], w, dx + r * d);

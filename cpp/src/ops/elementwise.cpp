@@ -29,11 +29,6 @@ Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op) {
 
 namespace {
 
-enum Category { kBool = 0, kInt = 1, kFloat = 2 };
-Category category(DType dtype) {
-  return dtype == DType::Bool ? kBool : dtype == DType::Int64 ? kInt : kFloat;
-}
-
 // PyTorch's rule: tensors with dimensions decide the dtype, unless a 0-d tensor or a Python
 // number has a higher category (bool < int < float); Python floats count as the default dtype.
 struct ResultType {
@@ -49,17 +44,13 @@ struct ResultType {
     if (higher < 0) return lower;
     if (lower < 0) return higher;
     DType h = static_cast<DType>(higher), l = static_cast<DType>(lower);
-    if (category(h) == kFloat) return higher;
-    if (h == DType::Bool || category(l) == kFloat) return std::max(higher, lower);
+    if (dtype_category(h) == DTypeCategory::Float) return higher;
+    if (h == DType::Bool || dtype_category(l) == DTypeCategory::Float)
+      return std::max(higher, lower);
     return higher;
   }
   DType result() const { return static_cast<DType>(combine(combine(dim, zero_dim), wrapped)); }
 };
-
-kernels::Operand operand(const Tensor& t, const Shape& strides) {
-  return {t.data(), t.dtype(), strides.data()};
-}
-kernels::Operand operand(const Tensor& t) { return {t.data(), t.dtype(), t.strides().data()}; }
 
 Tensor binary_forward(const char* op, kernels::BinaryOp kernel_op, const Tensor& a, const Tensor& b,
                       DType dtype) {

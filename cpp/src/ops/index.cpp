@@ -12,8 +12,6 @@
 namespace bprop {
 namespace {
 
-kernels::Operand operand(const Tensor& t) { return {t.data(), t.dtype(), t.strides().data()}; }
-
 void require_int64(const char* op, const Tensor& index) {
   if (index.dtype() != DType::Int64)
     throw TypeError(std::string("[") + op + "] index must be an int64 tensor, got " +

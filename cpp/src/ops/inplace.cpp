@@ -29,8 +29,6 @@
 namespace bprop {
 namespace {
 
-int category(DType dtype) { return dtype == DType::Bool ? 0 : dtype == DType::Int64 ? 1 : 2; }
-
 bool overlaps_itself(const Tensor& t) {
   for (size_t d = 0; d < t.shape().size(); ++d)
     if (t.strides()[d] == 0 && t.shape()[d] > 1) return true;
@@ -71,7 +69,7 @@ Tensor apply_inplace(const char* op, const Tensor& self, const Tensor& other,
     GradModeGuard mode(recording);
     result = compute(recording ? self.clone() : self);
   }
-  if (category(result.dtype()) > category(self.dtype()))
+  if (dtype_category(result.dtype()) > dtype_category(self.dtype()))
     throw TypeError(std::string("[") + op + "] result type " + dtype_name(result.dtype()) +
                     " can't be cast to the desired output type " + dtype_name(self.dtype()));
   if (result.shape() != self.shape())

@@ -15,6 +15,7 @@
 #include "bprop/autograd.h"
 #include "bprop/ops.h"
 #include "bprop/window.h"
+#include "kernels/kernels.h"
 #include "ops/registry.h"
 
 namespace bprop {
@@ -115,6 +116,21 @@ inline std::shared_ptr<OpNode> record(OpKind kind, std::initializer_list<const T
 void set_grad_fn(Tensor& output, std::shared_ptr<OpNode> node);
 
 // Helpers shared by op families.
+// The kernels' view of `tensor`: its data and dtype, with its own strides or `strides` (broadcast
+// ones, say).
+inline kernels::Operand operand(const Tensor& tensor) {
+  return {tensor.data(), tensor.dtype(), tensor.strides().data()};
+}
+inline kernels::Operand operand(const Tensor& tensor, const Shape& strides) {
+  return {tensor.data(), tensor.dtype(), strides.data()};
+}
+// PyTorch's type promotion categories, in promotion order (bool < integer < floating).
+enum class DTypeCategory { Bool, Integer, Float };
+inline DTypeCategory dtype_category(DType dtype) {
+  return dtype == DType::Bool    ? DTypeCategory::Bool
+         : dtype == DType::Int64 ? DTypeCategory::Integer
+                                 : DTypeCategory::Float;
+}
 // Strides that make `tensor` iterate over `shape` (stride 0 along broadcast dimensions).
 Shape broadcast_strides(const Tensor& tensor, const Shape& shape);
 // A copy converted to `dtype`, outside autograd; `tensor` itself when it already has it.
