@@ -48,10 +48,9 @@ run_python() {
   # machine has no scikit-build-core of its own; this interpreter's may not be there either).
   "$venv/bin/python" -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["build-system"]["requires"]))' \
     | xargs "$venv/bin/python" -m pip install -q
-  local isolation=(--no-build-isolation)
   # The C++ tests' tree, with the same flags, so that the core's objects are reused (the
   # tests are configured out meanwhile; their objects stay for the next `cpp` run).
-  "$venv/bin/python" -m pip install -q "${isolation[@]}" . -C build-dir="$build" \
+  "$venv/bin/python" -m pip install -q --no-build-isolation . -C build-dir="$build" \
     -C cmake.build-type=RelWithDebInfo -C "cmake.define.CMAKE_CXX_FLAGS_RELWITHDEBINFO=$opt_flags" \
     -C cmake.define.BPROP_SANITIZE=address
   # The uninstrumented interpreter needs the ASan runtime first, and libstdc++ loaded before
