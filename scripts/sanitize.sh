@@ -72,9 +72,7 @@ run_python() {
   # of the suite is single-threaded Python calling the instrumented core (the whole run 338 ->
   # 230 s with 2 workers, 2 cores, AMD EPYC).
   local workers=()
-  # (-p no:benchmark: pytest-benchmark, where installed, warns that xdist disables it, and the
-  # suite's filterwarnings makes that warning an error.)
-  "$venv/bin/python" -c "import xdist" 2>/dev/null && workers=(-n "$jobs" -p no:benchmark)
+  "$venv/bin/python" -c "import xdist" 2>/dev/null && workers=(-n "$jobs")
   local status=0
   LD_PRELOAD="$preload" \
     ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:allocator_may_return_null=1:log_path=$logs/asan" \

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import bprop as bp
 import pytest
+from conftest import UNDER_ASAN
 
 REPO = Path(__file__).resolve().parents[1]
 # Native projects that must build against the pip package and run: (source, executable, a
@@ -83,6 +84,10 @@ def test_installed_static_library_has_no_python_symbols():
     assert library.stat().st_size > 100_000  # the real core, not an empty archive
 
 
+# Under ASan (scripts/sanitize.sh) these builds test the packaging, not memory safety, and
+# cost half a minute: the sanitized C++ tests build the same three projects against the
+# installed CMake package and run them with leak detection on.
+@pytest.mark.skipif(UNDER_ASAN, reason="the ASan C++ tests build and run these projects")
 @pytest.mark.parametrize("project", sorted(PROJECTS))
 def test_native_project_builds_and_runs_against_the_pip_package(project, tmp_path):
     cmake = shutil.which("cmake")
