@@ -85,8 +85,9 @@ def test_installed_static_library_has_no_python_symbols():
 
 
 # Under ASan (scripts/sanitize.sh) these builds test the packaging, not memory safety, and
-# cost half a minute: the sanitized C++ tests build the same three projects against the
-# installed CMake package and run them with leak detection on.
+# cost half a minute: the sanitized C++ tests build the same three projects against a
+# `cmake --install` of the ASan build (the install rules the wheel's copy comes from) and run
+# them with leak detection on.
 @pytest.mark.skipif(UNDER_ASAN, reason="the ASan C++ tests build and run these projects")
 @pytest.mark.parametrize("project", sorted(PROJECTS))
 def test_native_project_builds_and_runs_against_the_pip_package(project, tmp_path):

@@ -104,8 +104,9 @@ def _run(backend, name):
     if backend == "torch":
         # PyTorch's runs are the reference, with no bprop in them: under scripts/sanitize.sh they
         # run without the preloaded ASan runtime, whose allocator made them the slowest tests of
-        # the sanitized suite (286 of its worker-seconds, mostly PyTorch's).
-        env.pop("LD_PRELOAD", None)
+        # the sanitized suite (286 of its worker-seconds, mostly PyTorch's). Other preloads stay.
+        kept = [lib for lib in env.get("LD_PRELOAD", "").split() if "libasan" not in lib]
+        env["LD_PRELOAD"] = " ".join(kept)
     cmd = [sys.executable, str(RUNNER), backend, str(PROGRAMS / f"{name}.py")]
     try:
         proc = subprocess.run(
@@ -171,7 +172,7 @@ def test_program_runs_under_bprop_like_torch(runs, name):
     torch_losses = _result(runs, name, "torch").check() if HAVE_TORCH else None
     bp_losses = _result(runs, name, "bprop").check()
     if torch_losses is None:
-        return
+        pytest.skip("torch is not installed: bprop's run finished, PyTorch's losses not compared")
     assert len(torch_losses) >= 5, torch_losses
     if name in EXACT:
         assert len(bp_losses) == len(torch_losses), (bp_losses, torch_losses)
