@@ -105,8 +105,9 @@ def _run(backend, name):
         # PyTorch's runs are the reference, with no bprop in them: under scripts/sanitize.sh they
         # run without the preloaded ASan runtime, whose allocator made them the slowest tests of
         # the sanitized suite (286 of its worker-seconds, mostly PyTorch's). Other preloads stay.
-        kept = [lib for lib in env.get("LD_PRELOAD", "").split() if "libasan" not in lib]
-        env["LD_PRELOAD"] = " ".join(kept)
+        # (ld.so takes spaces or colons between entries.)
+        preloads = re.split(r"[\s:]+", env.get("LD_PRELOAD", "").strip())
+        env["LD_PRELOAD"] = " ".join(lib for lib in preloads if lib and "libasan" not in lib)
     cmd = [sys.executable, str(RUNNER), backend, str(PROGRAMS / f"{name}.py")]
     try:
         proc = subprocess.run(
