@@ -15,12 +15,14 @@ from bprop import nn
 rng = np.random.default_rng(0)
 
 
-def report(step) -> tuple[int, int, int, int, int]:
-    """(recorded, dropped, fused, forwarded, pieces) from the first line of step.describe()."""
+def report(step) -> tuple[int, int, int, int, int, int]:
+    """(recorded, dropped, fused, forwarded, pieces, epilogues) from the first line of
+    step.describe()."""
     first = step.describe().splitlines()[0]
     found = re.match(
-        r"# (\d+) instructions recorded, (\d+) unused .* (\d+) elementwise .* (\d+) copies"
-        r" forwarded, (\d+) pieces",
+        r"# (\d+) instructions recorded, (\d+) unused launches dropped, (\d+) elementwise"
+        r" launches fused into the next, (\d+) copies forwarded, (\d+) pieces added in place,"
+        r" (\d+) elementwise launches joined into a product$",
         first,
     )
     assert found, first
@@ -65,11 +67,12 @@ def test_a_fused_mlp_step_gives_the_eager_bits_over_50_steps(dtype):
     assert losses == eager_losses
     for a, b in zip(eager_params, params):
         assert np.array_equal(a, b)
-    recorded, dropped, fused, forwarded, _ = report(step)
+    recorded, dropped, fused, forwarded, pieces, epilogues = report(step)
     assert fused >= 2  # at least the two bias + activation pairs
     assert forwarded >= 3  # each weight's gradient written where .grad keeps it
-    assert "elementwise_chain" in step.describe()
-    assert step.launches == recorded - dropped - fused - forwarded
+    assert epilogues >= 2  # ... which then join the products they read
+    assert "gemm_chain" in step.describe()
+    assert step.launches == recorded - dropped - fused - forwarded - pieces - epilogues
 
 
 def test_bprop_fusion_0_records_the_program_as_it_ran(monkeypatch):
@@ -77,9 +80,10 @@ def test_bprop_fusion_0_records_the_program_as_it_ran(monkeypatch):
     _, fused_params, fused_step = train(True, data)
     monkeypatch.setenv("BPROP_FUSION", "0")
     _, plain_params, plain_step = train(True, data)
-    recorded, dropped, fused, forwarded, pieces = report(plain_step)
-    assert (dropped, fused, forwarded, pieces) == (0, 0, 0, 0)
+    recorded, dropped, fused, forwarded, pieces, epilogues = report(plain_step)
+    assert (dropped, fused, forwarded, pieces, epilogues) == (0, 0, 0, 0, 0)
     assert "elementwise_chain" not in plain_step.describe()
+    assert "gemm_chain" not in plain_step.describe()
     assert plain_step.launches == recorded > fused_step.launches
     for a, b in zip(fused_params, plain_params):
         assert np.array_equal(a, b)
@@ -192,6 +196,61 @@ def test_the_gpt_step_fuses_and_stays_bitwise_equal_to_unfused(monkeypatch):
     for a, b in zip(fused_params, plain_params):
         assert np.array_equal(a, b)
     assert fused.launches < plain.launches
+    # per layer the two residual adds join their projections, gelu's slope the gradient's
+    assert report(fused)[5] == 3 * 2
+
+
+@pytest.mark.parametrize("dtype", [bp.float32, bp.float64])
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_products_take_their_elementwise_epilogue_with_eager_bits(dtype, threads):
+    # Note [Program passes], 5, on every path of Note [GEMM epilogues]: rows split between
+    # threads, k past a block and several blocks of rows (300 x 40 x 700); columns split
+    # (8 x 400 x 700); one thread's whole product (300 x 40 x 40); a small product (5 x 4 x 3).
+    def arrays(*shape):
+        return bp.tensor(rng.standard_normal(shape)).to(dtype)
+
+    w1, bias, w2 = arrays(40, 700), arrays(40), arrays(40, 40)
+    w3, w4 = arrays(700, 400), arrays(3, 4)
+
+    def body(x, y, t, s):
+        h = F.gelu(x @ w1.t() + bias)  # a bias added to a product, gelu after it
+        r = y + h @ w2  # a residual added to a product
+        v = (t @ w3).relu()  # an activation
+        z = (s @ w4).tanh() * 2.0  # a chain of two steps
+        u = s @ w4  # read twice: stays a product of its own
+        return r, v, z, u * u.sum()
+
+    before = bp.get_num_threads()
+    bp.set_num_threads(threads)
+    try:
+        step = bp.compile(body)
+        for _ in range(3):
+            inputs = (arrays(300, 700), arrays(300, 40), arrays(8, 700), arrays(5, 3))
+            got = [t.numpy().copy() for t in step(*inputs)]
+            want = [t.numpy() for t in body(*inputs)]
+            for g, w in zip(got, want):
+                assert np.array_equal(g, w)
+    finally:
+        bp.set_num_threads(before)
+    assert report(step)[5] == 4
+    assert step.describe().count("gemm_chain") == 4
+
+
+def test_a_product_returned_or_read_twice_keeps_its_own_launch():
+    w = bp.tensor(rng.standard_normal((16, 16)).astype(np.float32))
+
+    def body(x, y):
+        kept = x @ w  # returned: its values must reach the caller as they are
+        twice = y @ w  # read by two launches
+        return kept, kept + 1.0, twice * twice.sum()
+
+    step = bp.compile(body)
+    for _ in range(2):
+        x, y = (bp.tensor(rng.standard_normal((16, 16)).astype(np.float32)) for _ in range(2))
+        for got, want in zip(step(x, y), body(x, y)):
+            assert np.array_equal(got.numpy(), want.numpy())
+    assert report(step)[5] == 0
+    assert "gemm_chain" not in step.describe()
 
 
 def test_profile_times_each_kind_of_instruction():

@@ -302,6 +302,58 @@ TEST_SUITE("kernels") {
     set_num_threads(before);
   }
 
+  TEST_CASE("gemm_chain: the product, then the chain on it, gemm's and the steps' bits") {
+    // Note [GEMM epilogues]: out = (A B + X) * bias, bias a row; shapes that take every path
+    // (a small product, rows split between threads, columns split, several k blocks, several row
+    // blocks, n past NC, k = 0), 1 and 2 threads.
+    using bprop::kernels::BinaryOp;
+    using bprop::kernels::ChainOperand;
+    using bprop::kernels::ChainStep;
+    std::mt19937_64 rng(23);
+    const int64_t kc = bprop::kernels::gemm_blocking(DType::Float32).kc;
+    const int64_t nc = bprop::kernels::gemm_blocking(DType::Float32).nc;
+    const int64_t shapes[][3] = {{5, 7, 3},      {64, 64, 32},  {300, 64, 2 * kc + 5},
+                                 {64, 300, 400}, {700, 40, 20}, {3, nc + 10, 20},
+                                 {37, 19, 0},    {1, 1, 1}};
+    const int64_t steps[] = {ChainStep::Binary, static_cast<int64_t>(BinaryOp::Add), -1, 0,  1,
+                             ChainStep::Binary, static_cast<int64_t>(BinaryOp::Mul), 0,  -1, 2};
+    const int before = get_num_threads();
+    for (const auto& shape : shapes)
+      for (bool column_major_a : {false, true})
+        for (int threads : {1, 2}) {
+          const int64_t m = shape[0], n = shape[1], k = shape[2];
+          set_num_threads(threads);
+          std::normal_distribution<float> normal;
+          std::vector<float> a(m * k), b(k * n), x(m * n), bias(n), product(m * n);
+          for (auto* v : {&a, &b, &x, &bias})
+            for (float& value : *v) value = normal(rng);
+          const int64_t rsa = column_major_a ? 1 : k, csa = column_major_a ? m : 1;
+          bprop::kernels::gemm(DType::Float32, m, n, k, a.data(), rsa, csa, b.data(), n, 1,
+                               product.data(), n);
+          std::vector<float> out(m * n, std::nanf(""));
+          const ChainOperand operands[] = {{out.data(), ChainOperand::Full},
+                                           {x.data(), ChainOperand::Full},
+                                           {bias.data(), ChainOperand::Row}};
+          bprop::kernels::gemm_chain(DType::Float32, m, n, k, a.data(), rsa, csa, b.data(), n, 1, 0,
+                                     steps, 2, operands, 3);
+          int64_t wrong = 0;
+          for (int64_t i = 0; i < m; ++i)
+            for (int64_t j = 0; j < n; ++j) {
+              const float sum = product[i * n + j] + x[i * n + j];
+              const float expected = sum * bias[j];
+              wrong += std::memcmp(&out[i * n + j], &expected, sizeof(float)) != 0;
+            }
+          CHECK_MESSAGE(wrong == 0, wrong << " wrong elements at m=" << m << " n=" << n
+                                          << " k=" << k << " column-major A " << column_major_a
+                                          << " threads " << threads);
+        }
+    set_num_threads(before);
+    const ChainOperand scalar[] = {{nullptr, ChainOperand::Scalar}};
+    CHECK_THROWS_WITH_AS(bprop::kernels::gemm_chain(DType::Float32, 2, 2, 2, nullptr, 2, 1, nullptr,
+                                                    2, 1, 0, steps, 2, scalar, 1),
+                         doctest::Contains("[gemm_chain]"), std::invalid_argument);
+  }
+
   // Note [Multi-tensor optimizer step]: tensors of sizes that put part boundaries inside them.
   TEST_CASE("adam_step and sgd_step: each tensor as its own update, any thread count's bits") {
     const std::vector<int64_t> sizes = {0, 40000, 3, 0, 70001, 1, 32768, 0};

@@ -54,10 +54,12 @@ launches by name with their arguments as plain data, and named host steps (an op
 step, a .grad binding). Before its first replay, passes rewrite it (Note [Program passes] in
 cpp/src/capture/passes.cpp): launches whose results nothing reads are dropped, chains of
 elementwise launches (a bias add and its activation, a gradient's sum of pieces) become one
-pass whose intermediates never reach memory, and the buffers are planned over the launches'
-lifetimes. Every value keeps its arithmetic, so replays still give the eager step's bits.
-``BPROP_FUSION=0`` in the environment while recording turns the passes off. ``step.describe()``
-prints the program, ``step.profile()`` times each kind of instruction over a few replays.
+pass whose intermediates never reach memory, a product followed by such a chain (a residual
+add, a bias and activation) runs the chain on its rows while they are in cache, and the buffers
+are planned over the launches' lifetimes. Every value keeps its arithmetic, so replays still
+give the eager step's bits. ``BPROP_FUSION=0`` in the environment while recording turns the
+passes off. ``step.describe()`` prints the program, ``step.profile()`` times each kind of
+instruction over a few replays.
 
 As in PyTorch, ``model = bp.compile(model)`` given an nn.Module returns an OptimizedModule:
 calling it calls the model (eagerly: a forward alone is not a step to replay; record the

@@ -69,7 +69,7 @@ class Capture {
   std::unique_ptr<tape::LaunchTape> tape_;
   size_t recorded_ = 0;  // instructions before the passes
   struct {
-    size_t dropped = 0, fused = 0, forwarded = 0, pieces = 0;  // what the passes did
+    size_t dropped = 0, fused = 0, forwarded = 0, pieces = 0, epilogues = 0;  // the passes' work
   } report_;
 };
 

@@ -172,11 +172,13 @@ void Capture::record(const std::function<void()>& step) {
   const tape::PassReport report = tape::optimize(fresh.program(), *fresh.pool());
   fresh.pool()->plan();
   *tape_ = std::move(fresh);
-  recorded_ = tape_->size() + report.dropped + report.fused + report.forwarded + report.pieces;
+  recorded_ = tape_->size() + report.dropped + report.fused + report.forwarded + report.pieces +
+              report.epilogues;
   report_.dropped = report.dropped;
   report_.fused = report.fused;
   report_.forwarded = report.forwarded;
   report_.pieces = report.pieces;
+  report_.epilogues = report.epilogues;
 }
 
 void Capture::replay() const {
@@ -200,7 +202,8 @@ std::string Capture::describe() const {
          std::to_string(report_.dropped) + " unused launches dropped, " +
          std::to_string(report_.fused) + " elementwise launches fused into the next, " +
          std::to_string(report_.forwarded) + " copies forwarded, " +
-         std::to_string(report_.pieces) + " pieces added in place\n" +
+         std::to_string(report_.pieces) + " pieces added in place, " +
+         std::to_string(report_.epilogues) + " elementwise launches joined into a product\n" +
          tape::describe(tape_->program());
 }
 

@@ -137,6 +137,20 @@ std::string describe(const std::vector<Instr>& program) {
 //    and v are the whole projection), no zero fill is left either: each copy writes p + 0
 //    into the sum (a binary add of a zero scalar: the same value as 0 + p, a -0 made +0),
 //    without reading what it overwrites.
+// 5. Products take their elementwise epilogue: a gemm whose output slot, contiguous (ldc = n),
+//    nothing reads but one later elementwise launch or chain that reads it whole and in place
+//    over the product's m x n values (a Row operand of n values: a bias), joins that launch as
+//    one gemm_chain (Note [GEMM epilogues] in kernels/gemm.cpp): the product is written straight
+//    into the chain's output and the chain runs on each block of its rows while they are in
+//    cache; the product's own slot goes. (A residual added to a projection, a bias and an
+//    activation, gelu's slope multiplied into the gradient coming back.) The product moves to
+//    the later launch's place where nothing between writes A or B or is a host step (their
+//    spans stretch there); else the chain moves to the product's place where nothing between
+//    writes the chain's inputs or touches its output and no host step between can reach them
+//    (the output's span starts there; a .grad binding sits between a weight's gradient product
+//    and the next launch, and its hooks may change a weight). The chain's output must be a slot
+//    apart from A, B and the chain's other operands, which the product would overwrite before
+//    the chain reads them. Same bits as unfused.
 //
 // BPROP_FUSION=0 in the environment when a step is recorded leaves its program as recorded.
 
@@ -501,6 +515,120 @@ size_t forward_copies(std::vector<Instr>& program, BufferPool& pool) {
   return forwarded;
 }
 
+// Note [Program passes], 5.
+size_t fuse_gemm_epilogues(std::vector<Instr>& program, BufferPool& pool) {
+  using Layout = kernels::ChainOperand::Layout;
+  size_t fused = 0;
+  for (bool changed = true; changed;) {
+    changed = false;
+    const Access access = access_of(program);
+    for (size_t j = 0; j < program.size() && !changed; ++j) {
+      const std::optional<Chain> chain = chain_of(program[j]);
+      if (!chain) continue;
+      for (size_t t = 0; t < chain->operands.size() && !changed; ++t) {
+        const ChainOperandRef& input = chain->operands[t];
+        const int64_t slot = input.buffer.slot;
+        if (input.written || slot < 0 || input.layout != Layout::Full || pool.held_to_the_end(slot))
+          continue;
+        const std::optional<size_t> writer = access.sole_writer(slot);
+        if (!writer || *writer >= j || !access.read_only_by(slot, j)) continue;
+        const size_t i = *writer;
+        const Instr& product = program[i];
+        if (product.kernel < 0 || std::string(product.name) != "gemm") continue;
+        // gemm(dtype, m, n, k, a, rsa, csa, b, rsb, csb, c, ldc)
+        const std::vector<Arg>& g = product.args;
+        const int64_t m = int_arg(g[1]), n = int_arg(g[2]);
+        if (static_cast<DType>(int_arg(g[0])) != chain->dtype || int_arg(g[11]) != n ||
+            m * n != chain->count || (chain->cols != 1 && chain->cols != n) ||
+            !same_place(g[10].buffer, input.buffer))
+          continue;
+        // The chain reads the slot only as `input`, and writes one operand: a slot apart from
+        // A, B and every other operand.
+        std::optional<size_t> output;
+        bool apart = true;
+        for (size_t u = 0; u < chain->operands.size(); ++u) {
+          const ChainOperandRef& o = chain->operands[u];
+          if (o.buffer.slot == slot && u != t) apart = false;
+          if (!o.written) continue;
+          if (output) apart = false;
+          output = u;
+        }
+        if (!apart || !output) continue;
+        const ChainOperandRef& out = chain->operands[*output];
+        if (out.buffer.slot < 0 || out.layout != Layout::Full ||
+            out.buffer.slot == g[4].buffer.slot || out.buffer.slot == g[7].buffer.slot)
+          continue;
+        for (size_t u = 0; u < chain->operands.size(); ++u)
+          if (u != *output && chain->operands[u].buffer.slot == out.buffer.slot) apart = false;
+        if (!apart) continue;
+        // Where the joined launch runs: at j, the product moved there, when nothing in between
+        // writes A or B (-1: any address) or is a host step; else at i, the chain moved there,
+        // when nothing in between writes the chain's inputs or touches its output, and any host
+        // step in between can't reach them (it touches only slots alive at the end).
+        bool product_movable = true, chain_movable = true;
+        for (size_t k = i + 1; k < j; ++k) {
+          if (program[k].kernel < 0) {
+            product_movable = false;
+            for (const ChainOperandRef& o : chain->operands)
+              if (o.buffer.slot < 0 || pool.held_to_the_end(o.buffer.slot)) chain_movable = false;
+            continue;
+          }
+          for (const Arg& a : program[k].args) {
+            if (!is_buffer(a)) continue;
+            if (a.written &&
+                (a.buffer.slot == g[4].buffer.slot || a.buffer.slot == g[7].buffer.slot))
+              product_movable = false;
+            if (a.buffer.slot == out.buffer.slot) chain_movable = false;
+            for (const ChainOperandRef& o : chain->operands)
+              if (a.written && a.buffer.slot == o.buffer.slot) chain_movable = false;
+          }
+        }
+        if (!product_movable && !chain_movable) continue;
+        const size_t at = product_movable ? j : i;
+        // gemm_chain(dtype, m, n, k, a, rsa, csa, b, rsb, csb, output, steps, operands...):
+        // the chain without `input`, whose reads become reads of the output.
+        auto renumbered = [&](int64_t reg) {
+          if (reg < 0) return reg;
+          const int64_t r = reg == static_cast<int64_t>(t) ? static_cast<int64_t>(*output) : reg;
+          return r > static_cast<int64_t>(t) ? r - 1 : r;
+        };
+        Instr joined;
+        joined.kernel = kernel_index(std::string("gemm_chain"));
+        joined.name = "gemm_chain";
+        joined.at = program[at].at;
+        joined.args.assign(g.begin(), g.begin() + 10);
+        joined.args.push_back(int_arg_of(renumbered(static_cast<int64_t>(*output))));
+        Arg steps;
+        steps.kind = Arg::Kind::Array;
+        for (size_t f = 0; f < chain->steps.size(); ++f)
+          steps.array.push_back(f % kernels::ChainStep::kFields >= 2 ? renumbered(chain->steps[f])
+                                                                     : chain->steps[f]);
+        joined.args.push_back(std::move(steps));
+        for (size_t u = 0; u < chain->operands.size(); ++u) {
+          if (u == t) continue;
+          Arg buffer;
+          buffer.kind = Arg::Kind::Buffer;
+          buffer.written = chain->operands[u].written;
+          buffer.buffer = chain->operands[u].buffer;
+          joined.args.push_back(std::move(buffer));
+          joined.args.push_back(int_arg_of(chain->operands[u].layout));
+        }
+        if (product_movable) {
+          for (const size_t operand : {size_t{4}, size_t{7}})
+            if (g[operand].buffer.slot >= 0) pool.extend_use(g[operand].buffer.slot, joined.at + 1);
+        } else {
+          pool.extend_use_back(out.buffer.slot, joined.at);
+        }
+        program[at] = std::move(joined);
+        program.erase(program.begin() + static_cast<std::ptrdiff_t>(product_movable ? i : j));
+        ++fused;
+        changed = true;
+      }
+    }
+  }
+  return fused;
+}
+
 Arg float_arg_of(double v) {
   Arg a;
   a.kind = Arg::Kind::Float;
@@ -674,6 +802,7 @@ PassReport optimize(std::vector<Instr>& program, BufferPool& pool) {
   report.dropped = drop_dead_launches(program, pool);
   report.fused = fuse_elementwise_chains(program, pool);
   report.forwarded = forward_copies(program, pool);
+  report.epilogues = fuse_gemm_epilogues(program, pool);
   report.pieces = add_pieces_in_place(program, pool);
   return report;
 }

@@ -364,20 +364,53 @@ T* scratch(int which, int64_t count) {
 // same build without it: n = 2048 128-129 -> 140-151 GFLOP/s (numpy 148-153), n = 1024 even to
 // +3%, the MLP, GPT and small square shapes within +-2%.
 
-// One thread's share: C[0:m, 0:n] of a product, in the BLIS loop order.
+// Note [GEMM epilogues]
+// gemm_chain is a product followed by a chain of elementwise steps over it (a residual added, a
+// bias and an activation, an activation's slope multiplied in): a captured program joins them
+// (capture/passes.cpp) so that the product never makes a round trip through memory between the
+// two. C is the chain's output operand, contiguous (ldc = n): the product is written there, and
+// once the last k block of a block of C's rows is done (MC rows by all n columns, in L2), the
+// chain runs on those rows in place, through elementwise_chain, reading C as the product. Where a
+// thread's share is not whole rows (products split by columns, n past NC) the chain runs on all
+// of C after the product instead. Either way every value is the product's, then the chain's
+// steps in order, each on the very kernels the unfused launches run: eager's bits.
+struct Epilogue {
+  DType dtype;
+  int64_t n;  // C's width: the chain's rows are C's rows
+  const int64_t* steps;
+  int64_t step_count;
+  const ChainOperand* operands;  // Full operands m x n, contiguous; Row operands n values
+  int64_t operand_count;
+};
+
+// The epilogue's chain over C's rows [first, first + rows).
+void run_epilogue(const Epilogue& e, int64_t first, int64_t rows) {
+  if (rows <= 0) return;
+  const int64_t offset = first * e.n * static_cast<int64_t>(itemsize(e.dtype));
+  std::vector<ChainOperand> moved(e.operands, e.operands + e.operand_count);
+  for (ChainOperand& o : moved)
+    if (o.layout == ChainOperand::Full) o.data = static_cast<char*>(o.data) + offset;
+  elementwise_chain(e.dtype, rows, e.n, e.steps, e.step_count, moved.data(), e.operand_count);
+}
+
+// One thread's share: C[0:m, 0:n] of a product, in the BLIS loop order. With an epilogue (Note
+// [GEMM epilogues]), C's rows are rows first_row.. of the chain's.
 template <typename T>
 void gemm_serial(const GemmPlan<T>& plan, int64_t m, int64_t n, int64_t k, const T* a, int64_t rsa,
                  int64_t csa, const T* b, int64_t rsb, int64_t csb, T* c, int64_t ldc,
-                 const GemmOptions& options = {}) {
+                 const GemmOptions& options = {}, const Epilogue* epilogue = nullptr,
+                 int64_t first_row = 0) {
   using Triangle = GemmOptions::Triangle;
   const MicroKernel<T>& main_kernel = *plan.kernel;
   const MicroKernel<T>& tail = *plan.tail;
   const int mr = main_kernel.mr, nr = main_kernel.nr;
   const GemmBlocking& blocks = plan.blocking;
   const int64_t block_k = blocks.kc, block_m = blocks.mc, block_n = blocks.nc;
-  if (k == 0) {
-    if (!options.accumulate)
+  if (k == 0 || (epilogue && n > block_n)) {  // the chain after the whole product
+    if (k == 0 && !options.accumulate)
       for (int64_t i = 0; i < m; ++i) std::fill(c + i * ldc, c + i * ldc + n, T(0));
+    if (k > 0) gemm_serial(plan, m, n, k, a, rsa, csa, b, rsb, csb, c, ldc, options);
+    if (epilogue) run_epilogue(*epilogue, first_row, m);
     return;
   }
   const int64_t kc_max = std::min<int64_t>(block_k, k);
@@ -486,6 +519,8 @@ void gemm_serial(const GemmPlan<T>& plan, int64_t m, int64_t n, int64_t k, const
             }
           }
         }
+        // these rows' last k block is done: their values are the product's (n <= NC here)
+        if (epilogue && pc + kc >= k) run_epilogue(*epilogue, first_row + ic, mc);
       }
     }
   }
@@ -496,12 +531,12 @@ void gemm_serial(const GemmPlan<T>& plan, int64_t m, int64_t n, int64_t k, const
 template <typename T>
 void gemm_blocked(const GemmPlan<T>& plan, int64_t m, int64_t n, int64_t k, const T* a, int64_t rsa,
                   int64_t csa, const T* b, int64_t rsb, int64_t csb, T* c, int64_t ldc,
-                  const GemmOptions& options) {
+                  const GemmOptions& options, const Epilogue* epilogue = nullptr) {
   const MicroKernel<T>& kernel = *plan.kernel;
   const int64_t threads = num_threads();
   const double flops = 2.0 * static_cast<double>(m) * static_cast<double>(n) * k;
   if (threads == 1 || flops < 4e6)
-    return gemm_serial(plan, m, n, k, a, rsa, csa, b, rsb, csb, c, ldc, options);
+    return gemm_serial(plan, m, n, k, a, rsa, csa, b, rsb, csb, c, ldc, options, epilogue);
   // A part's rows start at r0 and its columns at c0: its triangles' diagonal moves by r0 - c0
   // (for ALower and AUpper, c0 is 0: k is never split).
   auto part_options = [&](int64_t r0, int64_t c0) {
@@ -517,7 +552,7 @@ void gemm_blocked(const GemmPlan<T>& plan, int64_t m, int64_t n, int64_t k, cons
         const int64_t r0 = units * part / parts * kernel.mr;
         const int64_t r1 = std::min(m, units * (part + 1) / parts * kernel.mr);
         gemm_serial(plan, r1 - r0, n, k, a + r0 * rsa, rsa, csa, b, rsb, csb, c + r0 * ldc, ldc,
-                    part_options(r0, 0));
+                    part_options(r0, 0), epilogue, r0);
       }
     });
   } else {
@@ -531,6 +566,7 @@ void gemm_blocked(const GemmPlan<T>& plan, int64_t m, int64_t n, int64_t k, cons
                     part_options(0, options.triangle == GemmOptions::Triangle::CLower ? c0 : 0));
       }
     });
+    if (epilogue) run_epilogue(*epilogue, 0, m);  // each part had only some of the columns
   }
 }
 
@@ -851,12 +887,16 @@ const GemmPlan<T>& plan_for(int64_t m, int64_t n, bool a_row_major) {
 // Small products ignore the options' triangles: computing what may be skipped is allowed.
 template <typename T>
 void gemm_typed(int64_t m, int64_t n, int64_t k, const T* a, int64_t rsa, int64_t csa, const T* b,
-                int64_t rsb, int64_t csb, T* c, int64_t ldc, const GemmOptions& options) {
+                int64_t rsb, int64_t csb, T* c, int64_t ldc, const GemmOptions& options,
+                const Epilogue* epilogue = nullptr) {
   if (m == 0 || n == 0) return;
-  if (m * n * k <= 16 * 16 * 16)
+  if (m * n * k <= 16 * 16 * 16) {
     gemm_small(m, n, k, a, rsa, csa, b, rsb, csb, c, ldc, options.accumulate);
-  else
-    gemm_blocked(plan_for<T>(m, n, csa == 1), m, n, k, a, rsa, csa, b, rsb, csb, c, ldc, options);
+    if (epilogue) run_epilogue(*epilogue, 0, m);
+  } else {
+    gemm_blocked(plan_for<T>(m, n, csa == 1), m, n, k, a, rsa, csa, b, rsb, csb, c, ldc, options,
+                 epilogue);
+  }
 }
 
 }  // namespace
@@ -937,6 +977,25 @@ void gemm_with_options(DType dtype, int64_t m, int64_t n, int64_t k, const void*
     case DType::Bool:
       throw std::logic_error("kernel gemm has no bool version");
   }
+}
+
+void gemm_chain(DType dtype, int64_t m, int64_t n, int64_t k, const void* a, int64_t rsa,
+                int64_t csa, const void* b, int64_t rsb, int64_t csb, int64_t output,
+                const int64_t* steps, int64_t step_count, const ChainOperand* operands,
+                int64_t operand_count) {
+  if (dtype != DType::Float32 && dtype != DType::Float64)
+    throw std::invalid_argument("[gemm_chain] float32 or float64 only");
+  if (output < 0 || output >= operand_count || operands[output].layout != ChainOperand::Full)
+    throw std::invalid_argument("[gemm_chain] the product's operand " + std::to_string(output) +
+                                " is not one of the " + std::to_string(operand_count) +
+                                " operands, or not a whole m x n one");
+  const Epilogue epilogue{dtype, n, steps, step_count, operands, operand_count};
+  if (dtype == DType::Float32)
+    gemm_typed(m, n, k, static_cast<const float*>(a), rsa, csa, static_cast<const float*>(b), rsb,
+               csb, static_cast<float*>(operands[output].data), n, GemmOptions{}, &epilogue);
+  else
+    gemm_typed(m, n, k, static_cast<const double*>(a), rsa, csa, static_cast<const double*>(b), rsb,
+               csb, static_cast<double*>(operands[output].data), n, GemmOptions{}, &epilogue);
 }
 
 }  // namespace bprop::kernels

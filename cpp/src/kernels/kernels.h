@@ -243,6 +243,15 @@ struct GemmOptions {
 void gemm_with_options(DType dtype, int64_t m, int64_t n, int64_t k, const void* a, int64_t rsa,
                        int64_t csa, const void* b, int64_t rsb, int64_t csb, void* c, int64_t ldc,
                        const GemmOptions& options);
+// C = A B, then elementwise_chain's steps over C's m x n values: C is operands[output] (Full,
+// contiguous), which the steps read as the product and the last one writes. The chain runs on
+// blocks of C's rows as the product finishes them, while they are in cache; each value's bits
+// are those of gemm then elementwise_chain (Note [GEMM epilogues] in gemm.cpp). The steps'
+// rows are C's rows, n values each (a Row operand has n values).
+void gemm_chain(DType dtype, int64_t m, int64_t n, int64_t k, const void* a, int64_t rsa,
+                int64_t csa, const void* b, int64_t rsb, int64_t csb, int64_t output,
+                const int64_t* steps, int64_t step_count, const ChainOperand* operands,
+                int64_t operand_count);
 // The GEMM's micro-kernel tile (mr x nr) and cache blocking (kc, mc, nc) for a float dtype on
 // this machine (Note [GEMM blocking] in gemm.cpp), as gemm uses them.
 struct GemmBlocking {

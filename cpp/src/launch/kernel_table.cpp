@@ -2,6 +2,7 @@
 // launch/program.h). A kernel started through launch() must be listed here: recording a launch
 // of one that is not throws std::logic_error, which the capture tests would meet first.
 #include <string>
+#include <vector>
 
 #include "kernels/kernels.h"
 #include "launch/program.h"
@@ -44,18 +45,40 @@ namespace bprop::tape {
 // clang-format on
 
 namespace {
+// Chain operands from per-operand pairs (buffer, layout) starting at args[first].
+std::vector<kernels::ChainOperand> chain_operands(const std::vector<Arg>& a, size_t first,
+                                                  const BufferPool& pool) {
+  std::vector<kernels::ChainOperand> operands;
+  for (size_t i = first; i + 1 < a.size(); i += 2)
+    operands.push_back(
+        {pool.resolve(a[i].buffer), static_cast<kernels::ChainOperand::Layout>(
+                                        program_detail::Decoded<int64_t>(a[i + 1], pool).value)});
+  return operands;
+}
+
 // elementwise_chain's arguments in a program: dtype, rows, cols (Int), the steps (Array), then
 // per operand its buffer (Buffer) and layout (Int). Written by capture/passes.cpp.
 void invoke_elementwise_chain(const Instr& instr, const BufferPool& pool) {
   const auto& a = instr.args;
   auto int_at = [&](size_t i) { return program_detail::Decoded<int64_t>(a[i], pool).value; };
-  std::vector<kernels::ChainOperand> operands;
-  for (size_t i = 4; i + 1 < a.size(); i += 2)
-    operands.push_back(
-        {pool.resolve(a[i].buffer), static_cast<kernels::ChainOperand::Layout>(int_at(i + 1))});
+  const std::vector<kernels::ChainOperand> operands = chain_operands(a, 4, pool);
   kernels::elementwise_chain(static_cast<DType>(int_at(0)), int_at(1), int_at(2), a[3].array.data(),
                              static_cast<int64_t>(a[3].array.size()) / kernels::ChainStep::kFields,
                              operands.data(), static_cast<int64_t>(operands.size()));
+}
+
+// gemm_chain's arguments in a program: dtype, m, n, k (Int), a (Buffer), rsa, csa (Int),
+// b (Buffer), rsb, csb, output (Int), the steps (Array), then per operand its buffer (Buffer)
+// and layout (Int). Written by capture/passes.cpp.
+void invoke_gemm_chain(const Instr& instr, const BufferPool& pool) {
+  const auto& a = instr.args;
+  auto int_at = [&](size_t i) { return program_detail::Decoded<int64_t>(a[i], pool).value; };
+  const std::vector<kernels::ChainOperand> operands = chain_operands(a, 12, pool);
+  kernels::gemm_chain(static_cast<DType>(int_at(0)), int_at(1), int_at(2), int_at(3),
+                      pool.resolve(a[4].buffer), int_at(5), int_at(6), pool.resolve(a[7].buffer),
+                      int_at(8), int_at(9), int_at(10), a[11].array.data(),
+                      static_cast<int64_t>(a[11].array.size()) / kernels::ChainStep::kFields,
+                      operands.data(), static_cast<int64_t>(operands.size()));
 }
 }  // namespace
 
@@ -66,7 +89,9 @@ const std::vector<KernelInfo>& kernel_table() {
   static const std::vector<KernelInfo> table = {
       BPROP_PROGRAM_KERNELS(BPROP_PROGRAM_KERNEL_ENTRY) KernelInfo{
           "elementwise_chain", reinterpret_cast<const void*>(&kernels::elementwise_chain), 0,
-          &invoke_elementwise_chain}};
+          &invoke_elementwise_chain},
+      KernelInfo{"gemm_chain", reinterpret_cast<const void*>(&kernels::gemm_chain), 0,
+                 &invoke_gemm_chain}};
 #undef BPROP_PROGRAM_KERNEL_ENTRY
   return table;
 }

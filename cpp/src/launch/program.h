@@ -60,6 +60,7 @@ struct PassReport {
   size_t fused = 0;      // elementwise launches joined into the launch that read their result
   size_t forwarded = 0;  // copies whose source's writer now writes their destination
   size_t pieces = 0;     // zero-padded pieces added into their sum in place
+  size_t epilogues = 0;  // elementwise launches joined into the product they read
 };
 PassReport optimize(std::vector<Instr>& program, BufferPool& pool);
 
