@@ -95,7 +95,7 @@ void BufferPool::plan() {
       held_buffers.insert(slots_[i].block);
     }
   for (size_t i = 0; i < slots_.size(); ++i) {
-    if (held_[i]) continue;
+    if (held_[i] || slots_[i].unused) continue;
     const Slot& s = slots_[i];
     auto fits = [&](const void* data, size_t bytes) {
       if (bytes != s.bytes || held_buffers.count(data)) return false;
@@ -169,11 +169,12 @@ void Capture::record(const std::function<void()>& step) {
   }
   tape::active_tape() = nullptr;
   fresh.pool()->end_recording();
+  // Counted before the passes: a pass may take out more instructions than it reports (a sum of
+  // pieces goes with their zero fills).
+  recorded_ = fresh.program().size();
   const tape::PassReport report = tape::optimize(fresh.program(), *fresh.pool());
   fresh.pool()->plan();
   *tape_ = std::move(fresh);
-  recorded_ = tape_->size() + report.dropped + report.fused + report.forwarded + report.pieces +
-              report.epilogues;
   report_.dropped = report.dropped;
   report_.fused = report.fused;
   report_.forwarded = report.forwarded;

@@ -149,8 +149,8 @@ std::string describe(const std::vector<Instr>& program) {
 //    writes the chain's inputs or touches its output and no host step between can reach them
 //    (the output's span starts there; a .grad binding sits between a weight's gradient product
 //    and the next launch, and its hooks may change a weight). The chain's output must be a slot
-//    apart from A, B and the chain's other operands, which the product would overwrite before
-//    the chain reads them. Same bits as unfused.
+//    apart from A, B and the chain's other operands, and no step may read it (x = x + f(p)):
+//    the product overwrites it before the chain reads them. Same bits as unfused.
 //
 // BPROP_FUSION=0 in the environment when a step is recorded leaves its program as recorded.
 
@@ -560,6 +560,14 @@ size_t fuse_gemm_epilogues(std::vector<Instr>& program, BufferPool& pool) {
           continue;
         for (size_t u = 0; u < chain->operands.size(); ++u)
           if (u != *output && chain->operands[u].buffer.slot == out.buffer.slot) apart = false;
+        // Nor does a step read the output (x = x + f(product), one operand read and written):
+        // it holds the product by then.
+        for (size_t f = 0; f < chain->steps.size(); f += kernels::ChainStep::kFields) {
+          const bool binary = chain->steps[f] == kernels::ChainStep::Binary;
+          const int64_t reads[] = {chain->steps[f + 3], binary ? chain->steps[f + 4] : -1};
+          for (const int64_t reg : reads)
+            if (reg == static_cast<int64_t>(*output)) apart = false;
+        }
         if (!apart) continue;
         // Where the joined launch runs: at j, the product moved there, when nothing in between
         // writes A or B (-1: any address) or is a host step; else at i, the chain moved there,
@@ -596,7 +604,9 @@ size_t fuse_gemm_epilogues(std::vector<Instr>& program, BufferPool& pool) {
         joined.kernel = kernel_index(std::string("gemm_chain"));
         joined.name = "gemm_chain";
         joined.at = program[at].at;
-        joined.args.assign(g.begin(), g.begin() + 10);
+        // the dtype as an int64 (the gemm's is a DType's byte), the rest as the gemm had them
+        joined.args.push_back(int_arg_of(int_arg(g[0])));
+        joined.args.insert(joined.args.end(), g.begin() + 1, g.begin() + 10);
         joined.args.push_back(int_arg_of(renumbered(static_cast<int64_t>(*output))));
         Arg steps;
         steps.kind = Arg::Kind::Array;
@@ -804,6 +814,15 @@ PassReport optimize(std::vector<Instr>& program, BufferPool& pool) {
   report.forwarded = forward_copies(program, pool);
   report.epilogues = fuse_gemm_epilogues(program, pool);
   report.pieces = add_pieces_in_place(program, pool);
+  // The slots whose launches the passes took away (a fused chain's intermediates, a forwarded
+  // copy's source, a joined product's output) get no buffer.
+  std::vector<bool> referred(pool.slot_count(), false);
+  for (const Instr& instr : program)
+    for (const Arg& a : instr.args)
+      if (is_buffer(a) && a.buffer.slot >= 0) referred[static_cast<size_t>(a.buffer.slot)] = true;
+  for (size_t slot = 0; slot < referred.size(); ++slot)
+    if (!referred[slot] && !pool.held_to_the_end(static_cast<int64_t>(slot)))
+      pool.unused(static_cast<int64_t>(slot));
   return report;
 }
 

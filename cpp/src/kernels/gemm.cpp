@@ -394,12 +394,12 @@ void run_epilogue(const Epilogue& e, int64_t first, int64_t rows) {
 }
 
 // One thread's share: C[0:m, 0:n] of a product, in the BLIS loop order. With an epilogue (Note
-// [GEMM epilogues]), C's rows are rows first_row.. of the chain's.
+// [GEMM epilogues]), C's rows are rows epilogue_row.. of the chain's.
 template <typename T>
 void gemm_serial(const GemmPlan<T>& plan, int64_t m, int64_t n, int64_t k, const T* a, int64_t rsa,
                  int64_t csa, const T* b, int64_t rsb, int64_t csb, T* c, int64_t ldc,
                  const GemmOptions& options = {}, const Epilogue* epilogue = nullptr,
-                 int64_t first_row = 0) {
+                 int64_t epilogue_row = 0) {
   using Triangle = GemmOptions::Triangle;
   const MicroKernel<T>& main_kernel = *plan.kernel;
   const MicroKernel<T>& tail = *plan.tail;
@@ -410,7 +410,7 @@ void gemm_serial(const GemmPlan<T>& plan, int64_t m, int64_t n, int64_t k, const
     if (k == 0 && !options.accumulate)
       for (int64_t i = 0; i < m; ++i) std::fill(c + i * ldc, c + i * ldc + n, T(0));
     if (k > 0) gemm_serial(plan, m, n, k, a, rsa, csa, b, rsb, csb, c, ldc, options);
-    if (epilogue) run_epilogue(*epilogue, first_row, m);
+    if (epilogue) run_epilogue(*epilogue, epilogue_row, m);
     return;
   }
   const int64_t kc_max = std::min<int64_t>(block_k, k);
@@ -520,7 +520,7 @@ void gemm_serial(const GemmPlan<T>& plan, int64_t m, int64_t n, int64_t k, const
           }
         }
         // these rows' last k block is done: their values are the product's (n <= NC here)
-        if (epilogue && pc + kc >= k) run_epilogue(*epilogue, first_row + ic, mc);
+        if (epilogue && pc + kc >= k) run_epilogue(*epilogue, epilogue_row + ic, mc);
       }
     }
   }

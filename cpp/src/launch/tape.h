@@ -80,6 +80,10 @@ class BufferPool {
   void extend_use_back(int64_t slot, size_t from);
   // The bytes of the tensor the slot was made for.
   size_t used_bytes(int64_t slot) const { return slots_[static_cast<size_t>(slot)].used; }
+  // After end_recording(): how many slots there are; and, for the passes, that no launch refers
+  // to a slot (not held to the end) any more, so plan() gives it no buffer.
+  size_t slot_count() const { return slots_.size(); }
+  void unused(int64_t slot) { slots_[static_cast<size_t>(slot)].unused = true; }
   // After end_recording() and the passes: each slot gets the buffer replays use (see the note).
   void plan();
   // Where a pointer a launch takes points: a slot and an offset, or the address itself.
@@ -107,6 +111,7 @@ class BufferPool {
     void* block;  // the buffer it had while recording
     size_t made, freed;
     bool alive;
+    bool unused = false;  // no launch refers to it after the passes
   };
   mutable std::mutex mutex_;
   std::atomic<size_t> clock_{0};
