@@ -27,6 +27,7 @@
 #include <utility>
 #include <vector>
 
+#include "bprop/small_vector.h"
 #include "kernels/cpu_info.h"
 #include "kernels/gemm_micro.h"
 #include "kernels/isa.h"
@@ -387,7 +388,8 @@ struct Epilogue {
 void run_epilogue(const Epilogue& e, int64_t first, int64_t rows) {
   if (rows <= 0) return;
   const int64_t offset = first * e.n * static_cast<int64_t>(itemsize(e.dtype));
-  std::vector<ChainOperand> moved(e.operands, e.operands + e.operand_count);
+  // once per block of rows: the few operands of a chain without a heap allocation
+  SmallVector<ChainOperand, 8> moved(e.operands, e.operands + e.operand_count);
   for (ChainOperand& o : moved)
     if (o.layout == ChainOperand::Full) o.data = static_cast<char*>(o.data) + offset;
   elementwise_chain(e.dtype, rows, e.n, e.steps, e.step_count, moved.data(), e.operand_count);
