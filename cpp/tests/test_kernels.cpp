@@ -148,10 +148,20 @@ TEST_SUITE("kernels") {
       double want_sum = 0.0;
       for (int64_t i = 0; i < n; ++i)
         want_sum += want[i] = std::exp(static_cast<double>(x[i]) * scale - shift);
-      const float got_sum = vk.exp_scaled_sum_f32(x.data(), n, scale, shift);
-      for (int64_t i = 0; i < n; ++i) CHECK(std::fabs(x[i] - want[i]) <= 2e-6 * want[i] + 1e-30);
+      // Into another buffer (cross_entropy's way; x unchanged), then in place (attention's).
+      const std::vector<float> before = x;
+      std::vector<float> out(x.size(), sentinel);
+      const float sum_apart = vk.exp_scaled_sum_f32(x.data(), out.data(), n, scale, shift);
+      CHECK(x == before);
+      const float got_sum = vk.exp_scaled_sum_f32(x.data(), x.data(), n, scale, shift);
+      CHECK(sum_apart == got_sum);
+      for (int64_t i = 0; i < n; ++i) {
+        CHECK(std::fabs(x[i] - want[i]) <= 2e-6 * want[i] + 1e-30);
+        CHECK(out[i] == x[i]);
+      }
       CHECK(std::fabs(got_sum - want_sum) <= 1e-5 * want_sum);
       CHECK(x[static_cast<size_t>(n)] == sentinel);  // nothing written past n
+      CHECK(out[static_cast<size_t>(n)] == sentinel);
     }
   }
 

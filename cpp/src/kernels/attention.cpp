@@ -94,7 +94,7 @@ void forward_one(int64_t L, int64_t S, int64_t E, int64_t Ev, T scale, bool caus
         // A row that sees nothing in this block keeps its state (its p are all 0).
         const T shift = new_max == kMinusInf ? T(0) : new_max;
         if constexpr (sizeof(T) == 4) {
-          block_sum = vk.exp_scaled_sum_f32(row, seen, scale, shift);
+          block_sum = vk.exp_scaled_sum_f32(row, row, seen, scale, shift);
         } else {
           for (int64_t c = 0; c < seen; ++c) row[c] = row[c] * scale - shift;
           exp_in_place(row, seen);
@@ -170,7 +170,7 @@ void backward_one(int64_t L, int64_t S, int64_t E, int64_t Ev, T scale, bool cau
         const int64_t seen = std::clamp<int64_t>(visible_keys(causal, i0 + r, S) - j0, 0, cols);
         const T row_lse = lse[i0 + r];
         if constexpr (sizeof(T) == 4) {
-          vector_kernels().exp_scaled_sum_f32(row, seen, scale, row_lse);
+          vector_kernels().exp_scaled_sum_f32(row, row, seen, scale, row_lse);
         } else {
           for (int64_t c = 0; c < seen; ++c) row[c] = row[c] * scale - row_lse;
           exp_in_place(row, seen);

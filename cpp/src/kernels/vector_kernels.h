@@ -49,10 +49,10 @@ struct VectorKernels {
                    const AdamConstants<float>& c);
   void (*sgd_f32)(float* w, const float* g, float* buffer, int64_t n, const SGDConstants<float>& c);
   // Attention's online softmax over a row of n scores (kernels/attention.cpp): the largest
-  // x[i] * scale; and x[i] = e^(x[i] * scale - shift) in place, returning their sum (summed
-  // lane by lane, then the lanes in order: the same for any thread count).
+  // x[i] * scale; and out[i] = e^(x[i] * scale - shift), returning their sum (summed lane by
+  // lane, then the lanes folded in halves: the same for any thread count). out may be x.
   float (*scaled_max_f32)(const float* x, int64_t n, float scale);
-  float (*exp_scaled_sum_f32)(float* x, int64_t n, float scale, float shift);
+  float (*exp_scaled_sum_f32)(const float* x, float* out, int64_t n, float scale, float shift);
 };
 
 const VectorKernels& vector_kernels();  // for the active instruction set
