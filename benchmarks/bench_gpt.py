@@ -188,6 +188,7 @@ def kernel_rows(threads: int) -> list[tuple[str, float, float]]:
         targets = lib.tensor(rng.integers(0, 65, 768))
         table = lib.tensor(rng.standard_normal((65, 128)).astype(f32), requires_grad=True)
         idx = lib.tensor(rng.integers(0, 65, (12, 64)))
+        scores = lib.tensor(rng.standard_normal((12, 4, 64, 64)).astype(f32), requires_grad=True)
         return {
             "layer_norm (12,64,128)": lambda: F.layer_norm(x, (128,), w, b).sum().backward(),
             "attention, causal (12,4,64,32)": lambda: (
@@ -196,6 +197,8 @@ def kernel_rows(threads: int) -> list[tuple[str, float, float]]:
             "gelu (12,64,512)": lambda: F.gelu(h).sum().backward(),
             "cross_entropy (768,65)": lambda: F.cross_entropy(logits, targets).backward(),
             "embedding (65,128)[12,64]": lambda: F.embedding(idx, table).sum().backward(),
+            # attention written out by hand (a mask tensor, or a model that predates sdpa)
+            "softmax (12,4,64,64)": lambda: F.softmax(scores, -1).sum().backward(),
         }
 
     def best_us(fn) -> float:

@@ -128,6 +128,21 @@ def add_case(n):
     return f"add, {n:,} float32", runners, 12.0 * n, "GB/s"
 
 
+def softmax_case(rows, cols):
+    x = np.random.default_rng(4).standard_normal((rows, cols)).astype(np.float32)
+    tx = bp.tensor(x)
+
+    def numpy_softmax():
+        e = np.exp(x - x.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+
+    runners = {"bprop": lambda: bp.softmax(tx, 1), "numpy": numpy_softmax}
+    if torch is not None:
+        xt = torch.from_numpy(x)
+        runners["torch"] = lambda: torch.softmax(xt, 1)
+    return f"softmax rows, {rows} x {cols} float32", runners, 8.0 * rows * cols, "GB/s"
+
+
 def sum_case(n):
     x = np.random.default_rng(3).random(n).astype(np.float32)
     tx = bp.tensor(x)
@@ -312,6 +327,7 @@ def main() -> None:
                    torch.exp if torch else None),
         unary_case("tanh, 1,000,000 float32", 1_000_000, np.tanh, bp.tanh,
                    torch.tanh if torch else None),
+        softmax_case(256, 1000),
         sum_case(10_000_000),
     ]  # fmt: skip
 

@@ -1,4 +1,4 @@
-"""The fused transformer ops (layer_norm, rms_norm, gelu): their plain backward runs fused
+"""The fused transformer ops (layer_norm, rms_norm, gelu, softmax): their plain backward runs fused
 kernels and must agree with the VJP built of ops that create_graph uses; results must not
 depend on the thread count or the input's layout. Values and gradients against PyTorch and
 finite differences, and second order, are in the op table (tests/test_ops.py)."""
@@ -452,6 +452,106 @@ def small_gpt():
     gpt = runpy.run_path(str(path), run_name="small_gpt")["GPT"]
     bp.manual_seed(7)
     return gpt(vocab_size=17, block_size=16, n_layer=2, n_head=2, n_embd=32, dropout=0.0)
+
+
+# ---- softmax and log_softmax along the last dimension (Note [Fused softmax] in ops/nn.cpp) ----
+
+
+@pytest.mark.parametrize("name", ["softmax", "log_softmax"])
+@pytest.mark.parametrize("dtype", [bp.float32, bp.float64])
+def test_softmax_fused_matches_pytorch_on_every_row_width(name, dtype):
+    torch = pytest.importorskip("torch")
+    tdtype = torch.float32 if dtype == bp.float32 else torch.float64
+    tolerance = 2e-6 if dtype == bp.float32 else 1e-13
+    for width in [1, 2, 15, 16, 17, 33, 64, 65, 1000]:  # vector tails of every ISA
+        logits = rng.standard_normal((7, width)) * 4
+        g = rng.standard_normal((7, width))
+        x = bp.tensor(logits, dtype=dtype, requires_grad=True)
+        y = getattr(F, name)(x, dim=-1)
+        assert y.grad_fn.name() == (
+            "SoftmaxBackward0" if name == "softmax" else "LogSoftmaxBackward0"
+        )
+        y.backward(bp.tensor(g, dtype=dtype))
+        tx = torch.tensor(logits, dtype=tdtype, requires_grad=True)
+        want = getattr(torch.nn.functional, name)(tx, dim=-1)
+        want.backward(torch.tensor(g, dtype=tdtype))
+        np.testing.assert_allclose(
+            y.detach().numpy(), want.detach().numpy(), rtol=tolerance, atol=tolerance
+        )
+        np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-5, atol=tolerance * 4)
+
+
+@pytest.mark.parametrize("name", ["softmax", "log_softmax"])
+def test_softmax_fused_rows_with_infinities_and_nan_match_pytorch(name):
+    torch = pytest.importorskip("torch")
+    inf, nan = math.inf, math.nan
+    rows = [
+        [0.0, -inf, 1.0, -inf],  # masked entries
+        [-inf, -inf, -inf, -inf],  # nothing visible: NaN, as the math gives
+        [inf, 0.0, 1.0, 2.0],
+        [nan, 0.0, 1.0, 2.0],
+        [1e4, 1e4 + 1, 1e4 - 1, -1e4],  # large logits: shifted before the exponentials
+    ]
+    for dtype, tdtype in [(bp.float32, torch.float32), (bp.float64, torch.float64)]:
+        got = getattr(F, name)(bp.tensor(rows, dtype=dtype), dim=1).numpy()
+        want = getattr(torch.nn.functional, name)(torch.tensor(rows, dtype=tdtype), dim=1).numpy()
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)  # NaN where PyTorch's is
+
+
+@pytest.mark.parametrize("name", ["softmax", "log_softmax"])
+@pytest.mark.parametrize("dtype", [bp.float32, bp.float64])
+def test_softmax_fused_backward_agrees_with_the_op_built_one(name, dtype):
+    x = bp.tensor(rng.standard_normal((5, 3, 37)) * 2, dtype=dtype, requires_grad=True)
+    g = bp.tensor(rng.standard_normal((5, 3, 37)), dtype=dtype)
+    (fused,) = bp.autograd.grad(getattr(F, name)(x, -1), [x], g)
+    (composed,) = bp.autograd.grad(getattr(F, name)(x, -1), [x], g, create_graph=True)
+    assert composed.requires_grad and not fused.requires_grad
+    tolerance = 1e-5 if dtype == bp.float32 else 1e-13
+    np.testing.assert_allclose(
+        fused.numpy(), composed.detach().numpy(), rtol=tolerance, atol=tolerance
+    )
+    x64 = bp.tensor(rng.standard_normal((4, 6)), dtype=bp.float64, requires_grad=True)
+    f = lambda a: getattr(F, name)(a, -1)  # noqa: E731
+    assert bp.testing.gradcheck(f, (x64,)) and bp.testing.gradgradcheck(f, (x64,))
+
+
+@pytest.mark.parametrize("name", ["softmax", "log_softmax"])
+def test_softmax_is_the_same_bits_for_any_thread_count_layout_and_capture(name, restore_threads):
+    base = rng.standard_normal((4096, 65)).astype(np.float32)
+    g = bp.tensor(rng.standard_normal((4096, 65)).astype(np.float32))
+    results = []
+    for threads in (1, 2):
+        bp.set_num_threads(threads)
+        x = bp.tensor(base, requires_grad=True)
+        y = getattr(F, name)(x, -1)
+        y.backward(g)
+        results.append((y.detach().numpy(), x.grad.numpy()))
+    assert all(np.array_equal(a, b) for a, b in zip(results[0], results[1]))
+    # a transposed view is made contiguous first: the same rows, the same bits
+    xt = bp.tensor(np.ascontiguousarray(base.T)).T
+    assert np.array_equal(getattr(F, name)(xt, -1).numpy(), results[0][0])
+    x = bp.tensor(base, requires_grad=True)
+
+    def step(grad):
+        x.grad = None
+        out = getattr(F, name)(x, -1)
+        out.backward(grad)
+        return out
+
+    captured = bp.compile(step)
+    for _ in range(2):
+        out = captured(g)
+        assert np.array_equal(out.detach().numpy(), results[0][0])
+        assert np.array_equal(x.grad.numpy(), results[0][1])
+
+
+def test_softmax_along_another_dimension_stays_composed():
+    x = bp.tensor(rng.standard_normal((3, 4)), requires_grad=True)
+    assert F.softmax(x, dim=0).grad_fn.name() == "DivBackward0"
+    assert F.softmax(x, dim=1).grad_fn.name() == "SoftmaxBackward0"
+    np.testing.assert_allclose(
+        F.softmax(x, dim=0).detach().numpy(), F.softmax(x.T, dim=1).detach().numpy().T, rtol=1e-12
+    )
 
 
 def test_a_captured_gpt_step_gives_the_eager_bits_over_50_steps():

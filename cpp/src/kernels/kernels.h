@@ -177,6 +177,12 @@ void cross_entropy_forward(DType dtype, int64_t rows, int64_t classes, int reduc
 void cross_entropy_backward(DType dtype, int64_t rows, int64_t classes, int reduction,
                             const void* x, const void* target, int64_t ignore_index,
                             const void* lse, const void* g, void* dx);
+// softmax (log: log_softmax) of each of `rows` contiguous rows of `cols` float values, and its
+// backward from the output y and the output's gradient g (Note [Fused softmax] in ops/nn.cpp).
+// Rows split over the kernel threads; each row's arithmetic is the same for any split.
+void softmax_rows(DType dtype, int64_t rows, int64_t cols, bool log, const void* x, void* y);
+void softmax_rows_backward(DType dtype, int64_t rows, int64_t cols, bool log, const void* y,
+                           const void* g, void* dx);
 // out's row i = src's row index[i], rows of row_bytes bytes, contiguous; index: int64.
 void gather_rows(int64_t count, int64_t row_bytes, const void* src, const void* index, void* out);
 // out's row index[i] += src's row i for i in order, rows of row_len float values, contiguous.

@@ -1,5 +1,6 @@
-// cross_entropy of (rows x classes) logits against class indices, as one log-softmax + pick
-// forward and one softmax - one-hot backward: each row's log-sum-exp is kept between the two.
+// softmax and log_softmax over contiguous rows, forward and backward; and cross_entropy of
+// (rows x classes) logits against class indices, as one log-softmax + pick forward and one
+// softmax - one-hot backward: each row's log-sum-exp is kept between the two.
 // The targets come as `const void*`: launch() records a `const int64_t*` argument as a shape
 // array. Rows split over the kernel threads; the reduction adds the row losses in row order, in
 // double, so the bits do not depend on the thread count.
@@ -94,7 +95,65 @@ void backward_typed(int64_t rows, int64_t classes, int reduction, const T* x, co
   });
 }
 
+template <typename T>
+void softmax_typed(int64_t rows, int64_t cols, bool log, const T* x, T* y) {
+  parallel_for(rows, row_grain(cols), [&](int64_t first, int64_t last) {
+    for (int64_t r = first; r < last; ++r) {
+      const T* in = x + r * cols;
+      T* out = y + r * cols;
+      if constexpr (sizeof(T) == 4) {
+        vector_kernels().softmax_row_f32(in, out, cols, log);
+      } else {
+        const T shift = row_max(in, cols);  // even infinite, as softmax_row_f32
+        const double sum = shifted_exp(in, cols, shift, out);
+        if (log) {
+          const T log_sum = static_cast<T>(std::log(sum));
+          for (int64_t c = 0; c < cols; ++c) out[c] = (in[c] - shift) - log_sum;
+        } else {
+          const T inverse = T(1) / static_cast<T>(sum);
+          for (int64_t c = 0; c < cols; ++c) out[c] *= inverse;
+        }
+      }
+    }
+  });
+}
+
+template <typename T>
+void softmax_backward_typed(int64_t rows, int64_t cols, bool log, const T* y, const T* g, T* dx) {
+  parallel_for(rows, row_grain(cols), [&](int64_t first, int64_t last) {
+    for (int64_t r = first; r < last; ++r) {
+      const T *yr = y + r * cols, *gr = g + r * cols;
+      T* out = dx + r * cols;
+      if constexpr (sizeof(T) == 4) {
+        vector_kernels().softmax_backward_row_f32(yr, gr, out, cols, log);
+      } else {
+        T sum = 0;
+        for (int64_t c = 0; c < cols; ++c) sum += log ? gr[c] : gr[c] * yr[c];
+        for (int64_t c = 0; c < cols; ++c)
+          out[c] = log ? gr[c] - std::exp(yr[c]) * sum : yr[c] * (gr[c] - sum);
+      }
+    }
+  });
+}
+
 }  // namespace
+
+void softmax_rows(DType dtype, int64_t rows, int64_t cols, bool log, const void* x, void* y) {
+  if (dtype == DType::Float32)
+    softmax_typed(rows, cols, log, static_cast<const float*>(x), static_cast<float*>(y));
+  else
+    softmax_typed(rows, cols, log, static_cast<const double*>(x), static_cast<double*>(y));
+}
+
+void softmax_rows_backward(DType dtype, int64_t rows, int64_t cols, bool log, const void* y,
+                           const void* g, void* dx) {
+  if (dtype == DType::Float32)
+    softmax_backward_typed(rows, cols, log, static_cast<const float*>(y),
+                           static_cast<const float*>(g), static_cast<float*>(dx));
+  else
+    softmax_backward_typed(rows, cols, log, static_cast<const double*>(y),
+                           static_cast<const double*>(g), static_cast<double*>(dx));
+}
 
 void cross_entropy_forward(DType dtype, int64_t rows, int64_t classes, int reduction, const void* x,
                            const void* target, int64_t ignore_index, void* out, void* lse) {

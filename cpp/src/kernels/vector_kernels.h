@@ -53,6 +53,12 @@ struct VectorKernels {
   // lane, then the lanes folded in halves: the same for any thread count). out may be x.
   float (*scaled_max_f32)(const float* x, int64_t n, float scale);
   float (*exp_scaled_sum_f32)(const float* x, float* out, int64_t n, float scale, float shift);
+  // softmax (log: log_softmax) of n contiguous values into y, and its backward from the output
+  // y: softmax dx = y (g - sum(g y)), log_softmax dx = g - e^y sum(g) (Note [Fused softmax] in
+  // ops/nn.cpp). A row's sums are lane by lane, then the lanes folded: the same for any thread
+  // count.
+  void (*softmax_row_f32)(const float* x, float* y, int64_t n, bool log);
+  void (*softmax_backward_row_f32)(const float* y, const float* g, float* dx, int64_t n, bool log);
 };
 
 const VectorKernels& vector_kernels();  // for the active instruction set

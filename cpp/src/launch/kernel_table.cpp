@@ -39,6 +39,8 @@ namespace bprop::tape {
   X(attention_backward, 0)       \
   X(cross_entropy_forward, 0)    \
   X(cross_entropy_backward, 0)   \
+  X(softmax_rows, 0)             \
+  X(softmax_rows_backward, 0)    \
   X(gather_rows, 0)              \
   X(scatter_add_rows, 0)         \
   X(gelu, 0)

@@ -192,14 +192,57 @@ Tensor avg_pool2d(const Tensor& input, Window2d window) {
 
 // ---- softmax and losses ----
 
+// Note [Fused softmax]
+// softmax and log_softmax along the last dimension (a classifier's logits, attention scores
+// written out by hand) run as one kernel each way (kernels::softmax_rows): per row the maximum
+// m (even infinite, as PyTorch's: a row of -inf, or with +inf, is NaN), e^(x - m) and its sum, then
+// e / sum or (x - m) - log(sum); back from the output y, y (g - sum(g y)) or g - e^y sum(g), as
+// PyTorch's. Composed of eight or nine ops before, they took 2-3.7x PyTorch's time at (256, 1000)
+// and (12, 4, 64, 64) on an Intel Xeon (one thread). Along another dimension they stay composed of
+// ops (below). Under create_graph the VJP is built of ops from the saved output, whose own
+// grad_fn is this op, so second order follows.
+namespace {
+
+Tensor fused_softmax(OpKind kind, const Tensor& x) {
+  const bool log = kind == OpKind::LogSoftmax;
+  const int64_t cols = x.shape().back(), rows = x.numel() / cols;
+  Tensor xc = contiguous_for_kernel(x);
+  Tensor y = Tensor::empty(x.shape(), x.dtype());
+  launch(kernels::softmax_rows, x.dtype(), rows, cols, log, xc.data(), y.data());
+  if (auto node = record(kind, {&x})) {
+    node->set_state(AlongDim{x.ndim() - 1});
+    set_grad_fn(y, node);
+    node->save_output(y);
+  }
+  return y;
+}
+
+bool fusable_softmax(const Tensor& x, int64_t dim) {
+  return is_floating(x.dtype()) && x.ndim() > 0 && dim == x.ndim() - 1 && x.numel() > 0;
+}
+
+}  // namespace
+
 Tensor softmax(const Tensor& x, int64_t dim) {
   Tensor xf = is_floating(x.dtype()) ? x : to_dtype(x, default_dtype());
   Dims dims;
   if (x.ndim() > 0) dims.push_back(normalize_dim(dim, x.ndim(), "softmax"));
+  if (fusable_softmax(xf, dims.empty() ? -1 : dims[0])) return fused_softmax(OpKind::Softmax, xf);
   Tensor m = amax(xf.detach(), dims, /*keepdim=*/true);
-  m = where(eq(abs(m), number(std::numeric_limits<double>::infinity())), number(0.0), m);
   Tensor e = exp(sub(xf, m));
   return div(e, sum(e, dims, /*keepdim=*/true));
+}
+
+std::vector<Tensor> vjp_softmax(OpNode& node, const Tensor& g) {
+  Tensor y = node.saved(0);
+  if (!is_grad_enabled() && g.dtype() == y.dtype() && g.shape() == y.shape()) {
+    Tensor gc = contiguous_for_kernel(g), dx = Tensor::empty(y.shape(), y.dtype());
+    launch(kernels::softmax_rows_backward, y.dtype(), y.numel() / y.shape().back(),
+           y.shape().back(), false, y.data(), gc.data(), dx.data());
+    return {dx};
+  }
+  const Dims dims{node.state<AlongDim>().dim};
+  return {mul(y, sub(g, sum(mul(g, y), dims, /*keepdim=*/true)))};
 }
 
 // (x - m) - log(sum(exp(x - m))) with m = max(x) held constant: subtracting m first keeps
@@ -208,10 +251,23 @@ Tensor log_softmax(const Tensor& x, int64_t dim) {
   Tensor xf = is_floating(x.dtype()) ? x : to_dtype(x, default_dtype());
   Dims dims;
   if (x.ndim() > 0) dims.push_back(normalize_dim(dim, x.ndim(), "log_softmax"));
+  if (fusable_softmax(xf, dims.empty() ? -1 : dims[0]))
+    return fused_softmax(OpKind::LogSoftmax, xf);
   Tensor m = amax(xf.detach(), dims, /*keepdim=*/true);
-  m = where(eq(abs(m), number(std::numeric_limits<double>::infinity())), number(0.0), m);
   Tensor shifted = sub(xf, m);
   return sub(shifted, log(sum(exp(shifted), dims, /*keepdim=*/true)));
+}
+
+std::vector<Tensor> vjp_log_softmax(OpNode& node, const Tensor& g) {
+  Tensor y = node.saved(0);
+  if (!is_grad_enabled() && g.dtype() == y.dtype() && g.shape() == y.shape()) {
+    Tensor gc = contiguous_for_kernel(g), dx = Tensor::empty(y.shape(), y.dtype());
+    launch(kernels::softmax_rows_backward, y.dtype(), y.numel() / y.shape().back(),
+           y.shape().back(), true, y.data(), gc.data(), dx.data());
+    return {dx};
+  }
+  const Dims dims{node.state<AlongDim>().dim};
+  return {sub(g, mul(exp(y), sum(g, dims, /*keepdim=*/true)))};
 }
 
 namespace {

@@ -26,7 +26,7 @@ struct ReducedDims {  // sum, prod, amax, amin, max(dim), min(dim)
   Dims dims;          // the reduced dimensions, normalized
   bool keepdim = false;
 };
-struct AlongDim {  // cat, gather, scatter_add, index_select, index_add
+struct AlongDim {  // cat, gather, scatter_add, index_select, index_add, softmax, log_softmax
   int64_t dim = 0;
 };
 struct SliceRange {  // slice, slice_backward: positions start, start + step, ... along dim

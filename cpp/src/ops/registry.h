@@ -69,6 +69,8 @@ namespace bprop {
   X(RmsNorm,       rms_norm,       "FusedRmsNormBackward0") \
   /* activations: ops/nn.cpp */                         \
   X(Gelu,          gelu,           "GeluBackward0")      \
+  X(Softmax,       softmax,        "SoftmaxBackward0")   \
+  X(LogSoftmax,    log_softmax,    "LogSoftmaxBackward0") \
   /* losses: ops/nn.cpp */                              \
   X(CrossEntropy,  cross_entropy,  "NllLossBackward0")   \
   /* attention: ops/nn.cpp */                           \
