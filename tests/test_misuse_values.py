@@ -105,6 +105,12 @@ def test_softmax_module_and_dtype_on_empty_input():
     assert y.shape == (2, 0) and y.dtype == bp.float64
 
 
+def test_softmax_of_an_empty_integer_tensor_or_with_a_numpy_dim_is_empty():
+    y = F.log_softmax(bp.zeros(3, 0, dtype=bp.int64), 1)
+    assert y.shape == (3, 0) and y.dtype == bp.float32
+    assert bp.zeros(3, 0).softmax(np.int64(1)).shape == (3, 0)
+
+
 def test_softmax_on_empty_input_still_checks_dim():
     with pytest.raises((IndexError, ValueError, RuntimeError)):
         bp.softmax(bp.zeros(2, 0), 2)

@@ -47,35 +47,18 @@ def _converted(input: Tensor, dtype: _DType | None) -> Tensor:
     return input if dtype is None else input.to(dtype)
 
 
-def _empty_float(x: Tensor, dim: int) -> bool:
-    """True for an empty float tensor and a valid dim: (log_)softmax has nothing to compute
-    (the C++ reduction refuses a zero-size dimension), so the result is an empty copy."""
-    return (
-        x.numel() == 0
-        and x.dtype in _FLOATS
-        and isinstance(dim, int)
-        and -max(x.ndim, 1) <= dim < max(x.ndim, 1)
-    )
-
-
 @function_and_method
 def softmax(input: Tensor, dim: int, dtype: _DType | None = None) -> Tensor:
     """exp(x) / sum(exp(x)) along dim (after converting to dtype, if given); an empty input
     gives an empty result of its shape, as PyTorch."""
-    x = _converted(input, dtype)
-    if _empty_float(x, dim):
-        return x.clone()
-    return _core._softmax(x, dim)
+    return _core._softmax(_converted(input, dtype), dim)
 
 
 @function_and_method
 def log_softmax(input: Tensor, dim: int, dtype: _DType | None = None) -> Tensor:
     """x - logsumexp(x) along dim (after converting to dtype, if given); an empty input
     gives an empty result of its shape, as PyTorch."""
-    x = _converted(input, dtype)
-    if _empty_float(x, dim):
-        return x.clone()
-    return _core._log_softmax(x, dim)
+    return _core._log_softmax(_converted(input, dtype), dim)
 
 
 @function_and_method

@@ -104,6 +104,7 @@ void softmax_typed(int64_t rows, int64_t cols, bool log, const T* x, T* y) {
       if constexpr (sizeof(T) == 4) {
         vector_kernels().softmax_row_f32(in, out, cols, log);
       } else {
+        // (y must not be x: shifted_exp writes out before in[c] - shift reads in)
         const T shift = row_max(in, cols);  // even infinite, as softmax_row_f32
         const double sum = shifted_exp(in, cols, shift, out);
         if (log) {

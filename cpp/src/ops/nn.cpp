@@ -218,7 +218,7 @@ Tensor fused_softmax(OpKind kind, const Tensor& x) {
 }
 
 bool fusable_softmax(const Tensor& x, int64_t dim) {
-  return is_floating(x.dtype()) && x.ndim() > 0 && dim == x.ndim() - 1 && x.numel() > 0;
+  return is_floating(x.dtype()) && x.ndim() > 0 && dim == x.ndim() - 1;
 }
 
 }  // namespace
@@ -227,6 +227,7 @@ Tensor softmax(const Tensor& x, int64_t dim) {
   Tensor xf = is_floating(x.dtype()) ? x : to_dtype(x, default_dtype());
   Dims dims;
   if (x.ndim() > 0) dims.push_back(normalize_dim(dim, x.ndim(), "softmax"));
+  if (xf.numel() == 0) return xf.clone();  // nothing to reduce (amax refuses an empty dim)
   if (fusable_softmax(xf, dims.empty() ? -1 : dims[0])) return fused_softmax(OpKind::Softmax, xf);
   Tensor m = amax(xf.detach(), dims, /*keepdim=*/true);
   Tensor e = exp(sub(xf, m));
@@ -251,6 +252,7 @@ Tensor log_softmax(const Tensor& x, int64_t dim) {
   Tensor xf = is_floating(x.dtype()) ? x : to_dtype(x, default_dtype());
   Dims dims;
   if (x.ndim() > 0) dims.push_back(normalize_dim(dim, x.ndim(), "log_softmax"));
+  if (xf.numel() == 0) return xf.clone();  // nothing to reduce (amax refuses an empty dim)
   if (fusable_softmax(xf, dims.empty() ? -1 : dims[0]))
     return fused_softmax(OpKind::LogSoftmax, xf);
   Tensor m = amax(xf.detach(), dims, /*keepdim=*/true);
