@@ -496,18 +496,18 @@ def test_an_abandoned_epoch_stops_its_workers_at_once():
     # Batches bigger than a pipe's buffer, unread: the workers must not wait at exit for the
     # main process to read them (which would cost the 5 s join timeout, then a terminate).
     import gc
-    import time
 
     loader = DataLoader(TensorDataset(bp.zeros(64, 20000)), batch_size=16, num_workers=2)
     it = iter(loader)
     next(it)
     workers = it._workers
-    started = time.monotonic()
     del it
     gc.collect()
     assert not any(w.is_alive() for w in workers)
-    assert [w.exitcode for w in workers] == [0, 0]  # stopped, not terminated
-    assert time.monotonic() - started < 4.0
+    # Stopped, not terminated: waiting for the unread batches would have cost the 5 s join and
+    # then a terminate (a negative exit code). No wall-clock bound: a loaded machine (the ASan
+    # stage) may take seconds to schedule the workers' exit.
+    assert [w.exitcode for w in workers] == [0, 0]
 
 
 class Uneven(IterableDataset):

