@@ -217,6 +217,15 @@ Tensor fused_softmax(OpKind kind, const Tensor& x) {
   return y;
 }
 
+// The plain backward from the output y (no create_graph): one kernel; undefined otherwise.
+Tensor fused_softmax_backward(const Tensor& y, const Tensor& g, bool log) {
+  if (is_grad_enabled() || g.dtype() != y.dtype() || g.shape() != y.shape()) return Tensor();
+  Tensor gc = contiguous_for_kernel(g), dx = Tensor::empty(y.shape(), y.dtype());
+  launch(kernels::softmax_rows_backward, y.dtype(), y.numel() / y.shape().back(), y.shape().back(),
+         log, y.data(), gc.data(), dx.data());
+  return dx;
+}
+
 bool fusable_softmax(const Tensor& x, int64_t dim) {
   return is_floating(x.dtype()) && x.ndim() > 0 && dim == x.ndim() - 1;
 }
@@ -236,12 +245,7 @@ Tensor softmax(const Tensor& x, int64_t dim) {
 
 std::vector<Tensor> vjp_softmax(OpNode& node, const Tensor& g) {
   Tensor y = node.saved(0);
-  if (!is_grad_enabled() && g.dtype() == y.dtype() && g.shape() == y.shape()) {
-    Tensor gc = contiguous_for_kernel(g), dx = Tensor::empty(y.shape(), y.dtype());
-    launch(kernels::softmax_rows_backward, y.dtype(), y.numel() / y.shape().back(),
-           y.shape().back(), false, y.data(), gc.data(), dx.data());
-    return {dx};
-  }
+  if (Tensor dx = fused_softmax_backward(y, g, false); dx.defined()) return {dx};
   const Dims dims{node.state<AlongDim>().dim};
   return {mul(y, sub(g, sum(mul(g, y), dims, /*keepdim=*/true)))};
 }
@@ -262,12 +266,7 @@ Tensor log_softmax(const Tensor& x, int64_t dim) {
 
 std::vector<Tensor> vjp_log_softmax(OpNode& node, const Tensor& g) {
   Tensor y = node.saved(0);
-  if (!is_grad_enabled() && g.dtype() == y.dtype() && g.shape() == y.shape()) {
-    Tensor gc = contiguous_for_kernel(g), dx = Tensor::empty(y.shape(), y.dtype());
-    launch(kernels::softmax_rows_backward, y.dtype(), y.numel() / y.shape().back(),
-           y.shape().back(), true, y.data(), gc.data(), dx.data());
-    return {dx};
-  }
+  if (Tensor dx = fused_softmax_backward(y, g, true); dx.defined()) return {dx};
   const Dims dims{node.state<AlongDim>().dim};
   return {sub(g, mul(exp(y), sum(g, dims, /*keepdim=*/true)))};
 }
