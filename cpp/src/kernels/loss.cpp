@@ -97,12 +97,13 @@ void backward_typed(int64_t rows, int64_t classes, int reduction, const T* x, co
 
 template <typename T>
 void softmax_typed(int64_t rows, int64_t cols, bool log, const T* x, T* y) {
+  const VectorKernels& vk = vector_kernels();
   parallel_for(rows, row_grain(cols), [&](int64_t first, int64_t last) {
     for (int64_t r = first; r < last; ++r) {
       const T* in = x + r * cols;
       T* out = y + r * cols;
       if constexpr (sizeof(T) == 4) {
-        vector_kernels().softmax_row_f32(in, out, cols, log);
+        vk.softmax_row_f32(in, out, cols, log);
       } else {
         // (y must not be x: shifted_exp writes out before in[c] - shift reads in)
         const T shift = row_max(in, cols);  // even infinite, as softmax_row_f32
@@ -121,12 +122,13 @@ void softmax_typed(int64_t rows, int64_t cols, bool log, const T* x, T* y) {
 
 template <typename T>
 void softmax_backward_typed(int64_t rows, int64_t cols, bool log, const T* y, const T* g, T* dx) {
+  const VectorKernels& vk = vector_kernels();
   parallel_for(rows, row_grain(cols), [&](int64_t first, int64_t last) {
     for (int64_t r = first; r < last; ++r) {
       const T *yr = y + r * cols, *gr = g + r * cols;
       T* out = dx + r * cols;
       if constexpr (sizeof(T) == 4) {
-        vector_kernels().softmax_backward_row_f32(yr, gr, out, cols, log);
+        vk.softmax_backward_row_f32(yr, gr, out, cols, log);
       } else {
         T sum = 0;
         for (int64_t c = 0; c < cols; ++c) sum += log ? gr[c] : gr[c] * yr[c];

@@ -226,8 +226,9 @@ Tensor fused_softmax_backward(const Tensor& y, const Tensor& g, bool log) {
   return dx;
 }
 
-bool fusable_softmax(const Tensor& x, int64_t dim) {
-  return is_floating(x.dtype()) && x.ndim() > 0 && dim == x.ndim() - 1;
+// dims: the one normalised dim, or none for a 0-d input
+bool along_last_dim(const Tensor& x, const Dims& dims) {
+  return !dims.empty() && dims[0] == x.ndim() - 1;
 }
 
 }  // namespace
@@ -237,7 +238,7 @@ Tensor softmax(const Tensor& x, int64_t dim) {
   Dims dims;
   if (x.ndim() > 0) dims.push_back(normalize_dim(dim, x.ndim(), "softmax"));
   if (xf.numel() == 0) return xf.clone();  // nothing to reduce (amax refuses an empty dim)
-  if (fusable_softmax(xf, dims.empty() ? -1 : dims[0])) return fused_softmax(OpKind::Softmax, xf);
+  if (along_last_dim(xf, dims)) return fused_softmax(OpKind::Softmax, xf);
   Tensor m = amax(xf.detach(), dims, /*keepdim=*/true);
   Tensor e = exp(sub(xf, m));
   return div(e, sum(e, dims, /*keepdim=*/true));
@@ -257,8 +258,7 @@ Tensor log_softmax(const Tensor& x, int64_t dim) {
   Dims dims;
   if (x.ndim() > 0) dims.push_back(normalize_dim(dim, x.ndim(), "log_softmax"));
   if (xf.numel() == 0) return xf.clone();  // nothing to reduce (amax refuses an empty dim)
-  if (fusable_softmax(xf, dims.empty() ? -1 : dims[0]))
-    return fused_softmax(OpKind::LogSoftmax, xf);
+  if (along_last_dim(xf, dims)) return fused_softmax(OpKind::LogSoftmax, xf);
   Tensor m = amax(xf.detach(), dims, /*keepdim=*/true);
   Tensor shifted = sub(xf, m);
   return sub(shifted, log(sum(exp(shifted), dims, /*keepdim=*/true)));
