@@ -170,7 +170,8 @@ PRODUCTS = """
 import bprop as bp, numpy as np
 rng = np.random.default_rng(5)
 out = []
-for m, k, n in [(64, 64, 64), (13, 7, 5), (97, 131, 61), (300, 70, 200), (25, 300, 40)]:
+for m, k, n in [(64, 64, 64), (13, 7, 5), (97, 131, 61), (300, 70, 200), (25, 300, 40),
+                (40, 50, 70)]:
     for dtype in (bp.float32, bp.float64):
         a = bp.tensor(rng.standard_normal((m, k)), dtype=dtype)
         b = bp.tensor(rng.standard_normal((k, n)), dtype=dtype)
@@ -186,14 +187,17 @@ np.save("{path}", np.concatenate([o.astype(np.float64) for o in out]))
 """
 
 
-def test_a_read_in_place_or_packed_gives_the_same_bits(tmp_path):
-    # Note [A in place] in gemm.cpp: small products read a row-major A where it lies instead of
-    # packing it, and a column-major A's whole strips too; the sums are the same, in the same
-    # order.
+def test_operands_read_in_place_or_packed_give_the_same_bits(tmp_path):
+    # Notes [A in place] and [B in place] in gemm.cpp: small products read a row-major A where
+    # it lies instead of packing it, and a column-major A's whole strips too, and a small
+    # row-major B's whole panels (40x50x70: two in place, the last 6 columns packed); the sums
+    # are the same, in the same order.
     results = []
-    for panels in ("0", "1000"):
+    for panels, b_bytes in (("0", "0"), ("1000", "1000000")):
         path = tmp_path / f"products-{panels}.npy"
-        env = dict(os.environ, BPROP_GEMM_A_IN_PLACE_PANELS=panels)
+        env = dict(
+            os.environ, BPROP_GEMM_A_IN_PLACE_PANELS=panels, BPROP_GEMM_B_IN_PLACE_BYTES=b_bytes
+        )
         subprocess.run(
             [sys.executable, "-c", PRODUCTS.format(path=path)], env=env, check=True, timeout=120
         )

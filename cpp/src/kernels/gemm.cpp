@@ -95,6 +95,10 @@ int find_kernel(const std::string& name) {
 // nothing, and BPROP_GEMM_BLOCKING=kc,mc,nc overrides them (for tuning experiments). KC is
 // derived from the default candidate's NR and kept for every candidate: where the k loop is
 // cut decides the rounding, so one KC keeps the bits the same whichever micro-kernel runs.
+// This core's L1d and L2 as the machine reports them, 32 KiB and 1 MiB where it says nothing.
+int64_t l1_bytes() { return cpu_info().l1d_bytes > 0 ? cpu_info().l1d_bytes : int64_t{32} << 10; }
+int64_t l2_bytes() { return cpu_info().l2_bytes > 0 ? cpu_info().l2_bytes : int64_t{1} << 20; }
+
 int64_t round_down(int64_t value, int64_t multiple) {
   return std::max(multiple, value / multiple * multiple);
 }
@@ -102,8 +106,7 @@ int64_t round_down(int64_t value, int64_t multiple) {
 template <typename T>
 GemmBlocking derive_blocking(const MicroKernel<T>& kernel) {
   const CpuInfo& cpu = cpu_info();
-  const int64_t l1 = cpu.l1d_bytes > 0 ? cpu.l1d_bytes : int64_t{32} << 10;
-  const int64_t l2 = cpu.l2_bytes > 0 ? cpu.l2_bytes : int64_t{1} << 20;
+  const int64_t l1 = l1_bytes(), l2 = l2_bytes();
   const int64_t l3_share =
       cpu.l3_bytes > 0 && cpu.l3_sharing > 0 ? cpu.l3_bytes / cpu.l3_sharing : int64_t{2} << 20;
   const int64_t size = sizeof(T);
@@ -168,6 +171,24 @@ int64_t unpacked_a_max_panels() {
     return active_isa() == Isa::Avx2 ? int64_t{48} : int64_t{12};
   }();
   return panels;
+}
+
+// Note [B in place]
+// Packing B copies it once a product, so that each panel's NR-column runs lie one after another;
+// a B that fits in L1 whatever its layout gains nothing from that, and at n = 64 the copy is a
+// tenth of the product. So a row-major B of at most half of L1 (k x n values, one k block and one
+// column block) is read where it lies, a panel's step p at its row p (b_step its row stride);
+// only a last panel narrower than NR is packed, as a whole one would read past its rows' ends.
+// The same values in the same order: the same bits. On the Xeon of docs/performance.md, 1
+// thread, ...
+// BPROP_GEMM_B_IN_PLACE_BYTES overrides the limit (0: always pack), for tests and tuning.
+int64_t b_in_place_max_bytes() {
+  static const int64_t bytes = [] {
+    if (const char* env = std::getenv("BPROP_GEMM_B_IN_PLACE_BYTES"))
+      return static_cast<int64_t>(std::atoll(env));
+    return l1_bytes() / 2;
+  }();
+  return bytes;
 }
 
 struct AlignedFree {
@@ -363,7 +384,12 @@ T* scratch(int which, int64_t count) {
 // n a multiple of 1024 the rows share one L1 set and evict B's, see Note [Micro-kernel inner
 // loop]). On the Xeon of docs/performance.md, 1 thread, interleaved in one process against the
 // same build without it: n = 2048 128-129 -> 140-151 GFLOP/s (numpy 148-153), n = 1024 even to
-// +3%, the MLP, GPT and small square shapes within +-2%.
+// +3%, the MLP, GPT and small square shapes within +-2%. Only C's that are read back, though
+// (several k blocks, or accumulate) and larger than an eighth of L2: a small C stays in cache
+// between passes, and a C only written once needs no early fetch. Prefetching those anyway cost
+// (same Xeon, 1 thread, interleaved): the MLP layer 64x784x128 69 -> 76 us, 128^3 20.9 -> 22.2,
+// n = 64 3.29 -> 3.38, the GPT's 768x128x384 348 -> 359; the MLP layers 256x784x512 and
+// 256x512x784 (B^T) kept it: 1.2-1.6% faster with it.
 
 // Note [GEMM epilogues]
 // gemm_chain is a product followed by a chain of elementwise steps over it (a residual added, a
@@ -434,17 +460,26 @@ void gemm_serial(const GemmPlan<T>& plan, int64_t m, int64_t n, int64_t k, const
   // (the GPT's weight gradients 384x128x768 72 -> 82 GFLOP/s, 128x128x768 66 -> 78, and with
   // the caches flushed 384x128x768 57 -> 70; 784x256x256 even) and lost from 24 (784x256x384 82
   // -> 77, 784x256x512 85 -> 77).
+  // Note [C prefetch]: only for a C read back and too large to stay in cache between passes
+  const bool prefetch_c = (k > block_k || options.accumulate) &&
+                          m * n * static_cast<int64_t>(sizeof(T)) > l2_bytes() / 8;
   const int64_t panels_of_n = (n + nr - 1) / nr;
   const bool a_in_place = csa == 1 && panels_of_n <= unpacked_a_max_panels();
   const bool a_columns_in_place =
       !a_in_place && rsa == 1 && panels_of_n <= std::min<int64_t>(unpacked_a_max_panels(), 16);
+  const bool b_in_place = csb == 1 && k <= block_k && n <= block_n &&
+                          k * n * static_cast<int64_t>(sizeof(T)) <= b_in_place_max_bytes();
   for (int64_t jc = 0; jc < n; jc += block_n) {
     const int64_t nc = std::min<int64_t>(block_n, n - jc);
     const int64_t panels = (nc + nr - 1) / nr;
     for (int64_t pc = 0; pc < k; pc += block_k) {
       const int64_t kc = std::min<int64_t>(block_k, k - pc);
       const bool accumulate = pc > 0 || options.accumulate;
-      pack_b(kc, nc, b + pc * rsb + jc * csb, rsb, csb, nr, packed_b);
+      // Note [B in place]: whole panels read where they lie, the rest packed from packed_b
+      const int64_t panels_in_place = b_in_place ? nc / nr : 0;
+      if (panels_in_place < panels)
+        pack_b(kc, nc - panels_in_place * nr, b + pc * rsb + (jc + panels_in_place * nr) * csb,
+               rsb, csb, nr, packed_b);
       for (int64_t ic = 0; ic < m; ic += block_m) {
         const int64_t mc = std::min<int64_t>(block_m, m - ic);
         // Note [A in place]: the rows past the last whole strip go through the tail kernel,
@@ -462,7 +497,10 @@ void gemm_serial(const GemmPlan<T>& plan, int64_t m, int64_t n, int64_t k, const
         }
         for (int64_t q = 0; q < panels; ++q) {
           const int64_t cols = std::min<int64_t>(nr, nc - q * nr);
-          const T* bp = packed_b + q * kc * nr;
+          const bool panel_in_place = q < panels_in_place;
+          const T* bp = panel_in_place ? b + pc * rsb + jc + q * nr
+                                       : packed_b + (q - panels_in_place) * kc * nr;
+          const int64_t b_step = panel_in_place ? rsb : nr;
           for (int64_t r = 0; r < mc;) {
             const MicroKernel<T>& kernel = a_in_place && r >= whole_rows ? tail : main_kernel;
             const int64_t rows = std::min<int64_t>(kernel.mr, mc - r);
@@ -484,7 +522,7 @@ void gemm_serial(const GemmPlan<T>& plan, int64_t m, int64_t n, int64_t k, const
             const int64_t a_step = columns_in_place ? csa : kernel.mr;
             const T* a_columns =
                 (columns_in_place ? a + (ic + r) + pc * csa : ap) + k_begin * a_step;
-            const T* b_panel = bp + k_begin * nr;
+            const T* b_panel = bp + k_begin * b_step;
             const int64_t k_count = k_end - k_begin;
             r += kernel.mr;
             if (!wanted) continue;
@@ -494,7 +532,7 @@ void gemm_serial(const GemmPlan<T>& plan, int64_t m, int64_t n, int64_t k, const
                   std::fill(c_tile + i * ldc, c_tile + i * ldc + cols, T(0));
               continue;
             }
-            if (r < mc || q + 1 < panels) {  // Note [C prefetch]: the next tile, into L2
+            if (prefetch_c && (r < mc || q + 1 < panels)) {  // Note [C prefetch]: the next tile
               const T* next = r < mc ? c_tile + kernel.mr * ldc : c + ic * ldc + jc + (q + 1) * nr;
               const int64_t next_rows =
                   r < mc ? std::min<int64_t>(kernel.mr, mc - r) : std::min<int64_t>(mr, mc);
@@ -506,14 +544,14 @@ void gemm_serial(const GemmPlan<T>& plan, int64_t m, int64_t n, int64_t k, const
             }
             if (rows == kernel.mr && cols == nr) {
               if (in_place)
-                kernel.run_unpacked_a(k_count, a_rows, rsa, b_panel, c_tile, ldc, accumulate);
+                kernel.run_unpacked_a(k_count, a_rows, rsa, b_panel, b_step, c_tile, ldc, accumulate);
               else
-                kernel.run(k_count, a_columns, a_step, b_panel, c_tile, ldc, accumulate);
+                kernel.run(k_count, a_columns, a_step, b_panel, b_step, c_tile, ldc, accumulate);
             } else {  // an edge tile: compute whole, keep the part inside C
               if (in_place)
-                kernel.run_unpacked_a(k_count, a_rows, rsa, b_panel, tile, nr, false);
+                kernel.run_unpacked_a(k_count, a_rows, rsa, b_panel, b_step, tile, nr, false);
               else
-                kernel.run(k_count, a_columns, a_step, b_panel, tile, nr, false);
+                kernel.run(k_count, a_columns, a_step, b_panel, b_step, tile, nr, false);
               for (int64_t i = 0; i < rows; ++i)
                 for (int64_t j = 0; j < cols; ++j)
                   c_tile[i * ldc + j] =
