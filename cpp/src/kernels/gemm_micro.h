@@ -17,8 +17,8 @@ struct MicroKernel {
   // stride of a column-major A read in place (a transposed view's rows, as the weight
   // gradient's dY^T). B's NR values of step p start at b + p * b_step: b_step NR for a packed
   // panel, or the row stride of a row-major B read in place (Note [B in place] in gemm.cpp).
-  void (*run)(int64_t kc, const T* a, int64_t a_step, const T* b, int64_t b_step, T* c,
-              int64_t ldc, bool accumulate);
+  void (*run)(int64_t kc, const T* a, int64_t a_step, const T* b, int64_t b_step, T* c, int64_t ldc,
+              bool accumulate);
   // The same tile with A read in place: row i of the tile starts at a + i * rsa and its
   // elements are consecutive (a row-major A, not packed). For products too small to repay
   // packing A.
