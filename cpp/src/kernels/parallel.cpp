@@ -28,6 +28,17 @@ thread_local bool t_inside_parallel_region = false;
 // Intel cores), and burns a core the hypervisor may want for a descheduled worker.
 constexpr auto kSpinBudget = std::chrono::microseconds(50);
 
+// Note [Spins yield]
+// Between rounds of `pause` a spin yields the CPU to any thread the scheduler has waiting on it.
+// Where another process holds a core, our threads outnumber the free ones, and a worker woken
+// onto the caller's core (the scheduler's usual choice for a thread woken by a thread there)
+// spun there while the caller waited for that core. On the 2-core Intel Xeon of
+// docs/performance.md, a busy loop pinned to one core (bench_kernels.py --contention, three
+// runs each, alternating): 2 threads over 1 thread 1.07-1.11 for the MLP 784-512-512-10 step and
+// 1.03-1.09 for sgemm n = 512; yielding, 0.99-1.01 and 1.03-1.05. Alone on the machine the yield
+// returns at once: the MLP steps of 784-512 and 784-128, 2 threads, eager and captured, within
+// 1% of spinning without it (medians of 7 rounds, interleaved in one process).
+
 // Spins until done() or the spin budget is spent; whether done() became true.
 template <typename Done>
 bool spin_until(Done done) {
@@ -38,6 +49,7 @@ bool spin_until(Done done) {
       __builtin_ia32_pause();
     }
     if (std::chrono::steady_clock::now() >= deadline) return done();
+    std::this_thread::yield();  // Note [Spins yield]
   }
 }
 
