@@ -25,7 +25,7 @@ import json, sys
 import bprop as bp, numpy as np
 rng = np.random.default_rng(3)
 shapes = [(1, 1, 300), (13, 7, 5), (64, 64, 64), (97, 131, 61), (5, 257, 33), (300, 70, 200),
-          (64, 784, 128), (33, 600, 529), (40, 70, 50)]
+          (64, 784, 128), (33, 600, 529), (40, 70, 50), (40, 70, 600)]
 report = {"isa": bp._core._isa(), "kernels": {}, "worst_error": {}}
 for dtype in (bp.float32, bp.float64):
     names = bp._core._gemm_kernels(dtype)

@@ -171,7 +171,7 @@ import bprop as bp, numpy as np
 rng = np.random.default_rng(5)
 out = []
 for m, k, n in [(64, 64, 64), (13, 7, 5), (97, 131, 61), (300, 70, 200), (25, 300, 40),
-                (40, 50, 70)]:
+                (40, 50, 70), (40, 600, 70)]:
     for dtype in (bp.float32, bp.float64):
         a = bp.tensor(rng.standard_normal((m, k)), dtype=dtype)
         b = bp.tensor(rng.standard_normal((k, n)), dtype=dtype)
@@ -189,9 +189,10 @@ np.save("{path}", np.concatenate([o.astype(np.float64) for o in out]))
 
 def test_operands_read_in_place_or_packed_give_the_same_bits(tmp_path):
     # Notes [A in place] and [B in place] in gemm.cpp: small products read a row-major A where
-    # it lies instead of packing it, and a column-major A's whole strips too, and a small
-    # row-major B's whole panels (40x50x70: two in place, the last 6 columns packed); the sums
-    # are the same, in the same order.
+    # it lies instead of packing it, and a column-major A's whole strips too, and a row-major
+    # B's whole panels where B is small or A has few rows (40x50x70: two panels in place, the
+    # last 6 columns packed; 40x600x70 the same over three k blocks); the sums are the same,
+    # in the same order.
     results = []
     for panels, b_bytes in (("0", "0"), ("1000", "1000000")):
         path = tmp_path / f"products-{panels}.npy"

@@ -94,7 +94,11 @@ int find_kernel(const std::string& name) {
 // read from the machine (cpu_info.h), with 32 KiB / 1 MiB / 2 MiB a core where it says
 // nothing, and BPROP_GEMM_BLOCKING=kc,mc,nc overrides them (for tuning experiments). KC is
 // derived from the default candidate's NR and kept for every candidate: where the k loop is
-// cut decides the rounding, so one KC keeps the bits the same whichever micro-kernel runs.
+// cut decides the rounding, so one KC keeps the bits the same whichever micro-kernel runs. The
+// k loop takes ceil(k / KC) blocks of equal size (784 as 4 x 196, not 3 x 256 and a 16 whose C
+// updates cost as much as a whole block's): on the Xeon of docs/performance.md, 1 thread,
+// interleaved, x @ W^T of the MLP's 256x784x512 1202 -> 1168 us, its 256x784x512 with B
+// row-major 1152 -> 1133, other shapes within 1%.
 // This core's L1d and L2 as the machine reports them, 32 KiB and 1 MiB where it says nothing.
 int64_t l1_bytes() { return cpu_info().l1d_bytes > 0 ? cpu_info().l1d_bytes : int64_t{32} << 10; }
 int64_t l2_bytes() { return cpu_info().l2_bytes > 0 ? cpu_info().l2_bytes : int64_t{1} << 20; }
@@ -174,15 +178,20 @@ int64_t unpacked_a_max_panels() {
 }
 
 // Note [B in place]
-// Packing B copies it once a product, so that each panel's NR-column runs lie one after another;
-// a B that fits in L1 whatever its layout gains nothing from that, and at n = 64 the copy is a
-// tenth of the product. So a row-major B of at most half of L1 (k x n values, one k block and one
-// column block) is read where it lies, a panel's step p at its row p (b_step its row stride);
-// only a last panel narrower than NR is packed, as a whole one would read past its rows' ends.
-// The same values in the same order: the same bits. On the Xeon of docs/performance.md, 1
-// thread, interleaved in one process against packing: n = 64 4.18 -> 3.83 us a call (numpy
-// 4.00 in that run), 48 2.03 -> 1.92, 32 1.29 -> 1.24, 64x32x64 2.53 -> 2.34.
-// BPROP_GEMM_B_IN_PLACE_BYTES overrides the limit (0: always pack), for tests and tuning.
+// Packing B copies it once a product, so that each panel's NR-column runs lie one after another
+// for the strips of A that reuse it. Two cases don't repay the copy, and read a row-major B's
+// whole panels where they lie instead (a panel's step p at its row p, b_step its row stride;
+// only a last panel narrower than NR is packed, as a whole one would read past its rows' ends):
+// - a B of at most half of L1 (k x n values), which stays in L1 whatever its layout: at n = 64
+//   the copy is a tenth of the product;
+// - a B of at most half of L2 reused by at most 8 strips of A (m <= 8 MR): the copy is a pass
+//   over B that the strips' few reads of each panel don't repay (the MLP layer 64x784x128).
+// With more strips the panels' strided rows, which share L1 sets, cost more than the copy
+// (256x512x512 733 -> 797 us read in place). The same values in the same order: the same bits.
+// On the Xeon of docs/performance.md, 1 thread, interleaved in one process against packing:
+// n = 64 4.18 -> 3.83 us a call (numpy 4.00 in that run), 48 2.03 -> 1.92, 32 1.29 -> 1.24,
+// 64x32x64 2.53 -> 2.34; 64x784x128 73.1 -> 67.3 (PyTorch 64.2).
+// BPROP_GEMM_B_IN_PLACE_BYTES sets the first limit, and 0 turns both off (tests, tuning).
 int64_t b_in_place_max_bytes() {
   static const int64_t bytes = [] {
     if (const char* env = std::getenv("BPROP_GEMM_B_IN_PLACE_BYTES"))
@@ -468,13 +477,17 @@ void gemm_serial(const GemmPlan<T>& plan, int64_t m, int64_t n, int64_t k, const
   const bool a_in_place = csa == 1 && panels_of_n <= unpacked_a_max_panels();
   const bool a_columns_in_place =
       !a_in_place && rsa == 1 && panels_of_n <= std::min<int64_t>(unpacked_a_max_panels(), 16);
-  const bool b_in_place = csb == 1 && k <= block_k && n <= block_n &&
-                          k * n * static_cast<int64_t>(sizeof(T)) <= b_in_place_max_bytes();
+  const int64_t b_bytes = k * n * static_cast<int64_t>(sizeof(T));
+  const bool b_in_place =
+      csb == 1 && n <= block_n && b_in_place_max_bytes() > 0 &&
+      (b_bytes <= b_in_place_max_bytes() || (m <= 8 * mr && b_bytes <= l2_bytes() / 2));
   for (int64_t jc = 0; jc < n; jc += block_n) {
     const int64_t nc = std::min<int64_t>(block_n, n - jc);
     const int64_t panels = (nc + nr - 1) / nr;
-    for (int64_t pc = 0; pc < k; pc += block_k) {
-      const int64_t kc = std::min<int64_t>(block_k, k - pc);
+    const int64_t k_blocks = (k + block_k - 1) / block_k;
+    const int64_t k_step = (k + k_blocks - 1) / k_blocks;  // Note [GEMM blocking]: k's blocks
+    for (int64_t pc = 0; pc < k; pc += k_step) {
+      const int64_t kc = std::min<int64_t>(k_step, k - pc);
       const bool accumulate = pc > 0 || options.accumulate;
       // Note [B in place]: whole panels read where they lie, the rest packed from packed_b
       const int64_t panels_in_place = b_in_place ? nc / nr : 0;
