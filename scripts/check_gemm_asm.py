@@ -29,10 +29,13 @@ ROOT = Path(__file__).resolve().parent.parent
 KERNELS = ROOT / "cpp" / "src" / "kernels"
 ISAS = ("avx512", "avx2", "scalar")
 
-# micro_tile<float, 12, 2, true>, or micro<float, 12, 2> / micro_unpacked_a<...> where the
-# compiler inlined it: the mangled name carries T, MR, NV and whether A is packed.
-TILE_SYMBOL = re.compile(r"micro_tileI([fd])Li(\d+)ELi(\d+)ELb([01])E")
-WRAPPER_SYMBOL = re.compile(r"\d(micro|micro_unpacked_a)I([fd])Li(\d+)ELi(\d+)EE")
+# micro_tile<float, 12, 2, 1>, or micro<float, 12, 2> / micro_unpacked_a<...> /
+# micro_columns_a<...> where the compiler inlined it: the mangled name carries T, MR, NV and
+# where A lies (gemm_micro.inc's kARows 0, kAPanel 1, kAColumns 2).
+TILE_SYMBOL = re.compile(r"micro_tileI([fd])Li(\d+)ELi(\d+)ELi([012])E")
+WRAPPER_SYMBOL = re.compile(r"\d(micro|micro_unpacked_a|micro_columns_a)I([fd])Li(\d+)ELi(\d+)EE")
+A_LAYOUTS = {"0": "A in place", "1": "packed A", "2": "A's columns in place"}
+WRAPPER_LAYOUTS = {"micro_unpacked_a": "0", "micro": "1", "micro_columns_a": "2"}
 
 
 @dataclass
@@ -163,7 +166,7 @@ def main() -> int:
                     dtype, mr, nv, packed = match.groups()
                 elif match := WRAPPER_SYMBOL.search(symbol):
                     wrapper, dtype, mr, nv = match.groups()
-                    packed = "1" if wrapper == "micro" else "0"
+                    packed = WRAPPER_LAYOUTS[wrapper]
                 else:
                     continue
                 key = (dtype, int(mr), int(nv), packed)
@@ -176,7 +179,7 @@ def main() -> int:
                 width = {"avx512": 64, "avx2": 32, "scalar": 16}[isa] // (4 if dtype == "f" else 8)
                 name = (
                     f"{isa}-{mr}x{int(nv) * width} {'float32' if dtype == 'f' else 'float64'}"
-                    f" ({'packed A' if packed == '1' else 'A in place'})"
+                    f" ({A_LAYOUTS[packed]})"
                 )
                 status = "ok" if not problems else "FAILED: " + "; ".join(problems)
                 print(f"{name:45} {len(found):3} instructions a step  {status}")

@@ -469,14 +469,16 @@ void gemm_serial(const GemmPlan<T>& plan, int64_t m, int64_t n, int64_t k, const
   // docs/performance.md, 1 thread, interleaved against packing, in place gained up to 16 panels
   // (the GPT's weight gradients 384x128x768 72 -> 82 GFLOP/s, 128x128x768 66 -> 78, and with
   // the caches flushed 384x128x768 57 -> 70; 784x256x256 even) and lost from 24 (784x256x384 82
-  // -> 77, 784x256x512 85 -> 77).
+  // -> 77, 784x256x512 85 -> 77). So up to 16 panels, whatever the limit for a row-major A
+  // (with AVX-512 12: on the Xeon of docs/performance.md, 1 thread, the GPT's 128x768x512
+  // weight gradient, 16 panels, 1.10 -> 1.05-1.07x PyTorch's time in place); 0 still packs.
   // Note [C prefetch]: only for a C read back and too large to stay in cache between passes
   const bool prefetch_c = (k > block_k || options.accumulate) &&
                           m * n * static_cast<int64_t>(sizeof(T)) > l2_bytes() / 8;
   const int64_t panels_of_n = (n + nr - 1) / nr;
   const bool a_in_place = csa == 1 && panels_of_n <= unpacked_a_max_panels();
   const bool a_columns_in_place =
-      !a_in_place && rsa == 1 && panels_of_n <= std::min<int64_t>(unpacked_a_max_panels(), 16);
+      !a_in_place && rsa == 1 && unpacked_a_max_panels() > 0 && panels_of_n <= 16;
   const int64_t b_bytes = k * n * static_cast<int64_t>(sizeof(T));
   const bool b_in_place =
       csb == 1 && n <= block_n && b_in_place_max_bytes() > 0 &&
@@ -561,12 +563,14 @@ void gemm_serial(const GemmPlan<T>& plan, int64_t m, int64_t n, int64_t k, const
                 kernel.run_unpacked_a(k_count, a_rows, rsa, b_panel, b_step, c_tile, ldc,
                                       accumulate);
               else
-                kernel.run(k_count, a_columns, a_step, b_panel, b_step, c_tile, ldc, accumulate);
+                (columns_in_place ? kernel.run_columns_a : kernel.run)(
+                    k_count, a_columns, a_step, b_panel, b_step, c_tile, ldc, accumulate);
             } else {  // an edge tile: compute whole, keep the part inside C
               if (in_place)
                 kernel.run_unpacked_a(k_count, a_rows, rsa, b_panel, b_step, tile, nr, false);
               else
-                kernel.run(k_count, a_columns, a_step, b_panel, b_step, tile, nr, false);
+                (columns_in_place ? kernel.run_columns_a : kernel.run)(
+                    k_count, a_columns, a_step, b_panel, b_step, tile, nr, false);
               for (int64_t i = 0; i < rows; ++i)
                 for (int64_t j = 0; j < cols; ++j)
                   c_tile[i * ldc + j] =

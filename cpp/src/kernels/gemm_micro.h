@@ -13,10 +13,9 @@ template <typename T>
 struct MicroKernel {
   int mr, nr;  // named "<isa>-<mr>x<nr>" (gemm_kernel_names in kernels.h)
   // c is row-major with leading dimension ldc; accumulate adds to C instead of overwriting. A's
-  // MR values of step p start at a + p * a_step: a_step MR for a packed panel, or the column
-  // stride of a column-major A read in place (a transposed view's rows, as the weight
-  // gradient's dY^T). B's NR values of step p start at b + p * b_step: b_step NR for a packed
-  // panel, or the row stride of a row-major B read in place (Note [B in place] in gemm.cpp).
+  // MR values of step p start at a + p * a_step, a_step MR: a packed panel. B's NR values of
+  // step p start at b + p * b_step: b_step NR for a packed panel, or the row stride of a
+  // row-major B read in place (Note [B in place] in gemm.cpp).
   void (*run)(int64_t kc, const T* a, int64_t a_step, const T* b, int64_t b_step, T* c, int64_t ldc,
               bool accumulate);
   // The same tile with A read in place: row i of the tile starts at a + i * rsa and its
@@ -24,6 +23,11 @@ struct MicroKernel {
   // packing A.
   void (*run_unpacked_a)(int64_t kc, const T* a, int64_t rsa, const T* b, int64_t b_step, T* c,
                          int64_t ldc, bool accumulate);
+  // The same tile with a column-major A read in place (a transposed view's rows, as the weight
+  // gradient's dY^T): A's MR values of step p at a + p * csa, prefetched ahead (Note
+  // [Micro-kernel inner loop]).
+  void (*run_columns_a)(int64_t kc, const T* a, int64_t csa, const T* b, int64_t b_step, T* c,
+                        int64_t ldc, bool accumulate);
 };
 
 constexpr int kMaxMicroKernels = 4;
