@@ -190,6 +190,12 @@ def main() -> int:
             if not seen:
                 print(f"{isa}: no micro-kernel loop found in the assembly")
                 failures += 1
+            # Every tile found in one layout of A must be found in all three.
+            for dtype, mr, nv in sorted({key[:3] for key in seen}):
+                for layout, described in A_LAYOUTS.items():
+                    if (dtype, mr, nv, layout) not in seen:
+                        print(f"{isa} {dtype} {mr}x{nv} vectors: no loop found for {described}")
+                        failures += 1
     print("check_gemm_asm:", "all loops ok" if failures == 0 else f"{failures} failed")
     return 1 if failures else 0
 

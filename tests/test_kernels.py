@@ -25,11 +25,19 @@ def test_set_and_get_num_threads(restore_threads):
 def test_results_are_bitwise_independent_of_thread_count(restore_threads):
     bp.manual_seed(5)
     a, b = bp.randn(300, 257), bp.randn(257, 301)
+    # Over k blocks: split by rows with B packed (x @ W^T); B read in place (Note [B in place])
+    # by one thread's 160 rows packed, by two threads' 80 each in place, and split by columns;
+    # a weight gradient's column-major A read in place.
+    x_rows, w, g = bp.randn(600, 784), bp.randn(128, 784), bp.randn(600, 128)
+    some_rows, few_rows, wide_b = bp.randn(160, 784), bp.randn(64, 784), bp.randn(784, 96)
     x = bp.randn(3_000_000)
     outputs = {}
     for threads in (1, 2):
         bp.set_num_threads(threads)
-        outputs[threads] = [(a @ b).numpy(), x.sum().numpy(), x.exp().numpy(), (x * 2.5).numpy()]
+        products = [a @ b, x_rows @ w.T, some_rows @ wide_b, few_rows @ wide_b, g.T @ x_rows]
+        products.append(x_rows @ w.T @ w)
+        outputs[threads] = [p.numpy() for p in products]
+        outputs[threads] += [x.sum().numpy(), x.exp().numpy(), (x * 2.5).numpy()]
     for one, two in zip(outputs[1], outputs[2]):
         assert np.array_equal(one, two)
 
@@ -190,9 +198,9 @@ np.save("{path}", np.concatenate([o.astype(np.float64) for o in out]))
 def test_operands_read_in_place_or_packed_give_the_same_bits(tmp_path):
     # Notes [A in place] and [B in place] in gemm.cpp: small products read a row-major A where
     # it lies instead of packing it, and a column-major A's whole strips too, and a row-major
-    # B's whole panels where B is small or A has few rows (40x50x70: two panels in place, the
-    # last 6 columns packed; 40x600x70 the same over three k blocks); the sums are the same,
-    # in the same order.
+    # B's whole panels where B is small or A has few rows (40x50x70: whole panels in place, the
+    # columns past the last packed; 40x600x70 the same over three k blocks); the sums are the
+    # same, in the same order.
     results = []
     for panels, b_bytes in (("0", "0"), ("1000", "1000000")):
         path = tmp_path / f"products-{panels}.npy"

@@ -95,8 +95,9 @@ int find_kernel(const std::string& name) {
 // nothing, and BPROP_GEMM_BLOCKING=kc,mc,nc overrides them (for tuning experiments). KC is
 // derived from the default candidate's NR and kept for every candidate: where the k loop is
 // cut decides the rounding, so one KC keeps the bits the same whichever micro-kernel runs. The
-// k loop takes ceil(k / KC) blocks of equal size (784 as 4 x 196, not 3 x 256 and a 16 whose C
-// updates cost as much as a whole block's): on the Xeon of docs/performance.md, 1 thread,
+// k loop takes ceil(k / KC) blocks of about equal size, ceil(k / blocks) steps and the rest last
+// (784 as 4 x 196, 769 as 193, 193, 193, 190; not 3 x 256 and a 16 whose C updates cost as much
+// as a whole block's): on the Xeon of docs/performance.md, 1 thread,
 // interleaved, x @ W^T of the MLP's 256x784x512 1202 -> 1168 us, its 256x784x512 with B
 // row-major 1152 -> 1133, other shapes within 1%.
 // This core's L1d and L2 as the machine reports them, 32 KiB and 1 MiB where it says nothing.
