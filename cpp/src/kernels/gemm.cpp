@@ -395,12 +395,17 @@ T* scratch(int which, int64_t count) {
 // n a multiple of 1024 the rows share one L1 set and evict B's, see Note [Micro-kernel inner
 // loop]). On the Xeon of docs/performance.md, 1 thread, interleaved in one process against the
 // same build without it: n = 2048 128-129 -> 140-151 GFLOP/s (numpy 148-153), n = 1024 even to
-// +3%, the MLP, GPT and small square shapes within +-2%. Only C's that are read back, though
-// (several k blocks, or accumulate) and larger than an eighth of L2: a small C stays in cache
-// between passes, and a C only written once needs no early fetch. Prefetching those anyway cost
-// (same Xeon, 1 thread, interleaved): the MLP layer 64x784x128 69 -> 76 us, 128^3 20.9 -> 22.2,
-// n = 64 3.29 -> 3.38, the GPT's 768x128x384 348 -> 359; the MLP layers 256x784x512 and
-// 256x512x784 (B^T) kept it: 1.2-1.6% faster with it.
+// +3%, the MLP, GPT and small square shapes within +-2%. A C only written, once, needs it too,
+// when it is cold: a training step's outputs are new buffers, from memory, where a product
+// repeated in a loop writes the same buffer, in cache (and there prefetching cost 1-10%: the
+// GPT's 768x128x384 348 -> 359 us, the MLP layer 64x784x128 69 -> 76). Left without it in a
+// captured GPT step (1 thread, the same Xeon, per-launch times), the forward products took
+// 768x128x512 885-930 us instead of 733-743 and 768x128x384 483-635 instead of 460-496 (one
+// replay each way); the whole replay, 4 x 15 replays each way interleaved in one process,
+// 36.6-37.4 ms instead of 35.9-36.5 (2 threads: 20.1-20.6 against 19.2-20.4); the MLP steps of
+// 784-512 and 784-128 within 1% either way. So
+// only a C of at most half of L1, which no miss can cost much, goes without (n = 64: 3.38 ->
+// 3.29 us, 128^3 22.2 -> 20.9 in a loop).
 
 // Note [GEMM epilogues]
 // gemm_chain is a product followed by a chain of elementwise steps over it (a residual added, a
@@ -473,9 +478,8 @@ void gemm_serial(const GemmPlan<T>& plan, int64_t m, int64_t n, int64_t k, const
   // -> 77, 784x256x512 85 -> 77). So up to 16 panels, whatever the limit for a row-major A
   // (with AVX-512 12: on the Xeon of docs/performance.md, 1 thread, the GPT's 128x768x512
   // weight gradient, 16 panels, 1.10 -> 1.05-1.07x PyTorch's time in place); 0 still packs.
-  // Note [C prefetch]: only for a C read back and too large to stay in cache between passes
-  const bool prefetch_c = (k > block_k || options.accumulate) &&
-                          m * n * static_cast<int64_t>(sizeof(T)) > l2_bytes() / 8;
+  // Note [C prefetch]: not for a C that fits in half of L1
+  const bool prefetch_c = m * n * static_cast<int64_t>(sizeof(T)) > l1_bytes() / 2;
   const int64_t panels_of_n = (n + nr - 1) / nr;
   const bool a_in_place = csa == 1 && panels_of_n <= unpacked_a_max_panels();
   const bool a_columns_in_place =
