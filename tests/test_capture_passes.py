@@ -273,6 +273,30 @@ def test_profile_times_each_kind_of_instruction():
         step.profile(2.5)
 
 
+def test_profile_per_launch_times_each_instruction_in_program_order():
+    data = mlp_batches(2)
+    _, step = mlp()
+    step = bp.compile(step)
+    step(*data[0])
+    rows = step.profile(replays=3, per_launch=True)
+    program = [line for line in step.describe().splitlines() if not line.startswith("#")]
+    assert [line for line, _ in rows] == program
+    assert len(rows) == step.launches
+    assert all(ms >= 0 for _, ms in rows) and sum(ms for _, ms in rows) > 0
+    assert any(line.startswith("gemm(") for line, _ in rows)
+    # the kinds' totals are the launches' sums (timed over other replays: only the counts agree)
+    by_kind = {name: count for name, count, _ in step.profile(replays=1)}
+    counted = {}
+    for line, _ in rows:
+        name = line.split("(")[0].split(" ")[0]
+        counted[name] = counted.get(name, 0) + 1
+    assert counted == by_kind
+    with pytest.raises(ValueError, match="at least one replay"):
+        step.profile(0, per_launch=True)
+    with pytest.raises(TypeError, match="per_launch must be a bool"):
+        step.profile(2, per_launch="yes")
+
+
 @pytest.mark.parametrize("used", [(0, 1, 2), (0, 2)])
 def test_the_gradient_of_split_pieces_adds_in_place_with_eager_bits_and_signed_zeros(used):
     # q, k, v split off one tensor: their gradients arrive zero-padded and are summed. The

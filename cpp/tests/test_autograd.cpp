@@ -816,6 +816,18 @@ TEST_SUITE("captured programs") {
       capture.replay();
       CHECK(values(out) == values(chain_body(x, w, b)));
     }
+    // profile_launches: the program's one line per launch (describe()'s, after its header) and
+    // a time each; profile() the same launch under its kind
+    const auto launches = capture.profile_launches(2);
+    REQUIRE(launches.size() == 1);
+    CHECK(program.find("\n" + launches[0].line + "\n") != std::string::npos);
+    CHECK(launches[0].line.rfind("elementwise_chain(", 0) == 0);
+    CHECK(launches[0].seconds >= 0);
+    const auto kinds = capture.profile(1);
+    REQUIRE(kinds.size() == 1);
+    CHECK(kinds[0].name == "elementwise_chain");
+    CHECK(kinds[0].count == 1);
+    CHECK_THROWS_AS(capture.profile_launches(0), std::invalid_argument);
   }
 
   TEST_CASE("a product joins the elementwise chain that reads it (pass 5), eager's values") {

@@ -59,7 +59,7 @@ add, a bias and activation) runs the chain on its rows while they are in cache, 
 are planned over the launches' lifetimes. Every value keeps its arithmetic, so replays still
 give the eager step's bits. ``BPROP_FUSION=0`` in the environment while recording turns the
 passes off. ``step.describe()`` prints the program, ``step.profile()`` times each kind of
-instruction over a few replays.
+instruction over a few replays (``per_launch=True``: each instruction).
 
 As in PyTorch, ``model = bp.compile(model)`` given an nn.Module returns an OptimizedModule:
 calling it calls the model (eagerly: a forward alone is not a step to replay; record the
@@ -78,7 +78,7 @@ import warnings
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal, overload
 
 from . import _core
 from ._core import Tensor
@@ -218,15 +218,34 @@ class CompiledStep:
         a .grad binding) by name."""
         return self._latest_capture("describe").describe()
 
-    def profile(self, replays: int = 10) -> list[tuple[str, int, float]]:
+    @overload
+    def profile(
+        self, replays: int = ..., per_launch: Literal[False] = ...
+    ) -> list[tuple[str, int, float]]: ...
+    @overload
+    def profile(
+        self, replays: int = ..., *, per_launch: Literal[True]
+    ) -> list[tuple[str, float]]: ...
+    @overload
+    def profile(self, replays: int, per_launch: Literal[True]) -> list[tuple[str, float]]: ...
+    def profile(
+        self, replays: int = 10, per_launch: bool = False
+    ) -> list[tuple[str, int, float]] | list[tuple[str, float]]:
         """Where a replay of the most recently used recording spends its time: replays it
         ``replays`` times (updating the model, as calls would) timing each instruction, and
         returns ``(kernel or host step name, instructions, mean ms per replay)``, the slowest
-        first."""
+        first. With ``per_launch=True``, one row per instruction in program order instead:
+        ``(its describe() line, mean ms per replay)``, to find which launch of a kind is
+        slow (products of one shape, say, slower inside the step than alone)."""
         if isinstance(replays, bool) or not isinstance(replays, int):
             raise TypeError(f"[compile] profile: replays must be an int, got {replays!r}")
+        if not isinstance(per_launch, bool):
+            raise TypeError(f"[compile] profile: per_launch must be a bool, got {per_launch!r}")
         with self._lock:
-            rows = self._latest_capture("profile").profile(replays)
+            capture = self._latest_capture("profile")
+            if per_launch:
+                return [(line, s * 1e3) for line, s in capture.profile_launches(replays)]
+            rows = capture.profile(replays)
         return [(name, count, seconds * 1e3) for name, count, seconds in rows]
 
 

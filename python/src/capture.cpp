@@ -22,6 +22,15 @@ void init_capture(py::module_& m) {
               rows.emplace_back(row.name, row.count, row.seconds);
             return rows;
           },
+          py::arg("replays"), py::call_guard<py::gil_scoped_release>())
+      .def(
+          "profile_launches",
+          [](const Capture& capture, int replays) {
+            std::vector<std::tuple<std::string, double>> rows;
+            for (const auto& row : capture.profile_launches(replays))
+              rows.emplace_back(row.line, row.seconds);
+            return rows;
+          },
           py::arg("replays"), py::call_guard<py::gil_scoped_release>());
   new_constructs(capture);  // after py::init: see Note [objects made without __init__]
   m.def("_assign", &assign_, py::arg("dst"), py::arg("src"),

@@ -64,8 +64,19 @@ class Capture {
     double seconds;
   };
   std::vector<ProfileRow> profile(int replays) const;
+  // The same timing launch by launch, in program order: each instruction's describe() line and
+  // its mean time per replay in seconds (which launch of a kind is the slow one: a product
+  // whose output is cold, say).
+  struct LaunchRow {
+    std::string line;
+    double seconds;
+  };
+  std::vector<LaunchRow> profile_launches(int replays) const;
 
  private:
+  // Each instruction's mean time per replay over `replays` replays (the profiles).
+  std::vector<double> time_launches(int replays) const;
+
   std::unique_ptr<tape::LaunchTape> tape_;
   size_t recorded_ = 0;  // instructions before the passes
   struct {

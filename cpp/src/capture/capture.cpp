@@ -208,7 +208,7 @@ std::string Capture::describe() const {
          tape::describe(tape_->program());
 }
 
-std::vector<Capture::ProfileRow> Capture::profile(int replays) const {
+std::vector<double> Capture::time_launches(int replays) const {
   if (replays < 1)
     throw std::invalid_argument("[capture] profile needs at least one replay, got " +
                                 std::to_string(replays));
@@ -222,16 +222,33 @@ std::vector<Capture::ProfileRow> Capture::profile(int replays) const {
       tape::run(program[i], *tape_->pool());
       seconds[i] += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     }
+  for (double& s : seconds) s /= replays;
+  return seconds;
+}
+
+std::vector<Capture::ProfileRow> Capture::profile(int replays) const {
+  const std::vector<double> seconds = time_launches(replays);
+  const auto& program = tape_->program();
   std::vector<ProfileRow> rows;
   std::unordered_map<std::string, size_t> row_of;
   for (size_t i = 0; i < program.size(); ++i) {
     auto [it, added] = row_of.emplace(program[i].name, rows.size());
     if (added) rows.push_back({program[i].name, 0, 0.0});
     rows[it->second].count += 1;
-    rows[it->second].seconds += seconds[i] / replays;
+    rows[it->second].seconds += seconds[i];
   }
   std::stable_sort(rows.begin(), rows.end(),
                    [](const ProfileRow& a, const ProfileRow& b) { return a.seconds > b.seconds; });
+  return rows;
+}
+
+std::vector<Capture::LaunchRow> Capture::profile_launches(int replays) const {
+  const std::vector<double> seconds = time_launches(replays);
+  const auto& program = tape_->program();
+  std::vector<LaunchRow> rows;
+  rows.reserve(program.size());
+  for (size_t i = 0; i < program.size(); ++i)
+    rows.push_back({tape::describe(program[i]), seconds[i]});
   return rows;
 }
 

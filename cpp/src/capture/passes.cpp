@@ -60,14 +60,12 @@ void print_buffer(std::ostream& out, const BufferPool::Ref& ref) {
 }
 }  // namespace
 
-std::string describe(const std::vector<Instr>& program) {
+std::string describe(const Instr& instr) {
   std::ostringstream out;
-  for (const Instr& instr : program) {
-    out << instr.name;
-    if (instr.kernel < 0) {
-      out << " (host)\n";
-      continue;
-    }
+  out << instr.name;
+  if (instr.kernel < 0) {
+    out << " (host)";
+  } else {
     out << '(';
     for (size_t i = 0; i < instr.args.size(); ++i) {
       const Arg& a = instr.args[i];
@@ -97,9 +95,15 @@ std::string describe(const std::vector<Instr>& program) {
           break;
       }
     }
-    out << ")\n";
+    out << ')';
   }
   return out.str();
+}
+
+std::string describe(const std::vector<Instr>& program) {
+  std::string out;
+  for (const Instr& instr : program) out += describe(instr) + "\n";
+  return out;
 }
 
 // Note [Program passes]

@@ -66,6 +66,8 @@ PassReport optimize(std::vector<Instr>& program, BufferPool& pool);
 
 // One line per instruction: its name and arguments (buffers as s<slot>+offset or @address).
 std::string describe(const std::vector<Instr>& program);
+// One instruction's line, without the newline.
+std::string describe(const Instr& instr);
 
 namespace program_detail {
 
