@@ -97,9 +97,10 @@ int find_kernel(const std::string& name) {
 // cut decides the rounding, so one KC keeps the bits the same whichever micro-kernel runs. The
 // k loop takes ceil(k / KC) blocks of about equal size, ceil(k / blocks) steps and the rest last
 // (784 as 4 x 196, 769 as 193, 193, 193, 190; not 3 x 256 and a 16 whose C updates cost as much
-// as a whole block's): on the Xeon of docs/performance.md, 1 thread,
-// interleaved, x @ W^T of the MLP's 256x784x512 1202 -> 1168 us, its 256x784x512 with B
-// row-major 1152 -> 1133, other shapes within 1%.
+// as a whole block's): on the Xeon of docs/performance.md, 1 thread, interleaved, x @ W^T of
+// the MLP's 256x784x512 1202 -> 1168 us, its 256x784x512 with B row-major 1152 -> 1133, other
+// shapes within 1%.
+
 // This core's L1d and L2 as the machine reports them, 32 KiB and 1 MiB where it says nothing.
 int64_t l1_bytes() { return cpu_info().l1d_bytes > 0 ? cpu_info().l1d_bytes : int64_t{32} << 10; }
 int64_t l2_bytes() { return cpu_info().l2_bytes > 0 ? cpu_info().l2_bytes : int64_t{1} << 20; }
@@ -403,9 +404,8 @@ T* scratch(int which, int64_t count) {
 // 768x128x512 885-930 us instead of 733-743 and 768x128x384 483-635 instead of 460-496 (one
 // replay each way); the whole replay, 4 x 15 replays each way interleaved in one process,
 // 36.6-37.4 ms instead of 35.9-36.5 (2 threads: 20.1-20.6 against 19.2-20.4); the MLP steps of
-// 784-512 and 784-128 within 1% either way. So
-// only a C of at most half of L1, which no miss can cost much, goes without (n = 64: 3.38 ->
-// 3.29 us, 128^3 22.2 -> 20.9 in a loop).
+// 784-512 and 784-128 within 1% either way. So only a C of at most half of L1, which no miss
+// can cost much, goes without (n = 64: 3.38 -> 3.29 us, 128^3 22.2 -> 20.9 in a loop).
 
 // Note [GEMM epilogues]
 // gemm_chain is a product followed by a chain of elementwise steps over it (a residual added, a
