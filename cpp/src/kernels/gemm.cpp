@@ -475,15 +475,16 @@ void gemm_serial(const GemmPlan<T>& plan, int64_t m, int64_t n, int64_t k, const
   // docs/performance.md, 1 thread, interleaved against packing, in place gained up to 16 panels
   // (the GPT's weight gradients 384x128x768 72 -> 82 GFLOP/s, 128x128x768 66 -> 78, and with
   // the caches flushed 384x128x768 57 -> 70; 784x256x256 even) and lost from 24 (784x256x384 82
-  // -> 77, 784x256x512 85 -> 77). So up to 16 panels, whatever the limit for a row-major A
-  // (with AVX-512 12: on the Xeon of docs/performance.md, 1 thread, the GPT's 128x768x512
-  // weight gradient, 16 panels, 1.10 -> 1.05-1.07x PyTorch's time in place); 0 still packs.
+  // -> 77, 784x256x512 85 -> 77). So up to 16 panels, and no more than a row-major A's limit
+  // (12 with AVX-512: on the Xeon of docs/performance.md, 1 thread, interleaved, at 16 panels
+  // in place against packed, 784x256x512 1228 against 1145-1150 us, 128x768x512 587 against
+  // 604, 512x256x512 even; at 4, the GPT's 384x768x128 399 against 488).
   // Note [C prefetch]: not for a C that fits in half of L1
   const bool prefetch_c = m * n * static_cast<int64_t>(sizeof(T)) > l1_bytes() / 2;
   const int64_t panels_of_n = (n + nr - 1) / nr;
   const bool a_in_place = csa == 1 && panels_of_n <= unpacked_a_max_panels();
   const bool a_columns_in_place =
-      !a_in_place && rsa == 1 && unpacked_a_max_panels() > 0 && panels_of_n <= 16;
+      !a_in_place && rsa == 1 && panels_of_n <= std::min<int64_t>(unpacked_a_max_panels(), 16);
   const int64_t b_bytes = k * n * static_cast<int64_t>(sizeof(T));
   const bool b_in_place =
       csb == 1 && n <= block_n && b_in_place_max_bytes() > 0 &&
