@@ -74,15 +74,21 @@ constexpr auto kInlineAfterLateWorker = std::chrono::milliseconds(20);
 // Note [Parts claimed, not assigned]
 // A job is split into a fixed number of parts, each a fixed range of [0, n): which thread runs
 // a part never changes its range, so results are the same bit for bit for any thread count and
-// any timing. Parts are claimed from a counter: the caller wakes the workers and then claims
-// parts itself like any worker, so a worker that is descheduled, or wakes late, costs at most
-// the one part it claimed; a worker that never wakes costs nothing. The counter holds the job's
-// number beside the next part, so a worker that read an older job can't claim a part of a newer
-// one.
+// any timing. Each part is claimed once, by whichever thread first marks it with the job's
+// number: the caller wakes the workers and then claims parts itself like any worker, so a
+// worker that is descheduled, or wakes late, costs at most the one part it claimed; a worker
+// that never wakes costs nothing. A worker that read an older job finds its parts marked with
+// that job's number or a later one, and claims nothing.
+// Note [Parts near their data]
+// Thread i (the caller 0, the workers 1..) tries part i first, then the others in turn. So
+// while the workers keep up, a range of rows is run on the same core job after job, and one
+// kernel reads its rows from the core that wrote them: its L2, not the other core's.
 class ThreadPool {
  public:
-  explicit ThreadPool(int threads) : threads_(threads) {
-    for (int id = 1; id < threads; ++id) workers_.emplace_back([this] { work(); });
+  explicit ThreadPool(int threads)
+      : threads_(threads), claimed_(new std::atomic<uint64_t>[static_cast<size_t>(threads)]) {
+    for (int part = 0; part < threads; ++part) claimed_[part].store(0);
+    for (int id = 1; id < threads; ++id) workers_.emplace_back([this, id] { work(id); });
   }
 
   ~ThreadPool() {
@@ -105,13 +111,12 @@ class ThreadPool {
       std::lock_guard<std::mutex> lock(mutex_);
       job = job_ = {&body, n, parts, ++job_number_};
       unfinished_.store(parts, std::memory_order_relaxed);
-      next_part_.store(job.number << 32, std::memory_order_release);
       error_ = nullptr;
       generation_.fetch_add(1, std::memory_order_release);
     }
     wake_.notify_all();
     const auto start = std::chrono::steady_clock::now();
-    const int own_parts = run_parts(job);
+    const int own_parts = run_parts(job, 0);
     const auto own_parts_done = std::chrono::steady_clock::now();
     if (!spin_until([this] { return unfinished_.load(std::memory_order_acquire) == 0; })) {
       std::unique_lock<std::mutex> lock(mutex_);
@@ -144,17 +149,16 @@ class ThreadPool {
     uint64_t number = 0;
   };
 
-  // Claims and runs parts of `job` until none is left (Note [Parts claimed, not assigned]);
-  // how many it ran.
-  int run_parts(const Job& job) {
-    uint64_t claim = next_part_.load(std::memory_order_acquire);
+  // Claims and runs parts of `job` until none is left, part `id` first (Note [Parts claimed,
+  // not assigned], Note [Parts near their data]); how many it ran.
+  int run_parts(const Job& job, int id) {
     int ran = 0;
-    while (true) {
-      if ((claim >> 32) != (job.number & 0xffffffffu)) return ran;  // a newer job
-      const int part = static_cast<int>(claim & 0xffffffffu);
-      if (part >= job.parts) return ran;
-      if (!next_part_.compare_exchange_weak(claim, claim + 1, std::memory_order_acq_rel,
-                                            std::memory_order_acquire))
+    for (int turn = 0; turn < job.parts; ++turn) {
+      const int part = (id + turn) % job.parts;
+      uint64_t mark = claimed_[part].load(std::memory_order_acquire);
+      // taken for this job (or, for a worker still holding an older job, a later one)
+      if (mark >= job.number) continue;
+      if (!claimed_[part].compare_exchange_strong(mark, job.number, std::memory_order_acq_rel))
         continue;
       run_part(job, part);
       ++ran;
@@ -165,8 +169,8 @@ class ThreadPool {
         std::lock_guard<std::mutex> lock(mutex_);
         done_.notify_all();
       }
-      claim = next_part_.load(std::memory_order_acquire);
     }
+    return ran;
   }
 
   void run_part(const Job& job, int part) {
@@ -181,7 +185,7 @@ class ThreadPool {
     t_inside_parallel_region = false;
   }
 
-  void work() {
+  void work(int id) {
     uint64_t seen = 0;
     while (true) {
       // Spin briefly (back-to-back kernels of a step), then sleep until the next job.
@@ -196,7 +200,7 @@ class ThreadPool {
       }
       while (g_hold_workers.load(std::memory_order_acquire))
         std::this_thread::sleep_for(std::chrono::microseconds(200));
-      run_parts(job);
+      run_parts(job, id);
     }
   }
 
@@ -205,7 +209,8 @@ class ThreadPool {
   std::mutex mutex_, run_mutex_;
   std::condition_variable wake_, done_;
   std::atomic<uint64_t> generation_{0};
-  std::atomic<uint64_t> next_part_{0};      // the job's number << 32 | the next unclaimed part
+  // part p's mark: the number of the last job whose part p was claimed
+  std::unique_ptr<std::atomic<uint64_t>[]> claimed_;
   std::atomic<int> unfinished_{0};          // parts not yet run to the end
   std::atomic<int64_t> inline_until_{0};    // steady_clock ticks (Note [A late worker])
   std::atomic<int64_t> last_part_done_{0};  // steady_clock ticks: when a part last finished
