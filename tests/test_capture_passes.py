@@ -205,35 +205,43 @@ def test_the_gpt_step_fuses_and_stays_bitwise_equal_to_unfused(monkeypatch):
 def test_products_take_their_elementwise_epilogue_with_eager_bits(dtype, threads):
     # Note [Program passes], 5, on every path of Note [GEMM epilogues]: rows split between
     # threads, k past a block and several blocks of rows (300 x 40 x 700); columns split
-    # (8 x 400 x 700); one thread's whole product (300 x 40 x 40); a small product (5 x 4 x 3).
+    # (8 x 400 x 700); one thread's whole product (300 x 40 x 40); a small product (5 x 4 x 3);
+    # k split in two groups (40 x 100 x 700, Note [Products split along k]).
     def arrays(*shape):
         return bp.tensor(rng.standard_normal(shape)).to(dtype)
 
     w1, bias, w2 = arrays(40, 700), arrays(40), arrays(40, 40)
     w3, w4 = arrays(700, 400), arrays(3, 4)
 
-    def body(x, y, t, s):
+    def body(x, y, t, s, e):
         h = F.gelu(x @ w1.t() + bias)  # a bias added to a product, gelu after it
         r = y + h @ w2  # a residual added to a product
         v = (t @ w3).relu()  # an activation
         z = (s @ w4).tanh() * 2.0  # a chain of two steps
         u = s @ w4  # read twice: stays a product of its own
-        return r, v, z, u * u.sum()
+        p = (e[:, :40].t() @ e[:, 40:]).relu()  # a weight gradient's shape
+        return r, v, z, u * u.sum(), p
 
     before = bp.get_num_threads()
     bp.set_num_threads(threads)
     try:
         step = bp.compile(body)
         for _ in range(3):
-            inputs = (arrays(300, 700), arrays(300, 40), arrays(8, 700), arrays(5, 3))
+            inputs = (
+                arrays(300, 700),
+                arrays(300, 40),
+                arrays(8, 700),
+                arrays(5, 3),
+                arrays(700, 140),
+            )
             got = [t.numpy().copy() for t in step(*inputs)]
             want = [t.numpy() for t in body(*inputs)]
             for g, w in zip(got, want):
                 assert np.array_equal(g, w)
     finally:
         bp.set_num_threads(before)
-    assert report(step)[5] == 4
-    assert step.describe().count("gemm_chain") == 4
+    assert report(step)[5] == 5
+    assert step.describe().count("gemm_chain") == 5
 
 
 def test_a_product_returned_or_read_twice_keeps_its_own_launch():

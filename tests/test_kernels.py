@@ -38,10 +38,26 @@ def test_results_are_bitwise_independent_of_thread_count(restore_threads):
         products = [a @ b, x_rows @ w.T, some_rows @ wide_b, few_rows @ wide_b, g.T @ x_rows]
         products.append(g.T @ x_rows[:, :256])  # A's columns in place, whole or split
         products.append(x_rows @ w.T @ w)
+        # Note [Products split along k]: k past m + n, C split by rows and by columns
+        products += [g.T @ x_rows[:, :96], g[:, :40].T @ x_rows[:, :300]]
         outputs[threads] = [p.numpy() for p in products]
         outputs[threads] += [x.sum().numpy(), x.exp().numpy(), (x * 2.5).numpy()]
     for one, two in zip(outputs[1], outputs[2]):
         assert np.array_equal(one, two)
+
+
+@pytest.mark.parametrize("m, n, k", [(128, 96, 600), (40, 300, 600), (64, 64, 777), (30, 200, 257)])
+def test_products_split_along_k_are_right(m, n, k, restore_threads):
+    # Note [Products split along k]: two groups of k blocks (k = 777: three blocks made four,
+    # 257: one past a block), the second summed into the first; against float64, each thread count
+    rng = np.random.default_rng(k)
+    a, b = rng.standard_normal((k, m)), rng.standard_normal((k, n))
+    want = a.T @ b
+    for threads in (1, 2):
+        bp.set_num_threads(threads)
+        got = (bp.tensor(a.astype(np.float32)).T @ bp.tensor(b.astype(np.float32))).numpy()
+        assert got.shape == (m, n)
+        np.testing.assert_allclose(got, want, rtol=0, atol=2e-5 * np.sqrt(k) * 4)
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")

@@ -379,7 +379,7 @@ T* scratch(int which, int64_t count) {
     std::unique_ptr<T, AlignedFree> data;
     int64_t capacity = 0;
   };
-  thread_local Buffer buffers[2];
+  thread_local Buffer buffers[3];  // packed B, packed A, a second C (Note [Products split along k])
   Buffer& b = buffers[which];
   if (b.capacity < count) {
     b.data = aligned_buffer<T>(count);
@@ -591,6 +591,70 @@ void gemm_serial(const GemmPlan<T>& plan, int64_t m, int64_t n, int64_t k, const
   }
 }
 
+// Note [Products split along k]
+// A weight's gradient, dY^T X, sums over the tokens: k is long (768 in the GPT of
+// benchmarks/bench_gpt.py) and C small (128 x 512). Split by C's rows or columns, each thread
+// reads every token of A or B, while the kernels before it (split by tokens) left each half of
+// them in the other core's cache: on the Intel Xeon of docs/performance.md, 2 threads, dY^T X
+// at 512x128x768 took 400 us after an in-place multiply of its operands against 315 us alone.
+// So where k is at least m + n, the k blocks go in two groups of equal count, the first into C,
+// the second into a scratch C', and then C += C' (with an epilogue, on each block of rows as it
+// is summed): each thread reads its own tokens, and only C' crosses between cores. The groups
+// are a function of the shape alone, never of the threads: one thread computes the same two
+// groups and the same sum, so the bits are the same for any thread count (a left-to-right sum
+// over k blocks then differs from the unsplit product's in the last bits; C' costs one thread
+// an add over C, about 2% of these products). Only for a C within L2, where the operands'
+// traffic is what C' saves.
+template <typename T>
+bool splits_along_k(const GemmPlan<T>& plan, int64_t m, int64_t n, int64_t k,
+                    const GemmOptions& options) {
+  return options.triangle == GemmOptions::Triangle::None && k > plan.blocking.kc && k >= m + n &&
+         m * n * static_cast<int64_t>(sizeof(T)) <= l2_bytes();
+}
+
+template <typename T>
+void gemm_split_along_k(const GemmPlan<T>& plan, int64_t m, int64_t n, int64_t k, const T* a,
+                        int64_t rsa, int64_t csa, const T* b, int64_t rsb, int64_t csb, T* c,
+                        int64_t ldc, const GemmOptions& options, const Epilogue* epilogue) {
+  // an even count of blocks of equal size (Note [GEMM blocking]), the first half in group 0
+  const int64_t blocks = (k + plan.blocking.kc - 1) / plan.blocking.kc;
+  const int64_t even_blocks = (blocks + 1) / 2 * 2;
+  const int64_t k_first = even_blocks / 2 * ((k + even_blocks - 1) / even_blocks);
+  T* second = scratch<T>(2, m * n);
+  // Each group's C in the same sub-rectangles as an unsplit product's (threads past two).
+  const int64_t shares = std::max<int64_t>(1, num_threads() / 2);
+  const bool by_rows = m >= n;
+  const int64_t unit = by_rows ? plan.kernel->mr : plan.kernel->nr;
+  const int64_t units = ((by_rows ? m : n) + unit - 1) / unit;
+  const int64_t parts = std::min(units, shares);
+  parallel_for(2 * parts, 1, [&](int64_t first, int64_t last) {
+    for (int64_t job = first; job < last; ++job) {
+      const int64_t group = job / parts, share = job % parts;
+      const int64_t k0 = group == 0 ? 0 : k_first, kg = group == 0 ? k_first : k - k_first;
+      T* out = group == 0 ? c : second;
+      const int64_t ld = group == 0 ? ldc : n;
+      GemmOptions group_options = options;
+      if (group == 1) group_options.accumulate = false;
+      const int64_t begin = std::min(by_rows ? m : n, units * share / parts * unit);
+      const int64_t end = std::min(by_rows ? m : n, units * (share + 1) / parts * unit);
+      if (by_rows)
+        gemm_serial(plan, end - begin, n, kg, a + begin * rsa + k0 * csa, rsa, csa, b + k0 * rsb,
+                    rsb, csb, out + begin * ld, ld, group_options);
+      else
+        gemm_serial(plan, m, end - begin, kg, a + k0 * csa, rsa, csa, b + k0 * rsb + begin * csb,
+                    rsb, csb, out + begin, ld, group_options);
+    }
+  });
+  parallel_for(m, 1, [&](int64_t first, int64_t last) {
+    for (int64_t i = first; i < last; ++i) {
+      T* row = c + i * ldc;
+      const T* add = second + i * n;
+      for (int64_t j = 0; j < n; ++j) row[j] += add[j];
+    }
+    if (epilogue) run_epilogue(*epilogue, first, last - first);
+  });
+}
+
 // Threads take whole sub-rectangles of C (rows when C is tall, column panels when wide), each
 // running the serial loops: one hand-off per product, and per-element sums unchanged.
 template <typename T>
@@ -600,6 +664,8 @@ void gemm_blocked(const GemmPlan<T>& plan, int64_t m, int64_t n, int64_t k, cons
   const MicroKernel<T>& kernel = *plan.kernel;
   const int64_t threads = num_threads();
   const double flops = 2.0 * static_cast<double>(m) * static_cast<double>(n) * k;
+  if (flops >= 4e6 && splits_along_k(plan, m, n, k, options))
+    return gemm_split_along_k(plan, m, n, k, a, rsa, csa, b, rsb, csb, c, ldc, options, epilogue);
   if (threads == 1 || flops < 4e6)
     return gemm_serial(plan, m, n, k, a, rsa, csa, b, rsb, csb, c, ldc, options, epilogue);
   // A part's rows start at r0 and its columns at c0: its triangles' diagonal moves by r0 - c0
