@@ -2,8 +2,9 @@
 // micro-panel in L1), A into MR x KC panels (an MC x KC block kept in L2), and a register-
 // blocked micro-kernel (gemm_micro.inc) computes MR x NR tiles of C. Operands may have any
 // strides, so matmul's backward passes transposed views without copying them. Small products
-// skip packing. Work is split over blocks of C rows or panels of C columns, never over k, so
-// every element of C is summed in the same order whatever the thread count.
+// skip packing. Work is split over blocks of C rows or panels of C columns, and a product with a
+// long k and a small C over two parts of k fixed by its shape (Note [Products split along k]),
+// so every element of C is summed in the same order whatever the thread count.
 #include <sys/stat.h>
 #include <unistd.h>
 #include <xmmintrin.h>
@@ -596,10 +597,12 @@ void gemm_serial(const GemmPlan<T>& plan, int64_t m, int64_t n, int64_t k, const
 // benchmarks/bench_gpt.py) and C small (128 x 512). Split by C's rows or columns, each thread
 // reads every token of A or B, while the kernels before it (split by tokens) left each half of
 // them in the other core's cache: on the Intel Xeon of docs/performance.md, 2 threads, dY^T X
-// at 512x128x768 took 400 us after an in-place multiply of its operands against 315 us alone.
-// So where k is at least m + n, the k blocks go in two groups of equal count, the first into C,
-// the second into a scratch C', and then C += C' (with an epilogue, on each block of rows as it
-// is summed): each thread reads its own tokens, and only C' crosses between cores. The groups
+// at 512x128x768 took 400-457 us after an in-place multiply of its operands, 315 us alone.
+// So where k is at least m + n, k is cut in two where an even count of equal blocks (Note [GEMM
+// blocking]) has its middle, the first part summed into C, the second into a scratch C' (each
+// part blocked along k as any product is), and then C += C' (with an epilogue, on each block of
+// rows as it is summed): each thread reads its own tokens, and only C' crosses between cores
+// (512x128x768 then 373 us after the multiply). The groups
 // are a function of the shape alone, never of the threads: one thread computes the same two
 // groups and the same sum, so the bits are the same for any thread count (a left-to-right sum
 // over k blocks then differs from the unsplit product's in the last bits; C' costs one thread
@@ -616,13 +619,14 @@ template <typename T>
 void gemm_split_along_k(const GemmPlan<T>& plan, int64_t m, int64_t n, int64_t k, const T* a,
                         int64_t rsa, int64_t csa, const T* b, int64_t rsb, int64_t csb, T* c,
                         int64_t ldc, const GemmOptions& options, const Epilogue* epilogue) {
-  // an even count of blocks of equal size (Note [GEMM blocking]), the first half in group 0
+  // where the middle of an even count of equal blocks falls: group 0's k, the rest group 1's
   const int64_t blocks = (k + plan.blocking.kc - 1) / plan.blocking.kc;
   const int64_t even_blocks = (blocks + 1) / 2 * 2;
   const int64_t k_first = even_blocks / 2 * ((k + even_blocks - 1) / even_blocks);
   T* second = scratch<T>(2, m * n);
-  // Each group's C in the same sub-rectangles as an unsplit product's (threads past two).
-  const int64_t shares = std::max<int64_t>(1, num_threads() / 2);
+  // Each group's C in sub-rectangles as an unsplit product's, for half the threads (rounded up:
+  // three threads run four parts).
+  const int64_t shares = (num_threads() + 1) / 2;
   const bool by_rows = m >= n;
   const int64_t unit = by_rows ? plan.kernel->mr : plan.kernel->nr;
   const int64_t units = ((by_rows ? m : n) + unit - 1) / unit;
