@@ -135,14 +135,13 @@ void fold2d(DType dtype, int64_t n, int64_t c, int64_t h, int64_t w, const Windo
 // row's mean (0 for rms) and rstd = 1 / sqrt(var + eps) are stored for the backward.
 void norm_rows(DType dtype, int64_t rows, int64_t d, bool rms, double eps, const void* x,
                const void* weight, const void* bias, void* y, void* mean, void* rstd);
-// dx of norm_rows from the output gradient g (rows x d, contiguous) and the saved statistics.
-void norm_rows_backward(DType dtype, int64_t rows, int64_t d, bool rms, const void* x,
-                        const void* weight, const void* mean, const void* rstd, const void* g,
-                        void* dx);
-// The weight's gradient, sum over rows of g * (x - mean) * rstd, and the bias's, sum over rows
-// of g (either output may be null); summed in row order whatever the thread count.
-void norm_params_backward(DType dtype, int64_t rows, int64_t d, const void* x, const void* mean,
-                          const void* rstd, const void* g, void* dweight, void* dbias);
+// norm_rows' backward from the output gradient g (rows x d, contiguous) and the saved
+// statistics, in one pass: dx, the weight's gradient (sum over rows of g * (x - mean) * rstd) and
+// the bias's (sum over rows of g); any of the three may be null. The sums go in fixed blocks of
+// rows, the same bits whatever the thread count.
+void norm_backward(DType dtype, int64_t rows, int64_t d, bool rms, const void* x,
+                   const void* weight, const void* mean, const void* rstd, const void* g, void* dx,
+                   void* dweight, void* dbias);
 // Where the (batch, head) problems of an attention tensor lie: problem b = o * heads + h starts
 // o * outer + h * inner elements from the tensor's data, its rows `row` elements apart, each
 // row's values contiguous. So a (B, H, T, D) view of a (B, T, H, D) buffer (heads split off a

@@ -34,11 +34,14 @@ struct VectorKernels {
                        const float* b, float* y, float* mean, float* rstd);
   void (*norm_row_f64)(const double* x, int64_t d, bool rms, double eps, const double* w,
                        const double* b, double* y, double* mean, double* rstd);
-  // dx of that row from its output gradient g and the saved mean and rstd.
+  // dx of that row from its output gradient g and the saved mean and rstd (dx may be null), and
+  // g * xhat and g added into the column sums dw_sum and db_sum (where not null).
   void (*norm_backward_row_f32)(const float* x, const float* g, int64_t d, bool rms, float mean,
-                                float rstd, const float* w, float* dx);
+                                float rstd, const float* w, float* dx, float* dw_sum,
+                                float* db_sum);
   void (*norm_backward_row_f64)(const double* x, const double* g, int64_t d, bool rms, double mean,
-                                double rstd, const double* w, double* dx);
+                                double rstd, const double* w, double* dx, double* dw_sum,
+                                double* db_sum);
   // y = gelu(x) (tanh_form: PyTorch's approximate='tanh') over n values, in float (the tanh
   // form in double; Note [float32 gelu in float] in vector_kernels.inc); slope, when not null,
   // gets gelu'(x), the backward's factor (Note [gelu's saved slope]).

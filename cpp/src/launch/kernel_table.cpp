@@ -33,8 +33,7 @@ namespace bprop::tape {
   X(unfold2d, 0)                 \
   X(fold2d, 0)                   \
   X(norm_rows, 0)                \
-  X(norm_rows_backward, 0)       \
-  X(norm_params_backward, 0)     \
+  X(norm_backward, 0)            \
   X(attention_forward, 0)        \
   X(attention_backward, 0)       \
   X(cross_entropy_forward, 0)    \

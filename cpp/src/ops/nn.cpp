@@ -749,21 +749,15 @@ std::vector<Tensor> vjp_normalize(OpNode& node, const Tensor& g, bool rms) {
     const DType dtype = x.dtype();
     Tensor xc = contiguous_for_kernel(x), gc = contiguous_for_kernel(g);
     Tensor wc = weight.defined() ? contiguous_for_kernel(cast_for_kernel(weight, dtype)) : Tensor();
-    if (want_x) {
-      grads[0] = Tensor::empty(x.shape(), dtype);
-      if (rows > 0)
-        launch(kernels::norm_rows_backward, dtype, rows, d, rms, xc.data(),
-               wc.defined() ? wc.data() : nullptr, mean.data(), rstd.data(), gc.data(),
-               grads[0].data());
-    }
-    if (want_w || want_b) {
-      Tensor dw = want_w ? Tensor::empty(inner, dtype) : Tensor();
-      Tensor db = want_b ? Tensor::empty(inner, dtype) : Tensor();
-      launch(kernels::norm_params_backward, dtype, rows, d, xc.data(), mean.data(), rstd.data(),
-             gc.data(), want_w ? dw.data() : nullptr, want_b ? db.data() : nullptr);
-      if (want_w) grads[weight_slot] = dw;
-      if (want_b) grads[bias_slot] = db;
-    }
+    if (want_x) grads[0] = Tensor::empty(x.shape(), dtype);
+    if (want_w) grads[weight_slot] = Tensor::empty(inner, dtype);
+    if (want_b) grads[bias_slot] = Tensor::empty(inner, dtype);
+    auto data_of = [](const Tensor& t) { return t.defined() ? t.data() : nullptr; };
+    if (want_x || want_w || want_b)
+      launch(kernels::norm_backward, dtype, rows, d, rms, xc.data(), data_of(wc), mean.data(),
+             rstd.data(), gc.data(), want_x ? grads[0].data() : nullptr,
+             want_w ? grads[weight_slot].data() : nullptr,
+             want_b ? grads[bias_slot].data() : nullptr);
     return grads;
   }
   Dims dims;
