@@ -602,12 +602,12 @@ void gemm_serial(const GemmPlan<T>& plan, int64_t m, int64_t n, int64_t k, const
 // blocking]) has its middle, the first part summed into C, the second into a scratch C' (each
 // part blocked along k as any product is), and then C += C' (with an epilogue, on each block of
 // rows as it is summed): each thread reads its own tokens, and only C' crosses between cores
-// (512x128x768 then 373 us after the multiply). The groups
-// are a function of the shape alone, never of the threads: one thread computes the same two
-// groups and the same sum, so the bits are the same for any thread count (a left-to-right sum
-// over k blocks then differs from the unsplit product's in the last bits; C' costs one thread
-// an add over C, about 2% of these products). Only for a C within L2, where the operands'
-// traffic is what C' saves.
+// (512x128x768 then 373 us after the multiply). The two parts are a function of the shape
+// alone, never of the threads: one thread computes the same two parts and the same sum, so the
+// bits are the same for any thread count (they differ in the last bits from an unsplit
+// product's left-to-right sum over the k blocks; C' and its add cost one thread 2-6% of these
+// products alone in a loop). Only for a C within L2, where the operands' traffic is what C'
+// saves.
 template <typename T>
 bool splits_along_k(const GemmPlan<T>& plan, int64_t m, int64_t n, int64_t k,
                     const GemmOptions& options) {
