@@ -8,6 +8,8 @@ examples locally.
 """
 
 import os
+import subprocess
+import sys
 
 import bprop as bp
 import pytest
@@ -45,3 +47,21 @@ UNDER_ASAN = "libasan" in os.environ.get("LD_PRELOAD", "")
 skip_fork_with_threads_under_asan = pytest.mark.skipif(
     UNDER_ASAN, reason="ASan's allocator is not fork-safe while other threads allocate"
 )
+
+
+def run_python_on_isa(script, isa=None, timeout=None):
+    """Runs `script` in a fresh Python with BPROP_ISA=isa (None: the path bprop picks here) and
+    returns the finished process, asserting it succeeded. Skips the calling test when this CPU
+    lacks that instruction set (an AVX2-only machine asked for avx512): the one skip of the
+    instruction-set tests."""
+    env = dict(os.environ)
+    env.pop("BPROP_ISA", None)
+    if isa:
+        env["BPROP_ISA"] = isa
+    run = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=timeout
+    )
+    if run.returncode != 0 and "lacks it" in run.stderr:
+        pytest.skip(f"this CPU has no {isa} path")
+    assert run.returncode == 0, run.stderr
+    return run

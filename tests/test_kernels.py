@@ -12,6 +12,7 @@ import warnings
 import bprop as bp
 import numpy as np
 import pytest
+from conftest import run_python_on_isa
 
 
 def test_set_and_get_num_threads(restore_threads):
@@ -146,13 +147,7 @@ print(json.dumps(out))
 def test_float32_exp_log_tanh_sigmoid_are_within_4_ulp_on_every_path(isa):
     # docs/performance.md's claim for the vectorised float32 functions, over their normal
     # range (linspace and uniform samples), against float64 rounded to the float32 grid's ulp.
-    env = dict(os.environ, BPROP_ISA=isa)
-    run = subprocess.run(
-        [sys.executable, "-c", ULP_SWEEP], env=env, capture_output=True, text=True, timeout=120
-    )
-    if run.returncode != 0 and "lacks it" in run.stderr:
-        pytest.skip(f"this CPU has no {isa} path")
-    assert run.returncode == 0, run.stderr
+    run = run_python_on_isa(ULP_SWEEP, isa, timeout=120)
     report = json.loads(run.stdout.strip().splitlines()[-1])
     assert report.pop("isa") == isa
     assert all(error <= 4 for error in report.values()), report
@@ -163,19 +158,7 @@ def test_forced_instruction_set_paths_agree(isa, tmp_path):
     results = {}
     for which in (isa, None):
         path = tmp_path / f"{which}.npy"
-        env = dict(os.environ)
-        env.pop("BPROP_ISA", None)
-        if which:
-            env["BPROP_ISA"] = which
-        run = subprocess.run(
-            [sys.executable, "-c", SCRIPT.format(path=path)],
-            env=env,
-            capture_output=True,
-            text=True,
-        )
-        if run.returncode != 0 and "lacks it" in run.stderr:
-            pytest.skip(f"this CPU has no {which} path")
-        assert run.returncode == 0, run.stderr
+        run = run_python_on_isa(SCRIPT.format(path=path), which)
         if which:
             assert run.stdout.strip() == which
         results[which] = np.load(path)

@@ -592,6 +592,24 @@ void gemm_serial(const GemmPlan<T>& plan, int64_t m, int64_t n, int64_t k, const
   }
 }
 
+// Threads take whole sub-rectangles of C: rows when C is tall, column panels when wide, in whole
+// tiles. Share `share` of `parts` covers [begin, end) of C's rows (by_rows) or columns.
+struct Shares {
+  bool by_rows;
+  int64_t extent, unit, units;  // C's rows or columns, MR or NR, and how many tiles cover them
+  int64_t count(int64_t threads) const { return std::min(units, threads); }
+  int64_t begin(int64_t share, int64_t parts) const {
+    return std::min(extent, units * share / parts * unit);
+  }
+  int64_t end(int64_t share, int64_t parts) const { return begin(share + 1, parts); }
+};
+template <typename T>
+Shares shares_of(const GemmPlan<T>& plan, int64_t m, int64_t n) {
+  const bool by_rows = m >= n;
+  const int64_t extent = by_rows ? m : n, unit = by_rows ? plan.kernel->mr : plan.kernel->nr;
+  return {by_rows, extent, unit, (extent + unit - 1) / unit};
+}
+
 // Note [Products split along k]
 // A weight's gradient, dY^T X, sums over the tokens: k is long (768 in the GPT of
 // benchmarks/bench_gpt.py) and C small (128 x 512). Split by C's rows or columns, each thread
@@ -626,11 +644,8 @@ void gemm_split_along_k(const GemmPlan<T>& plan, int64_t m, int64_t n, int64_t k
   T* second = scratch<T>(2, m * n);
   // Each group's C in sub-rectangles as an unsplit product's, for half the threads (rounded up:
   // three threads run four parts).
-  const int64_t shares = (num_threads() + 1) / 2;
-  const bool by_rows = m >= n;
-  const int64_t unit = by_rows ? plan.kernel->mr : plan.kernel->nr;
-  const int64_t units = ((by_rows ? m : n) + unit - 1) / unit;
-  const int64_t parts = std::min(units, shares);
+  const Shares shares = shares_of(plan, m, n);
+  const int64_t parts = shares.count((num_threads() + 1) / 2);
   parallel_for(2 * parts, 1, [&](int64_t first, int64_t last) {
     for (int64_t job = first; job < last; ++job) {
       const int64_t group = job / parts, share = job % parts;
@@ -639,9 +654,8 @@ void gemm_split_along_k(const GemmPlan<T>& plan, int64_t m, int64_t n, int64_t k
       const int64_t ld = group == 0 ? ldc : n;
       GemmOptions group_options = options;
       if (group == 1) group_options.accumulate = false;
-      const int64_t begin = std::min(by_rows ? m : n, units * share / parts * unit);
-      const int64_t end = std::min(by_rows ? m : n, units * (share + 1) / parts * unit);
-      if (by_rows)
+      const int64_t begin = shares.begin(share, parts), end = shares.end(share, parts);
+      if (shares.by_rows)
         gemm_serial(plan, end - begin, n, kg, a + begin * rsa + k0 * csa, rsa, csa, b + k0 * rsb,
                     rsb, csb, out + begin * ld, ld, group_options);
       else
@@ -659,13 +673,12 @@ void gemm_split_along_k(const GemmPlan<T>& plan, int64_t m, int64_t n, int64_t k
   });
 }
 
-// Threads take whole sub-rectangles of C (rows when C is tall, column panels when wide), each
-// running the serial loops: one hand-off per product, and per-element sums unchanged.
+// Threads take whole sub-rectangles of C (Shares), each running the serial loops: one hand-off
+// per product, and per-element sums unchanged.
 template <typename T>
 void gemm_blocked(const GemmPlan<T>& plan, int64_t m, int64_t n, int64_t k, const T* a, int64_t rsa,
                   int64_t csa, const T* b, int64_t rsb, int64_t csb, T* c, int64_t ldc,
                   const GemmOptions& options, const Epilogue* epilogue = nullptr) {
-  const MicroKernel<T>& kernel = *plan.kernel;
   const int64_t threads = num_threads();
   const double flops = 2.0 * static_cast<double>(m) * static_cast<double>(n) * k;
   if (flops >= 4e6 && splits_along_k(plan, m, n, k, options))
@@ -679,30 +692,21 @@ void gemm_blocked(const GemmPlan<T>& plan, int64_t m, int64_t n, int64_t k, cons
     moved.diagonal = options.diagonal + r0 - c0;
     return moved;
   };
-  if (m >= n) {
-    const int64_t units = (m + kernel.mr - 1) / kernel.mr;
-    parallel_for(std::min(units, threads), 1, [&](int64_t first, int64_t last) {
-      for (int64_t part = first; part < last; ++part) {
-        const int64_t parts = std::min(units, threads);
-        const int64_t r0 = units * part / parts * kernel.mr;
-        const int64_t r1 = std::min(m, units * (part + 1) / parts * kernel.mr);
-        gemm_serial(plan, r1 - r0, n, k, a + r0 * rsa, rsa, csa, b, rsb, csb, c + r0 * ldc, ldc,
-                    part_options(r0, 0), epilogue, r0);
-      }
-    });
-  } else {
-    const int64_t units = (n + kernel.nr - 1) / kernel.nr;
-    parallel_for(std::min(units, threads), 1, [&](int64_t first, int64_t last) {
-      for (int64_t part = first; part < last; ++part) {
-        const int64_t parts = std::min(units, threads);
-        const int64_t c0 = units * part / parts * kernel.nr;
-        const int64_t c1 = std::min(n, units * (part + 1) / parts * kernel.nr);
-        gemm_serial(plan, m, c1 - c0, k, a, rsa, csa, b + c0 * csb, rsb, csb, c + c0, ldc,
-                    part_options(0, options.triangle == GemmOptions::Triangle::CLower ? c0 : 0));
-      }
-    });
-    if (epilogue) run_epilogue(*epilogue, 0, m);  // each part had only some of the columns
-  }
+  const Shares shares = shares_of(plan, m, n);
+  const int64_t parts = shares.count(threads);
+  parallel_for(parts, 1, [&](int64_t first, int64_t last) {
+    for (int64_t part = first; part < last; ++part) {
+      const int64_t begin = shares.begin(part, parts), end = shares.end(part, parts);
+      if (shares.by_rows)
+        gemm_serial(plan, end - begin, n, k, a + begin * rsa, rsa, csa, b, rsb, csb,
+                    c + begin * ldc, ldc, part_options(begin, 0), epilogue, begin);
+      else
+        gemm_serial(plan, m, end - begin, k, a, rsa, csa, b + begin * csb, rsb, csb, c + begin, ldc,
+                    part_options(0, options.triangle == GemmOptions::Triangle::CLower ? begin : 0));
+    }
+  });
+  // split by columns, each part had only some of every row: the chain after the whole product
+  if (!shares.by_rows && epilogue) run_epilogue(*epilogue, 0, m);
 }
 
 // Note [GEMM micro-kernel choice]
