@@ -4,7 +4,8 @@ Compiles cpp/src/kernels/gemm_micro_<isa>.cpp with the flags cpp/CMakeLists.txt 
 (and -O3, as the Release build) to assembly, finds each candidate micro-kernel's k loop (the
 innermost loop holding its FMAs) and checks Note [Micro-kernel inner loop] in gemm_micro.inc:
 
-- exactly MR * NV multiply-adds a step (FMAs; a multiply and an add on SSE2);
+- the loop unrolled as gemm_micro.inc's pragma asks (U steps a pass), each step MR * NV
+  multiply-adds (FMAs; a multiply and an add on SSE2);
 - MR broadcasts of A that read memory (a load-port instruction, not a shuffle on an FMA port),
   or FMAs whose A operand is an embedded broadcast;
 - no spills: nothing in the loop reads or writes the stack;
@@ -113,6 +114,15 @@ def innermost_fma_loop(body: list[str], multiply_add: re.Pattern[str]) -> list[s
     return best
 
 
+def unrolled_steps() -> int:
+    """The k steps one pass of the loop computes: the unroll pragma on gemm_micro.inc's k loop."""
+    source = (KERNELS / "gemm_micro.inc").read_text()
+    match = re.search(r"#pragma GCC unroll (\d+)\n\s*for \(int64_t p = 0; p < kc; \+\+p\)", source)
+    if match is None:
+        raise SystemExit("check_gemm_asm: no unroll pragma on gemm_micro.inc's k loop")
+    return int(match.group(1))
+
+
 def check_loop(isa: str, loop: Loop) -> list[str]:
     problems = []
     suffix = "ps" if loop.dtype == "f" else "pd"
@@ -125,27 +135,31 @@ def check_loop(isa: str, loop: Loop) -> list[str]:
     stack = [x for x in loop.body if re.search(rf"\(%[re]?({registers})\b", x)]
     if stack:
         problems.append(f"spills: {len(stack)} stack accesses, e.g. {stack[0]!r}")
+    steps = unrolled_steps()
     if fmas:
         count = len(re.findall(rf"\bvfmadd\d+{suffix}\b", text))
-        if count != expected:
-            problems.append(f"{count} FMAs a step, expected MR * NV = {expected}")
+        if count != steps * expected:
+            problems.append(
+                f"{count} FMAs in the loop, expected MR * NV = {expected} a step, {steps} steps"
+            )
         loose = re.findall(rf"\bv(mul|add){suffix}\b", text)
         if loose:
             problems.append(f"{len(loose)} separate multiplies/adds: an FMA was not contracted")
         broadcast = "vbroadcastss" if loop.dtype == "f" else "vbroadcastsd"
         from_memory = len(re.findall(rf"\b{broadcast}\s+-?\w*\(", text))
         embedded = len(re.findall(r"\{1to\d+\}", text))
-        if from_memory + embedded < loop.mr:
+        if from_memory + embedded < steps * loop.mr:
             problems.append(
-                f"{from_memory} broadcasts from memory and {embedded} embedded broadcasts a "
-                f"step, expected at least MR = {loop.mr}"
+                f"{from_memory} broadcasts from memory and {embedded} embedded broadcasts in "
+                f"the loop, expected at least MR = {loop.mr} a step, {steps} steps"
             )
     else:
         multiplies = len(re.findall(rf"\bmul{suffix}\b", text))
         adds = len(re.findall(rf"\badd{suffix}\b", text))
-        if multiplies != expected or adds != expected:
+        if multiplies != steps * expected or adds != steps * expected:
             problems.append(
-                f"{multiplies} multiplies and {adds} adds a step, expected {expected} of each"
+                f"{multiplies} multiplies and {adds} adds in the loop, expected {expected} of each"
+                f" a step, {steps} steps"
             )
     return problems
 
@@ -182,7 +196,8 @@ def main() -> int:
                     f" ({A_LAYOUTS[packed]})"
                 )
                 status = "ok" if not problems else "FAILED: " + "; ".join(problems)
-                print(f"{name:45} {len(found):3} instructions a step  {status}")
+                steps = unrolled_steps()
+                print(f"{name:45} {len(found):3} instructions for {steps} steps  {status}")
                 if args.verbose:
                     print("    " + "\n    ".join(found))
                 failures += bool(problems)

@@ -275,20 +275,29 @@ def test_the_assembly_check_catches_spills_and_uncontracted_fmas():
         import check_gemm_asm as check
     finally:
         sys.path.pop(0)
-    good = ["vmovaps\t(%r8), %zmm1", "vbroadcastss\t(%rax), %zmm2",
-            "vfmadd231ps\t%zmm1, %zmm2, %zmm26", "jne\t.L10"]  # fmt: skip
+    # the k loop is unrolled (gemm_micro.inc's pragma): a pass holds that many steps
+    steps = check.unrolled_steps()
+    assert steps >= 1
+    step = ["vmovaps\t(%r8), %zmm1", "vbroadcastss\t(%rax), %zmm2",
+            "vfmadd231ps\t%zmm1, %zmm2, %zmm26"]  # fmt: skip
+    good = [*step * steps, "jne\t.L10"]
     assert check.check_loop("avx512", check.Loop("k", "f", 1, 1, True, good)) == []
+    if steps > 1:  # one step a pass: not the loop the pragma asks for
+        problems = check.check_loop(
+            "avx512", check.Loop("k", "f", 1, 1, True, [*step, "jne\t.L10"])
+        )
+        assert any(f"{steps} steps" in p for p in problems)
     spill = [*good[:-1], "vmovaps\t%zmm3, 64(%rsp)", good[-1]]
     assert "spills" in check.check_loop("avx512", check.Loop("k", "f", 1, 1, True, spill))[0]
     # %rbp is the stack only where the function made it its frame pointer.
-    by_rbp = [good[0], "vbroadcastss\t0(%rbp,%rax), %zmm2", *good[2:]]
+    by_rbp = [*[step[0], "vbroadcastss\t0(%rbp,%rax), %zmm2", step[2]] * steps, good[-1]]
     assert check.check_loop("avx512", check.Loop("k", "f", 1, 1, True, by_rbp)) == []
     framed = check.Loop("k", "f", 1, 1, True, by_rbp, frame_pointer=True)
     assert "spills" in check.check_loop("avx512", framed)[0]
     loose = ["vbroadcastss\t(%rax), %zmm2", "vmulps\t%zmm1, %zmm2, %zmm3",
-             "vaddps\t%zmm3, %zmm26, %zmm26"]  # fmt: skip
+             "vaddps\t%zmm3, %zmm26, %zmm26"] * steps  # fmt: skip
     problems = check.check_loop("avx512", check.Loop("k", "f", 1, 1, True, loose))
     assert any("0 FMAs" in p for p in problems) and any("not contracted" in p for p in problems)
-    shuffled = ["vpermilps\t$0, %zmm1, %zmm2", "vfmadd231ps\t%zmm1, %zmm2, %zmm26"]
+    shuffled = ["vpermilps\t$0, %zmm1, %zmm2", "vfmadd231ps\t%zmm1, %zmm2, %zmm26"] * steps
     problems = check.check_loop("avx512", check.Loop("k", "f", 1, 1, True, shuffled))
     assert any("broadcasts from memory" in p for p in problems)
