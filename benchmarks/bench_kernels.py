@@ -91,6 +91,37 @@ def compare(runners: dict, rounds: int) -> dict:
     return {name: statistics.median(values) for name, values in samples.items()}
 
 
+def in_a_loop(fn, thread_counts, rounds: int) -> dict:
+    """Median seconds per call of bprop's fn for each thread count, called back to back (no
+    pause, so the pool's workers stay awake), rounds alternating between the thread counts."""
+    number, _ = measure(fn)
+    samples = {threads: [] for threads in thread_counts}
+    for _ in range(rounds):
+        for threads in thread_counts:
+            bp.set_num_threads(threads)
+            fn()
+            start = time.perf_counter()
+            for _ in range(number):
+                fn()
+            samples[threads].append((time.perf_counter() - start) / number)
+    return {threads: statistics.median(values) for threads, values in samples.items()}
+
+
+def first_call_after_pause(fn, thread_counts, rounds: int) -> dict:
+    """Median seconds of bprop's first call of fn after a QUIESCE_S pause, for each thread count:
+    what a program that calls now and then gets (the pool's workers have gone to sleep)."""
+    samples = {threads: [] for threads in thread_counts}
+    for _ in range(rounds):
+        for threads in thread_counts:
+            bp.set_num_threads(threads)
+            fn()
+            time.sleep(QUIESCE_S)
+            start = time.perf_counter()
+            fn()
+            samples[threads].append(time.perf_counter() - start)
+    return {threads: statistics.median(values) for threads, values in samples.items()}
+
+
 def gemm_case(label, m, k, n, transpose_a=False, transpose_b=False, dtype=np.float32):
     rng = np.random.default_rng(0)
     a = rng.standard_normal((k, m) if transpose_a else (m, k)).astype(dtype)
@@ -361,18 +392,19 @@ def main() -> None:
         cells = " ".join(f"{times[k] * 1e6:8.1f}us {row['rate'][k]:6.1f}" for k in runners)
         print(f"{label:34s} {cells} {row['roofline_percent']:7.0f} {row['ratio_vs_numpy']:12.2f}")
 
-    # Thread scaling of bprop's GEMM at n = 1024.
+    # Thread scaling of bprop's GEMM at n = 1024: products back to back, as in a training loop
+    # (compare's pauses would measure a worker waking from sleep instead: the next row).
     a, b = bp.randn(1024, 1024), bp.randn(1024, 1024)
     threads_before = bp.get_num_threads()
-    per_threads = {}
-    for threads in (1, 2):
-        bp.set_num_threads(threads)
-        per_threads[threads] = compare({"bprop": lambda: a @ b}, rounds)["bprop"]
+    per_threads = in_a_loop(lambda: a @ b, (1, 2), rounds)
+    after_pause = first_call_after_pause(lambda: a @ b, (1, 2), rounds)
     bp.set_num_threads(threads_before)
     speedup = per_threads[1] / per_threads[2]
     print(
         f"sgemm n=1024, 1 -> 2 threads speed-up: {speedup:.2f}x "
-        f"({per_threads[1] * 1e3:.2f} ms -> {per_threads[2] * 1e3:.2f} ms)"
+        f"({per_threads[1] * 1e3:.2f} ms -> {per_threads[2] * 1e3:.2f} ms, back to back); "
+        f"first call after a {QUIESCE_S:.1f} s pause: {after_pause[1] * 1e3:.2f} ms -> "
+        f"{after_pause[2] * 1e3:.2f} ms"
     )
 
     mlp_steps = mlp_step_rows(rounds)
@@ -390,6 +422,8 @@ def main() -> None:
                      "torch": torch.__version__ if torch else None},
         "cases": results,
         "thread_speedup_sgemm_1024": speedup,
+        "sgemm_1024_seconds_back_to_back": per_threads,
+        "sgemm_1024_first_call_after_pause_seconds": after_pause,
     }  # fmt: skip
     os.makedirs(os.path.dirname(args.json) or ".", exist_ok=True)
     with open(args.json, "w") as f:
