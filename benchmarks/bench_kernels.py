@@ -9,6 +9,8 @@ spinning worker threads have gone quiet. Reports the median time, the rate (GFLO
 bprop's share of the machine's roofline (the FMA peak of the threads used, measured once by a
 register-only loop, for products; the memory bandwidth, measured once by a large copy, for the
 rest) and bprop's time ratio to numpy (below 1: bprop faster), and writes everything as JSON.
+The roofline line also gives the GEMM micro-kernel's rate alone (one core, its operands in
+cache): the ceiling a whole product's roof % approaches.
 --threads N runs every library on N threads (default: bprop's default, libraries' own).
 --contention adds rows measured while a busy-loop process is pinned to CPU 0: bprop's time
 with 2 threads over its time with 1 (a descheduled worker must not cost more than it brings).
@@ -337,7 +339,11 @@ def main() -> None:
             torch.set_num_threads(args.threads)
     config = bp.show_config(mode="dicts")
     threads = bp.get_num_threads()
-    peak = bp._core._fma_peak_gflops(0.2) * threads
+    core_peak = bp._core._fma_peak_gflops(0.2)
+    peak = core_peak * threads
+    # The GEMM micro-kernel alone on one core (B's panel in L1, packed A from L2, no packing, edges
+    # or C traffic): the most a whole product's roof % can approach.
+    micro_kernel = bp._core._micro_kernel_gflops(0.2)
     bandwidth = memory_bandwidth()
 
     sizes = [32, 64, 128, 256, 512, 1024] + ([] if args.quick else [2048])
@@ -372,7 +378,8 @@ def main() -> None:
     )
     print(
         f"roofline: FMA peak {peak:.0f} GFLOP/s ({threads} threads, measured), "
-        f"memory {bandwidth:.1f} GB/s (a 256 MB copy)"
+        f"memory {bandwidth:.1f} GB/s (a 256 MB copy); the GEMM micro-kernel alone "
+        f"{micro_kernel:.0f} GFLOP/s a core, {100 * micro_kernel / core_peak:.0f}% of its peak"
     )
     print(header)
     for label, runners, work, unit in cases:
@@ -414,7 +421,8 @@ def main() -> None:
     report = {
         "machine": {"platform": platform.platform(), "cpu": config["cpu"],
                     "cpus": os.cpu_count(), "isa": config["isa"], "threads": threads,
-                    "fma_peak_gflops": peak, "memory_gbps": bandwidth, "config": config},
+                    "fma_peak_gflops": peak, "memory_gbps": bandwidth, "config": config,
+                    "micro_kernel_gflops_a_core": micro_kernel},
         "contention": contention,
         "mlp_steps": mlp_steps,
         "optimizer_steps": optimizer_steps,

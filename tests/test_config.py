@@ -90,3 +90,13 @@ def test_python_m_bprop_config_prints_the_configuration():
 def test_the_measured_fma_peak_is_a_rate():
     peak = bp._core._fma_peak_gflops(0.01)
     assert 1.0 < peak < 1e5  # GFLOP/s of one core: plausible on any machine
+
+
+def test_the_micro_kernel_alone_is_a_rate_and_leaves_products_as_they_were():
+    a = bp.randn(97, 131)
+    b = bp.randn(131, 75)
+    before = (a @ b).numpy()
+    rate = bp._core._micro_kernel_gflops(0.01)
+    assert 0.1 < rate < 1e5  # GFLOP/s of one core's micro-kernel: plausible on any machine
+    assert np.array_equal((a @ b).numpy(), before)
+    np.testing.assert_allclose(before, a.numpy() @ b.numpy(), rtol=1e-4, atol=1e-4)

@@ -986,6 +986,10 @@ def _max_pool2d(arg0: Tensor, arg1: tuple[typing.SupportsInt | typing.SupportsIn
     ...
 def _mean(input: Tensor, dims: tuple[int, ...], keepdim: bool) -> Tensor:
     ...
+def _micro_kernel_gflops(seconds: typing.SupportsFloat | typing.SupportsIndex = 0.05) -> float:
+    """
+    The float32 GEMM micro-kernel's GFLOP/s alone (B's panel in L1, packed A from L2)
+    """
 def _min_all(arg0: Tensor) -> Tensor:
     ...
 def _min_dim(arg0: Tensor, arg1: typing.SupportsInt | typing.SupportsIndex, arg2: bool) -> tuple[Tensor, Tensor]:

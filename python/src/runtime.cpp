@@ -51,6 +51,9 @@ void init_runtime(py::module_& m) {
   m.def("_fma_peak_gflops", &kernels::measure_fma_peak_gflops, py::arg("seconds") = 0.05,
         "This core's float32 FMA peak in GFLOP/s, measured by a register-only loop",
         py::call_guard<py::gil_scoped_release>());
+  m.def("_micro_kernel_gflops", &kernels::measure_micro_kernel_gflops, py::arg("seconds") = 0.05,
+        "The float32 GEMM micro-kernel's GFLOP/s alone (B's panel in L1, packed A from L2)",
+        py::call_guard<py::gil_scoped_release>());
   m.def("_gemm_kernels", &kernels::gemm_kernel_names, py::arg("dtype"),
         "The GEMM's candidate micro-kernels for float32 or float64 on this machine");
   m.def("_gemm_kernel_for", &kernels::gemm_kernel_for, py::arg("dtype"), py::arg("m"), py::arg("n"),

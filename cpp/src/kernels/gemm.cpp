@@ -1038,21 +1038,19 @@ void gemm_typed(int64_t m, int64_t n, int64_t k, const T* a, int64_t rsa, int64_
   }
 }
 
-}  // namespace
-
-// The best of several timed runs, each about an eighth of `seconds`: a peak is the fastest the
-// core goes, and a run the scheduler interrupted (a busy machine, a hypervisor) reads low. (Ending
-// on the first run long enough to time picked exactly such a run when there was one: CI's
-// sanitizer stage once read 0.3 GFLOP/s.)
-double measure_fma_peak_gflops(double seconds) {
-  const auto& kernels = micro_kernels();
-  float sink[3] = {1.0f, 1e-7f, 0.0f};
+// The best rate of several timed runs, each about an eighth of `seconds`: a peak is the fastest
+// the core goes, and a run the scheduler interrupted (a busy machine, a hypervisor) reads low.
+// (Ending on the first run long enough to time picked exactly such a run when there was one:
+// CI's sanitizer stage once read 0.3 GFLOP/s.) run(iterations) does the work and returns its
+// floating-point operations.
+template <typename Run>
+double best_gflops(double seconds, Run run) {
   const double run_seconds = seconds / 8;
-  int64_t iterations = 1 << 14;
+  int64_t iterations = 1;
   double best = 0.0, spent = 0.0;
   while (spent < seconds || best == 0.0) {
     const auto start = std::chrono::steady_clock::now();
-    const int fmas = kernels.fma_loop(iterations, sink);
+    const double flops = run(iterations);
     const double elapsed =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     spent += elapsed;
@@ -1060,9 +1058,41 @@ double measure_fma_peak_gflops(double seconds) {
       iterations *= 2;  // too short to time well yet
       continue;
     }
-    best = std::max(best, 2.0 * fmas * static_cast<double>(iterations) / elapsed / 1e9);
+    best = std::max(best, flops / elapsed / 1e9);
   }
   return best;
+}
+
+}  // namespace
+
+double measure_fma_peak_gflops(double seconds) {
+  float sink[3] = {1.0f, 1e-7f, 0.0f};
+  return best_gflops(seconds, [&](int64_t iterations) {
+    const int64_t rounds = iterations << 14;
+    return 2.0 * micro_kernels().fma_loop(rounds, sink) * static_cast<double>(rounds);
+  });
+}
+
+// The float32 micro-kernel as a product's inner loops run it: one KC x NR panel of B (L1), the
+// MC x KC block of A packed in strips of MR (L2), each strip's tile added into C.
+double measure_micro_kernel_gflops(double seconds) {
+  const GemmPlan<float>& plan = active_plan<float>();
+  const MicroKernel<float>& kernel = *plan.kernel;
+  const int64_t kc = plan.blocking.kc, strips = std::max<int64_t>(1, plan.blocking.mc / kernel.mr);
+  const auto a = aligned_buffer<float>(strips * kernel.mr * kc);
+  const auto b = aligned_buffer<float>(kc * kernel.nr);
+  const auto c = aligned_buffer<float>(strips * kernel.mr * kernel.nr);
+  std::fill(a.get(), a.get() + strips * kernel.mr * kc, 0.5f);
+  std::fill(b.get(), b.get() + kc * kernel.nr, 0.25f);
+  std::fill(c.get(), c.get() + strips * kernel.mr * kernel.nr, 0.0f);
+  return best_gflops(seconds, [&](int64_t iterations) {
+    for (int64_t it = 0; it < iterations; ++it)
+      for (int64_t s = 0; s < strips; ++s)
+        kernel.run(kc, a.get() + s * kernel.mr * kc, kernel.mr, b.get(), kernel.nr,
+                   c.get() + s * kernel.mr * kernel.nr, kernel.nr, true);
+    return 2.0 * static_cast<double>(kernel.mr * kernel.nr * kc * strips) *
+           static_cast<double>(iterations);
+  });
 }
 
 GemmBlocking gemm_blocking(DType dtype) {

@@ -283,5 +283,9 @@ void set_gemm_kernel(DType dtype, const std::string& name);
 // This core's float32 FMA peak in GFLOP/s (2 per FMA), measured by a register-only loop on the
 // active instruction set for about `seconds`: the roofline bench_kernels.py reports against.
 double measure_fma_peak_gflops(double seconds);
+// The float32 micro-kernel's rate alone, in GFLOP/s, about `seconds`: the active candidate on one
+// panel of B (kept in L1) and a block of packed A (from L2), as a product's inner loops run it,
+// without packing, edges or C's traffic to memory: the ceiling a whole product can approach.
+double measure_micro_kernel_gflops(double seconds);
 
 }  // namespace bprop::kernels
