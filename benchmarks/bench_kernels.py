@@ -95,13 +95,16 @@ def compare(runners: dict, rounds: int) -> dict:
 
 def in_a_loop(fn, thread_counts, rounds: int) -> dict:
     """Median seconds per call of bprop's fn for each thread count, called back to back (no
-    pause, so the pool's workers stay awake), rounds alternating between the thread counts."""
-    number, _ = measure(fn)
+    pause, so the pool's workers stay awake), rounds alternating between the thread counts.
+    Each round is long (0.2 s) and starts with a few untimed calls: a new thread count starts a
+    new pool, whose worker the scheduler may first place beside the caller."""
+    number, _ = measure(fn, min_time=0.2)
     samples = {threads: [] for threads in thread_counts}
     for _ in range(rounds):
         for threads in thread_counts:
             bp.set_num_threads(threads)
-            fn()
+            for _ in range(3):
+                fn()
             start = time.perf_counter()
             for _ in range(number):
                 fn()
