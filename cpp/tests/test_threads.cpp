@@ -4,6 +4,9 @@
 // gives the rules these tests hold the library to; scripts/tsan.sh runs them under
 // ThreadSanitizer.
 #include <doctest/doctest.h>
+#ifdef __linux__
+#include <sched.h>
+#endif
 
 #include <algorithm>
 #include <atomic>
@@ -284,6 +287,42 @@ TEST_SUITE("threads") {
     std::this_thread::sleep_for(std::chrono::milliseconds(60));
     CHECK_FALSE(kernels::jobs_run_inline_for_testing());
   }
+
+#ifdef __linux__
+  TEST_CASE("a worker keeps off the CPU the caller posts its jobs from") {
+    // Note [Off the caller's CPU] in parallel.cpp. The caller's part sleeps, so the worker
+    // claims the other part and reports its own affinity from there. The caller may change CPU
+    // between reading it and posting the job: such tries are skipped.
+    cpu_set_t process;
+    REQUIRE(sched_getaffinity(0, sizeof(process), &process) == 0);
+    if (CPU_COUNT(&process) < 2) {
+      MESSAGE("skipped: this process may run on one CPU only");
+      return;
+    }
+    PoolSize pool(2);
+    const std::thread::id caller = std::this_thread::get_id();
+    int checked = 0;
+    for (int attempt = 0; attempt < 200 && checked < 3; ++attempt) {
+      const int caller_cpu = sched_getcpu();
+      cpu_set_t worker_cpus;
+      CPU_ZERO(&worker_cpus);
+      std::atomic<bool> worker_ran{false};
+      kernels::parallel_for(2, 1, [&](int64_t, int64_t) {
+        if (std::this_thread::get_id() == caller) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(2));
+        } else {
+          sched_getaffinity(0, sizeof(worker_cpus), &worker_cpus);
+          worker_ran = true;
+        }
+      });
+      if (!worker_ran.load() || sched_getcpu() != caller_cpu) continue;
+      CHECK_FALSE(CPU_ISSET(caller_cpu, &worker_cpus));
+      CHECK(CPU_COUNT(&worker_cpus) >= 1);
+      ++checked;
+    }
+    CHECK(checked >= 1);
+  }
+#endif
 
   TEST_CASE("random tensors drawn on several threads at once come from the one generator") {
     // The generator is global, behind a mutex (as PyTorch's default generator is): which

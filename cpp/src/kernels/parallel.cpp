@@ -1,6 +1,9 @@
 #include "kernels/parallel.h"
 
 #include <pthread.h>
+#ifdef __linux__
+#include <sched.h>
+#endif
 
 #include <algorithm>
 #include <atomic>
@@ -53,6 +56,15 @@ bool spin_until(Done done) {
   }
 }
 
+// The CPU the calling thread runs on, -1 where that can't be asked.
+int current_cpu() {
+#ifdef __linux__
+  return sched_getcpu();
+#else
+  return -1;
+#endif
+}
+
 std::atomic<bool> g_hold_workers{false};  // testing: hold_workers_for_testing()
 
 // Note [A late worker]
@@ -70,6 +82,19 @@ std::atomic<bool> g_hold_workers{false};  // testing: hold_workers_for_testing()
 // One part or many, the results are the same bits (parallel.h).
 constexpr auto kLateWorker = std::chrono::microseconds(1000);
 constexpr auto kInlineAfterLateWorker = std::chrono::milliseconds(20);
+
+// Note [Off the caller's CPU]
+// After a pause (the workers asleep) the scheduler woke a worker onto the caller's CPU, the
+// other CPU idle, and left it there: it spun beside the caller, which ran every part itself,
+// until the load balancer moved one of them, 20 ms and more later. So a worker keeps out of the
+// CPU the caller last posted a job from: when that CPU changes, the worker's affinity becomes the
+// CPUs it was given minus that one (a syscall only then). On the 2-core Intel(R) Xeon(R)
+// Processor of docs/performance.md, 2 threads, builds with and without it alternating process by
+// process (4 each): a 256x784x512 product called 16 times after each 0.3 s pause 1137-1477 ->
+// 897-1108 us a call (medians of 8 pauses); back to back 671-795 -> 664-725; with a busy loop
+// pinned to one core, 2 threads over 1 thread 0.97-1.00 -> 0.96-0.99; the GPT step of
+// bench_gpt.py (6 processes each) captured 16.8 -> 16.4 ms and eager 20.1 -> 19.8 (medians). A
+// process given one CPU (taskset) leaves its workers' affinity as it was.
 
 // Note [Parts claimed, not assigned]
 // A job is split into a fixed number of parts, each a fixed range of [0, n): which thread runs
@@ -110,6 +135,7 @@ class ThreadPool {
     {
       std::lock_guard<std::mutex> lock(mutex_);
       job = job_ = {&body, n, parts, ++job_number_};
+      caller_cpu_.store(current_cpu(), std::memory_order_relaxed);  // Note [Off the caller's CPU]
       unfinished_.store(parts, std::memory_order_relaxed);
       error_ = nullptr;
       generation_.fetch_add(1, std::memory_order_release);
@@ -186,6 +212,7 @@ class ThreadPool {
   }
 
   void work(int id) {
+    int avoided_cpu = -1;  // the CPU this worker's affinity leaves out, if any
     uint64_t seen = 0;
     while (true) {
       // Spin briefly (back-to-back kernels of a step), then sleep until the next job.
@@ -198,13 +225,33 @@ class ThreadPool {
         if (stop_) return;
         job = job_;
       }
+      stay_off_caller_cpu(avoided_cpu);
       while (g_hold_workers.load(std::memory_order_acquire))
         std::this_thread::sleep_for(std::chrono::microseconds(200));
       run_parts(job, id);
     }
   }
 
+  // Note [Off the caller's CPU]: a worker about to run a job leaves the CPU the caller posted it
+  // from out of its affinity, when that CPU has changed; a syscall only then.
+  void stay_off_caller_cpu(int& avoided_cpu) {
+#ifdef __linux__
+    const int caller = caller_cpu_.load(std::memory_order_relaxed);
+    if (caller < 0 || caller == avoided_cpu) return;
+    thread_local cpu_set_t allowed;  // the CPUs this thread was given (the process's)
+    thread_local const bool known = sched_getaffinity(0, sizeof(allowed), &allowed) == 0;
+    if (!known || caller >= CPU_SETSIZE || !CPU_ISSET(caller, &allowed)) return;
+    cpu_set_t others = allowed;
+    CPU_CLR(caller, &others);
+    if (CPU_COUNT(&others) > 0 && sched_setaffinity(0, sizeof(others), &others) == 0)
+      avoided_cpu = caller;
+#else
+    (void)avoided_cpu;
+#endif
+  }
+
   const int threads_;
+  std::atomic<int> caller_cpu_{-1};  // where the caller posted the latest job from
   std::vector<std::thread> workers_;
   std::mutex mutex_, run_mutex_;
   std::condition_variable wake_, done_;
