@@ -55,6 +55,7 @@ except ImportError:
     torch = None
 
 QUIESCE_S = 0.3  # OpenBLAS workers spin up to 2**28 cycles (~0.1 s) after a call: let them sleep
+WARM_S = 0.02  # then each library's calls for this long, untimed, before a timed round
 
 
 def measure(fn, min_time: float = 0.02) -> tuple[int, float]:
@@ -81,11 +82,15 @@ def compare(runners: dict, rounds: int) -> dict:
     for _ in range(rounds):
         for name, fn in runners.items():
             time.sleep(QUIESCE_S)
-            # One call untimed: after the pause a core (a VM's virtual one most of all) needs a
-            # call to get back up to speed (on the AMD EPYC of docs/performance.md, 1 thread,
+            # Untimed calls first: after the pause a core (a VM's virtual one most of all) needs
+            # a call to get back up to speed (on the AMD EPYC of docs/performance.md, 1 thread,
             # medians of 12 pauses, six sgemm n=512 calls after each: 3.78 ms without this call,
-            # 3.25 with it).
+            # 3.25 with it), and threads need longer: the scheduler may first run a woken worker
+            # beside its caller (Note [Off the caller's CPU] in parallel.cpp).
+            warm_until = time.perf_counter() + WARM_S
             fn()
+            while time.perf_counter() < warm_until:
+                fn()
             start = time.perf_counter()
             for _ in range(numbers[name]):
                 fn()
