@@ -85,8 +85,9 @@ def compare(runners: dict, rounds: int) -> dict:
             # Untimed calls first: after the pause a core (a VM's virtual one most of all) needs
             # a call to get back up to speed (on the AMD EPYC of docs/performance.md, 1 thread,
             # medians of 12 pauses, six sgemm n=512 calls after each: 3.78 ms without this call,
-            # 3.25 with it), and threads need longer: the scheduler may first run a woken worker
-            # beside its caller (Note [Off the caller's CPU] in parallel.cpp).
+            # 3.25 with it), and threads longer (on the Intel(R) Xeon(R) Processor there, 2
+            # threads, --quick: with one call, bprop/numpy 1.07-1.31 on the MLP's 256x784x512
+            # dW and dX and the GPT's qkv and down; with 20 ms of calls, 0.79-1.08).
             warm_until = time.perf_counter() + WARM_S
             fn()
             while time.perf_counter() < warm_until:
@@ -103,7 +104,10 @@ def in_a_loop(fn, thread_counts, rounds: int) -> dict:
     pause, so the pool's workers stay awake), rounds alternating between the thread counts.
     Each round is long (0.2 s) and starts with a few untimed calls: a new thread count starts a
     new pool, whose worker the scheduler may first place beside the caller."""
-    number, _ = measure(fn, min_time=0.2)
+    numbers = {}
+    for threads in thread_counts:
+        bp.set_num_threads(threads)
+        numbers[threads], _ = measure(fn, min_time=0.2)
     samples = {threads: [] for threads in thread_counts}
     for _ in range(rounds):
         for threads in thread_counts:
@@ -111,9 +115,9 @@ def in_a_loop(fn, thread_counts, rounds: int) -> dict:
             for _ in range(3):
                 fn()
             start = time.perf_counter()
-            for _ in range(number):
+            for _ in range(numbers[threads]):
                 fn()
-            samples[threads].append((time.perf_counter() - start) / number)
+            samples[threads].append((time.perf_counter() - start) / numbers[threads])
     return {threads: statistics.median(values) for threads, values in samples.items()}
 
 
@@ -437,7 +441,7 @@ def main() -> None:
         "versions": {"bprop": bp.__version__, "numpy": np.__version__,
                      "torch": torch.__version__ if torch else None},
         "cases": results,
-        "thread_speedup_sgemm_1024": speedup,
+        "thread_speedup_sgemm_1024_back_to_back": speedup,
         "sgemm_1024_seconds_back_to_back": per_threads,
         "sgemm_1024_first_call_after_pause_seconds": after_pause,
     }  # fmt: skip

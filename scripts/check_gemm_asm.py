@@ -17,6 +17,7 @@ Run: python scripts/check_gemm_asm.py [--cxx g++] [--verbose]. Exits 1 on a fail
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import re
 import shlex
@@ -101,19 +102,34 @@ def functions(assembly: str) -> dict[str, list[str]]:
 
 
 def innermost_fma_loop(body: list[str], multiply_add: re.Pattern[str]) -> list[str] | None:
-    """The shortest label..backward-jump range that holds multiply-adds."""
+    """The k loop: of the label..backward-jump ranges that hold multiply-adds and hold no other
+    such range, the one with the most (a compiler may add a one-step loop for the steps an
+    unrolled loop leaves over), then the shortest."""
     labels = {line[:-1]: i for i, line in enumerate(body) if re.match(r"^\.L\w+:$", line)}
-    best: list[str] | None = None
+    ranges = []
     for j, line in enumerate(body):
         match = re.match(r"^j\w+\s+(\.L\w+)$", line)
         if not match or match.group(1) not in labels or labels[match.group(1)] >= j:
             continue
-        loop = body[labels[match.group(1)] + 1 : j + 1]
-        if any(multiply_add.search(x) for x in loop) and (best is None or len(loop) < len(best)):
-            best = loop
-    return best
+        start = labels[match.group(1)] + 1
+        if any(multiply_add.search(x) for x in body[start : j + 1]):
+            ranges.append((start, j + 1))
+    innermost = [
+        (a, b)
+        for a, b in ranges
+        if not any(a <= c and d <= b and (c, d) != (a, b) for c, d in ranges)
+    ]
+    if not innermost:
+        return None
+
+    def fmas(r: tuple[int, int]) -> int:
+        return sum(1 for x in body[r[0] : r[1]] if multiply_add.search(x))
+
+    a, b = max(innermost, key=lambda r: (fmas(r), -(r[1] - r[0])))
+    return body[a:b]
 
 
+@functools.cache
 def unrolled_steps() -> int:
     """The k steps one pass of the loop computes: the unroll pragma on gemm_micro.inc's k loop."""
     source = (KERNELS / "gemm_micro.inc").read_text()

@@ -298,6 +298,11 @@ def test_the_assembly_check_catches_spills_and_uncontracted_fmas():
              "vaddps\t%zmm3, %zmm26, %zmm26"] * steps  # fmt: skip
     problems = check.check_loop("avx512", check.Loop("k", "f", 1, 1, True, loose))
     assert any("0 FMAs" in p for p in problems) and any("not contracted" in p for p in problems)
+    # The k loop is the innermost loop with the most multiply-adds, not a shorter loop a
+    # compiler adds for the steps the unrolled one leaves over.
+    fma = check.re.compile(r"\bvfmadd\d+p[sd]\b")
+    body = [".L3:", *step * steps, "jne\t.L3", ".L4:", *step, "jne\t.L4"]
+    assert check.innermost_fma_loop(body, fma) == [*step * steps, "jne\t.L3"]
     shuffled = ["vpermilps\t$0, %zmm1, %zmm2", "vfmadd231ps\t%zmm1, %zmm2, %zmm26"] * steps
     problems = check.check_loop("avx512", check.Loop("k", "f", 1, 1, True, shuffled))
     assert any("broadcasts from memory" in p for p in problems)

@@ -94,7 +94,10 @@ constexpr auto kInlineAfterLateWorker = std::chrono::milliseconds(20);
 // 897-1108 us a call (medians of 8 pauses); back to back 671-795 -> 664-725; with a busy loop
 // pinned to one core, 2 threads over 1 thread 0.97-1.00 -> 0.96-0.99; the GPT step of
 // bench_gpt.py (6 processes each) captured 16.8 -> 16.4 ms and eager 20.1 -> 19.8 (medians). A
-// process given one CPU (taskset) leaves its workers' affinity as it was.
+// worker that finds its CPUs changed by someone else (taskset -a, a cgroup) keeps within the new
+// set; with one CPU in it, its affinity stays as it is. The cost: with another process busy on
+// the worker's CPU, the worker can no longer move to the caller's while the caller waits; it
+// claims at most one part late, and Note [A late worker] then runs jobs on the caller alone.
 
 // Note [Parts claimed, not assigned]
 // A job is split into a fixed number of parts, each a fixed range of [0, n): which thread runs
@@ -212,7 +215,7 @@ class ThreadPool {
   }
 
   void work(int id) {
-    int avoided_cpu = -1;  // the CPU this worker's affinity leaves out, if any
+    Placement placement;  // Note [Off the caller's CPU]
     uint64_t seen = 0;
     while (true) {
       // Spin briefly (back-to-back kernels of a step), then sleep until the next job.
@@ -225,7 +228,7 @@ class ThreadPool {
         if (stop_) return;
         job = job_;
       }
-      stay_off_caller_cpu(avoided_cpu);
+      stay_off_caller_cpu(placement);
       while (g_hold_workers.load(std::memory_order_acquire))
         std::this_thread::sleep_for(std::chrono::microseconds(200));
       run_parts(job, id);
@@ -233,20 +236,34 @@ class ThreadPool {
   }
 
   // Note [Off the caller's CPU]: a worker about to run a job leaves the CPU the caller posted it
-  // from out of its affinity, when that CPU has changed; a syscall only then.
-  void stay_off_caller_cpu(int& avoided_cpu) {
+  // from out of its affinity, when that CPU has changed; syscalls only then.
+  struct Placement {
+    int avoided_cpu = -1;  // the caller's CPU this worker last acted on
 #ifdef __linux__
+    cpu_set_t given;    // the CPUs this thread may use: as created, or as someone else set them
+    cpu_set_t applied;  // the set this worker last gave itself
+    bool applied_any = false;
+#endif
+  };
+  void stay_off_caller_cpu(Placement& placement) {
     const int caller = caller_cpu_.load(std::memory_order_relaxed);
-    if (caller < 0 || caller == avoided_cpu) return;
-    thread_local cpu_set_t allowed;  // the CPUs this thread was given (the process's)
-    thread_local const bool known = sched_getaffinity(0, sizeof(allowed), &allowed) == 0;
-    if (!known || caller >= CPU_SETSIZE || !CPU_ISSET(caller, &allowed)) return;
-    cpu_set_t others = allowed;
-    CPU_CLR(caller, &others);
-    if (CPU_COUNT(&others) > 0 && sched_setaffinity(0, sizeof(others), &others) == 0)
-      avoided_cpu = caller;
-#else
-    (void)avoided_cpu;
+    if (caller < 0 || caller == placement.avoided_cpu) return;
+    placement.avoided_cpu = caller;  // acted on once, whatever follows: no syscall every job
+#ifdef __linux__
+    cpu_set_t current;
+    if (sched_getaffinity(0, sizeof(current), &current) != 0) return;
+    // Not the set this worker gave itself: the thread's first job, or someone (taskset -a, a
+    // cgroup) changed it since. That is now the set to keep within.
+    if (!placement.applied_any || !CPU_EQUAL(&current, &placement.applied))
+      placement.given = current;
+    cpu_set_t wanted = placement.given;  // the given CPUs but the caller's, if that leaves any
+    if (caller < CPU_SETSIZE && CPU_ISSET(caller, &wanted) && CPU_COUNT(&wanted) > 1)
+      CPU_CLR(caller, &wanted);
+    if (CPU_EQUAL(&wanted, &current)) return;
+    if (sched_setaffinity(0, sizeof(wanted), &wanted) == 0) {
+      placement.applied = wanted;
+      placement.applied_any = true;
+    }
 #endif
   }
 
