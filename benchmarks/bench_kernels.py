@@ -72,6 +72,14 @@ def measure(fn, min_time: float = 0.02) -> tuple[int, float]:
         number *= 2
 
 
+def seconds_per_call(fn, number: int) -> float:
+    """fn called `number` times back to back: the time of one call."""
+    start = time.perf_counter()
+    for _ in range(number):
+        fn()
+    return (time.perf_counter() - start) / number
+
+
 def compare(runners: dict, rounds: int) -> dict:
     """Median seconds per call for each library, rounds alternating between libraries."""
     numbers = {}
@@ -92,10 +100,7 @@ def compare(runners: dict, rounds: int) -> dict:
             fn()
             while time.perf_counter() < warm_until:
                 fn()
-            start = time.perf_counter()
-            for _ in range(numbers[name]):
-                fn()
-            samples[name].append((time.perf_counter() - start) / numbers[name])
+            samples[name].append(seconds_per_call(fn, numbers[name]))
     return {name: statistics.median(values) for name, values in samples.items()}
 
 
@@ -103,7 +108,7 @@ def in_a_loop(fn, thread_counts, rounds: int) -> dict:
     """Median seconds per call of bprop's fn for each thread count, called back to back (no
     pause, so the pool's workers stay awake), rounds alternating between the thread counts.
     Each round is long (0.2 s) and starts with a few untimed calls: a new thread count starts a
-    new pool, whose worker the scheduler may first place beside the caller."""
+    new pool, whose worker starts cold."""
     numbers = {}
     for threads in thread_counts:
         bp.set_num_threads(threads)
@@ -114,10 +119,7 @@ def in_a_loop(fn, thread_counts, rounds: int) -> dict:
             bp.set_num_threads(threads)
             for _ in range(3):
                 fn()
-            start = time.perf_counter()
-            for _ in range(numbers[threads]):
-                fn()
-            samples[threads].append((time.perf_counter() - start) / numbers[threads])
+            samples[threads].append(seconds_per_call(fn, numbers[threads]))
     return {threads: statistics.median(values) for threads, values in samples.items()}
 
 
